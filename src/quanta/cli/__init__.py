@@ -1,0 +1,105 @@
+"""The ``quanta`` command: a thin layer that parses, calls the library, prints and exits.
+
+Subcommands are imported lazily so that ``quanta --help`` and ``quanta --version``
+stay fast (no torch import). Bad input (a :class:`~quanta.errors.QuantaError` or a
+usage error) is printed as one line on stderr with exit status 2; real bugs keep
+their traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+
+import click
+
+from quanta import __version__
+from quanta.errors import QuantaError
+
+# name -> (module:attribute, one-line help). Each command group lives in its own module.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "theory": ("quanta.cli.theory:theory", "The quantization model: predicted exponents, simulated scaling curves."),
+    "parity": ("quanta.cli.parity:parity", "Multitask sparse parity: train sweeps (run) and analyze them."),
+    "lm": ("quanta.cli.lm:lm", "Language-model suites: train-suite, per-token losses, analyze."),
+    "qdg": ("quanta.cli.qdg:qdg", "Quanta discovery from gradients, on an LM or a parity run."),
+    "falsify": ("quanta.cli.falsify:falsify", "The closing test: scaling exponent against the Zipf law of discovered quanta."),
+    "report": ("quanta.cli.report:report", "One self-contained HTML report from run directories."),
+    "demo": ("quanta.cli.demo:demo", "The whole chain offline on small defaults, ending in a report."),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported only when used."""
+
+    def __init__(self, *args, lazy: dict[str, tuple[str, str]] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})
+
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | set(self._available()))
+
+    def _available(self):
+        out = {}
+        for name, (target, _) in self.lazy.items():
+            module = target.split(":")[0]
+            if importlib.util.find_spec(module) is not None:
+                out[name] = target
+        return out
+
+    def get_command(self, ctx, name):
+        if name in self.commands:
+            return self.commands[name]
+        target = self._available().get(name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def format_commands(self, ctx, formatter):
+        rows = []
+        for name in self.list_commands(ctx):
+            if name in self.lazy:
+                rows.append((name, self.lazy[name][1]))
+            else:
+                cmd = self.commands[name]
+                rows.append((name, cmd.get_short_help_str(limit=90)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="quanta", message="%(prog)s %(version)s")
+def cli():
+    """quanta: the quantization model of neural scaling, put to work and to the test.
+
+    Every command writes a run directory (--out DIR) holding manifest.json,
+    summary.json, tidy parquet tables and PNG figures.
+    """
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    try:
+        code = cli.main(args=argv, prog_name="quanta", standalone_mode=False)
+    except QuantaError as exc:
+        click.echo(f"error: {exc.one_line()}", err=True)
+        sys.exit(2)
+    except getattr(click.exceptions, "NoArgsIsHelpError", ()) as exc:
+        click.echo(exc.ctx.get_help() if exc.ctx else exc.format_message())
+        sys.exit(0)
+    except click.exceptions.NoSuchOption as exc:
+        hint = f" (did you mean {', '.join(exc.possibilities)}?)" if exc.possibilities else ""
+        cmd = exc.ctx.command_path if exc.ctx else "quanta"
+        click.echo(f"error: no such option {exc.option_name}{hint}; see `{cmd} --help`", err=True)
+        sys.exit(2)
+    except click.ClickException as exc:
+        cmd = exc.ctx.command_path if getattr(exc, "ctx", None) else "quanta"
+        msg = " ".join(exc.format_message().split()).rstrip(".")
+        click.echo(f"error: {msg}; see `{cmd} --help`", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,367 @@
+"""Run directories: manifest.json, summary.json, tidy parquet tables and figures.
+
+Every command writes one run directory::
+
+    DIR/manifest.json   command line, resolved config, seed, versions, device, times, status
+    DIR/summary.json    the headline figures (written last, when the run completes)
+    DIR/*.parquet       tidy tables, one row per observation
+    DIR/figures/*.png   figures
+
+Every write is atomic: the bytes go to a temporary file in the same folder,
+which is then renamed over the target, so a killed command never leaves a
+half-written table. A finished run is not written into again unless ``force``;
+an unfinished one is continued with ``resume`` (engines that support it).
+
+Typical use::
+
+    with Run.create(out, command="theory", config=asdict(cfg), seed=cfg.seed) as run:
+        run.write_table("curves", df)
+        run.save_figure(fig, "loss_vs_n")
+        run.finish({"alpha": 0.4})
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import math
+import os
+import shlex
+import shutil
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from quanta.errors import QuantaError
+
+MANIFEST = "manifest.json"
+SUMMARY = "summary.json"
+FIGURES = "figures"
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Convert numpy scalars/arrays, paths, tuples and non-finite floats (to None) into plain JSON."""
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, (np.bool_, bool)):
+        return bool(obj)
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        v = float(obj)
+        return v if math.isfinite(v) else None
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (temporary file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike):
+    """Yield a temporary path next to ``path``; on success rename it over ``path``.
+
+    For writers that want a file name (``df.to_parquet``, ``torch.save``, ``fig.savefig``).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
+    text = json.dumps(to_jsonable(obj), indent=2, sort_keys=False, allow_nan=False) + "\n"
+    return atomic_write_bytes(path, text.encode())
+
+
+def write_parquet(path: str | os.PathLike, df: pd.DataFrame) -> Path:
+    """Write a DataFrame as parquet, atomically."""
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"expected a pandas DataFrame, got {type(df).__name__}")
+    with atomic_path(path) as tmp:
+        df.to_parquet(tmp, index=False)
+    return Path(path)
+
+
+def read_json(path: str | os.PathLike) -> dict:
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise QuantaError(f"{path} does not exist", "check the path") from exc
+    except json.JSONDecodeError as exc:
+        raise QuantaError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})",
+                          "the file is damaged; re-run the command that made it") from exc
+
+
+class Run:
+    """A run directory. Create with :meth:`Run.create`, open an existing one with :meth:`Run.open`."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self._timings: dict[str, float] = {}
+        self._t0 = time.perf_counter()
+        self.resumed = False
+
+    # ------------------------------------------------------------------ creation
+    @classmethod
+    def create(cls, out: str | os.PathLike, *, command: str, config: dict, seed: int | None = None,
+               device: str | None = None, argv: list[str] | None = None, force: bool = False,
+               resume: bool = False) -> "Run":
+        """Start (or, with ``resume``, continue) a run directory at ``out``.
+
+        Parameters
+        ----------
+        out : path
+            The run directory. Created if missing.
+        command : str
+            The command's name, e.g. ``"theory"`` or ``"parity run"``.
+        config : dict
+            The fully resolved configuration (``dataclasses.asdict(cfg)``).
+        seed : int, optional
+        device : str, optional
+            A description of the device used.
+        argv : list of str, optional
+            The command line; defaults to ``sys.argv``.
+        force : bool
+            Start over in a directory that holds a run (finished or not).
+        resume : bool
+            Continue an unfinished run with the same command and config.
+
+        Raises
+        ------
+        QuantaError
+            When ``out`` holds a finished run and ``force`` is not set, holds an
+            unfinished run and neither ``resume`` nor ``force`` is set, holds a run of
+            another command or config on ``resume``, or is a non-empty folder that is not a run directory.
+        """
+        path = Path(out)
+        if path.exists() and not path.is_dir():
+            raise QuantaError(f"--out {path} is a file, not a directory", "choose a new directory for --out")
+        manifest_path = path / MANIFEST
+        config = to_jsonable(config)
+        prior = read_json(manifest_path) if manifest_path.exists() else None
+        run = cls(path)
+        if prior is not None:
+            status = prior.get("status")
+            if force:
+                _clear_run_dir(path)
+                prior = None
+            elif status == "complete":
+                raise QuantaError(f"--out {path} already holds a finished run",
+                                  "choose a new directory or pass --force to overwrite it")
+            elif not resume:
+                raise QuantaError(f"--out {path} holds an unfinished run (status {status!r})",
+                                  "pass --resume to continue it or --force to start over")
+            else:
+                if prior.get("command") != command:
+                    raise QuantaError(f"--resume: {path} holds a {prior.get('command')!r} run, not {command!r}",
+                                      "point --out at the run to resume")
+                if prior.get("config") != config:
+                    diff = sorted(k for k in set(config) | set(prior.get("config", {}))
+                                  if config.get(k) != prior.get("config", {}).get(k))
+                    raise QuantaError(f"--resume: the config differs from the run in {path} (in {', '.join(diff)})",
+                                      "resume with the same settings, or start a new run")
+                run.resumed = True
+        elif path.exists() and any(p for p in path.iterdir() if not p.name.startswith(".")):
+            if not force:
+                raise QuantaError(f"--out {path} is a non-empty folder that is not a quanta run directory",
+                                  "choose a new or empty directory for --out")
+            raise QuantaError(f"--out {path} is not a quanta run directory, so --force will not empty it",
+                              "choose a new or empty directory for --out")
+        path.mkdir(parents=True, exist_ok=True)
+        if run.resumed:
+            manifest = prior
+            manifest.setdefault("resumed_at", []).append(_now())
+            manifest["status"] = "running"
+        else:
+            from quanta.utils import package_versions
+
+            manifest = {
+                "quanta_version": package_versions().get("quanta"),
+                "command": command,
+                "argv": shlex.join(argv if argv is not None else sys.argv),
+                "config": config,
+                "seed": seed,
+                "device": device,
+                "versions": package_versions(),
+                "host": socket.gethostname(),
+                "started_at": _now(),
+                "ended_at": None,
+                "status": "running",
+                "timings_s": {},
+            }
+        run._manifest = manifest
+        run._timings = dict(manifest.get("timings_s") or {})
+        run._write_manifest()
+        return run
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, *, command: str | None = None, require_complete: bool = True) -> "Run":
+        """Open an existing run directory for reading.
+
+        Raises QuantaError when ``path`` is not a run directory, is a run of a
+        different ``command`` (prefix match), or is unfinished and ``require_complete``.
+        """
+        path = Path(path)
+        if not (path / MANIFEST).is_file():
+            raise QuantaError(f"{path} is not a quanta run directory (no {MANIFEST})",
+                              "pass a directory written by a quanta command's --out")
+        run = cls(path)
+        run._manifest = read_json(path / MANIFEST)
+        got = run._manifest.get("command", "")
+        if command is not None and not str(got).startswith(command):
+            raise QuantaError(f"{path} holds a {got!r} run, but a {command!r} run is needed",
+                              f"pass the --out directory of a `quanta {command}` run")
+        if require_complete and run._manifest.get("status") != "complete":
+            raise QuantaError(f"{path} holds an unfinished run (status {run._manifest.get('status')!r})",
+                              "finish it first (re-run its command with --resume)")
+        return run
+
+    # ------------------------------------------------------------------ accessors
+    @property
+    def manifest(self) -> dict:
+        return self._manifest
+
+    @property
+    def config(self) -> dict:
+        return self._manifest.get("config", {})
+
+    @property
+    def command(self) -> str:
+        return self._manifest.get("command", "")
+
+    @property
+    def summary(self) -> dict:
+        return read_json(self.path / SUMMARY) if (self.path / SUMMARY).exists() else {}
+
+    def table_path(self, name: str) -> Path:
+        return self.path / (name if name.endswith(".parquet") else f"{name}.parquet")
+
+    def has_table(self, name: str) -> bool:
+        return self.table_path(name).exists()
+
+    def read_table(self, name: str) -> pd.DataFrame:
+        p = self.table_path(name)
+        if not p.exists():
+            raise QuantaError(f"{self.path} has no table {p.name}",
+                              "the run may be from an older version or another command")
+        return pd.read_parquet(p)
+
+    def tables(self) -> list[str]:
+        return sorted(p.stem for p in self.path.glob("*.parquet"))
+
+    def figures(self) -> list[Path]:
+        return sorted((self.path / FIGURES).glob("*.png"))
+
+    # ------------------------------------------------------------------ writing
+    def write_table(self, name: str, df: pd.DataFrame) -> Path:
+        return write_parquet(self.table_path(name), df)
+
+    def write_json(self, name: str, obj: Any) -> Path:
+        return atomic_write_json(self.path / (name if name.endswith(".json") else f"{name}.json"), obj)
+
+    def save_figure(self, fig, name: str, *, dpi: int = 110) -> Path:
+        """Save a matplotlib figure as ``figures/<name>.png`` atomically and close it."""
+        import matplotlib.pyplot as plt
+
+        target = self.path / FIGURES / (name if name.endswith(".png") else f"{name}.png")
+        with atomic_path(target) as tmp:
+            fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
+        plt.close(fig)
+        return target
+
+    def subdir(self, name: str) -> Path:
+        p = self.path / name
+        p.mkdir(parents=True, exist_ok=True)
+        return p
+
+    @contextlib.contextmanager
+    def timer(self, name: str):
+        """Record the wall time of a block under ``timings_s[name]`` in the manifest."""
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._timings[name] = self._timings.get(name, 0.0) + time.perf_counter() - t
+            self._manifest["timings_s"] = self._timings
+            self._write_manifest()
+
+    def update_manifest(self, **fields) -> None:
+        self._manifest.update(to_jsonable(fields))
+        self._write_manifest()
+
+    def finish(self, summary: dict) -> dict:
+        """Write ``summary.json`` and mark the run complete. Returns the summary as written."""
+        summary = to_jsonable(summary)
+        atomic_write_json(self.path / SUMMARY, summary)
+        self._timings["total"] = self._timings.get("total_prior", 0.0) + time.perf_counter() - self._t0
+        self._manifest["timings_s"] = self._timings
+        self._manifest["ended_at"] = _now()
+        self._manifest["status"] = "complete"
+        self._write_manifest()
+        return summary
+
+    def fail(self, exc: BaseException) -> None:
+        self._manifest["status"] = "failed"
+        self._manifest["error"] = " ".join(f"{type(exc).__name__}: {exc}".split())[:2000]
+        self._manifest["ended_at"] = _now()
+        self._write_manifest()
+
+    def _write_manifest(self) -> None:
+        atomic_write_json(self.path / MANIFEST, self._manifest)
+
+    def __enter__(self) -> "Run":
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc is not None and self._manifest.get("status") != "complete":
+            self.fail(exc)
+        return False
+
+
+def _clear_run_dir(path: Path) -> None:
+    """Remove the contents of a run directory (only called when it holds a manifest)."""
+    for child in path.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()

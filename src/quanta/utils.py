@@ -1,0 +1,64 @@
+"""Small helpers shared by the engines: device resolution, seeding, versions."""
+
+from __future__ import annotations
+
+import platform
+import random
+
+import numpy as np
+
+from quanta.errors import QuantaError
+
+
+def resolve_device(device: str | None = None):
+    """Return a ``torch.device`` for ``device`` ('cpu', 'cuda', 'cuda:1', or None for the best available).
+
+    Raises QuantaError when CUDA is asked for but not available.
+    """
+    import torch
+
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise QuantaError(f"device: unknown device {device!r}", "use cpu, cuda or cuda:N") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise QuantaError(f"device: {device!r} was asked for but CUDA is not available here",
+                          "use --device cpu")
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise QuantaError(f"device: unsupported device type {dev.type!r}", "use cpu or cuda")
+    return dev
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices)."""
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def device_description(device=None) -> str:
+    """A human-readable name of the device, for manifests."""
+    import torch
+
+    dev = resolve_device(device) if not hasattr(device, "type") else device
+    if dev.type == "cuda":
+        return f"cuda:{torch.cuda.get_device_name(dev)}"
+    return f"cpu:{platform.processor() or platform.machine()}"
+
+
+def package_versions() -> dict:
+    """Versions of the packages that shape the numbers."""
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for name in ("quanta", "torch", "numpy", "scipy", "pandas", "pyarrow", "scikit-learn", "transformers",
+                 "tokenizers", "matplotlib"):
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            pass
+    return out

@@ -1,0 +1,87 @@
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from quanta.errors import QuantaError
+from quanta.store import Run, atomic_write_bytes
+
+
+def test_run_lifecycle(tmp_path):
+    out = tmp_path / "r"
+    with Run.create(out, command="x", config={"a": 1}, seed=3, argv=["quanta", "x"]) as run:
+        run.write_table("t", pd.DataFrame({"a": [1, 2]}))
+        with run.timer("step"):
+            pass
+        run.finish({"v": 1.5, "nan": float("nan")})
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["status"] == "complete" and man["seed"] == 3 and man["config"] == {"a": 1}
+    assert man["argv"] == "quanta x" and "torch" in man["versions"] and "step" in man["timings_s"]
+    assert json.loads((out / "summary.json").read_text()) == {"v": 1.5, "nan": None}
+    assert Run.open(out).read_table("t")["a"].tolist() == [1, 2]
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_finished_run_is_refused_without_force(tmp_path):
+    out = tmp_path / "r"
+    Run.create(out, command="x", config={}).finish({})
+    with pytest.raises(QuantaError, match="--force"):
+        Run.create(out, command="x", config={})
+    run = Run.create(out, command="x", config={}, force=True)
+    assert run.manifest["status"] == "running" and not (out / "summary.json").exists()
+
+
+def test_unfinished_run_needs_resume_with_same_config(tmp_path):
+    out = tmp_path / "r"
+    Run.create(out, command="x", config={"a": 1})
+    with pytest.raises(QuantaError, match="--resume"):
+        Run.create(out, command="x", config={"a": 1})
+    with pytest.raises(QuantaError, match="config differs"):
+        Run.create(out, command="x", config={"a": 2}, resume=True)
+    run = Run.create(out, command="x", config={"a": 1}, resume=True)
+    assert run.resumed and len(run.manifest["resumed_at"]) == 1
+
+
+def test_foreign_folder_is_never_cleared(tmp_path):
+    (tmp_path / "keep.txt").write_text("mine")
+    for force in (False, True):
+        with pytest.raises(QuantaError, match="not a quanta run directory"):
+            Run.create(tmp_path, command="x", config={}, force=force)
+    assert (tmp_path / "keep.txt").read_text() == "mine"
+
+
+def test_open_checks_kind_and_status(tmp_path):
+    with pytest.raises(QuantaError, match="not a quanta run directory"):
+        Run.open(tmp_path)
+    Run.create(tmp_path / "r", command="theory", config={})
+    with pytest.raises(QuantaError, match="unfinished"):
+        Run.open(tmp_path / "r")
+    with pytest.raises(QuantaError, match="parity"):
+        Run.open(tmp_path / "r", command="parity", require_complete=False)
+
+
+def test_failure_is_recorded(tmp_path):
+    with pytest.raises(RuntimeError):
+        with Run.create(tmp_path / "r", command="x", config={}):
+            raise RuntimeError("boom")
+    man = json.loads((tmp_path / "r" / "manifest.json").read_text())
+    assert man["status"] == "failed" and "boom" in man["error"]
+
+
+def test_killed_writer_leaves_old_file_intact(tmp_path):
+    target = tmp_path / "f.bin"
+    atomic_write_bytes(target, b"old")
+    code = (
+        "import os, sys\n"
+        "sys.path.insert(0, %r)\n"
+        "import quanta.store as s\n"
+        "orig = os.replace\n"
+        "os.replace = lambda *a: os._exit(9)\n"  # die between writing the temp file and the rename
+        "s.atomic_write_bytes(%r, b'new' * 1000)\n"
+    ) % (os.path.join(os.path.dirname(__file__), "..", "src"), str(target))
+    proc = subprocess.run([sys.executable, "-c", code])
+    assert proc.returncode == 9
+    assert target.read_bytes() == b"old"
