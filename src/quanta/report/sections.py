@@ -1,0 +1,555 @@
+"""The parts of the report: one block per run (generic) plus what each kind of run adds.
+
+Every run gets a header (command, status, times), its headline figures (``summary.json``, with an
+estimate and its ``*_ci`` interval on one row), its figures inline, its tables (sortable, or a
+preview of the first rows when large) and its config. On top of that:
+
+- ``theory``: the regime exponents the model predicts from α, next to the run's own figures;
+- ``parity``: the task distribution and the models of the sweep;
+- ``lm``: the suite's models, the corpus, and tokens in context (e.g. monogenic/polygenic tokens);
+- ``qdg``: the cluster browser (clusters by size with their top contexts, the token highlighted);
+- ``falsify``: the verdict table (predicted α+1 against the measured Zipf exponent, with intervals).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import numbers
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from quanta.errors import QuantaError
+from quanta.report import html as H
+from quanta.report.tables import ContextColumns, TableInfo, context_columns, list_tables
+from quanta.store import Run
+
+log = logging.getLogger(__name__)
+
+# Section key -> title, in the order of the chain (config -> engine -> analysis -> test).
+SECTIONS: dict[str, str] = {
+    "theory": "Theory: the quantization model",
+    "parity": "Multitask sparse parity",
+    "lm": "Language models",
+    "qdg": "Quanta discovery from gradients (QDG)",
+    "falsify": "Falsification: Zipf exponent against the scaling law",
+    "other": "Other runs",
+}
+
+INTROS: dict[str, str] = {
+    "theory": ("Quanta with use frequencies p_k \u221d k^-(\u03b1+1); a model that knows the n most frequent has "
+               "loss L_n \u2248 L\u221e + c\u00b7n^-\u03b1. Parameters give \u03b1_N = \u03b1, data and "
+               "single-epoch steps give \u03b1/(\u03b1+1)."),
+    "parity": ("Planted quanta: each task is one sparse parity, drawn with Zipf probability. Each task's loss "
+               "should drop suddenly, roughly in order of frequency, and the mean loss follow a power law."),
+    "lm": ("Per-token losses across a suite of model sizes (nats). Monogenic tokens drop suddenly at one size; "
+           "polygenic tokens fall gradually."),
+    "qdg": ("Clusters of per-token gradients. If quanta are real, cluster sizes follow a Zipf law whose "
+            "exponent matches \u03b1+1 from the scaling law. Browse the clusters below: each shows its size "
+            "and its top contexts with the token highlighted."),
+    "falsify": ("The closing test: the Zipf exponent implied by the scaling exponent (\u03b1_N + 1) against the "
+                "exponent measured on the discovered parts, each with its interval."),
+    "other": "Runs of other commands.",
+}
+
+
+@dataclass(frozen=True)
+class Options:
+    """Limits that keep the report small. See :func:`quanta.report.build_report`."""
+
+    max_rows: int = 200
+    preview_rows: int = 20
+    max_contexts: int = 10
+    max_clusters: int = 500
+
+    def __post_init__(self):
+        for name in ("max_rows", "preview_rows", "max_contexts", "max_clusters"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise QuantaError(f"{name} must be a positive integer, got {value!r}",
+                                  f"pass e.g. {name}={getattr(Options, name)}")
+
+
+@dataclass
+class RunBlock:
+    """One run as the report sees it."""
+
+    index: int
+    run: Run
+    section: str
+
+    @property
+    def anchor(self) -> str:
+        return f"run-{self.index}-{H.slug(self.run.command or 'run')}"
+
+    @property
+    def title(self) -> str:
+        return f"{self.run.command or '(no command)'} \u2014 {self.run.path.name}"
+
+
+def section_of(command: str) -> str:
+    """The section a run's manifest ``command`` belongs to (``"qdg parity"`` -> ``"qdg"``)."""
+    word = str(command or "").split(" ")[0]
+    return word if word in SECTIONS and word != "other" else "other"
+
+
+# ---------------------------------------------------------------------------------------------- values
+def as_interval(value: Any) -> tuple[float, float] | None:
+    """``[lo, hi]``, ``(lo, hi)`` or ``{"lo"|"low": .., "hi"|"high": ..}`` as a pair of floats, else None."""
+    if isinstance(value, Mapping):
+        lo = next((value[k] for k in ("lo", "low", "lower") if k in value), None)
+        hi = next((value[k] for k in ("hi", "high", "upper") if k in value), None)
+        value = [lo, hi]
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(_is_number(v) for v in value):
+        return float(value[0]), float(value[1])
+    return None
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
+def fmt_interval(ci: tuple[float, float] | None) -> str | None:
+    return None if ci is None else f"[{H.fmt_value(ci[0])}, {H.fmt_value(ci[1])}]"
+
+
+def _duration(manifest: Mapping) -> str | None:
+    total = (manifest.get("timings_s") or {}).get("total")
+    if _is_number(total):
+        return f"{total:.1f} s"
+    try:
+        a = dt.datetime.fromisoformat(str(manifest["started_at"]))
+        b = dt.datetime.fromisoformat(str(manifest["ended_at"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return f"{(b - a).total_seconds():.0f} s"
+
+
+# ---------------------------------------------------------------------------------------------- summary
+def summary_rows(summary: Mapping, prefix: str = "", depth: int = 0):
+    """Flatten a summary into ``(name, value, interval text)`` rows and ``(name, DataFrame)`` record tables.
+
+    A key ``X_ci`` (or ``X_interval``) next to ``X`` is shown on X's row. Nested dicts become dotted names
+    (three levels deep, deeper ones are shown as text); lists of dicts become tables.
+    """
+    rows, records = [], []
+    keys = list(summary)
+    for key in keys:
+        value = summary[key]
+        name = f"{prefix}{key}"
+        base = next((key[: -len(s)] for s in ("_ci", "_interval") if key.endswith(s)), None)
+        if base is not None and base in summary and as_interval(value) is not None:
+            continue  # shown on its estimate's row
+        if isinstance(value, Mapping) and value and depth < 3 and as_interval(value) is None:
+            r, t = summary_rows(value, prefix=f"{name}.", depth=depth + 1)
+            rows += r
+            records += t
+            continue
+        if isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+            records.append((name, pd.DataFrame.from_records([dict(v) for v in value])))
+            continue
+        ci = next((as_interval(summary[f"{key}{s}"]) for s in ("_ci", "_interval") if f"{key}{s}" in summary), None)
+        if ci is None and as_interval(value) is not None and key.endswith(("_ci", "_interval")):
+            rows.append((name, None, fmt_interval(as_interval(value))))
+        else:
+            rows.append((name, value, fmt_interval(ci)))
+    return rows, records
+
+
+def render_summary(block: RunBlock, summary: Mapping) -> str:
+    if not summary:
+        return H.note("No summary.json: the run did not finish.", kind="warn")
+    rows, records = summary_rows(summary)
+    out = [f"<h4>Headline figures</h4>"]
+    if rows:
+        out.append(H.kv_table([(n, v, c if c is not None else None) for n, v, c in rows],
+                              header=("figure", "value", "interval"), table_id=f"{block.anchor}-summary"))
+    for name, df in records:
+        out.append(H.table(df, table_id=f"{block.anchor}-summary-{H.slug(name)}", caption=name))
+    return "".join(out)
+
+
+# ---------------------------------------------------------------------------------------------- generic
+def render_header(block: RunBlock) -> str:
+    m = block.run.manifest
+    status = str(m.get("status", "unknown"))
+    bits = [f'<span class="badge {H.esc(status)}">{H.esc(status)}</span>',
+            f"<code>{H.esc(block.run.path)}</code>"]
+    if m.get("started_at"):
+        bits.append(f"started {H.esc(m['started_at'])}")
+    dur = _duration(m)
+    if dur:
+        bits.append(f"took {H.esc(dur)}")
+    if m.get("device"):
+        bits.append(f"device {H.esc(m['device'])}")
+    if m.get("seed") is not None:
+        bits.append(f"seed {H.esc(m['seed'])}")
+    sep = " \u00b7 "
+    out = [f'<h3 id="{H.esc(block.anchor)}">{H.esc(block.title)}</h3>', f'<p class="meta">{sep.join(bits)}</p>']
+    if m.get("argv"):
+        out.append(f'<p class="meta">command line: <code>{H.esc(m["argv"])}</code></p>')
+    if status != "complete":
+        err = m.get("error")
+        out.append(H.note(f"This run is {status}, not complete: its tables may be partial."
+                          + (f" Error: {err}" if err else ""), kind="bad" if status == "failed" else "warn"))
+    return "".join(out)
+
+
+def render_figures(block: RunBlock) -> str:
+    figs = block.run.figures()
+    if not figs:
+        return ""
+    return "<h4>Figures</h4>" + "".join(H.figure(p) for p in figs)
+
+
+def render_tables(block: RunBlock, tables: list[TableInfo], opts: Options, shown_elsewhere: set[str]) -> str:
+    if not tables:
+        return ""
+    out = ["<h4>Tables</h4>"]
+    for t in tables:
+        tid = f"{block.anchor}-t-{H.slug(t.name)}"
+        parts = f", {t.n_parts} parts" if t.n_parts > 1 else ""
+        schema = ", ".join(f"{c} ({d})" for c, d in zip(t.columns, t.dtypes))
+        head = (f"<code>{H.esc(t.name)}</code> <span class=\"mut\">{t.n_rows} rows{parts}</span>")
+        body = [f'<p class="meta">columns: {H.esc(schema)}</p>']
+        if t.name in shown_elsewhere:
+            body.append(H.paragraph("Shown as contexts above."))
+        elif t.n_rows <= opts.max_rows:
+            body.append(H.table(t.read(), table_id=tid))
+        else:
+            body.append(H.table(t.read(opts.preview_rows), table_id=tid,
+                                caption=f"first {opts.preview_rows} of {t.n_rows} rows"))
+        out.append(H.details(head, "".join(body), open_=t.n_rows <= 50 and t.name not in shown_elsewhere,
+                             cls="tbl"))
+    return "".join(out)
+
+
+def render_config(block: RunBlock) -> str:
+    m = block.run.manifest
+    rows, _ = summary_rows(block.run.config or {})
+    cfg = (H.kv_table([(n, v) for n, v, _ in rows], header=("field", "value"), table_id=f"{block.anchor}-config")
+           if rows else H.paragraph("(empty)"))
+    versions = m.get("versions") or {}
+    ver = ", ".join(f"{k} {v}" for k, v in versions.items()) if isinstance(versions, Mapping) else str(versions)
+    timings = m.get("timings_s") or {}
+    tim = ", ".join(f"{k} {H.fmt_value(v)} s" for k, v in timings.items()) if isinstance(timings, Mapping) else ""
+    extra = "".join(f'<p class="meta">{H.esc(label)}: {H.esc(text)}</p>'
+                    for label, text in (("versions", ver), ("timings", tim), ("host", m.get("host") or ""))
+                    if text)
+    return H.details("Config and provenance", cfg + extra, cls="cfg")
+
+
+# ---------------------------------------------------------------------------------------------- contexts
+def _text(df: pd.DataFrame, col: str) -> list:
+    return df[col].tolist() if col else [""] * len(df)
+
+
+def cluster_browser(df: pd.DataFrame, cols: ContextColumns, *, browser_id: str, opts: Options,
+                    default_k: Any = None) -> str:
+    """Clusters by size with their top contexts; one group per ``n_clusters`` value when there are several."""
+    k_col = "n_clusters" if "n_clusters" in df.columns else None
+    groups = [(None, df)] if k_col is None else [(k, g) for k, g in df.groupby(k_col, sort=True)]
+    ks = [k for k, _ in groups]
+    if k_col is not None:
+        default = default_k if default_k in ks else ks[-1]
+    else:
+        default = None
+    out = [f'<div class="browser" id="{H.esc(browser_id)}"><div class="browser-controls">']
+    if k_col is not None and len(ks) > 1:
+        options = "".join(f'<option value="{H.esc(k)}"{" selected" if k == default else ""}>{H.esc(k)}</option>'
+                          for k in ks)
+        out.append(f'<label>number of clusters <select class="k-select">{options}</select></label>')
+    elif k_col is not None:
+        out.append(f'<select class="k-select" hidden><option value="{H.esc(ks[0])}" selected>'
+                   f"{H.esc(ks[0])}</option></select><span>{H.esc(ks[0])} clusters</span>")
+    out.append('<label>filter by token <input class="filter" type="search" placeholder="e.g. def"></label>'
+               '<span class="mut"><span class="shown-count"></span> clusters shown</span></div>')
+    for k, g in groups:
+        out.append(_cluster_group(k, g, cols, opts))
+    out.append("</div>")
+    return "".join(out)
+
+
+def _cluster_group(k: Any, g: pd.DataFrame, cols: ContextColumns, opts: Options) -> str:
+    cl = cols.cluster
+    sizes = (g.groupby(cl)["size"].max() if "size" in g.columns else g.groupby(cl).size()).sort_values(
+        ascending=False, kind="stable")
+    n_total = len(sizes)
+    sizes = sizes.head(opts.max_clusters)
+    attrs = f' data-k="{H.esc(k)}"' if k is not None else ' data-k=""'
+    out = [f'<div class="k-group"{attrs}>']
+    if n_total > len(sizes):
+        out.append(H.note(f"Showing the {len(sizes)} largest of {n_total} clusters.", kind="info"))
+    by_cluster = dict(tuple(g.groupby(cl, sort=False)))
+    for rank_i, (c, size) in enumerate(sizes.items(), start=1):
+        rows = by_cluster[c]
+        if "rank" in rows.columns:
+            rows = rows.sort_values("rank", kind="stable")
+        shown = rows.head(opts.max_contexts)
+        tokens = [str(t) for t in rows[cols.token].tolist()]
+        common = Counter(tokens).most_common(5)
+        chips = " ".join(f'<span class="ctx"><mark>{H.esc(t) if t.strip() else H.esc(repr(t))}</mark></span>'
+                         f'<span class="mut">\u00d7{n}</span>' for t, n in common)
+        summary = (f"<strong>#{rank_i}</strong> cluster {H.esc(c)} \u00b7 size {H.esc(H.fmt_value(size))}"
+                   f" \u00b7 {chips}")
+        items = "".join(f"<li>{H.context(b, t, a)}</li>" for b, t, a in zip(
+            _text(shown, cols.before), shown[cols.token].tolist(), _text(shown, cols.after)))
+        more = (f'<p class="mut">top {len(shown)} of {len(rows)} listed contexts</p>'
+                if len(rows) > len(shown) else "")
+        text = " ".join(sorted(set(tokens))).lower() + f" cluster {c}"
+        out.append(H.details(summary, f'<ol class="contexts">{items}</ol>{more}', cls="cluster",
+                             open_=rank_i <= 3, attrs={"data-text": text, "data-cluster": str(c),
+                                                       "data-size": str(size)}))
+    out.append("</div>")
+    return "".join(out)
+
+
+def context_table(df: pd.DataFrame, cols: ContextColumns, *, table_id: str, opts: Options,
+                  caption: str | None = None) -> str:
+    """A sortable table of tokens in context: the kind column, the highlighted context, the other columns."""
+    rows = df.head(opts.max_rows)
+    ctx_cols = {c for c in (cols.before, cols.token, cols.after) if c}
+    others = [c for c in rows.columns if c not in ctx_cols and c != cols.kind]
+    lead = [cols.kind] if cols.kind else []
+    head = "".join(f'<th scope="col">{H.esc(c)}</th>' for c in [*lead, "context", *others])
+    body = []
+    for i, (b, t, a) in enumerate(zip(_text(rows, cols.before), rows[cols.token].tolist(), _text(rows, cols.after))):
+        r = rows.iloc[i]
+        cells = [H.cell(r[cols.kind])] if cols.kind else []
+        cells.append(f"<td>{H.context(b, t, a)}</td>")
+        cells += [H.cell(r[c]) for c in others]
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    cap = caption or ""
+    if len(df) > len(rows):
+        cap = (cap + " \u2014 " if cap else "") + f"first {len(rows)} of {len(df)} rows"
+    cap_html = f"<caption>{H.esc(cap)}</caption>" if cap else ""
+    return (f'<div class="table-wrap"><table id="{H.esc(table_id)}" class="data sortable ctx-table">{cap_html}'
+            f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
+
+
+def render_contexts(block: RunBlock, tables: list[TableInfo], opts: Options) -> tuple[str, set[str]]:
+    """Cluster browsers and token-context tables for every table that holds contexts."""
+    out, used = [], set()
+    summary = block.run.summary
+    for t in tables:
+        cols = context_columns(t.columns)
+        if cols is None:
+            continue
+        df = t.read()
+        used.add(t.name)
+        bid = f"{block.anchor}-b-{H.slug(t.name)}"
+        if cols.cluster is not None:
+            out.append(f"<h4>Cluster browser <span class=\"mut\">({H.esc(t.name)})</span></h4>")
+            out.append(cluster_browser(df, cols, browser_id=bid, opts=opts, default_k=summary.get("n_clusters")))
+        elif cols.kind is not None:
+            out.append(f"<h4>Tokens in context <span class=\"mut\">({H.esc(t.name)})</span></h4>")
+            for kind, g in df.groupby(cols.kind, sort=False):
+                out.append(context_table(g, cols, table_id=f"{bid}-{H.slug(kind)}", opts=opts,
+                                         caption=f"{cols.kind} = {kind}: {len(g)} tokens"))
+        else:
+            out.append(f"<h4>Tokens in context <span class=\"mut\">({H.esc(t.name)})</span></h4>")
+            out.append(context_table(df, cols, table_id=bid, opts=opts))
+    return "".join(out), used
+
+
+# ---------------------------------------------------------------------------------------------- falsify
+_PRED = ("_pred", "_predicted")
+_MEAS = ("_measured", "_meas")
+
+
+def _is_verdict(d: Mapping) -> bool:
+    return "verdict" in d or "overlap" in d or any(str(k).endswith(_PRED) for k in d)
+
+
+def verdict_records(summary: Mapping) -> list[tuple[str, Mapping]]:
+    """The verdict-like dicts of a falsify summary: the summary itself and/or nested ones (per method)."""
+    out = []
+    if _is_verdict(summary):
+        out.append(("", summary))
+    for key, value in summary.items():
+        if isinstance(value, Mapping) and _is_verdict(value):
+            out.append((str(key), value))
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                if isinstance(v, Mapping) and _is_verdict(v):
+                    label = v.get("method") or v.get("name") or v.get("source") or f"{key}[{i}]"
+                    out.append((str(label), v))
+    return out
+
+
+def _get_ci(d: Mapping, key: str) -> tuple[float, float] | None:
+    return next((as_interval(d[f"{key}{s}"]) for s in ("_ci", "_interval") if f"{key}{s}" in d), None)
+
+
+def overlaps(a: tuple[float, float] | None, b: tuple[float, float] | None) -> bool | None:
+    """Whether two intervals share a point (None when either is missing)."""
+    if a is None or b is None:
+        return None
+    return max(min(a), min(b)) <= min(max(a), max(b))
+
+
+def render_verdict(label: str, rec: Mapping, table_id: str) -> str:
+    """The verdict table of one record: predicted against measured, intervals, overlap, the verdict."""
+    pairs = []
+    for key in rec:
+        for sp in _PRED:
+            if str(key).endswith(sp):
+                base = str(key)[: -len(sp)]
+                meas = next((f"{base}{sm}" for sm in _MEAS if f"{base}{sm}" in rec), None)
+                pairs.append((base, key, meas))
+    rows, svg_rows, computed = [], [], []
+    for base, pk, mk in pairs:
+        p, pci = rec.get(pk), _get_ci(rec, pk)
+        m, mci = (rec.get(mk), _get_ci(rec, mk)) if mk else (None, None)
+        ov = overlaps(pci, mci)
+        computed.append(ov)
+        rows.append((base or "exponent", p, fmt_interval(pci), m, fmt_interval(mci), ov))
+        svg_rows += [(f"{base} predicted", p if _is_number(p) else None, pci, "pred"),
+                     (f"{base} measured", m if _is_number(m) else None, mci, "meas")]
+    stated = rec.get("overlap")
+    stated = bool(stated) if isinstance(stated, bool) else None
+    flag = stated if stated is not None else (all(computed) if computed and None not in computed else None)
+    cls = {True: "ok", False: "bad", None: ""}[flag]
+    verdict = rec.get("verdict")
+    if verdict is None and flag is not None:
+        verdict = "intervals overlap" if flag else "intervals do not overlap"
+    out = []
+    if label:
+        out.append(f"<h4>{H.esc(label)}</h4>")
+    if verdict is not None:
+        tag = {True: "intervals overlap", False: "intervals do not overlap", None: "overlap not stated"}[flag]
+        out.append(f'<div class="verdict {cls}" data-overlap="{H.esc(flag)}"><strong>Verdict:</strong> '
+                   f'{H.esc(H.fmt_value(verdict))} <span class="badge {cls}">{H.esc(tag)}</span></div>')
+    if rows:
+        out.append(H.kv_table(rows, header=("quantity", "predicted", "predicted interval", "measured",
+                                             "measured interval", "intervals overlap"),
+                              table_id=table_id))
+        out.append(H.interval_svg(svg_rows))
+    used = {k for _, pk, mk in pairs for k in (pk, mk) if k}
+    used |= {f"{k}{s}" for k in used for s in ("_ci", "_interval")} | {"verdict", "overlap"}
+    inputs = [(k, v, fmt_interval(_get_ci(rec, k))) for k, v in rec.items()
+              if k not in used and _is_number(v) and not str(k).endswith(("_ci", "_interval"))]
+    if inputs:
+        out.append(H.kv_table(inputs, header=("input", "value", "interval"), table_id=f"{table_id}-inputs"))
+    if stated is not None and computed and None not in computed and stated != all(computed):
+        out.append(H.note("The stated overlap differs from the intervals shown here.", kind="warn"))
+    return "".join(out)
+
+
+# ---------------------------------------------------------------------------------------------- specific
+def theory_extra(block: RunBlock, tables: list[TableInfo], opts: Options) -> str:
+    alpha = block.run.config.get("alpha")
+    out = []
+    if _is_number(alpha) and alpha > 0:
+        s = block.run.summary
+        rows = []
+        for regime, formula, value in (("N (parameters)", "\u03b1", alpha),
+                                       ("D (data, multi-epoch)", "\u03b1/(\u03b1+1)", alpha / (alpha + 1)),
+                                       ("S (steps, single epoch)", "\u03b1/(\u03b1+1)", alpha / (alpha + 1)),
+                                       ("Zipf exponent of quanta", "\u03b1+1", alpha + 1)):
+            rows.append((regime, formula, float(value)))
+        out.append(f"<h4>Exponents predicted from \u03b1 = {H.esc(H.fmt_value(alpha))}</h4>")
+        out.append(H.kv_table(rows, header=("regime", "exponent", "value"), table_id=f"{block.anchor}-exponents"))
+        fitted = [(k, v) for k, v in s.items() if str(k).startswith("alpha") and _is_number(v)]
+        if fitted:
+            out.append(H.paragraph("The run's own exponents are among the headline figures below."))
+    curves = next((t for t in tables if t.name == "curves"), None)
+    if curves is not None and {"regime", "x", "loss"} <= set(curves.columns) and curves.n_rows <= 1_000_000:
+        df = curves.read()
+        rows = []
+        for regime, g in df.groupby("regime", sort=False):
+            g = g.sort_values("x")
+            rows.append((regime, len(g), float(g["x"].iloc[0]), float(g["x"].iloc[-1]),
+                         float(g["loss"].iloc[0]), float(g["loss"].iloc[-1])))
+        out.append("<h4>Simulated curves by regime</h4>")
+        out.append(H.kv_table(rows, header=("regime", "points", "smallest budget", "largest budget",
+                                            "loss at smallest", "loss at largest"),
+                              table_id=f"{block.anchor}-regimes"))
+    return "".join(out)
+
+
+def parity_extra(block: RunBlock, tables: list[TableInfo], opts: Options) -> str:
+    out = []
+    by_name = {t.name: t for t in tables}
+    tasks = by_name.get("tasks")
+    if tasks is not None and {"alpha", "task", "p"} <= set(tasks.columns):
+        df = tasks.read()
+        rows = []
+        for alpha, g in df.groupby("alpha", sort=True):
+            p = g["p"].sort_values(ascending=False)
+            rows.append((H.fmt_value(alpha), len(g), float(p.iloc[0]), float(p.iloc[-1]),
+                         float(p.head(10).sum())))
+        out.append("<h4>Task distributions</h4>")
+        out.append(H.kv_table(rows, header=("\u03b1", "tasks", "largest p", "smallest p", "share of top 10"),
+                              table_id=f"{block.anchor}-tasks"))
+    models = by_name.get("models")
+    if models is not None and "n_params" in models.columns and models.n_rows <= 100_000:
+        df = models.read()
+        keys = [c for c in ("width", "D", "alpha", "seed") if c in df.columns]
+        desc = ", ".join(f"{df[c].nunique()} {c} value{'s' if df[c].nunique() != 1 else ''}" for c in keys)
+        out.append(H.paragraph(f"{len(df)} models ({desc}); parameters from {H.fmt_value(df['n_params'].min())} "
+                               f"to {H.fmt_value(df['n_params'].max())}."))
+    return "".join(out)
+
+
+def lm_extra(block: RunBlock, tables: list[TableInfo], opts: Options) -> str:
+    out = []
+    by_name = {t.name: t for t in tables}
+    models = by_name.get("models")
+    if models is not None and models.n_rows <= 10_000:
+        df = models.read()
+        if "order" in df.columns:
+            df = df.sort_values("order", kind="stable")
+        out.append("<h4>Suite</h4>" + H.table(df, table_id=f"{block.anchor}-suite"))
+    docs = by_name.get("docs")
+    if docs is not None and "n_tokens" in docs.columns:
+        n_tokens = int(pd.read_parquet(docs.paths[0], columns=["n_tokens"])["n_tokens"].sum()) \
+            if docs.n_parts == 1 else None
+        out.append(H.paragraph(f"Corpus: {docs.n_rows} documents"
+                               + (f", {n_tokens} tokens." if n_tokens is not None else ".")))
+    losses = by_name.get("losses/")
+    if losses is not None:
+        out.append(H.paragraph(f"Per-token losses: {losses.n_rows} rows in {losses.n_parts} part(s)."))
+    return "".join(out)
+
+
+def falsify_extra(block: RunBlock, tables: list[TableInfo], opts: Options) -> str:
+    recs = verdict_records(block.run.summary)
+    if not recs:
+        return H.note("This run's summary holds no verdict (no verdict, overlap or *_pred keys).", kind="warn")
+    return "".join(render_verdict(label, rec, f"{block.anchor}-verdict-{i}") for i, (label, rec) in enumerate(recs))
+
+
+EXTRAS = {"theory": theory_extra, "parity": parity_extra, "lm": lm_extra, "falsify": falsify_extra}
+
+
+def render_run(block: RunBlock, opts: Options) -> str:
+    """The whole block of one run: header, the section's own parts, contexts, summary, figures, tables, config."""
+    tables = list_tables(block.run.path)
+    parts = [render_header(block)]
+    extra = EXTRAS.get(block.section)
+    if extra is not None:
+        parts.append(extra(block, tables, opts))
+    ctx_html, used = render_contexts(block, tables, opts)
+    parts.append(ctx_html)
+    parts.append(render_summary(block, block.run.summary))
+    parts.append(render_figures(block))
+    parts.append(render_tables(block, tables, opts, used))
+    parts.append(render_config(block))
+    return f'<article class="run" data-section="{H.esc(block.section)}">{"".join(parts)}</article>'
+
+
+def headline(summary: Mapping, n: int = 3) -> str:
+    """The first ``n`` scalar headline figures of a summary, as one line of text."""
+    rows, _ = summary_rows(summary)
+    items = [f"{k} = {H.fmt_value(v)}" for k, v, _ in rows
+             if isinstance(v, (numbers.Number, str)) and not isinstance(v, bool) and len(str(v)) < 40][:n]
+    return "; ".join(items)
+
+
+__all__ = ["SECTIONS", "Options", "RunBlock", "section_of", "render_run", "headline", "verdict_records",
+           "summary_rows", "as_interval", "overlaps"]
