@@ -1,0 +1,31 @@
+"""``quanta parity run``: train a sweep of MLPs on multitask sparse parity as one batched run."""
+
+from __future__ import annotations
+
+import click
+
+from quanta.cli.common import device_option, echo_summary, force_option, out_option, parse_overrides, resume_option, \
+    set_option
+
+PRESET_HELP = "paper-fig2-params, paper-fig2-data, paper-alpha-sweep, cpu-small, cpu-tiny"
+
+
+@click.command()
+@click.option("--preset", required=True, metavar="NAME", help=f"The sweep to run: {PRESET_HELP}.")
+@out_option()
+@device_option
+@set_option
+@resume_option
+@force_option
+def run(preset, out, device, overrides, resume, force):
+    """Train every model of a parity sweep (widths × seeds × D × α) as one batched run.
+
+    Writes tasks.parquet, models.parquet, eval.parquet, eval_mean.parquet and final_state.pt
+    (see docs/parity-run.md). α is the paper's α (the reference code's alpha is α+1).
+    """
+    from quanta.parity.presets import preset_config
+    from quanta.parity.train import run_parity
+
+    cfg = preset_config(preset, parse_overrides(overrides))
+    summary = run_parity(cfg, out, device=device, force=force, resume=resume)
+    echo_summary(summary, out)

@@ -1,0 +1,267 @@
+"""Multitask sparse parity data: tasks, Zipf task frequencies, batches generated on the device.
+
+An input is ``n_tasks`` control bits (a one-hot code of the task) followed by ``n`` data bits.
+Task ``i`` (``i = 0 .. n_tasks-1``) owns a fixed subset ``S_i`` of ``k`` data bits; all subsets
+are distinct. The label is the parity of the data bits in ``S_i``. Task ``i`` is drawn with
+probability ``p_i ∝ (i+1)^-(α+1)``.
+
+``alpha`` everywhere in quanta is the paper's α (the exponent of the scaling law). The
+reference code's config field ``alpha`` is the Zipf exponent α+1: its ``alpha=1.4`` is our
+``alpha=0.4``.
+
+Batches are kept compact, as ``(task, bits, y)``: ``task`` (B,) int64, ``bits`` (B, n) uint8,
+``y`` (B,) int64. The engine never builds the one-hot control bits: the first layer is a row
+lookup (``x·W = W[task] + bits·W_bits``). :meth:`ParityTasks.to_inputs` builds the full input
+``x`` (B, n_tasks + n) for plain models.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from quanta.errors import QuantaError
+
+
+def derive_seed(*parts) -> int:
+    """A 63-bit seed derived deterministically from integers, floats and strings.
+
+    Floats are rounded to 1e-9 first; strings are hashed by their UTF-8 bytes (not Python's
+    salted ``hash``), so the result is the same in every process and on every platform.
+    """
+    words: list[int] = []
+    for part in parts:
+        if isinstance(part, (bool, np.bool_)):
+            words.append(int(part))
+        elif isinstance(part, (int, np.integer)):
+            v = int(part)
+            words.extend([v & 0xFFFFFFFF, (v >> 32) & 0xFFFFFFFF, 1 if v < 0 else 0])
+        elif isinstance(part, (float, np.floating)):
+            v = int(round(float(part) * 1e9))
+            words.extend([v & 0xFFFFFFFF, (v >> 32) & 0xFFFFFFFF, 2 if v < 0 else 3])
+        elif isinstance(part, str):
+            words.extend(part.encode("utf-8"))
+            words.append(0x10000)
+        else:
+            raise TypeError(f"derive_seed: cannot use {type(part).__name__}")
+    state = np.random.SeedSequence(words).generate_state(2, dtype=np.uint32)
+    return int((int(state[0]) << 31) ^ int(state[1])) & ((1 << 63) - 1)
+
+
+def zipf_probs(n_tasks: int, alpha: float) -> np.ndarray:
+    """Task probabilities ``p_i = (i+1)^-(α+1) / Σ_j (j+1)^-(α+1)`` for ``i = 0 .. n_tasks-1``.
+
+    Parameters
+    ----------
+    n_tasks : int
+    alpha : float
+        The paper's α (> 0); the Zipf exponent is α+1.
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (n_tasks,)
+    """
+    ranks = np.arange(1, n_tasks + 1, dtype=np.float64)
+    w = ranks ** -(float(alpha) + 1.0)
+    return w / w.sum()
+
+
+def check_task_shape(n_tasks: int, n: int, k: int) -> None:
+    """Raise QuantaError unless ``n_tasks`` distinct k-subsets of ``n`` bits exist."""
+    for name, value, low in (("n_tasks", n_tasks, 1), ("n", n, 1), ("k", k, 1)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
+            raise QuantaError(f"{name} must be an integer >= {low}, got {value!r}", f"set e.g. --set {name}=3")
+    if k > n:
+        raise QuantaError(f"k must be <= n (a task's bits are a k-subset of the n data bits), got k={k}, n={n}",
+                          "lower k or raise n")
+    if n_tasks > math.comb(n, k):
+        raise QuantaError(f"n_tasks={n_tasks} is more than the {math.comb(n, k)} distinct {k}-subsets of n={n} bits",
+                          "lower n_tasks or raise n")
+
+
+def draw_subsets(n_tasks: int, n: int, k: int, seed: int) -> np.ndarray:
+    """Draw ``n_tasks`` distinct k-subsets of ``range(n)`` from ``seed``.
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (n_tasks, k)
+        Row ``i`` holds task ``i``'s bit indices, sorted.
+    """
+    check_task_shape(n_tasks, n, k)
+    rng = np.random.default_rng(derive_seed(seed, "parity-subsets"))
+    total = math.comb(n, k)
+    if n_tasks * 2 > total:
+        # Dense regime: enumerate every subset (small, since total < 2 * n_tasks) and pick without replacement.
+        import itertools
+
+        every = np.array(list(itertools.combinations(range(n), k)), dtype=np.int64)
+        return every[np.sort(rng.choice(total, size=n_tasks, replace=False))][rng.permutation(n_tasks)]
+    seen: set[tuple[int, ...]] = set()
+    rows: list[tuple[int, ...]] = []
+    while len(rows) < n_tasks:
+        s = tuple(sorted(int(v) for v in rng.choice(n, size=k, replace=False)))
+        if s not in seen:
+            seen.add(s)
+            rows.append(s)
+    return np.array(rows, dtype=np.int64).reshape(n_tasks, k)
+
+
+class ParityTasks:
+    """The tasks of a multitask sparse parity problem and their sampling distribution.
+
+    Parameters
+    ----------
+    subsets : array-like of int, shape (n_tasks, k)
+        Task ``i``'s data-bit indices.
+    n : int
+        Number of data bits.
+    alpha : float
+        The paper's α; task ``i`` is drawn with probability ∝ (i+1)^-(α+1).
+    device : str or torch.device
+        Where batches are generated.
+
+    Examples
+    --------
+    >>> tasks = ParityTasks.from_config({"n_tasks": 20, "n": 12, "k": 3, "alphas": [0.4], "task_seed": 0})
+    >>> g = torch.Generator().manual_seed(0)
+    >>> x, y, task = tasks.sample(5, generator=g)
+    >>> tuple(x.shape), tuple(y.shape), tuple(task.shape)
+    ((5, 32), (5,), (5,))
+    """
+
+    def __init__(self, subsets, n: int, alpha: float, *, device="cpu"):
+        subsets = np.asarray(subsets, dtype=np.int64)
+        if subsets.ndim != 2:
+            raise QuantaError(f"subsets must be a (n_tasks, k) array, got shape {subsets.shape}",
+                              "pass one row of bit indices per task")
+        check_task_shape(int(subsets.shape[0]), int(n), int(subsets.shape[1]))
+        if not (isinstance(alpha, (int, float, np.floating)) and math.isfinite(alpha) and alpha > 0):
+            raise QuantaError(f"alpha must be a number > 0 (the paper's α), got {alpha!r}", "e.g. --set alphas=[0.4]")
+        if len({tuple(sorted(r)) for r in subsets.tolist()}) != len(subsets) or subsets.min() < 0 or subsets.max() >= n:
+            raise QuantaError("subsets must be distinct k-subsets of range(n)", "draw them with draw_subsets")
+        self.device = torch.device(device)
+        self.n = int(n)
+        self.k = int(subsets.shape[1])
+        self.n_tasks = int(subsets.shape[0])
+        self.alpha = float(alpha)
+        self.subsets_np = subsets
+        self.probs_np = zipf_probs(self.n_tasks, self.alpha)
+        self.subsets = torch.as_tensor(subsets, device=self.device)  # (T, k) int64
+        cdf = np.cumsum(self.probs_np)
+        cdf[-1] = 1.0
+        self.cdf = torch.as_tensor(cdf, dtype=torch.float32, device=self.device)  # (T,)
+
+    @classmethod
+    def from_config(cls, cfg: dict, *, alpha: float | None = None, device="cpu") -> "ParityTasks":
+        """Rebuild the tasks of a run from its config (``Run.open(dir).config`` or ``asdict(ParityConfig)``).
+
+        Parameters
+        ----------
+        cfg : dict
+            Needs ``n_tasks``, ``n``, ``k``, ``task_seed`` and ``alphas`` (or ``alpha``).
+        alpha : float, optional
+            Which α to sample with; default the config's first.
+        device : str or torch.device
+        """
+        missing = [key for key in ("n_tasks", "n", "k", "task_seed") if key not in cfg]
+        if missing:
+            raise QuantaError(f"the config lacks {', '.join(missing)}", "pass the config of a `quanta parity run`")
+        if alpha is None:
+            alphas = cfg.get("alphas", cfg.get("alpha"))
+            alpha = alphas[0] if isinstance(alphas, (list, tuple)) else alphas
+        subsets = draw_subsets(int(cfg["n_tasks"]), int(cfg["n"]), int(cfg["k"]), int(cfg["task_seed"]))
+        return cls(subsets, int(cfg["n"]), float(alpha), device=device)
+
+    @property
+    def probs(self) -> torch.Tensor:
+        """Task probabilities, shape (n_tasks,), float32 on the device."""
+        return torch.as_tensor(self.probs_np, dtype=torch.float32, device=self.device)
+
+    # ------------------------------------------------------------------ sampling
+    def labels(self, task: torch.Tensor, bits: torch.Tensor) -> torch.Tensor:
+        """Parity labels: ``y = Σ_{j ∈ S_task} bits_j mod 2``; shapes (...,) and (..., n) -> (...,) int64."""
+        idx = self.subsets[task]  # (..., k)
+        return bits.gather(-1, idx).sum(-1, dtype=torch.int64) % 2
+
+    def sample_tasks(self, n_samples: int, *, generator: torch.Generator) -> torch.Tensor:
+        """Draw task ids from the Zipf distribution: (n_samples,) int64 (inverse CDF, no loop over tasks)."""
+        u = torch.rand(n_samples, generator=generator, device=self.device)
+        return torch.searchsorted(self.cdf, u, right=True).clamp_(max=self.n_tasks - 1)
+
+    def sample_raw(self, n_samples: int, *, generator: torch.Generator, tasks=None):
+        """Compact samples ``(task, bits, y)``.
+
+        Parameters
+        ----------
+        n_samples : int
+            With ``tasks=None``: the number of samples, tasks drawn from the Zipf distribution.
+            Otherwise: the number of samples of each listed task.
+        generator : torch.Generator
+            On the same device as the tasks.
+        tasks : int or sequence of int, optional
+            Sample these tasks, ``n_samples`` each, task-major order.
+
+        Returns
+        -------
+        task : torch.Tensor (B,) int64
+        bits : torch.Tensor (B, n) uint8
+        y : torch.Tensor (B,) int64
+        """
+        if tasks is None:
+            task = self.sample_tasks(int(n_samples), generator=generator)
+        else:
+            tasks_t = torch.as_tensor(np.atleast_1d(np.asarray(tasks, dtype=np.int64)), device=self.device)
+            if tasks_t.numel() and (int(tasks_t.min()) < 0 or int(tasks_t.max()) >= self.n_tasks):
+                raise QuantaError(f"tasks must lie in 0..{self.n_tasks - 1}", "pass valid task ids")
+            task = tasks_t.repeat_interleave(int(n_samples))
+        bits = torch.randint(0, 2, (task.shape[0], self.n), generator=generator, device=self.device,
+                             dtype=torch.uint8)
+        return task, bits, self.labels(task, bits)
+
+    def to_inputs(self, task: torch.Tensor, bits: torch.Tensor, dtype=torch.float32) -> torch.Tensor:
+        """The full input: one-hot control bits then data bits, shape (B, n_tasks + n), 0/1 floats."""
+        x = torch.zeros(task.shape[0], self.n_tasks + self.n, dtype=dtype, device=task.device)
+        x[torch.arange(task.shape[0], device=task.device), task] = 1
+        x[:, self.n_tasks:] = bits.to(dtype)
+        return x
+
+    def sample(self, n_samples: int, *, generator: torch.Generator, tasks=None):
+        """Samples as full inputs ``(x, y, task)``.
+
+        Same arguments as :meth:`sample_raw`. Returns ``x`` (B, n_tasks + n) float32 0/1,
+        ``y`` (B,) int64 and ``task`` (B,) int64.
+        """
+        task, bits, y = self.sample_raw(n_samples, generator=generator, tasks=tasks)
+        return self.to_inputs(task, bits), y, task
+
+    def test_set(self, n_per_task: int, *, seed: int):
+        """The held-out test set: ``n_per_task`` samples of every task, task-major, from ``seed``.
+
+        It is drawn from its own generator (on the CPU, then moved), so it is the same on every device.
+        Training data come from other generators (see :mod:`quanta.parity.train`), so test samples are
+        held out in the sense of independent draws; with ``n`` data bits a test sample coincides with a
+        given training sample of its task with probability 2^-n.
+        """
+        g = torch.Generator().manual_seed(derive_seed(seed, "parity-test"))
+        task = torch.arange(self.n_tasks).repeat_interleave(int(n_per_task))
+        bits = torch.randint(0, 2, (task.shape[0], self.n), generator=g, dtype=torch.uint8)
+        task, bits = task.to(self.device), bits.to(self.device)
+        return task, bits, self.labels(task, bits)
+
+    def table(self) -> pd.DataFrame:
+        """One row per task: ``alpha``, ``task``, ``p``, ``bits`` (list of k indices)."""
+        return pd.DataFrame({
+            "alpha": np.full(self.n_tasks, self.alpha),
+            "task": np.arange(self.n_tasks, dtype=np.int64),
+            "p": self.probs_np,
+            "bits": [list(map(int, r)) for r in self.subsets_np],
+        })
+
+
+def task_tables(subsets, n: int, alphas: Sequence[float]) -> pd.DataFrame:
+    """``tasks.parquet`` for a run: the task table of every α, stacked."""
+    return pd.concat([ParityTasks(subsets, n, a).table() for a in alphas], ignore_index=True)

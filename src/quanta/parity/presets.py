@@ -1,0 +1,75 @@
+"""Named parity sweeps: the paper's runs (GPU scale) and CPU presets (small and tiny).
+
+``preset_config(name, overrides)`` gives the :class:`~quanta.parity.train.ParityConfig`;
+``--set key=value`` on the command line becomes ``overrides``. Unknown presets and keys are
+refused with a one-line QuantaError.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from quanta.errors import QuantaError
+
+
+def _geom_ints(lo: float, hi: float, num: int) -> list[int]:
+    return [int(v) for v in np.unique(np.round(np.geomspace(lo, hi, num)).astype(np.int64))]
+
+
+PAPER_WIDTHS = _geom_ints(10, 500, 30)  # 30 distinct widths, 10 .. 500
+
+#: name -> (one-line description, fields that differ from the ParityConfig defaults)
+PRESETS: dict[str, tuple[str, dict]] = {
+    "paper-fig2-params": (
+        "Paper Fig. 2 parameter sweep: 30 widths 10..500, n_tasks 500, n 100, k 3, α 0.4, batch 20000, "
+        "2e5 online steps (GPU).",
+        dict(n_tasks=500, n=100, k=3, alphas=[0.4], widths=PAPER_WIDTHS, data_sizes=[0], batch_size=20000,
+             steps=200_000, n_evals=40, n_test_per_task=1000, checkpoint_every=5000),
+    ),
+    "paper-fig2-data": (
+        "Paper Fig. 2 data sweep: width 500, 12 training-set sizes D log-spaced 1e4..5e6, multi-epoch, "
+        "early stopping on test loss (GPU).",
+        dict(n_tasks=500, n=100, k=3, alphas=[0.4], widths=[500], data_sizes=_geom_ints(1e4, 5e6, 12),
+             batch_size=20000, steps=200_000, n_evals=30, eval_every=1000, patience=20, n_test_per_task=1000,
+             checkpoint_every=5000),
+    ),
+    "paper-alpha-sweep": (
+        "Paper Fig. 10 parameter/steps runs: α 0.1..0.8 × 30 widths 10..500, 2e5 online steps (GPU). "
+        "For α_D run paper-fig2-data with --set alphas=[...].",
+        dict(n_tasks=500, n=100, k=3, alphas=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8], widths=PAPER_WIDTHS,
+             data_sizes=[0], batch_size=20000, steps=200_000, n_evals=40, n_test_per_task=1000, eval_batch=20000,
+             checkpoint_every=5000),
+    ),
+    "cpu-small": (
+        "CPU parameter sweep (about 3 minutes on 2 cores): 10 widths, fewer tasks and data bits than the paper, "
+        "α 0.4, k 3.",
+        dict(n_tasks=100, n=24, k=3, alphas=[0.4], widths=_geom_ints(2, 64, 10), data_sizes=[0], batch_size=2000,
+             steps=3000, lr=3e-3, n_evals=20, n_test_per_task=200, eval_batch=20000, checkpoint_every=500),
+    ),
+    "cpu-tiny": (
+        "For tests: a few seconds on a CPU.",
+        dict(n_tasks=8, n=10, k=3, alphas=[0.4], widths=[4, 8, 16, 32], data_sizes=[0], batch_size=128, steps=150,
+             lr=3e-3, n_evals=6, n_test_per_task=64, eval_batch=4096),
+    ),
+}
+
+
+def preset_names() -> list[str]:
+    return list(PRESETS)
+
+
+def preset_config(name: str, overrides: dict | None = None):
+    """The config of preset ``name`` with ``overrides`` (field -> value) applied.
+
+    Raises
+    ------
+    QuantaError
+        For an unknown preset, an unknown key or an impossible value.
+    """
+    from quanta.parity.train import ParityConfig
+
+    if name not in PRESETS:
+        raise QuantaError(f"--preset: unknown preset {name!r}", f"choose one of {', '.join(PRESETS)}")
+    values = dict(PRESETS[name][1])
+    values.update(overrides or {})
+    return ParityConfig.from_dict(values)

@@ -1,0 +1,630 @@
+"""Sweeps of MLPs on multitask sparse parity: online or fixed-D data, log-spaced evaluation,
+early stopping, checkpoints and resume.
+
+A sweep is the product ``alphas × data_sizes × seeds × widths``. Every ``(alpha, D, seed)``
+triple is a *group*: its members (one per width) see the same batches. All groups train as one
+:class:`~quanta.parity.ensemble.BatchedMLP` with one AdamW.
+
+What a member's ``seed`` means: it fixes the member's initialisation (from ``(seed, width)``)
+and its group's data (the online batches, or the fixed training set of size D and its epoch
+order, from ``(seed, alpha, D)``). The task subsets and the held-out test set come from the
+run's ``task_seed`` and are shared by every member, so all models are scored on the same samples.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from quanta.errors import QuantaError
+from quanta.parity.data import ParityTasks, derive_seed, draw_subsets, task_tables
+from quanta.parity.ensemble import BatchedMLP, ParityMLP, n_params, parity_ce
+
+log = logging.getLogger(__name__)
+
+LEARNED_NATS = 0.1 * math.log(2)  # "learned" threshold of the papers: 0.1 bits
+CHECKPOINT = "checkpoint.pt"
+FINAL_STATE = "final_state.pt"
+
+
+def _is_int(v) -> bool:
+    return (isinstance(v, (int, np.integer)) and not isinstance(v, bool)) or (
+        isinstance(v, float) and math.isfinite(v) and v == int(v))
+
+
+def _is_num(v) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+@dataclass(frozen=True)
+class ParityConfig:
+    """A multitask sparse parity sweep. Defaults are the paper's parameter sweep (Fig. 2).
+
+    Sweep axes (lists; a scalar is taken as a one-element list): ``widths``, ``seeds``,
+    ``data_sizes`` (``0`` = online sampling, a fresh batch every step; ``D > 0`` = a fixed
+    training set of D samples, reshuffled every epoch), ``alphas`` (the paper's α: task ``i`` has
+    probability ∝ (i+1)^-(α+1); the reference code's ``alpha`` is our α+1).
+    """
+
+    n_tasks: int = 500
+    n: int = 100  # data bits
+    k: int = 3  # bits per task
+    alphas: tuple = (0.4,)
+    widths: tuple = tuple(int(w) for w in np.unique(np.round(np.geomspace(10, 500, 30)).astype(int)))
+    seeds: tuple = (0,)
+    data_sizes: tuple = (0,)
+    depth: int = 1  # hidden layers
+    task_seed: int = 0  # draws the task subsets and the test set
+    batch_size: int = 20000  # per group; a fixed-D group uses min(batch_size, D)
+    steps: int = 200000
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    betas: tuple = (0.9, 0.999)
+    eps: float = 1e-8
+    n_evals: int = 40  # log-spaced evaluation steps (plus step 0 and the last step)
+    eval_every: int | None = None  # also evaluate every this many steps
+    n_test_per_task: int = 1000
+    eval_batch: int = 50000  # test rows per forward pass
+    patience: int | None = None  # fixed-D members stop after this many evaluations without a better test loss
+    checkpoint_every: int | None = None  # steps between checkpoints (None: none)
+    tf32: bool = False  # CUDA TF32 matmuls (changes numerics: ~1e-3 relative)
+    bf16: bool = False  # bf16 autocast for training forward/backward (changes numerics)
+    compile: bool = False  # torch.compile the batched forward (same maths, different fusion order)
+
+    def __post_init__(self):
+        for key in ("alphas", "widths", "seeds", "data_sizes", "betas"):
+            value = getattr(self, key)
+            if not isinstance(value, (list, tuple)):
+                value = (value,)
+            object.__setattr__(self, key, tuple(value))
+        for key in ("n_tasks", "n", "k", "depth", "task_seed", "batch_size", "steps", "n_evals", "n_test_per_task",
+                    "eval_batch", "eval_every", "patience", "checkpoint_every"):
+            value = getattr(self, key)
+            if value is None and key in ("eval_every", "patience", "checkpoint_every"):
+                continue
+            if not _is_int(value):
+                raise QuantaError(f"{key} must be an integer, got {value!r}", f"e.g. --set {key}=10")
+            object.__setattr__(self, key, int(value))
+        lows = {"n_tasks": 1, "n": 1, "k": 1, "depth": 1, "batch_size": 1, "steps": 1, "n_evals": 1,
+                "n_test_per_task": 1, "eval_batch": 1, "eval_every": 1, "patience": 1, "checkpoint_every": 1,
+                "task_seed": 0}
+        for key, low in lows.items():
+            value = getattr(self, key)
+            if value is not None and value < low:
+                raise QuantaError(f"{key} must be >= {low}, got {value}", f"e.g. --set {key}={max(low, 1)}")
+        from quanta.parity.data import check_task_shape
+
+        check_task_shape(self.n_tasks, self.n, self.k)
+
+        def _list(key, ok, what, conv):
+            values = getattr(self, key)
+            if not values:
+                raise QuantaError(f"{key} must list at least one value, got []", f"e.g. --set {key}=[...]")
+            bad = [v for v in values if not ok(v)]
+            if bad:
+                raise QuantaError(f"{key} must hold {what}, got {bad[0]!r}", f"fix --set {key}=...")
+            values = tuple(conv(v) for v in values)
+            if len(set(values)) != len(values):
+                raise QuantaError(f"{key} must not repeat a value, got {list(values)}", "list each value once")
+            object.__setattr__(self, key, values)
+
+        _list("widths", lambda v: _is_int(v) and v >= 1, "integers >= 1 (width < 1 is impossible)", int)
+        _list("seeds", lambda v: _is_int(v) and v >= 0, "integers >= 0", int)
+        _list("data_sizes", lambda v: _is_int(v) and v >= 0, "integers >= 0 (0 = online sampling)", int)
+        _list("alphas", lambda v: _is_num(v) and v > 0, "numbers > 0 (the paper's α; α <= 0 is impossible)", float)
+        if len(self.betas) != 2 or not all(_is_num(b) and 0 <= b < 1 for b in self.betas):
+            raise QuantaError(f"betas must be two numbers in [0, 1), got {list(self.betas)}", "e.g. --set betas=[0.9,0.999]")
+        object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
+        for key, low in (("lr", 0.0), ("weight_decay", 0.0), ("eps", 0.0)):
+            value = getattr(self, key)
+            if not _is_num(value) or value < low or (key != "weight_decay" and value == 0):
+                raise QuantaError(f"{key} must be a number {'>=' if key == 'weight_decay' else '>'} 0, got {value!r}",
+                                  f"e.g. --set {key}=0.001")
+            object.__setattr__(self, key, float(value))
+        for key in ("tf32", "bf16", "compile"):
+            if not isinstance(getattr(self, key), bool):
+                raise QuantaError(f"{key} must be true or false, got {getattr(self, key)!r}", f"--set {key}=true")
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "ParityConfig":
+        """Build a config from a dict, refusing unknown keys (one-line QuantaError)."""
+        known = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise QuantaError(f"unknown parity config key {unknown[0]!r}", f"known keys: {', '.join(known)}")
+        return cls(**values)
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def groups(self) -> list[tuple[float, int, int]]:
+        """The (alpha, D, seed) of every group, in order."""
+        return list(itertools.product(self.alphas, self.data_sizes, self.seeds))
+
+    def eval_steps(self) -> list[int]:
+        """Steps after which the test set is evaluated: 0, log-spaced points, every ``eval_every``, the last."""
+        pts = set(np.unique(np.round(np.geomspace(1, self.steps, self.n_evals)).astype(int)).tolist())
+        pts |= {0, self.steps}
+        if self.eval_every:
+            pts |= set(range(self.eval_every, self.steps + 1, self.eval_every))
+        return sorted(int(p) for p in pts)
+
+
+# ====================================================================== data streams
+class DataStream:
+    """The training batches of one group, generated on the device.
+
+    ``D == 0``: every batch is fresh (tasks by inverse CDF, bits by ``randint``, labels by a
+    gather: no Python loop over tasks). ``D > 0``: a fixed training set of D samples, drawn once
+    from its own generator (``(seed, alpha, D)``), visited in a fresh random order every epoch;
+    batches run across epoch boundaries. The batch generator's state (and the epoch order and
+    position) is the stream's whole state.
+    """
+
+    def __init__(self, tasks: ParityTasks, D: int, seed: int, batch_size: int, device):
+        self.tasks, self.D, self.seed = tasks, int(D), int(seed)
+        self.device = torch.device(device)
+        self.batch_size = min(int(batch_size), self.D) if self.D else int(batch_size)
+        self.gen = torch.Generator(self.device).manual_seed(derive_seed(seed, tasks.alpha, self.D, "parity-batches"))
+        self.train = None
+        self.perm: torch.Tensor | None = None
+        self.pos = 0
+        if self.D:
+            tg = torch.Generator(self.device).manual_seed(derive_seed(seed, tasks.alpha, self.D, "parity-train"))
+            self.train = tasks.sample_raw(self.D, generator=tg)
+
+    def next(self):
+        """The next batch ``(task (b,), bits (b, n) uint8, y (b,))``."""
+        if not self.D:
+            return self.tasks.sample_raw(self.batch_size, generator=self.gen)
+        need, parts = self.batch_size, []
+        while need:
+            if self.perm is None or self.pos >= self.D:
+                self.perm = torch.randperm(self.D, generator=self.gen, device=self.device)
+                self.pos = 0
+            take = min(need, self.D - self.pos)
+            parts.append(self.perm[self.pos:self.pos + take])
+            self.pos += take
+            need -= take
+        idx = parts[0] if len(parts) == 1 else torch.cat(parts)
+        task, bits, y = self.train
+        return task[idx], bits[idx], y[idx]
+
+    def state_dict(self) -> dict:
+        return {"gen": self.gen.get_state(), "perm": None if self.perm is None else self.perm.cpu(), "pos": self.pos}
+
+    def load_state_dict(self, st: dict) -> None:
+        self.gen.set_state(st["gen"])
+        self.perm = None if st["perm"] is None else st["perm"].to(self.device)
+        self.pos = int(st["pos"])
+
+
+# ====================================================================== the trainer
+class SweepTrainer:
+    """Trains every member of a :class:`ParityConfig` sweep as one batched model.
+
+    Parameters
+    ----------
+    cfg : ParityConfig
+    device : str or torch.device
+
+    Use :meth:`train` then :meth:`tables`; :meth:`save_checkpoint` / :meth:`load_checkpoint`
+    hold the whole training state (parameters, optimiser, generators, step, evaluations so far).
+    """
+
+    def __init__(self, cfg: ParityConfig, device="cpu"):
+        self.cfg = cfg
+        self.device = torch.device(device)
+        self.subsets = draw_subsets(cfg.n_tasks, cfg.n, cfg.k, cfg.task_seed)
+        self.tasks = {a: ParityTasks(self.subsets, cfg.n, a, device=self.device) for a in cfg.alphas}
+        self.groups = cfg.groups
+        G, M = len(self.groups), len(cfg.widths)
+        self.G, self.M = G, M
+        self.model = BatchedMLP(cfg.n_tasks, cfg.n, cfg.widths, G, cfg.depth,
+                                seeds=[s for _, _, s in self.groups]).to(self.device)
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps,
+                                     weight_decay=cfg.weight_decay)
+        self.streams = [DataStream(self.tasks[a], D, s, cfg.batch_size, self.device) for a, D, s in self.groups]
+        sizes = [st.batch_size for st in self.streams]
+        self.B = max(sizes)
+        wts = torch.zeros(G, self.B)
+        for g, b in enumerate(sizes):
+            wts[g, :b] = 1.0 / b
+        self.row_weight = wts.to(self.device)  # (G, B): 1/b_g on real rows, 0 on padding
+        self.padded = any(b != self.B for b in sizes)
+        self.probs = torch.stack([self.tasks[a].probs.double() for a, _, _ in self.groups])  # (G, T)
+        self.test = self.tasks[cfg.alphas[0]].test_set(cfg.n_test_per_task, seed=cfg.task_seed)
+        self.fixed = torch.tensor([D > 0 for _, D, _ in self.groups], device=self.device)[:, None].expand(G, M)
+        # training state
+        self.step = 0
+        self.records: list[dict[str, torch.Tensor]] = []
+        self.best_loss = torch.full((G, M), math.inf, dtype=torch.float64)
+        self.best_step = torch.zeros(G, M, dtype=torch.int64)
+        self.bad = torch.zeros(G, M, dtype=torch.int64)
+        self.stopped_step = torch.full((G, M), -1, dtype=torch.int64)
+        self.snapshot: dict[str, torch.Tensor] | None = None
+        self._forward = self.model
+        if cfg.compile:
+            self._forward = torch.compile(self.model)
+
+    # ------------------------------------------------------------------ one step
+    def _batch(self):
+        parts = [s.next() for s in self.streams]
+        if not self.padded:
+            task = torch.stack([p[0] for p in parts])
+            bits = torch.stack([p[1] for p in parts])
+            y = torch.stack([p[2] for p in parts])
+        else:
+            task = torch.zeros(self.G, self.B, dtype=torch.int64, device=self.device)
+            bits = torch.zeros(self.G, self.B, self.cfg.n, dtype=torch.uint8, device=self.device)
+            y = torch.zeros(self.G, self.B, dtype=torch.int64, device=self.device)
+            for g, (t, b, yy) in enumerate(parts):
+                task[g, :t.shape[0]], bits[g, :t.shape[0]], y[g, :t.shape[0]] = t, b, yy
+        return task, bits, y
+
+    def member_losses(self, task, bits, y) -> torch.Tensor:
+        """Each member's mean training loss on a batch: (G, M)."""
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.bf16):
+            logits = self._forward(task, bits.to(torch.float32))  # (G, B, M, 2)
+        ce, _ = parity_ce(logits, y)  # (G, B, M)
+        return torch.einsum("gbm,gb->gm", ce, self.row_weight)
+
+    def train_step(self) -> None:
+        task, bits, y = self._batch()
+        losses = self.member_losses(task, bits, y)
+        frozen = self.stopped_step >= 0
+        if bool(frozen.any()):
+            losses = losses * (~frozen).to(self.device, losses.dtype)
+        self.opt.zero_grad(set_to_none=True)
+        losses.sum().backward()  # Σ over members of each member's own mean loss
+        self.opt.step()
+        if self.snapshot is not None:
+            self._restore_frozen()
+        self.step += 1
+
+    # ------------------------------------------------------------------ freezing
+    def _named_params(self):
+        return dict(self.model.named_parameters())
+
+    def _freeze(self, newly: torch.Tensor) -> None:
+        """Snapshot the parameters of the ``newly`` stopped members (G, M) bool."""
+        masks = self.model.param_masks(newly.to(self.device))
+        params = self._named_params()
+        if self.snapshot is None:
+            self.snapshot = {k: p.detach().clone() for k, p in params.items()}
+        else:
+            for k, p in params.items():
+                self.snapshot[k] = torch.where(masks[k], p.detach(), self.snapshot[k])
+
+    @torch.no_grad()
+    def _restore_frozen(self) -> None:
+        masks = self.model.param_masks((self.stopped_step >= 0).to(self.device))
+        for k, p in self._named_params().items():
+            p.copy_(torch.where(masks[k], self.snapshot[k], p))
+
+    # ------------------------------------------------------------------ evaluation
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, torch.Tensor]:
+        """Test loss and accuracy per task of every member: ``loss``, ``acc`` (G, M, T), ``mean_loss``,
+        ``mean_acc`` (G, M) weighted by each group's task probabilities. One batched pass over the
+        test set (in chunks of ``eval_batch`` rows), grouped by task afterwards."""
+        cfg, G, M, T = self.cfg, self.G, self.M, self.cfg.n_tasks
+        task, bits, y = self.test
+        loss_sum = torch.zeros(G, M, T, dtype=torch.float64, device=self.device)
+        acc_sum = torch.zeros(G, M, T, dtype=torch.float64, device=self.device)
+        for i in range(0, task.shape[0], cfg.eval_batch):
+            t, b, yy = task[i:i + cfg.eval_batch], bits[i:i + cfg.eval_batch], y[i:i + cfg.eval_batch]
+            c = t.shape[0]
+            logits = self.model(t.expand(G, c), b.to(torch.float32).expand(G, c, cfg.n))  # (G, c, M, 2)
+            ce, correct = parity_ce(logits, yy.expand(G, c))  # (G, c, M)
+            loss_sum.index_add_(2, t, ce.permute(0, 2, 1).double())
+            acc_sum.index_add_(2, t, correct.permute(0, 2, 1).double())
+        loss = (loss_sum / cfg.n_test_per_task).cpu()
+        acc = (acc_sum / cfg.n_test_per_task).cpu()
+        probs = self.probs.cpu()[:, None, :]
+        return {"loss": loss, "acc": acc, "mean_loss": (loss * probs).sum(-1), "mean_acc": (acc * probs).sum(-1)}
+
+    def _record_eval(self) -> None:
+        ev = self.evaluate()
+        active = self.stopped_step < 0
+        ev["step"] = torch.tensor(self.step)
+        ev["active"] = active.clone()
+        self.records.append(ev)
+        better = (ev["mean_loss"] < self.best_loss) & active
+        self.best_loss = torch.where(better, ev["mean_loss"], self.best_loss)
+        self.best_step = torch.where(better, torch.tensor(self.step), self.best_step)
+        self.bad = torch.where(better, torch.zeros_like(self.bad), self.bad + active.long())
+        if self.cfg.patience is not None and self.step < self.cfg.steps:
+            newly = active & self.fixed.cpu() & (self.bad >= self.cfg.patience)
+            if bool(newly.any()):
+                self.stopped_step = torch.where(newly, torch.tensor(self.step), self.stopped_step)
+                self._freeze(newly)
+
+    # ------------------------------------------------------------------ the loop
+    def train(self, *, checkpoint_path: str | Path | None = None, progress_bar=None) -> None:
+        """Train to ``cfg.steps`` (or until every member has stopped), evaluating and checkpointing."""
+        cfg = self.cfg
+        evals = cfg.eval_steps()
+        done_evals = {int(r["step"]) for r in self.records}
+        prior = _set_tf32(cfg.tf32) if self.device.type == "cuda" else None
+        try:
+            if 0 in evals and 0 not in done_evals and self.step == 0:
+                self._record_eval()
+            while self.step < cfg.steps and bool((self.stopped_step < 0).any()):
+                self.train_step()
+                if progress_bar is not None:
+                    progress_bar.update(1)
+                if self.step in evals:
+                    self._record_eval()
+                if checkpoint_path is not None and cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 \
+                        and self.step < cfg.steps:
+                    self.save_checkpoint(checkpoint_path)
+        finally:
+            if prior is not None:
+                _set_tf32(prior)
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "format": 1,
+            "config": _jsonable_config(self.cfg),
+            "step": self.step,
+            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "optim": _to_cpu(self.opt.state_dict()),
+            "streams": [s.state_dict() for s in self.streams],
+            "records": self.records,
+            "best_loss": self.best_loss, "best_step": self.best_step, "bad": self.bad,
+            "stopped_step": self.stopped_step,
+            "snapshot": None if self.snapshot is None else {k: v.cpu() for k, v in self.snapshot.items()},
+        }
+
+    def load_state_dict(self, st: dict[str, Any]) -> None:
+        if st.get("config") != _jsonable_config(self.cfg):
+            raise QuantaError("the checkpoint was written for another config", "resume with the run's own settings")
+        self.model.load_state_dict(st["model"])
+        self.opt.load_state_dict(st["optim"])
+        for s, ss in zip(self.streams, st["streams"]):
+            s.load_state_dict(ss)
+        self.step = int(st["step"])
+        self.records = list(st["records"])
+        self.best_loss, self.best_step, self.bad = st["best_loss"], st["best_step"], st["bad"]
+        self.stopped_step = st["stopped_step"]
+        self.snapshot = None if st["snapshot"] is None else {k: v.to(self.device) for k, v in st["snapshot"].items()}
+
+    def save_checkpoint(self, path: str | Path) -> None:
+        """Write the whole training state atomically."""
+        from quanta.store import atomic_path
+
+        with atomic_path(path) as tmp:
+            torch.save(self.state_dict(), tmp)
+
+    def load_checkpoint(self, path: str | Path) -> None:
+        try:
+            st = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # a damaged file is bad input, not a bug
+            raise QuantaError(f"cannot read checkpoint {path}: {type(exc).__name__}",
+                              "start over with --force") from exc
+        self.load_state_dict(st)
+
+    # ------------------------------------------------------------------ results
+    def members(self) -> pd.DataFrame:
+        """One row per member: model id, group index g, width index m, width, seed, D, alpha, n_params."""
+        rows = []
+        n_in = self.cfg.n_tasks + self.cfg.n
+        for g, (a, D, s) in enumerate(self.groups):
+            for m, w in enumerate(self.cfg.widths):
+                rows.append({"model": g * self.M + m, "g": g, "m": m, "width": w, "depth": self.cfg.depth,
+                             "n_params": n_params(n_in, w, self.cfg.depth), "seed": s, "D": D, "alpha": a})
+        return pd.DataFrame(rows)
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """``tasks``, ``models``, ``eval`` and ``eval_mean`` tables (see docs/tables.md)."""
+        mem = self.members()
+        T = self.cfg.n_tasks
+        key_cols = ["model", "width", "seed", "D", "alpha"]
+        ev_parts, mean_parts = [], []
+        for r in self.records:
+            active = r["active"].reshape(-1).numpy()
+            sel = mem[active]
+            idx = sel["g"].to_numpy() * self.M + sel["m"].to_numpy()
+            loss = r["loss"].reshape(self.G * self.M, T).numpy()[idx]
+            acc = r["acc"].reshape(self.G * self.M, T).numpy()[idx]
+            base = sel[key_cols].reset_index(drop=True)
+            part = base.loc[base.index.repeat(T)].reset_index(drop=True)
+            part["step"] = int(r["step"])
+            part["task"] = np.tile(np.arange(T, dtype=np.int64), len(sel))
+            part["loss"] = loss.reshape(-1)
+            part["acc"] = acc.reshape(-1)
+            ev_parts.append(part)
+            mp = base.copy()
+            mp["step"] = int(r["step"])
+            mp["loss"] = r["mean_loss"].reshape(-1).numpy()[idx]
+            mp["acc"] = r["mean_acc"].reshape(-1).numpy()[idx]
+            mean_parts.append(mp)
+        cols = key_cols + ["step", "task", "loss", "acc"]
+        ev = pd.concat(ev_parts, ignore_index=True)[cols] if ev_parts else pd.DataFrame(columns=cols)
+        ev_mean = pd.concat(mean_parts, ignore_index=True) if mean_parts else pd.DataFrame(
+            columns=key_cols + ["step", "loss", "acc"])
+        last = ev_mean.sort_values("step").groupby("model").tail(1).set_index("model")
+        models = mem.drop(columns=["g", "m"]).copy()
+        models["final_loss"] = last.loc[models["model"], "loss"].to_numpy()
+        models["final_acc"] = last.loc[models["model"], "acc"].to_numpy()
+        models["best_loss"] = self.best_loss.reshape(-1).numpy()
+        models["best_step"] = self.best_step.reshape(-1).numpy()
+        stopped = self.stopped_step.reshape(-1).numpy()
+        models["stopped_step"] = np.where(stopped >= 0, stopped, self.cfg.steps)
+        models["steps"] = self.cfg.steps
+        final = ev[ev["step"] == ev["model"].map(last["step"])]
+        learned = (final["loss"] < LEARNED_NATS).groupby(final["model"]).sum()
+        models["n_learned"] = learned.reindex(models["model"]).fillna(0).astype(int).to_numpy()
+        tasks = task_tables(self.subsets, self.cfg.n, self.cfg.alphas)
+        return {"tasks": tasks, "models": models, "eval": ev, "eval_mean": ev_mean}
+
+    def final_state(self) -> dict[str, Any]:
+        """What ``final_state.pt`` holds: the config and each member's ParityMLP state dict by model id."""
+        return {"format": 1, "config": _jsonable_config(self.cfg),
+                "models": [self.model.member_state(g, m) for g in range(self.G) for m in range(self.M)]}
+
+
+def _to_cpu(obj):
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_cpu(v) for v in obj)
+    return obj
+
+
+def _jsonable_config(cfg: ParityConfig) -> dict:
+    from quanta.store import to_jsonable
+
+    return to_jsonable(asdict(cfg))
+
+
+def _set_tf32(flag: bool) -> bool:
+    prior = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = bool(flag)
+    torch.backends.cudnn.allow_tf32 = bool(flag)
+    return prior
+
+
+# ====================================================================== public entry points
+def train_sweep(cfg: ParityConfig, *, device="cpu") -> dict[str, pd.DataFrame]:
+    """Train a sweep in memory and return its tables (``tasks``, ``models``, ``eval``, ``eval_mean``).
+
+    Examples
+    --------
+    >>> from quanta.parity.presets import preset_config
+    >>> tables = train_sweep(preset_config("cpu-tiny", {"steps": 20}))
+    >>> sorted(tables)
+    ['eval', 'eval_mean', 'models', 'tasks']
+    """
+    trainer = SweepTrainer(cfg, device=device)
+    trainer.train()
+    return trainer.tables()
+
+
+def run_parity(cfg: ParityConfig, out, *, device: str | None = None, force: bool = False, resume: bool = False,
+               argv: list[str] | None = None) -> dict:
+    """Train a sweep and write its run directory (tables, ``final_state.pt``, a figure, summary).
+
+    Checkpoints go to ``out/checkpoint.pt`` every ``cfg.checkpoint_every`` steps; with ``resume``
+    an unfinished run continues from its last checkpoint (or from the start if it has none).
+
+    Returns
+    -------
+    dict
+        The summary written to ``summary.json``.
+    """
+    from quanta.progress import progress
+    from quanta.store import Run, atomic_path
+    from quanta.utils import device_description, resolve_device
+
+    dev = resolve_device(device)
+    run = Run.create(out, command="parity run", config=asdict(cfg), seed=cfg.task_seed,
+                     device=device_description(dev), force=force, resume=resume, argv=argv)
+    with run:
+        trainer = SweepTrainer(cfg, device=dev)
+        ckpt = run.path / CHECKPOINT
+        if run.resumed and ckpt.exists():
+            trainer.load_checkpoint(ckpt)
+            log.info("resumed %s at step %d", run.path, trainer.step)
+        start_step, t0 = trainer.step, time.perf_counter()
+        with run.timer("train"), progress(total=cfg.steps, desc="parity run", unit="step") as bar:
+            bar.update(trainer.step)
+            trainer.train(checkpoint_path=ckpt if cfg.checkpoint_every else None, progress_bar=bar)
+        train_s = time.perf_counter() - t0
+        with run.timer("write"):
+            tables = trainer.tables()
+            for name, df in tables.items():
+                run.write_table(name, df)
+            with atomic_path(run.path / FINAL_STATE) as tmp:
+                torch.save(trainer.final_state(), tmp)
+            _plot_mean_loss(run, tables["eval_mean"])
+        models = tables["models"]
+        widest = models[models["width"] == models["width"].max()]
+        summary = {
+            "n_models": len(models),
+            "n_groups": trainer.G,
+            "n_tasks": cfg.n_tasks,
+            "steps": cfg.steps,
+            "final_loss_min": float(models["final_loss"].min()),
+            "final_loss_max": float(models["final_loss"].max()),
+            "n_learned_widest": int(widest["n_learned"].max()),
+            "learned_threshold_nats": LEARNED_NATS,
+            "train_s": train_s,
+            "model_steps_per_s": (trainer.step - start_step) * len(models) / max(train_s, 1e-9),
+            "resumed_from_step": start_step if run.resumed else None,
+        }
+        summary = run.finish(summary)
+        if ckpt.exists():
+            ckpt.unlink()
+    return summary
+
+
+def _plot_mean_loss(run, ev_mean: pd.DataFrame) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    keys = ev_mean[["width", "seed", "D", "alpha"]].drop_duplicates()
+    cmap = plt.get_cmap("viridis")
+    widths = sorted(ev_mean["width"].unique())
+    for _, k in keys.iterrows():
+        d = ev_mean[(ev_mean["width"] == k["width"]) & (ev_mean["seed"] == k["seed"]) & (ev_mean["D"] == k["D"])
+                    & (ev_mean["alpha"] == k["alpha"]) & (ev_mean["step"] > 0)]
+        ax.plot(d["step"], d["loss"], color=cmap(widths.index(k["width"]) / max(len(widths) - 1, 1)), lw=1)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("mean test loss (nats)")
+    ax.set_title("parity sweep: colour = width (dark small, light large)")
+    run.save_figure(fig, "mean_loss_vs_step")
+
+
+def load_member(run_dir, model: int, device="cpu") -> ParityMLP:
+    """One trained member of a finished ``quanta parity run`` as a plain module.
+
+    Parameters
+    ----------
+    run_dir : path
+        The run directory.
+    model : int
+        The model id (``models.parquet``'s ``model`` column).
+    device : str or torch.device, default "cpu"
+
+    Returns
+    -------
+    ParityMLP
+        In eval mode; inputs (B, n_tasks + n) float 0/1 (one-hot control bits then data bits),
+        outputs logits (B, 2).
+    """
+    from quanta.store import Run
+
+    run = Run.open(run_dir, command="parity run")
+    path = Path(run_dir) / FINAL_STATE
+    if not path.exists():
+        raise QuantaError(f"{run_dir} has no {FINAL_STATE}", "re-run `quanta parity run` to produce it")
+    st = torch.load(path, map_location="cpu", weights_only=True)
+    n_models = len(st["models"])
+    if not _is_int(model) or not 0 <= int(model) < n_models:
+        raise QuantaError(f"model must be a model id in 0..{n_models - 1}, got {model!r}",
+                          "see the run's models.parquet")
+    cfg = run.config
+    state = st["models"][int(model)]
+    width = int(state["layers.0.bias"].shape[0])
+    net = ParityMLP(int(cfg["n_tasks"]) + int(cfg["n"]), width, int(cfg["depth"]))
+    net.load_state_dict(state)
+    return net.to(device).eval()
