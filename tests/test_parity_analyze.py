@@ -1,0 +1,320 @@
+"""Tests of ``quanta parity analyze`` on synthetic run directories with planted behaviour.
+
+The synthetic runs follow the quantization model exactly: task k (frequency rank k, p_k ∝ k^-(α+1))
+is learned (its loss drops as a reverse S from ln 2 to 0) once the parameters reach N_k ∝ k, the
+samples reach D_k ∝ 1/p_k and the steps reach t_k ∝ p_k^-β. So the right answers are known:
+α_N = α, α_D = α_S = α/(α+1), n ∝ D^{1/(α+1)}, learn step ∝ p^-β, Spearman(order, rank) = 1.
+"""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from quanta.errors import QuantaError
+from quanta.parity.analyze import (
+    AnalyzeConfig,
+    analyze_parity,
+    auto_fit_range,
+    default_emergence_width,
+    parse_fit_range,
+    predicted_exponents,
+    run_parity_analysis,
+)
+from quanta.store import Run
+
+LN2 = math.log(2)
+N_BITS = 20
+
+
+def _rev_s(x, x_k, sharp):
+    """ln 2 · σ(-sharp·(ln x − ln x_k)): the reverse-S drop of a task's loss, in nats."""
+    z = sharp * (np.log(np.maximum(x, 1e-12)) - np.log(x_k))
+    return LN2 / (1.0 + np.exp(np.clip(z, -60, 60)))
+
+
+def make_parity_run(path, *, alphas=(0.4,), n_tasks=200, widths=None, Ds=None, seeds=(0,), beta=1.0,
+                    shuffle_order=False, sharp=8.0, n_steps=2 ** 17, complete=True, drop_table=None):
+    """Write a synthetic ``quanta parity run`` directory whose tables follow the quantization model."""
+    widths = np.unique(np.round(np.geomspace(8, 2000, 14)).astype(int)) if widths is None else np.asarray(widths)
+    Ds = np.geomspace(1e4, 1e8, 12) if Ds is None else np.asarray(Ds, float)
+    eval_steps = np.unique(np.r_[0, np.round(np.geomspace(1, n_steps, 48)).astype(int)])
+    rng = np.random.default_rng(0)
+    tasks_rows, models_rows, ev_rows, evm_rows = [], [], [], []
+    model_id = 0
+    k = np.arange(1, n_tasks + 1)
+    n_params = lambda w: w * (n_tasks + N_BITS + 1) + 2 * w + 2  # noqa: E731  (one hidden layer, 2 logits)
+    for alpha in alphas:
+        p = k ** -(alpha + 1.0)
+        p /= p.sum()
+        for i in range(n_tasks):
+            tasks_rows.append({"alpha": alpha, "task": i, "p": p[i], "bits": list(rng.choice(N_BITS, 3, False))})
+        N_k = n_params(widths.max()) / (1.6 * n_tasks) * k          # n(N) ∝ N; the widest model learns all
+        t_k = 1.0 * (p / p[0]) ** -beta * 20                      # learn step ∝ p^-β
+        if shuffle_order:
+            t_k = rng.permutation(t_k)
+        D_k = 40.0 / p                                             # learned once seen 40 times: D·p_k = 40
+        D_k *= Ds.max() / (1.6 * D_k.max())                        # the largest D learns every task
+        specs = [(w, 0.0) for w in widths] + [(widths.max(), D) for D in Ds]
+        for seed in seeds:
+            for w, D in specs:
+                N = n_params(w)
+                floor = _rev_s(N, N_k, sharp)                              # (n_tasks,)
+                if D > 0:
+                    floor = np.maximum(floor, _rev_s(D, D_k, sharp))
+                curve = np.maximum(_rev_s(eval_steps[:, None], t_k[None, :], sharp), floor[None, :])  # (T, n_tasks)
+                curve = curve * (1 + 0.01 * seed)
+                best_step = int(eval_steps[-1])
+                if D > 0:  # early stopping: the loss rises after 3/4 of training
+                    best_step = int(eval_steps[int(len(eval_steps) * 0.75)])
+                    curve = curve + 0.08 * (eval_steps[:, None] > best_step)
+                mean = curve @ p
+                for j, s in enumerate(eval_steps):
+                    evm_rows.append((model_id, w, seed, D, alpha, int(s), float(mean[j]), 0.5))
+                ev_rows.append(pd.DataFrame({
+                    "model": model_id, "width": w, "seed": seed, "D": D, "alpha": alpha,
+                    "step": np.repeat(eval_steps, n_tasks), "task": np.tile(np.arange(n_tasks), len(eval_steps)),
+                    "loss": curve.ravel(), "acc": 1 - curve.ravel() / LN2 / 2}))
+                models_rows.append({"model": model_id, "width": int(w), "depth": 1, "n_params": int(N), "seed": seed,
+                                    "D": float(D), "alpha": alpha, "final_loss": float(mean[-1]),
+                                    "best_loss": float(mean.min()), "best_step": int(eval_steps[np.argmin(mean)]),
+                                    "stopped_step": int(eval_steps[-1]), "steps": int(eval_steps[-1])})
+                model_id += 1
+    tables = {
+        "tasks": pd.DataFrame(tasks_rows),
+        "models": pd.DataFrame(models_rows),
+        "eval": pd.concat(ev_rows, ignore_index=True),
+        "eval_mean": pd.DataFrame(evm_rows, columns=["model", "width", "seed", "D", "alpha", "step", "loss", "acc"]),
+    }
+    run = Run.create(path, command="parity run", config={"alphas": list(alphas), "n_tasks": n_tasks,
+                                                         "widths": [int(w) for w in widths]}, seed=0, argv=["test"])
+    for name, df in tables.items():
+        if name != drop_table:
+            run.write_table(name, df)
+    if complete:
+        run.finish({"n_models": model_id})
+    return path
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    path = make_parity_run(tmp_path_factory.mktemp("runs") / "p04")
+    return path, analyze_parity(path, AnalyzeConfig(n_boot=40))
+
+
+def test_predicted_exponents_follow_the_theory():
+    pr = predicted_exponents(0.4)
+    assert pr["alpha_N"] == 0.4
+    assert pr["alpha_D"] == pytest.approx(0.4 / 1.4) and pr["alpha_S"] == pytest.approx(0.4 / 1.4)
+    assert pr["n_vs_D_exponent"] == pytest.approx(1 / 1.4)
+
+
+def test_planted_exponents_are_recovered(planted):
+    _, res = planted
+    s = res.summary
+    a = 0.4
+    assert s["alpha"] == a and s["n_tasks"] == 200
+    assert s["alpha_N"] == pytest.approx(a, abs=0.05)
+    assert s["alpha_D"] == pytest.approx(a / (a + 1), abs=0.05)
+    assert s["alpha_S"] == pytest.approx(a / (a + 1), abs=0.05)
+    assert s["n_vs_D_exponent"] == pytest.approx(1 / (a + 1), abs=0.05)
+    assert s["n_vs_N_exponent"] == pytest.approx(1.0, abs=0.05)
+    assert s["convergence_exponent"] == pytest.approx(1.0, abs=0.05)
+    assert s["order_spearman"] > 0.99
+    for key in ("alpha_N", "alpha_D", "alpha_S", "n_vs_D_exponent"):
+        lo, hi = s[f"{key}_ci"]
+        assert lo <= s[key] <= hi
+        assert s[f"{key}_predicted"] == pytest.approx(predicted_exponents(a)[key])
+    # the fits table holds the same numbers and the recorded ranges obey the rule
+    fits = res.fits.set_index("fit")
+    assert fits.loc["L_N", "exponent"] == pytest.approx(s["alpha_N"])
+    assert (fits.loc["L_N", "x_min"], fits.loc["L_N", "x_max"]) == tuple(s["alpha_N_fit_range"])
+    assert set(fits["range_rule"]) >= {"auto"}
+
+
+def test_other_alpha_gives_other_exponents(tmp_path):
+    res = analyze_parity(make_parity_run(tmp_path / "p08", alphas=(0.8,)), AnalyzeConfig(n_boot=0, figures=False))
+    s = res.summary
+    assert s["alpha_N"] == pytest.approx(0.8, abs=0.07)
+    assert s["alpha_S"] == pytest.approx(0.8 / 1.8, abs=0.05)
+    assert s["n_vs_D_exponent"] == pytest.approx(1 / 1.8, abs=0.05)
+
+
+def test_learn_steps_match_a_plain_computation(planted):
+    path, res = planted
+    run = Run.open(path)
+    ev = run.read_table("eval")
+    thr = 0.1 * LN2
+    models = run.read_table("models")
+    widest = models[(models["D"] == 0)].sort_values("width").iloc[-1]["model"]
+    e = res.emergence
+    got = e[(e["axis"] == "step") & (e["model"] == widest)].set_index("task")["at"]
+    sub = ev[ev["model"] == widest]
+    for task in [0, 5, 50, 199]:
+        rows = sub[sub["task"] == task].sort_values("step")
+        below = rows[rows["loss"] < thr]
+        want = below["step"].iloc[0] if len(below) else np.nan
+        assert (np.isnan(want) and np.isnan(got[task])) or got[task] == want
+    # width emergence: the smallest width whose final loss is below the threshold
+    final = ev.merge(models[["model", "steps"]], on="model")
+    final = final[(final["step"] == final["steps"]) & (final["D"] == 0) & (final["task"] == 30)]
+    want_w = final[final["loss"] < thr]["width"].min()
+    got_w = e[(e["axis"] == "width") & (e["task"] == 30)]["at"].iloc[0]
+    assert got_w == want_w
+
+
+def test_data_sweep_uses_the_best_step_not_the_final(planted):
+    _, res = planted
+    c = res.learned_counts
+    d = c[c["axis"] == "D"].sort_values("x")
+    # the synthetic data models overfit (+0.08 nats on every task) after their best step, so
+    # counting at the final step would give 0 learned tasks everywhere
+    assert d["n_learned"].iloc[-1] == 200 and d["n_learned"].is_monotonic_increasing
+
+
+def test_learning_order_shuffled_and_slower_convergence(tmp_path):
+    res = analyze_parity(make_parity_run(tmp_path / "shuf", shuffle_order=True), AnalyzeConfig(n_boot=0))
+    assert abs(res.summary["order_spearman"]) < 0.3
+    res = analyze_parity(make_parity_run(tmp_path / "b08", beta=0.8), AnalyzeConfig(n_boot=0))
+    assert res.summary["convergence_exponent"] == pytest.approx(0.8, abs=0.04)
+    assert res.summary["order_spearman"] > 0.99
+
+
+def test_emergence_prediction_from_small_models(planted):
+    _, res = planted
+    s = res.summary
+    widths = np.unique(np.round(np.geomspace(8, 2000, 14)).astype(int))
+    assert s["emergence_W"] == default_emergence_width(widths) == widths[widths <= np.median(widths)].max()
+    pr = res.emergence_prediction
+    assert len(pr) == s["emergence_n_predicted"] > 0 and (pr["W"] == s["emergence_W"]).all()
+    # n ∝ N is planted, so predictions land within one grid step of the truth
+    assert s["emergence_abs_log10_error_median"] < s["emergence_grid_log10_step"]
+    assert s["emergence_in_grid_fraction"] > 0.5
+    # only tasks not learned by the small models are predicted, and they are the rarer ones
+    assert pr["rank"].min() > 1
+
+
+def test_emergence_width_option_and_its_bounds(planted, tmp_path):
+    path, _ = planted
+    res = analyze_parity(path, AnalyzeConfig(n_boot=0, emergence_width=100))
+    assert res.summary["emergence_W"] == 100
+    assert res.emergence_prediction["predicted_width"].notna().all()
+    with pytest.raises(QuantaError, match="emergence_width"):
+        analyze_parity(path, AnalyzeConfig(n_boot=0, emergence_width=2000))
+    with pytest.raises(QuantaError, match="emergence_width"):
+        analyze_parity(path, AnalyzeConfig(n_boot=0, emergence_width=2))
+
+
+def test_fit_range_override_is_used_and_recorded(planted):
+    path, res = planted
+    auto = res.fits.set_index("fit").loc["L_N"]
+    lo, hi = auto["x_min"] * 2, auto["x_max"]
+    res2 = analyze_parity(path, AnalyzeConfig(n_boot=0, range_N=(lo, None)))
+    row = res2.fits.set_index("fit").loc["L_N"]
+    assert row["range_rule"] == "override" and row["x_min"] >= lo
+    assert row["n_points"] < auto["n_points"]
+
+
+def test_auto_fit_range_rule():
+    x = np.array([1, 2, 4, 8, 16, 32, 64.0])
+    loss = np.array([0.69, 0.5, 0.3, 0.2, 0.1, 0.05, 0.07])
+    n = np.array([0, 1, 3, 6, 10, 10, 10])
+    # n=0 excluded (plateau), n=n_tasks excluded (floor), beyond the lowest loss excluded
+    assert auto_fit_range(x, loss, n, n_tasks=10).tolist() == [False, True, True, True, False, False, False]
+    assert auto_fit_range(x, loss, n, n_tasks=11).tolist() == [False, True, True, True, True, True, False]
+
+
+def test_parse_fit_range():
+    assert parse_fit_range("N=1e3:1e5") == ("N", (1000.0, 100000.0))
+    assert parse_fit_range("S=100:") == ("S", (100.0, None))
+    for bad in ("N1e3:1e5", "X=1:2", "D=a:2", "D=5"):
+        with pytest.raises(QuantaError):
+            parse_fit_range(bad)
+
+
+def test_multi_alpha_and_multi_seed(tmp_path):
+    path = make_parity_run(tmp_path / "multi", alphas=(0.3, 0.6), seeds=(0, 1), n_tasks=120,
+                           Ds=np.geomspace(1e4, 1e8, 8))
+    res = analyze_parity(path, AnalyzeConfig(n_boot=0))
+    s = res.summary
+    assert s["alpha"] == [0.3, 0.6] and "alpha_N" not in s
+    assert [d["alpha"] for d in s["per_alpha"]] == [0.3, 0.6]
+    for d in s["per_alpha"]:
+        a = d["alpha"]
+        assert d["alpha_N"] == pytest.approx(a, abs=0.07)
+        assert d["alpha_S"] == pytest.approx(a / (a + 1), abs=0.05)
+        assert d["alpha_N_predicted"] == a
+    assert sorted(res.fits["alpha"].unique()) == [0.3, 0.6]
+    assert set(res.emergence_prediction["seed"]) == {0, 1}
+
+
+def test_keys_absent_without_a_data_sweep(tmp_path):
+    path = make_parity_run(tmp_path / "nod", Ds=[])
+    s = analyze_parity(path, AnalyzeConfig(n_boot=0)).summary
+    assert "alpha_N" in s and "alpha_S" in s
+    assert "alpha_D" not in s and "n_vs_D_exponent" not in s
+    assert any("no data sweep" in n for n in s["notes"])
+
+
+def test_bad_input_raises(tmp_path):
+    with pytest.raises(QuantaError, match="not a quanta run directory"):
+        analyze_parity(tmp_path)
+    other = Run.create(tmp_path / "theory", command="theory", config={}, argv=["x"])
+    other.finish({})
+    with pytest.raises(QuantaError, match="parity run"):
+        analyze_parity(tmp_path / "theory")
+    make_parity_run(tmp_path / "unfinished", n_tasks=20, complete=False)
+    with pytest.raises(QuantaError, match="unfinished"):
+        analyze_parity(tmp_path / "unfinished")
+    make_parity_run(tmp_path / "noeval", n_tasks=20, drop_table="eval")
+    with pytest.raises(QuantaError, match="eval.parquet"):
+        analyze_parity(tmp_path / "noeval")
+    for bad in (0, -0.1, float("nan")):
+        with pytest.raises(QuantaError, match="threshold_bits"):
+            AnalyzeConfig(threshold_bits=bad)
+    with pytest.raises(QuantaError, match="range_N"):
+        AnalyzeConfig(range_N=(10, 5))
+
+
+def test_threshold_changes_learn_counts(planted):
+    path, res = planted
+    loose = analyze_parity(path, AnalyzeConfig(n_boot=0, threshold_bits=0.5))
+    c0 = res.learned_counts.query("axis == 'N'")["n_learned"].to_numpy()
+    c1 = loose.learned_counts.query("axis == 'N'")["n_learned"].to_numpy()
+    assert (c1 >= c0).all() and (c1 > c0).any()
+    assert loose.summary["threshold_nats"] == pytest.approx(0.5 * LN2)
+
+
+def test_run_directory_and_cli(planted, tmp_path, cli_run):
+    path, _ = planted
+    out = tmp_path / "analysis"
+    code, stdout, err = cli_run("parity", "analyze", path, "--out", out, "--n-boot", "20")
+    assert code == 0, err
+    assert "alpha_N" in stdout and "predicted" in stdout
+    summary = json.loads((out / "summary.json").read_text())
+    lib = run_parity_analysis(path, tmp_path / "lib", AnalyzeConfig(n_boot=20))
+    for key in ("alpha_N", "alpha_N_ci", "alpha_D", "alpha_S", "n_vs_D_exponent", "order_spearman"):
+        assert summary[key] == lib[key]
+    done = Run.open(out, command="parity analyze")
+    assert {"fits", "emergence", "learned_counts", "emergence_prediction", "exponents"} <= set(done.tables())
+    names = {p.stem for p in done.figures()}
+    assert {"loss_scaling", "task_curves", "learning_order", "learned_counts", "emergence_prediction"} <= names
+    # a finished analysis is not overwritten without --force
+    code, _, err = cli_run("parity", "analyze", path, "--out", out)
+    assert code == 2 and err.startswith("error:") and err.count("\n") == 1
+    code, _, err = cli_run("parity", "analyze", path, "--out", out, "--force", "--n-boot", "0", "--no-figures")
+    assert code == 0, err
+
+
+def test_cli_bad_input_is_one_line(planted, tmp_path, cli_run):
+    path, _ = planted
+    for args in ([tmp_path / "missing", "--out", tmp_path / "o1"],
+                 [path, "--out", tmp_path / "o2", "--threshold-bits", "0"],
+                 [path, "--out", tmp_path / "o3", "--fit-range", "Q=1:2"],
+                 [path, "--out", path]):
+        code, _, err = cli_run("parity", "analyze", *args)
+        assert code == 2 and err.startswith("error:") and err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "o2").exists()
+    assert Run.open(path).command == "parity run"  # --out = RUN_DIR did not touch the run
