@@ -146,4 +146,5 @@ def build_report(run_dirs: Iterable[str | os.PathLike], out_path: str | os.PathL
         out = out / REPORT_FILE
     report = render_report(run_dirs, title=title, options=options)
     atomic_write_bytes(out, report.html.encode("utf-8"))
+    out.chmod(0o644)  # the temporary file behind the atomic write is private; a report is for sharing
     return out

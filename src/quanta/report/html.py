@@ -223,6 +223,34 @@ def interval_svg(rows: Sequence[tuple[str, float | None, tuple[float, float] | N
     return "".join(parts)
 
 
+def sparkline(xs: Sequence[float], ys: Sequence[float], *, log_x: bool = True, width: int = 130,
+              height: int = 30) -> str:
+    """A tiny inline SVG of ``ys`` against ``xs`` (log-scaled x when all are > 0); the values in its tooltip.
+
+    Pairs with a missing or non-finite value are left out; an empty string comes back when fewer than
+    two points remain.
+    """
+    pts = [(float(x), float(y)) for x, y in zip(xs, ys)
+           if not _is_missing(x) and not _is_missing(y) and math.isfinite(float(x)) and math.isfinite(float(y))]
+    if len(pts) < 2:
+        return ""
+    if log_x and all(x > 0 for x, _ in pts):
+        tx = [math.log10(x) for x, _ in pts]
+    else:
+        tx = [x for x, _ in pts]
+    ty = [y for _, y in pts]
+    x0, x1 = min(tx), max(tx)
+    y0, y1 = min(ty), max(ty)
+    sx = (width - 6) / ((x1 - x0) or 1.0)
+    sy = (height - 6) / ((y1 - y0) or 1.0)
+    coords = [(3 + (a - x0) * sx, height - 3 - (b - y0) * sy) for a, b in zip(tx, ty)]
+    poly = " ".join(f"{a:.1f},{b:.1f}" for a, b in coords)
+    dots = "".join(f'<circle cx="{a:.1f}" cy="{b:.1f}" r="1.8"/>' for a, b in coords)
+    tip = "; ".join(f"{fmt_value(x)}: {fmt_value(y)}" for x, y in pts)
+    return (f'<svg class="spark" width="{width}" height="{height}" viewBox="0 0 {width} {height}">'
+            f"<title>{esc(tip)}</title><polyline points=\"{poly}\"/>{dots}</svg>")
+
+
 CSS = """
 :root{--fg:#1d232b;--mut:#5b6573;--bg:#fff;--alt:#f5f7fa;--line:#d9dee5;--acc:#2b6cb0;--ok:#2f855a;--bad:#c53030;
 --mark:#ffe28a}
@@ -268,6 +296,7 @@ details.cluster>summary{cursor:pointer}details.cluster[hidden]{display:none}
 svg.ivl .lbl,svg.ivl .tick{font-size:11px;fill:var(--mut)}svg.ivl line{stroke-width:3}
 svg.ivl .pred{stroke:var(--acc);fill:var(--acc)}svg.ivl .meas{stroke:#dd6b20;fill:#dd6b20}
 svg.ivl .axis{stroke:var(--line);stroke-width:1}
+svg.spark polyline{fill:none;stroke:var(--acc);stroke-width:1.5}svg.spark circle{fill:var(--acc)}
 #js-errors{border:2px solid var(--bad);background:#fff5f5;padding:8px}
 """
 

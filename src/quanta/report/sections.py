@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from quanta.errors import QuantaError
@@ -308,19 +309,32 @@ def _cluster_group(k: Any, g: pd.DataFrame, cols: ContextColumns, opts: Options)
     return "".join(out)
 
 
+def _is_list_column(series: pd.Series) -> bool:
+    first = next((v for v in series.head(20) if v is not None), None)
+    return isinstance(first, (list, tuple, np.ndarray))
+
+
 def context_table(df: pd.DataFrame, cols: ContextColumns, *, table_id: str, opts: Options,
                   caption: str | None = None) -> str:
-    """A sortable table of tokens in context: the kind column, the highlighted context, the other columns."""
+    """A sortable table of tokens in context: the kind column, the highlighted context, the loss curve
+    (when the table has ``x`` and ``losses`` lists), then the other scalar columns."""
+    if "rank" in df.columns:
+        df = df.sort_values("rank", kind="stable")
     rows = df.head(opts.max_rows)
-    ctx_cols = {c for c in (cols.before, cols.token, cols.after) if c}
-    others = [c for c in rows.columns if c not in ctx_cols and c != cols.kind]
+    skip = {c for c in (cols.before, cols.token, cols.after, cols.kind) if c} | set(cols.curve or ())
+    others = [c for c in rows.columns if c not in skip and not _is_list_column(rows[c])]
     lead = [cols.kind] if cols.kind else []
-    head = "".join(f'<th scope="col">{H.esc(c)}</th>' for c in [*lead, "context", *others])
+    curve_head = [f"{cols.curve[1]} vs {cols.curve[0]}"] if cols.curve else []
+    head = "".join(f'<th scope="col">{H.esc(c)}</th>' for c in [*lead, "context", *curve_head, *others])
     body = []
     for i, (b, t, a) in enumerate(zip(_text(rows, cols.before), rows[cols.token].tolist(), _text(rows, cols.after))):
         r = rows.iloc[i]
         cells = [H.cell(r[cols.kind])] if cols.kind else []
         cells.append(f"<td>{H.context(b, t, a)}</td>")
+        if cols.curve:
+            xs, ys = r[cols.curve[0]], r[cols.curve[1]]
+            ok = isinstance(xs, (list, tuple, np.ndarray)) and isinstance(ys, (list, tuple, np.ndarray))
+            cells.append(f"<td>{H.sparkline(list(xs), list(ys)) if ok else ''}</td>")
         cells += [H.cell(r[c]) for c in others]
         body.append("<tr>" + "".join(cells) + "</tr>")
     cap = caption or ""

@@ -16,9 +16,11 @@ import pyarrow.parquet as pq
 BEFORE_COLUMNS = ("context_before", "before", "prefix", "left_context")
 TOKEN_COLUMNS = ("token", "token_str", "token_text")
 AFTER_COLUMNS = ("context_after", "after", "suffix", "right_context")
+# Two list columns of a context table drawn as a sparkline per token: x (model size) and the losses there.
+CURVE_COLUMNS = (("x", "losses"),)
 # Columns that group contexts: clusters (the cluster browser) or kinds of tokens (a table per kind).
 CLUSTER_COLUMNS = ("cluster",)
-KIND_COLUMNS = ("kind", "category", "class", "type", "group")
+KIND_COLUMNS = ("label", "kind", "category", "class", "type", "group")
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,7 @@ class ContextColumns:
     after: str
     cluster: str | None
     kind: str | None
+    curve: tuple[str, str] | None = None
 
 
 def context_columns(columns) -> ContextColumns | None:
@@ -97,5 +100,6 @@ def context_columns(columns) -> ContextColumns | None:
     after = _first(columns, AFTER_COLUMNS)
     if token is None or (before is None and after is None):
         return None
+    curve = next((pair for pair in CURVE_COLUMNS if set(pair) <= columns), None)
     return ContextColumns(before=before or "", token=token, after=after or "",
-                          cluster=_first(columns, CLUSTER_COLUMNS), kind=_first(columns, KIND_COLUMNS))
+                          cluster=_first(columns, CLUSTER_COLUMNS), kind=_first(columns, KIND_COLUMNS), curve=curve)

@@ -1,0 +1,51 @@
+"""``quanta report DIR... --out OUT``: one self-contained HTML file from run directories."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from quanta.cli.common import echo_summary, force_option, out_option
+
+
+@click.command("report")
+@click.argument("run_dirs", nargs=-1, required=True, metavar="DIR...", type=click.Path(path_type=Path))
+@out_option()
+@force_option
+@click.option("--title", type=str, default=None, help="Page title (default: quanta report).")
+@click.option("--max-rows", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Tables with at most this many rows are shown whole (sortable); larger ones as a preview.")
+@click.option("--max-contexts", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Contexts shown per cluster in the cluster browser.")
+@click.option("--max-clusters", type=click.IntRange(min=1), default=500, show_default=True,
+              help="Largest clusters shown per number of clusters.")
+def report(run_dirs, out, force, title, max_rows, max_contexts, max_clusters):
+    """Write OUT/report.html: every DIR's figures, tables, config and headline figures, plus a theory,
+    parity, LM, QDG (cluster browser) and falsify (verdict) section for each kind of run present.
+
+    The file is self-contained (no network): open it in any browser.
+    """
+    from quanta.errors import QuantaError
+    from quanta.report import REPORT_FILE, Options, render_report
+    from quanta.store import Run, atomic_write_bytes
+
+    options = Options(max_rows=max_rows, max_contexts=max_contexts, max_clusters=max_clusters)
+    out = Path(out)
+    target = out.resolve()
+    for d in run_dirs:
+        p = d.resolve()
+        if p == target or target in p.parents:
+            raise QuantaError(f"--out {out} holds the run directory {d} that is to be reported",
+                              "write the report to a new directory outside the runs")
+    rendered = render_report(run_dirs, title=title, options=options)  # validates DIR... before OUT is made
+    config = {"run_dirs": [str(d.resolve()) for d in run_dirs], "title": title, **asdict(options)}
+    with Run.create(out, command="report", config=config, force=force) as run:
+        path = atomic_write_bytes(run.path / REPORT_FILE, rendered.html.encode("utf-8"))
+        path.chmod(0o644)
+        summary = run.finish({"report": str(path.resolve()), "n_runs": len(rendered.runs),
+                              "sections": rendered.sections, "size_bytes": path.stat().st_size,
+                              "runs": rendered.runs})
+    click.echo(f"sections: {', '.join(rendered.sections)}")
+    echo_summary(summary, out, keys=("n_runs", "size_bytes", "report"))
