@@ -207,3 +207,284 @@ def reference_losses(model, window: TokenizedWindow) -> np.ndarray:
         ids = torch.as_tensor(window.ids, dtype=torch.long, device=device)[None]  # (1, T)
         logits = model(input_ids=ids).logits[0].float()  # (T, V)
         return F.cross_entropy(logits[:-1], ids[0, 1:], reduction="none").cpu().numpy()
+
+
+# --------------------------------------------------------------------------- the `quanta lm losses` engine
+@dataclass(frozen=True)
+class LossesConfig:
+    """Settings of ``quanta lm losses``.
+
+    Attributes
+    ----------
+    suite : tuple of str
+        Suite items (see :mod:`quanta.lm.suite`): ``pythia``, a hub id, a model or trained-suite directory.
+    corpus : str
+        Corpus spec (see :mod:`quanta.lm.corpus`).
+    revisions : tuple of str
+        Checkpoints of every model (``stepN``, ``main``, ``all``); empty: final weights.
+    context_length : int, optional
+        Tokens per document window. Default: the trained suite's context length, else 1024 (the paper).
+    n_windows : int
+        Windows per document (1: truncate, as in the paper).
+    max_tokens : int, optional
+        Predictions per model at most (the leading documents' tokens).
+    max_docs : int, optional
+        Documents read from the corpus at most.
+    precision : {"auto", "fp32", "bf16", "fp16"}
+        ``auto``: fp32 on CPU, bf16 on CUDA (weights and autocast; log-softmax in fp32).
+    batch_tokens : int, optional
+        Padded tokens per batch (default 8192 on CPU, 65536 on CUDA).
+    docs_per_shard : int
+        Documents per output shard (the unit of resumption and of the split across ranks).
+    text_field : str
+        jsonl field / parquet column of the text.
+    """
+
+    suite: tuple = ()
+    corpus: str = "stdlib:test"
+    revisions: tuple = ()
+    context_length: int | None = None
+    n_windows: int = 1
+    max_tokens: int | None = None
+    max_docs: int | None = None
+    precision: str = "auto"
+    batch_tokens: int | None = None
+    docs_per_shard: int = 256
+    text_field: str = "text"
+
+    def __post_init__(self):
+        suite = (self.suite,) if isinstance(self.suite, str) else tuple(self.suite)
+        object.__setattr__(self, "suite", suite)
+        revs = (self.revisions,) if isinstance(self.revisions, str) else tuple(self.revisions or ())
+        object.__setattr__(self, "revisions", revs)
+        if not suite:
+            raise QuantaError("suite: no models were given", "pass --suite pythia, --suite DIR or a hub id")
+        if self.precision not in PRECISIONS:
+            raise QuantaError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}",
+                              "fp32 on CPU; bf16 on GPU")
+        for key, low in (("context_length", 2), ("max_tokens", 1), ("max_docs", 1), ("batch_tokens", 2)):
+            value = getattr(self, key)
+            if value is not None and (not isinstance(value, int) or value < low):
+                raise QuantaError(f"{key} must be an integer >= {low}, got {value!r}", "or leave it unset")
+        for key in ("n_windows", "docs_per_shard"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or value < 1:
+                raise QuantaError(f"{key} must be an integer >= 1, got {value!r}", "e.g. 1 or 256")
+
+
+@dataclass
+class _Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    initialised_here: bool = False
+    backend: str | None = None
+
+    def barrier(self):
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+    def broadcast(self, obj):
+        if self.world == 1:
+            return obj
+        import torch.distributed as dist
+
+        box = [obj]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def close(self):
+        if self.initialised_here:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
+def _init_distributed(device_arg) -> tuple[_Dist, object]:
+    """Join the torchrun process group when WORLD_SIZE > 1 (gloo on CPU, nccl on CUDA); pick this rank's device."""
+    import torch
+
+    from quanta.utils import resolve_device
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    dev = resolve_device(device_arg)
+    if world <= 1:
+        return _Dist(), dev
+    import torch.distributed as dist
+
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if dev.type == "cuda":
+        dev = torch.device("cuda", local_rank)
+        torch.cuda.set_device(dev)
+    backend = "nccl" if dev.type == "cuda" else "gloo"
+    here = False
+    if not dist.is_initialized():
+        dist.init_process_group(backend=backend)
+        here = True
+    return _Dist(dist.get_rank(), dist.get_world_size(), local_rank, here, backend), dev
+
+
+def shard_path(out: Path, shard: int, model_index: int) -> Path:
+    """Where the losses of model ``model_index`` on document shard ``shard`` go."""
+    return Path(out) / LOSSES_DIR / f"part-{shard:05d}-m{model_index:03d}.parquet"
+
+
+def read_losses(run_dir) -> pd.DataFrame:
+    """All per-token losses of a ``quanta lm losses`` run (doc, pos, token_id, model, loss), sorted."""
+    files = sorted((Path(run_dir) / LOSSES_DIR).glob("part-*.parquet"))
+    if not files:
+        raise QuantaError(f"{run_dir} has no {LOSSES_DIR}/part-*.parquet", "pass a quanta lm losses run directory")
+    df = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    return df.sort_values(["model", "doc", "pos"], kind="stable").reset_index(drop=True)
+
+
+def _default_context_length(refs) -> int:
+    from quanta.lm.suite import SUITE_FILE
+
+    for ref in refs:
+        for parent in [Path(ref.path), *Path(ref.path).parents]:
+            if (parent / SUITE_FILE).is_file():
+                import json
+
+                return int(json.loads((parent / SUITE_FILE).read_text()).get("context_length", 1024))
+    return 1024
+
+
+def compute_losses(cfg: LossesConfig, out, *, device=None, force: bool = False, resume: bool = False,
+                   argv: list[str] | None = None) -> dict:
+    """Per-token losses of every model of a suite on a corpus, written as a ``quanta lm losses`` run directory.
+
+    Runs in one process, or in every process of a ``torchrun`` launch (documents split across ranks; rank 0
+    writes the manifest and the small tables). Shards already written are skipped, so ``resume`` continues a
+    killed run.
+
+    Returns
+    -------
+    dict
+        The summary (written to summary.json): models, their mean loss over the same tokens, counts, throughput.
+    """
+    from quanta.lm.corpus import limit_tokens, load_corpus, tokenize_documents
+    from quanta.lm.suite import count_params, load_model, load_tokenizer, resolve_dtype, resolve_suite
+    from quanta.store import Run, atomic_write_json, read_json, write_parquet
+    from quanta.utils import device_description
+
+    dist_info, dev = _init_distributed(device)
+    try:
+        precision = resolve_precision(cfg.precision, dev)
+        refs = resolve_suite(cfg.suite, revisions=cfg.revisions or None)
+        context_length = cfg.context_length or _default_context_length(refs)
+        first = refs[0]
+        tokenizer = load_tokenizer(first.path, revision=first.revision)
+        run = None
+        error = None
+        if dist_info.rank == 0:
+            try:
+                run = Run.create(out, command="lm losses", config=asdict(cfg), device=device_description(dev),
+                                 argv=argv, force=force, resume=resume)
+                run.update_manifest(world_size=dist_info.world, precision=precision, context_length=context_length)
+            except QuantaError as exc:
+                error = exc.one_line()
+        error = dist_info.broadcast(error)
+        if error is not None:
+            raise QuantaError(error)
+        out = Path(out)
+        t_start = time.perf_counter()
+        docs = load_corpus(cfg.corpus, max_docs=cfg.max_docs, text_field=cfg.text_field)
+        windows = tokenize_documents(docs, tokenizer, context_length=context_length, n_windows=cfg.n_windows)
+        windows = limit_tokens(windows, cfg.max_tokens)
+        if not windows:
+            raise QuantaError(f"corpus {cfg.corpus!r} gives no window of 2 or more tokens",
+                              "use a corpus with longer documents")
+        doc_ids = sorted({w.doc for w in windows})
+        shard_of = {d: i // cfg.docs_per_shard for i, d in enumerate(doc_ids)}
+        n_shards = shard_of[doc_ids[-1]] + 1
+        by_shard: dict[int, list] = {}
+        for w in windows:
+            by_shard.setdefault(shard_of[w.doc], []).append(w)
+        mine = [s for s in range(n_shards) if s % dist_info.world == dist_info.rank]
+        t_tok = time.perf_counter() - t_start
+        meta_dir = out / LOSSES_DIR / "_models"
+        n_done = n_new_tokens = 0
+        engine_s = 0.0
+        first_vocab = tokenizer.get_vocab()
+        for mi, ref in enumerate(refs):
+            todo = [s for s in mine if not shard_path(out, s, mi).exists()]
+            meta_file = meta_dir / f"m{mi:03d}.json"
+            need_meta = dist_info.rank == 0 and not meta_file.exists()
+            if not todo and not need_meta:
+                n_done += len(mine)
+                continue
+            if need_meta and not todo and ref.n_params is not None:
+                atomic_write_json(meta_file, _model_meta(ref, ref.n_params, ref.n_params_nonembed, mi))
+                continue
+            model, tok = load_model(ref, device=dev, dtype=resolve_dtype(
+                {"fp32": "fp32", "bf16": "bf16", "fp16": "fp16"}[precision], dev))
+            if tok.get_vocab() != first_vocab:
+                raise QuantaError(f"suite: {ref.name} has another tokenizer than {first.name}",
+                                  "a suite's models must share one tokenizer")
+            if need_meta:
+                n_params, n_nonembed = count_params(model)
+                atomic_write_json(meta_file, _model_meta(ref, n_params, n_nonembed, mi))
+            for s in todo:
+                t0 = time.perf_counter()
+                df = per_token_losses(model, by_shard[s], device=dev, precision=precision,
+                                      batch_tokens=cfg.batch_tokens)
+                engine_s += time.perf_counter() - t0
+                df.insert(3, "model", ref.name)
+                write_parquet(shard_path(out, s, mi), df)
+                n_new_tokens += len(df)
+            del model
+        dist_info.barrier()
+        if dist_info.rank != 0:
+            return {}
+        models = pd.DataFrame([read_json(meta_dir / f"m{mi:03d}.json") for mi in range(len(refs))])
+        models = models.sort_values(["n_params_nonembed", "step", "index"], kind="stable").reset_index(drop=True)
+        models["order"] = np.arange(len(models))
+        models = models[["model", "n_params", "n_params_nonembed", "step", "order", "revision", "path", "index"]]
+        n_tokens = {d: 0 for d in doc_ids}
+        for w in windows:
+            n_tokens[w.doc] += len(w.ids)
+        source = {d.doc: d.source for d in docs}
+        docs_df = pd.DataFrame({"doc": np.asarray(doc_ids, dtype=np.int64),
+                                "source": [source[d] for d in doc_ids],
+                                "n_tokens": np.asarray([n_tokens[d] for d in doc_ids], dtype=np.int64)})
+        run.write_table("models", models)
+        run.write_table("docs", docs_df)
+        tok_out = out / TOKENIZER_DIR
+        if tok_out.exists():
+            shutil.rmtree(tok_out)
+        tokenizer.save_pretrained(str(tok_out))
+        means = {}
+        for mi, name in enumerate(models.sort_values("index")["model"]):
+            parts = [pd.read_parquet(shard_path(out, s, mi), columns=["loss"])["loss"] for s in range(n_shards)]
+            means[name] = float(pd.concat(parts).astype("float64").mean())
+        ordered = list(models["model"])
+        summary = {
+            "n_models": len(refs),
+            "models": ordered,
+            "mean_loss": [means[m] for m in ordered],
+            "n_params_nonembed": [int(x) for x in models["n_params_nonembed"]],
+            "n_docs": len(doc_ids),
+            "n_tokens_per_model": int(sum(w.n_predictions for w in windows)),
+            "context_length": context_length,
+            "precision": precision,
+            "n_shards": n_shards,
+            "world_size": dist_info.world,
+            "tokenize_seconds": t_tok,
+            "engine_tokens_per_second_rank0": (n_new_tokens / engine_s) if engine_s > 0 else None,
+            "shards_skipped_rank0": n_done,
+        }
+        return run.finish(summary)
+    except BaseException as exc:
+        if dist_info.rank == 0 and 'run' in locals() and run is not None:
+            run.fail(exc)
+        raise
+    finally:
+        dist_info.close()
+
+
+def _model_meta(ref, n_params: int, n_nonembed: int, index: int) -> dict:
+    return {"model": ref.name, "n_params": int(n_params), "n_params_nonembed": int(n_nonembed),
+            "step": int(ref.step), "revision": ref.revision or "", "path": ref.path, "index": index}

@@ -259,11 +259,20 @@ def load_tokenizer(name_or_path: str, *, revision: str | None = None):
     if path.is_dir():
         if (path / SUITE_FILE).is_file():
             path = path / read_suite_manifest(path).get("tokenizer", "tokenizer")
+        # a checkpoint inside a trained model's folder has its tokenizer in a parent folder
+        found = next((p for p in [path, *path.parents] if _has_tokenizer(p)), None)
+        if found is None:
+            raise QuantaError(f"tokenizer: neither {path} nor a folder above it holds a tokenizer "
+                              "(tokenizer.json or tokenizer_config.json)",
+                              "save one there with tokenizer.save_pretrained(DIR)")
         try:
-            return AutoTokenizer.from_pretrained(str(path))
+            tok = AutoTokenizer.from_pretrained(str(found))
         except (OSError, ValueError) as exc:
-            raise QuantaError(f"tokenizer: {path} holds no loadable tokenizer ({type(exc).__name__})",
+            raise QuantaError(f"tokenizer: {found} holds no loadable tokenizer ({type(exc).__name__})",
                               "save it with tokenizer.save_pretrained(DIR)") from exc
+        if len(tok) < 2:
+            raise QuantaError(f"tokenizer: the tokenizer in {found} is empty", "save it with tokenizer.save_pretrained(DIR)")
+        return tok
     hub = (_pythia_ids(str(name_or_path)) or [str(name_or_path)])[0]
     try:
         return AutoTokenizer.from_pretrained(hub, revision=revision)
@@ -302,6 +311,7 @@ def load_model(name_or_path: str | ModelRef, *, revision: str | None = None, dev
 
     dev = resolve_device(device if not hasattr(device, "type") else str(device))
     torch_dtype = resolve_dtype(dtype, dev)
+    _quiet_transformers()
     if isinstance(name_or_path, ModelRef):
         ref = name_or_path
     else:
@@ -324,15 +334,20 @@ def load_model(name_or_path: str | ModelRef, *, revision: str | None = None, dev
                               f"{' '.join(str(exc).split())[:160]})",
                               "pass a directory written by save_pretrained or quanta lm train-suite") from exc
         tok_dir = Path(ref.path)
-        if not _has_tokenizer(tok_dir):  # a checkpoint inside a trained model's folder
-            for parent in Path(ref.path).parents:
-                if _has_tokenizer(parent):
-                    tok_dir = parent
-                    break
         tokenizer = load_tokenizer(str(tok_dir))
     model.to(device=dev, dtype=torch_dtype)
     model.eval()
     return model, tokenizer
+
+
+def _quiet_transformers() -> None:
+    """Route transformers' own progress bars through quanta's switch (QUANTA_PROGRESS)."""
+    from transformers.utils import logging as hf_logging
+
+    from quanta.progress import enabled
+
+    if not enabled():
+        hf_logging.disable_progress_bar()
 
 
 def _has_tokenizer(path: Path) -> bool:
@@ -728,6 +743,7 @@ def _save_model(model, target: Path, step: int) -> None:
     """``save_pretrained`` into a temporary folder, then move its files into ``target`` (atomic per file)."""
     import tempfile
 
+    _quiet_transformers()
     target = Path(target)
     target.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
