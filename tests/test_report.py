@@ -1,0 +1,425 @@
+"""quanta report: synthetic run directories of every kind -> one self-contained HTML file."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from quanta.errors import QuantaError
+from quanta.report import Options, build_report, render_report
+from quanta.report import html as H
+from quanta.report.sections import as_interval, overlaps, section_of, summary_rows, verdict_records
+from quanta.store import Run
+
+NASTY = '<script>alert("x")</script> & <b>'  # code-like text that must come out escaped
+
+
+# ---------------------------------------------------------------------------------------------- fixtures
+def _figure(seed: int):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(2.0, 1.5))
+    ax.plot(np.arange(5), np.random.default_rng(seed).random(5))
+    return fig
+
+
+def cluster_contexts(seed: int = 0) -> pd.DataFrame:
+    """The assumed QDG contract: n_clusters, cluster, size, rank, context_before, token, context_after."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for k in (4, 6):
+        sizes = rng.permutation(np.arange(3, 3 + 7 * k, 7))[:k]
+        for c, size in enumerate(sizes):
+            for rank in range(min(int(size), 12)):
+                tok = NASTY if (k == 6 and c == 0 and rank == 0) else f"tok{c}_{rank % 3}"
+                rows.append((k, c, int(size), rank, f"ctx {k}/{c}/{rank} if a < b && c:\n\t", tok, " -> after"))
+    return pd.DataFrame(rows, columns=["n_clusters", "cluster", "size", "rank", "context_before", "token",
+                                       "context_after"])
+
+
+def make_runs(root: Path) -> dict[str, Path]:
+    """One small complete run of every kind (plus an unfinished one and an unknown command)."""
+    root = Path(root)
+    paths = {}
+
+    p = paths["theory"] = root / "theory"
+    with Run.create(p, command="theory", config={"alpha": 0.4, "n_quanta": 50}, argv=["quanta", "theory"]) as r:
+        rows = [(reg, float(x), float(x) ** -0.4, int(x) // 2, 0.4) for reg in ("n", "N") for x in (10, 100, 1000)]
+        r.write_table("curves", pd.DataFrame(rows, columns=["regime", "x", "loss", "n_learned", "alpha"]))
+        r.save_figure(_figure(0), "loss_vs_n")
+        r.finish({"alpha": 0.4, "alpha_N": 0.4, "alpha_D": 0.2857})
+
+    p = paths["parity"] = root / "parity"
+    with Run.create(p, command="parity run", config={"n_tasks": 8, "alpha": 0.4}, argv=["quanta", "parity"]) as r:
+        pr = np.arange(1, 9) ** -1.4
+        r.write_table("tasks", pd.DataFrame({"alpha": 0.4, "task": np.arange(8), "p": pr / pr.sum(),
+                                             "bits": [[i, i + 1, i + 2] for i in range(8)]}))
+        r.write_table("models", pd.DataFrame({"model": [0, 1, 2], "width": [10, 20, 40], "depth": 1,
+                                              "n_params": [100, 200, 400], "seed": 0, "D": 0, "alpha": 0.4,
+                                              "final_loss": [0.5, 0.3, 0.2]}))
+        # 300 rows > the test's max_rows: only a preview is shown
+        r.write_table("eval_mean", pd.DataFrame({"model": np.repeat([0, 1, 2], 100), "step": np.tile(np.arange(100), 3),
+                                                 "loss": np.linspace(1, 0, 300)}))
+        r.save_figure(_figure(1), "loss_vs_step")
+        r.save_figure(_figure(2), "tasks")
+        r.finish({"final_loss_min": 0.2, "n_models": 3})
+
+    p = paths["lm"] = root / "lm"
+    with Run.create(p, command="lm analyze", config={"n_examples": 3}, argv=["quanta", "lm", "analyze"]) as r:
+        rows = []
+        for label in ("monogenic", "polygenic"):
+            for rank in (2, 0, 1):  # out of order on purpose
+                rows.append((label, rank, 7, 3 + rank, f"{label}-{rank}: x = y <", NASTY if rank == 0 else " z",
+                             "\n", [1, 2], 0.5 + rank, [1e5, 1e6, 1e7], [6.0, 3.0 - rank, 0.1]))
+        r.write_table("examples", pd.DataFrame(rows, columns=["label", "rank", "doc", "pos", "context_before",
+                                                              "token_text", "context_after", "token_ids", "score",
+                                                              "x", "losses"]))
+        r.finish({"alpha_N": 0.083, "alpha_N_ci": [0.07, 0.095], "n_monogenic": 3})
+
+    p = paths["losses"] = root / "losses"
+    with Run.create(p, command="lm losses", config={}, argv=["quanta", "lm", "losses"]) as r:
+        r.write_table("models", pd.DataFrame({"model": ["b", "a"], "n_params": [2000, 1000], "order": [1, 0]}))
+        r.write_table("docs", pd.DataFrame({"doc": [0, 1], "source": ["a.py", "b.py"], "n_tokens": [40, 60]}))
+        for part in range(2):
+            r.write_table(f"losses/part-{part}", pd.DataFrame({"doc": part, "pos": np.arange(1, 51, dtype=np.int32),
+                                                               "model": "a", "loss": np.ones(50, np.float32)}))
+        r.finish({"n_tokens": 100})
+
+    p = paths["qdg"] = root / "qdg"
+    with Run.create(p, command="qdg", config={"n_tokens": 200}, argv=["quanta", "qdg"]) as r:
+        r.write_table("cluster_contexts", cluster_contexts())
+        r.finish({"n_clusters": 6, "slope": -1.2, "slope_ci": [-1.3, -1.1]})
+
+    p = paths["falsify"] = root / "falsify"
+    with Run.create(p, command="falsify", config={}, argv=["quanta", "falsify"]) as r:
+        r.finish({"alpha_N": 0.083, "alpha_N_ci": [0.07, 0.095], "zipf_pred": 1.083, "zipf_pred_ci": [1.07, 1.095],
+                  "zipf_measured": 1.24, "zipf_measured_ci": [1.18, 1.30], "overlap": False,
+                  "verdict": "inconsistent"})
+
+    p = paths["other"] = root / "other"
+    with Run.create(p, command="demo", config={}, argv=["quanta", "demo"]) as r:
+        r.finish({"note": NASTY})
+
+    p = paths["unfinished"] = root / "unfinished"
+    r = Run.create(p, command="qdg parity", config={}, argv=["quanta", "qdg", "parity"])
+    r.fail(RuntimeError("killed <by> test"))
+    return paths
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    return make_runs(tmp_path_factory.mktemp("runs"))
+
+
+@pytest.fixture(scope="module")
+def report_html(runs, tmp_path_factory):
+    out = build_report(list(runs.values()), tmp_path_factory.mktemp("rep") / "r.html",
+                       options=Options(max_rows=100, max_contexts=5))
+    return out.read_text()
+
+
+# ---------------------------------------------------------------------------------------------- a tiny DOM
+class Node:
+    def __init__(self, tag, attrs, parent=None):
+        self.tag, self.attrs, self.parent, self.children, self.text_parts = tag, dict(attrs), parent, [], []
+
+    def text(self) -> str:
+        return "".join(c.text() if isinstance(c, Node) else c for c in self.children)
+
+    def iter(self):
+        for c in self.children:
+            if isinstance(c, Node):
+                yield c
+                yield from c.iter()
+
+    def find_all(self, tag=None, cls=None, **attrs):
+        out = []
+        for n in self.iter():
+            if tag is not None and n.tag != tag:
+                continue
+            if cls is not None and cls not in (n.attrs.get("class") or "").split():
+                continue
+            if all(n.attrs.get(k.replace("_", "-")) == v for k, v in attrs.items()):
+                out.append(n)
+        return out
+
+    def by_id(self, ident):
+        return next((n for n in self.iter() if n.attrs.get("id") == ident), None)
+
+
+VOID = {"meta", "img", "br", "hr", "input", "link", "circle", "line", "polyline"}
+
+
+class TreeBuilder(HTMLParser):
+    """Builds a tree and checks that every element is closed in order (well-formed output)."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.root = Node("#root", {})
+        self.cur = self.root
+
+    def handle_starttag(self, tag, attrs):
+        node = Node(tag, attrs, self.cur)
+        self.cur.children.append(node)
+        if tag not in VOID:
+            self.cur = node
+
+    def handle_startendtag(self, tag, attrs):
+        self.cur.children.append(Node(tag, attrs, self.cur))
+
+    def handle_endtag(self, tag):
+        if tag in VOID:
+            return
+        assert self.cur.tag == tag, f"</{tag}> closes <{self.cur.tag}>"
+        self.cur = self.cur.parent
+
+    def handle_data(self, data):
+        self.cur.children.append(data)
+
+
+def parse(text: str) -> Node:
+    b = TreeBuilder()
+    b.feed(text)
+    b.close()
+    assert b.cur is b.root, f"unclosed <{b.cur.tag}>"
+    return b.root
+
+
+def rows_of(table: Node) -> list[list[str]]:
+    body = table.find_all("tbody")[0]
+    return [[c.text() for c in tr.children if isinstance(c, Node)] for tr in body.find_all("tr")]
+
+
+# ---------------------------------------------------------------------------------------------- tests
+def test_report_is_one_self_contained_well_formed_file(runs, report_html):
+    dom = parse(report_html)
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", report_html)
+    assert "<link" not in report_html and "@import" not in report_html
+    imgs = dom.find_all("img")
+    n_png = sum(len(list((p / "figures").glob("*.png"))) for p in runs.values())
+    assert len(imgs) == n_png == 3
+    inlined = {base64.b64decode(i.attrs["src"].split(",", 1)[1]) for i in imgs}
+    on_disk = {f.read_bytes() for p in runs.values() for f in (p / "figures").glob("*.png")}
+    assert inlined == on_disk
+    # only the report's own two scripts; every run's text is escaped
+    assert len(dom.find_all("script")) == 2
+    assert 'alert("x")' not in report_html and "alert(&quot;x&quot;)" in report_html
+
+
+def test_sections_follow_the_chain_and_every_run_is_there(runs, report_html):
+    dom = parse(report_html)
+    sections = [s.attrs["data-section"] for s in dom.find_all("section", cls="section")]
+    assert sections == ["theory", "parity", "lm", "qdg", "falsify", "other"]
+    articles = dom.find_all("article", cls="run")
+    assert len(articles) == len(runs)
+    assert [a.attrs["data-section"] for a in articles].count("lm") == 2
+    # the overview table links to every run block
+    links = [a.attrs["href"][1:] for a in dom.by_id("overview-table").find_all("a")]
+    assert len(links) == len(runs) and all(dom.by_id(anchor) is not None for anchor in links)
+
+
+def test_section_of_commands():
+    assert section_of("theory") == "theory"
+    assert section_of("parity analyze") == "parity"
+    assert section_of("qdg parity") == "qdg"
+    assert section_of("lm train-suite") == "lm"
+    assert section_of("demo") == section_of("") == section_of("other") == "other"
+
+
+def test_unfinished_run_is_flagged(runs, report_html):
+    dom = parse(report_html)
+    art = next(a for a in dom.find_all("article") if "unfinished" in a.text())
+    notes = art.find_all("p", cls="note")
+    assert any("failed" in n.text() and "killed <by> test" in n.text() for n in notes)
+    assert "killed &lt;by&gt; test" in report_html
+
+
+def test_small_tables_whole_and_sortable_large_ones_previewed(runs, report_html):
+    dom = parse(report_html)
+    models = next(t for t in dom.find_all("table") if t.attrs.get("id", "").endswith("-t-models")
+                  and "parity" in t.attrs["id"])
+    assert "sortable" in models.attrs["class"].split()
+    assert rows_of(models)[1][:2] == ["1", "20"] and len(rows_of(models)) == 3
+    ev = next(t for t in dom.find_all("table") if t.attrs.get("id", "").endswith("-t-eval-mean"))
+    assert len(rows_of(ev)) == 20 and "first 20 of 300 rows" in ev.text()
+    # numeric cells carry their raw value for sorting; lists are shown compactly
+    cells = ev.find_all("td", cls="num")
+    assert cells and all(float(c.attrs["data-v"]) == float(c.attrs["data-v"]) for c in cells)
+    tasks = next(t for t in dom.find_all("table") if t.attrs.get("id", "").endswith("-t-tasks"))
+    assert rows_of(tasks)[0][3] == "[0, 1, 2]"
+    # a folder of parquet parts is counted from the metadata
+    assert re.search(r"losses/</code> <span class=\"mut\">100 rows, 2 parts", report_html)
+
+
+def test_cluster_browser(runs, report_html):
+    dom = parse(report_html)
+    browser = dom.find_all("div", cls="browser")
+    assert len(browser) == 1
+    browser = browser[0]
+    sel = browser.find_all("select")[0]
+    opts = sel.find_all("option")
+    assert [o.text() for o in opts] == ["4", "6"]
+    assert [o.attrs["value"] for o in opts if "selected" in o.attrs] == ["6"]  # the run's own n_clusters
+    df = cluster_contexts()
+    for group in browser.find_all("div", cls="k-group"):
+        k = int(group.attrs["data-k"])
+        sub = df[df.n_clusters == k]
+        clusters = group.find_all("details", cls="cluster")
+        want = sub.groupby("cluster")["size"].max().sort_values(ascending=False, kind="stable")
+        assert [int(c.attrs["data-cluster"]) for c in clusters] == want.index.tolist()
+        assert [int(c.attrs["data-size"]) for c in clusters] == want.tolist()
+        for c in clusters:
+            cid = int(c.attrs["data-cluster"])
+            rows = sub[sub.cluster == cid].sort_values("rank")
+            items = c.find_all("li")
+            assert len(items) == min(5, len(rows))
+            for li, (_, row) in zip(items, rows.iterrows()):
+                mark = li.find_all("mark")[0]
+                assert mark.text() == row.token
+                assert li.text().replace("\u21b5", "\n").replace("\u21e5", "\t") == (
+                    row.context_before + row.token + row.context_after)
+    # the nasty token is highlighted, escaped, and searchable by its text
+    assert NASTY.lower() in browser.find_all("details", data_cluster="0")[-1].attrs["data-text"]
+
+
+def test_lm_examples_grouped_by_label_in_rank_order_with_curves(runs, report_html):
+    dom = parse(report_html)
+    tables = [t for t in dom.find_all("table", cls="ctx-table")]
+    assert len(tables) == 2
+    for table, label in zip(tables, ("monogenic", "polygenic")):
+        rows = rows_of(table)
+        assert [r[0] for r in rows] == [label] * 3
+        assert [r[3] for r in rows] == ["0", "1", "2"]  # rank column, sorted
+        assert rows[0][1] == f"{label}-0: x = y <" + NASTY + "\u21b5"
+        assert len(table.find_all("svg", cls="spark")) == 3
+        head = [th.text() for th in table.find_all("th")]
+        assert "token_ids" not in head and "x" not in head  # list columns are drawn or left to the raw table
+
+
+def test_falsify_verdict_table(runs, report_html):
+    dom = parse(report_html)
+    verdict = dom.find_all("div", cls="verdict")
+    assert len(verdict) == 1 and "bad" in verdict[0].attrs["class"] and "inconsistent" in verdict[0].text()
+    table = next(t for t in dom.find_all("table") if t.attrs.get("id", "").endswith("-verdict-0"))
+    assert rows_of(table) == [["zipf", "1.083", "[1.07, 1.095]", "1.24", "[1.18, 1.3]", "no"]]
+    inputs = dom.by_id(table.attrs["id"] + "-inputs")
+    assert rows_of(inputs) == [["alpha_N", "0.083", "[0.07, 0.095]"]]
+    assert len(dom.find_all("svg", cls="ivl")) == 1
+
+
+def test_verdict_records_are_found_robustly():
+    flat = {"zipf_pred": 1.1, "zipf_measured": 1.2, "verdict": "consistent"}
+    assert verdict_records(flat) == [("", flat)]
+    nested = {"qdg": {"zipf_pred": 1.1, "overlap": True}, "methods": [{"method": "sae", "verdict": "x"}], "n": 3}
+    assert [label for label, _ in verdict_records(nested)] == ["qdg", "sae"]
+    assert verdict_records({"alpha": 0.4}) == []
+
+
+def test_verdict_computed_from_intervals_when_not_stated():
+    from quanta.report.sections import render_verdict
+
+    text = render_verdict("m", {"zipf_pred": 1.08, "zipf_pred_ci": {"lo": 1.0, "hi": 1.2},
+                                "zipf_measured": 1.15, "zipf_measured_ci": [1.1, 1.3]}, "v")
+    dom = parse(text)
+    v = dom.find_all("div", cls="verdict")[0]
+    assert v.attrs["data-overlap"] == "True" and "intervals overlap" in v.text()
+    # stated overlap wins, and a disagreement with the intervals is pointed out
+    text = render_verdict("", {"zipf_pred": 1.08, "zipf_pred_ci": [1.0, 1.1], "zipf_measured": 1.5,
+                               "zipf_measured_ci": [1.4, 1.6], "overlap": True, "verdict": "consistent"}, "w")
+    assert 'data-overlap="True"' in text and "differs from the intervals" in text
+    # a missing interval is shown as missing, not invented
+    text = render_verdict("", {"zipf_pred": 1.08, "zipf_measured": None, "verdict": "undetermined"}, "u")
+    assert rows_of(parse(text).by_id("u"))[0] == ["zipf", "1.08", H.MISSING, H.MISSING, H.MISSING, H.MISSING]
+
+
+def test_summary_rows_pair_intervals_flatten_and_tabulate():
+    rows, records = summary_rows({"a": 1.5, "a_ci": [1.0, 2.0], "b": {"c": 2, "d_ci": [0, 1]},
+                                  "fits": [{"regime": "N", "alpha": 0.4}, {"regime": "D", "alpha": 0.3}],
+                                  "e_interval": {"low": 3, "high": 4}})
+    assert rows == [("a", 1.5, "[1, 2]"), ("b.c", 2, None), ("b.d_ci", None, "[0, 1]"),
+                    ("e_interval", None, "[3, 4]")]
+    assert records[0][0] == "fits" and records[0][1].shape == (2, 2)
+
+
+def test_value_helpers():
+    assert H.fmt_value(0.123456) == "0.1235" and H.fmt_value(np.float32("nan")) == H.MISSING
+    assert H.fmt_value(True) == "yes" and H.fmt_value(list(range(20))).endswith("(20 in all)]")
+    assert H.sort_key(np.int64(3)) == "3" and H.sort_key(float("inf")) == "" and H.sort_key("x") is None
+    assert as_interval([1, 2]) == (1.0, 2.0) and as_interval({"lo": 1, "hi": 2}) == (1.0, 2.0)
+    assert as_interval([1, "a"]) is None and as_interval([1, 2, 3]) is None and as_interval(True) is None
+    assert overlaps((1, 2), (2, 3)) is True and overlaps((1, 2), (2.1, 3)) is False and overlaps(None, (1, 2)) is None
+    c = H.context("a < b", "\n", "&")
+    assert "<mark" in c and "&lt;" in c and "&amp;" in c and "\u21b5" in c
+    long = H.context("x" * 500, "t", "y" * 500, max_before=10, max_after=5)
+    assert long.count("\u2026") == 2 and "x" * 11 not in long and "y" * 6 not in long
+    assert H.sparkline([1, 10], [2.0, float("nan")]) == "" and "<polyline" in H.sparkline([1, 10, 100], [3, 2, 1])
+
+
+def test_errors_are_quanta_errors(tmp_path, runs):
+    with pytest.raises(QuantaError, match="does not exist"):
+        render_report([tmp_path / "missing"])
+    with pytest.raises(QuantaError, match="not a quanta run directory"):
+        render_report([tmp_path])
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(QuantaError, match="is a file"):
+        render_report([runs["theory"], tmp_path / "f"])
+    with pytest.raises(QuantaError, match="no run directory"):
+        render_report([])
+    with pytest.raises(QuantaError, match="max_contexts"):
+        Options(max_contexts=0)
+
+
+def test_build_report_into_a_directory_and_duplicates_once(tmp_path, runs):
+    out = build_report([runs["theory"], runs["theory"]], tmp_path)
+    assert out == tmp_path / "report.html"
+    dom = parse(out.read_text())
+    assert len(dom.find_all("article")) == 1
+
+
+def test_cli_writes_a_run_directory(tmp_path, runs, cli_run):
+    out = tmp_path / "rep"
+    args = [runs["falsify"], runs["theory"], runs["qdg"], "--out", out, "--max-contexts", "5", "--max-rows", "100"]
+    code, stdout, err = cli_run("report", *args)
+    assert code == 0, err
+    man = json.loads((out / "manifest.json").read_text())
+    summary = json.loads((out / "summary.json").read_text())
+    assert man["command"] == "report" and man["status"] == "complete"
+    assert man["config"]["max_contexts"] == 5 and len(man["config"]["run_dirs"]) == 3
+    assert summary["sections"] == ["theory", "qdg", "falsify"] and summary["n_runs"] == 3
+    assert Path(summary["report"]) == (out / "report.html").resolve()
+    assert summary["size_bytes"] == (out / "report.html").stat().st_size
+    assert "sections: theory, qdg, falsify" in stdout
+    # the CLI's page is the library's page (apart from the time stamp)
+    lib = render_report([runs["falsify"], runs["theory"], runs["qdg"]],
+                        options=Options(max_rows=100, max_contexts=5)).html
+    stamp = re.compile(r"generated [0-9T:+-]+")
+    assert stamp.sub("", lib) == stamp.sub("", (out / "report.html").read_text())
+    # a finished report is not overwritten without --force
+    code, _, err = cli_run("report", runs["theory"], "--out", out)
+    assert code == 2 and "already holds a finished run" in err
+    code, _, err = cli_run("report", runs["theory"], "--out", out, "--force")
+    assert code == 0 and json.loads((out / "summary.json").read_text())["sections"] == ["theory"]
+
+
+@pytest.mark.parametrize("case", ["missing", "not_run", "inside_out", "no_dirs", "bad_option"])
+def test_cli_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, runs, cli_run, case):
+    out = tmp_path / "rep"
+    args = {"missing": [tmp_path / "nope", "--out", out],
+            "not_run": [runs["theory"], tmp_path, "--out", out],
+            "inside_out": [runs["theory"], "--out", runs["theory"], "--force"],
+            "no_dirs": ["--out", out],
+            "bad_option": [runs["theory"], "--out", out, "--max-contexts", "0"]}[case]
+    code, _, err = cli_run("report", *args)
+    assert code == 2 and err.startswith("error:") and err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists()
+    assert (runs["theory"] / "summary.json").exists()
