@@ -1,0 +1,41 @@
+"""QDG: quanta discovery from gradients (SCIENCE.md §4).
+
+Modules: :mod:`quanta.qdg.select` (which tokens), :mod:`quanta.qdg.grads` (per-token gradients, each computed
+once, optionally sketched), :mod:`quanta.qdg.cluster` (similarity, spectral clustering sweep, sizes),
+:mod:`quanta.qdg.pipeline` (the LM run: ``run_qdg_lm``) and :mod:`quanta.qdg.parity` (QDG on a parity run, scored
+against the planted tasks: ``run_qdg_parity``). Names are imported lazily so ``import quanta.qdg`` stays light.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "select_tokens": "quanta.qdg.select",
+    "context_losses": "quanta.qdg.select",
+    "induction_mask": "quanta.qdg.select",
+    "token_gradients": "quanta.qdg.grads",
+    "sample_gradients": "quanta.qdg.grads",
+    "select_gradient_blocks": "quanta.qdg.grads",
+    "cosine_matrix": "quanta.qdg.cluster",
+    "angular_affinity": "quanta.qdg.cluster",
+    "knn_affinity": "quanta.qdg.cluster",
+    "affinity_graph": "quanta.qdg.cluster",
+    "spectral_embedding": "quanta.qdg.cluster",
+    "spectral_sweep": "quanta.qdg.cluster",
+    "eigengap_count": "quanta.qdg.cluster",
+    "cluster_sizes": "quanta.qdg.cluster",
+    "QDGConfig": "quanta.qdg.pipeline",
+    "run_qdg_lm": "quanta.qdg.pipeline",
+    "ParityQDGConfig": "quanta.qdg.parity",
+    "run_qdg_parity": "quanta.qdg.parity",
+    "score_clusters": "quanta.qdg.parity",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'quanta.qdg' has no attribute {name!r}")

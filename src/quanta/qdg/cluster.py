@@ -1,0 +1,329 @@
+"""Similarity of gradients, spectral clustering over a sweep of cluster counts, and cluster-size statistics.
+
+Pipeline (SCIENCE.md §4, steps 5–7)::
+
+    G (n, D) --L2 normalise--> cosines C = G·Gᵀ --> angular affinity Â = 1 - arccos(C)/π
+        dense (n <= dense_max) or a symmetric k-nearest-neighbour graph (sparse)
+    --> the leading K eigenvectors of the normalised graph Laplacian, computed once
+    --> labels for every cluster count k <= K from the first k eigenvectors (cluster_qr, or k-means)
+    --> cluster sizes --> rank-frequency envelope and a Zipf MLE (quanta.fit)
+
+The spectral embedding is the one scikit-learn's ``SpectralClustering(affinity="precomputed")`` uses
+(eigenvectors of ``D^-1/2 A D^-1/2`` divided by ``sqrt(degree)``, diagonal of A ignored), so the labels for a count
+k agree with it; the difference is that the eigenvectors are computed once for the whole sweep.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.linalg
+import scipy.sparse
+import scipy.sparse.linalg
+import torch
+
+from quanta.errors import QuantaError
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "normalize_rows",
+    "cosine_matrix",
+    "angular_affinity",
+    "knn_affinity",
+    "affinity_graph",
+    "spectral_embedding",
+    "cluster_qr",
+    "canonical_labels",
+    "SpectralSweep",
+    "spectral_sweep",
+    "eigengap_count",
+    "cluster_sizes",
+    "sort_by_cluster",
+]
+
+
+def normalize_rows(G) -> torch.Tensor:
+    """Rows of ``G`` (n, D) scaled to unit L2 norm, float32 (zero rows stay zero)."""
+    G = torch.as_tensor(G, dtype=torch.float32)
+    norms = G.norm(dim=1, keepdim=True)
+    return G / norms.clamp_min(torch.finfo(torch.float32).tiny)
+
+
+def cosine_matrix(G, *, device=None, block: int = 4096) -> np.ndarray:
+    """Dense cosine similarities of the rows of ``G`` (n, D): an (n, n) float32 array, computed in row blocks."""
+    X = normalize_rows(G)
+    dev = torch.device(device or "cpu")
+    n = X.shape[0]
+    out = np.empty((n, n), dtype=np.float32)
+    Xd = X.to(dev)
+    for s in range(0, n, block):
+        out[s:s + block] = (Xd[s:s + block] @ Xd.T).clamp_(-1.0, 1.0).cpu().numpy()
+    return out
+
+
+def angular_affinity(C):
+    """The angular affinity ``1 - arccos(C)/π`` in [0, 1] (the paper's Ĉ); dense array or sparse matrix data."""
+    if scipy.sparse.issparse(C):
+        C = C.tocsr(copy=True)
+        C.data = (1.0 - np.arccos(np.clip(C.data, -1.0, 1.0)) / np.pi).astype(C.dtype)
+        return C
+    return (1.0 - np.arccos(np.clip(C, -1.0, 1.0)) / np.pi).astype(np.float32)
+
+
+def knn_affinity(G, n_neighbors: int = 30, *, device=None, block: int = 2048) -> scipy.sparse.csr_matrix:
+    """A symmetric k-nearest-neighbour graph of the rows of ``G`` with angular-affinity weights.
+
+    Exact neighbours by cosine (blocked matrix products, ``torch.topk``); the graph is symmetrised with
+    ``max(A, Aᵀ)``. No self loops.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix of shape (n, n), float32.
+    """
+    X = normalize_rows(G)
+    n = X.shape[0]
+    if not 1 <= n_neighbors < n:
+        raise QuantaError(f"n_neighbors: must be in 1..{n - 1} for {n} points, got {n_neighbors}",
+                          "lower --n-neighbors or select more tokens")
+    dev = torch.device(device or "cpu")
+    Xd = X.to(dev)
+    rows, cols, vals = [], [], []
+    for s in range(0, n, block):
+        S = Xd[s:s + block] @ Xd.T  # (b, n)
+        idx = torch.arange(s, min(n, s + block), device=dev)
+        S[torch.arange(len(idx), device=dev), idx] = -2.0  # exclude self
+        v, j = torch.topk(S, n_neighbors, dim=1)
+        rows.append(idx[:, None].expand_as(j).reshape(-1).cpu().numpy())
+        cols.append(j.reshape(-1).cpu().numpy())
+        vals.append(v.reshape(-1).clamp(-1, 1).cpu().numpy())
+    r, c, v = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+    a = (1.0 - np.arccos(v.astype(np.float64)) / np.pi).astype(np.float32)
+    A = scipy.sparse.csr_matrix((a, (r, c)), shape=(n, n))
+    return A.maximum(A.T).tocsr()
+
+
+def affinity_graph(G, *, dense_max: int = 20000, n_neighbors: int = 30, device=None):
+    """The angular affinity of the rows of ``G``: dense when ``n <= dense_max``, else a sparse kNN graph."""
+    n = len(G)
+    if n <= dense_max:
+        return angular_affinity(cosine_matrix(G, device=device))
+    return knn_affinity(G, n_neighbors=n_neighbors, device=device)
+
+
+def _sign_flip(vecs: np.ndarray) -> np.ndarray:
+    """Make the entry of largest magnitude of every column positive (deterministic signs)."""
+    i = np.abs(vecs).argmax(axis=0)
+    s = np.sign(vecs[i, np.arange(vecs.shape[1])])
+    s[s == 0] = 1
+    return vecs * s
+
+
+def spectral_embedding(A, n_components: int, *, seed: int = 0, solver: str = "auto", device=None):
+    """The leading ``n_components`` eigenvectors of the normalised Laplacian of the affinity ``A``.
+
+    Parameters
+    ----------
+    A : (n, n) array or scipy sparse matrix
+        Symmetric non-negative affinity; its diagonal is ignored.
+    n_components : int
+    seed : int, default 0
+        Seeds the iterative solvers' start vectors.
+    solver : {"auto", "dense", "lanczos", "amg"}
+        ``dense``: a full symmetric eigensolver (LAPACK, or ``torch.linalg.eigh`` when ``device`` is a GPU);
+        ``lanczos``: ``scipy.sparse.linalg.eigsh`` for the largest eigenvalues of ``D^-1/2 A D^-1/2``;
+        ``amg``: LOBPCG with an algebraic multigrid preconditioner (pyamg, through scikit-learn).
+        ``auto``: ``dense`` for dense ``A`` up to 6000 points (any size on a GPU), ``lanczos`` for larger dense
+        ``A``, ``amg`` for sparse ``A``.
+    device : optional
+        A torch device for the dense solver.
+
+    Returns
+    -------
+    embedding : ndarray (n, n_components)
+        Eigenvectors divided by sqrt(degree), columns in order of increasing Laplacian eigenvalue, signs fixed.
+    eigenvalues : ndarray (n_components,)
+        The Laplacian eigenvalues (``1 - λ`` of ``D^-1/2 A D^-1/2``), increasing.
+    """
+    sparse = scipy.sparse.issparse(A)
+    n = A.shape[0]
+    if not 1 <= n_components < n:
+        raise QuantaError(f"n_components: must be in 1..{n - 1} for {n} points, got {n_components}",
+                          "ask for fewer clusters or select more tokens")
+    dev = torch.device(device or "cpu")
+    if solver == "auto":
+        solver = "amg" if sparse else ("dense" if (n <= 6000 or dev.type == "cuda") else "lanczos")
+    if solver not in ("dense", "lanczos", "amg"):
+        raise QuantaError(f"solver: must be auto, dense, lanczos or amg, got {solver!r}", "pick one of those")
+    if sparse:
+        A = A.tocsr().astype(np.float64)
+        A.setdiag(0)
+        A.eliminate_zeros()
+        deg = np.asarray(A.sum(axis=1)).ravel()
+    else:
+        A = np.array(A, dtype=np.float64, copy=True)
+        np.fill_diagonal(A, 0.0)
+        deg = A.sum(axis=1)
+    if (deg <= 0).any():
+        raise QuantaError(f"affinity: {int((deg <= 0).sum())} points have no neighbours (zero degree)",
+                          "use a dense affinity or more neighbours")
+    dd = np.sqrt(deg)
+    if solver == "amg":
+        from sklearn.manifold import spectral_embedding as _sk_embedding
+
+        emb = _sk_embedding(A if sparse else scipy.sparse.csr_matrix(A), n_components=n_components,
+                            eigen_solver="amg", random_state=seed, drop_first=False)
+        # eigenvalues from Rayleigh quotients of the unscaled vectors
+        U = emb * dd[:, None]
+        U /= np.linalg.norm(U, axis=0, keepdims=True)
+        MU = (A @ (U / dd[:, None])) / dd[:, None]
+        lam = 1.0 - np.einsum("ij,ij->j", U, MU)
+        order = np.argsort(lam, kind="stable")
+        return _sign_flip(emb[:, order]), lam[order]
+    if sparse:
+        Dinv = scipy.sparse.diags(1.0 / dd)
+        M = Dinv @ A @ Dinv
+    else:
+        M = A / dd[:, None] / dd[None, :]
+    if solver == "dense":
+        if sparse:
+            M = M.toarray()
+        if dev.type == "cuda":
+            w, V = torch.linalg.eigh(torch.as_tensor(M, device=dev))
+            w, V = w[-n_components:].cpu().numpy(), V[:, -n_components:].cpu().numpy()
+        else:
+            w, V = scipy.linalg.eigh(M, subset_by_index=[n - n_components, n - 1])
+    else:
+        v0 = np.random.default_rng(seed).uniform(-1, 1, n)
+        w, V = scipy.sparse.linalg.eigsh(M, k=n_components, which="LA", v0=v0, tol=1e-8)
+    order = np.argsort(-w, kind="stable")
+    w, V = w[order], V[:, order]
+    return _sign_flip(V / dd[:, None]), 1.0 - w
+
+
+def cluster_qr(vectors: np.ndarray) -> np.ndarray:
+    """Labels from a spectral embedding by column-pivoted QR (Damle, Minden, Ying 2019); deterministic.
+
+    Parameters
+    ----------
+    vectors : ndarray (n, k)
+        The first k eigenvectors.
+
+    Returns
+    -------
+    ndarray (n,) of int labels in 0..k-1.
+    """
+    k = vectors.shape[1]
+    _, _, piv = scipy.linalg.qr(vectors.T, pivoting=True, mode="economic")
+    u, _, vt = np.linalg.svd(vectors[piv[:k]].T)
+    return np.abs(vectors @ (u @ vt)).argmax(axis=1)
+
+
+def canonical_labels(labels) -> np.ndarray:
+    """Relabel clusters 0, 1, ... by decreasing size (ties: the cluster whose first member comes first)."""
+    labels = np.asarray(labels)
+    uniq, first, counts = np.unique(labels, return_index=True, return_counts=True)
+    order = np.lexsort((first, -counts))
+    mapping = np.empty(len(uniq), dtype=np.int64)
+    mapping[order] = np.arange(len(uniq))
+    return mapping[np.searchsorted(uniq, labels)]
+
+
+@dataclass
+class SpectralSweep:
+    """Labels for every cluster count, from one spectral embedding.
+
+    Attributes
+    ----------
+    labels : dict int -> ndarray (n,)
+        Canonical labels (0 = largest cluster) for each count.
+    embedding : ndarray (n, K)
+    eigenvalues : ndarray (K,)
+        Laplacian eigenvalues, increasing.
+    """
+
+    labels: dict = field(default_factory=dict)
+    embedding: np.ndarray | None = None
+    eigenvalues: np.ndarray | None = None
+
+    def sizes(self) -> dict:
+        """Cluster sizes, largest first, for each count."""
+        return {k: cluster_sizes(v) for k, v in self.labels.items()}
+
+
+def spectral_sweep(A, counts, *, assign: str = "cluster_qr", seed: int = 0, n_init: int = 10,
+                   solver: str = "auto", device=None, embedding=None) -> SpectralSweep:
+    """Spectral clustering of the affinity ``A`` for every count in ``counts``, sharing one eigendecomposition.
+
+    Parameters
+    ----------
+    A : (n, n) array or sparse matrix
+    counts : iterable of int
+        Cluster counts, each in 2..n-1.
+    assign : {"cluster_qr", "kmeans"}, default "cluster_qr"
+        ``cluster_qr`` is deterministic and has no tuning; ``kmeans`` runs k-means (``n_init`` starts, ``seed``) on
+        the rows of the first k eigenvectors, as scikit-learn's default does.
+    seed, solver, device
+        See :func:`spectral_embedding`.
+    embedding : tuple (embedding, eigenvalues), optional
+        Reuse a precomputed embedding with at least ``max(counts)`` columns.
+
+    Returns
+    -------
+    SpectralSweep
+    """
+    counts = sorted({int(k) for k in counts})
+    n = A.shape[0]
+    if not counts or counts[0] < 2 or counts[-1] >= n:
+        raise QuantaError(f"cluster counts: each must be in 2..{n - 1} for {n} points, got {counts}",
+                          "choose fewer clusters or select more tokens")
+    if assign not in ("cluster_qr", "kmeans"):
+        raise QuantaError(f"assign: must be cluster_qr or kmeans, got {assign!r}", "pick one of those")
+    if embedding is None:
+        emb, lam = spectral_embedding(A, counts[-1], seed=seed, solver=solver, device=device)
+    else:
+        emb, lam = embedding
+    out = SpectralSweep(embedding=emb, eigenvalues=lam)
+    for k in counts:
+        if assign == "cluster_qr":
+            lab = cluster_qr(emb[:, :k])
+        else:
+            from sklearn.cluster import KMeans
+
+            lab = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(emb[:, :k]).labels_
+        out.labels[k] = canonical_labels(lab)
+    return out
+
+
+def eigengap_count(eigenvalues, *, k_min: int = 2, k_max: int | None = None) -> int:
+    """The cluster count k in [k_min, k_max] after which the spectrum drops most, on a log scale.
+
+    With ``μ = 1 - λ`` the eigenvalues of ``D^-1/2 A D^-1/2`` (largest first), k maximises ``μ_k / μ_{k+1}``
+    (``μ`` clipped below at the magnitude of its most negative value, or 1e-9: eigenvalues below that level are
+    numerical noise). A ratio rather than the plain gap ``λ_{k+1} - λ_k``: in a dense angular affinity
+    every pair has affinity near 1/2, all ``μ_k`` beyond the first are small, and the plain gap is useless there,
+    while the ratio finds the planted block count both there and in kNN graphs.
+    """
+    lam = np.asarray(eigenvalues, dtype=np.float64)
+    k_max = len(lam) - 1 if k_max is None else min(k_max, len(lam) - 1)
+    if k_max < k_min:
+        raise QuantaError(f"eigengap: need at least {k_min + 1} eigenvalues, got {len(lam)}",
+                          "compute more eigenvectors")
+    mu = 1.0 - lam
+    floor = max(1e-9, float(-mu.min()) if mu.min() < 0 else 0.0)
+    mu = np.clip(mu, floor, None)
+    ratio = np.log(mu[k_min - 1:k_max]) - np.log(mu[k_min:k_max + 1])  # k = k_min..k_max
+    return int(k_min + np.argmax(ratio))
+
+
+def cluster_sizes(labels) -> np.ndarray:
+    """Sizes of the clusters of ``labels``, largest first."""
+    _, counts = np.unique(np.asarray(labels), return_counts=True)
+    return np.sort(counts)[::-1].copy()
+
+
+def sort_by_cluster(labels) -> np.ndarray:
+    """A permutation that groups points by cluster (canonical order: biggest cluster first), stable within."""
+    return np.argsort(canonical_labels(labels), kind="stable")

@@ -1,0 +1,88 @@
+"""Similarity, spectral clustering over a sweep of counts, eigengap, sizes."""
+
+import numpy as np
+import pytest
+import scipy.sparse
+from sklearn.metrics import adjusted_rand_score
+
+from quanta.errors import QuantaError
+from quanta.qdg.cluster import (angular_affinity, canonical_labels, cluster_sizes, cosine_matrix, eigengap_count,
+                                knn_affinity, sort_by_cluster, spectral_sweep)
+
+
+def planted(sizes=(120, 80, 50, 30, 20), dim=300, noise=1.5, seed=0):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(len(sizes), dim))
+    X = np.concatenate([centers[i] + noise * rng.normal(size=(s, dim)) for i, s in enumerate(sizes)])
+    perm = rng.permutation(len(X))
+    return X[perm].astype(np.float32), np.repeat(np.arange(len(sizes)), sizes)[perm]
+
+
+def test_cosines_and_angular_affinity():
+    X, _ = planted()
+    C = cosine_matrix(X, block=37)
+    Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
+    np.testing.assert_allclose(C, Xn @ Xn.T, atol=1e-5)
+    A = angular_affinity(C)
+    assert A.min() >= 0 and A.max() <= 1
+    np.testing.assert_allclose(np.diag(A), 1.0, atol=2e-3)
+    np.testing.assert_allclose(angular_affinity(np.array([0.0, -1.0])), [0.5, 0.0])
+
+
+@pytest.mark.parametrize("graph", ["dense", "knn"])
+def test_sweep_recovers_planted_blocks(graph):
+    X, true = planted()
+    A = angular_affinity(cosine_matrix(X)) if graph == "dense" else knn_affinity(X, 12)
+    if graph == "knn":
+        assert scipy.sparse.issparse(A) and (A != A.T).nnz == 0
+    sweep = spectral_sweep(A, range(2, 9), seed=0)
+    assert sorted(sweep.labels) == list(range(2, 9))
+    assert adjusted_rand_score(true, sweep.labels[5]) == pytest.approx(1.0)
+    assert list(sweep.sizes()[5]) == [120, 80, 50, 30, 20]
+    assert eigengap_count(sweep.eigenvalues, k_max=8) == 5
+    assert np.all(np.diff(sweep.eigenvalues) >= -1e-9)
+
+
+def test_sweep_labels_are_deterministic_and_canonical():
+    X, _ = planted(noise=3.0, seed=1)
+    A = angular_affinity(cosine_matrix(X))
+    a = spectral_sweep(A, [3, 6, 10])
+    b = spectral_sweep(A, [10, 6, 3])
+    for k in (3, 6, 10):
+        np.testing.assert_array_equal(a.labels[k], b.labels[k])
+        sizes = np.bincount(a.labels[k])
+        assert np.all(np.diff(sizes) <= 0)  # label 0 is the biggest cluster
+    km1 = spectral_sweep(A, [5], assign="kmeans", seed=3).labels[5]
+    km2 = spectral_sweep(A, [5], assign="kmeans", seed=3).labels[5]
+    np.testing.assert_array_equal(km1, km2)
+
+
+def test_agrees_with_sklearn_spectral_clustering():
+    from sklearn.cluster import SpectralClustering
+
+    X, _ = planted(noise=2.0, seed=2)
+    A = angular_affinity(cosine_matrix(X))
+    ours = spectral_sweep(A, [5]).labels[5]
+    theirs = SpectralClustering(5, affinity="precomputed", assign_labels="cluster_qr", random_state=0).fit(A).labels_
+    assert adjusted_rand_score(ours, theirs) > 0.99
+
+
+def test_dense_solvers_agree():
+    X, _ = planted(seed=4)
+    A = angular_affinity(cosine_matrix(X))
+    a = spectral_sweep(A, [5], solver="dense")
+    b = spectral_sweep(A, [5], solver="lanczos")
+    np.testing.assert_allclose(a.eigenvalues, b.eigenvalues, atol=1e-7)
+    np.testing.assert_array_equal(a.labels[5], b.labels[5])
+
+
+def test_helpers_and_errors():
+    lab = np.array([3, 3, 1, 1, 1, 7])
+    np.testing.assert_array_equal(canonical_labels(lab), [1, 1, 0, 0, 0, 2])
+    np.testing.assert_array_equal(cluster_sizes(lab), [3, 2, 1])
+    np.testing.assert_array_equal(lab[sort_by_cluster(lab)], [1, 1, 1, 3, 3, 7])
+    A = np.ones((5, 5))
+    with pytest.raises(QuantaError):
+        spectral_sweep(A, [5])
+    with pytest.raises(QuantaError):
+        knn_affinity(np.eye(4), 4)
