@@ -195,8 +195,9 @@ class SimulatorConfig:
     batch : int, default 100
         Samples per step in the single-epoch (S) regime.
     seed : int, default 0
-    n_max : int, default 3000
-        Sweeps cover budgets from about one learned quantum to about ``n_max``.
+    n_max : int, optional
+        Sweeps cover budgets from about one learned quantum to about ``n_max``. None (default) resolves to
+        ``min(3000, n_quanta)``.
     n_budgets : int, default 40
         Log-spaced budgets per sweep (duplicates after rounding are dropped).
     fit_n_min : int, default 10
@@ -205,7 +206,7 @@ class SimulatorConfig:
     fit_max_fraction : float, default 0.1
         ... and, for a finite number of quanta, ``n_learned <= fit_max_fraction * n_quanta`` (the finite sum
         bends the curve as n approaches n_quanta).
-    n_samples : int, default 400
+    n_samples : int, default 2000
         Samples per kind in :func:`simulate_samples`.
     genes : tuple of int, default (1, 8)
         Quanta needed per sample: 1 = monogenic, more = polygenic.
@@ -219,11 +220,11 @@ class SimulatorConfig:
     tau: int = 10
     batch: int = 100
     seed: int = 0
-    n_max: int = 3000
+    n_max: int | None = None
     n_budgets: int = 40
     fit_n_min: int = 10
     fit_max_fraction: float = 0.1
-    n_samples: int = 400
+    n_samples: int = 2000
     genes: tuple[int, ...] = (1, 8)
 
     def __post_init__(self):
@@ -240,6 +241,8 @@ class SimulatorConfig:
         ppq = self.params_per_quantum
         if isinstance(ppq, bool) or not isinstance(ppq, numbers.Real) or not math.isfinite(ppq) or ppq <= 0:
             raise QuantaError(f"params_per_quantum must be a number > 0, got {ppq!r}", "use e.g. 100")
+        if self.n_max is None:
+            object.__setattr__(self, "n_max", 3000 if self.n_quanta is None else min(3000, int(self.n_quanta)))
         positive_int("tau")
         positive_int("batch")
         positive_int("n_max", 10)
@@ -514,9 +517,9 @@ _XLABEL = {"n": "learned quanta n", "N": "parameters N", "D": "data set size D (
            "S": "single-epoch steps S"}
 
 
-def plot_curves(curves: pd.DataFrame, fits: dict, config: SimulatorConfig) -> dict:
-    """One log-log figure per regime: simulated loss minus ``a``, the fitted line over its range, and the
-    predicted exponent. Returns ``{"loss_vs_<regime>": Figure}``."""
+def plot_curves(curves: pd.DataFrame, fits: dict, config: SimulatorConfig):
+    """Loss against n, N, D and S (log-log, one panel each): the simulated loss minus ``a``, the fitted line
+    over its fit range (:func:`fit_mask`), and the predicted exponent. Returns a matplotlib Figure."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -524,28 +527,31 @@ def plot_curves(curves: pd.DataFrame, fits: dict, config: SimulatorConfig) -> di
 
     pred = predicted_exponents(config.alpha)
     pred_by_regime = {"n": config.alpha, "N": pred["alpha_N"], "D": pred["alpha_D"], "S": pred["alpha_S"]}
-    figs = {}
-    for regime in curves["regime"].unique():
+    regimes = [r for r in REGIMES if r in set(curves["regime"])]
+    ncol = 2 if len(regimes) > 1 else 1
+    nrow = math.ceil(len(regimes) / ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(5.0 * ncol, 3.7 * nrow), squeeze=False)
+    for ax in axes.ravel()[len(regimes):]:
+        ax.set_visible(False)
+    for ax, regime in zip(axes.ravel(), regimes):
         curve = curves[curves["regime"] == regime]
         mask = fit_mask(curve, config)
         x, y = curve["x"].to_numpy(), curve["loss"].to_numpy() - config.a
-        fig, ax = plt.subplots(figsize=(5.2, 3.9))
         pos = y > 0
-        ax.loglog(x[pos & ~mask], y[pos & ~mask], "o", color="0.65", ms=4, label="simulated (outside fit range)")
-        ax.loglog(x[mask], y[mask], "o", color="C0", ms=4, label="simulated (fit range)")
+        ax.loglog(x[pos & ~mask], y[pos & ~mask], "o", color="0.65", ms=3.5, label="simulated, outside fit range")
+        ax.loglog(x[mask], y[mask], "o", color="C0", ms=3.5, label="simulated, fit range")
         fit = fits.get(str(regime))
         if fit is not None:
             xx = np.geomspace(fit.x_min, fit.x_max, 50)
             ax.loglog(xx, fit.predict(xx), "-", color="C3",
-                      label=f"fit: exponent {fit.alpha:.3f} [{fit.alpha_ci[0]:.3f}, {fit.alpha_ci[1]:.3f}]")
-        ax.set_title(f"regime {regime}: alpha = {config.alpha:g}, predicted exponent {pred_by_regime[regime]:.3f}",
-                     fontsize=9)
-        ax.set_xlabel(_XLABEL[str(regime)])
-        ax.set_ylabel("loss - a (nats)")
+                      label=f"fit {fit.alpha:.3f} [{fit.alpha_ci[0]:.3f}, {fit.alpha_ci[1]:.3f}]")
+        ax.set_title(f"{regime}: predicted exponent {pred_by_regime[regime]:.3f}", fontsize=9)
+        ax.set_xlabel(_XLABEL[str(regime)], fontsize=8)
+        ax.set_ylabel("loss - a (nats)", fontsize=8)
         ax.legend(fontsize=7)
-        fig.tight_layout()
-        figs[f"loss_vs_{regime}"] = fig
-    return figs
+    fig.suptitle(f"quantization model, alpha = {config.alpha:g}", fontsize=10)
+    fig.subplots_adjust(hspace=0.45, wspace=0.3)
+    return fig
 
 
 def plot_samples(samples: pd.DataFrame, config: SimulatorConfig, *, n_show: int = 8):
@@ -580,7 +586,7 @@ def plot_samples(samples: pd.DataFrame, config: SimulatorConfig, *, n_show: int 
     ax.set_xlabel("learned quanta n")
     ax.set_ylabel("mean loss - a (nats)")
     ax.legend(fontsize=7)
-    fig.tight_layout()
+    fig.subplots_adjust(wspace=0.35)
     return fig
 
 
@@ -611,7 +617,7 @@ def run_theory(config: SimulatorConfig, out, *, force: bool = False, argv: list[
     """Simulate every regime, fit the curves, and write a run directory.
 
     Writes ``curves.parquet`` (regime, x, loss, n_learned, alpha), ``samples.parquet`` (sample, genes, kind, n,
-    loss), figures ``loss_vs_{n,N,D,S}.png`` and ``samples.png``, and ``summary.json`` (see
+    loss), figures ``loss_curves.png`` (loss against n, N, D and S) and ``samples.png``, and ``summary.json`` (see
     :func:`theory_summary`). Returns the summary as written.
     """
     from quanta.store import Run
@@ -628,7 +634,6 @@ def run_theory(config: SimulatorConfig, out, *, force: bool = False, argv: list[
         run.write_table("curves", curves)
         run.write_table("samples", samples)
         with run.timer("figures"):
-            for name, fig in plot_curves(curves, fits, config).items():
-                run.save_figure(fig, name)
+            run.save_figure(plot_curves(curves, fits, config), "loss_curves")
             run.save_figure(plot_samples(samples, config), "samples")
         return run.finish(theory_summary(config, curves, fits))

@@ -1,0 +1,234 @@
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy.optimize import minimize_scalar
+
+from quanta.errors import QuantaError
+from quanta.fit import (PowerLawFit, RankEnvelope, ZipfFit, _power_sums, fit_power_law, fit_rank_frequency,
+                        fit_zipf_from_sizes, fit_zipf_mle, rank_frequency_envelope)
+
+
+# ------------------------------------------------------------------------------------------ power laws
+@pytest.mark.parametrize("alpha,L_inf,A", [(0.4, 0.5, 3.0), (0.08, 1.7, 2.0), (1.3, 0.01, 50.0)])
+def test_offset_fit_recovers_noiseless_law(alpha, L_inf, A):
+    x = np.logspace(1, 6, 30)
+    fit = fit_power_law(x, L_inf + A * x ** -alpha, n_boot=20)
+    assert fit.alpha == pytest.approx(alpha, rel=1e-4)
+    assert fit.L_inf == pytest.approx(L_inf, rel=1e-3)
+    assert fit.A == pytest.approx(A, rel=1e-3)
+    assert fit.r2 > 0.999999 and fit.offset and fit.n_points == 30
+    np.testing.assert_allclose(fit.predict(x), L_inf + A * x ** -alpha, rtol=1e-5)
+
+
+def test_plain_fit_matches_ordinary_least_squares_in_log_space():
+    rng = np.random.default_rng(3)
+    x = np.logspace(2, 5, 12)
+    y = 4.0 * x ** -0.3 * np.exp(0.05 * rng.standard_normal(x.size))
+    fit = fit_power_law(x, y, offset=False, n_boot=50)
+    slope, intercept = np.polyfit(np.log(x), np.log(y), 1)
+    assert fit.alpha == pytest.approx(-slope, rel=1e-10)
+    assert fit.A == pytest.approx(math.exp(intercept), rel=1e-8)
+    assert fit.L_inf == 0.0 and not fit.offset
+    assert fit.alpha_ci[0] < fit.alpha < fit.alpha_ci[1]
+
+
+def test_bootstrap_intervals_cover_the_true_exponent():
+    # 90% intervals of a noisy power law with offset must cover the true exponent in >= 80% of 50 repeats
+    true_alpha, hits = 0.35, 0
+    for rep in range(50):
+        rng = np.random.default_rng(1000 + rep)
+        x = np.logspace(1, 5, 20)
+        y = (0.3 + 2.0 * x ** -true_alpha) * np.exp(0.02 * rng.standard_normal(x.size))
+        fit = fit_power_law(x, y, ci=0.9, seed=rep)
+        assert fit.ci_level == 0.9 and fit.n_boot == 200
+        hits += fit.alpha_ci[0] <= true_alpha <= fit.alpha_ci[1]
+    assert hits >= 40, f"coverage {hits}/50"
+
+
+def test_x_range_and_to_dict_and_determinism():
+    x = np.logspace(0, 4, 25)
+    y = 0.2 + x ** -0.5
+    fit = fit_power_law(x, y, x_range=(10, 1000), n_boot=30, seed=1)
+    assert fit.x_min >= 10 and fit.x_max <= 1000 and fit.n_points == int(((x >= 10) & (x <= 1000)).sum())
+    d = fit.to_dict()
+    json.dumps(d, allow_nan=False)
+    assert isinstance(d["alpha_ci"], list) and d["alpha"] == fit.alpha
+    again = fit_power_law(x, y, x_range=(10, 1000), n_boot=30, seed=1)
+    assert again == fit
+    assert isinstance(fit, PowerLawFit)
+
+
+def test_no_bootstrap_gives_nan_interval_and_none_in_json():
+    x = np.logspace(0, 3, 10)
+    fit = fit_power_law(x, x ** -0.5, offset=False, n_boot=0)
+    assert all(math.isnan(v) for v in fit.alpha_ci)
+    assert fit.to_dict()["alpha_ci"] == [None, None]
+
+
+@pytest.mark.parametrize("x,y,offset,match", [
+    ([1, 2, 3], [3, 2, 1], True, "too few points"),
+    ([1, 2], [3, 2], False, "too few points"),
+    ([1, 2, np.nan, 4], [4, 3, 2, 1], False, "finite"),
+    ([1, 2, 3, 4], [4, 3, np.inf, 1], False, "finite"),
+    ([0, 1, 2, 3], [4, 3, 2, 1], False, "x must be positive"),
+    ([1, 2, 3, 4], [4, 3, 0, 1], False, "y must be positive"),
+    ([1, 2, 3, 4, 5], [1, 2, 3, 4, 5], True, "does not decrease"),
+    ([1, 2, 3], [1, 2], False, "same length"),
+    ([2, 2, 2, 2], [4, 3, 2, 1], True, "distinct"),
+    ([[1, 2], [3, 4]], [1, 2], False, "1-d"),
+    (["a", "b", "c"], [1, 2, 3], False, "numbers"),
+])
+def test_power_law_rejects_bad_data(x, y, offset, match):
+    with pytest.raises(QuantaError, match=match):
+        fit_power_law(x, y, offset=offset, n_boot=10)
+
+
+@pytest.mark.parametrize("kwargs,match", [({"n_boot": -1}, "n_boot"), ({"ci": 1.0}, "ci"), ({"ci": 0}, "ci"),
+                                          ({"x_range": (100, None)}, "too few"), ({"x_range": 5}, "x_range"),
+                                          ({"seed": 1.5}, "seed")])
+def test_power_law_rejects_bad_options(kwargs, match):
+    x = np.logspace(0, 2, 10)
+    with pytest.raises(QuantaError, match=match):
+        fit_power_law(x, x ** -0.5, **kwargs)
+
+
+# ------------------------------------------------------------------------------------------ Zipf sums
+@pytest.mark.parametrize("lo,hi", [(1, None), (1, 500), (3, 50_000), (200, 300_000)])
+@pytest.mark.parametrize("s", [0.5, 1.0, 1.3, 2.5])
+def test_power_sums_match_direct_sums(lo, hi, s):
+    if hi is None and s <= 1:
+        return
+    top = hi if hi is not None else 2_000_000
+    k = np.arange(lo, top + 1, dtype=float)
+    w, lk = k ** -s, np.log(k)
+    got = [float(z[0]) for z in _power_sums(np.array([s]), lo, hi)]
+    want = [w.sum(), (w * lk).sum(), (w * lk * lk).sum()]
+    if hi is None:  # the direct sum is cut at 2e6; compare Z0 with scipy's Hurwitz zeta instead
+        from scipy.special import zeta
+
+        assert got[0] == pytest.approx(float(zeta(s, lo)), rel=1e-8)
+    else:
+        np.testing.assert_allclose(got, want, rtol=1e-7)
+
+
+# ------------------------------------------------------------------------------------------ Zipf MLE
+@pytest.mark.parametrize("exponent", [1.2, 1.4, 1.8])
+def test_zipf_mle_recovers_planted_exponent(exponent):
+    samples = np.random.default_rng(int(exponent * 10)).zipf(exponent, size=100_000)
+    fit = fit_zipf_mle(samples, x_min=1, n_boot=100)
+    assert abs(fit.exponent - exponent) < 0.05
+    assert fit.exponent_ci[0] < fit.exponent < fit.exponent_ci[1]
+    assert fit.method == "mle" and fit.n == 100_000 and fit.x_max is None and fit.ks < 0.02
+    assert fit.alpha == pytest.approx(fit.exponent - 1)
+
+
+@pytest.mark.parametrize("exponent", [1.2, 1.8])
+def test_zipf_mle_chooses_x_min_by_ks_and_still_recovers(exponent):
+    samples = np.random.default_rng(7).zipf(exponent, size=100_000)
+    fit = fit_zipf_mle(samples, n_boot=50)
+    assert fit.x_min >= 1 and fit.n <= 100_000
+    assert abs(fit.exponent - exponent) < 0.05
+
+
+def test_zipf_mle_with_a_planted_x_min_below_which_the_law_fails():
+    rng = np.random.default_rng(11)
+    tail = rng.zipf(1.6, size=200_000)
+    tail = tail[tail >= 20]
+    head = rng.integers(1, 20, size=tail.size)  # flat below 20: not the law
+    fit = fit_zipf_mle(np.concatenate([head, tail]), n_boot=0)
+    assert 10 <= fit.x_min <= 40
+    assert abs(fit.exponent - 1.6) < 0.05
+
+
+@pytest.mark.parametrize("exponent", [0.8, 1.4])
+def test_truncated_zipf_mle_matches_a_brute_force_likelihood(exponent):
+    K = 1000
+    k = np.arange(1, K + 1)
+    p = k ** -exponent / np.sum(k ** -exponent)
+    samples = np.random.default_rng(5).choice(k, p=p, size=100_000)
+    fit = fit_zipf_mle(samples, x_min=1, x_max=K, n_boot=50)
+    counts = np.bincount(samples, minlength=K + 1)[1:]
+
+    def nll(s):
+        return s * (counts * np.log(k)).sum() + counts.sum() * np.log(np.sum(k ** -s))
+
+    ref = minimize_scalar(nll, bounds=(0.05, 5), method="bounded", options={"xatol": 1e-10}).x
+    assert fit.exponent == pytest.approx(ref, abs=1e-6)
+    assert abs(fit.exponent - exponent) < 0.05 and fit.x_max == K
+
+
+@pytest.mark.parametrize("samples,kwargs,match", [
+    ([1.5, 2, 3] * 10, {}, "integers"),
+    ([0, 1, 2] * 10, {}, ">= 1"),
+    ([3] * 50, {}, "distinct"),
+    ([1, 2, 3, 50] * 10, {"x_max": 10}, "exceed x_max"),
+    ([1, 2, 3] * 10, {"x_min": 0}, "x_min"),
+    ([1, 2, 3] * 10, {"x_min": 5, "x_max": 5}, "x_min"),
+    ([1, 2, 3], {"x_min": 1}, "too few samples"),
+    ([1, 2, np.nan], {}, "finite"),
+])
+def test_zipf_mle_rejects_bad_input(samples, kwargs, match):
+    with pytest.raises(QuantaError, match=match):
+        fit_zipf_mle(samples, n_boot=0, **kwargs)
+
+
+# ------------------------------------------------------------------------------------------ cluster sizes
+def _planted_sizes(exponent, n_parts=1000, members=1_000_000, seed=0):
+    p = np.arange(1, n_parts + 1) ** -exponent
+    sizes = np.random.default_rng(seed).multinomial(members, p / p.sum())
+    return np.random.default_rng(seed + 1).permutation(sizes)  # clusterings come in no particular order
+
+
+@pytest.mark.parametrize("exponent", [1.1, 1.4])
+def test_fit_zipf_from_sizes_recovers_planted_exponent(exponent):
+    sizes = _planted_sizes(exponent)
+    fit = fit_zipf_from_sizes(sizes, n_boot=100)
+    assert isinstance(fit, ZipfFit) and fit.method == "sizes"
+    assert abs(fit.exponent - exponent) < 0.05
+    assert fit.exponent_ci[0] < fit.exponent < fit.exponent_ci[1]
+    assert (fit.x_min, fit.x_max, fit.n) == (1, 1000, int(sizes.sum()))
+    sub = fit_zipf_from_sizes(sizes, rank_range=(10, 300), n_boot=0)
+    assert abs(sub.exponent - exponent) < 0.05 and (sub.x_min, sub.x_max) == (10, 300)
+
+
+@pytest.mark.parametrize("exponent", [1.1, 1.4])
+def test_fit_rank_frequency_recovers_planted_exponent(exponent):
+    sizes = _planted_sizes(exponent)
+    fit = fit_rank_frequency(sizes, rank_range=(1, 300), n_boot=100)
+    assert fit.method == "rank_slope" and fit.n == 300
+    assert abs(fit.exponent - exponent) < 0.05
+    assert fit.exponent_ci[0] < fit.exponent < fit.exponent_ci[1]
+    json.dumps(fit.to_dict(), allow_nan=False)
+
+
+def test_rank_frequency_envelope_and_its_fit():
+    a = np.array([5, 50, 10, 1])
+    b = np.array([40, 30, 20, 9, 8, 2])
+    env = rank_frequency_envelope([a, b])
+    assert isinstance(env, RankEnvelope)
+    np.testing.assert_array_equal(env, [50, 30, 20, 9, 8, 2])
+    assert (np.diff(env) <= 0).all()
+    # several clusterings of the same planted law: the envelope keeps its slope
+    lists = [_planted_sizes(1.3, n_parts=m, members=500_000, seed=m) for m in (200, 400, 800)]
+    env = rank_frequency_envelope(lists)
+    fit = fit_rank_frequency(env, rank_range=(5, 150), n_boot=50)
+    assert fit.method == "envelope" and abs(fit.exponent - 1.3) < 0.05
+    again = fit_rank_frequency(lists, rank_range=(5, 150), n_boot=50)
+    assert again == fit
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda: fit_zipf_from_sizes([5]), "at least 2 parts"),
+    (lambda: fit_zipf_from_sizes([5, -1, 3]), "non-negative"),
+    (lambda: fit_zipf_from_sizes([5.5, 2, 1]), "whole"),
+    (lambda: fit_zipf_from_sizes([50, 20, 10], rank_range=(5, 9)), "only 3 parts"),
+    (lambda: fit_zipf_from_sizes([50, 20, 10], rank_range=(2, 1)), "lo < hi"),
+    (lambda: fit_rank_frequency([10, 5, 0, 0]), "too few non-empty ranks"),
+    (lambda: fit_rank_frequency([]), "empty"),
+    (lambda: rank_frequency_envelope([]), "empty"),
+])
+def test_size_fits_reject_bad_input(call, match):
+    with pytest.raises(QuantaError, match=match):
+        call()
