@@ -1,0 +1,149 @@
+import math
+from dataclasses import asdict
+
+import numpy as np
+import pytest
+import torch
+
+from quanta.errors import QuantaError
+from quanta.parity.data import ParityTasks, derive_seed, draw_subsets, zipf_probs
+from quanta.parity.train import DataStream, ParityConfig
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    prior = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(prior)
+
+
+def test_zipf_probs_follow_the_papers_alpha():
+    p = zipf_probs(50, 0.4)
+    assert p.shape == (50,) and math.isclose(p.sum(), 1.0, rel_tol=1e-12)
+    # the paper's alpha: p_i ∝ i^-(alpha+1), i.e. the reference code's alpha=1.4
+    assert math.isclose(p[0] / p[9], 10 ** 1.4, rel_tol=1e-12)
+    assert math.isclose(p[3] / p[7], 2 ** 1.4, rel_tol=1e-12)
+
+
+def test_derive_seed_is_stable_and_distinguishes_parts():
+    assert derive_seed(1, 0.4, "x") == derive_seed(1, 0.4, "x")
+    assert len({derive_seed(1, 0.4, "x"), derive_seed(2, 0.4, "x"), derive_seed(1, 0.5, "x"),
+                derive_seed(1, 0.4, "y")}) == 4
+    assert 0 <= derive_seed(123456789012345, -3.5) < 2 ** 63
+
+
+def test_subsets_are_distinct_sorted_and_seeded():
+    s = draw_subsets(40, 12, 3, seed=5)
+    assert s.shape == (40, 3) and s.min() >= 0 and s.max() < 12
+    assert len({tuple(r) for r in s.tolist()}) == 40
+    assert all(list(r) == sorted(r) and len(set(r)) == 3 for r in s.tolist())
+    assert np.array_equal(s, draw_subsets(40, 12, 3, seed=5))
+    assert not np.array_equal(s, draw_subsets(40, 12, 3, seed=6))
+
+
+def test_subsets_dense_regime_uses_every_subset():
+    s = draw_subsets(math.comb(7, 3), 7, 3, seed=0)
+    assert len({tuple(r) for r in s.tolist()}) == 35
+
+
+@pytest.mark.parametrize("n_tasks,n,k,word", [(5, 3, 4, "k must be <= n"), (36, 7, 3, "35 distinct"),
+                                              (0, 7, 3, "n_tasks"), (5, 7, 0, "k must")])
+def test_impossible_task_shapes_raise(n_tasks, n, k, word):
+    with pytest.raises(QuantaError, match=word):
+        draw_subsets(n_tasks, n, k, seed=0)
+
+
+def test_labels_are_the_parity_of_the_tasks_bits():
+    tasks = ParityTasks(draw_subsets(20, 9, 3, seed=1), 9, 0.4)
+    g = torch.Generator().manual_seed(0)
+    task, bits, y = tasks.sample_raw(3000, generator=g)
+    assert task.dtype == torch.int64 and bits.dtype == torch.uint8 and bits.shape == (3000, 9)
+    ref = np.array([int(bits[i, tasks.subsets_np[t]].sum()) % 2 for i, t in enumerate(task.tolist())])
+    assert np.array_equal(y.numpy(), ref)
+    assert abs(bits.float().mean().item() - 0.5) < 0.02
+    assert abs(y.float().mean().item() - 0.5) < 0.05
+
+
+def test_task_frequencies_match_zipf():
+    tasks = ParityTasks(draw_subsets(30, 10, 3, seed=2), 10, 0.4)
+    g = torch.Generator().manual_seed(1)
+    n = 200_000
+    counts = np.bincount(tasks.sample_tasks(n, generator=g).numpy(), minlength=30)
+    expected = n * tasks.probs_np
+    chi2 = ((counts - expected) ** 2 / expected).sum()
+    assert chi2 < 70  # 29 degrees of freedom: p < 1e-4 under the null
+    # and a wrong alpha is clearly rejected by the same statistic
+    wrong = n * zipf_probs(30, 0.6)
+    assert ((counts - wrong) ** 2 / wrong).sum() > 500
+
+
+def test_sample_given_tasks_and_full_inputs():
+    tasks = ParityTasks(draw_subsets(6, 8, 3, seed=3), 8, 0.4)
+    g = torch.Generator().manual_seed(2)
+    x, y, task = tasks.sample(5, generator=g, tasks=[4, 1])
+    assert x.shape == (10, 14) and x.dtype == torch.float32
+    assert task.tolist() == [4] * 5 + [1] * 5
+    assert torch.equal(x[:, :6].argmax(1), task) and torch.all(x[:, :6].sum(1) == 1)
+    bits = x[:, 6:].to(torch.uint8)
+    assert torch.equal(y, tasks.labels(task, bits))
+    with pytest.raises(QuantaError):
+        tasks.sample(5, generator=g, tasks=[6])
+
+
+def test_from_config_rebuilds_the_runs_tasks():
+    cfg = ParityConfig(n_tasks=12, n=9, k=3, alphas=[0.3, 0.7], widths=[4], task_seed=4)
+    tasks = ParityTasks.from_config(asdict(cfg))
+    assert np.array_equal(tasks.subsets_np, draw_subsets(12, 9, 3, seed=4)) and tasks.alpha == 0.3
+    assert ParityTasks.from_config(asdict(cfg), alpha=0.7).alpha == 0.7
+    table = tasks.table()
+    assert list(table.columns) == ["alpha", "task", "p", "bits"] and table["bits"][0] == list(tasks.subsets_np[0])
+
+
+def test_test_set_is_task_major_and_reproducible():
+    tasks = ParityTasks(draw_subsets(5, 8, 3, seed=0), 8, 0.4)
+    t1, b1, y1 = tasks.test_set(7, seed=3)
+    t2, b2, _ = tasks.test_set(7, seed=3)
+    assert t1.tolist() == sorted(t1.tolist()) and np.bincount(t1.numpy()).tolist() == [7] * 5
+    assert torch.equal(b1, b2) and torch.equal(y1, tasks.labels(t1, b1))
+    assert not torch.equal(b1, tasks.test_set(7, seed=4)[1])
+
+
+def _rows(task, bits):
+    return sorted(zip(task.tolist(), map(tuple, bits.tolist())))
+
+
+def test_fixed_training_set_is_visited_once_per_epoch():
+    tasks = ParityTasks(draw_subsets(6, 8, 3, seed=0), 8, 0.4)
+    stream = DataStream(tasks, D=12, seed=1, batch_size=4, device="cpu")
+    train_rows = _rows(stream.train[0], stream.train[1])
+    for _ in range(2):  # two epochs, each a fresh order of the same 12 samples
+        batches = [stream.next() for _ in range(3)]
+        assert all(b[0].shape == (4,) for b in batches)
+        assert _rows(torch.cat([b[0] for b in batches]), torch.cat([b[1] for b in batches])) == train_rows
+    small = DataStream(tasks, D=5, seed=1, batch_size=64, device="cpu")
+    assert small.batch_size == 5  # a batch never exceeds the training set
+
+
+def test_batches_across_epoch_boundaries_and_state_roundtrip():
+    tasks = ParityTasks(draw_subsets(6, 8, 3, seed=0), 8, 0.4)
+    a = DataStream(tasks, D=10, seed=2, batch_size=4, device="cpu")
+    for _ in range(3):  # 12 samples: crosses into the second epoch
+        a.next()
+    st = a.state_dict()
+    want = [a.next() for _ in range(4)]
+    b = DataStream(tasks, D=10, seed=2, batch_size=4, device="cpu")
+    b.load_state_dict(st)
+    got = [b.next() for _ in range(4)]
+    assert all(torch.equal(x, y) for w, g in zip(want, got) for x, y in zip(w, g))
+
+
+def test_online_stream_is_fresh_each_step_and_seeded():
+    tasks = ParityTasks(draw_subsets(6, 8, 3, seed=0), 8, 0.4)
+    a = DataStream(tasks, D=0, seed=3, batch_size=32, device="cpu")
+    b = DataStream(tasks, D=0, seed=3, batch_size=32, device="cpu")
+    first, second = a.next(), a.next()
+    assert not torch.equal(first[1], second[1])
+    assert torch.equal(first[1], b.next()[1])
+    other = DataStream(tasks, D=0, seed=4, batch_size=32, device="cpu")
+    assert not torch.equal(first[1], other.next()[1])
