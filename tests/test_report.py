@@ -34,17 +34,18 @@ def _figure(seed: int):
 
 
 def cluster_contexts(seed: int = 0) -> pd.DataFrame:
-    """The assumed QDG contract: n_clusters, cluster, size, rank, context_before, token, context_after."""
+    """Like QDG's contexts.parquet: n_clusters, cluster, cluster_size, member_rank, doc, pos, the context."""
     rng = np.random.default_rng(seed)
     rows = []
     for k in (4, 6):
         sizes = rng.permutation(np.arange(3, 3 + 7 * k, 7))[:k]
         for c, size in enumerate(sizes):
-            for rank in range(min(int(size), 12)):
+            for rank in rng.permutation(min(int(size), 12)):  # rows out of rank order on purpose
                 tok = NASTY if (k == 6 and c == 0 and rank == 0) else f"tok{c}_{rank % 3}"
-                rows.append((k, c, int(size), rank, f"ctx {k}/{c}/{rank} if a < b && c:\n\t", tok, " -> after"))
-    return pd.DataFrame(rows, columns=["n_clusters", "cluster", "size", "rank", "context_before", "token",
-                                       "context_after"])
+                rows.append((k, c, int(size), rank, 100 + c, rank + 1, f"ctx {k}/{c}/{rank} if a < b && c:\n\t", tok,
+                             " -> after"))
+    return pd.DataFrame(rows, columns=["n_clusters", "cluster", "cluster_size", "member_rank", "doc", "pos",
+                                       "context_before", "token", "context_after"])
 
 
 def make_runs(root: Path) -> dict[str, Path]:
@@ -97,7 +98,7 @@ def make_runs(root: Path) -> dict[str, Path]:
 
     p = paths["qdg"] = root / "qdg"
     with Run.create(p, command="qdg", config={"n_tokens": 200}, argv=["quanta", "qdg"]) as r:
-        r.write_table("cluster_contexts", cluster_contexts())
+        r.write_table("contexts", cluster_contexts())
         r.finish({"n_clusters": 6, "slope": -1.2, "slope_ci": [-1.3, -1.1]})
 
     p = paths["falsify"] = root / "falsify"
@@ -275,15 +276,16 @@ def test_cluster_browser(runs, report_html):
         k = int(group.attrs["data-k"])
         sub = df[df.n_clusters == k]
         clusters = group.find_all("details", cls="cluster")
-        want = sub.groupby("cluster")["size"].max().sort_values(ascending=False, kind="stable")
+        want = sub.groupby("cluster")["cluster_size"].max().sort_values(ascending=False, kind="stable")
         assert [int(c.attrs["data-cluster"]) for c in clusters] == want.index.tolist()
         assert [int(c.attrs["data-size"]) for c in clusters] == want.tolist()
         for c in clusters:
             cid = int(c.attrs["data-cluster"])
-            rows = sub[sub.cluster == cid].sort_values("rank")
+            rows = sub[sub.cluster == cid].sort_values("member_rank")
             items = c.find_all("li")
             assert len(items) == min(5, len(rows))
             for li, (_, row) in zip(items, rows.iterrows()):
+                assert li.attrs["title"] == f"doc {row.doc}, pos {row.pos}"
                 mark = li.find_all("mark")[0]
                 assert mark.text() == row.token
                 assert li.text().replace("\u21b5", "\n").replace("\u21e5", "\t") == (
@@ -423,3 +425,36 @@ def test_cli_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, runs, cli
     assert code == 2 and err.startswith("error:") and err.count("\n") == 1 and "Traceback" not in err
     assert not out.exists()
     assert (runs["theory"] / "summary.json").exists()
+
+
+def test_pick_counts_spreads_and_keeps_the_default():
+    from quanta.report.sections import pick_counts
+
+    ks = [10, 20, 50, 100, 200, 400, 800, 1500]
+    assert pick_counts(ks, 400, 8) == ks
+    got = pick_counts(ks, 400, 3)
+    assert len(got) == 3 and 400 in got and got == sorted(got) and set(got) <= set(ks)
+    assert pick_counts(ks, 10, 2) == [10, 1500]
+
+
+def test_cluster_browser_accepts_the_plain_column_names_and_caps_counts():
+    from quanta.report.sections import Options as O
+    from quanta.report.sections import cluster_browser
+    from quanta.report.tables import context_columns
+
+    df = cluster_contexts().rename(columns={"cluster_size": "size", "member_rank": "rank"})
+    more = df[df.n_clusters == 4].assign(n_clusters=5)
+    df = pd.concat([df, more], ignore_index=True)
+    cols = context_columns(df.columns)
+    assert (cols.size, cols.rank, cols.cluster) == ("size", "rank", "cluster")
+    dom = parse(cluster_browser(df, cols, browser_id="b", opts=O(max_contexts=2, max_cluster_counts=2,
+                                                                 max_clusters=3), default_k=5))
+    assert [o.attrs["value"] for o in dom.find_all("option")] == ["5", "6"]
+    assert "2 of the 3 counts" in dom.text()
+    for g in dom.find_all("div", cls="k-group"):
+        clusters = g.find_all("details", cls="cluster")
+        assert len(clusters) == 3 and all(len(c.find_all("li")) == 2 for c in clusters)
+        assert "Showing the 3 largest of" in g.text()
+        sizes = [int(c.attrs["data-size"]) for c in clusters]
+        assert sizes == sorted(sizes, reverse=True)
+    assert context_columns(["token", "doc"]) is None  # a token column alone holds no context

@@ -21,7 +21,9 @@ from quanta.cli.common import echo_summary, force_option, out_option
               help="Contexts shown per cluster in the cluster browser.")
 @click.option("--max-clusters", type=click.IntRange(min=1), default=500, show_default=True,
               help="Largest clusters shown per number of clusters.")
-def report(run_dirs, out, force, title, max_rows, max_contexts, max_clusters):
+@click.option("--max-cluster-counts", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Cluster counts of a QDG sweep shown in the browser (spread over the sweep).")
+def report(run_dirs, out, force, title, max_rows, max_contexts, max_clusters, max_cluster_counts):
     """Write OUT/report.html: every DIR's figures, tables, config and headline figures, plus a theory,
     parity, LM, QDG (cluster browser) and falsify (verdict) section for each kind of run present.
 
@@ -31,7 +33,8 @@ def report(run_dirs, out, force, title, max_rows, max_contexts, max_clusters):
     from quanta.report import REPORT_FILE, Options, render_report
     from quanta.store import Run, atomic_write_bytes
 
-    options = Options(max_rows=max_rows, max_contexts=max_contexts, max_clusters=max_clusters)
+    options = Options(max_rows=max_rows, max_contexts=max_contexts, max_clusters=max_clusters,
+                      max_cluster_counts=max_cluster_counts)
     out = Path(out)
     target = out.resolve()
     for d in run_dirs:

@@ -60,15 +60,31 @@ INTROS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Options:
-    """Limits that keep the report small. See :func:`quanta.report.build_report`."""
+    """Limits that keep the report small.
+
+    Parameters
+    ----------
+    max_rows : int, default 200
+        Tables with at most this many rows are shown whole (sortable); larger ones as a preview. Also the
+        most rows of a token-context table.
+    preview_rows : int, default 20
+        Rows in the preview of a large table (read from the first record batch, never the whole table).
+    max_contexts : int, default 10
+        Contexts shown per cluster in the cluster browser.
+    max_clusters : int, default 500
+        The largest clusters shown per cluster count.
+    max_cluster_counts : int, default 8
+        Cluster counts rendered in the browser (spread over the sweep, always with the run's own count).
+    """
 
     max_rows: int = 200
     preview_rows: int = 20
     max_contexts: int = 10
     max_clusters: int = 500
+    max_cluster_counts: int = 8
 
     def __post_init__(self):
-        for name in ("max_rows", "preview_rows", "max_contexts", "max_clusters"):
+        for name in ("max_rows", "preview_rows", "max_contexts", "max_clusters", "max_cluster_counts"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise QuantaError(f"{name} must be a positive integer, got {value!r}",
@@ -249,24 +265,38 @@ def _text(df: pd.DataFrame, col: str) -> list:
     return df[col].tolist() if col else [""] * len(df)
 
 
+def pick_counts(ks: list, default: Any, n_max: int) -> list:
+    """At most ``n_max`` of the sorted cluster counts ``ks``: evenly spread over the list, always with ``default``."""
+    if len(ks) <= n_max:
+        return list(ks)
+    idx = {int(round(i)) for i in np.linspace(0, len(ks) - 1, n_max)}
+    picked = {ks[i] for i in idx}
+    if default not in picked:
+        picked.discard(ks[min(idx, key=lambda i: abs(i - ks.index(default)))])
+        picked.add(default)
+    return [k for k in ks if k in picked]
+
+
 def cluster_browser(df: pd.DataFrame, cols: ContextColumns, *, browser_id: str, opts: Options,
                     default_k: Any = None) -> str:
-    """Clusters by size with their top contexts; one group per ``n_clusters`` value when there are several."""
+    """Clusters by size with their top contexts; one group per ``n_clusters`` value when there are several.
+
+    The group shown first is ``default_k`` (the run's own choice) when the table has it, else the largest
+    count; at most ``opts.max_cluster_counts`` counts are rendered.
+    """
     k_col = "n_clusters" if "n_clusters" in df.columns else None
     groups = [(None, df)] if k_col is None else [(k, g) for k, g in df.groupby(k_col, sort=True)]
     ks = [k for k, _ in groups]
-    if k_col is not None:
-        default = default_k if default_k in ks else ks[-1]
-    else:
-        default = None
+    default = None if k_col is None else (default_k if default_k in ks else ks[-1])
     out = [f'<div class="browser" id="{H.esc(browser_id)}"><div class="browser-controls">']
-    if k_col is not None and len(ks) > 1:
+    if k_col is not None:
+        keep = pick_counts(ks, default, opts.max_cluster_counts)
+        groups = [(k, g) for k, g in groups if k in keep]
         options = "".join(f'<option value="{H.esc(k)}"{" selected" if k == default else ""}>{H.esc(k)}</option>'
-                          for k in ks)
+                          for k in keep)
         out.append(f'<label>number of clusters <select class="k-select">{options}</select></label>')
-    elif k_col is not None:
-        out.append(f'<select class="k-select" hidden><option value="{H.esc(ks[0])}" selected>'
-                   f"{H.esc(ks[0])}</option></select><span>{H.esc(ks[0])} clusters</span>")
+        if len(keep) < len(ks):
+            out.append(f'<span class="mut">({len(keep)} of the {len(ks)} counts in the table)</span>')
     out.append('<label>filter by token <input class="filter" type="search" placeholder="e.g. def"></label>'
                '<span class="mut"><span class="shown-count"></span> clusters shown</span></div>')
     for k, g in groups:
@@ -277,34 +307,38 @@ def cluster_browser(df: pd.DataFrame, cols: ContextColumns, *, browser_id: str, 
 
 def _cluster_group(k: Any, g: pd.DataFrame, cols: ContextColumns, opts: Options) -> str:
     cl = cols.cluster
-    sizes = (g.groupby(cl)["size"].max() if "size" in g.columns else g.groupby(cl).size()).sort_values(
+    sizes = (g.groupby(cl)[cols.size].max() if cols.size else g.groupby(cl).size()).sort_values(
         ascending=False, kind="stable")
     n_total = len(sizes)
     sizes = sizes.head(opts.max_clusters)
-    attrs = f' data-k="{H.esc(k)}"' if k is not None else ' data-k=""'
-    out = [f'<div class="k-group"{attrs}>']
+    out = [f'<div class="k-group" data-k="{H.esc("" if k is None else k)}">']
     if n_total > len(sizes):
         out.append(H.note(f"Showing the {len(sizes)} largest of {n_total} clusters.", kind="info"))
     by_cluster = dict(tuple(g.groupby(cl, sort=False)))
-    for rank_i, (c, size) in enumerate(sizes.items(), start=1):
+    ctx_cols = {c for c in (cols.before, cols.token, cols.after, cols.cluster, cols.size, cols.rank, "n_clusters")
+                if c}
+    meta_cols = [c for c in g.columns if c not in ctx_cols and not _is_list_column(g[c])]
+    for pos, (c, size) in enumerate(sizes.items(), start=1):
         rows = by_cluster[c]
-        if "rank" in rows.columns:
-            rows = rows.sort_values("rank", kind="stable")
+        if cols.rank:
+            rows = rows.sort_values(cols.rank, kind="stable")
         shown = rows.head(opts.max_contexts)
         tokens = [str(t) for t in rows[cols.token].tolist()]
-        common = Counter(tokens).most_common(5)
         chips = " ".join(f'<span class="ctx"><mark>{H.esc(t) if t.strip() else H.esc(repr(t))}</mark></span>'
-                         f'<span class="mut">\u00d7{n}</span>' for t, n in common)
-        summary = (f"<strong>#{rank_i}</strong> cluster {H.esc(c)} \u00b7 size {H.esc(H.fmt_value(size))}"
+                         f'<span class="mut">\u00d7{n}</span>' for t, n in Counter(tokens).most_common(5))
+        summary = (f"<strong>#{pos}</strong> cluster {H.esc(c)} \u00b7 size {H.esc(H.fmt_value(size))}"
                    f" \u00b7 {chips}")
-        items = "".join(f"<li>{H.context(b, t, a)}</li>" for b, t, a in zip(
-            _text(shown, cols.before), shown[cols.token].tolist(), _text(shown, cols.after)))
-        more = (f'<p class="mut">top {len(shown)} of {len(rows)} listed contexts</p>'
+        items = []
+        for (_, r), b, t, a in zip(shown.iterrows(), _text(shown, cols.before), shown[cols.token].tolist(),
+                                   _text(shown, cols.after)):
+            tip = ", ".join(f"{m} {H.fmt_value(r[m])}" for m in meta_cols)
+            items.append(f'<li title="{H.esc(tip)}">{H.context(b, t, a)}</li>')
+        more = (f'<p class="mut">top {len(shown)} of the {len(rows)} contexts in the table</p>'
                 if len(rows) > len(shown) else "")
         text = " ".join(sorted(set(tokens))).lower() + f" cluster {c}"
-        out.append(H.details(summary, f'<ol class="contexts">{items}</ol>{more}', cls="cluster",
-                             open_=rank_i <= 3, attrs={"data-text": text, "data-cluster": str(c),
-                                                       "data-size": str(size)}))
+        out.append(H.details(summary, f'<ol class="contexts">{"".join(items)}</ol>{more}', cls="cluster",
+                             open_=pos <= 3, attrs={"data-text": text, "data-cluster": str(c),
+                                                    "data-size": str(size)}))
     out.append("</div>")
     return "".join(out)
 
@@ -318,8 +352,8 @@ def context_table(df: pd.DataFrame, cols: ContextColumns, *, table_id: str, opts
                   caption: str | None = None) -> str:
     """A sortable table of tokens in context: the kind column, the highlighted context, the loss curve
     (when the table has ``x`` and ``losses`` lists), then the other scalar columns."""
-    if "rank" in df.columns:
-        df = df.sort_values("rank", kind="stable")
+    if cols.rank:
+        df = df.sort_values(cols.rank, kind="stable")
     rows = df.head(opts.max_rows)
     skip = {c for c in (cols.before, cols.token, cols.after, cols.kind) if c} | set(cols.curve or ())
     others = [c for c in rows.columns if c not in skip and not _is_list_column(rows[c])]

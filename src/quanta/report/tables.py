@@ -20,6 +20,8 @@ AFTER_COLUMNS = ("context_after", "after", "suffix", "right_context")
 CURVE_COLUMNS = (("x", "losses"),)
 # Columns that group contexts: clusters (the cluster browser) or kinds of tokens (a table per kind).
 CLUSTER_COLUMNS = ("cluster",)
+SIZE_COLUMNS = ("size", "cluster_size")
+RANK_COLUMNS = ("rank", "member_rank", "rank_in_cluster")
 KIND_COLUMNS = ("label", "kind", "category", "class", "type", "group")
 
 
@@ -87,6 +89,8 @@ class ContextColumns:
     cluster: str | None
     kind: str | None
     curve: tuple[str, str] | None = None
+    size: str | None = None
+    rank: str | None = None
 
 
 def context_columns(columns) -> ContextColumns | None:
@@ -102,4 +106,5 @@ def context_columns(columns) -> ContextColumns | None:
         return None
     curve = next((pair for pair in CURVE_COLUMNS if set(pair) <= columns), None)
     return ContextColumns(before=before or "", token=token, after=after or "",
-                          cluster=_first(columns, CLUSTER_COLUMNS), kind=_first(columns, KIND_COLUMNS), curve=curve)
+                          cluster=_first(columns, CLUSTER_COLUMNS), kind=_first(columns, KIND_COLUMNS), curve=curve,
+                          size=_first(columns, SIZE_COLUMNS), rank=_first(columns, RANK_COLUMNS))
