@@ -327,3 +327,132 @@ def cluster_sizes(labels) -> np.ndarray:
 def sort_by_cluster(labels) -> np.ndarray:
     """A permutation that groups points by cluster (canonical order: biggest cluster first), stable within."""
     return np.argsort(canonical_labels(labels), kind="stable")
+
+
+# ---------------------------------------------------------------------------------------------- sweep analysis
+def default_counts(n: int, *, k_min: int | None = None, k_max: int | None = None, n_counts: int = 12) -> list[int]:
+    """A geometric sweep of cluster counts for ``n`` points.
+
+    The paper swept 10..1500 for 10,000 tokens; the default scales that: ``k_min = min(10, n // 20)`` (at least 2),
+    ``k_max = 0.15 n``, ``n_counts`` distinct integers in between.
+    """
+    k_min = max(2, min(10, n // 20)) if k_min is None else int(k_min)
+    k_max = max(k_min + 1, int(0.15 * n)) if k_max is None else int(k_max)
+    k_max = min(k_max, n - 1)
+    if k_min < 2 or k_max < k_min:
+        raise QuantaError(f"cluster counts: need 2 <= k_min <= k_max < n = {n}, got {k_min}..{k_max}",
+                          "select more tokens or lower the counts")
+    return sorted({int(round(v)) for v in np.geomspace(k_min, k_max, n_counts)})
+
+
+def member_centrality(A, labels) -> np.ndarray:
+    """Mean affinity of each point to the other members of its cluster (dense or sparse ``A``), shape (n,)."""
+    labels = np.asarray(labels)
+    n = len(labels)
+    onehot = scipy.sparse.csr_matrix((np.ones(n), (np.arange(n), labels)), shape=(n, labels.max() + 1))
+    within = np.asarray((A @ onehot).multiply(onehot).sum(axis=1)).ravel() if scipy.sparse.issparse(A) else \
+        np.asarray((np.asarray(A, dtype=np.float64) @ onehot.toarray()) * onehot.toarray()).sum(axis=1)
+    diag = A.diagonal() if scipy.sparse.issparse(A) else np.diag(A)
+    size = np.bincount(labels)[labels]
+    return (within - diag) / np.maximum(size - 1, 1)
+
+
+def plot_rank_frequency(sizes: dict, envelope, *, fit=None, fit_label: str = "", title: str = ""):
+    """Cluster size against rank for every count (thin), the envelope (thick) and a fitted law (dashed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    cmap = plt.get_cmap("viridis")
+    ks = sorted(sizes)
+    for i, k in enumerate(ks):
+        s = np.asarray(sizes[k])
+        ax.loglog(np.arange(1, len(s) + 1), s, color=cmap(i / max(1, len(ks) - 1)), lw=0.8, alpha=0.7,
+                  label=f"k={k}" if len(ks) <= 8 or i in (0, len(ks) - 1) else None)
+    env = np.asarray(envelope)
+    ax.loglog(np.arange(1, len(env) + 1), env, color="k", lw=2, label="envelope")
+    if fit is not None and np.isfinite(fit.exponent):
+        r = np.arange(fit.x_min, (fit.x_max or len(env)) + 1)
+        ref = env[fit.x_min - 1] if fit.method == "envelope" else np.asarray(sizes[max(ks)])[0]
+        ax.loglog(r, ref * (r / r[0]) ** (-fit.exponent), "r--", lw=1.5,
+                  label=fit_label or f"slope -{fit.exponent:.2f}")
+    ax.set_xlabel("rank")
+    ax.set_ylabel("cluster size")
+    ax.set_title(title or "Rank-frequency of cluster sizes")
+    ax.legend(fontsize=7, loc="upper right")
+    return fig
+
+
+def plot_sorted_similarity(A, labels, *, max_points: int = 2000, seed: int = 0, title: str = ""):
+    """The affinity matrix with points grouped by cluster (biggest first); subsampled to ``max_points``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = canonical_labels(labels)
+    n = len(labels)
+    idx = np.arange(n)
+    if n > max_points:
+        idx = np.sort(np.random.default_rng(seed).choice(n, max_points, replace=False))
+    idx = idx[np.argsort(labels[idx], kind="stable")]
+    sub = A[idx][:, idx]
+    sub = sub.toarray() if scipy.sparse.issparse(sub) else np.asarray(sub)
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    off = sub[~np.eye(len(sub), dtype=bool)]
+    lo, hi = (np.percentile(off, 1), np.percentile(off, 99.5)) if off.size else (0, 1)
+    im = ax.imshow(sub, cmap="magma", vmin=lo, vmax=hi, interpolation="nearest")
+    bounds = np.nonzero(np.diff(labels[idx]))[0] + 0.5
+    if len(bounds) <= 60:
+        for b in bounds:
+            ax.axhline(b, color="w", lw=0.3)
+            ax.axvline(b, color="w", lw=0.3)
+    ax.set_title(title or f"Affinity sorted by cluster ({labels.max() + 1} clusters)")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    fig.colorbar(im, ax=ax, fraction=0.046, label="1 - arccos(cos)/π")
+    return fig
+
+
+def sweep_tables(sweep: SpectralSweep):
+    """Tidy tables of a sweep: ``clusters`` (token, n_clusters, cluster), ``sizes`` (n_clusters, rank, size),
+    ``eigenvalues`` (index, eigenvalue)."""
+    import pandas as pd
+
+    n = len(next(iter(sweep.labels.values())))
+    clusters = pd.concat([pd.DataFrame({"token": np.arange(n, dtype=np.int64), "n_clusters": np.int32(k),
+                                        "cluster": lab.astype(np.int32)}) for k, lab in sweep.labels.items()],
+                         ignore_index=True)
+    sizes = pd.concat([pd.DataFrame({"n_clusters": np.int32(k), "rank": np.arange(1, len(s) + 1, dtype=np.int32),
+                                     "size": s.astype(np.int64)}) for k, s in sweep.sizes().items()],
+                      ignore_index=True)
+    eig = pd.DataFrame({"index": np.arange(len(sweep.eigenvalues), dtype=np.int32),
+                        "eigenvalue": np.asarray(sweep.eigenvalues, dtype=np.float64)})
+    return clusters, sizes, eig
+
+
+def zipf_fits(sweep: SpectralSweep, count: int, *, rank_range=None, n_boot: int = 200, seed: int = 0) -> dict:
+    """The Zipf exponent of the cluster sizes, two ways, as summary fields.
+
+    ``envelope_*``: the paper's method, the slope of the rank-frequency envelope over the sweep (``rank_range``).
+    ``mle_*``: a maximum-likelihood Zipf fit (:func:`quanta.fit.fit_zipf_from_sizes`) of the sizes at ``count``.
+    """
+    from quanta.fit import fit_rank_frequency, fit_zipf_from_sizes, rank_frequency_envelope
+
+    sizes = sweep.sizes()
+    env = rank_frequency_envelope([sizes[k] for k in sorted(sizes)])
+    out: dict = {"envelope": env}
+    try:
+        fe = fit_rank_frequency(env, rank_range=rank_range, n_boot=n_boot, seed=seed)
+        out["envelope_fit"] = fe
+    except QuantaError as exc:
+        log.warning("envelope fit skipped: %s", exc)
+        out["envelope_fit"] = None
+    try:
+        out["mle_fit"] = fit_zipf_from_sizes(sizes[count], n_boot=n_boot, seed=seed)
+    except QuantaError as exc:
+        log.warning("Zipf MLE skipped: %s", exc)
+        out["mle_fit"] = None
+    return out

@@ -1,0 +1,125 @@
+"""``quanta qdg``: quanta discovery from gradients, on a language model or on a parity run.
+
+``quanta qdg --model M --out DIR`` runs QDG on a language model (the group's own options);
+``quanta qdg parity RUN_DIR --out DIR`` runs it on a trained sparse parity model and scores it.
+"""
+
+from __future__ import annotations
+
+import click
+
+from quanta.cli.common import device_option, echo_summary, force_option, out_option, seed_option
+from quanta.errors import QuantaError
+
+LM_KEYS = ("n_tokens", "n_candidates", "grad_dim", "project", "n_clusters", "eigengap_n_clusters", "graph",
+           "zipf_exponent", "zipf_exponent_ci", "zipf_exponent_envelope", "zipf_exponent_envelope_ci")
+PARITY_KEYS = ("model_id", "width", "n_learned", "n_samples", "n_clusters", "ari", "purity", "zipf_exponent",
+               "zipf_exponent_ci", "zipf_true", "zipf_exponent_tasks")
+
+
+def _int_list(text: str | None, name: str):
+    if text is None:
+        return None
+    try:
+        return tuple(int(v) for v in text.replace(" ", "").split(",") if v)
+    except ValueError as exc:
+        raise QuantaError(f"{name}: expected comma-separated integers, got {text!r}", f"write e.g. {name} 10,20,50") \
+            from exc
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--model", "model", default=None, metavar="PATH|NAME",
+              help="Language model: a saved model directory, a suite member, or a hub name (pythia-70m).")
+@click.option("--revision", default=None, help="Checkpoint of the model (stepN); default the final weights.")
+@click.option("--corpus", default="stdlib:test", show_default=True, help="Corpus spec (see quanta lm losses).")
+@click.option("--max-docs", type=int, default=100, show_default=True, help="Documents read at most.")
+@click.option("--context-length", type=int, default=256, show_default=True,
+              help="Tokens kept per document (the paper: 1024).")
+@click.option("--threshold", type=float, default=0.1, show_default=True,
+              help="Candidate tokens have loss below this many nats.")
+@click.option("--keep-induction", is_flag=True, help="Keep tokens that complete a trigram seen earlier.")
+@click.option("--n-tokens", type=int, default=1000, show_default=True,
+              help="Tokens clustered (seeded subsample; the paper: 10000).")
+@click.option("--params", "params", multiple=True, metavar="GLOB",
+              help="Parameters to take gradients of (glob over names; repeatable). Default: attention and MLP "
+                   "weights.")
+@click.option("--include-bias", is_flag=True, help="Also the biases of the selected layers.")
+@click.option("--project", type=int, default=8192, show_default=True,
+              help="Sketch gradients to this many dimensions (0: exact).")
+@click.option("--counts", default=None, metavar="K1,K2,...", help="Cluster counts of the sweep (default: a grid).")
+@click.option("--n-clusters", type=int, default=None, help="Headline cluster count (default: n_tokens/25).")
+@click.option("--assign", type=click.Choice(["cluster_qr", "kmeans"]), default="cluster_qr", show_default=True,
+              help="How labels are read off the eigenvectors.")
+@click.option("--dense-max", type=int, default=20000, show_default=True,
+              help="Above this many tokens the affinity is a sparse kNN graph.")
+@click.option("--n-neighbors", type=int, default=30, show_default=True, help="Neighbours in the kNN graph.")
+@click.option("--rank-range", default=None, metavar="LO,HI", help="Ranks of the envelope fit (the paper: 100,1000).")
+@click.option("--batch-size", type=int, default=8, show_default=True, help="Contexts per forward pass.")
+@out_option(required=False)
+@seed_option
+@device_option
+@force_option
+@click.pass_context
+def qdg(ctx, model, revision, corpus, max_docs, context_length, threshold, keep_induction, n_tokens, params,
+        include_bias, project, counts, n_clusters, assign, dense_max, n_neighbors, rank_range, batch_size, out,
+        seed, device, force):
+    """Quanta discovery from gradients (SCIENCE.md §4).
+
+    With --model: QDG on a language model. Writes tokens, clusters for every count, sizes, the rank-frequency
+    envelope, contexts per cluster (contexts.parquet) and figures. With the `parity` subcommand: QDG on a parity
+    run, scored against the true tasks.
+    """
+    if ctx.invoked_subcommand is not None:
+        given = [k for k, v in ctx.params.items() if ctx.get_parameter_source(k).name == "COMMANDLINE"]
+        if given:
+            raise QuantaError(f"options {', '.join('--' + g.replace('_', '-') for g in given)} belong to the LM run, "
+                              f"not to `quanta qdg {ctx.invoked_subcommand}`",
+                              f"put options after the subcommand: quanta qdg {ctx.invoked_subcommand} ... --out DIR")
+        return
+    if model is None:
+        click.echo(ctx.get_help())
+        if out is not None:
+            raise QuantaError("--model is required for QDG on a language model",
+                              "pass --model PATH|NAME, or use `quanta qdg parity RUN_DIR`")
+        return
+    if out is None:
+        raise QuantaError("--out is required", "pass --out DIR for the run directory")
+    from quanta.qdg import QDGConfig, run_qdg_lm
+
+    rr = _int_list(rank_range, "--rank-range")
+    cfg = QDGConfig(model=model, revision=revision, corpus=corpus, max_docs=max_docs, context_length=context_length,
+                    threshold=threshold, drop_induction=not keep_induction, n_tokens=n_tokens,
+                    params=tuple(params) or None, include_bias=include_bias, project=project or None,
+                    counts=_int_list(counts, "--counts"), n_clusters=n_clusters, assign=assign, dense_max=dense_max,
+                    n_neighbors=n_neighbors, rank_range=rr, batch_size=batch_size,
+                    seed=0 if seed is None else seed)
+    summary = run_qdg_lm(cfg, out, device=device, force=force)
+    echo_summary(summary, out, keys=LM_KEYS)
+
+
+@qdg.command("parity")
+@click.argument("run_dir", type=click.Path(exists=False, file_okay=False))
+@click.option("--model-id", type=int, default=None, help="Model of the sweep (default: the widest).")
+@click.option("--n-samples", type=int, default=2000, show_default=True,
+              help="Correct test samples of learned tasks that are clustered.")
+@click.option("--n-clusters", default="learned", show_default=True, metavar="learned|eigengap|K",
+              help="Cluster count: the number of learned tasks, the eigengap, or K.")
+@click.option("--tasks", type=click.Choice(["learned", "all"]), default="learned", show_default=True,
+              help="Cluster samples of learned tasks only, or correct samples of every task.")
+@click.option("--learned-bits", type=float, default=0.1, show_default=True,
+              help="A task is learned when its final test loss is below this many bits.")
+@click.option("--counts", default=None, metavar="K1,K2,...", help="Cluster counts of the sweep (default: a grid).")
+@click.option("--project", type=int, default=0, show_default=True, help="Sketch dimension (0: exact gradients).")
+@out_option()
+@seed_option
+@device_option
+@force_option
+def parity(run_dir, model_id, n_samples, n_clusters, tasks, learned_bits, counts, project, out, seed, device, force):
+    """QDG on one model of a `quanta parity run`, scored against the true task ids (ARI, purity, Zipf exponent)."""
+    from quanta.qdg.parity import ParityQDGConfig, run_qdg_parity
+
+    cfg = ParityQDGConfig(run_dir=str(run_dir), model_id=model_id, n_samples=n_samples, learned_bits=learned_bits,
+                          tasks=tasks, n_clusters=n_clusters, counts=_int_list(counts, "--counts"),
+                          project=project or None, seed=0 if seed is None else seed)
+    summary = run_qdg_parity(cfg, out, device=device, force=force)
+    echo_summary(summary, out, keys=PARITY_KEYS)

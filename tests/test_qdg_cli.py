@@ -1,0 +1,87 @@
+"""`quanta qdg` on a tiny saved GPT-NeoX, and the group/subcommand layout."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from quanta.store import Run
+
+TEXT = ["def add(a, b):\n    return a + b\n", "for i in range(10):\n    print(i)\n",
+        "class Point:\n    def __init__(self, x, y):\n        self.x = x\n        self.y = y\n",
+        "import os\nimport sys\nprint(os.path.join('a', 'b'))\n"]
+
+
+@pytest.fixture(scope="module")
+def tiny_lm(tmp_path_factory):
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM, PreTrainedTokenizerFast
+
+    root = tmp_path_factory.mktemp("qdg_lm")
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.train_from_iterator(TEXT * 5, trainers.BpeTrainer(vocab_size=300, show_progress=False,
+                                                          initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    from tokenizers import decoders
+
+    tok.decoder = decoders.ByteLevel()
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok)
+    torch.manual_seed(0)
+    model = GPTNeoXForCausalLM(GPTNeoXConfig(vocab_size=len(fast), hidden_size=32, num_hidden_layers=2,
+                                             num_attention_heads=4, intermediate_size=64,
+                                             max_position_embeddings=128))
+    mdir = root / "model"
+    model.save_pretrained(mdir)
+    fast.save_pretrained(mdir)
+    cdir = root / "corpus"
+    cdir.mkdir()
+    for i, t in enumerate(TEXT * 3):
+        (cdir / f"doc{i:02d}.py").write_text(t * 2)
+    return mdir, cdir
+
+
+def test_qdg_lm_cli_writes_tables_figures_and_contexts(cli_run, tiny_lm, tmp_path):
+    mdir, cdir = tiny_lm
+    out = tmp_path / "qdg"
+    # a random model predicts nothing below 0.1 nats, so the threshold is raised to let tokens through
+    code, stdout, err = cli_run("qdg", "--model", mdir, "--corpus", cdir, "--threshold", "100", "--n-tokens", "60",
+                                "--counts", "3,5,8", "--n-clusters", "4", "--project", "512", "--seed", "1", "--out", out)
+    assert code == 0, err
+    assert "zipf_exponent" in stdout and f"wrote {out}" in stdout
+    run = Run.open(out, command="qdg")
+    s = run.summary
+    assert s["n_tokens"] == 60 and s["n_clusters"] == 4 and s["counts"] == [3, 4, 5, 8] and s["project"] == 512
+    tokens = run.read_table("tokens")
+    assert len(tokens) == 60 and (tokens["pos"] >= 1).all() and (tokens["loss"] < 100).all()
+    cl = run.read_table("clusters")
+    assert sorted(cl["n_clusters"].unique()) == [3, 4, 5, 8]
+    assert (cl.groupby("n_clusters")["token"].count() == 60).all()
+    sizes = run.read_table("sizes")
+    assert (sizes.groupby("n_clusters")["size"].sum() == 60).all()
+    ctx = run.read_table("contexts")
+    assert {"context_before", "token", "context_after", "cluster", "n_clusters"} <= set(ctx.columns)
+    assert (ctx["member_rank"] < 10).all()
+    # the token text is the decoded target token of the tokens table
+    merged = ctx.merge(tokens, left_on="token_index", right_on="token", suffixes=("", "_t"))
+    assert (merged["token"] == merged["token_str"]).all()
+    assert {p.name for p in run.figures()} >= {"rank_frequency.png", "similarity_sorted.png", "rank_frequency_k4.png"}
+    # same command, same seed: same clusters
+    out2 = tmp_path / "qdg2"
+    code, _, err = cli_run("qdg", "--model", mdir, "--corpus", cdir, "--threshold", "100", "--n-tokens", "60",
+                           "--counts", "3,5,8", "--n-clusters", "4", "--project", "512", "--seed", "1", "--out", out2)
+    assert code == 0, err
+    pd.testing.assert_frame_equal(cl, Run.open(out2).read_table("clusters"))
+
+
+def test_qdg_cli_errors_are_one_line(cli_run, tiny_lm, tmp_path):
+    mdir, cdir = tiny_lm
+    code, _, err = cli_run("qdg", "--model", mdir, "--corpus", cdir, "--out", tmp_path / "x")
+    assert code == 2 and err.startswith("error:") and err.count("\n") == 1 and "0.1 nats" in err
+    code, _, err = cli_run("qdg", "--model", mdir, "parity", tmp_path, "--out", tmp_path / "y")
+    assert code == 2 and "--model" in err and err.count("\n") == 1
+    code, _, err = cli_run("qdg", "parity", tmp_path / "nope", "--out", tmp_path / "z")
+    assert code == 2 and "not a quanta run directory" in err
+    code, out, _ = cli_run("qdg")
+    assert code == 0 and "parity" in out and "--model" in out
