@@ -1,0 +1,392 @@
+"""Tests of ``quanta lm analyze`` on synthetic loss directories with planted answers, and end to end."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from quanta.errors import QuantaError
+from quanta.lm.analyze import (AnalyzeConfig, analyze_losses, classify_tokens, fit_token_curves, load_loss_matrix,
+                               loss_distribution, summarize_models)
+from quanta.store import Run, write_parquet
+
+SIZES = np.geomspace(1e5, 1e7, 6)  # non-embedding parameters of a planted 6-model suite (0.4 decades apart)
+
+
+# ------------------------------------------------------------------------------------ builders
+def write_losses_dir(path, Y, *, sizes=None, steps=None, doc=None, pos=None, token_id=None, n_shards=2,
+                     tokenizer=None, shuffle_seed=None):
+    """A `quanta lm losses` run directory holding the (tokens × models) losses ``Y``."""
+    T, M = Y.shape
+    sizes = np.asarray(sizes if sizes is not None else SIZES[:M], dtype=np.int64)
+    steps = np.asarray(steps if steps is not None else [-1] * M, dtype=np.int64)
+    names = [f"m{i}" for i in range(M)]
+    doc = np.arange(T) // 100 if doc is None else np.asarray(doc)
+    pos = (np.arange(T) % 100 + 1) if pos is None else np.asarray(pos)
+    token_id = (np.arange(T) * 7919 % 1000) if token_id is None else np.asarray(token_id)
+    run = Run.create(path, command="lm losses", config={"planted": True}, seed=0, argv=["test"])
+    long = pd.DataFrame({
+        "doc": np.repeat(doc.astype(np.int64), M),
+        "pos": np.repeat(pos.astype(np.int32), M),
+        "token_id": np.repeat(token_id.astype(np.int32), M),
+        "model": np.tile(names, T),
+        "loss": Y.astype(np.float32).ravel(),
+    })
+    if shuffle_seed is not None:
+        long = long.sample(frac=1.0, random_state=shuffle_seed).reset_index(drop=True)
+    for i, part in enumerate(np.array_split(np.arange(len(long)), n_shards)):
+        write_parquet(run.path / "losses" / f"part-{i:05d}.parquet", long.iloc[part].reset_index(drop=True))
+    order = np.arange(M)
+    run.write_table("models", pd.DataFrame({"model": names, "n_params": sizes + 1000, "n_params_nonembed": sizes,
+                                            "step": steps, "order": order}))
+    udoc = np.unique(doc)
+    run.write_table("docs", pd.DataFrame({"doc": udoc, "source": [f"file{d}.txt" for d in udoc],
+                                          "n_tokens": [int((doc == d).sum()) + 1 for d in udoc]}))
+    if tokenizer is not None:
+        tokenizer.save(str(run.subdir("tokenizer") / "tokenizer.json"))
+    run.finish({"n_tokens": T})
+    return path
+
+
+def planted_curves(x, n_each, seed=0, noise=0.15):
+    """Loss curves over models at log10 sizes ``x`` with planted labels.
+
+    monogenic: a reverse sigmoid from 3–8 nats to 0.02–1 nats with its transition between two adjacent
+    models and a 10–90 % width of 0.05–0.5 model gaps; polygenic: a line falling 0.8–2 nats per decade;
+    neither: flat or rising curves. Gaussian noise of ``noise`` nats on every point.
+    """
+    rng = np.random.default_rng(seed)
+    M = x.size
+    gap = np.median(np.diff(x))
+    ys, labels = [], []
+    # monogenic
+    j = rng.integers(1, M, n_each)
+    x0 = x[j - 1] + rng.uniform(0.25, 0.75, n_each) * (x[j] - x[j - 1])
+    w = rng.uniform(0.05, 0.5, n_each) * gap
+    hi = rng.uniform(3, 8, n_each)
+    lo = rng.uniform(0.02, 1, n_each)
+    s = 1 / (1 + np.exp(2 * np.log(9) / w[:, None] * (x[None, :] - x0[:, None])))
+    ys.append(lo[:, None] + (hi - lo)[:, None] * s)
+    labels += ["monogenic"] * n_each
+    # polygenic
+    a = rng.uniform(4.5, 8, n_each)
+    b = rng.uniform(0.8, 2.0, n_each)
+    ys.append(a[:, None] - b[:, None] * (x[None, :] - x[0]))
+    labels += ["polygenic"] * n_each
+    # neither: half flat, half rising
+    half = n_each // 2
+    c = rng.uniform(0.5, 6, n_each)
+    rise = np.concatenate([np.zeros(half), rng.uniform(0.3, 1.0, n_each - half)])
+    ys.append(c[:, None] + rise[:, None] * (x[None, :] - x[0]))
+    labels += ["neither"] * n_each
+    Y = np.concatenate(ys) + rng.normal(0, noise, (3 * n_each, M))
+    return np.clip(Y, 1e-3, None), np.array(labels, dtype=object)
+
+
+def planted_scaling(T, sizes, *, alpha, L_inf=1.5, A=100.0, seed=1):
+    """Token losses whose mean over tokens follows L_inf + A·N^-alpha (up to sampling noise)."""
+    rng = np.random.default_rng(seed)
+    f = L_inf + A * sizes ** -alpha
+    c = rng.lognormal(0, 0.5, T)
+    c /= c.mean()
+    Y = c[:, None] * f[None, :] * rng.lognormal(-0.02, 0.2, (T, sizes.size))
+    return Y
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    x = np.log10(SIZES)
+    Y, labels = planted_curves(x, 400)
+    path = write_losses_dir(tmp_path_factory.mktemp("planted") / "losses", Y, shuffle_seed=3)
+    return path, Y, labels
+
+
+@pytest.fixture(scope="module")
+def planted_run(planted, tmp_path_factory):
+    path, Y, labels = planted
+    out = tmp_path_factory.mktemp("analysis") / "out"
+    summary = analyze_losses(path, out, AnalyzeConfig(n_boot=50))
+    return out, summary
+
+
+# ------------------------------------------------------------------------------------------ tests
+def test_load_matrix_round_trips_shuffled_shards(planted):
+    path, Y, _ = planted
+    lm = load_loss_matrix(path)
+    assert lm.loss.shape == Y.shape
+    np.testing.assert_array_equal(lm.doc, np.arange(Y.shape[0]) // 100)
+    np.testing.assert_array_equal(lm.pos, np.arange(Y.shape[0]) % 100 + 1)
+    np.testing.assert_allclose(lm.loss, Y.astype(np.float32))
+    np.testing.assert_array_equal(lm.n_rows, [Y.shape[0]] * Y.shape[1])
+
+
+def test_shares_and_histograms_add_up(planted_run, planted):
+    out, summary = planted_run
+    _, Y, _ = planted
+    run = Run.open(out, command="lm analyze")
+    dist = run.read_table("distribution")
+    msum = run.read_table("models_summary")
+    Y32 = Y.astype(np.float32).astype(np.float64)
+    for m, name in enumerate(msum["model"]):
+        d = dist[dist["model"] == name]
+        assert d["count"].sum() == Y.shape[0]
+        assert d["share"].sum() == pytest.approx(1.0, abs=1e-12)
+        assert d["loss_share"].sum() == pytest.approx(1.0, abs=1e-9)
+        assert d["mean_loss_contrib"].sum() == pytest.approx(Y32[:, m].mean(), rel=1e-9)
+        assert (d["loss_density"] * (d["bin_hi"] - d["bin_lo"])).sum() == pytest.approx(Y32[:, m].mean(), rel=1e-9)
+        # every loss falls in its bin: recount with a plain loop on a few bins
+        for _, row in d[d["count"] > 0].head(5).iterrows():
+            direct = np.sum((Y32[:, m] >= row["bin_lo"]) & (Y32[:, m] < row["bin_hi"]))
+            assert direct == row["count"]
+        assert msum.loc[m, "mean_loss"] == pytest.approx(Y32[:, m].mean(), rel=1e-9)
+        assert msum.loc[m, "share_below"] == pytest.approx(np.mean(Y32[:, m] < 0.1))
+        assert summary["share_below"][name] == pytest.approx(msum.loc[m, "share_below"])
+    # log-spaced bins above the floor
+    edges = np.sort(dist["bin_lo"].unique())[1:]
+    assert np.allclose(np.diff(np.log(edges)), np.diff(np.log(edges))[0])
+
+
+def test_planted_tokens_are_classified_at_least_95_percent(planted_run, planted):
+    out, summary = planted_run
+    _, Y, labels = planted
+    tokens = Run.open(out).read_table("tokens")
+    assert len(tokens) == len(labels)
+    # tokens are sorted by (doc, pos) = planted order
+    acc = np.mean(tokens["label"].astype(str).to_numpy() == labels)
+    per_label = {lab: np.mean(tokens["label"].astype(str).to_numpy()[labels == lab] == lab)
+                 for lab in ("monogenic", "polygenic", "neither")}
+    assert acc >= 0.95, (acc, per_label)
+    assert min(per_label.values()) >= 0.9, per_label
+    assert summary["n_monogenic"] + summary["n_polygenic"] + summary["n_neither"] == len(labels)
+
+
+def test_learning_sizes_recover_planted_transitions(tmp_path):
+    x = np.log10(SIZES)
+    Y, labels = planted_curves(x, 300, seed=5, noise=0.1)
+    lm_fits = fit_token_curves(Y[labels == "monogenic"], x)
+    # planted transition points: regenerate them with the same draws
+    rng = np.random.default_rng(5)
+    j = rng.integers(1, x.size, 300)
+    x0 = x[j - 1] + rng.uniform(0.25, 0.75, 300) * (x[j] - x[j - 1])
+    # the fitted transition lies in the same gap between models, and the median error is under 0.1 decade
+    assert np.mean((lm_fits.x0 > x[j - 1]) & (lm_fits.x0 < x[j])) >= 0.97
+    assert np.median(np.abs(lm_fits.x0 - x0)) < 0.1
+
+
+def test_sigmoid_grid_fit_matches_scipy_reference():
+    from scipy.optimize import curve_fit
+
+    x = np.log10(SIZES)
+    Y, _ = planted_curves(x, 4, seed=7)
+    fits = fit_token_curves(Y, x, n_x0=64, n_width=24)
+
+    def f(xx, lo, hi, x0, w):
+        return lo + (hi - lo) / (1 + np.exp(np.clip(2 * np.log(9) / w * (xx - x0), -60, 60)))
+
+    gap = x[1] - x[0]
+    lower = [-np.inf, -np.inf, x[0], 0.05 * gap]            # the grid's domain: x0 inside the models,
+    upper = [np.inf, np.inf, x[-1], 2 * (x[-1] - x[0])]     # widths from 0.05 gap to twice the span
+    for t in range(Y.shape[0]):
+        best = np.inf
+        for w0 in (0.1, 1.0):
+            for x00 in (x[:-1] + x[1:]) / 2:
+                try:
+                    p, _ = curve_fit(f, x, Y[t], p0=[Y[t].min(), Y[t].max(), x00, w0], bounds=(lower, upper),
+                                     maxfev=2000)
+                except RuntimeError:
+                    continue
+                if p[1] > p[0]:
+                    best = min(best, np.sum((f(x, *p) - Y[t]) ** 2))
+        # the grid solution is close to the best of a local optimiser started at many points
+        assert fits.sse_sigmoid[t] <= best * 1.3 + 0.02, (t, fits.sse_sigmoid[t], best)
+
+
+def test_line_fit_matches_polyfit():
+    x = np.log10(SIZES)
+    Y, _ = planted_curves(x, 10, seed=2)
+    fits = fit_token_curves(Y, x)
+    for t in range(Y.shape[0]):
+        slope, icpt = np.polyfit(x, Y[t], 1)
+        r2 = 1 - np.sum((Y[t] - (slope * x + icpt)) ** 2) / np.sum((Y[t] - Y[t].mean()) ** 2)
+        assert fits.slope[t] == pytest.approx(slope, rel=1e-9, abs=1e-9)
+        assert fits.r2_line[t] == pytest.approx(r2, rel=1e-9, abs=1e-9)
+
+
+def test_fit_recovers_planted_alpha_N(tmp_path):
+    sizes = np.geomspace(1e5, 1e8, 8)
+    Y = planted_scaling(4000, sizes, alpha=0.3)
+    path = write_losses_dir(tmp_path / "losses", Y, sizes=sizes.astype(np.int64))
+    summary = analyze_losses(path, tmp_path / "out", AnalyzeConfig(n_boot=100, figures=False))
+    assert summary["mode"] == "suite"
+    assert summary["alpha_N"] == pytest.approx(0.3, abs=0.03)
+    lo, hi = summary["alpha_N_ci"]
+    assert lo < 0.3 < hi and hi - lo < 0.2
+    assert summary["zipf_pred"] == pytest.approx(summary["alpha_N"] + 1)
+    assert summary["zipf_pred_ci"] == pytest.approx([lo + 1, hi + 1])
+
+
+def test_reference_criteria_option():
+    x = np.log10(np.geomspace(1e5, 1e9, 8))
+    cfg = AnalyzeConfig(criteria="reference")
+    Y = np.array([
+        [7, 6, 5.5, 0.2, 0.1, 0.1, 0.05, 0.1],   # above 5 then below 0.3: monogenic
+        [7, 6, 4.5, 0.2, 0.1, 0.1, 0.05, 0.1],   # 4.5 is not above 5: not monogenic
+        [7, 6, 5.5, 0.2, 0.4, 0.1, 0.05, 0.1],   # 0.4 after the drop: not monogenic
+        [8, 7.5, 7, 6.5, 6, 5.5, 5, 4.5],        # a clean line, -1 nat per decade: polygenic
+        [8, 7.9, 7.8, 7.7, 7.6, 7.5, 7.4, 7.3],  # a line too shallow (-0.2 per decade)
+    ])
+    fits = fit_token_curves(Y, x)
+    labels = classify_tokens(fits, Y, x, cfg)
+    assert labels.tolist() == ["monogenic", "neither", "neither", "polygenic", "neither"]
+
+
+def test_criteria_are_configurable():
+    x = np.log10(SIZES)
+    Y, labels = planted_curves(x, 100, seed=4)
+    fits = fit_token_curves(Y, x)
+    default = classify_tokens(fits, Y, x, AnalyzeConfig())
+    strict = classify_tokens(fits, Y, x, AnalyzeConfig(min_drop=20.0))  # no planted drop is 20 nats
+    assert (default == "monogenic").sum() > 80 and (strict == "monogenic").sum() == 0
+
+
+def test_dynamics_detected_with_alpha_S_and_learning_steps(tmp_path):
+    steps = np.array([0, 100, 300, 1000, 3000, 10000, 30000])
+    Y = planted_scaling(3000, np.maximum(steps, 1).astype(float), alpha=0.5, L_inf=2.0, A=30.0, seed=3)
+    Y[:, 0] = 10.8  # step 0: the initial model, uniform over a vocabulary of ~50k
+    x = np.log10(steps[1:])
+    Ym, _ = planted_curves(x, 200, seed=6)
+    Y = np.concatenate([Y, np.concatenate([np.full((Ym.shape[0], 1), 10.8), Ym], axis=1)])
+    path = write_losses_dir(tmp_path / "losses", Y, sizes=[70_000_000] * 7, steps=steps)
+    summary = analyze_losses(path, tmp_path / "out", AnalyzeConfig(n_boot=50, figures=False))
+    assert summary["mode"] == "dynamics" and summary["n_fit_models"] == 6
+    assert summary["alpha_S"] is not None and "alpha_N" not in summary
+    assert summary["zipf_pred"] == pytest.approx(1 / (1 - summary["alpha_S"]))
+    tokens = Run.open(tmp_path / "out").read_table("tokens")
+    assert "learning_step" in tokens and "learning_size" not in tokens
+    mono = tokens.iloc[-Ym.shape[0]:].iloc[:200]
+    assert (mono["label"] == "monogenic").mean() >= 0.9
+    inside = mono["learning_step"].dropna()
+    assert inside.between(100, 30000).all()
+    # forcing the suite mode on checkpoints of one size cannot fit N
+    s2 = analyze_losses(path, tmp_path / "out2", AnalyzeConfig(mode="suite", n_boot=20, figures=False))
+    assert s2["alpha_N"] is None and s2["fit_error"]
+
+
+def test_examples_have_highlightable_context(tmp_path):
+    tokenizers = pytest.importorskip("tokenizers")
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    text = ("the quick brown fox jumps over the lazy dog. " * 3 + "def main():\n    return 42\n") * 20
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator([text], trainers.BpeTrainer(vocab_size=300, show_progress=False,
+                                                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    docs_text = [text[i * 400:(i + 1) * 400] for i in range(6)]
+    doc, pos, ids = [], [], []
+    for d, t in enumerate(docs_text):
+        enc = tok.encode(t).ids
+        doc += [d] * (len(enc) - 1)
+        pos += list(range(1, len(enc)))
+        ids += enc[1:]
+    T = len(ids)
+    x = np.log10(SIZES)
+    Y, _ = planted_curves(x, -(-T // 3), seed=8)
+    Y = Y[np.random.default_rng(0).permutation(Y.shape[0])[:T]]
+    path = write_losses_dir(tmp_path / "losses", Y, doc=np.array(doc), pos=np.array(pos), token_id=np.array(ids),
+                            tokenizer=tok)
+    summary = analyze_losses(path, tmp_path / "out", AnalyzeConfig(n_boot=20, n_examples=4, context_before=10,
+                                                                   context_after=3, n_x0=8))
+    assert summary["contexts"] == "decoded"
+    ex = Run.open(tmp_path / "out").read_table("examples")
+    assert set(ex["label"]) == {"monogenic", "polygenic"}
+    assert (ex.groupby("label").size() == 4).all()
+    assert ex.groupby("label")["token_id"].nunique().eq(4).all()  # distinct token ids
+    for _, e in ex.iterrows():
+        enc = tok.encode(docs_text[e["doc"]]).ids
+        assert enc[e["pos"]] == e["token_id"]
+        assert e["token_text"] == tok.decode([int(e["token_id"])])
+        window = e["context_before"] + e["token_text"] + e["context_after"]
+        assert window in docs_text[e["doc"]]
+        assert e["context_before"] == tok.decode(enc[max(1, e["pos"] - 10):e["pos"]])
+        assert e["source"] == f"file{e['doc']}.txt"
+        assert len(e["losses"]) == 6
+    data = json.loads((tmp_path / "out" / "examples.json").read_text())
+    assert len(data["examples"]) == 8 and data["x"] == "n_params_nonembed"
+    assert (tmp_path / "out" / "figures" / "examples.png").is_file()
+
+
+def test_figures_and_tables_written(planted_run):
+    out, _ = planted_run
+    run = Run.open(out)
+    assert {"distribution", "models_summary", "tokens", "learning_sizes", "examples"} <= set(run.tables())
+    names = {p.stem for p in run.figures()}
+    assert {"loss_distribution", "mean_loss_scaling", "token_curves", "learning_sizes", "examples"} <= names
+    lsd = run.read_table("learning_sizes")
+    tokens = run.read_table("tokens")
+    assert lsd[lsd["group"] == "all"]["count"].sum() == tokens["learning_size"].notna().sum()
+    assert lsd[lsd["group"] == "monogenic"]["count"].sum() == \
+        tokens[tokens["label"] == "monogenic"]["learning_size"].notna().sum()
+
+
+def test_incomplete_tokens_are_left_out(tmp_path):
+    x = np.log10(SIZES)
+    Y, _ = planted_curves(x, 20, seed=9)
+    Y[3, 2] = np.nan
+    path = write_losses_dir(tmp_path / "losses", Y)
+    summary = analyze_losses(path, tmp_path / "out", AnalyzeConfig(n_boot=10, figures=False))
+    assert summary["n_tokens"] == Y.shape[0] - 1 and summary["n_tokens_left_out"] == 1
+
+
+def test_distribution_of_a_single_model_needs_no_fit():
+    Y = np.array([[0.0], [0.05], [0.2], [3.0], [12.0]])
+    models = pd.DataFrame({"model": ["a"], "n_params_nonembed": [10], "step": [-1]})
+    d = loss_distribution(Y, models, n_bins=10, loss_floor=0.01)
+    assert d["count"].sum() == 5 and d.loc[0, "count"] == 1  # 0.0 in [0, floor)
+    s = summarize_models(Y, models, low_loss=0.1)
+    assert s.loc[0, "share_below"] == pytest.approx(0.4)
+    assert s.loc[0, "loss_share_below"] == pytest.approx(0.05 / Y.sum())
+
+
+# ------------------------------------------------------------------------------------- bad input
+def test_bad_config_raises_quanta_error():
+    with pytest.raises(QuantaError, match="criteria"):
+        AnalyzeConfig(criteria="magic")
+    with pytest.raises(QuantaError, match="n_bins"):
+        AnalyzeConfig(n_bins=1)
+    with pytest.raises(QuantaError, match="ci"):
+        AnalyzeConfig(ci=1.5)
+
+
+def test_duplicate_rows_are_refused(tmp_path):
+    x = np.log10(SIZES)
+    Y, _ = planted_curves(x, 5, seed=1)
+    path = write_losses_dir(tmp_path / "losses", Y, n_shards=1)
+    shard = pd.read_parquet(path / "losses" / "part-00000.parquet")
+    write_parquet(path / "losses" / "part-00001.parquet", shard.head(3))
+    with pytest.raises(QuantaError, match="duplicate"):
+        load_loss_matrix(path)
+
+
+def test_cli_matches_library_and_reports_bad_input(planted, tmp_path, cli_run):
+    path, _, _ = planted
+    code, out, err = cli_run("lm", "analyze", path, "--out", tmp_path / "cli", "--set", "n_boot=30", "--set", "figures=false",
+                             "--n-examples", "3")
+    assert code == 0, err
+    lib = analyze_losses(path, tmp_path / "lib", AnalyzeConfig(n_boot=30, n_examples=3, figures=False))
+    cli_summary = json.loads((tmp_path / "cli" / "summary.json").read_text())
+    assert cli_summary == json.loads((tmp_path / "lib" / "summary.json").read_text()) == json.loads(json.dumps(lib))
+    assert f"n_monogenic: {lib['n_monogenic']}" in out
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "cli" / "tokens.parquet"),
+                                  pd.read_parquet(tmp_path / "lib" / "tokens.parquet"))
+    # bad input: one line, exit 2
+    for args in (["lm", "analyze", tmp_path / "nowhere", "--out", tmp_path / "x1"],
+                 ["lm", "analyze", path, "--out", tmp_path / "x2", "--set", "bogus=1"],
+                 ["lm", "analyze", path, "--out", tmp_path / "x3", "--set", "min_drop=-1"],
+                 ["lm", "analyze", tmp_path / "lib", "--out", tmp_path / "x4"],
+                 ["lm", "analyze", path, "--out", tmp_path / "cli"]):
+        code, _, err = cli_run(*args)
+        assert code == 2 and err.startswith("error:") and err.count("\n") == 1, (args, err)
