@@ -232,3 +232,12 @@ def test_rank_frequency_envelope_and_its_fit():
 def test_size_fits_reject_bad_input(call, match):
     with pytest.raises(QuantaError, match=match):
         call()
+
+
+def test_zipf_fits_refuse_data_flatter_than_any_power_law():
+    with pytest.raises(QuantaError, match="flatter"):
+        fit_zipf_from_sizes(np.full(100, 1000), n_boot=0)
+    # most mass at the top of the range: the frequencies rise with k
+    samples = np.concatenate([np.random.default_rng(2).integers(600, 751, size=20_000), np.arange(1, 10)])
+    with pytest.raises(QuantaError, match="flatter"):
+        fit_zipf_mle(samples, x_min=1, x_max=750, n_boot=0)

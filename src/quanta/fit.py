@@ -496,6 +496,20 @@ def _mle_exponents(mean_logs: np.ndarray, lo: int, hi: int | None) -> np.ndarray
     return s
 
 
+def _check_searchable(s: float, hi: int | None) -> None:
+    s_lo = 1.0005 if hi is None else 0.01
+    if s <= s_lo + 1e-9:
+        if hi is None:
+            raise QuantaError("the samples are too heavy-tailed for an untruncated power law (the likelihood "
+                              "wants an exponent <= 1, where the law cannot be normalised)",
+                              "pass x_max (the number of quanta or parts) for a truncated law")
+        raise QuantaError(f"the data are flatter than any power law with exponent >= {s_lo} over the range",
+                          "check that the values or sizes are really Zipf-like")
+    if s >= _S_MAX - 1e-9:
+        raise QuantaError(f"the fitted exponent reaches the search limit {_S_MAX}: the data fall off too steeply",
+                          "check the data; a law this steep has almost all mass on its first value")
+
+
 def _zipf_ks(values: np.ndarray, counts: np.ndarray, s: float, lo: int, hi: int | None) -> float:
     """KS distance between the empirical CDF of (values, counts) and the fitted discrete law on [lo, hi]."""
     order = np.argsort(values)
@@ -604,6 +618,7 @@ def fit_zipf_mle(samples, *, x_min: int | None = None, x_max: int | None = None,
     if n < 10 or v.size < 2:
         raise QuantaError(f"too few samples at or above x_min = {x_min}: {n} samples, {v.size} distinct values",
                           "lower x_min or collect more samples (at least 10, of 2 or more values)")
+    _check_searchable(s, x_max)
     ks = _zipf_ks(v, c, s, x_min, x_max)
     s_ci = (math.nan, math.nan)
     if n_boot > 0:
@@ -685,6 +700,7 @@ def fit_zipf_from_sizes(sizes, *, rank_range: tuple[int, int] | None = None, n_b
         raise QuantaError(f"too few members in ranks {lo}..{hi}: {n} members in {(c > 0).sum()} non-empty parts",
                           "widen rank_range or pass bigger clusters")
     s = float(_mle_exponents(np.array([(c * np.log(ranks)).sum() / n]), lo, hi)[0])
+    _check_searchable(s, hi)
     ks = _zipf_ks(ranks[c > 0].astype(np.int64), c[c > 0], s, lo, hi)
     s_ci = (math.nan, math.nan)
     if n_boot > 0:

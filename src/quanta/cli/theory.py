@@ -6,8 +6,8 @@ import click
 
 from quanta.cli.common import echo_summary, force_option, out_option, parse_overrides, seed_option, set_option
 
-HEADLINE = ("alpha", "alpha_N_pred", "alpha_N_sim", "alpha_D_pred", "alpha_D_sim", "alpha_S_pred", "alpha_S_sim",
-            "n_D_pred", "n_D_sim")
+HEADLINE = ("alpha", "alpha_N_pred", "alpha_N_sim", "alpha_N_sim_ci", "alpha_D_pred", "alpha_D_sim", "alpha_D_sim_ci",
+            "alpha_S_pred", "alpha_S_sim", "alpha_S_sim_ci", "n_D_pred", "n_D_sim")
 
 
 @click.command("theory")
