@@ -58,7 +58,9 @@ def make_runs(root: Path) -> dict[str, Path]:
         rows = [(reg, float(x), float(x) ** -0.4, int(x) // 2, 0.4) for reg in ("n", "N") for x in (10, 100, 1000)]
         r.write_table("curves", pd.DataFrame(rows, columns=["regime", "x", "loss", "n_learned", "alpha"]))
         r.save_figure(_figure(0), "loss_vs_n")
-        r.finish({"alpha": 0.4, "alpha_N": 0.4, "alpha_D": 0.2857})
+        r.finish({"alpha": 0.4, "alpha_N_pred": 0.4, "alpha_N_sim": 0.41, "alpha_N_sim_ci": [0.405, 0.415],
+                  "alpha_D_pred": 0.2857, "alpha_D_sim": 0.284, "alpha_D_sim_ci": [0.28, 0.29],
+                  "fits": {"N": {"alpha": 0.41, "r2": 0.99}, "D": {"alpha": 0.284, "r2": 0.98}}})
 
     p = paths["parity"] = root / "parity"
     with Run.create(p, command="parity run", config={"n_tasks": 8, "alpha": 0.4}, argv=["quanta", "parity"]) as r:
@@ -229,6 +231,16 @@ def test_sections_follow_the_chain_and_every_run_is_there(runs, report_html):
     assert len(links) == len(runs) and all(dom.by_id(anchor) is not None for anchor in links)
 
 
+def test_theory_predicted_against_simulated(runs, report_html):
+    dom = parse(report_html)
+    table = next(t for t in dom.find_all("table") if t.attrs.get("id", "").endswith("theory-exponents"))
+    # a prediction without an interval is a point: inside the simulated interval or not
+    assert rows_of(table) == [["alpha_N", "0.4", H.MISSING, "0.41", "[0.405, 0.415]", "no"],
+                              ["alpha_D", "0.2857", H.MISSING, "0.284", "[0.28, 0.29]", "yes"]]
+    fits = next(t for t in dom.find_all("table") if t.attrs.get("id", "").endswith("theory-summary-fits"))
+    assert rows_of(fits) == [["N", "0.41", "0.99"], ["D", "0.284", "0.98"]]
+
+
 def test_section_of_commands():
     assert section_of("theory") == "theory"
     assert section_of("parity analyze") == "parity"
@@ -351,6 +363,9 @@ def test_summary_rows_pair_intervals_flatten_and_tabulate():
     assert rows == [("a", 1.5, "[1, 2]"), ("b.c", 2, None), ("b.d_ci", None, "[0, 1]"),
                     ("e_interval", None, "[3, 4]")]
     assert records[0][0] == "fits" and records[0][1].shape == (2, 2)
+    _, records = summary_rows({"fits": {"N": {"alpha": 0.4, "alpha_ci": [0.3, 0.5]}, "D": {"alpha": 0.3}}})
+    df = records[0][1]
+    assert df["fits"].tolist() == ["N", "D"] and df["alpha"].tolist() == [0.4, 0.3]
 
 
 def test_value_helpers():

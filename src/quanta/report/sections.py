@@ -151,7 +151,8 @@ def summary_rows(summary: Mapping, prefix: str = "", depth: int = 0):
     """Flatten a summary into ``(name, value, interval text)`` rows and ``(name, DataFrame)`` record tables.
 
     A key ``X_ci`` (or ``X_interval``) next to ``X`` is shown on X's row. Nested dicts become dotted names
-    (three levels deep, deeper ones are shown as text); lists of dicts become tables.
+    (three levels deep, deeper ones are shown as text); lists of dicts and dicts of dicts (e.g. one fit per
+    regime) become tables.
     """
     rows, records = [], []
     keys = list(summary)
@@ -161,6 +162,9 @@ def summary_rows(summary: Mapping, prefix: str = "", depth: int = 0):
         base = next((key[: -len(s)] for s in ("_ci", "_interval") if key.endswith(s)), None)
         if base is not None and base in summary and as_interval(value) is not None:
             continue  # shown on its estimate's row
+        if isinstance(value, Mapping) and value and all(isinstance(v, Mapping) for v in value.values()):
+            records.append((name, pd.DataFrame([{str(key): str(k), **dict(v)} for k, v in value.items()])))
+            continue
         if isinstance(value, Mapping) and value and depth < 3 and as_interval(value) is None:
             r, t = summary_rows(value, prefix=f"{name}.", depth=depth + 1)
             rows += r
@@ -406,7 +410,7 @@ def render_contexts(block: RunBlock, tables: list[TableInfo], opts: Options) -> 
 
 # ---------------------------------------------------------------------------------------------- falsify
 _PRED = ("_pred", "_predicted")
-_MEAS = ("_measured", "_meas")
+_MEAS = ("_measured", "_meas", "_sim", "_simulated", "_fit")
 
 
 def _is_verdict(d: Mapping) -> bool:
@@ -440,26 +444,69 @@ def overlaps(a: tuple[float, float] | None, b: tuple[float, float] | None) -> bo
     return max(min(a), min(b)) <= min(max(a), max(b))
 
 
-def render_verdict(label: str, rec: Mapping, table_id: str) -> str:
-    """The verdict table of one record: predicted against measured, intervals, overlap, the verdict."""
-    pairs = []
+@dataclass(frozen=True)
+class Comparison:
+    """A predicted quantity beside its measured (or simulated) value, each with its interval if any."""
+
+    name: str
+    keys: tuple[str, ...]
+    predicted: Any
+    predicted_ci: tuple[float, float] | None
+    measured: Any
+    measured_ci: tuple[float, float] | None
+
+    @property
+    def overlap(self) -> bool | None:
+        """Whether the intervals share a point; a value without an interval counts as a point.
+
+        None when a value is missing or neither side has an interval.
+        """
+        if not (_is_number(self.predicted) and _is_number(self.measured)):
+            return None
+        if self.predicted_ci is None and self.measured_ci is None:
+            return None
+        return overlaps(self.predicted_ci or (self.predicted, self.predicted),
+                        self.measured_ci or (self.measured, self.measured))
+
+
+def comparisons(rec: Mapping) -> list[Comparison]:
+    """Every ``X_pred`` (or ``X_predicted``) of ``rec`` with its ``X_measured``/``X_meas``/``X_sim``, if any."""
+    out = []
     for key in rec:
-        for sp in _PRED:
-            if str(key).endswith(sp):
-                base = str(key)[: -len(sp)]
-                meas = next((f"{base}{sm}" for sm in _MEAS if f"{base}{sm}" in rec), None)
-                pairs.append((base, key, meas))
-    rows, svg_rows, computed = [], [], []
-    for base, pk, mk in pairs:
-        p, pci = rec.get(pk), _get_ci(rec, pk)
-        m, mci = (rec.get(mk), _get_ci(rec, mk)) if mk else (None, None)
-        ov = overlaps(pci, mci)
-        computed.append(ov)
-        rows.append((base or "exponent", p, fmt_interval(pci), m, fmt_interval(mci), ov))
-        svg_rows += [(f"{base} predicted", p if _is_number(p) else None, pci, "pred"),
-                     (f"{base} measured", m if _is_number(m) else None, mci, "meas")]
+        sp = next((sp for sp in _PRED if str(key).endswith(sp)), None)
+        if sp is None:
+            continue
+        base = str(key)[: -len(sp)]
+        mk = next((f"{base}{sm}" for sm in _MEAS if f"{base}{sm}" in rec), None)
+        keys = tuple(k for k in (key, mk) if k)
+        keys += tuple(f"{k}{s}" for k in keys for s in ("_ci", "_interval") if f"{k}{s}" in rec)
+        out.append(Comparison(name=base or "exponent", keys=keys, predicted=rec.get(key),
+                              predicted_ci=_get_ci(rec, key), measured=rec.get(mk) if mk else None,
+                              measured_ci=_get_ci(rec, mk) if mk else None))
+    return out
+
+
+def comparison_table(comps: list[Comparison], *, table_id: str, measured: str = "measured",
+                     svg: bool = True) -> str:
+    """The predicted-against-measured table (and, with ``svg``, the intervals drawn on one axis)."""
+    rows = [(c.name, c.predicted, fmt_interval(c.predicted_ci), c.measured, fmt_interval(c.measured_ci), c.overlap)
+            for c in comps]
+    out = H.kv_table(rows, header=("quantity", "predicted", "predicted interval", measured, f"{measured} interval",
+                                   "intervals overlap"), table_id=table_id)
+    if svg:
+        out += H.interval_svg([r for c in comps for r in (
+            (f"{c.name} predicted", c.predicted if _is_number(c.predicted) else None, c.predicted_ci, "pred"),
+            (f"{c.name} {measured}", c.measured if _is_number(c.measured) else None, c.measured_ci, "meas"))])
+    return out
+
+
+def render_verdict(label: str, rec: Mapping, table_id: str) -> str:
+    """The verdict of one record: the verdict line, predicted against measured with intervals and overlap,
+    then the other numeric inputs (e.g. ``alpha_N`` and its interval)."""
+    comps = comparisons(rec)
+    computed = [c.overlap for c in comps]
     stated = rec.get("overlap")
-    stated = bool(stated) if isinstance(stated, bool) else None
+    stated = bool(stated) if isinstance(stated, (bool, np.bool_)) else None
     flag = stated if stated is not None else (all(computed) if computed and None not in computed else None)
     cls = {True: "ok", False: "bad", None: ""}[flag]
     verdict = rec.get("verdict")
@@ -472,13 +519,9 @@ def render_verdict(label: str, rec: Mapping, table_id: str) -> str:
         tag = {True: "intervals overlap", False: "intervals do not overlap", None: "overlap not stated"}[flag]
         out.append(f'<div class="verdict {cls}" data-overlap="{H.esc(flag)}"><strong>Verdict:</strong> '
                    f'{H.esc(H.fmt_value(verdict))} <span class="badge {cls}">{H.esc(tag)}</span></div>')
-    if rows:
-        out.append(H.kv_table(rows, header=("quantity", "predicted", "predicted interval", "measured",
-                                             "measured interval", "intervals overlap"),
-                              table_id=table_id))
-        out.append(H.interval_svg(svg_rows))
-    used = {k for _, pk, mk in pairs for k in (pk, mk) if k}
-    used |= {f"{k}{s}" for k in used for s in ("_ci", "_interval")} | {"verdict", "overlap"}
+    if comps:
+        out.append(comparison_table(comps, table_id=table_id))
+    used = {k for c in comps for k in c.keys} | {"verdict", "overlap"}
     inputs = [(k, v, fmt_interval(_get_ci(rec, k))) for k, v in rec.items()
               if k not in used and _is_number(v) and not str(k).endswith(("_ci", "_interval"))]
     if inputs:
@@ -490,21 +533,19 @@ def render_verdict(label: str, rec: Mapping, table_id: str) -> str:
 
 # ---------------------------------------------------------------------------------------------- specific
 def theory_extra(block: RunBlock, tables: list[TableInfo], opts: Options) -> str:
-    alpha = block.run.config.get("alpha")
     out = []
-    if _is_number(alpha) and alpha > 0:
-        s = block.run.summary
-        rows = []
-        for regime, formula, value in (("N (parameters)", "\u03b1", alpha),
-                                       ("D (data, multi-epoch)", "\u03b1/(\u03b1+1)", alpha / (alpha + 1)),
-                                       ("S (steps, single epoch)", "\u03b1/(\u03b1+1)", alpha / (alpha + 1)),
-                                       ("Zipf exponent of quanta", "\u03b1+1", alpha + 1)):
-            rows.append((regime, formula, float(value)))
+    comps = comparisons(block.run.summary)
+    alpha = block.run.config.get("alpha", block.run.summary.get("alpha"))
+    if comps:
+        out.append("<h4>Predicted exponents against the simulator's</h4>")
+        out.append(comparison_table(comps, table_id=f"{block.anchor}-exponents", measured="simulated", svg=False))
+    elif _is_number(alpha) and alpha > 0:
+        rows = [("N (parameters)", "\u03b1", float(alpha)),
+                ("D (data, multi-epoch)", "\u03b1/(\u03b1+1)", alpha / (alpha + 1)),
+                ("S (steps, single epoch)", "\u03b1/(\u03b1+1)", alpha / (alpha + 1)),
+                ("Zipf exponent of quanta", "\u03b1+1", alpha + 1.0)]
         out.append(f"<h4>Exponents predicted from \u03b1 = {H.esc(H.fmt_value(alpha))}</h4>")
         out.append(H.kv_table(rows, header=("regime", "exponent", "value"), table_id=f"{block.anchor}-exponents"))
-        fitted = [(k, v) for k, v in s.items() if str(k).startswith("alpha") and _is_number(v)]
-        if fitted:
-            out.append(H.paragraph("The run's own exponents are among the headline figures below."))
     curves = next((t for t in tables if t.name == "curves"), None)
     if curves is not None and {"regime", "x", "loss"} <= set(curves.columns) and curves.n_rows <= 1_000_000:
         df = curves.read()
