@@ -381,7 +381,7 @@ def _lm_batch(lu, ly, theta, cost, n_iter):
             step = -np.stack([np.linalg.lstsq(hb, gb, rcond=None)[0] for hb, gb in zip(h, g)])
         new = theta[idx] + step
         new[:, 0] = np.clip(new[:, 0], 1e-6, _ALPHA_MAX)
-        new[:, 2] = np.clip(new[:, 2], -40.0, 40.0)
+        new[:, 2] = np.clip(new[:, 2], -40.0, 25.0)  # keeps L_inf strictly below min(y)
         r_new, _ = _offset_resid(lu, ly[idx], new)
         new_cost = (r_new ** 2).sum(axis=1)
         ok = np.isfinite(new_cost) & (new_cost <= cost[idx])
