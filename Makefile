@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # The CPU wheel of torch. Users with their own torch (CUDA) can set TORCH_SPEC= to skip it.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup demo test bench clean
+.PHONY: setup browser demo test clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,14 @@ setup: $(VENV)/.installed
 demo: setup
 	$(VENV)/bin/quanta demo --out runs/demo --force
 
-test: setup
+# The report's test renders the HTML in headless Chromium (Debian's package).
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { echo "installing Debian's chromium for the report's browser test"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+	    echo "could not install chromium (run: sudo apt-get install -y chromium); the browser test will fail"; }
+
+test: setup browser
 	HF_HUB_OFFLINE=1 MPLBACKEND=Agg QUANTA_PROGRESS=0 $(PY) -m pytest
 
 clean:
