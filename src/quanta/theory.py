@@ -524,6 +524,7 @@ def plot_curves(curves: pd.DataFrame, fits: dict, config: SimulatorConfig):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     pred = predicted_exponents(config.alpha)
     pred_by_regime = {"n": config.alpha, "N": pred["alpha_N"], "D": pred["alpha_D"], "S": pred["alpha_S"]}
@@ -548,6 +549,7 @@ def plot_curves(curves: pd.DataFrame, fits: dict, config: SimulatorConfig):
         ax.set_title(f"{regime}: predicted exponent {pred_by_regime[regime]:.3f}", fontsize=9)
         ax.set_xlabel(_XLABEL[str(regime)], fontsize=8)
         ax.set_ylabel("loss - a (nats)", fontsize=8)
+        ax.yaxis.set_minor_formatter(NullFormatter())  # minor labels: clutter, and slow to render
         ax.legend(fontsize=7)
     fig.suptitle(f"quantization model, alpha = {config.alpha:g}", fontsize=10)
     fig.subplots_adjust(hspace=0.45, wspace=0.3)
@@ -560,6 +562,7 @@ def plot_samples(samples: pd.DataFrame, config: SimulatorConfig, *, n_show: int 
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     kinds = list(dict.fromkeys(samples["kind"]))
     fig, axes = plt.subplots(1, len(kinds) + 1, figsize=(4.2 * (len(kinds) + 1), 3.6))
@@ -585,6 +588,7 @@ def plot_samples(samples: pd.DataFrame, config: SimulatorConfig, *, n_show: int 
     ax.set_title("the mean is a power law", fontsize=9)
     ax.set_xlabel("learned quanta n")
     ax.set_ylabel("mean loss - a (nats)")
+    ax.yaxis.set_minor_formatter(NullFormatter())
     ax.legend(fontsize=7)
     fig.subplots_adjust(wspace=0.35)
     return fig
