@@ -203,3 +203,19 @@ def test_cli_summary_equals_the_library(cli_run, tmp_path):
     # a finished run is not overwritten without --force
     code, _, stderr = cli_run("theory", "--alpha", "0.3", "--out", out)
     assert code == 2 and "--force" in stderr
+
+
+@pytest.mark.parametrize("tau", [1, 10])
+def test_data_regime_mean_loss_matches_the_binomial_expectation(tau):
+    # E[unlearned mass] = Σ_k p_k P(Binomial(D, p_k) < tau), summed far into the tail (no pooling)
+    from scipy.stats import binom
+
+    alpha, D = 0.4, 100_000
+    cfg = SimulatorConfig(alpha=alpha, tau=tau, n_max=1000)
+    k = np.arange(1, 3_000_001, dtype=float)
+    p = k ** -(alpha + 1) / zeta(alpha + 1)
+    expected = float((p * binom.cdf(tau - 1, D, p)).sum() + tail_mass(k.size, alpha))
+    _, loss = Simulator(cfg).learn_data([D] * 40, rng=np.random.default_rng(1))  # 40 independent data sets
+    unlearned = loss / cfg.b
+    se = unlearned.std(ddof=1) / np.sqrt(unlearned.size)
+    assert abs(unlearned.mean() - expected) < 4 * se
