@@ -219,3 +219,13 @@ def test_data_regime_mean_loss_matches_the_binomial_expectation(tau):
     unlearned = loss / cfg.b
     se = unlearned.std(ddof=1) / np.sqrt(unlearned.size)
     assert abs(unlearned.mean() - expected) < 4 * se
+
+
+def test_sweep_rejects_unknown_regime_and_bad_budgets():
+    sim = Simulator(SimulatorConfig())
+    with pytest.raises(QuantaError, match="regime"):
+        sim.sweep("X", budgets=[1, 2, 3])
+    with pytest.raises(QuantaError, match="budgets"):
+        sim.learn_data([100, -5])
+    with pytest.raises(QuantaError, match="budgets"):
+        sim.learn_params([np.nan])

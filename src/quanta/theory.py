@@ -395,6 +395,8 @@ class Simulator:
         The random regimes use a generator seeded by ``(seed, regime)``, so each curve is reproducible alone.
         """
         cfg = self.config
+        if regime not in REGIMES:
+            raise QuantaError(f"regime must be one of {', '.join(REGIMES)}, got {regime!r}", "use n, N, D or S")
         x = self.default_budgets(regime) if budgets is None else self._budgets(budgets, regime)
         rng = np.random.default_rng([cfg.seed, REGIMES.index(regime)])
         if regime == "n":
