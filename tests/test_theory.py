@@ -229,3 +229,9 @@ def test_sweep_rejects_unknown_regime_and_bad_budgets():
         sim.learn_data([100, -5])
     with pytest.raises(QuantaError, match="budgets"):
         sim.learn_params([np.nan])
+
+
+def test_config_refuses_sweeps_beyond_64_bit_counts():
+    with pytest.raises(QuantaError, match="1e18"):
+        SimulatorConfig(alpha=20)
+    SimulatorConfig(alpha=4)  # 10 * 3000^5 * zeta(5) samples: fine

@@ -260,6 +260,15 @@ class SimulatorConfig:
         if self.fit_n_min * 3 > self.fit_n_max:
             raise QuantaError(f"the fit range n_learned in [{self.fit_n_min}, {self.fit_n_max}] is too narrow "
                               "(less than a factor 3)", "raise n_max or n_quanta, or lower fit_n_min")
+        # the D and S sweeps need about tau / p_{n_max} samples; keep them within 64-bit counts
+        s = float(self.alpha) + 1.0
+        log_z = math.log(float(zeta(s, 1.0))) if self.n_quanta is None else math.log(
+            float(np.sum(np.arange(1, self.n_quanta + 1, dtype=float) ** -s)))
+        log10_samples = (math.log(self.tau) + s * math.log(self.n_max) + log_z) / math.log(10)
+        if log10_samples > 18:
+            raise QuantaError(f"alpha={self.alpha:g} with n_max={self.n_max} needs about 1e{log10_samples:.0f} "
+                              "samples to learn n_max quanta from data, beyond what the simulator can count (1e18)",
+                              "lower n_max (--set n_max=...) or alpha")
         g = self.genes
         if not isinstance(g, (tuple, list)) or not g or any(
                 isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1 for v in g):
