@@ -232,6 +232,6 @@ def test_sweep_rejects_unknown_regime_and_bad_budgets():
 
 
 def test_config_refuses_sweeps_beyond_64_bit_counts():
-    with pytest.raises(QuantaError, match="1e18"):
+    with pytest.raises(QuantaError, match="4e18"):
         SimulatorConfig(alpha=20)
     SimulatorConfig(alpha=4)  # 10 * 3000^5 * zeta(5) samples: fine

@@ -265,9 +265,9 @@ class SimulatorConfig:
         log_z = math.log(float(zeta(s, 1.0))) if self.n_quanta is None else math.log(
             float(np.sum(np.arange(1, self.n_quanta + 1, dtype=float) ** -s)))
         log10_samples = (math.log(self.tau) + s * math.log(self.n_max) + log_z) / math.log(10)
-        if log10_samples > 18:
+        if log10_samples > 18.6:  # 4e18, half of the int64 range
             raise QuantaError(f"alpha={self.alpha:g} with n_max={self.n_max} needs about 1e{log10_samples:.0f} "
-                              "samples to learn n_max quanta from data, beyond what the simulator can count (1e18)",
+                              "samples to learn n_max quanta from data, beyond what the simulator can count (4e18)",
                               "lower n_max (--set n_max=...) or alpha")
         g = self.genes
         if not isinstance(g, (tuple, list)) or not g or any(
