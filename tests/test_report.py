@@ -368,6 +368,15 @@ def test_summary_rows_pair_intervals_flatten_and_tabulate():
     assert df["fits"].tolist() == ["N", "D"] and df["alpha"].tolist() == [0.4, 0.3]
 
 
+def test_headline_puts_the_verdict_and_intervals_first():
+    from quanta.report.sections import headline
+
+    s = {"model": "m", "n_tokens": 200, "slope": -1.2, "slope_ci": [-1.3, -1.1], "verdict": "consistent",
+         "ok": True}
+    assert headline(s) == "verdict: consistent; slope = -1.2 [-1.3, -1.1]; n_tokens = 200"
+    assert headline({"model": "m"}) == ""
+
+
 def test_value_helpers():
     assert H.fmt_value(0.123456) == "0.1235" and H.fmt_value(np.float32("nan")) == H.MISSING
     assert H.fmt_value(True) == "yes" and H.fmt_value(list(range(20))).endswith("(20 in all)]")

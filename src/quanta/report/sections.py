@@ -152,7 +152,7 @@ def summary_rows(summary: Mapping, prefix: str = "", depth: int = 0):
 
     A key ``X_ci`` (or ``X_interval``) next to ``X`` is shown on X's row. Nested dicts become dotted names
     (three levels deep, deeper ones are shown as text); lists of dicts and dicts of dicts (e.g. one fit per
-    regime) become tables.
+    regime) become tables, and so do lists of long strings (notes), one per row.
     """
     rows, records = [], []
     keys = list(summary)
@@ -172,6 +172,10 @@ def summary_rows(summary: Mapping, prefix: str = "", depth: int = 0):
             continue
         if isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
             records.append((name, pd.DataFrame.from_records([dict(v) for v in value])))
+            continue
+        if isinstance(value, list) and value and all(isinstance(v, str) for v in value) \
+                and sum(map(len, value)) > 80:  # notes, warnings: one per line
+            records.append((name, pd.DataFrame({name: value})))
             continue
         ci = next((as_interval(summary[f"{key}{s}"]) for s in ("_ci", "_interval") if f"{key}{s}" in summary), None)
         if ci is None and as_interval(value) is not None and key.endswith(("_ci", "_interval")):
@@ -244,7 +248,7 @@ def render_tables(block: RunBlock, tables: list[TableInfo], opts: Options, shown
         else:
             body.append(H.table(t.read(opts.preview_rows), table_id=tid,
                                 caption=f"first {opts.preview_rows} of {t.n_rows} rows"))
-        out.append(H.details(head, "".join(body), open_=t.n_rows <= 50 and t.name not in shown_elsewhere,
+        out.append(H.details(head, "".join(body), open_=t.n_rows <= 10 and t.name not in shown_elsewhere,
                              cls="tbl"))
     return "".join(out)
 
@@ -633,11 +637,13 @@ def render_run(block: RunBlock, opts: Options) -> str:
 
 
 def headline(summary: Mapping, n: int = 3) -> str:
-    """The first ``n`` scalar headline figures of a summary, as one line of text."""
+    """A one-line digest of a summary: its ``verdict`` if any, then figures with an interval, then other numbers
+    (at most ``n`` items)."""
     rows, _ = summary_rows(summary)
-    items = [f"{k} = {H.fmt_value(v)}" for k, v, _ in rows
-             if isinstance(v, (numbers.Number, str)) and not isinstance(v, bool) and len(str(v)) < 40][:n]
-    return "; ".join(items)
+    verdict = [f"verdict: {H.fmt_value(v)}" for k, v, _ in rows if k == "verdict" and v is not None]
+    with_ci = [f"{k} = {H.fmt_value(v)} {ci}" for k, v, ci in rows if ci is not None and _is_number(v)]
+    numbers_ = [f"{k} = {H.fmt_value(v)}" for k, v, ci in rows if ci is None and _is_number(v)]
+    return "; ".join((verdict + with_ci + numbers_)[:n])
 
 
 __all__ = ["SECTIONS", "Options", "RunBlock", "section_of", "render_run", "headline", "verdict_records",
