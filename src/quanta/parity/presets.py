@@ -48,8 +48,8 @@ PRESETS: dict[str, tuple[str, dict]] = {
     ),
     "cpu-tiny": (
         "For tests: a few seconds on a CPU.",
-        dict(n_tasks=8, n=10, k=3, alphas=[0.4], widths=[4, 8, 16, 32], data_sizes=[0], batch_size=128, steps=150,
-             lr=3e-3, n_evals=6, n_test_per_task=64, eval_batch=4096),
+        dict(n_tasks=8, n=8, k=3, alphas=[0.4], widths=[4, 8, 16, 32], data_sizes=[0], batch_size=256, steps=300,
+             lr=1e-2, n_evals=6, n_test_per_task=64, eval_batch=4096),
     ),
 }
 

@@ -241,7 +241,7 @@ class SweepTrainer:
             wts[g, :b] = 1.0 / b
         self.row_weight = wts.to(self.device)  # (G, B): 1/b_g on real rows, 0 on padding
         self.padded = any(b != self.B for b in sizes)
-        self.probs = torch.stack([self.tasks[a].probs.double() for a, _, _ in self.groups])  # (G, T)
+        self.probs = torch.as_tensor(np.stack([self.tasks[a].probs_np for a, _, _ in self.groups]))  # (G, T) f64
         self.test = self.tasks[cfg.alphas[0]].test_set(cfg.n_test_per_task, seed=cfg.task_seed)
         self.fixed = torch.tensor([D > 0 for _, D, _ in self.groups], device=self.device)[:, None].expand(G, M)
         # training state
