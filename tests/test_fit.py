@@ -96,7 +96,7 @@ def test_power_law_rejects_bad_options(kwargs, match):
 
 # ------------------------------------------------------------------------------------------ Zipf sums
 @pytest.mark.parametrize("lo,hi", [(1, None), (1, 500), (3, 50_000), (200, 300_000)])
-@pytest.mark.parametrize("s", [0.5, 1.0, 1.3, 2.5])
+@pytest.mark.parametrize("s", [0.02, 0.5, 0.9998, 1.0, 1.00002, 1.0003, 1.3, 2.5, 7.9])
 def test_power_sums_match_direct_sums(lo, hi, s):
     if hi is None and s <= 1:
         return
