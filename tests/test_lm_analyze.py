@@ -390,3 +390,105 @@ def test_cli_matches_library_and_reports_bad_input(planted, tmp_path, cli_run):
                  ["lm", "analyze", path, "--out", tmp_path / "cli"]):
         code, _, err = cli_run(*args)
         assert code == 2 and err.startswith("error:") and err.count("\n") == 1, (args, err)
+
+
+# ------------------------------------------------------------------- end to end on a suite trained by quanta
+@pytest.fixture(scope="module")
+def trained_losses(tmp_path_factory):
+    """A 4-size suite trained by quanta (the tiny preset with four widths), and its per-token losses."""
+    from quanta.lm.losses import LossesConfig, compute_losses
+    from quanta.lm.suite import SuiteConfig, train_suite
+
+    root = tmp_path_factory.mktemp("e2e")
+    sizes = [[8, 1, 2, 3e-3], [16, 1, 2, 3e-3], [24, 1, 2, 3e-3], [32, 2, 2, 3e-3]]
+    train_suite(SuiteConfig(preset="tiny", sizes=sizes), root / "suite", device="cpu")
+    compute_losses(LossesConfig(suite=(str(root / "suite"),), max_tokens=1000), root / "losses", device="cpu")
+    return root
+
+
+@pytest.mark.slow
+def test_end_to_end_on_a_trained_suite(trained_losses, tmp_path):
+    losses_dir = trained_losses / "losses"
+    summary = analyze_losses(losses_dir, tmp_path / "out", AnalyzeConfig(n_boot=50, n_examples=2))
+    # a plain reference computation straight from the shards
+    raw = pd.concat([pd.read_parquet(p) for p in sorted((losses_dir / "losses").glob("part-*.parquet"))])
+    models = pd.read_parquet(losses_dir / "models.parquet").sort_values("order")
+    run = Run.open(tmp_path / "out")
+    dist = run.read_table("distribution")
+    msum = run.read_table("models_summary")
+    assert summary["mode"] == "suite" and summary["n_models"] == len(models) == 4
+    n_tok = raw.groupby("model").size()
+    assert summary["n_tokens"] == n_tok.iloc[0] and (n_tok == n_tok.iloc[0]).all()
+    for name in models["model"]:
+        losses = raw.loc[raw["model"] == name, "loss"].to_numpy(dtype=np.float64)
+        d = dist[dist["model"] == name]
+        assert d["count"].sum() == losses.size
+        assert d["share"].sum() == pytest.approx(1.0)
+        assert d["mean_loss_contrib"].sum() == pytest.approx(losses.mean(), rel=1e-9)
+        row = msum[msum["model"] == name].iloc[0]
+        assert row["mean_loss"] == pytest.approx(losses.mean(), rel=1e-9)
+        assert row["share_below"] == pytest.approx(np.mean(losses < 0.1))
+    assert ("alpha_N" in summary) and (summary["alpha_N"] is not None or summary["fit_error"])
+    tokens = run.read_table("tokens")
+    assert len(tokens) == summary["n_tokens"]
+    assert set(tokens["label"].astype(str)) <= {"monogenic", "polygenic", "neither"}
+    assert summary["n_monogenic"] + summary["n_polygenic"] + summary["n_neither"] == len(tokens)
+    # contexts decode with the suite's tokenizer, and the token is the one at (doc, pos)
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(losses_dir / "tokenizer" / "tokenizer.json"))
+    ex = run.read_table("examples")
+    assert summary["contexts"] == "decoded"
+    for _, e in ex.iterrows():
+        assert e["token_text"] == tok.decode([int(e["token_id"])])
+        same = raw[(raw["doc"] == e["doc"]) & (raw["pos"] == e["pos"])]
+        assert (same["token_id"] == e["token_id"]).all()
+
+
+def _replant(trained_losses, dest, make_losses):
+    """Copy a trained suite's losses run (shards, models, docs, tokenizer) to ``dest`` and replace every loss
+    by ``make_losses(T, N)[token, model]`` (tokens in (doc, pos) order, models in size order)."""
+    import shutil
+
+    shutil.copytree(trained_losses / "losses", dest)
+    models = pd.read_parquet(dest / "models.parquet").sort_values("order").reset_index(drop=True)
+    N = models["n_params_nonembed"].to_numpy(dtype=np.float64)
+    shards = sorted((dest / "losses").glob("part-*.parquet"))
+    keys = pd.concat([pd.read_parquet(p, columns=["doc", "pos"]) for p in shards]).drop_duplicates()
+    keys = keys.sort_values(["doc", "pos"]).reset_index(drop=True)
+    Y, extra = make_losses(len(keys), N)
+    row_of = {(d, q): i for i, (d, q) in enumerate(zip(keys["doc"], keys["pos"]))}
+    col_of = {m: j for j, m in enumerate(models["model"])}
+    for p in shards:
+        t = pd.read_parquet(p)
+        rows = np.array([row_of[(d, q)] for d, q in zip(t["doc"], t["pos"])])
+        t["loss"] = Y[rows, t["model"].map(col_of).to_numpy()].astype(np.float32)
+        write_parquet(p, t)
+    return dest, extra
+
+
+@pytest.mark.slow
+def test_planted_tokens_in_a_trained_suites_loss_table(trained_losses, tmp_path):
+    def make(T, N):
+        Y, labels = planted_curves(np.log10(N), -(-T // 3), seed=11)
+        keep = np.random.default_rng(0).permutation(Y.shape[0])[:T]
+        return Y[keep], labels[keep]
+
+    losses_dir, labels = _replant(trained_losses, tmp_path / "planted", make)
+    summary = analyze_losses(losses_dir, tmp_path / "out", AnalyzeConfig(n_boot=20, figures=False))
+    got = Run.open(tmp_path / "out").read_table("tokens")["label"].astype(str).to_numpy()
+    assert summary["n_tokens"] == labels.size
+    assert np.mean(got == labels) >= 0.95, {lab: np.mean(got[labels == lab] == lab) for lab in set(labels)}
+
+
+@pytest.mark.slow
+def test_planted_alpha_N_in_a_trained_suites_loss_table(trained_losses, tmp_path):
+    def make(T, N):
+        return planted_scaling(T, N, alpha=0.35, L_inf=1.0, A=40.0, seed=12), None
+
+    losses_dir, _ = _replant(trained_losses, tmp_path / "planted", make)
+    summary = analyze_losses(losses_dir, tmp_path / "out", AnalyzeConfig(n_boot=100, figures=False))
+    assert summary["alpha_N"] == pytest.approx(0.35, abs=0.05)
+    lo, hi = summary["alpha_N_ci"]
+    assert lo <= 0.35 <= hi
+    assert summary["zipf_pred"] == pytest.approx(summary["alpha_N"] + 1)

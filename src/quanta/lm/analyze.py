@@ -994,7 +994,7 @@ def _examples_figure(run, xp, xlabel, cfg):
     n = len(ex)
     ncol = min(3, n)
     nrow = -(-n // ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(5.2 * ncol, 3.3 * nrow), squeeze=False)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(5.2 * ncol, 3.6 * nrow), squeeze=False)
     for ax in axes.ravel()[n:]:
         ax.axis("off")
     for ax, (_, e) in zip(axes.ravel(), ex.iterrows()):
@@ -1004,9 +1004,9 @@ def _examples_figure(run, xp, xlabel, cfg):
         ax.set_ylabel("loss (nats)", fontsize=7)
         ax.tick_params(labelsize=7)
         ax.set_title(f"{e['label']} #{int(e['rank']) + 1} (doc {int(e['doc'])}, pos {int(e['pos'])})", fontsize=8)
-        _highlight_text(ax, _clean(e["context_before"], 70, left=True), _clean(e["token_text"], 20),
-                        _clean(e["context_after"], 25))
-    fig.subplots_adjust(hspace=0.95, wspace=0.3)
+        _highlight_text(ax, _clean(e["context_before"], 90, left=True), _clean(e["token_text"], 20),
+                        _clean(e["context_after"], 20))
+    fig.subplots_adjust(hspace=1.0, wspace=0.3)
     run.save_figure(fig, "examples")
 
 
@@ -1017,10 +1017,19 @@ def _clean(s: str, n: int, left: bool = False) -> str:
     return s
 
 
-def _highlight_text(ax, before: str, token: str, after: str) -> None:
-    """Write ``before`` ``token`` ``after`` under the axes, the token on a highlighted box."""
-    t1 = ax.text(0.0, -0.42, before, transform=ax.transAxes, fontsize=7, family="monospace", va="top")
+def _highlight_text(ax, before: str, token: str, after: str, width: int = 48) -> None:
+    """Write ``before`` ``token`` ``after`` under the axes in lines of ``width`` characters, the token on a
+    highlighted box and the text after it in grey."""
+    lines = [before[i:i + width] for i in range(0, len(before), width)] or [""]
+    last = lines.pop()
+    y = -0.36
+    for line in lines:
+        ax.text(0.0, y, line, transform=ax.transAxes, fontsize=7, family="monospace", va="top")
+        y -= 0.1
+    t1 = ax.text(0.0, y, last, transform=ax.transAxes, fontsize=7, family="monospace", va="top")
     t2 = ax.annotate(token if token.strip() else repr(token), xycoords=t1, xy=(1, 0), va="bottom",
                      fontsize=7, family="monospace", color="black",
                      bbox=dict(boxstyle="square,pad=0.1", fc="#ffb3b3", ec="none"))
-    ax.annotate(after, xycoords=t2, xy=(1, 0), va="bottom", fontsize=7, family="monospace", color="0.5")
+    room = max(0, width - len(last) - len(token))
+    ax.annotate(after[:room] + ("…" if len(after) > room else ""), xycoords=t2, xy=(1, 0), va="bottom",
+                fontsize=7, family="monospace", color="0.5")
