@@ -106,8 +106,9 @@ def make_runs(root: Path) -> dict[str, Path]:
     p = paths["falsify"] = root / "falsify"
     with Run.create(p, command="falsify", config={}, argv=["quanta", "falsify"]) as r:
         r.finish({"alpha_N": 0.083, "alpha_N_ci": [0.07, 0.095], "zipf_pred": 1.083, "zipf_pred_ci": [1.07, 1.095],
-                  "zipf_measured": 1.24, "zipf_measured_ci": [1.18, 1.30], "overlap": False,
-                  "verdict": "inconsistent"})
+                  "zipf_measured": 1.24, "zipf_measured_ci": [1.18, 1.30], "method": "mle", "overlap": False,
+                  "verdict": "inconsistent", "n_clusters": 6, "zipf_envelope": 1.09,
+                  "zipf_envelope_ci": [1.0, 1.2], "zipf_true": 1.4})
 
     p = paths["other"] = root / "other"
     with Run.create(p, command="demo", config={}, argv=["quanta", "demo"]) as r:
@@ -323,11 +324,15 @@ def test_lm_examples_grouped_by_label_in_rank_order_with_curves(runs, report_htm
 def test_falsify_verdict_table(runs, report_html):
     dom = parse(report_html)
     verdict = dom.find_all("div", cls="verdict")
-    assert len(verdict) == 1 and "bad" in verdict[0].attrs["class"] and "inconsistent" in verdict[0].text()
+    assert len(verdict) == 1 and "bad" in verdict[0].attrs["class"]
+    assert "inconsistent (method: mle)" in verdict[0].text()
     table = next(t for t in dom.find_all("table") if t.attrs.get("id", "").endswith("-verdict-0"))
-    assert rows_of(table) == [["zipf", "1.083", "[1.07, 1.095]", "1.24", "[1.18, 1.3]", "no"]]
+    # the other estimates of the same exponent are compared with the prediction too (not deciding the verdict)
+    assert rows_of(table) == [["zipf", "1.083", "[1.07, 1.095]", "1.24", "[1.18, 1.3]", "no"],
+                              ["zipf_envelope", "1.083", "[1.07, 1.095]", "1.09", "[1, 1.2]", "yes"],
+                              ["zipf_true", "1.083", "[1.07, 1.095]", "1.4", H.MISSING, "no"]]
     inputs = dom.by_id(table.attrs["id"] + "-inputs")
-    assert rows_of(inputs) == [["alpha_N", "0.083", "[0.07, 0.095]"]]
+    assert rows_of(inputs) == [["alpha_N", "0.083", "[0.07, 0.095]"], ["n_clusters", "6", H.MISSING]]
     assert len(dom.find_all("svg", cls="ivl")) == 1
 
 

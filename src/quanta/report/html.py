@@ -264,7 +264,7 @@ nav.toc ul{columns:2;margin:4px 0}
 .table-wrap{overflow-x:auto;max-width:100%;margin:6px 0 12px}
 table.data{border-collapse:collapse;font-size:13px}
 table.data th,table.data td{border:1px solid var(--line);padding:3px 8px;text-align:left;vertical-align:top;
-max-width:44em;overflow-wrap:anywhere}
+max-width:44em;overflow-wrap:break-word}
 table.data td.num{text-align:right;font-variant-numeric:tabular-nums}
 table.data thead th{background:var(--alt);position:sticky;top:0}
 table.data tbody tr:nth-child(even){background:#fafbfc}

@@ -458,6 +458,7 @@ class Comparison:
     predicted_ci: tuple[float, float] | None
     measured: Any
     measured_ci: tuple[float, float] | None
+    primary: bool = True
 
     @property
     def overlap(self) -> bool | None:
@@ -473,8 +474,12 @@ class Comparison:
                         self.measured_ci or (self.measured, self.measured))
 
 
-def comparisons(rec: Mapping) -> list[Comparison]:
-    """Every ``X_pred`` (or ``X_predicted``) of ``rec`` with its ``X_measured``/``X_meas``/``X_sim``, if any."""
+def comparisons(rec: Mapping, *, others: bool = False) -> list[Comparison]:
+    """Every ``X_pred`` (or ``X_predicted``) of ``rec`` with its ``X_measured``/``X_meas``/``X_sim``, if any.
+
+    With ``others``, every other number ``X_*`` of the record (e.g. ``zipf_envelope`` or ``zipf_true`` beside
+    ``zipf_pred``) is compared with the same prediction too, in a row that is not ``primary``.
+    """
     out = []
     for key in rec:
         sp = next((sp for sp in _PRED if str(key).endswith(sp)), None)
@@ -484,9 +489,20 @@ def comparisons(rec: Mapping) -> list[Comparison]:
         mk = next((f"{base}{sm}" for sm in _MEAS if f"{base}{sm}" in rec), None)
         keys = tuple(k for k in (key, mk) if k)
         keys += tuple(f"{k}{s}" for k in keys for s in ("_ci", "_interval") if f"{k}{s}" in rec)
-        out.append(Comparison(name=base or "exponent", keys=keys, predicted=rec.get(key),
-                              predicted_ci=_get_ci(rec, key), measured=rec.get(mk) if mk else None,
-                              measured_ci=_get_ci(rec, mk) if mk else None))
+        main = Comparison(name=base or "exponent", keys=keys, predicted=rec.get(key),
+                          predicted_ci=_get_ci(rec, key), measured=rec.get(mk) if mk else None,
+                          measured_ci=_get_ci(rec, mk) if mk else None)
+        out.append(main)
+        if not (others and base):
+            continue
+        for k, v in rec.items():
+            k = str(k)
+            if (k.startswith(f"{base}_") and k not in keys and _is_number(v) and not k.endswith(_PRED + _MEAS)
+                    and not k.endswith(("_ci", "_interval"))):
+                ci_keys = tuple(f"{k}{s}" for s in ("_ci", "_interval") if f"{k}{s}" in rec)
+                out.append(Comparison(name=k, keys=(k, *ci_keys), predicted=main.predicted,
+                                      predicted_ci=main.predicted_ci, measured=v, measured_ci=_get_ci(rec, k),
+                                      primary=False))
     return out
 
 
@@ -498,17 +514,22 @@ def comparison_table(comps: list[Comparison], *, table_id: str, measured: str = 
     out = H.kv_table(rows, header=("quantity", "predicted", "predicted interval", measured, f"{measured} interval",
                                    "intervals overlap"), table_id=table_id)
     if svg:
-        out += H.interval_svg([r for c in comps for r in (
-            (f"{c.name} predicted", c.predicted if _is_number(c.predicted) else None, c.predicted_ci, "pred"),
-            (f"{c.name} {measured}", c.measured if _is_number(c.measured) else None, c.measured_ci, "meas"))])
+        svg_rows = []
+        for c in comps:
+            if c.primary:
+                svg_rows.append((f"{c.name} predicted", c.predicted if _is_number(c.predicted) else None,
+                                 c.predicted_ci, "pred"))
+            svg_rows.append((c.name if not c.primary else f"{c.name} {measured}",
+                             c.measured if _is_number(c.measured) else None, c.measured_ci, "meas"))
+        out += H.interval_svg(svg_rows)
     return out
 
 
 def render_verdict(label: str, rec: Mapping, table_id: str) -> str:
     """The verdict of one record: the verdict line, predicted against measured with intervals and overlap,
     then the other numeric inputs (e.g. ``alpha_N`` and its interval)."""
-    comps = comparisons(rec)
-    computed = [c.overlap for c in comps]
+    comps = comparisons(rec, others=True)
+    computed = [c.overlap for c in comps if c.primary]
     stated = rec.get("overlap")
     stated = bool(stated) if isinstance(stated, (bool, np.bool_)) else None
     flag = stated if stated is not None else (all(computed) if computed and None not in computed else None)
@@ -521,11 +542,12 @@ def render_verdict(label: str, rec: Mapping, table_id: str) -> str:
         out.append(f"<h4>{H.esc(label)}</h4>")
     if verdict is not None:
         tag = {True: "intervals overlap", False: "intervals do not overlap", None: "overlap not stated"}[flag]
+        how = f" (method: {rec['method']})" if isinstance(rec.get("method"), str) else ""
         out.append(f'<div class="verdict {cls}" data-overlap="{H.esc(flag)}"><strong>Verdict:</strong> '
-                   f'{H.esc(H.fmt_value(verdict))} <span class="badge {cls}">{H.esc(tag)}</span></div>')
+                   f'{H.esc(H.fmt_value(verdict))}{H.esc(how)} <span class="badge {cls}">{H.esc(tag)}</span></div>')
     if comps:
         out.append(comparison_table(comps, table_id=table_id))
-    used = {k for c in comps for k in c.keys} | {"verdict", "overlap"}
+    used = {k for c in comps for k in c.keys} | {"verdict", "overlap", "method"}
     inputs = [(k, v, fmt_interval(_get_ci(rec, k))) for k, v in rec.items()
               if k not in used and _is_number(v) and not str(k).endswith(("_ci", "_interval"))]
     if inputs:
