@@ -53,6 +53,8 @@ def _int_list(text: str | None, name: str):
 @click.option("--dense-max", type=int, default=20000, show_default=True,
               help="Above this many tokens the affinity is a sparse kNN graph.")
 @click.option("--n-neighbors", type=int, default=30, show_default=True, help="Neighbours in the kNN graph.")
+@click.option("--similarity", type=click.Choice(["angular", "abs_angular"]), default="angular", show_default=True,
+              help="Affinity: the paper's 1 - arccos(cos)/π, or the same of |cos|.")
 @click.option("--rank-range", default=None, metavar="LO,HI", help="Ranks of the envelope fit (the paper: 100,1000).")
 @click.option("--batch-size", type=int, default=8, show_default=True, help="Contexts per forward pass.")
 @out_option(required=False)
@@ -61,7 +63,7 @@ def _int_list(text: str | None, name: str):
 @force_option
 @click.pass_context
 def qdg(ctx, model, revision, corpus, max_docs, context_length, threshold, keep_induction, n_tokens, params,
-        include_bias, project, counts, n_clusters, assign, dense_max, n_neighbors, rank_range, batch_size, out,
+        include_bias, project, counts, n_clusters, assign, dense_max, n_neighbors, similarity, rank_range, batch_size, out,
         seed, device, force):
     """Quanta discovery from gradients (SCIENCE.md §4).
 
@@ -91,7 +93,7 @@ def qdg(ctx, model, revision, corpus, max_docs, context_length, threshold, keep_
                     threshold=threshold, drop_induction=not keep_induction, n_tokens=n_tokens,
                     params=tuple(params) or None, include_bias=include_bias, project=project or None,
                     counts=_int_list(counts, "--counts"), n_clusters=n_clusters, assign=assign, dense_max=dense_max,
-                    n_neighbors=n_neighbors, rank_range=rr, batch_size=batch_size,
+                    n_neighbors=n_neighbors, similarity=similarity, rank_range=rr, batch_size=batch_size,
                     seed=0 if seed is None else seed)
     summary = run_qdg_lm(cfg, out, device=device, force=force)
     echo_summary(summary, out, keys=LM_KEYS)
@@ -110,16 +112,19 @@ def qdg(ctx, model, revision, corpus, max_docs, context_length, threshold, keep_
               help="A task is learned when its final test loss is below this many bits.")
 @click.option("--counts", default=None, metavar="K1,K2,...", help="Cluster counts of the sweep (default: a grid).")
 @click.option("--project", type=int, default=0, show_default=True, help="Sketch dimension (0: exact gradients).")
+@click.option("--similarity", type=click.Choice(["angular", "abs_angular"]), default="abs_angular",
+              show_default=True, help="Affinity: the paper's angular one, or its sign-invariant form (see docs/qdg.md).")
 @out_option()
 @seed_option
 @device_option
 @force_option
-def parity(run_dir, model_id, n_samples, n_clusters, tasks, learned_bits, counts, project, out, seed, device, force):
+def parity(run_dir, model_id, n_samples, n_clusters, tasks, learned_bits, counts, project, similarity, out, seed,
+           device, force):
     """QDG on one model of a `quanta parity run`, scored against the true task ids (ARI, purity, Zipf exponent)."""
     from quanta.qdg.parity import ParityQDGConfig, run_qdg_parity
 
     cfg = ParityQDGConfig(run_dir=str(run_dir), model_id=model_id, n_samples=n_samples, learned_bits=learned_bits,
                           tasks=tasks, n_clusters=n_clusters, counts=_int_list(counts, "--counts"),
-                          project=project or None, seed=0 if seed is None else seed)
+                          project=project or None, similarity=similarity, seed=0 if seed is None else seed)
     summary = run_qdg_parity(cfg, out, device=device, force=force)
     echo_summary(summary, out, keys=PARITY_KEYS)

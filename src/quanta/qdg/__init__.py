@@ -93,6 +93,8 @@ class QDGConfig:
         Largest number of tokens for a dense affinity; beyond it a kNN graph.
     n_neighbors : int, default 30
         Neighbours per token in the kNN graph.
+    similarity : str, default "angular"
+        ``angular`` (the paper's ``1 - arccos(cos)/π``) or ``abs_angular`` (the same of ``|cos|``).
     rank_range : tuple (int, int), optional
         Ranks of the envelope fit (the paper: (100, 1000)); default all ranks.
     batch_size, rounds_per_pass : int
@@ -120,6 +122,7 @@ class QDGConfig:
     assign: str = "cluster_qr"
     dense_max: int = 20000
     n_neighbors: int = 30
+    similarity: str = "angular"
     rank_range: tuple | None = None
     batch_size: int = 8
     rounds_per_pass: int = 16
@@ -142,6 +145,9 @@ class QDGConfig:
         if not (isinstance(self.threshold, (int, float)) and self.threshold > 0):
             raise QuantaError(f"threshold: must be a positive number of nats, got {self.threshold!r}",
                               "the paper uses 0.1")
+        from quanta.qdg.cluster import _check_similarity
+
+        _check_similarity(self.similarity)
         if self.assign not in ("cluster_qr", "kmeans"):
             raise QuantaError(f"assign: must be cluster_qr or kmeans, got {self.assign!r}", "pick one of those")
         if self.counts is not None:
@@ -175,7 +181,7 @@ def choose_counts(n: int, counts=None, n_clusters=None) -> tuple[list[int], int]
 
 
 def analyze_gradients(run, G, *, counts, n_clusters, assign="cluster_qr", dense_max=20000, n_neighbors=30,
-                      rank_range=None, n_boot=200, seed=0, device=None, title=""):
+                      similarity="angular", rank_range=None, n_boot=200, seed=0, device=None, title=""):
     """Similarity, the spectral sweep, its tables, figures and Zipf fits; returns (sweep, affinity, summary).
 
     Writes ``clusters``, ``sizes``, ``envelope`` and ``eigenvalues`` tables and the ``rank_frequency``,
@@ -187,7 +193,8 @@ def analyze_gradients(run, G, *, counts, n_clusters, assign="cluster_qr", dense_
     from quanta.qdg import cluster as C
 
     with run.timer("similarity"):
-        A = C.affinity_graph(G, dense_max=dense_max, n_neighbors=min(n_neighbors, len(G) - 1), device=device)
+        A = C.affinity_graph(G, dense_max=dense_max, n_neighbors=min(n_neighbors, len(G) - 1),
+                             similarity=similarity, device=device)
     with run.timer("spectral"):
         sweep = C.spectral_sweep(A, counts, assign=assign, seed=seed, device=device)
     clusters, sizes, eig = C.sweep_tables(sweep)
@@ -211,6 +218,7 @@ def analyze_gradients(run, G, *, counts, n_clusters, assign="cluster_qr", dense_
         "n_clusters": n_clusters,
         "counts": list(counts),
         "graph": "knn" if len(G) > dense_max else "dense",
+        "similarity": similarity,
         "eigengap_n_clusters": C.eigengap_count(sweep.eigenvalues, k_max=max(counts)),
         "zipf_exponent": fm.exponent if fm else None,
         "zipf_exponent_ci": list(fm.exponent_ci) if fm else None,
@@ -291,7 +299,7 @@ def run_qdg_lm(cfg: QDGConfig, out, *, device=None, force: bool = False, argv=No
         run.write_table("tokens", tokens)
         sweep, A, head = analyze_gradients(run, G, counts=counts, n_clusters=k_head, assign=cfg.assign,
                                            dense_max=cfg.dense_max, n_neighbors=cfg.n_neighbors,
-                                           rank_range=cfg.rank_range, n_boot=cfg.n_boot, seed=cfg.seed,
+                                           similarity=cfg.similarity, rank_range=cfg.rank_range, n_boot=cfg.n_boot, seed=cfg.seed,
                                            device=dev)
         rows = []
         for k, lab in sweep.labels.items():

@@ -64,25 +64,43 @@ def cosine_matrix(G, *, device=None, block: int = 4096) -> np.ndarray:
     return out
 
 
-def angular_affinity(C):
-    """The angular affinity ``1 - arccos(C)/π`` in [0, 1] (the paper's Ĉ); dense array or sparse matrix data."""
+SIMILARITIES = ("angular", "abs_angular")
+
+
+def _check_similarity(similarity: str) -> None:
+    if similarity not in SIMILARITIES:
+        raise QuantaError(f"similarity: must be one of {', '.join(SIMILARITIES)}, got {similarity!r}",
+                          "angular is the paper's; abs_angular ignores the sign of the cosine")
+
+
+def angular_affinity(C, *, similarity: str = "angular"):
+    """The angular affinity ``1 - arccos(C)/π`` in [0, 1] (the paper's Ĉ); dense array or sparse matrix data.
+
+    ``similarity="abs_angular"`` uses ``|C|`` instead (range [1/2, 1]): anti-parallel gradients count as similar.
+    This matters when one quantum's samples come with gradients of both signs, as the two labels of a parity task
+    do (the gradient of the loss with respect to the logits flips sign with the label).
+    """
+    _check_similarity(similarity)
+    f = np.abs if similarity == "abs_angular" else (lambda v: v)
     if scipy.sparse.issparse(C):
         C = C.tocsr(copy=True)
-        C.data = (1.0 - np.arccos(np.clip(C.data, -1.0, 1.0)) / np.pi).astype(C.dtype)
+        C.data = (1.0 - np.arccos(np.clip(f(C.data), -1.0, 1.0)) / np.pi).astype(C.dtype)
         return C
-    return (1.0 - np.arccos(np.clip(C, -1.0, 1.0)) / np.pi).astype(np.float32)
+    return (1.0 - np.arccos(np.clip(f(C), -1.0, 1.0)) / np.pi).astype(np.float32)
 
 
-def knn_affinity(G, n_neighbors: int = 30, *, device=None, block: int = 2048) -> scipy.sparse.csr_matrix:
+def knn_affinity(G, n_neighbors: int = 30, *, similarity: str = "angular", device=None,
+                 block: int = 2048) -> scipy.sparse.csr_matrix:
     """A symmetric k-nearest-neighbour graph of the rows of ``G`` with angular-affinity weights.
 
-    Exact neighbours by cosine (blocked matrix products, ``torch.topk``); the graph is symmetrised with
-    ``max(A, Aᵀ)``. No self loops.
+    Exact neighbours by cosine (by ``|cos|`` for ``similarity="abs_angular"``; blocked matrix products,
+    ``torch.topk``); the graph is symmetrised with ``max(A, Aᵀ)``. No self loops.
 
     Returns
     -------
     scipy.sparse.csr_matrix of shape (n, n), float32.
     """
+    _check_similarity(similarity)
     X = normalize_rows(G)
     n = X.shape[0]
     if not 1 <= n_neighbors < n:
@@ -93,6 +111,8 @@ def knn_affinity(G, n_neighbors: int = 30, *, device=None, block: int = 2048) ->
     rows, cols, vals = [], [], []
     for s in range(0, n, block):
         S = Xd[s:s + block] @ Xd.T  # (b, n)
+        if similarity == "abs_angular":
+            S = S.abs()
         idx = torch.arange(s, min(n, s + block), device=dev)
         S[torch.arange(len(idx), device=dev), idx] = -2.0  # exclude self
         v, j = torch.topk(S, n_neighbors, dim=1)
@@ -105,12 +125,12 @@ def knn_affinity(G, n_neighbors: int = 30, *, device=None, block: int = 2048) ->
     return A.maximum(A.T).tocsr()
 
 
-def affinity_graph(G, *, dense_max: int = 20000, n_neighbors: int = 30, device=None):
+def affinity_graph(G, *, dense_max: int = 20000, n_neighbors: int = 30, similarity: str = "angular", device=None):
     """The angular affinity of the rows of ``G``: dense when ``n <= dense_max``, else a sparse kNN graph."""
     n = len(G)
     if n <= dense_max:
-        return angular_affinity(cosine_matrix(G, device=device))
-    return knn_affinity(G, n_neighbors=n_neighbors, device=device)
+        return angular_affinity(cosine_matrix(G, device=device), similarity=similarity)
+    return knn_affinity(G, n_neighbors=n_neighbors, similarity=similarity, device=device)
 
 
 def _sign_flip(vecs: np.ndarray) -> np.ndarray:

@@ -59,6 +59,10 @@ class ParityQDGConfig:
     project : int, optional
         CountSketch dimension; None (default) keeps exact gradients (the MLPs are small).
     include_bias : bool, default False
+    similarity : str, default "abs_angular"
+        ``angular`` (the paper's affinity) or ``abs_angular`` (sign-invariant). The loss gradient of a parity
+        sample flips sign with its label, so with ``angular`` the two labels of one task repel each other and a
+        frequent task is split in two by label; see docs/qdg.md.
     n_boot : int, default 200
     seed : int, default 0
     """
@@ -72,10 +76,14 @@ class ParityQDGConfig:
     counts: tuple | None = None
     project: int | None = None
     include_bias: bool = False
+    similarity: str = "abs_angular"
     n_boot: int = 200
     seed: int = 0
 
     def __post_init__(self):
+        from quanta.qdg.cluster import _check_similarity
+
+        _check_similarity(self.similarity)
         if self.model_id is not None and (isinstance(self.model_id, bool) or not isinstance(self.model_id, int)
                                           or self.model_id < 0):
             raise QuantaError(f"model_id: must be a model id >= 0, got {self.model_id!r}",
@@ -242,7 +250,7 @@ def run_qdg_parity(cfg: ParityQDGConfig, out, *, device=None, force: bool = Fals
         if cfg.n_clusters == "eigengap":
             from quanta.qdg import cluster as C
 
-            A0 = C.affinity_graph(G, device=dev)
+            A0 = C.affinity_graph(G, similarity=cfg.similarity, device=dev)
             emb = C.spectral_embedding(A0, min(n - 1, max(counts) + 1), seed=cfg.seed, device=dev)
             k_head = eigengap_count(emb[1], k_max=max(counts))
         counts = sorted(set(counts) | {k_head})
@@ -250,6 +258,7 @@ def run_qdg_parity(cfg: ParityQDGConfig, out, *, device=None, force: bool = Fals
                                                  "y": y.numpy(), "loss": losses.astype(np.float32),
                                                  "learned": np.isin(task_np, learned)}))
         sweep, A, head = analyze_gradients(run, G, counts=counts, n_clusters=k_head, n_boot=cfg.n_boot,
+                                           similarity=cfg.similarity,
                                            seed=cfg.seed, device=dev, title=f"parity model {model_id}: ")
         on_learned = np.isin(task_np, learned)
         scores = pd.DataFrame([{"n_clusters": k, **score_clusters(lab[on_learned], task_np[on_learned])}

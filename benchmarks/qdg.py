@@ -1,0 +1,201 @@
+"""QDG speed: the reference algorithm against quanta on the same tokens, and the error of projected cosines.
+
+Reference (the paper's code, SCIENCE.md §4): the similarity matrix is filled block pair by block pair; for every
+pair the gradients of both blocks' tokens are recomputed, one forward and one backward per token on its own
+context (the prefix ending at the token), flattened and multiplied. quanta: every token's gradient once
+(:func:`quanta.qdg.grads.token_gradients`: one forward per batch of contexts, vmapped backward over the targets of
+a context, per-example weight gradients from layer inputs and output gradients), then one matrix product.
+
+Both run on a randomly initialised GPT-NeoX of the given shape (timing does not depend on the weights) with random
+token contexts; the similarity matrices are compared. Usage::
+
+    python benchmarks/qdg.py speed --n-tokens 60 --block 15            # CPU, small
+    python benchmarks/qdg.py speed --shape pythia-70m --context 1024 --n-tokens 10000 --project 8192 \
+        --device cuda --quanta-only                                    # GPU target: <= 60 s
+    python benchmarks/qdg.py error --shape pythia-70m --context 128 --n-tokens 48 --k 1024,4096,8192,16384
+
+Prints one line per measurement; nothing is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+
+os.environ.setdefault("QUANTA_PROGRESS", "0")
+
+SHAPES = {
+    # hidden, layers, heads, intermediate, vocab
+    "pythia-70m": (512, 6, 8, 2048, 50304),
+    "small": (128, 2, 4, 512, 4096),
+}
+
+
+def build_model(shape: str, context: int, device, seed: int = 0):
+    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
+
+    h, L, heads, inter, vocab = SHAPES[shape]
+    cfg = GPTNeoXConfig(vocab_size=vocab, hidden_size=h, num_hidden_layers=L, num_attention_heads=heads,
+                        intermediate_size=inter, max_position_embeddings=max(2048, context), rotary_pct=0.25)
+    torch.manual_seed(seed)
+    return GPTNeoXForCausalLM(cfg).float().to(device).eval()
+
+
+def make_tokens(n_tokens: int, context: int, vocab: int, per_context: int, seed: int = 0):
+    """Random contexts and ``per_context`` target positions in each (spread over the context)."""
+    g = torch.Generator().manual_seed(seed)
+    n_ctx = -(-n_tokens // per_context)
+    contexts = [torch.randint(0, vocab, (context,), generator=g) for _ in range(n_ctx)]
+    rng = np.random.default_rng(seed)
+    targets = []
+    for c in range(n_ctx):
+        for p in np.sort(rng.choice(np.arange(1, context), size=per_context, replace=False)):
+            targets.append((c, int(p)))
+    return contexts, np.array(targets[:n_tokens])
+
+
+def reference_gradient(model, names, ctx, p):
+    """One token: one forward and one backward on the prefix ending at it, flattened over ``names``."""
+    params = dict(model.named_parameters())
+    model.zero_grad(set_to_none=True)
+    logits = model(ctx[:p].unsqueeze(0)).logits[0, -1]
+    torch.nn.functional.cross_entropy(logits[None].float(), ctx[p:p + 1]).backward()
+    return torch.cat([params[n].grad.flatten() for n in names])
+
+
+def reference_similarity(model, names, contexts, targets, block: int, device):
+    """The paper's scheme: for every block pair (i <= j) recompute both blocks' gradients, then Gi·Gjᵀ."""
+    n = len(targets)
+    C = torch.zeros(n, n)
+    n_grads = 0
+    blocks = [list(range(s, min(n, s + block))) for s in range(0, n, block)]
+    for bi, I in enumerate(blocks):
+        for J in blocks[bi:]:
+            Gi = torch.stack([reference_gradient(model, names, contexts[targets[t][0]].to(device), targets[t][1])
+                              for t in I])
+            n_grads += len(I)
+            if J is I:
+                Gj = Gi
+            else:
+                Gj = torch.stack([reference_gradient(model, names, contexts[targets[t][0]].to(device),
+                                                     targets[t][1]) for t in J])
+                n_grads += len(J)
+            Gi = Gi / Gi.norm(dim=1, keepdim=True)
+            Gj = Gj / Gj.norm(dim=1, keepdim=True)
+            S = (Gi @ Gj.T).cpu()
+            C[I[0]:I[-1] + 1, J[0]:J[-1] + 1] = S
+            C[J[0]:J[-1] + 1, I[0]:I[-1] + 1] = S.T
+    return C.numpy(), n_grads
+
+
+def quanta_similarity(model, contexts, targets, *, project, batch_size, device):
+    from quanta.qdg.cluster import cosine_matrix
+    from quanta.qdg.grads import token_gradients
+
+    G = token_gradients(model, contexts, targets, project=project, batch_size=batch_size, device=device)
+    return cosine_matrix(G, device=device)
+
+
+def _sync(device):
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def cmd_speed(a):
+    from quanta.qdg.grads import select_gradient_blocks
+
+    device = torch.device(a.device)
+    model = build_model(a.shape, a.context, device)
+    names = [b.name for b in select_gradient_blocks(model)]
+    D = sum(b.numel for b in select_gradient_blocks(model))
+    contexts, targets = make_tokens(a.n_tokens, a.context, model.config.vocab_size, a.per_context)
+    print(f"shape={a.shape} context={a.context} tokens={len(targets)} per_context={a.per_context} grad_dim={D} "
+          f"device={device} threads={torch.get_num_threads()}")
+    # warm-up (imports, kernels) on a few tokens, not timed
+    quanta_similarity(model, contexts, targets[:4], project=a.project or None, batch_size=a.batch_size, device=device)
+    tq = []
+    for _ in range(a.repeats):
+        _sync(device)
+        t0 = time.perf_counter()
+        Cq = quanta_similarity(model, contexts, targets, project=a.project or None, batch_size=a.batch_size,
+                               device=device)
+        _sync(device)
+        tq.append(time.perf_counter() - t0)
+    print(f"quanta: {statistics.median(tq):.2f} s (median of {a.repeats}; {len(targets) / statistics.median(tq):.1f} "
+          f"tokens/s; project={a.project or 'exact'})")
+    if a.quanta_only:
+        return
+    tr = []
+    for _ in range(a.repeats):
+        _sync(device)
+        t0 = time.perf_counter()
+        Cr, n_grads = reference_similarity(model, names, contexts, targets, a.block, device)
+        _sync(device)
+        tr.append(time.perf_counter() - t0)
+    print(f"reference: {statistics.median(tr):.2f} s (median of {a.repeats}; {n_grads} gradient computations for "
+          f"{len(targets)} tokens, block {a.block})")
+    print(f"ratio reference/quanta: {statistics.median(tr) / statistics.median(tq):.1f}x")
+    err = np.abs(Cr - Cq)
+    print(f"similarity matrices: max |diff| {err.max():.2e} (quanta {'sketched, k=' + str(a.project) if a.project else 'exact'})")
+
+
+def cmd_error(a):
+    from quanta.qdg.grads import token_gradients
+
+    device = torch.device(a.device)
+    model = build_model(a.shape, a.context, device)
+    contexts, targets = make_tokens(a.n_tokens, a.context, model.config.vocab_size, a.per_context, seed=1)
+    t0 = time.perf_counter()
+    G = token_gradients(model, contexts, targets, batch_size=a.batch_size, device=device)
+    X = G / G.norm(dim=1, keepdim=True)
+    exact = (X @ X.T).numpy()
+    del G, X
+    iu = np.triu_indices(len(exact), 1)
+    ce = exact[iu]
+    print(f"shape={a.shape} context={a.context} tokens={len(targets)} exact gradients in "
+          f"{time.perf_counter() - t0:.1f} s; exact cosines: mean |cos| {np.abs(ce).mean():.3f}, "
+          f"max {ce.max():.3f}")
+    for k in [int(v) for v in a.k.split(",")]:
+        errs = []
+        for seed in range(a.seeds):
+            P = token_gradients(model, contexts, targets, project=k, seed=seed, batch_size=a.batch_size,
+                                device=device)
+            Y = P / P.norm(dim=1, keepdim=True)
+            errs.append((Y @ Y.T).numpy()[iu] - ce)
+        e = np.concatenate(errs)
+        print(f"k={k}: mean |err| {np.abs(e).mean():.4f}  rms {np.sqrt((e ** 2).mean()):.4f}  "
+              f"p99 |err| {np.percentile(np.abs(e), 99):.4f}  max |err| {np.abs(e).max():.4f}  "
+              f"(1/sqrt(k) = {1 / np.sqrt(k):.4f}; {a.seeds} seeds x {len(ce)} pairs)")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    for name in ("speed", "error"):
+        s = sub.add_parser(name)
+        s.add_argument("--shape", choices=sorted(SHAPES), default="small")
+        s.add_argument("--context", type=int, default=128)
+        s.add_argument("--n-tokens", type=int, default=60)
+        s.add_argument("--per-context", type=int, default=4, help="target tokens drawn from each context")
+        s.add_argument("--batch-size", type=int, default=8)
+        s.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+        if name == "speed":
+            s.add_argument("--block", type=int, default=15, help="reference block size")
+            s.add_argument("--project", type=int, default=0, help="quanta sketch dimension (0: exact)")
+            s.add_argument("--repeats", type=int, default=1)
+            s.add_argument("--quanta-only", action="store_true", help="skip the reference (large sizes)")
+        else:
+            s.add_argument("--k", default="1024,4096,8192,16384")
+            s.add_argument("--seeds", type=int, default=2)
+    a = p.parse_args(argv)
+    {"speed": cmd_speed, "error": cmd_error}[a.cmd](a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
