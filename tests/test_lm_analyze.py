@@ -492,3 +492,21 @@ def test_planted_alpha_N_in_a_trained_suites_loss_table(trained_losses, tmp_path
     lo, hi = summary["alpha_N_ci"]
     assert lo <= 0.35 <= hi
     assert summary["zipf_pred"] == pytest.approx(summary["alpha_N"] + 1)
+
+
+@pytest.mark.slow
+def test_dynamics_end_to_end_on_checkpoints_of_a_trained_model(trained_losses, tmp_path):
+    from quanta.lm.losses import LossesConfig, compute_losses
+
+    model_dir = sorted((trained_losses / "suite" / "models").iterdir())[-1]
+    compute_losses(LossesConfig(suite=(str(model_dir),), revisions=("all",), max_tokens=400), tmp_path / "losses",
+                   device="cpu")
+    summary = analyze_losses(tmp_path / "losses", tmp_path / "out", AnalyzeConfig(n_boot=20, figures=False))
+    models = pd.read_parquet(tmp_path / "losses" / "models.parquet")
+    assert len(models) >= 3 and models["n_params_nonembed"].nunique() == 1
+    assert summary["mode"] == "dynamics" and "alpha_S" in summary and "alpha_N" not in summary
+    assert summary["alpha_S"] is not None or summary["fit_error"]
+    tokens = Run.open(tmp_path / "out").read_table("tokens")
+    assert "learning_step" in tokens and len(tokens) == summary["n_tokens"]
+    dist = Run.open(tmp_path / "out").read_table("distribution")
+    assert (dist.groupby("model")["count"].sum() == summary["n_tokens"]).all()
