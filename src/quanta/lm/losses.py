@@ -413,8 +413,8 @@ def compute_losses(cfg: LossesConfig, out, *, device=None, force: bool = False, 
             todo = [s for s in mine if not shard_path(out, s, mi).exists()]
             meta_file = meta_dir / f"m{mi:03d}.json"
             need_meta = dist_info.rank == 0 and not meta_file.exists()
+            n_done += len(mine) - len(todo)
             if not todo and not need_meta:
-                n_done += len(mine)
                 continue
             if need_meta and not todo and ref.n_params is not None:
                 atomic_write_json(meta_file, _model_meta(ref, ref.n_params, ref.n_params_nonembed, mi))
