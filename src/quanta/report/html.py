@@ -133,13 +133,11 @@ _VISIBLE = {"\n": "\u21b5", "\t": "\u21e5", "\r": "\u240d"}
 
 def _visible(text: str) -> str:
     """Escape ``text`` and show newlines, tabs and carriage returns as glyphs."""
-    out = []
-    for ch in text:
-        if ch in _VISIBLE:
-            out.append(f'<span class="ws">{_VISIBLE[ch]}</span>')
-        else:
-            out.append(esc(ch))
-    return "".join(out)
+    out = esc(text)
+    for ch, glyph in _VISIBLE.items():
+        if ch in out:
+            out = out.replace(ch, f'<span class="ws">{glyph}</span>')
+    return out
 
 
 def context(before: Any, token: Any, after: Any, *, max_before: int = 160, max_after: int = 60) -> str:

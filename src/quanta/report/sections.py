@@ -315,6 +315,9 @@ def cluster_browser(df: pd.DataFrame, cols: ContextColumns, *, browser_id: str, 
 
 def _cluster_group(k: Any, g: pd.DataFrame, cols: ContextColumns, opts: Options) -> str:
     cl = cols.cluster
+    if cols.rank:
+        g = g.sort_values([cl, cols.rank], kind="stable")
+    g = g.reset_index(drop=True)
     sizes = (g.groupby(cl)[cols.size].max() if cols.size else g.groupby(cl).size()).sort_values(
         ascending=False, kind="stable")
     n_total = len(sizes)
@@ -322,28 +325,27 @@ def _cluster_group(k: Any, g: pd.DataFrame, cols: ContextColumns, opts: Options)
     out = [f'<div class="k-group" data-k="{H.esc("" if k is None else k)}">']
     if n_total > len(sizes):
         out.append(H.note(f"Showing the {len(sizes)} largest of {n_total} clusters.", kind="info"))
-    by_cluster = dict(tuple(g.groupby(cl, sort=False)))
+    members = g.groupby(cl, sort=False).indices  # cluster -> row positions, in rank order
     ctx_cols = {c for c in (cols.before, cols.token, cols.after, cols.cluster, cols.size, cols.rank, "n_clusters")
                 if c}
     meta_cols = [c for c in g.columns if c not in ctx_cols and not _is_list_column(g[c])]
+    before, after = _text(g, cols.before), _text(g, cols.after)
+    tokens = ["" if t is None else str(t) for t in g[cols.token].tolist()]
+    meta = {m: g[m].tolist() for m in meta_cols}
     for pos, (c, size) in enumerate(sizes.items(), start=1):
-        rows = by_cluster[c]
-        if cols.rank:
-            rows = rows.sort_values(cols.rank, kind="stable")
-        shown = rows.head(opts.max_contexts)
-        tokens = [str(t) for t in rows[cols.token].tolist()]
+        rows = members[c]
+        toks = [tokens[i] for i in rows]
         chips = " ".join(f'<span class="ctx"><mark>{H.esc(t) if t.strip() else H.esc(repr(t))}</mark></span>'
-                         f'<span class="mut">\u00d7{n}</span>' for t, n in Counter(tokens).most_common(5))
+                         f'<span class="mut">\u00d7{n}</span>' for t, n in Counter(toks).most_common(5))
         summary = (f"<strong>#{pos}</strong> cluster {H.esc(c)} \u00b7 size {H.esc(H.fmt_value(size))}"
                    f" \u00b7 {chips}")
         items = []
-        for (_, r), b, t, a in zip(shown.iterrows(), _text(shown, cols.before), shown[cols.token].tolist(),
-                                   _text(shown, cols.after)):
-            tip = ", ".join(f"{m} {H.fmt_value(r[m])}" for m in meta_cols)
-            items.append(f'<li title="{H.esc(tip)}">{H.context(b, t, a)}</li>')
-        more = (f'<p class="mut">top {len(shown)} of the {len(rows)} contexts in the table</p>'
-                if len(rows) > len(shown) else "")
-        text = " ".join(sorted(set(tokens))).lower() + f" cluster {c}"
+        for i in rows[: opts.max_contexts]:
+            tip = ", ".join(f"{m} {H.fmt_value(v[i])}" for m, v in meta.items())
+            items.append(f'<li title="{H.esc(tip)}">{H.context(before[i], tokens[i], after[i])}</li>')
+        more = (f'<p class="mut">top {len(items)} of the {len(rows)} contexts in the table</p>'
+                if len(rows) > len(items) else "")
+        text = " ".join(sorted(set(toks))).lower() + f" cluster {c}"
         out.append(H.details(summary, f'<ol class="contexts">{"".join(items)}</ol>{more}', cls="cluster",
                              open_=pos <= 3, attrs={"data-text": text, "data-cluster": str(c),
                                                     "data-size": str(size)}))
