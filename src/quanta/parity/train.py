@@ -350,16 +350,18 @@ class SweepTrainer:
                 self._freeze(newly)
 
     # ------------------------------------------------------------------ the loop
-    def train(self, *, checkpoint_path: str | Path | None = None, progress_bar=None) -> None:
-        """Train to ``cfg.steps`` (or until every member has stopped), evaluating and checkpointing."""
+    def train(self, *, until: int | None = None, checkpoint_path: str | Path | None = None,
+              progress_bar=None) -> None:
+        """Train to ``cfg.steps`` (or ``until``, or until every member has stopped), evaluating and checkpointing."""
         cfg = self.cfg
+        last = cfg.steps if until is None else min(int(until), cfg.steps)
         evals = cfg.eval_steps()
         done_evals = {int(r["step"]) for r in self.records}
         prior = _set_tf32(cfg.tf32) if self.device.type == "cuda" else None
         try:
             if 0 in evals and 0 not in done_evals and self.step == 0:
                 self._record_eval()
-            while self.step < cfg.steps and bool((self.stopped_step < 0).any()):
+            while self.step < last and bool((self.stopped_step < 0).any()):
                 self.train_step()
                 if progress_bar is not None:
                     progress_bar.update(1)

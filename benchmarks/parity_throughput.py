@@ -1,0 +1,108 @@
+"""Throughput of the batched parity sweep against the same models trained one at a time.
+
+Both sides run in this process on the same device, with the same widths, batch size and data
+generator (batches built on the device), and both do a full AdamW step per model-step:
+
+* batched: every width in one :class:`~quanta.parity.train.SweepTrainer` (one wide hidden layer,
+  block-diagonal output, row lookup for the control bits);
+* per-model: a plain loop, one ``ParityMLP`` (full one-hot input, ``nn.Linear``) and one AdamW
+  per width, each with its own batches, trained one after the other.
+
+Prints model-steps per second of each and their ratio (median of ``--repeats`` timings).
+
+    .venv/bin/python benchmarks/parity_throughput.py                      # small CPU size
+    .venv/bin/python benchmarks/parity_throughput.py --device cuda --preset paper-fig2-params --steps 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+from quanta.parity.data import ParityTasks, draw_subsets
+from quanta.parity.ensemble import ParityMLP, init_member
+from quanta.parity.presets import preset_config
+from quanta.parity.train import DataStream, SweepTrainer
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_batched(cfg, device, steps: int) -> float:
+    trainer = SweepTrainer(cfg, device=device)
+    for _ in range(3):  # warm-up
+        trainer.train_step()
+    _sync(device)
+    t = time.perf_counter()
+    for _ in range(steps):
+        trainer.train_step()
+    _sync(device)
+    return time.perf_counter() - t
+
+
+def time_per_model(cfg, device, steps: int) -> float:
+    n_in = cfg.n_tasks + cfg.n
+    tasks = ParityTasks(draw_subsets(cfg.n_tasks, cfg.n, cfg.k, cfg.task_seed), cfg.n, cfg.alphas[0], device=device)
+    total = 0.0
+    for width in cfg.widths:
+        net = ParityMLP(n_in, width, cfg.depth)
+        net.load_state_dict(init_member(n_in, width, cfg.depth, cfg.seeds[0]))
+        net.to(device)
+        opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+        stream = DataStream(tasks, cfg.data_sizes[0], cfg.seeds[0], cfg.batch_size, device)
+
+        def step():
+            task, bits, y = stream.next()
+            loss = F.cross_entropy(net(tasks.to_inputs(task, bits)), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+        for _ in range(3):
+            step()
+        _sync(device)
+        t = time.perf_counter()
+        for _ in range(steps):
+            step()
+        _sync(device)
+        total += time.perf_counter() - t
+    return total
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--preset", default="cpu-small", help="the sweep whose shape is timed (default cpu-small)")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--steps", type=int, default=30, help="timed steps per repeat")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from quanta.cli.common import parse_overrides
+
+    overrides = {"seeds": [0], "data_sizes": [0], **parse_overrides(args.overrides)}
+    cfg = preset_config(args.preset, overrides)
+    device = torch.device(args.device)
+    n_models = len(cfg.widths) * len(cfg.groups)
+    batched, single = [], []
+    for _ in range(args.repeats):
+        batched.append(n_models * args.steps / time_batched(cfg, device, args.steps))
+        single.append(len(cfg.widths) * args.steps / time_per_model(cfg, device, args.steps))
+    b, s = statistics.median(batched), statistics.median(single)
+    print(f"device {device} threads {torch.get_num_threads()} preset {args.preset} widths {list(cfg.widths)} "
+          f"batch {cfg.batch_size} n_tasks {cfg.n_tasks} n {cfg.n}")
+    print(f"batched sweep:  {b:10.1f} model-steps/s   (repeats: {', '.join(f'{v:.1f}' for v in batched)})")
+    print(f"per-model loop: {s:10.1f} model-steps/s   (repeats: {', '.join(f'{v:.1f}' for v in single)})")
+    print(f"ratio batched / per-model: {b / s:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+import torch
+
+from quanta.parity.train import ParityConfig, SweepTrainer
+
+# online and fixed-D groups, with early stopping, so generators, epoch orders and frozen members all resume
+SETTINGS = ["--set", "steps=400", "--set", "checkpoint_every=40", "--set", "widths=[4,8]", "--set", "batch_size=64",
+            "--set", "data_sizes=[0,100]", "--set", "eval_every=50", "--set", "patience=2"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    prior = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(prior)
+
+
+def _tables(path):
+    return {name: pd.read_parquet(path / f"{name}.parquet") for name in ("tasks", "models", "eval", "eval_mean")}
+
+
+def test_resume_after_sigkill_gives_identical_tables(cli_run, tmp_path):
+    ref, killed = tmp_path / "ref", tmp_path / "killed"
+    code, _, err = cli_run("parity", "run", "--preset", "cpu-tiny", "--out", ref, "--device", "cpu", *SETTINGS)
+    assert code == 0, err
+
+    env = dict(os.environ, OMP_NUM_THREADS="1", QUANTA_PROGRESS="0")
+    proc = subprocess.Popen([sys.executable, "-m", "quanta", "parity", "run", "--preset", "cpu-tiny", "--out",
+                             str(killed), "--device", "cpu", *SETTINGS], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not (killed / "checkpoint.pt").exists():
+        assert proc.poll() is None, proc.stderr.read().decode()
+        assert time.monotonic() < deadline, "no checkpoint within 120 s"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert not (killed / "summary.json").exists()
+    assert json.loads((killed / "manifest.json").read_text())["status"] == "running"
+
+    code, out, err = cli_run("parity", "run", "--preset", "cpu-tiny", "--out", killed, "--device", "cpu",
+                             *SETTINGS, "--resume")
+    assert code == 0, err
+    summary = json.loads((killed / "summary.json").read_text())
+    assert summary["resumed_from_step"] >= 40 and summary["resumed_from_step"] % 40 == 0
+    want, got = _tables(ref), _tables(killed)
+    for name in want:
+        pd.testing.assert_frame_equal(got[name], want[name], check_exact=True, obj=name)
+    a = torch.load(ref / "final_state.pt", weights_only=True)["models"]
+    b = torch.load(killed / "final_state.pt", weights_only=True)["models"]
+    assert all(torch.equal(x[k], y[k]) for x, y in zip(a, b) for k in x)
+    assert not (killed / "checkpoint.pt").exists()
+
+
+def test_resume_refuses_another_config(cli_run, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "manifest.json").write_text(json.dumps({"command": "parity run", "status": "running", "config": {}}))
+    code, _, err = cli_run("parity", "run", "--preset", "cpu-tiny", "--out", out, "--resume")
+    assert code == 2 and "config differs" in err and err.count("\n") == 1
+
+
+def test_checkpoint_roundtrip_mid_epoch_with_frozen_members(tmp_path):
+    cfg = ParityConfig(n_tasks=4, n=8, k=3, widths=[16, 32], data_sizes=[24, 50, 0], batch_size=16, steps=120,
+                       lr=3e-3, n_evals=3, eval_every=10, patience=2, n_test_per_task=16)
+    whole = SweepTrainer(cfg)
+    whole.train()
+    first = SweepTrainer(cfg)
+    first.train(until=37)  # stop mid-epoch, between evaluations
+    assert first.step == 37 and bool((first.stopped_step >= 0).any())  # some member already frozen
+    first.save_checkpoint(tmp_path / "ck.pt")
+    second = SweepTrainer(cfg)
+    second.load_checkpoint(tmp_path / "ck.pt")
+    second.train()
+    want, got = whole.tables(), second.tables()
+    for name in want:
+        pd.testing.assert_frame_equal(got[name], want[name], check_exact=True, obj=name)
