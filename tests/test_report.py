@@ -487,3 +487,24 @@ def test_cluster_browser_accepts_the_plain_column_names_and_caps_counts():
         sizes = [int(c.attrs["data-size"]) for c in clusters]
         assert sizes == sorted(sizes, reverse=True)
     assert context_columns(["token", "doc"]) is None  # a token column alone holds no context
+
+
+def test_cluster_sizes_come_from_the_label_table_when_contexts_lack_them(tmp_path):
+    # like `quanta qdg parity`: contexts hold only the 2 most central members, clusters.parquet every label
+    labels = np.array([0] * 7 + [1] * 2 + [2] * 4)
+    with Run.create(tmp_path / "q", command="qdg parity", config={}, argv=["quanta"]) as r:
+        r.write_table("clusters", pd.DataFrame({"token": np.arange(13), "n_clusters": 3, "cluster": labels}))
+        keep = [0, 1, 7, 8, 9, 10]
+        r.write_table("contexts", pd.DataFrame({
+            "n_clusters": 3, "cluster": labels[keep], "member_rank": [0, 1, 0, 1, 0, 1],
+            "context_before": [f"task {t} | label " for t in keep], "token": ["1", "0"] * 3, "context_after": ""}))
+        r.finish({"n_clusters": 3})
+    dom = parse(render_report([tmp_path / "q"]).html)
+    clusters = dom.find_all("details", cls="cluster")
+    assert [(c.attrs["data-cluster"], c.attrs["data-size"]) for c in clusters] == [("0", "7"), ("2", "4"),
+                                                                                 ("1", "2")]
+    assert "size 7" in clusters[0].find_all("summary")[0].text()
+    # without a label table the clusters are ranked by their rows, and the page says so
+    (tmp_path / "q" / "clusters.parquet").unlink()
+    summary = parse(render_report([tmp_path / "q"]).html).find_all("details", cls="cluster")[0].find_all("summary")
+    assert "contexts 2" in summary[0].text()

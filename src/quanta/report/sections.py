@@ -18,7 +18,7 @@ import logging
 import numbers
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -320,6 +320,7 @@ def _cluster_group(k: Any, g: pd.DataFrame, cols: ContextColumns, opts: Options)
     g = g.reset_index(drop=True)
     sizes = (g.groupby(cl)[cols.size].max() if cols.size else g.groupby(cl).size()).sort_values(
         ascending=False, kind="stable")
+    size_label = "size" if cols.size else "contexts"  # without sizes, clusters are ranked by rows in the table
     n_total = len(sizes)
     sizes = sizes.head(opts.max_clusters)
     out = [f'<div class="k-group" data-k="{H.esc("" if k is None else k)}">']
@@ -337,7 +338,7 @@ def _cluster_group(k: Any, g: pd.DataFrame, cols: ContextColumns, opts: Options)
         toks = [tokens[i] for i in rows]
         chips = " ".join(f'<span class="ctx"><mark>{H.esc(t) if t.strip() else H.esc(repr(t))}</mark></span>'
                          f'<span class="mut">\u00d7{n}</span>' for t, n in Counter(toks).most_common(5))
-        summary = (f"<strong>#{pos}</strong> cluster {H.esc(c)} \u00b7 size {H.esc(H.fmt_value(size))}"
+        summary = (f"<strong>#{pos}</strong> cluster {H.esc(c)} \u00b7 {size_label} {H.esc(H.fmt_value(size))}"
                    f" \u00b7 {chips}")
         items = []
         for i in rows[: opts.max_contexts]:
@@ -389,6 +390,20 @@ def context_table(df: pd.DataFrame, cols: ContextColumns, *, table_id: str, opts
             f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
 
 
+def _sizes_from_labels(df: pd.DataFrame, cols: ContextColumns, tables: list[TableInfo]):
+    """Add the true cluster sizes to a context table that lacks them, counted from the run's label table
+    (QDG's ``clusters.parquet``: one row per token and cluster count). Unchanged when there is none."""
+    need = {"cluster"} | ({"n_clusters"} if "n_clusters" in df.columns else set())
+    labels = next((t for t in tables if t.name == "clusters" and need <= set(t.columns)), None)
+    if labels is None or cols.cluster != "cluster":
+        return df, cols
+    keys = sorted(need)
+    counts = pd.concat([pd.read_parquet(p, columns=keys) for p in labels.paths]).value_counts(keys)
+    sizes = counts.rename("cluster_size").reset_index()
+    df = df.merge(sizes, on=keys, how="left")
+    return df, replace(cols, size="cluster_size")
+
+
 def render_contexts(block: RunBlock, tables: list[TableInfo], opts: Options) -> tuple[str, set[str]]:
     """Cluster browsers and token-context tables for every table that holds contexts."""
     out, used = [], set()
@@ -401,6 +416,8 @@ def render_contexts(block: RunBlock, tables: list[TableInfo], opts: Options) -> 
         used.add(t.name)
         bid = f"{block.anchor}-b-{H.slug(t.name)}"
         if cols.cluster is not None:
+            if cols.size is None:
+                df, cols = _sizes_from_labels(df, cols, tables)
             out.append(f"<h4>Cluster browser <span class=\"mut\">({H.esc(t.name)})</span></h4>")
             out.append(cluster_browser(df, cols, browser_id=bid, opts=opts, default_k=summary.get("n_clusters")))
         elif cols.kind is not None:
