@@ -23,14 +23,23 @@ def _fmt(v) -> str:
 
 
 def headline_table(per_alpha: dict) -> list[str]:
-    """The measured-against-predicted rows of one α as lines of text."""
-    lines = [f"{'quantity':<30} {'measured':>9} {'interval':>17} {'predicted':>9}"]
+    """The measured-against-predicted rows of one α as lines of text.
+
+    ``predicted`` is the asymptotic theory; ``finite K`` is what the theory gives for this run's finite
+    task set over the same fit range (see docs/parity-analyze.md).
+    """
+    rows = [key for key, _ in HEADLINE if key in per_alpha]
+    if not rows:
+        return ["no exponent could be measured (see the notes)"]
+    lines = [f"{'quantity':<30} {'measured':>9} {'interval':>17} {'predicted':>9} {'finite K':>9}"]
     for key, label in HEADLINE:
         if key not in per_alpha:
             continue
         ci = per_alpha.get(f"{key}_ci")
         ci_s = f"[{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci and ci[0] is not None else ""
-        lines.append(f"{label:<30} {_fmt(per_alpha[key]):>9} {ci_s:>17} {_fmt(per_alpha.get(f'{key}_predicted')):>9}")
+        fin = per_alpha.get(f"{key}_predicted_finite")
+        lines.append(f"{label:<30} {_fmt(per_alpha[key]):>9} {ci_s:>17} "
+                     f"{_fmt(per_alpha.get(f'{key}_predicted')):>9} {'' if fin is None else _fmt(fin):>9}")
     if "emergence_abs_log10_error_median" in per_alpha:
         lines.append(f"emergence from widths <= {per_alpha['emergence_W']:g}: median |log10(pred/actual width)| = "
                      f"{per_alpha['emergence_abs_log10_error_median']:.3f} over "

@@ -306,10 +306,11 @@ def _fit(x, y, *, offset, cfg: AnalyzeConfig, notes: list, label: str):
         return None
 
 
-def _fit_row(alpha, name, x_name, y_name, fit, predicted, rule) -> dict:
+def _fit_row(alpha, name, x_name, y_name, fit, predicted, rule, finite=None) -> dict:
     lo, hi = (fit.alpha_ci if fit.alpha_ci is not None else (np.nan, np.nan))
     return {"alpha": float(alpha), "fit": name, "x_name": x_name, "y_name": y_name,
             "exponent": float(fit.alpha), "ci_lo": _f(lo), "ci_hi": _f(hi), "predicted": float(predicted),
+            "predicted_finite": _f(finite),
             "A": _f(fit.A), "L_inf": _f(fit.L_inf), "offset": bool(fit.offset), "r2": _f(fit.r2),
             "n_points": int(fit.n_points), "x_min": _f(fit.x_min), "x_max": _f(fit.x_max), "range_rule": rule,
             "ci_level": _f(getattr(fit, "ci_level", np.nan))}
@@ -401,9 +402,11 @@ def analyze_parity(run_dir: str | os.PathLike, config: AnalyzeConfig | None = No
         frames = [f for f in parts[name] if f is not None and len(f)]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
-    fits = cat("fits", ["alpha", "fit", "x_name", "y_name", "exponent", "ci_lo", "ci_hi", "predicted", "A", "L_inf",
+    fits = cat("fits", ["alpha", "fit", "x_name", "y_name", "exponent", "ci_lo", "ci_hi", "predicted",
+                        "predicted_finite", "A", "L_inf",
                         "offset", "r2", "n_points", "x_min", "x_max", "range_rule", "ci_level"])
-    exponents = cat("exponents", ["alpha", "quantity", "measured", "ci_lo", "ci_hi", "predicted"])
+    exponents = cat("exponents", ["alpha", "quantity", "measured", "ci_lo", "ci_hi", "predicted",
+                                  "predicted_finite"])
     emergence = cat("emergence", ["alpha", "axis", "seed", "model", "width", "n_params", "D", "task", "rank", "p",
                                   "at"])
     counts = cat("learned_counts", ["alpha", "axis", "model", "width", "seed", "D", "x", "loss", "n_learned"])
@@ -433,6 +436,7 @@ def _analyze_alpha(alpha: float, tabs: ParityTables, cfg: AnalyzeConfig, thr: fl
     tasks = tasks.drop_duplicates("task").sort_values("task")
     tasks["rank"] = tasks["task"].astype(int) + 1
     n_tasks = int(len(tasks))
+    p_ranked = tasks.sort_values("rank")["p"].to_numpy(float)
     models = tabs.models[np.isclose(tabs.models["alpha"].astype(float), alpha)].copy()
     ids = set(models["model"])
     ev = tabs.eval[tabs.eval["model"].isin(ids)][["model", "step", "task", "loss"]]
@@ -444,18 +448,22 @@ def _analyze_alpha(alpha: float, tabs: ParityTables, cfg: AnalyzeConfig, thr: fl
     summary: dict = {"alpha": alpha, "n_tasks": n_tasks}
     fits, exps = [], []
 
-    def record(key, fit, fit_name, x_name, y_name, rule):
-        fits.append(_fit_row(alpha, fit_name, x_name, y_name, fit, pred[key], rule))
+    def record(key, fit, fit_name, x_name, y_name, rule, finite=None):
+        fits.append(_fit_row(alpha, fit_name, x_name, y_name, fit, pred[key], rule, finite))
         ci = fit.alpha_ci if fit.alpha_ci is not None else (np.nan, np.nan)
         summary[key] = float(fit.alpha)
         summary[f"{key}_ci"] = [_f(ci[0]), _f(ci[1])]
         summary[f"{key}_predicted"] = pred[key]
+        if finite is not None:
+            summary[f"{key}_predicted_finite"] = finite
         exps.append({"alpha": alpha, "quantity": key, "measured": float(fit.alpha), "ci_lo": _f(ci[0]),
-                     "ci_hi": _f(ci[1]), "predicted": pred[key]})
+                     "ci_hi": _f(ci[1]), "predicted": pred[key], "predicted_finite": _f(finite)})
 
     # ----- end points: per-task loss and tasks learned at the end of each model
     end = _end_points(models, ev)
     n_end = end.assign(below=end["loss"] < thr).groupby("model")["below"].sum().rename("n_learned")
+    # (the engine may store its own n_learned; ours follows this analysis's threshold)
+    models = models.drop(columns=[c for c in ("n_learned", "end_loss") if c in models.columns])
     models = models.merge(n_end, left_on="model", right_index=True, how="left").fillna({"n_learned": 0})
     models["end_loss"] = np.where(models["D"] > 0, models["best_loss"], models["final_loss"])
 
@@ -473,7 +481,7 @@ def _analyze_alpha(alpha: float, tabs: ParityTables, cfg: AnalyzeConfig, thr: fl
     if len(n_sweep) >= 2:
         counts.append(online.assign(axis="N", x=online["n_params"].astype(float), loss=online["end_loss"]))
         _sweep_fit("N", n_sweep, n_tasks, cfg, cfg.range_N, "L_N", "n_params", "final_loss", "alpha_N",
-                   record, summary, notes, tag)
+                   record, summary, notes, tag, p_ranked, 1.0)
         _count_fit("n_vs_N_exponent", "n_N", "n_params", n_sweep, n_tasks, cfg, record, notes, tag)
         e_end = end[end["model"].isin(online["model"])]
         first_w = _first_below(e_end, ["seed", "task"], "width", thr).rename("at").reset_index()
@@ -499,7 +507,7 @@ def _analyze_alpha(alpha: float, tabs: ParityTables, cfg: AnalyzeConfig, thr: fl
         summary["data_sweep_width"] = float(w_data)
         counts.append(data.assign(axis="D", x=data["D"].astype(float), loss=data["end_loss"]))
         _sweep_fit("D", d_sweep, n_tasks, cfg, cfg.range_D, "L_D", "D", "best_loss", "alpha_D", record, summary,
-                   notes, tag)
+                   notes, tag, p_ranked, 1.0 / (alpha + 1.0))
         _count_fit("n_vs_D_exponent", "n_D", "D", d_sweep, n_tasks, cfg, record, notes, tag)
         e_end = end[end["model"].isin(data["model"])]
         first_d = _first_below(e_end, ["seed", "task"], "D", thr).rename("at").reset_index()
@@ -536,7 +544,7 @@ def _analyze_alpha(alpha: float, tabs: ParityTables, cfg: AnalyzeConfig, thr: fl
             s_sweep = m_step.groupby("step").agg(x=("step", "mean"), loss=("loss", "mean"),
                                                  n=("n_learned", "mean")).reset_index(drop=True).sort_values("x")
             _sweep_fit("S", s_sweep, n_tasks, cfg, cfg.range_S, "L_S", "step", "test_loss", "alpha_S", record,
-                       summary, notes, tag)
+                       summary, notes, tag, p_ranked, 1.0 / (alpha + 1.0))
         else:
             notes.append(f"{tag}: no online models; L(S) skipped (the theory's α_S is for single-epoch training)")
         ls = steps[steps["model"].isin(om)]
@@ -550,7 +558,7 @@ def _analyze_alpha(alpha: float, tabs: ParityTables, cfg: AnalyzeConfig, thr: fl
             summary["order_spearman"] = _f(rho)
             summary["order_spearman_predicted"] = 1.0
             exps.append({"alpha": alpha, "quantity": "order_spearman", "measured": _f(rho), "ci_lo": np.nan,
-                         "ci_hi": np.nan, "predicted": 1.0})
+                         "ci_hi": np.nan, "predicted": 1.0, "predicted_finite": np.nan})
             fit = _fit(learned["p"], learned["at"], offset=False, cfg=cfg, notes=notes,
                        label=f"{tag} learn step vs p")
             if fit is not None:
@@ -582,8 +590,14 @@ def _analyze_alpha(alpha: float, tabs: ParityTables, cfg: AnalyzeConfig, thr: fl
             "curves": cv, "prediction": prediction}
 
 
-def _sweep_fit(axis, sweep, n_tasks, cfg, rng, fit_name, x_name, y_name, key, record, summary, notes, tag):
-    """Fit L against the budget of one sweep (seed means) over the rule's or the user's range."""
+def _sweep_fit(axis, sweep, n_tasks, cfg, rng, fit_name, x_name, y_name, key, record, summary, notes, tag,
+               p_ranked=None, n_exponent=None):
+    """Fit L against the budget of one sweep (seed means) over the rule's or the user's range.
+
+    With ``p_ranked`` and ``n_exponent`` it also records ``<key>_predicted_finite``: the exponent the
+    same fit gives for the quantization model's loss on this run's finite task set over the same
+    budgets (:func:`finite_tasks_exponent`).
+    """
     x, loss, n = sweep["x"].to_numpy(float), sweep["loss"].to_numpy(float), sweep["n"].to_numpy(float)
     if rng is not None:
         mask, rule = _range_mask(x, rng), "override"
@@ -595,8 +609,54 @@ def _sweep_fit(axis, sweep, n_tasks, cfg, rng, fit_name, x_name, y_name, key, re
         return
     fit = _fit(x[mask], loss[mask], offset=True, cfg=cfg, notes=notes, label=f"{tag} L({axis})")
     if fit is not None:
-        record(key, fit, fit_name, x_name, y_name, rule)
+        finite = None
+        if p_ranked is not None:
+            finite = finite_tasks_exponent(x[mask], n[mask], p_ranked, n_exponent)
+        record(key, fit, fit_name, x_name, y_name, rule, finite)
         summary[f"{key}_fit_range"] = [float(x[mask].min()), float(x[mask].max())]
+
+
+def finite_tasks_exponent(x, n_learned, p, n_exponent: float) -> float | None:
+    """The loss exponent the quantization model predicts for a finite task set, over given budgets.
+
+    The asymptotic predictions (α_N = α, ...) hold for infinitely many quanta. With K tasks the
+    model's loss is ``L(x) = ln 2 · Σ_{k > n(x)} p_k``, which bends down as n(x) nears K (the sum
+    behaves as n^-α − K^-α), so a power-law fit over the same budgets gives a larger exponent.
+    This function makes that prediction: n(x) = c·x^n_exponent (the theory's law, 1 for N and
+    1/(α+1) for D and S), with c the geometric mean of n_learned / x^n_exponent over the points
+    with n_learned >= 1; the model's loss at the budgets is fitted as the data are
+    (``fit_power_law``, offset, no bootstrap).
+
+    Parameters
+    ----------
+    x, n_learned : array-like, shape (P,)
+        The fitted budgets and the tasks learned there.
+    p : array-like, shape (K,)
+        Task probabilities in frequency order (rank 1 first).
+    n_exponent : float
+
+    Returns
+    -------
+    float or None
+        None when the model's loss cannot be fitted (too few points with n(x) < K).
+    """
+    from quanta.fit import fit_power_law
+
+    x = np.asarray(x, float)
+    n = np.asarray(n_learned, float)
+    p = np.asarray(p, float)
+    ok = (x > 0) & (n >= 1)
+    if ok.sum() < 1:
+        return None
+    log_c = float(np.mean(np.log(n[ok]) - n_exponent * np.log(x[ok])))
+    n_model = np.exp(log_c) * x ** n_exponent
+    cum = np.r_[0.0, np.cumsum(p) / p.sum()]          # cum[m] = mass of the m most frequent tasks
+    tail = 1.0 - np.interp(n_model, np.arange(len(cum)), cum)
+    keep = tail > 1e-12
+    try:
+        return float(fit_power_law(x[keep], LN2 * tail[keep], offset=True, n_boot=0).alpha)
+    except QuantaError:
+        return None
 
 
 def _count_fit(key, fit_name, x_name, sweep, n_tasks, cfg, record, notes, tag):
@@ -745,12 +805,12 @@ def plot_parity_analysis(result: ParityAnalysis) -> dict:
             ax.plot(g.index, g.values, "o-" if axis != "S" else "-", color=color, ms=4, lw=1,
                     label=f"α={a:g}")
             fitline(ax, a, fname, color)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
         ax.set_title(title)
         ax.set_xlabel(xlabel)
         ax.set_ylabel("mean test loss (nats)")
         if ax.has_data():
+            ax.set_xscale("log")
+            ax.set_yscale("log")
             ax.legend(fontsize=7)
         else:
             ax.text(0.5, 0.5, "no such sweep in this run", ha="center", va="center", transform=ax.transAxes)
@@ -806,12 +866,14 @@ def plot_parity_analysis(result: ParityAnalysis) -> dict:
         axes[1].scatter(e["p"], e["at"], s=8, color=color, label=f"α={a:g}")
         fitline(axes[1], a, "learn_step_p", color)
     for ax, xl in zip(axes, ["frequency rank", "task probability p_k"]):
-        ax.set_xscale("log")
-        ax.set_yscale("log")
         ax.set_xlabel(xl)
         ax.set_ylabel(f"learn step (loss < {thr / LN2:g} bits)")
         if ax.has_data():
+            ax.set_xscale("log")
+            ax.set_yscale("log")
             ax.legend(fontsize=7)
+        else:
+            ax.text(0.5, 0.5, "fewer than 3 tasks learned", ha="center", va="center", transform=ax.transAxes)
     axes[0].set_title("learning order against frequency rank")
     axes[1].set_title("convergence time against p_k")
     fig.tight_layout()
@@ -832,11 +894,13 @@ def plot_parity_analysis(result: ParityAnalysis) -> dict:
                 xs = np.geomspace(r["x_min"], r["x_max"], 50)
                 ax.plot(xs, xs ** r["exponent"] / r["A"], "--", color=color,
                         label=f"n ∝ {axis}^{r['exponent']:.3f} (theory {r['predicted']:.3f})")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
         ax.set_xlabel(xl)
         ax.set_ylabel("tasks learned n")
+        g_pos = counts[(counts["axis"] == axis) & (counts["n_learned"] > 0)]
         if ax.has_data():
+            ax.set_xscale("log")
+            if len(g_pos):
+                ax.set_yscale("log")
             ax.legend(fontsize=7)
         else:
             ax.text(0.5, 0.5, "no such sweep in this run", ha="center", va="center", transform=ax.transAxes)
