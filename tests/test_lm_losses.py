@@ -13,7 +13,7 @@ VOCAB = 300
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    texts = [p.read_text(errors="replace") for p in stdlib_files("train")[:30]]
+    texts = [p.read_text(errors="replace") for p in stdlib_files("train")[:8]]
     return train_tokenizer(texts, vocab_size=VOCAB)
 
 
