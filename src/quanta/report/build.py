@@ -80,7 +80,7 @@ def render_report(run_dirs: Iterable[str | os.PathLike], *, title: str | None = 
     """
     opts = options or Options()
     runs = open_runs(run_dirs)
-    blocks = [RunBlock(index=i, run=r, section=section_of(r.command)) for i, r in enumerate(runs)]
+    blocks = [RunBlock(index=i, run=r, section=section_of(r.command), summary=r.summary) for i, r in enumerate(runs)]
     order = list(SECTIONS)
     blocks.sort(key=lambda b: (order.index(b.section), b.index))
     sections = [s for s in order if any(b.section == s for b in blocks)]
@@ -93,7 +93,7 @@ def render_report(run_dirs: Iterable[str | os.PathLike], *, title: str | None = 
             f'<tr><td>{H.esc(b.section)}</td><td><code>{H.esc(b.run.command)}</code></td><td>{link}</td>'
             f'<td><span class="badge {H.esc(status)}">{H.esc(status)}</span></td>'
             f"<td>{H.esc(b.run.manifest.get('ended_at') or b.run.manifest.get('started_at') or '')}</td>"
-            f"<td>{H.esc(headline(b.run.summary))}</td></tr>")
+            f"<td>{H.esc(headline(b.summary))}</td></tr>")
     head = "".join(f'<th scope="col">{h}</th>' for h in ("section", "command", "run", "status", "time",
                                                           "headline figures"))
     body = ['<nav class="toc"><h2 id="overview">Runs</h2>',

@@ -13,7 +13,7 @@ import base64
 import html
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -84,39 +84,34 @@ def sort_key(value: Any) -> str | None:
     return None
 
 
-def cell(value: Any, *, tag: str = "td", cls: str | None = None) -> str:
-    """One table cell holding ``value``, with its sort key."""
+def cell(value: Any) -> str:
+    """One ``<td>`` holding ``value``, with its sort key; numbers are right-aligned."""
     key = sort_key(value)
     attrs = "" if key is None else f' data-v="{esc(key)}"'
-    numeric = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
-    classes = " ".join(c for c in (cls, "num" if numeric else None) if c)
-    if classes:
-        attrs += f' class="{classes}"'
-    return f"<{tag}{attrs}>{esc(fmt_value(value))}</{tag}>"
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)):
+        attrs += ' class="num"'
+    return f"<td{attrs}>{esc(fmt_value(value))}</td>"
 
 
-def table(df: pd.DataFrame, *, table_id: str, sortable: bool = True, caption: str | None = None) -> str:
+def table(df: pd.DataFrame, *, table_id: str, caption: str | None = None) -> str:
     """An HTML table of ``df`` (all its rows: slice it first). Sortable by clicking the headers."""
-    cls = "data sortable" if sortable else "data"
     head = "".join(f'<th scope="col" title="{esc(c)}">{esc(c)}</th>' for c in df.columns)
     rows = []
     for rec in df.itertuples(index=False, name=None):
         rows.append("<tr>" + "".join(cell(v) for v in rec) + "</tr>")
     cap = f"<caption>{esc(caption)}</caption>" if caption else ""
-    return (f'<div class="table-wrap"><table id="{esc(table_id)}" class="{cls}">{cap}'
+    return (f'<div class="table-wrap"><table id="{esc(table_id)}" class="data sortable">{cap}'
             f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
 
 
-def kv_table(rows: Sequence[Sequence[Any]], *, header: Sequence[str], table_id: str,
-             sortable: bool = False) -> str:
+def kv_table(rows: Sequence[Sequence[Any]], *, header: Sequence[str], table_id: str) -> str:
     """A small table from rows of values (the first column is a name shown as ``<th>``)."""
     head = "".join(f'<th scope="col">{esc(h)}</th>' for h in header)
     body = []
     for row in rows:
         name, *rest = row
         body.append(f'<tr><th scope="row">{esc(name)}</th>' + "".join(cell(v) for v in rest) + "</tr>")
-    cls = "data kv sortable" if sortable else "data kv"
-    return (f'<div class="table-wrap"><table id="{esc(table_id)}" class="{cls}"><thead><tr>{head}</tr></thead>'
+    return (f'<div class="table-wrap"><table id="{esc(table_id)}" class="data kv"><thead><tr>{head}</tr></thead>'
             f"<tbody>{''.join(body)}</tbody></table></div>")
 
 
@@ -176,11 +171,6 @@ def note(text: str, *, kind: str = "info") -> str:
     return f'<p class="note {esc(kind)}">{esc(text)}</p>'
 
 
-def bullet_list(items: Iterable[str]) -> str:
-    """A list of items that are HTML already."""
-    return "<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
-
-
 def interval_svg(rows: Sequence[tuple[str, float | None, tuple[float, float] | None, str]], *,
                  width: int = 420) -> str:
     """A small inline SVG: one horizontal interval (and point) per row on a common axis.
@@ -188,15 +178,15 @@ def interval_svg(rows: Sequence[tuple[str, float | None, tuple[float, float] | N
     ``rows`` holds ``(label, value, (lo, hi) or None, css class)``. Rows with neither a value nor an
     interval are left out; an empty string comes back when nothing can be drawn.
     """
-    pts = []
+    pts, values = [], []
     for label, value, ci, cls in rows:
-        xs = [v for v in ([value] if value is not None else []) + (list(ci) if ci else []) if v is not None]
-        if xs:
+        vals = ([value] if value is not None else []) + (list(ci) if ci else [])
+        if vals:
             pts.append((label, value, ci, cls))
+            values += vals
     if not pts:
         return ""
-    lo = min(min(v for v in ([p[1]] if p[1] is not None else []) + (list(p[2]) if p[2] else [])) for p in pts)
-    hi = max(max(v for v in ([p[1]] if p[1] is not None else []) + (list(p[2]) if p[2] else [])) for p in pts)
+    lo, hi = min(values), max(values)
     pad = (hi - lo) * 0.1 or abs(hi) * 0.1 or 1.0
     lo, hi = lo - pad, hi + pad
     left, right, row_h = 110, width - 10, 22

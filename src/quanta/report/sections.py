@@ -14,11 +14,10 @@ preview of the first rows when large) and its config. On top of that:
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import numbers
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -28,8 +27,6 @@ from quanta.errors import QuantaError
 from quanta.report import html as H
 from quanta.report.tables import ContextColumns, TableInfo, context_columns, list_tables
 from quanta.store import Run
-
-log = logging.getLogger(__name__)
 
 # Section key -> title, in the order of the chain (config -> engine -> analysis -> test).
 SECTIONS: dict[str, str] = {
@@ -98,6 +95,7 @@ class RunBlock:
     index: int
     run: Run
     section: str
+    summary: dict = field(default_factory=dict)  # summary.json, read once
 
     @property
     def anchor(self) -> str:
@@ -185,14 +183,14 @@ def summary_rows(summary: Mapping, prefix: str = "", depth: int = 0):
     return rows, records
 
 
-def render_summary(block: RunBlock, summary: Mapping) -> str:
+def render_summary(block: RunBlock) -> str:
+    summary = block.summary
     if not summary:
         return H.note("No summary.json: the run did not finish.", kind="warn")
     rows, records = summary_rows(summary)
-    out = [f"<h4>Headline figures</h4>"]
+    out = ["<h4>Headline figures</h4>"]
     if rows:
-        out.append(H.kv_table([(n, v, c if c is not None else None) for n, v, c in rows],
-                              header=("figure", "value", "interval"), table_id=f"{block.anchor}-summary"))
+        out.append(H.kv_table(rows, header=("figure", "value", "interval"), table_id=f"{block.anchor}-summary"))
     for name, df in records:
         out.append(H.table(df, table_id=f"{block.anchor}-summary-{H.slug(name)}", caption=name))
     return "".join(out)
@@ -407,7 +405,7 @@ def _sizes_from_labels(df: pd.DataFrame, cols: ContextColumns, tables: list[Tabl
 def render_contexts(block: RunBlock, tables: list[TableInfo], opts: Options) -> tuple[str, set[str]]:
     """Cluster browsers and token-context tables for every table that holds contexts."""
     out, used = [], set()
-    summary = block.run.summary
+    summary = block.summary
     for t in tables:
         cols = context_columns(t.columns)
         if cols is None:
@@ -579,8 +577,8 @@ def render_verdict(label: str, rec: Mapping, table_id: str) -> str:
 # ---------------------------------------------------------------------------------------------- specific
 def theory_extra(block: RunBlock, tables: list[TableInfo], opts: Options) -> str:
     out = []
-    comps = comparisons(block.run.summary)
-    alpha = block.run.config.get("alpha", block.run.summary.get("alpha"))
+    comps = comparisons(block.summary)
+    alpha = block.run.config.get("alpha", block.summary.get("alpha"))
     if comps:
         out.append("<h4>Predicted exponents against the simulator's</h4>")
         out.append(comparison_table(comps, table_id=f"{block.anchor}-exponents", measured="simulated", svg=False))
@@ -641,10 +639,8 @@ def lm_extra(block: RunBlock, tables: list[TableInfo], opts: Options) -> str:
         out.append("<h4>Suite</h4>" + H.table(df, table_id=f"{block.anchor}-suite"))
     docs = by_name.get("docs")
     if docs is not None and "n_tokens" in docs.columns:
-        n_tokens = int(pd.read_parquet(docs.paths[0], columns=["n_tokens"])["n_tokens"].sum()) \
-            if docs.n_parts == 1 else None
-        out.append(H.paragraph(f"Corpus: {docs.n_rows} documents"
-                               + (f", {n_tokens} tokens." if n_tokens is not None else ".")))
+        n_tokens = int(docs.read()["n_tokens"].sum())
+        out.append(H.paragraph(f"Corpus: {docs.n_rows} documents, {n_tokens} tokens."))
     losses = by_name.get("losses/")
     if losses is not None:
         out.append(H.paragraph(f"Per-token losses: {losses.n_rows} rows in {losses.n_parts} part(s)."))
@@ -652,7 +648,7 @@ def lm_extra(block: RunBlock, tables: list[TableInfo], opts: Options) -> str:
 
 
 def falsify_extra(block: RunBlock, tables: list[TableInfo], opts: Options) -> str:
-    recs = verdict_records(block.run.summary)
+    recs = verdict_records(block.summary)
     if not recs:
         return H.note("This run's summary holds no verdict (no verdict, overlap or *_pred keys).", kind="warn")
     return "".join(render_verdict(label, rec, f"{block.anchor}-verdict-{i}") for i, (label, rec) in enumerate(recs))
@@ -670,7 +666,7 @@ def render_run(block: RunBlock, opts: Options) -> str:
         parts.append(extra(block, tables, opts))
     ctx_html, used = render_contexts(block, tables, opts)
     parts.append(ctx_html)
-    parts.append(render_summary(block, block.run.summary))
+    parts.append(render_summary(block))
     parts.append(render_figures(block))
     parts.append(render_tables(block, tables, opts, used))
     parts.append(render_config(block))
