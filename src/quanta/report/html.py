@@ -305,7 +305,7 @@ MAIN_JS = """
 function key(td){var v=td.getAttribute('data-v');return v===null?td.textContent.trim():v;}
 function isNum(k){return k===''||(k!=='NaN'&&!isNaN(Number(k)));}
 function sortTable(table,col,dir){
-  var body=table.tBodies[0];if(!body){return;}
+  var body=table.tBodies[0];if(!body||!table.tHead||col<0||col>=table.tHead.rows[0].cells.length){return;}
   var rows=Array.prototype.slice.call(body.rows);
   var keys=rows.map(function(r){return r.cells[col]?key(r.cells[col]):'';});
   var numeric=keys.every(isNum);var sign=dir==='desc'?-1:1;
