@@ -348,7 +348,7 @@ def test_run_directory_and_cli(planted, tmp_path, cli_run):
     summary = json.loads((out / "summary.json").read_text())
     row = next(line for line in stdout.splitlines() if "α_N" in line).split()
     assert f"{summary['alpha_N']:.3f}" in row and f"{summary['alpha_N_predicted']:.3f}" in row
-    lib = run_parity_analysis(path, tmp_path / "lib", AnalyzeConfig(n_boot=20))
+    lib = run_parity_analysis(path, tmp_path / "lib", AnalyzeConfig(n_boot=20, figures=False))
     for key in ("alpha_N", "alpha_N_ci", "alpha_D", "alpha_S", "n_vs_D_exponent", "order_spearman"):
         assert summary[key] == lib[key]
     done = Run.open(out, command="parity analyze")

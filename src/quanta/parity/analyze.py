@@ -809,11 +809,12 @@ def plot_parity_analysis(result: ParityAnalysis) -> dict:
         ax.set_xlabel(xlabel)
         ax.set_ylabel("mean test loss (nats)")
         if ax.has_data():
-            ax.set_xscale("log")
-            ax.set_yscale("log")
+            _log_axes(ax)
             ax.legend(fontsize=7)
         else:
             ax.text(0.5, 0.5, "no such sweep in this run", ha="center", va="center", transform=ax.transAxes)
+            ax.set_xticks([])
+            ax.set_yticks([])
     fig.tight_layout()
     figs["loss_scaling"] = fig
 
@@ -830,6 +831,8 @@ def plot_parity_analysis(result: ParityAnalysis) -> dict:
             c = c_a[(c_a["axis"] == axis) & (c_a["x"] > 0)]
             if not len(c):
                 ax.text(0.5, 0.5, "no such sweep in this run", ha="center", va="center", transform=ax.transAxes)
+                ax.set_xticks([])
+                ax.set_yticks([])
                 ax.set_xlabel(xlabel)
                 continue
             g = c.groupby(["rank", "x"])["loss"].mean().reset_index()
@@ -841,7 +844,7 @@ def plot_parity_analysis(result: ParityAnalysis) -> dict:
                 gr = g[g["rank"] == r]
                 ax.plot(gr["x"], gr["loss"] / LN2, color=cmap(norm(r)), lw=0.8, alpha=0.8)
             ax.axhline(thr / LN2, color="k", ls=":", lw=1, label=f"threshold {thr / LN2:g} bits")
-            ax.set_xscale("log")
+            _log_axes(ax, y=False)
             ax.set_xlabel(xlabel)
             ax.set_ylabel("task test loss (bits)")
             ax.legend(fontsize=7, loc="lower left")
@@ -869,11 +872,12 @@ def plot_parity_analysis(result: ParityAnalysis) -> dict:
         ax.set_xlabel(xl)
         ax.set_ylabel(f"learn step (loss < {thr / LN2:g} bits)")
         if ax.has_data():
-            ax.set_xscale("log")
-            ax.set_yscale("log")
+            _log_axes(ax)
             ax.legend(fontsize=7)
         else:
             ax.text(0.5, 0.5, "fewer than 3 tasks learned", ha="center", va="center", transform=ax.transAxes)
+            ax.set_xticks([])
+            ax.set_yticks([])
     axes[0].set_title("learning order against frequency rank")
     axes[1].set_title("convergence time against p_k")
     fig.tight_layout()
@@ -898,12 +902,12 @@ def plot_parity_analysis(result: ParityAnalysis) -> dict:
         ax.set_ylabel("tasks learned n")
         g_pos = counts[(counts["axis"] == axis) & (counts["n_learned"] > 0)]
         if ax.has_data():
-            ax.set_xscale("log")
-            if len(g_pos):
-                ax.set_yscale("log")
+            _log_axes(ax, y=bool(len(g_pos)))
             ax.legend(fontsize=7)
         else:
             ax.text(0.5, 0.5, "no such sweep in this run", ha="center", va="center", transform=ax.transAxes)
+            ax.set_xticks([])
+            ax.set_yticks([])
     fig.tight_layout()
     figs["learned_counts"] = fig
 
@@ -923,14 +927,28 @@ def plot_parity_analysis(result: ParityAnalysis) -> dict:
                    max(ok["actual_width"].max(), ok["predicted_width"].max())]
             ax.plot(lim, lim, "k:", lw=1, label="prediction = actual")
             ax.legend(fontsize=7)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
+        _log_axes(ax)
         ax.set_xlabel("actual learn width")
         ax.set_ylabel("predicted learn width")
         ax.set_title("emergence predicted from the small models")
         fig.tight_layout()
         figs["emergence_prediction"] = fig
     return figs
+
+
+def _log_axes(ax, x: bool = True, y: bool = True) -> None:
+    """Log scales whose minor ticks are labelled only at 2 and 5 (the default labels overlap on short ranges)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    for flag, axis, set_scale in ((x, ax.xaxis, ax.set_xscale), (y, ax.yaxis, ax.set_yscale)):
+        if flag:
+            set_scale("log")
+            lo, hi = (ax.get_xlim() if axis is ax.xaxis else ax.get_ylim())
+            if hi / lo < 300:  # less than ~2.5 decades: label 2 and 5 between the decades too
+                axis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
+                axis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            else:
+                axis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
 
 
 def _alpha_summary(summary: dict, alpha: float) -> dict:
