@@ -276,6 +276,7 @@ border-color:#feb2b2}.badge.running{background:#fffbea;border-color:#f6e05e}
 overflow-wrap:anywhere}
 .ctx mark{background:var(--mark);outline:1px solid #d69e2e;border-radius:2px;padding:0 1px}
 .ctx .ws{color:#a0aec0}.ctx .cut{color:#a0aec0}
+td.ctxcell{min-width:24em}
 ol.contexts{margin:4px 0 8px;padding-left:28px}ol.contexts li{margin:2px 0;border-bottom:1px dotted var(--line)}
 details.cluster{border:1px solid var(--line);border-radius:4px;margin:4px 0;padding:2px 8px}
 details.cluster>summary{cursor:pointer}details.cluster[hidden]{display:none}

@@ -373,7 +373,7 @@ def context_table(df: pd.DataFrame, cols: ContextColumns, *, table_id: str, opts
     for i, (b, t, a) in enumerate(zip(_text(rows, cols.before), rows[cols.token].tolist(), _text(rows, cols.after))):
         r = rows.iloc[i]
         cells = [H.cell(r[cols.kind])] if cols.kind else []
-        cells.append(f"<td>{H.context(b, t, a)}</td>")
+        cells.append(f'<td class="ctxcell">{H.context(b, t, a)}</td>')
         if cols.curve:
             xs, ys = r[cols.curve[0]], r[cols.curve[1]]
             ok = isinstance(xs, (list, tuple, np.ndarray)) and isinstance(ys, (list, tuple, np.ndarray))
