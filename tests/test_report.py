@@ -508,3 +508,29 @@ def test_cluster_sizes_come_from_the_label_table_when_contexts_lack_them(tmp_pat
     (tmp_path / "q" / "clusters.parquet").unlink()
     summary = parse(render_report([tmp_path / "q"]).html).find_all("details", cls="cluster")[0].find_all("summary")
     assert "contexts 2" in summary[0].text()
+
+
+def test_damaged_and_temporary_tables(tmp_path):
+    with Run.create(tmp_path / "r", command="lm losses", config={}, argv=["quanta"]) as r:
+        r.write_table("models", pd.DataFrame({"model": ["a"], "n_params": [10], "order": [0]}))
+        r.write_table("big", pd.DataFrame({"i": np.arange(1000)}))
+        r.finish({})
+    (tmp_path / "r" / "models.parquet").write_bytes(b"PAR1 not really")  # damaged
+    (tmp_path / "r" / ".big.x1.tmp.parquet").write_bytes(b"")  # left by a killed atomic write
+    dom = parse(render_report([tmp_path / "r"], options=Options(max_rows=10, preview_rows=7)).html)
+    tbls = [d for d in dom.find_all("details", cls="tbl")]
+    assert [d.find_all("code")[0].text() for d in tbls] == ["big", "models"]
+    assert "could not be read" in tbls[1].text()
+    big = dom.by_id(next(t.attrs["id"] for t in dom.find_all("table") if t.attrs["id"].endswith("-t-big")))
+    assert [r[0] for r in rows_of(big)] == [str(i) for i in range(7)]
+
+
+def test_preview_reads_across_parts(tmp_path):
+    from quanta.report.tables import list_tables
+
+    (tmp_path / "losses").mkdir()
+    for part in range(3):
+        pd.DataFrame({"i": np.arange(5) + 5 * part}).to_parquet(tmp_path / "losses" / f"part-{part}.parquet")
+    (info,) = list_tables(tmp_path)
+    assert (info.name, info.n_rows, info.n_parts) == ("losses/", 15, 3)
+    assert info.read(7)["i"].tolist() == list(range(7)) and len(info.read()) == 15

@@ -239,7 +239,10 @@ def render_tables(block: RunBlock, tables: list[TableInfo], opts: Options, shown
         schema = ", ".join(f"{c} ({d})" for c, d in zip(t.columns, t.dtypes))
         head = (f"<code>{H.esc(t.name)}</code> <span class=\"mut\">{t.n_rows} rows{parts}</span>")
         body = [f'<p class="meta">columns: {H.esc(schema)}</p>']
-        if t.name in shown_elsewhere:
+        if t.error is not None:
+            head = f"<code>{H.esc(t.name)}</code> <span class=\"mut\">unreadable</span>"
+            body = [H.note(f"This table could not be read: {t.error}", kind="bad")]
+        elif t.name in shown_elsewhere:
             body.append(H.paragraph("Shown as contexts above."))
         elif t.n_rows <= opts.max_rows:
             body.append(H.table(t.read(), table_id=tid))
@@ -660,11 +663,12 @@ EXTRAS = {"theory": theory_extra, "parity": parity_extra, "lm": lm_extra, "falsi
 def render_run(block: RunBlock, opts: Options) -> str:
     """The whole block of one run: header, the section's own parts, contexts, summary, figures, tables, config."""
     tables = list_tables(block.run.path)
+    readable = [t for t in tables if t.error is None]
     parts = [render_header(block)]
     extra = EXTRAS.get(block.section)
     if extra is not None:
-        parts.append(extra(block, tables, opts))
-    ctx_html, used = render_contexts(block, tables, opts)
+        parts.append(extra(block, readable, opts))
+    ctx_html, used = render_contexts(block, readable, opts)
     parts.append(ctx_html)
     parts.append(render_summary(block))
     parts.append(render_figures(block))

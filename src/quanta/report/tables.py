@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 # Accepted spellings of the three parts of a token in context, first match wins.
@@ -34,6 +35,7 @@ class TableInfo:
     n_rows: int
     columns: tuple[str, ...]
     dtypes: tuple[str, ...]
+    error: str | None = None  # why the table could not be read (then it has no rows or columns)
 
     @property
     def n_parts(self) -> int:
@@ -48,7 +50,8 @@ class TableInfo:
             for batch in pq.ParquetFile(p).iter_batches(batch_size=max(1, left)):
                 frames.append(batch.to_pandas())
                 left -= batch.num_rows
-                break
+                if left <= 0:
+                    break
             if left <= 0:
                 break
         if not frames:
@@ -59,17 +62,24 @@ class TableInfo:
 def table_info(name: str, paths: list[Path]) -> TableInfo:
     """Row count, columns and types of a parquet file or of a folder's parts (schema of the first)."""
     paths = sorted(paths)
-    n_rows = sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
-    schema = pq.read_schema(paths[0])
+    try:
+        n_rows = sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
+        schema = pq.read_schema(paths[0])
+    except (OSError, pa.ArrowException) as exc:  # damaged or half-written by a killed run
+        return TableInfo(name=name, paths=tuple(paths), n_rows=0, columns=(), dtypes=(),
+                         error=" ".join(f"{type(exc).__name__}: {exc}".split())[:300])
     return TableInfo(name=name, paths=tuple(paths), n_rows=int(n_rows), columns=tuple(schema.names),
                      dtypes=tuple(str(t) for t in schema.types))
 
 
 def list_tables(run_path: Path) -> list[TableInfo]:
-    """The run's ``*.parquet`` tables, then its folders of parquet parts (``losses/part-*.parquet``)."""
-    out = [table_info(p.stem, [p]) for p in sorted(run_path.glob("*.parquet"))]
+    """The run's ``*.parquet`` tables, then its folders of parquet parts (``losses/part-*.parquet``).
+
+    Hidden files (the temporary files of an atomic write) are left out.
+    """
+    out = [table_info(p.stem, [p]) for p in sorted(run_path.glob("*.parquet")) if not p.name.startswith(".")]
     for sub in sorted(p for p in run_path.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        parts = sorted(sub.glob("*.parquet"))
+        parts = sorted(p for p in sub.glob("*.parquet") if not p.name.startswith("."))
         if parts:
             out.append(table_info(f"{sub.name}/", parts))
     return out
