@@ -204,6 +204,22 @@ def test_sigmoid_grid_fit_matches_scipy_reference():
         assert fits.sse_sigmoid[t] <= best * 1.3 + 0.02, (t, fits.sse_sigmoid[t], best)
 
 
+def test_sigmoid_coefficients_match_plain_least_squares_at_the_chosen_grid_point():
+    x = np.log10(SIZES)
+    Y, _ = planted_curves(x, 30, seed=3)
+    fits = fit_token_curves(Y, x, chunk_elements=1000)  # many small chunks
+    for t in np.flatnonzero(np.isfinite(fits.x0)):
+        s = 1 / (1 + np.exp(np.clip(2 * np.log(9) / fits.width[t] * (x - fits.x0[t]), -60, 60)))
+        D = np.stack([1 - s, s], axis=1)
+        (lo, hi), *_ = np.linalg.lstsq(D, Y[t], rcond=None)
+        assert fits.lo[t] == pytest.approx(lo, abs=1e-8) and fits.hi[t] == pytest.approx(hi, abs=1e-8)
+        assert fits.sse_sigmoid[t] == pytest.approx(np.sum((D @ [lo, hi] - Y[t]) ** 2), abs=1e-8)
+        assert hi > lo
+    # chunking does not change the result
+    again = fit_token_curves(Y, x)
+    np.testing.assert_array_equal(again.x0, fits.x0)
+
+
 def test_line_fit_matches_polyfit():
     x = np.log10(SIZES)
     Y, _ = planted_curves(x, 10, seed=2)

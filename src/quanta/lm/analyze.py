@@ -489,10 +489,13 @@ def fit_token_curves(loss: np.ndarray, x: np.ndarray, *, n_x0: int = 32, n_width
 
     Notes
     -----
-    Line: ordinary least squares, closed form. Sigmoid: ``y = lo·(1 - s) + hi·s`` with
-    ``s = σ(-k(x - x0))``; for every grid point ``(x0, width)`` the best ``(lo, hi)`` solve a 2×2
-    system shared by all tokens, and the residual is ``yᵀy - bᵀc``. Only falling fits (hi > lo) are
-    kept; a token with none gets the constant fit (``x0`` NaN, ``hi = lo`` = mean).
+    Line: ordinary least squares, closed form. Sigmoid: ``y = lo + (hi - lo)·s`` with
+    ``s = σ(-k(x - x0))``. For a fixed grid point ``(x0, width)`` this is a least-squares fit on the
+    constant and ``s``; with ``q`` the unit vector along ``s - mean(s)``, the residual is
+    ``|y - ȳ|² - (q·(y - ȳ))²`` and ``hi - lo = q·(y - ȳ) / |s - mean(s)|``. So one matrix product
+    ``(Y - Ȳ) Q`` scores every grid point for every token, and the best falling fit (hi > lo) is the
+    largest positive ``q·(y - ȳ)``. A token with no falling fit gets the constant fit (``x0`` NaN,
+    ``hi = lo`` = mean).
     """
     from quanta.progress import progress
 
@@ -514,42 +517,34 @@ def fit_token_curves(loss: np.ndarray, x: np.ndarray, *, n_x0: int = 32, n_width
 
     x0g, wg = sigmoid_grid(x, n_x0=n_x0, n_width=n_width)
     S = _sigmoid_design(x, x0g, wg)                      # (G, M)
-    D = np.stack([1 - S, S], axis=2)                     # (G, M, 2): columns for lo, hi
-    A = np.einsum("gmi,gmj->gij", D, D)                  # (G, 2, 2)
-    det = A[:, 0, 0] * A[:, 1, 1] - A[:, 0, 1] ** 2
-    ok = det > 1e-9 * (A[:, 0, 0] * A[:, 1, 1] + 1e-300)
-    x0g, wg, D, A, det = x0g[ok], wg[ok], D[ok], A[ok], det[ok]
+    Sc = S - S.mean(axis=1, keepdims=True)               # the sigmoid's part orthogonal to the constant
+    norm = np.sqrt(np.einsum("gm,gm->g", Sc, Sc))
+    ok = norm > 1e-6 * np.sqrt(M)
+    x0g, wg, S, Sc, norm = x0g[ok], wg[ok], S[ok], Sc[ok], norm[ok]
     G = x0g.size
-    Ainv = np.empty_like(A)
-    Ainv[:, 0, 0] = A[:, 1, 1] / det
-    Ainv[:, 1, 1] = A[:, 0, 0] / det
-    Ainv[:, 0, 1] = Ainv[:, 1, 0] = -A[:, 0, 1] / det
-    Dflat = D.transpose(1, 0, 2).reshape(M, 2 * G)       # (M, 2G)
-    yy = np.einsum("tm,tm->t", Y, Y)
+    Q = (Sc / norm[:, None]).T.copy()                    # (M, G): unit vectors q_g
+    smean = S.mean(axis=1)
 
     lo = ymean.copy()
     hi = ymean.copy()
     x0 = np.full(T, np.nan)
     width = np.full(T, np.nan)
     sse_sig = sst.copy()
-    step = max(1, int(chunk_elements // (2 * G)))
+    step = max(1, int(chunk_elements // G))
     for s0 in progress(range(0, T, step), total=-(-T // step), desc="sigmoid fits", unit="chunk"):
         sl = slice(s0, min(T, s0 + step))
-        b = (Y[sl] @ Dflat).reshape(-1, G, 2)                      # (t, G, 2)
-        c = np.einsum("gij,tgj->tgi", Ainv, b)                      # (t, G, 2): lo, hi
-        sse = yy[sl, None] - np.einsum("tgi,tgi->tg", b, c)         # (t, G)
-        sse[c[:, :, 1] <= c[:, :, 0]] = np.inf                       # keep falling fits only
-        best = np.argmin(sse, axis=1)
-        rows = np.arange(best.size)
-        bsse = sse[rows, best]
-        good = np.isfinite(bsse) & (bsse < sst[sl])
+        z = Yc[sl] @ Q                                   # (t, G): q_g · (y - ȳ); > 0 means a falling fit
+        best = np.argmax(z, axis=1)
+        zb = z[np.arange(best.size), best]
+        good = zb > 0
         idx = np.arange(sl.start, sl.stop)[good]
         bg = best[good]
-        lo[idx] = c[rows[good], bg, 0]
-        hi[idx] = c[rows[good], bg, 1]
+        drop = zb[good] / norm[bg]                       # hi - lo of y = lo + (hi - lo)·s_g
+        lo[idx] = ymean[idx] - drop * smean[bg]
+        hi[idx] = lo[idx] + drop
         x0[idx] = x0g[bg]
         width[idx] = wg[bg]
-        sse_sig[idx] = np.maximum(bsse[good], 0.0)
+        sse_sig[idx] = np.maximum(sst[idx] - zb[good] ** 2, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         r2_sig = np.where(sst > 0, 1 - sse_sig / sst, np.nan)
     return TokenFits(slope=slope, intercept=intercept, r2_line=r2_line, sse_line=sse_line, lo=lo, hi=hi, x0=x0,
