@@ -405,15 +405,21 @@ def loss_distribution(loss: np.ndarray, models: pd.DataFrame, *, n_bins: int = 6
 def summarize_models(loss: np.ndarray, models: pd.DataFrame, *, low_loss: float = 0.1) -> pd.DataFrame:
     """One row per model: size, step, ``n_tokens``, ``mean_loss``, ``median_loss``, ``share_below``
     (share of tokens with loss < ``low_loss``) and ``loss_share_below`` (their part of the total loss)."""
-    loss = np.asarray(loss, dtype=np.float64)
-    below = loss < low_loss
-    total = loss.sum(axis=0)
+    loss = np.asarray(loss)
+    T, M = loss.shape
+    stats = np.full((M, 4), np.nan)
+    for m in range(M):  # one float64 column at a time
+        c = loss[:, m].astype(np.float64)
+        if T:
+            total = c.sum()
+            stats[m] = c.mean(), np.median(c), np.mean(c < low_loss), \
+                (c[c < low_loss].sum() / total if total > 0 else 0.0)
     out = models[[c for c in ("model", "order", "n_params", "n_params_nonembed", "step") if c in models]].copy()
-    out["n_tokens"] = loss.shape[0]
-    out["mean_loss"] = loss.mean(axis=0) if loss.shape[0] else np.nan
-    out["median_loss"] = np.median(loss, axis=0) if loss.shape[0] else np.nan
-    out["share_below"] = below.mean(axis=0) if loss.shape[0] else np.nan
-    out["loss_share_below"] = np.where(total > 0, (loss * below).sum(axis=0) / np.where(total > 0, total, 1), 0.0)
+    out["n_tokens"] = T
+    out["mean_loss"] = stats[:, 0]
+    out["median_loss"] = stats[:, 1]
+    out["share_below"] = stats[:, 2]
+    out["loss_share_below"] = stats[:, 3]
     out["low_loss"] = low_loss
     return out.reset_index(drop=True)
 
@@ -499,21 +505,13 @@ def fit_token_curves(loss: np.ndarray, x: np.ndarray, *, n_x0: int = 32, n_width
     """
     from quanta.progress import progress
 
-    Y = np.asarray(loss, dtype=np.float64)
+    Y = np.asarray(loss)
     x = np.asarray(x, dtype=np.float64)
     T, M = Y.shape
     if x.shape != (M,):
         raise QuantaError(f"x: expected {M} values, one per model, got shape {x.shape}", "pass log10 sizes")
     xc = x - x.mean()
     sxx = float(xc @ xc)
-    ymean = Y.mean(axis=1)
-    Yc = Y - ymean[:, None]
-    sst = np.einsum("tm,tm->t", Yc, Yc)
-    slope = (Yc @ xc) / sxx if sxx > 0 else np.zeros(T)
-    intercept = ymean - slope * x.mean()
-    sse_line = np.maximum(sst - slope**2 * sxx, 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r2_line = np.where(sst > 0, 1 - sse_line / sst, np.nan)
 
     x0g, wg = sigmoid_grid(x, n_x0=n_x0, n_width=n_width)
     S = _sigmoid_design(x, x0g, wg)                      # (G, M)
@@ -525,15 +523,27 @@ def fit_token_curves(loss: np.ndarray, x: np.ndarray, *, n_x0: int = 32, n_width
     Q = (Sc / norm[:, None]).T.copy()                    # (M, G): unit vectors q_g
     smean = S.mean(axis=1)
 
-    lo = ymean.copy()
-    hi = ymean.copy()
+    ymean = np.empty(T)
+    sst = np.empty(T)
+    slope = np.zeros(T)
+    lo = np.empty(T)
+    hi = np.empty(T)
     x0 = np.full(T, np.nan)
     width = np.full(T, np.nan)
-    sse_sig = sst.copy()
-    step = max(1, int(chunk_elements // G))
-    for s0 in progress(range(0, T, step), total=-(-T // step), desc="sigmoid fits", unit="chunk"):
+    sse_sig = np.empty(T)
+    step = max(1, int(chunk_elements // max(G, M)))
+    for s0 in progress(range(0, T, step), total=-(-T // step), desc="token fits", unit="chunk"):
         sl = slice(s0, min(T, s0 + step))
-        z = Yc[sl] @ Q                                   # (t, G): q_g · (y - ȳ); > 0 means a falling fit
+        y = Y[sl].astype(np.float64)
+        ym = y.mean(axis=1)
+        yc = y - ym[:, None]
+        ss = np.einsum("tm,tm->t", yc, yc)
+        ymean[sl], sst[sl] = ym, ss
+        if sxx > 0:
+            slope[sl] = (yc @ xc) / sxx
+        lo[sl] = hi[sl] = ym
+        sse_sig[sl] = ss
+        z = yc @ Q                                       # (t, G): q_g · (y - ȳ); > 0 means a falling fit
         best = np.argmax(z, axis=1)
         zb = z[np.arange(best.size), best]
         good = zb > 0
@@ -545,6 +555,10 @@ def fit_token_curves(loss: np.ndarray, x: np.ndarray, *, n_x0: int = 32, n_width
         x0[idx] = x0g[bg]
         width[idx] = wg[bg]
         sse_sig[idx] = np.maximum(sst[idx] - zb[good] ** 2, 0.0)
+    intercept = ymean - slope * x.mean()
+    sse_line = np.maximum(sst - slope**2 * sxx, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r2_line = np.where(sst > 0, 1 - sse_line / sst, np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
         r2_sig = np.where(sst > 0, 1 - sse_sig / sst, np.nan)
     return TokenFits(slope=slope, intercept=intercept, r2_line=r2_line, sse_line=sse_line, lo=lo, hi=hi, x0=x0,
