@@ -372,3 +372,43 @@ def test_cli_bad_input_is_one_line(planted, tmp_path, cli_run):
         assert code == 2 and err.startswith("error:") and err.count("\n") == 1 and "Traceback" not in err
     assert not (tmp_path / "o2").exists()
     assert Run.open(path).command == "parity run"  # --out = RUN_DIR did not touch the run
+
+
+@pytest.mark.slow
+def test_end_to_end_on_a_real_tiny_run(tmp_path, cli_run):
+    """`quanta parity run` (a tiny sweep: 4 widths online, 2 training-set sizes) then `quanta parity analyze`."""
+    run_dir, out = tmp_path / "run", tmp_path / "analysis"
+    code, _, err = cli_run("parity", "run", "--preset", "cpu-tiny", "--out", run_dir, "--set", "n_tasks=6",
+                           "--set", "n=8", "--set", "k=2", "--set", "widths=[8,16,32,64]",
+                           "--set", "data_sizes=[0,300,3000]", "--set", "steps=300", "--set", "batch_size=256",
+                           "--set", "n_evals=10")
+    assert code == 0, err
+    code, stdout, err = cli_run("parity", "analyze", run_dir, "--out", out, "--n-boot", "20")
+    assert code == 0, err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["alpha"] == 0.4 and summary["n_tasks"] == 6
+    src, done = Run.open(run_dir), Run.open(out)
+    models, ev = src.read_table("models"), src.read_table("eval")
+    thr = 0.1 * LN2
+    # tasks learned at the end of training, counted from the engine's eval table by hand
+    counts = done.read_table("learned_counts")
+    for _, m in models[models["D"] == 0].iterrows():
+        e = ev[(ev["model"] == m["model"]) & (ev["step"] == ev[ev["model"] == m["model"]]["step"].max())]
+        got = counts[(counts["axis"] == "N") & (counts["model"] == m["model"])]["n_learned"].iloc[0]
+        assert got == (e["loss"] < thr).sum()
+    # learn steps of every model against a plain loop over the eval table
+    em = done.read_table("emergence")
+    em = em[em["axis"] == "step"].set_index(["model", "task"])["at"]
+    for (model, task), rows in ev.sort_values("step").groupby(["model", "task"]):
+        below = rows[rows["loss"] < thr]["step"]
+        want = below.iloc[0] if len(below) else np.nan
+        got = em.loc[(model, task)]
+        assert (np.isnan(want) and np.isnan(got)) or got == want
+    assert {"loss_scaling", "task_curves", "learning_order"} <= {p.stem for p in done.figures()}
+
+
+def test_bad_emergence_width_writes_nothing(planted, tmp_path, cli_run):
+    path, _ = planted
+    code, _, err = cli_run("parity", "analyze", path, "--out", tmp_path / "o", "--emergence-width", "5000")
+    assert code == 2 and "emergence_width" in err and err.count("\n") == 1
+    assert not (tmp_path / "o").exists()

@@ -34,6 +34,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -741,7 +742,6 @@ def _predict_emergence(alpha, online, end, tasks, n_tasks, cfg, thr, summary, no
     summary["emergence_n_predicted"] = int(len(pr))
     summary["emergence_n_checked"] = int(len(checked))
     summary["emergence_n_predicted_in_run"] = int((pr["predicted_width"] <= w_max).sum())
-    summary["emergence_n_learned_in_run"] = int(len(checked))
     summary["emergence_n_vs_N_exponent_small"] = float(fit.alpha)
     if len(checked):
         err = checked["log10_error"].to_numpy(float)
@@ -980,13 +980,14 @@ def run_parity_analysis(run_dir: str | os.PathLike, out: str | os.PathLike, conf
     src, dst = Path(run_dir), Path(out)
     if dst.exists() and src.exists() and dst.resolve() == src.resolve():
         raise QuantaError(f"--out {dst} is the run directory being analyzed", "choose another directory for --out")
-    # validate the input before creating anything at --out
-    load_parity_run(src)
+    # analyze first: bad input raises before anything is created at --out
+    t0 = time.perf_counter()
+    result = analyze_parity(src, cfg)
+    t_analyze = time.perf_counter() - t0
     conf = {"run_dir": str(src.resolve()), **asdict(cfg)}
     with Run.create(dst, command="parity analyze", config=conf, seed=cfg.seed, device="cpu", argv=argv,
                     force=force) as run:
-        with run.timer("analyze"):
-            result = analyze_parity(src, cfg)
+        run.update_manifest(analyze_s=round(t_analyze, 3))  # the analysis ran before the run directory existed
         run.write_table("fits", result.fits)
         run.write_table("exponents", result.exponents)
         run.write_table("emergence", result.emergence)
