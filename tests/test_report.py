@@ -534,3 +534,19 @@ def test_preview_reads_across_parts(tmp_path):
     (info,) = list_tables(tmp_path)
     assert (info.name, info.n_rows, info.n_parts) == ("losses/", 15, 3)
     assert info.read(7)["i"].tolist() == list(range(7)) and len(info.read()) == 15
+
+
+def test_nested_run_directories_are_reported_after_their_parent(tmp_path, runs):
+    # like `quanta falsify RUN`, which keeps the runs it made inside its own directory
+    parent = tmp_path / "falsify"
+    with Run.create(parent, command="falsify", config={}, argv=["quanta"]) as r:
+        with Run.create(parent / "parts", command="qdg parity", config={}, argv=["quanta"]) as q:
+            q.write_table("sizes", pd.DataFrame({"n_clusters": [2, 2], "rank": [1, 2], "size": [5, 3]}))
+            q.finish({"ari": 0.9})
+        r.finish({"zipf_pred": 1.4, "zipf_measured": 1.5, "verdict": "consistent"})
+    rep = render_report([parent, parent / "parts"])
+    assert [(Path(x["path"]).name, x["section"]) for x in rep.runs] == [("parts", "qdg"), ("falsify", "falsify")]
+    dom = parse(rep.html)
+    parent_tables = [d.find_all("code")[0].text() for a in dom.find_all("article")
+                     if a.attrs["data-section"] == "falsify" for d in a.find_all("details", cls="tbl")]
+    assert parent_tables == []  # parts/ is a run of its own, not a folder of table parts

@@ -12,7 +12,7 @@ from pathlib import Path
 from quanta.errors import QuantaError
 from quanta.report import html as H
 from quanta.report.sections import INTROS, SECTIONS, Options, RunBlock, headline, render_run, section_of
-from quanta.store import Run, atomic_write_bytes
+from quanta.store import MANIFEST, Run, atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,9 @@ class Report:
 def open_runs(run_dirs: Iterable[str | os.PathLike]) -> list[Run]:
     """Open every run directory (unfinished ones too), in the order given, each once.
 
+    Run directories nested one level inside a given one (``quanta falsify RUN`` keeps its ``scaling/`` and
+    ``parts/`` runs there) are opened too, right after it.
+
     Raises
     ------
     QuantaError
@@ -45,15 +48,17 @@ def open_runs(run_dirs: Iterable[str | os.PathLike]) -> list[Run]:
             raise QuantaError(f"run directory {p} does not exist", "check the path")
         if not p.is_dir():
             raise QuantaError(f"{p} is a file, not a run directory", "pass a directory written by a quanta command")
-        key = p.resolve()
-        if key in seen:
-            continue
-        seen.add(key)
         run = Run.open(p, require_complete=False)
-        if run.manifest.get("status") != "complete":
-            log.warning("%s holds an unfinished run (status %r); reporting what it has", p,
-                        run.manifest.get("status"))
-        runs.append(run)
+        nested = sorted(c for c in p.iterdir() if c.is_dir() and (c / MANIFEST).is_file())
+        for r in [run, *(Run.open(c, require_complete=False) for c in nested)]:
+            key = r.path.resolve()
+            if key in seen:
+                continue
+            seen.add(key)
+            if r.manifest.get("status") != "complete":
+                log.warning("%s holds an unfinished run (status %r); reporting what it has", r.path,
+                            r.manifest.get("status"))
+            runs.append(r)
     return runs
 
 

@@ -13,6 +13,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from quanta.store import MANIFEST
+
 # Accepted spellings of the three parts of a token in context, first match wins.
 BEFORE_COLUMNS = ("context_before", "before", "prefix", "left_context")
 TOKEN_COLUMNS = ("token", "token_str", "token_text")
@@ -75,10 +77,11 @@ def table_info(name: str, paths: list[Path]) -> TableInfo:
 def list_tables(run_path: Path) -> list[TableInfo]:
     """The run's ``*.parquet`` tables, then its folders of parquet parts (``losses/part-*.parquet``).
 
-    Hidden files (the temporary files of an atomic write) are left out.
+    Hidden files (the temporary files of an atomic write) and nested run directories are left out.
     """
     out = [table_info(p.stem, [p]) for p in sorted(run_path.glob("*.parquet")) if not p.name.startswith(".")]
-    for sub in sorted(p for p in run_path.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    subdirs = (p for p in run_path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    for sub in sorted(p for p in subdirs if not (p / MANIFEST).exists()):  # nested runs are runs
         parts = sorted(p for p in sub.glob("*.parquet") if not p.name.startswith("."))
         if parts:
             out.append(table_info(f"{sub.name}/", parts))
