@@ -249,6 +249,16 @@ def test_emergence_prediction_from_small_models(planted):
     assert pr["rank"].min() > 1
 
 
+def test_default_emergence_width_needs_three_usable_widths():
+    widths = [2, 4, 8, 16, 32, 64, 128]
+    assert default_emergence_width(widths) == 16
+    assert default_emergence_width(widths, [0, 1, 2, 4, 8, 16, 32], n_tasks=100) == 16
+    # the small models learn nothing: W moves up to the first width with 3 usable widths below it
+    assert default_emergence_width(widths, [0, 0, 0, 1, 2, 3, 5], n_tasks=100) == 64
+    # never the widest (nothing wider would check the prediction)
+    assert default_emergence_width(widths, [0, 0, 0, 0, 1, 2, 5], n_tasks=100) == 16
+
+
 def test_emergence_width_option_and_its_bounds(planted, tmp_path):
     path, _ = planted
     res = analyze_parity(path, AnalyzeConfig(n_boot=0, emergence_width=100))

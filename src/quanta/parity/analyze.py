@@ -672,10 +672,26 @@ def _count_fit(key, fit_name, x_name, sweep, n_tasks, cfg, record, notes, tag):
         record(key, fit, fit_name, x_name, "1/n_learned", "1 <= n_learned <= n_tasks-1")
 
 
-def default_emergence_width(widths) -> float:
-    """The default W: the largest width of the sweep not above its median width."""
-    w = np.sort(np.unique(np.asarray(widths, float)))
-    return float(w[w <= np.median(w)].max())
+def default_emergence_width(widths, n_learned=None, n_tasks: int | None = None) -> float:
+    """The default W of the emergence prediction.
+
+    The largest width of the sweep not above its median width. With ``n_learned`` (tasks learned
+    per width, aligned with ``widths``) and ``n_tasks``: if fewer than 3 widths up to that W have
+    1 <= n_learned <= n_tasks - 1 (too few to fit n(N)), the smallest width below the widest that
+    has 3 such widths at or below it, when there is one.
+    """
+    w = np.asarray(widths, float)
+    order = np.argsort(w)
+    w = w[order]
+    W = float(w[w <= np.median(w)].max())
+    if n_learned is None or n_tasks is None:
+        return W
+    n = np.asarray(n_learned, float)[order]
+    usable = np.cumsum((n >= 1) & (n <= n_tasks - 1))
+    if usable[w <= W][-1] >= 3:
+        return W
+    ok = (usable >= 3) & (w < w[-1])
+    return float(w[ok][0]) if ok.any() else W
 
 
 def _predict_emergence(alpha, online, end, tasks, n_tasks, cfg, thr, summary, notes, tag):
@@ -695,14 +711,15 @@ def _predict_emergence(alpha, online, end, tasks, n_tasks, cfg, thr, summary, no
               f"below the widest so wider models can check the prediction), got {W:g}",
               f"pass --emergence-width between {widths[0]:g} and {widths[-2]:g}")
     else:
-        W = default_emergence_width(widths)
+        per_width = online.groupby("width")["n_learned"].mean()
+        W = default_emergence_width(per_width.index.to_numpy(float), per_width.to_numpy(float), n_tasks)
     summary["emergence_W"] = W
     small = online[online["width"] <= W]
     sw = small.groupby("width").agg(x=("n_params", "mean"), n=("n_learned", "mean")).reset_index()
     x, n = sw["x"].to_numpy(float), sw["n"].to_numpy(float)
     ok = (n >= 1) & (n <= n_tasks - 1)
-    if ok.sum() < 2:
-        notes.append(f"{tag} emergence prediction: fewer than 2 models of width <= {W:g} have "
+    if ok.sum() < 3:
+        notes.append(f"{tag} emergence prediction: fewer than 3 widths <= {W:g} have "
                      f"1 <= n_learned <= n_tasks-1; no prediction")
         return None
     fit = _fit(x[ok], 1.0 / n[ok], offset=False, cfg=cfg, notes=notes, label=f"{tag} n(N) for width <= {W:g}")
