@@ -89,8 +89,9 @@ def test_chromium_runs_the_page_without_errors_and_sorts(chromium, report, tmp_p
     mixed = _table_id(static, "-t-mixed")
     head = [th.text() for th in static.by_id(models).find_all("th")]
     col_final = head.index("final_loss")
-    # (specs naming no table or no column are ignored without an error)
-    specs = [f"{models}:{col_final}:asc", f"{mixed}:1:desc", "overview-table:1:asc", "nope:1:asc", f"{mixed}:9:asc"]
+    # (specs naming no table or no column, or not even decodable, are ignored without an error)
+    specs = [f"{models}:{col_final}:asc", f"{mixed}:1:desc", "overview-table:1:asc", "nope:1:asc", f"{mixed}:9:asc",
+             "%E0%A4%A"]
     url = f"{path.as_uri()}#sort={','.join(specs)}"
     proc = run_chromium(chromium, url, tmp_path, "--dump-dom")
     assert console_lines(proc.stderr) == []

@@ -339,7 +339,8 @@ function initTables(){
 }
 function applyHash(){
   var m=/(?:^#|&)sort=([^&]*)/.exec(location.hash);if(!m){return;}
-  decodeURIComponent(m[1]).split(',').forEach(function(spec){
+  m[1].split(',').forEach(function(raw){
+    var spec;try{spec=decodeURIComponent(raw);}catch(err){return;}
     var p=spec.split(':');var t=document.getElementById(p[0]);
     if(t&&t.classList.contains('sortable')){sortTable(t,parseInt(p[1],10)||0,p[2]==='desc'?'desc':'asc');}
   });
