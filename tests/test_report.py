@@ -412,7 +412,7 @@ def test_errors_are_quanta_errors(tmp_path, runs):
 
 def test_build_report_into_a_directory_and_duplicates_once(tmp_path, runs):
     out = build_report([runs["theory"], runs["theory"]], tmp_path)
-    assert out == tmp_path / "report.html"
+    assert out == tmp_path / "report.html" and out.stat().st_mode & 0o777 == 0o644
     dom = parse(out.read_text())
     assert len(dom.find_all("article")) == 1
 
@@ -442,17 +442,18 @@ def test_cli_writes_a_run_directory(tmp_path, runs, cli_run):
     assert code == 0 and json.loads((out / "summary.json").read_text())["sections"] == ["theory"]
 
 
-@pytest.mark.parametrize("case", ["missing", "not_run", "inside_out", "no_dirs", "bad_option"])
+@pytest.mark.parametrize("case", ["missing", "not_run", "inside_out", "out_inside", "no_dirs", "bad_option"])
 def test_cli_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, runs, cli_run, case):
     out = tmp_path / "rep"
     args = {"missing": [tmp_path / "nope", "--out", out],
             "not_run": [runs["theory"], tmp_path, "--out", out],
             "inside_out": [runs["theory"], "--out", runs["theory"], "--force"],
+            "out_inside": [runs["theory"], "--out", runs["theory"] / "rep"],
             "no_dirs": ["--out", out],
             "bad_option": [runs["theory"], "--out", out, "--max-contexts", "0"]}[case]
     code, _, err = cli_run("report", *args)
     assert code == 2 and err.startswith("error:") and err.count("\n") == 1 and "Traceback" not in err
-    assert not out.exists()
+    assert not out.exists() and not (runs["theory"] / "rep").exists()
     assert (runs["theory"] / "summary.json").exists()
 
 

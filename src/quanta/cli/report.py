@@ -31,7 +31,7 @@ def report(run_dirs, out, force, title, max_rows, max_contexts, max_clusters, ma
     """
     from quanta.errors import QuantaError
     from quanta.report import REPORT_FILE, Options, render_report
-    from quanta.store import Run, atomic_write_bytes
+    from quanta.store import Run
 
     options = Options(max_rows=max_rows, max_contexts=max_contexts, max_clusters=max_clusters,
                       max_cluster_counts=max_cluster_counts)
@@ -39,14 +39,13 @@ def report(run_dirs, out, force, title, max_rows, max_contexts, max_clusters, ma
     target = out.resolve()
     for d in run_dirs:
         p = d.resolve()
-        if p == target or target in p.parents:
-            raise QuantaError(f"--out {out} holds the run directory {d} that is to be reported",
+        if p == target or target in p.parents or p in target.parents:
+            raise QuantaError(f"--out {out} overlaps the run directory {d} that is to be reported",
                               "write the report to a new directory outside the runs")
     rendered = render_report(run_dirs, title=title, options=options)  # validates DIR... before OUT is made
     config = {"run_dirs": [str(d.resolve()) for d in run_dirs], "title": title, **asdict(options)}
     with Run.create(out, command="report", config=config, force=force) as run:
-        path = atomic_write_bytes(run.path / REPORT_FILE, rendered.html.encode("utf-8"))
-        path.chmod(0o644)
+        path = rendered.write(run.path / REPORT_FILE)
         summary = run.finish({"report": str(path.resolve()), "n_runs": len(rendered.runs),
                               "sections": rendered.sections, "size_bytes": path.stat().st_size,
                               "runs": rendered.runs})

@@ -27,6 +27,12 @@ class Report:
     sections: list[str]
     runs: list[dict] = field(default_factory=list)
 
+    def write(self, path: str | os.PathLike) -> Path:
+        """Write the page to ``path`` atomically, readable by all (it is for sharing)."""
+        path = atomic_write_bytes(path, self.html.encode("utf-8"))
+        path.chmod(0o644)  # the temporary file behind the atomic write is private
+        return path
+
 
 def open_runs(run_dirs: Iterable[str | os.PathLike]) -> list[Run]:
     """Open every run directory (unfinished ones too), in the order given, each once.
@@ -149,7 +155,4 @@ def build_report(run_dirs: Iterable[str | os.PathLike], out_path: str | os.PathL
     out = Path(out_path)
     if out.is_dir():
         out = out / REPORT_FILE
-    report = render_report(run_dirs, title=title, options=options)
-    atomic_write_bytes(out, report.html.encode("utf-8"))
-    out.chmod(0o644)  # the temporary file behind the atomic write is private; a report is for sharing
-    return out
+    return render_report(run_dirs, title=title, options=options).write(out)
