@@ -334,6 +334,11 @@ def test_bad_input_raises(tmp_path):
     make_parity_run(tmp_path / "noeval", n_tasks=20, drop_table="eval")
     with pytest.raises(QuantaError, match="eval.parquet"):
         analyze_parity(tmp_path / "noeval")
+    make_parity_run(tmp_path / "nocol", n_tasks=20)
+    run = Run.open(tmp_path / "nocol")
+    run.write_table("models", run.read_table("models").drop(columns=["best_loss"]))
+    with pytest.raises(QuantaError, match="best_loss"):
+        analyze_parity(tmp_path / "nocol")
     for bad in (0, -0.1, float("nan")):
         with pytest.raises(QuantaError, match="threshold_bits"):
             AnalyzeConfig(threshold_bits=bad)
