@@ -218,8 +218,7 @@ def sparkline(xs: Sequence[float], ys: Sequence[float], *, log_x: bool = True, w
     Pairs with a missing or non-finite value are left out; an empty string comes back when fewer than
     two points remain.
     """
-    pts = [(float(x), float(y)) for x, y in zip(xs, ys)
-           if not _is_missing(x) and not _is_missing(y) and math.isfinite(float(x)) and math.isfinite(float(y))]
+    pts = [(float(x), float(y)) for x, y in zip(xs, ys) if not (_is_missing(x) or _is_missing(y))]
     if len(pts) < 2:
         return ""
     if log_x and all(x > 0 for x, _ in pts):
