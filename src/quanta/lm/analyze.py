@@ -723,18 +723,18 @@ def analyze_losses(losses_dir, out, cfg: AnalyzeConfig | None = None, *, force: 
     from quanta.store import Run
 
     cfg = cfg or AnalyzeConfig()
-    src = Run.open(losses_dir, command="lm losses")
+    Run.open(losses_dir, command="lm losses")  # a finished losses run, or a one-line error
     models = read_models(losses_dir)
     config = dict(dataclasses.asdict(cfg), losses_dir=str(Path(losses_dir).resolve()))
     with Run.create(out, command="lm analyze", config=config, seed=cfg.seed, device="cpu", argv=argv,
                     force=force) as run:
         with run.timer("load"):
             lm = load_loss_matrix(losses_dir, models)
-        summary = _analyze(run, lm, cfg, losses_dir, src)
+        summary = _analyze(run, lm, cfg, losses_dir)
         return run.finish(summary)
 
 
-def _analyze(run, lm: LossMatrix, cfg: AnalyzeConfig, losses_dir, src) -> dict:
+def _analyze(run, lm: LossMatrix, cfg: AnalyzeConfig, losses_dir) -> dict:
     models = lm.models
     mode = detect_mode(models) if cfg.mode == "auto" else cfg.mode
     if mode == "dynamics" and (models["step"] < 0).all():
@@ -940,9 +940,9 @@ def _figures(run, dist, msum, models, xname, fit, fit_cols, L, labels, fits, tok
     ax.plot(xv[pos_], msum["mean_loss"].to_numpy()[pos_], "o", color="C0", label="mean loss")
     if fit is not None:
         grid = np.geomspace(xv[fit_cols].min(), xv[fit_cols].max(), 100)
-        sym = "α_S" if mode == "dynamics" else "α_N"
+        sym, var = ("α_S", "S") if mode == "dynamics" else ("α_N", "N")
         ax.plot(grid, fit.predict(grid), "-", color="C1",
-                label=f"L∞ + A·x^-α, {sym} = {fit.alpha:.3g} [{fit.alpha_ci[0]:.3g}, {fit.alpha_ci[1]:.3g}]")
+                label=f"L∞ + A·{var}^-{sym} = {fit.alpha:.3g} [{fit.alpha_ci[0]:.3g}, {fit.alpha_ci[1]:.3g}]")
     ax.set_xscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("mean loss (nats)")
@@ -1036,7 +1036,7 @@ def _highlight_text(ax, before: str, token: str, after: str, width: int = 48) ->
         ax.text(0.0, y, line, transform=ax.transAxes, fontsize=7, family="monospace", va="top")
         y -= 0.1
     t1 = ax.text(0.0, y, last, transform=ax.transAxes, fontsize=7, family="monospace", va="top")
-    t2 = ax.annotate(token if token.strip() else repr(token), xycoords=t1, xy=(1, 0), va="bottom",
+    t2 = ax.annotate(token if token.strip() else token.replace(" ", "␣"), xycoords=t1, xy=(1, 0), va="bottom",
                      fontsize=7, family="monospace", color="black",
                      bbox=dict(boxstyle="square,pad=0.1", fc="#ffb3b3", ec="none"))
     room = max(0, width - len(last) - len(token))
