@@ -551,3 +551,23 @@ def test_nested_run_directories_are_reported_after_their_parent(tmp_path, runs):
     parent_tables = [d.find_all("code")[0].text() for a in dom.find_all("article")
                      if a.attrs["data-section"] == "falsify" for d in a.find_all("details", cls="tbl")]
     assert parent_tables == []  # parts/ is a run of its own, not a folder of table parts
+
+
+@pytest.mark.parametrize("alpha_N", [0.083, 0.4])
+def test_verdict_agrees_with_quanta_falsify(tmp_path, alpha_N):
+    """The page's verdict and overlap are those of quanta.falsify (the report re-derives nothing else)."""
+    from quanta.falsify import compare_exponents
+    from quanta.fit import fit_zipf_from_sizes
+
+    sizes = np.round(400 * np.arange(1, 41) ** -1.4).astype(int) + 1  # parts whose sizes follow a Zipf law
+    fit = fit_zipf_from_sizes(sizes, n_boot=50, seed=0)
+    table, verdict = compare_exponents(alpha_N, (alpha_N - 0.02, alpha_N + 0.02), {"mle": fit})
+    with Run.create(tmp_path / "f", command="falsify", config={}, argv=["quanta"]) as r:
+        r.write_table("verdict", table)
+        r.finish({"alpha_N": alpha_N, "alpha_N_ci": [alpha_N - 0.02, alpha_N + 0.02], **verdict, "n_clusters": 40})
+    dom = parse(render_report([tmp_path / "f"]).html)
+    box = dom.find_all("div", cls="verdict")[0]
+    assert box.attrs["data-overlap"] == str(verdict["overlap"]) and verdict["verdict"] in box.text()
+    row = rows_of(next(t for t in dom.find_all("table") if t.attrs["id"].endswith("-verdict-0")))[0]
+    assert row[-1] == ("yes" if verdict["overlap"] else "no")
+    assert "differs from the intervals" not in dom.text()
