@@ -292,7 +292,7 @@ def test_dynamics_detected_with_alpha_S_and_learning_steps(tmp_path):
 
 
 def test_examples_have_highlightable_context(tmp_path):
-    tokenizers = pytest.importorskip("tokenizers")
+    pytest.importorskip("tokenizers")
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     text = ("the quick brown fox jumps over the lazy dog. " * 3 + "def main():\n    return 42\n") * 20
