@@ -86,3 +86,17 @@ def test_helpers_and_errors():
         spectral_sweep(A, [5])
     with pytest.raises(QuantaError):
         knn_affinity(np.eye(4), 4)
+
+
+def test_sign_invariant_affinities_recover_blocks_with_random_signs():
+    X, true = planted(seed=5)
+    signs = np.where(np.random.default_rng(0).random(len(X)) < 0.5, -1.0, 1.0).astype(np.float32)
+    C = cosine_matrix(X * signs[:, None])
+    np.testing.assert_allclose(angular_affinity(C, similarity="abs_cosine"), np.abs(C))
+    np.testing.assert_allclose(angular_affinity(C, similarity="abs_angular"), angular_affinity(np.abs(C)))
+    lab = spectral_sweep(angular_affinity(C, similarity="abs_cosine"), [5]).labels[5]
+    assert adjusted_rand_score(true, lab) == pytest.approx(1.0)
+    K = knn_affinity(X * signs[:, None], 12, similarity="abs_cosine")
+    assert adjusted_rand_score(true, spectral_sweep(K, [5]).labels[5]) == pytest.approx(1.0)
+    with pytest.raises(QuantaError):
+        angular_affinity(C, similarity="euclid")

@@ -53,8 +53,8 @@ def _int_list(text: str | None, name: str):
 @click.option("--dense-max", type=int, default=20000, show_default=True,
               help="Above this many tokens the affinity is a sparse kNN graph.")
 @click.option("--n-neighbors", type=int, default=30, show_default=True, help="Neighbours in the kNN graph.")
-@click.option("--similarity", type=click.Choice(["angular", "abs_angular"]), default="angular", show_default=True,
-              help="Affinity: the paper's 1 - arccos(cos)/π, or the same of |cos|.")
+@click.option("--similarity", type=click.Choice(["angular", "abs_angular", "abs_cosine"]), default="angular",
+              show_default=True, help="Affinity: the paper's 1 - arccos(cos)/π, the same of |cos|, or |cos|.")
 @click.option("--rank-range", default=None, metavar="LO,HI", help="Ranks of the envelope fit (the paper: 100,1000).")
 @click.option("--batch-size", type=int, default=8, show_default=True, help="Contexts per forward pass.")
 @out_option(required=False)
@@ -112,8 +112,8 @@ def qdg(ctx, model, revision, corpus, max_docs, context_length, threshold, keep_
               help="A task is learned when its final test loss is below this many bits.")
 @click.option("--counts", default=None, metavar="K1,K2,...", help="Cluster counts of the sweep (default: a grid).")
 @click.option("--project", type=int, default=0, show_default=True, help="Sketch dimension (0: exact gradients).")
-@click.option("--similarity", type=click.Choice(["angular", "abs_angular"]), default="abs_angular",
-              show_default=True, help="Affinity: the paper's angular one, or its sign-invariant form (see docs/qdg.md).")
+@click.option("--similarity", type=click.Choice(["angular", "abs_angular", "abs_cosine"]), default="abs_cosine",
+              show_default=True, help="Affinity: the paper's angular one, or a sign-invariant one (see docs/qdg.md).")
 @out_option()
 @seed_option
 @device_option

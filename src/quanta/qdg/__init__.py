@@ -94,7 +94,8 @@ class QDGConfig:
     n_neighbors : int, default 30
         Neighbours per token in the kNN graph.
     similarity : str, default "angular"
-        ``angular`` (the paper's ``1 - arccos(cos)/π``) or ``abs_angular`` (the same of ``|cos|``).
+        ``angular`` (the paper's ``1 - arccos(cos)/π``), ``abs_angular`` (the same of ``|cos|``) or
+        ``abs_cosine`` (``|cos|``); see :func:`quanta.qdg.cluster.angular_affinity`.
     rank_range : tuple (int, int), optional
         Ranks of the envelope fit (the paper: (100, 1000)); default all ranks.
     batch_size, rounds_per_pass : int

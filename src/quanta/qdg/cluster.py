@@ -64,23 +64,32 @@ def cosine_matrix(G, *, device=None, block: int = 4096) -> np.ndarray:
     return out
 
 
-SIMILARITIES = ("angular", "abs_angular")
+SIMILARITIES = ("angular", "abs_angular", "abs_cosine")
 
 
 def _check_similarity(similarity: str) -> None:
     if similarity not in SIMILARITIES:
         raise QuantaError(f"similarity: must be one of {', '.join(SIMILARITIES)}, got {similarity!r}",
-                          "angular is the paper's; abs_angular ignores the sign of the cosine")
+                          "angular is the paper's; abs_angular and abs_cosine ignore the sign of the cosine")
 
 
 def angular_affinity(C, *, similarity: str = "angular"):
-    """The angular affinity ``1 - arccos(C)/π`` in [0, 1] (the paper's Ĉ); dense array or sparse matrix data.
+    """The affinity of cosines ``C``: by default the angular one, ``1 - arccos(C)/π`` in [0, 1] (the paper's Ĉ).
 
-    ``similarity="abs_angular"`` uses ``|C|`` instead (range [1/2, 1]): anti-parallel gradients count as similar.
-    This matters when one quantum's samples come with gradients of both signs, as the two labels of a parity task
-    do (the gradient of the loss with respect to the logits flips sign with the label).
+    ``similarity="abs_angular"`` uses ``|C|`` in it (range [1/2, 1]): anti-parallel gradients count as similar.
+    ``similarity="abs_cosine"`` is ``|C|`` itself (range [0, 1]): sign-invariant and without the angular form's
+    offset (orthogonal gradients get 0, not 1/2). The sign matters when one quantum's samples come with gradients of
+    both signs, as the two labels of a parity task do (the loss gradient with respect to the logits flips sign with
+    the label); the offset matters because with every pair at 1/2 or more, the normalised cut prefers splitting a
+    big cluster to separating small ones (see docs/qdg.md). Works on dense arrays and on sparse matrix data.
     """
     _check_similarity(similarity)
+    if similarity == "abs_cosine":
+        if scipy.sparse.issparse(C):
+            C = C.tocsr(copy=True)
+            C.data = np.abs(C.data).astype(C.dtype)
+            return C
+        return np.abs(C).astype(np.float32)
     f = np.abs if similarity == "abs_angular" else (lambda v: v)
     if scipy.sparse.issparse(C):
         C = C.tocsr(copy=True)
@@ -111,7 +120,7 @@ def knn_affinity(G, n_neighbors: int = 30, *, similarity: str = "angular", devic
     rows, cols, vals = [], [], []
     for s in range(0, n, block):
         S = Xd[s:s + block] @ Xd.T  # (b, n)
-        if similarity == "abs_angular":
+        if similarity != "angular":
             S = S.abs()
         idx = torch.arange(s, min(n, s + block), device=dev)
         S[torch.arange(len(idx), device=dev), idx] = -2.0  # exclude self
@@ -120,7 +129,8 @@ def knn_affinity(G, n_neighbors: int = 30, *, similarity: str = "angular", devic
         cols.append(j.reshape(-1).cpu().numpy())
         vals.append(v.reshape(-1).clamp(-1, 1).cpu().numpy())
     r, c, v = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
-    a = (1.0 - np.arccos(v.astype(np.float64)) / np.pi).astype(np.float32)
+    a = v.astype(np.float32) if similarity == "abs_cosine" else \
+        (1.0 - np.arccos(v.astype(np.float64)) / np.pi).astype(np.float32)
     A = scipy.sparse.csr_matrix((a, (r, c)), shape=(n, n))
     return A.maximum(A.T).tocsr()
 

@@ -59,10 +59,10 @@ class ParityQDGConfig:
     project : int, optional
         CountSketch dimension; None (default) keeps exact gradients (the MLPs are small).
     include_bias : bool, default False
-    similarity : str, default "abs_angular"
-        ``angular`` (the paper's affinity) or ``abs_angular`` (sign-invariant). The loss gradient of a parity
-        sample flips sign with its label, so with ``angular`` the two labels of one task repel each other and a
-        frequent task is split in two by label; see docs/qdg.md.
+    similarity : str, default "abs_cosine"
+        ``angular`` (the paper's affinity), ``abs_angular`` or ``abs_cosine`` (|cos|). The loss gradient of a
+        parity sample flips sign with its label, so with ``angular`` the two labels of one task repel each other,
+        and the angular form's offset of 1/2 for orthogonal gradients hides the task blocks; see docs/qdg.md.
     n_boot : int, default 200
     seed : int, default 0
     """
@@ -76,7 +76,7 @@ class ParityQDGConfig:
     counts: tuple | None = None
     project: int | None = None
     include_bias: bool = False
-    similarity: str = "abs_angular"
+    similarity: str = "abs_cosine"
     n_boot: int = 200
     seed: int = 0
 

@@ -1,0 +1,112 @@
+"""QDG on a parity run, scored against the true tasks.
+
+The run directory is a test double: a hand-built network that solves the first tasks of a multitask sparse
+parity problem exactly (one group of 4 ReLU units per task, gated by its control bit) and is at chance on the rest,
+saved in the format of `quanta parity run` so the real loader, sampler and scorer are used.
+"""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from quanta.qdg.parity import ParityQDGConfig, default_model_id, learned_tasks, run_qdg_parity, score_clusters
+from quanta.store import Run
+
+CFG = {"n_tasks": 8, "n": 10, "k": 3, "alphas": [0.4], "task_seed": 0, "depth": 1, "widths": [32], "seeds": [0]}
+SOLVED = 6
+
+
+def solver_state(subsets, n_tasks, n, solved, *, scale=12.0, noise=0.02, seed=0):
+    """Weights of a 1-hidden-layer MLP that computes the parity of task i's bits for i < solved.
+
+    Task i owns 5 hidden units, all gated by its control bit c_i (weight M, bias -M, so they are silent unless
+    c_i = 1): with s the sum of its k = 3 bits, units j = 0..3 compute relu(s - j) and unit 4 a constant 1, and
+    s - 2 relu(s-1) + 2 relu(s-2) - 2 relu(s-3) = s mod 2. The logit difference is scale * (s mod 2 - 1/2).
+    Unsolved tasks have no units: the model is at chance on them.
+    """
+    g = torch.Generator().manual_seed(seed)
+    width = 5 * n_tasks
+    W1 = noise * torch.randn(width, n_tasks + n, generator=g)
+    b1 = torch.full((width,), -50.0)
+    W2 = noise * torch.randn(2, width, generator=g)
+    b2 = torch.zeros(2)
+    M = 4.0
+    coef = [1.0, -2.0, 2.0, -2.0, -0.5]
+    for i in range(solved):
+        for j in range(5):
+            u = 5 * i + j
+            W1[u] = 0.0
+            W1[u, i] = M
+            if j < 4:
+                W1[u, n_tasks + torch.as_tensor(subsets[i])] = 1.0
+                b1[u] = -M - j
+            else:
+                b1[u] = -M + 1.0
+            W2[1, u], W2[0, u] = scale * coef[j] / 2, -scale * coef[j] / 2
+    return {"layers.0.weight": W1, "layers.0.bias": b1, "layers.1.weight": W2, "layers.1.bias": b2}, width
+
+
+@pytest.fixture(scope="module")
+def parity_run(tmp_path_factory):
+    from quanta.parity import ParityTasks
+    from quanta.parity.ensemble import ParityMLP
+
+    root = tmp_path_factory.mktemp("parity_double")
+    tasks = ParityTasks.from_config(CFG)
+    state, width = solver_state(tasks.subsets_np, CFG["n_tasks"], CFG["n"], SOLVED)
+    net = ParityMLP(CFG["n_tasks"] + CFG["n"], width)
+    net.load_state_dict(state)
+    x, y, t = tasks.sample(4000, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        ce = torch.nn.functional.cross_entropy(net(x), y, reduction="none")
+    assert ce[t < SOLVED].max() < 0.01  # the solved tasks really are solved
+    rows = []
+    for task in range(CFG["n_tasks"]):
+        m = t == task
+        rows.append({"model": 0, "width": width, "seed": 0, "D": 0, "alpha": 0.4, "step": 100, "task": task,
+                     "loss": float(ce[m].mean()), "acc": 0.0})
+    run = Run.create(root / "run", command="parity run", config=CFG, seed=0)
+    run.write_table("models", pd.DataFrame([{"model": 0, "width": width, "depth": 1, "n_params": 0, "seed": 0,
+                                             "D": 0, "alpha": 0.4, "final_loss": float(ce.mean()),
+                                             "best_loss": float(ce.mean()), "best_step": 100, "stopped_step": 100,
+                                             "steps": 100}]))
+    run.write_table("eval", pd.DataFrame(rows))
+    torch.save({"models": [state]}, run.path / "final_state.pt")
+    run.finish({})
+    return run.path
+
+
+def test_score_clusters():
+    s = score_clusters([0, 0, 1, 1, 2, 2], [5, 5, 6, 6, 7, 7])
+    assert s == {"ari": 1.0, "purity": 1.0, "inverse_purity": 1.0}
+    s = score_clusters([0, 0, 0, 0], [1, 1, 2, 2])
+    assert s["ari"] == pytest.approx(0.0) and s["purity"] == 0.5 and s["inverse_purity"] == 1.0
+
+
+def test_learned_tasks_and_default_model():
+    ev = pd.DataFrame({"model": [0, 0, 0, 0, 1], "step": [1, 2, 2, 2, 2], "task": [0, 0, 1, 2, 0],
+                       "loss": [0.01, 0.5, 0.06, 0.07, 0.0]})
+    assert learned_tasks(ev, 0).tolist() == [1]  # 0.06 nats < 0.1 bits = 0.0693 nats < 0.07
+    models = pd.DataFrame({"model": [0, 1, 2], "width": [8, 32, 32], "final_loss": [0.1, 0.3, 0.2]})
+    assert default_model_id(models) == 2
+
+
+def test_qdg_parity_recovers_planted_tasks(parity_run, tmp_path, cli_run):
+    out = tmp_path / "qdg_parity"
+    code, stdout, err = cli_run("qdg", "parity", parity_run, "--n-samples", "600", "--out", out)
+    assert code == 0, err
+    s = Run.open(out, command="qdg parity").summary
+    assert s["model_id"] == 0 and s["n_learned"] == SOLVED and s["n_clusters"] == SOLVED
+    assert s["ari"] >= 0.9 and s["purity"] >= 0.9
+    assert s["zipf_true"] == pytest.approx(1.4)
+    assert s["zipf_exponent"] == pytest.approx(s["zipf_exponent_tasks"], abs=0.05)
+    assert s["zipf_exponent_ci"][0] < s["zipf_exponent"] < s["zipf_exponent_ci"][1]
+    run = Run.open(out)
+    samples = run.read_table("samples")
+    assert len(samples) == 600 and samples["learned"].all() and samples["task"].max() < SOLVED
+    scores = run.read_table("scores")
+    assert SOLVED in scores["n_clusters"].tolist()
+    assert f"ari: {s['ari']:.4g}" in stdout
