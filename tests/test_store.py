@@ -85,3 +85,12 @@ def test_killed_writer_leaves_old_file_intact(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code])
     assert proc.returncode == 9
     assert target.read_bytes() == b"old"
+
+
+def test_files_get_the_usual_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        p = atomic_write_bytes(tmp_path / "f", b"x")
+    finally:
+        os.umask(old)
+    assert (p.stat().st_mode & 0o777) == 0o644
