@@ -273,10 +273,11 @@ def test_emergence_width_option_and_its_bounds(planted, tmp_path):
 def test_fit_range_override_is_used_and_recorded(planted):
     path, res = planted
     auto = res.fits.set_index("fit").loc["L_N"]
-    lo, hi = auto["x_min"] * 2, auto["x_max"]
-    res2 = analyze_parity(path, AnalyzeConfig(n_boot=0, range_N=(lo, None)))
+    lo, hi = auto["x_min"] * 2, auto["x_max"] / 2
+    res2 = analyze_parity(path, AnalyzeConfig(n_boot=0, range_N=(lo, hi)))
     row = res2.fits.set_index("fit").loc["L_N"]
-    assert row["range_rule"] == "override" and row["x_min"] >= lo
+    assert row["range_rule"] == "override" and row["x_min"] >= lo and row["x_max"] <= hi
+    assert res2.summary["alpha_N_fit_range"] == [row["x_min"], row["x_max"]]
     assert row["n_points"] < auto["n_points"]
 
 

@@ -126,8 +126,8 @@ class AnalyzeConfig:
               f"n_boot must be an integer >= 0, got {self.n_boot!r}", "use e.g. --n-boot 200")
         check(isinstance(self.ci, (int, float)) and 0 < self.ci < 1, f"ci must be in (0, 1), got {self.ci!r}",
               "use e.g. --ci 0.9")
-        check(isinstance(self.seed, int) and not isinstance(self.seed, bool), f"seed must be an integer, got {self.seed!r}",
-              "use e.g. --seed 0")
+        check(isinstance(self.seed, int) and not isinstance(self.seed, bool),
+              f"seed must be an integer, got {self.seed!r}", "use e.g. --seed 0")
 
     @property
     def threshold_nats(self) -> float:
@@ -804,7 +804,9 @@ def plot_parity_analysis(result: ParityAnalysis) -> dict:
         xs = np.geomspace(r["x_min"], r["x_max"], 100)
         L_inf = r["L_inf"] if np.isfinite(r["L_inf"]) else 0.0
         ys = L_inf + r["A"] * xs ** (-r["exponent"])
-        lab = f"fit α={r['exponent']:.3f}" + (f" [{r['ci_lo']:.3f}, {r['ci_hi']:.3f}]" if np.isfinite(r["ci_lo"]) else "")
+        lab = f"fit α={r['exponent']:.3f}"
+        if np.isfinite(r["ci_lo"]):
+            lab += f" [{r['ci_lo']:.3f}, {r['ci_hi']:.3f}]"
         ax.plot(xs, ys, "--", color=color, lw=1.5, label=lab + f" (theory {r['predicted']:.3f})")
 
     # loss scaling
