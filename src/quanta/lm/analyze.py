@@ -242,19 +242,21 @@ def load_loss_matrix(losses_dir, models: pd.DataFrame | None = None) -> LossMatr
     names = models["model"].astype(str).tolist()
     value_set = pa.array(names, type=pa.string())
 
-    # pass 1: the distinct predicted tokens
-    key_parts, tok_parts = [], []
+    # pass 1: the distinct predicted tokens, merged shard by shard (a shard per model adds no new keys)
+    keys = np.zeros(0, dtype=np.int64)
+    tokens = np.zeros(0, dtype=np.int32)
     for shard in progress(shards, desc="tokens", unit="shard"):
         t = _read(pq, shard, ["doc", "pos", "token_id"])
         k = _keys(t.column("doc").to_numpy(), t.column("pos").to_numpy())
         k, first = np.unique(k, return_index=True)
-        key_parts.append(k)
-        tok_parts.append(t.column("token_id").to_numpy()[first].astype(np.int32))
-    keys = np.concatenate(key_parts)
-    tokens = np.concatenate(tok_parts)
-    keys, first = np.unique(keys, return_index=True)
-    tokens = tokens[first]
-    del key_parts, tok_parts
+        tok = t.column("token_id").to_numpy()[first].astype(np.int32)
+        at = np.minimum(np.searchsorted(keys, k), max(keys.size - 1, 0))
+        new = (keys[at] != k) if keys.size else np.ones(k.size, dtype=bool)
+        if new.any():
+            keys = np.concatenate([keys, k[new]])
+            tokens = np.concatenate([tokens, tok[new]])
+            order = np.argsort(keys, kind="stable")
+            keys, tokens = keys[order], tokens[order]
 
     # pass 2: the losses
     n_models = len(names)
