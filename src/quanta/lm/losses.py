@@ -100,7 +100,7 @@ def _autocast(device, precision: str):
 
 def per_token_losses(model, windows: Sequence[TokenizedWindow], *, device=None, precision: str = "auto",
                      batch_tokens: int | None = None, max_batch_size: int | None = None,
-                     head_chunk: int = 1 << 24) -> pd.DataFrame:
+                     head_chunk: int | None = None) -> pd.DataFrame:
     """Cross-entropy of every next-token prediction of ``model`` on ``windows``.
 
     Parameters
@@ -117,8 +117,9 @@ def per_token_losses(model, windows: Sequence[TokenizedWindow], *, device=None, 
         Padded tokens per batch. Default 8192 on CPU, 65536 on CUDA.
     max_batch_size : int, optional
         Rows per batch at most.
-    head_chunk : int, default 2**24
-        Logit elements computed at once (bounds the memory of the output head).
+    head_chunk : int, optional
+        Logit elements computed at once (bounds the memory of the output head). Default 2**24 on CPU (64 MB of
+        fp32 logits), 2**28 on CUDA.
 
     Returns
     -------
@@ -135,6 +136,8 @@ def per_token_losses(model, windows: Sequence[TokenizedWindow], *, device=None, 
     precision = resolve_precision(precision, device)
     if batch_tokens is None:
         batch_tokens = 65536 if device.type == "cuda" else 8192
+    if head_chunk is None:
+        head_chunk = 1 << 28 if device.type == "cuda" else 1 << 24
     windows = [w for w in windows if len(w.ids) >= 2]
     n_pred = sum(len(w.ids) - 1 for w in windows)
     out_doc = np.empty(n_pred, dtype=np.int64)
@@ -442,7 +445,8 @@ def compute_losses(cfg: LossesConfig, out, *, device=None, force: bool = False, 
         models = pd.DataFrame([read_json(meta_dir / f"m{mi:03d}.json") for mi in range(len(refs))])
         models = models.sort_values(["n_params_nonembed", "step", "index"], kind="stable").reset_index(drop=True)
         models["order"] = np.arange(len(models))
-        models = models[["model", "n_params", "n_params_nonembed", "step", "order", "revision", "path", "index"]]
+        models = models[["model", "n_params", "n_params_nonembed", "step", "order", "family", "revision", "path",
+                         "index"]]
         n_tokens = {d: 0 for d in doc_ids}
         for w in windows:
             n_tokens[w.doc] += len(w.ids)
@@ -487,4 +491,5 @@ def compute_losses(cfg: LossesConfig, out, *, device=None, force: bool = False, 
 
 def _model_meta(ref, n_params: int, n_nonembed: int, index: int) -> dict:
     return {"model": ref.name, "n_params": int(n_params), "n_params_nonembed": int(n_nonembed),
-            "step": int(ref.step), "revision": ref.revision or "", "path": ref.path, "index": index}
+            "step": int(ref.step), "family": ref.name.split("@")[0], "revision": ref.revision or "", "path": ref.path,
+            "index": index}
