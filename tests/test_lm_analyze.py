@@ -526,3 +526,17 @@ def test_dynamics_end_to_end_on_checkpoints_of_a_trained_model(trained_losses, t
     assert "learning_step" in tokens and len(tokens) == summary["n_tokens"]
     dist = Run.open(tmp_path / "out").read_table("distribution")
     assert (dist.groupby("model")["count"].sum() == summary["n_tokens"]).all()
+
+
+def test_models_are_taken_in_size_order_whatever_their_order_column(tmp_path):
+    x = np.log10(SIZES)
+    Y, labels = planted_curves(x, 30, seed=13)
+    path = write_losses_dir(tmp_path / "losses", Y)
+    models = pd.read_parquet(path / "models.parquet")
+    models["order"] = models["order"].to_numpy()[::-1]  # listed large to small
+    write_parquet(path / "models.parquet", models)
+    analyze_losses(path, tmp_path / "out", AnalyzeConfig(n_boot=10, figures=False))
+    tokens = Run.open(tmp_path / "out").read_table("tokens")
+    np.testing.assert_allclose(tokens["loss_first"], Y[:, 0].astype(np.float32))
+    np.testing.assert_allclose(tokens["loss_last"], Y[:, -1].astype(np.float32))
+    assert np.mean(tokens["label"].astype(str).to_numpy() == labels) >= 0.95

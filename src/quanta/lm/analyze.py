@@ -770,6 +770,7 @@ def _analyze(run, lm: LossMatrix, cfg: AnalyzeConfig, losses_dir) -> dict:
     # x of the fits: log10 N, or log10 step over checkpoints with step > 0
     xv = models[xname].to_numpy(dtype=np.float64)
     fit_cols = np.flatnonzero(xv > 0)
+    fit_cols = fit_cols[np.argsort(xv[fit_cols], kind="stable")]  # small to large x
     summary["n_fit_models"] = int(fit_cols.size)
     xs = np.log10(xv[fit_cols]) if fit_cols.size else np.array([])
 
