@@ -428,3 +428,14 @@ def test_bad_emergence_width_writes_nothing(planted, tmp_path, cli_run):
     code, _, err = cli_run("parity", "analyze", path, "--out", tmp_path / "o", "--emergence-width", "5000")
     assert code == 2 and "emergence_width" in err and err.count("\n") == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_headline_table_prints_missing_values():
+    from quanta.cli.parity_analyze import headline_table
+
+    entry = {"alpha_N": 0.35, "alpha_N_ci": [0.25, None], "alpha_N_predicted": 0.4, "emergence_W": 32.0,
+             "emergence_abs_log10_error_median": None, "emergence_n_checked": 3, "emergence_grid_log10_step": 0.3}
+    lines = headline_table(entry)
+    assert "0.350" in lines[1] and "0.400" in lines[1] and "[0.250, -]" in lines[1]
+    assert "= inf over 3 tasks" in lines[-1]
+    assert headline_table({"alpha": 0.4}) == ["no exponent could be measured (see the notes)"]

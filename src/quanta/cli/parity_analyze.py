@@ -41,10 +41,11 @@ def headline_table(per_alpha: dict) -> list[str]:
         lines.append(f"{label:<30} {_fmt(per_alpha[key]):>9} {ci_s:>17} "
                      f"{_fmt(per_alpha.get(f'{key}_predicted')):>9} {'' if fin is None else _fmt(fin):>9}")
     if "emergence_abs_log10_error_median" in per_alpha:
+        err = per_alpha["emergence_abs_log10_error_median"]
         lines.append(f"emergence from widths <= {per_alpha['emergence_W']:g}: median |log10(pred/actual width)| = "
-                     f"{per_alpha['emergence_abs_log10_error_median']:.3f} over "
+                     f"{'inf' if err is None else format(err, '.3f')} over "
                      f"{per_alpha['emergence_n_checked']} tasks (grid step "
-                     f"{per_alpha['emergence_grid_log10_step']:.3f})")
+                     f"{_fmt(per_alpha.get('emergence_grid_log10_step'))})")
     return lines
 
 

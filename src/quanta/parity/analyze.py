@@ -334,7 +334,7 @@ def _first_below(df: pd.DataFrame, keys: list[str], xcol: str, thr: float) -> pd
 
 def _loglog_interp(x, xp, fp) -> np.ndarray:
     """Interpolate f(x) from points (xp, fp) linearly in log-log space, extrapolating the end segments."""
-    x = np.log(np.asarray(x, float))
+    x = np.log(np.asarray(x, float))  # (may hold inf: the result is then inf too)
     xp = np.log(np.asarray(xp, float))
     fp = np.log(np.asarray(fp, float))
     order = np.argsort(xp)
@@ -737,8 +737,11 @@ def _predict_emergence(alpha, online, end, tasks, n_tasks, cfg, thr, summary, no
         wide = e_end[(e_end["seed"] == seed) & (e_end["width"] > W) & (e_end["loss"] < thr)]
         first = wide.groupby("task")["width"].min()
         r = todo["rank"].to_numpy(float)
-        n_pred = (fit.A * r) ** (1.0 / fit.alpha)  # n(N) = N^x / A  =>  N_r = (A r)^(1/x)
-        w_pred = _loglog_interp(n_pred, grid.to_numpy(float), grid.index.to_numpy(float))
+        with np.errstate(over="ignore"):  # a flat n(N) puts rare tasks at infinite width
+            n_pred = np.exp(np.log(fit.A * r) / fit.alpha)  # n(N) = N^x / A  =>  N_r = (A r)^(1/x)
+            w_pred = _loglog_interp(np.minimum(n_pred, np.finfo(float).max), grid.to_numpy(float),
+                                    grid.index.to_numpy(float))
+        w_pred[~np.isfinite(n_pred)] = np.inf
         actual = first.reindex(todo["task"]).to_numpy(float)
         rows.append(pd.DataFrame({"alpha": alpha, "seed": seed, "task": todo["task"].to_numpy(),
                                   "rank": todo["rank"].to_numpy(), "p": todo["p"].to_numpy(), "W": W,
