@@ -150,7 +150,7 @@ def test_finished_run_is_not_overwritten(tiny_run, cli_run):
 
 def test_early_stopping_freezes_fixed_D_members_only():
     # D=24 is tiny: the wide member overfits, its test loss rises and it stops; the online group never stops
-    cfg = ParityConfig(n_tasks=4, n=8, k=3, widths=[64], data_sizes=[24, 0], batch_size=24, steps=400, lr=3e-3,
+    cfg = ParityConfig(n_tasks=4, n=8, k=3, widths=[64], data_sizes=[24, 0], batch_size=24, steps=120, lr=3e-3,
                        n_evals=2, eval_every=10, patience=3, n_test_per_task=64)
     trainer = SweepTrainer(cfg)
     trainer.train()
