@@ -1002,11 +1002,14 @@ def run_parity_analysis(run_dir: str | os.PathLike, out: str | os.PathLike, conf
     src, dst = Path(run_dir), Path(out)
     if dst.exists() and src.exists() and dst.resolve() == src.resolve():
         raise QuantaError(f"--out {dst} is the run directory being analyzed", "choose another directory for --out")
+    conf = {"run_dir": str(src.resolve()) if src.exists() else str(src), **asdict(cfg)}
+    if not force and dst.is_dir() and any(not p.name.startswith(".") for p in dst.iterdir()):
+        # --out holds something: Run.create refuses it without writing; say so before the analysis runs
+        Run.create(dst, command="parity analyze", config=conf, seed=cfg.seed, device="cpu", argv=argv)
     # analyze first: bad input raises before anything is created at --out
     t0 = time.perf_counter()
     result = analyze_parity(src, cfg)
     t_analyze = time.perf_counter() - t0
-    conf = {"run_dir": str(src.resolve()), **asdict(cfg)}
     with Run.create(dst, command="parity analyze", config=conf, seed=cfg.seed, device="cpu", argv=argv,
                     force=force) as run:
         run.update_manifest(analyze_s=round(t_analyze, 3))  # the analysis ran before the run directory existed
