@@ -169,7 +169,7 @@ def headline(out: Path) -> dict:
         "report": str(out / "report" / "report.html"),
         "theory_alpha": th.get("alpha"), "theory_alpha_N_sim": th.get("alpha_N_sim"),
         "parity_alpha": pa.get("alpha"), "parity_alpha_N": pa.get("alpha_N"), "parity_alpha_N_ci": pa.get("alpha_N_ci"),
-        "parity_alpha_N_pred": pa.get("alpha_N_pred"),
+        "parity_alpha_N_pred": pa.get("alpha_N_predicted"),
         "qdg_parity_ari": qp.get("ari"), "qdg_parity_purity": qp.get("purity"),
         "qdg_parity_zipf_exponent": qp.get("zipf_exponent"), "qdg_parity_zipf_true": qp.get("zipf_true"),
         "lm_alpha_N": la.get("alpha_N"), "lm_alpha_N_ci": la.get("alpha_N_ci"),
