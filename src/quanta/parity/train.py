@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 
 from quanta.errors import QuantaError
-from quanta.parity.data import ParityTasks, derive_seed, draw_subsets, task_tables
+from quanta.parity.data import ParityTasks, check_task_shape, derive_seed, draw_subsets, task_tables
 from quanta.parity.ensemble import BatchedMLP, ParityMLP, n_params, parity_ce
 
 log = logging.getLogger(__name__)
@@ -102,8 +102,6 @@ class ParityConfig:
             value = getattr(self, key)
             if value is not None and value < low:
                 raise QuantaError(f"{key} must be >= {low}, got {value}", f"e.g. --set {key}={max(low, 1)}")
-        from quanta.parity.data import check_task_shape
-
         check_task_shape(self.n_tasks, self.n, self.k)
 
         def _list(key, ok, what, conv):
