@@ -33,12 +33,12 @@ def _int_list(text: str | None, name: str):
 @click.option("--revision", default=None, help="Checkpoint of the model (stepN); default the final weights.")
 @click.option("--corpus", default="stdlib:test", show_default=True, help="Corpus spec (see quanta lm losses).")
 @click.option("--max-docs", type=int, default=100, show_default=True, help="Documents read at most.")
-@click.option("--context-length", type=int, default=256, show_default=True,
+@click.option("--context-length", type=int, default=128, show_default=True,
               help="Tokens kept per document (the paper: 1024).")
 @click.option("--threshold", type=float, default=0.1, show_default=True,
               help="Candidate tokens have loss below this many nats.")
 @click.option("--keep-induction", is_flag=True, help="Keep tokens that complete a trigram seen earlier.")
-@click.option("--n-tokens", type=int, default=1000, show_default=True,
+@click.option("--n-tokens", type=int, default=500, show_default=True,
               help="Tokens clustered (seeded subsample; the paper: 10000).")
 @click.option("--params", "params", multiple=True, metavar="GLOB",
               help="Parameters to take gradients of (glob over names; repeatable). Default: attention and MLP "
@@ -112,19 +112,21 @@ def qdg(ctx, model, revision, corpus, max_docs, context_length, threshold, keep_
               help="A task is learned when its final test loss is below this many bits.")
 @click.option("--counts", default=None, metavar="K1,K2,...", help="Cluster counts of the sweep (default: a grid).")
 @click.option("--project", type=int, default=0, show_default=True, help="Sketch dimension (0: exact gradients).")
+@click.option("--n-neighbors", type=int, default=None,
+              help="Cluster a kNN graph with this many neighbours instead of the dense affinity.")
 @click.option("--similarity", type=click.Choice(["angular", "abs_angular", "abs_cosine"]), default="abs_cosine",
               show_default=True, help="Affinity: the paper's angular one, or a sign-invariant one (see docs/qdg.md).")
 @out_option()
 @seed_option
 @device_option
 @force_option
-def parity(run_dir, model_id, n_samples, n_clusters, tasks, learned_bits, counts, project, similarity, out, seed,
-           device, force):
+def parity(run_dir, model_id, n_samples, n_clusters, tasks, learned_bits, counts, project, n_neighbors, similarity,
+           out, seed, device, force):
     """QDG on one model of a `quanta parity run`, scored against the true task ids (ARI, purity, Zipf exponent)."""
     from quanta.qdg.parity import ParityQDGConfig, run_qdg_parity
 
     cfg = ParityQDGConfig(run_dir=str(run_dir), model_id=model_id, n_samples=n_samples, learned_bits=learned_bits,
                           tasks=tasks, n_clusters=n_clusters, counts=_int_list(counts, "--counts"),
-                          project=project or None, similarity=similarity, seed=0 if seed is None else seed)
+                          project=project or None, n_neighbors=n_neighbors, similarity=similarity, seed=0 if seed is None else seed)
     summary = run_qdg_parity(cfg, out, device=device, force=force)
     echo_summary(summary, out, keys=PARITY_KEYS)

@@ -69,14 +69,15 @@ class QDGConfig:
         Corpus spec for :func:`quanta.lm.corpus.load_corpus`.
     max_docs : int, optional, default 100
         Documents read at most (each truncated to ``context_length`` tokens).
-    context_length : int, default 256
-        Tokens of each document kept (the paper: 1024).
+    context_length : int, default 128
+        Tokens of each document kept (the paper: 1024; the default suits a CPU).
     threshold : float, default 0.1
         Tokens with loss below this many nats are candidates.
     drop_induction : bool, default True
         Drop tokens that complete a trigram seen earlier in their document.
-    n_tokens : int, default 1000
-        Tokens clustered (a seeded uniform subsample of the candidates; the paper used 10,000).
+    n_tokens : int, default 500
+        Tokens clustered (a seeded uniform subsample of the candidates; the paper used 10,000; the default suits a
+        CPU: gradient cost grows as n_tokens × context_length).
     params : tuple of str, optional
         Glob patterns of the parameters to take gradients of; default all attention and MLP weights.
     include_bias : bool, default False
@@ -111,10 +112,10 @@ class QDGConfig:
     revision: str | None = None
     corpus: str = "stdlib:test"
     max_docs: int | None = 100
-    context_length: int = 256
+    context_length: int = 128
     threshold: float = 0.1
     drop_induction: bool = True
-    n_tokens: int = 1000
+    n_tokens: int = 500
     params: tuple | None = None
     include_bias: bool = False
     project: int | None = 8192

@@ -59,6 +59,8 @@ class ParityQDGConfig:
     project : int, optional
         CountSketch dimension; None (default) keeps exact gradients (the MLPs are small).
     include_bias : bool, default False
+    n_neighbors : int, optional
+        Cluster a symmetric kNN graph with this many neighbours; None (default) uses the dense affinity.
     similarity : str, default "abs_cosine"
         ``angular`` (the paper's affinity), ``abs_angular`` or ``abs_cosine`` (|cos|). The loss gradient of a
         parity sample flips sign with its label, so with ``angular`` the two labels of one task repel each other,
@@ -76,6 +78,7 @@ class ParityQDGConfig:
     counts: tuple | None = None
     project: int | None = None
     include_bias: bool = False
+    n_neighbors: int | None = None
     similarity: str = "abs_cosine"
     n_boot: int = 200
     seed: int = 0
@@ -84,6 +87,10 @@ class ParityQDGConfig:
         from quanta.qdg.cluster import _check_similarity
 
         _check_similarity(self.similarity)
+        if self.n_neighbors is not None and (isinstance(self.n_neighbors, bool) or not isinstance(self.n_neighbors, int)
+                                             or self.n_neighbors < 1):
+            raise QuantaError(f"n_neighbors: must be an integer >= 1 or None, got {self.n_neighbors!r}",
+                              "e.g. --n-neighbors 20, or leave it unset for the dense affinity")
         if self.model_id is not None and (isinstance(self.model_id, bool) or not isinstance(self.model_id, int)
                                           or self.model_id < 0):
             raise QuantaError(f"model_id: must be a model id >= 0, got {self.model_id!r}",
@@ -250,15 +257,19 @@ def run_qdg_parity(cfg: ParityQDGConfig, out, *, device=None, force: bool = Fals
         if cfg.n_clusters == "eigengap":
             from quanta.qdg import cluster as C
 
-            A0 = C.affinity_graph(G, similarity=cfg.similarity, device=dev)
+            A0 = C.affinity_graph(G, similarity=cfg.similarity, device=dev,
+                                  dense_max=n if cfg.n_neighbors is None else 0,
+                                  n_neighbors=min(n - 1, cfg.n_neighbors or 30))
             emb = C.spectral_embedding(A0, min(n - 1, max(counts) + 1), seed=cfg.seed, device=dev)
             k_head = eigengap_count(emb[1], k_max=max(counts))
         counts = sorted(set(counts) | {k_head})
         run.write_table("samples", pd.DataFrame({"token": np.arange(n, dtype=np.int64), "task": task_np,
                                                  "y": y.numpy(), "loss": losses.astype(np.float32),
                                                  "learned": np.isin(task_np, learned)}))
+        dense_max = n if cfg.n_neighbors is None else 0
         sweep, A, head = analyze_gradients(run, G, counts=counts, n_clusters=k_head, n_boot=cfg.n_boot,
-                                           similarity=cfg.similarity,
+                                           similarity=cfg.similarity, dense_max=dense_max,
+                                           n_neighbors=cfg.n_neighbors or 30,
                                            seed=cfg.seed, device=dev, title=f"parity model {model_id}: ")
         on_learned = np.isin(task_np, learned)
         scores = pd.DataFrame([{"n_clusters": k, **score_clusters(lab[on_learned], task_np[on_learned])}
