@@ -426,10 +426,10 @@ PRESETS: dict[str, dict] = {
     "tiny": dict(sizes=_sizes([(16, 1, 2, 3e-3), (32, 2, 2, 3e-3)]), vocab_size=384, context_length=32,
                  batch_size=8, steps=12, warmup_steps=2, n_checkpoints=3, tokenizer_chars=150_000,
                  eval_tokens=2_000),
-    "cpu": dict(sizes=_sizes([(32, 1, 2, 5e-3), (48, 2, 2, 4e-3), (64, 3, 4, 3e-3), (96, 3, 4, 2.5e-3),
-                              (128, 4, 4, 2e-3)]),
-                vocab_size=2048, context_length=128, batch_size=8, steps=300, warmup_steps=30, n_checkpoints=6,
-                tokenizer_chars=1_500_000, eval_tokens=8_000),
+    "cpu": dict(sizes=_sizes([(16, 1, 2, 1e-2), (32, 2, 2, 8e-3), (48, 2, 4, 6e-3), (64, 3, 4, 4e-3),
+                              (96, 3, 4, 3e-3)]),
+                vocab_size=1024, context_length=128, batch_size=16, steps=500, warmup_steps=50, n_checkpoints=6,
+                tokenizer_chars=1_500_000, eval_tokens=32_000),
     "gpu": dict(sizes=_sizes([(64, 2, 2, 2e-3), (128, 3, 4, 1.5e-3), (192, 4, 4, 1.2e-3), (256, 5, 8, 1e-3),
                               (384, 6, 8, 8e-4), (512, 8, 8, 6e-4)]),
                 vocab_size=8192, context_length=512, batch_size=64, steps=4000, warmup_steps=200,
@@ -460,6 +460,8 @@ class SuiteConfig:
         Characters of training text the tokenizer is trained on.
     eval_tokens : int
         Held-out predictions used for the evaluation at each checkpoint.
+    eval_windows : int
+        Windows of ``context_length`` tokens per held-out document at most (16: most of each file).
     test_fraction : float
         Held-out share of documents.
     weight_decay : float
@@ -477,6 +479,7 @@ class SuiteConfig:
     n_checkpoints: int | None = None
     tokenizer_chars: int | None = None
     eval_tokens: int | None = None
+    eval_windows: int = 16
     test_fraction: float = 0.1
     weight_decay: float = 0.01
     seed: int = 0
@@ -501,10 +504,11 @@ class SuiteConfig:
         if len(set(names)) != len(names):
             raise QuantaError(f"sizes: two models have the same shape ({', '.join(names)})", "list each shape once")
         for key, low in (("vocab_size", 260), ("context_length", 4), ("batch_size", 1), ("steps", 1),
-                         ("n_checkpoints", 1), ("tokenizer_chars", 1000), ("eval_tokens", 1)):
+                         ("n_checkpoints", 1), ("tokenizer_chars", 1000), ("eval_tokens", 1),
+                         ("eval_windows", 1)):
             value = getattr(self, key)
             if not isinstance(value, int) or value < low:
-                raise QuantaError(f"{key} must be an integer >= {low}, got {value!r}", f"e.g. {base[key]}")
+                raise QuantaError(f"{key} must be an integer >= {low}, got {value!r}", f"e.g. {base.get(key, low)}")
         if not (isinstance(self.warmup_steps, int) and 0 <= self.warmup_steps < self.steps):
             raise QuantaError(f"warmup_steps must be in [0, steps), got {self.warmup_steps!r}", "e.g. steps // 10")
         if not 0.0 < self.test_fraction < 1.0:
@@ -570,11 +574,16 @@ def _training_rows(docs, tokenizer, *, n_rows: int, context_length: int, seed: i
     return flat.reshape(n_rows, context_length)
 
 
-def _heldout_windows(docs, tokenizer, *, context_length: int, eval_tokens: int):
+def _heldout_windows(docs, tokenizer, *, context_length: int, eval_tokens: int, n_windows: int):
+    """Held-out windows: up to ``n_windows`` per document, so the evaluation sees whole files and not only their
+    beginnings; documents are taken round-robin (first windows of all documents, then second windows, ...)
+    until ``eval_tokens`` predictions."""
     from quanta.lm.corpus import limit_tokens, tokenize_documents
 
-    return limit_tokens(tokenize_documents(docs, tokenizer, context_length=context_length, add_special_tokens=False),
-                        eval_tokens)
+    wins = tokenize_documents(docs, tokenizer, context_length=context_length, n_windows=n_windows,
+                              add_special_tokens=False)
+    wins.sort(key=lambda w: (w.start, w.doc))
+    return limit_tokens(wins, eval_tokens)
 
 
 def _lr_at(step: int, cfg: SuiteConfig, peak: float) -> float:
@@ -645,7 +654,7 @@ def train_suite(cfg: SuiteConfig, out, *, device=None, force: bool = False, resu
                                                    context_length=cfg.context_length, seed=cfg.seed))
             rows = rows.view(cfg.steps, cfg.batch_size, cfg.context_length)  # (S, B, T)
             heldout = _heldout_windows(test_docs, tokenizer, context_length=cfg.context_length,
-                                       eval_tokens=cfg.eval_tokens)
+                                       eval_tokens=cfg.eval_tokens, n_windows=cfg.eval_windows)
         ck_steps = checkpoint_steps(cfg.steps, cfg.n_checkpoints)
         entries, train_rows, eval_rows = [], [], []
         for order_i, size in enumerate(cfg.sizes):
