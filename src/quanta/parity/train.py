@@ -542,7 +542,7 @@ def run_parity(cfg: ParityConfig, out, *, device: str | None = None, force: bool
         start_step, t0 = trainer.step, time.perf_counter()
         with run.timer("train"), progress(total=cfg.steps, desc="parity run", unit="step") as bar:
             bar.update(trainer.step)
-            trainer.train(checkpoint_path=ckpt if cfg.checkpoint_every else None, progress_bar=bar)
+            trainer.train(checkpoint_path=ckpt, progress_bar=bar)
         train_s = time.perf_counter() - t0
         with run.timer("write"):
             tables = trainer.tables()
