@@ -9,7 +9,7 @@ a context, per-example weight gradients from layer inputs and output gradients),
 Both run on a randomly initialised GPT-NeoX of the given shape (timing does not depend on the weights) with random
 token contexts; the similarity matrices are compared. Usage::
 
-    python benchmarks/qdg.py speed --n-tokens 60 --block 15            # CPU, small
+    python benchmarks/qdg.py speed --n-tokens 60 --block 15 --repeats 3   # CPU, small
     python benchmarks/qdg.py speed --shape pythia-70m --context 1024 --n-tokens 10000 --project 8192 \
         --device cuda --quanta-only                                    # GPU target: <= 60 s
     python benchmarks/qdg.py error --shape pythia-70m --context 128 --n-tokens 48 --k 1024,4096,8192,16384
@@ -185,6 +185,7 @@ def main(argv=None):
         s.add_argument("--per-context", type=int, default=4, help="target tokens drawn from each context")
         s.add_argument("--batch-size", type=int, default=8)
         s.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+        s.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
         if name == "speed":
             s.add_argument("--block", type=int, default=15, help="reference block size")
             s.add_argument("--project", type=int, default=0, help="quanta sketch dimension (0: exact)")
@@ -194,6 +195,8 @@ def main(argv=None):
             s.add_argument("--k", default="1024,4096,8192,16384")
             s.add_argument("--seeds", type=int, default=2)
     a = p.parse_args(argv)
+    if a.threads:
+        torch.set_num_threads(a.threads)
     {"speed": cmd_speed, "error": cmd_error}[a.cmd](a)
 
 
