@@ -100,3 +100,17 @@ def test_sign_invariant_affinities_recover_blocks_with_random_signs():
     assert adjusted_rand_score(true, spectral_sweep(K, [5]).labels[5]) == pytest.approx(1.0)
     with pytest.raises(QuantaError):
         angular_affinity(C, similarity="euclid")
+
+
+def test_default_counts_follow_the_paper_at_10k_and_scale_down():
+    from quanta.qdg import choose_counts
+    from quanta.qdg.cluster import default_counts
+
+    c = default_counts(10_000)
+    assert c[0] == 10 and c[-1] == 1500 and len(c) == 12 and c == sorted(set(c))
+    small = default_counts(60)
+    assert small[0] == 3 and small[-1] == 9 and all(2 <= k < 60 for k in small)
+    counts, k = choose_counts(10_000)
+    assert k == 400 and 400 in counts
+    with pytest.raises(QuantaError):
+        choose_counts(50, counts=(10, 60))

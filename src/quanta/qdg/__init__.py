@@ -86,8 +86,8 @@ class QDGConfig:
     counts : tuple of int, optional
         Cluster counts of the sweep; default a geometric grid (:func:`quanta.qdg.cluster.default_counts`).
     n_clusters : int, optional
-        The headline count (figures, MLE fit); default about n_tokens/25 (the paper: 400 of 10,000), added to the
-        sweep.
+        The headline count (figures, MLE fit); default n_tokens/25, at most 400 (the paper: 400 of 10,000),
+        added to the sweep.
     assign : str, default "cluster_qr"
         ``cluster_qr`` or ``kmeans`` label assignment.
     dense_max : int, default 20000
@@ -173,7 +173,7 @@ def choose_counts(n: int, counts=None, n_clusters=None) -> tuple[list[int], int]
     from quanta.qdg.cluster import default_counts
 
     sweep = list(counts) if counts is not None else default_counts(n)
-    k = n_clusters if n_clusters is not None else max(2, min(n - 1, round(n / 25)))
+    k = n_clusters if n_clusters is not None else max(2, min(n - 1, 400, round(n / 25)))
     sweep = sorted({int(c) for c in sweep} | {int(k)})
     bad = [c for c in sweep if not 2 <= c < n]
     if bad:

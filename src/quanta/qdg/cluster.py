@@ -363,11 +363,12 @@ def sort_by_cluster(labels) -> np.ndarray:
 def default_counts(n: int, *, k_min: int | None = None, k_max: int | None = None, n_counts: int = 12) -> list[int]:
     """A geometric sweep of cluster counts for ``n`` points.
 
-    The paper swept 10..1500 for 10,000 tokens; the default scales that: ``k_min = min(10, n // 20)`` (at least 2),
-    ``k_max = 0.15 n``, ``n_counts`` distinct integers in between.
+    The paper swept 10..1500 for 10,000 tokens; the default scales that down for fewer tokens:
+    ``k_min = min(10, n // 20)`` (at least 2), ``k_max = min(0.15 n, 1500)``, ``n_counts`` distinct integers in
+    between. (Every count up to ``k_max`` needs its eigenvector: for 100k tokens pass fewer, e.g. up to 300.)
     """
     k_min = max(2, min(10, n // 20)) if k_min is None else int(k_min)
-    k_max = max(k_min + 1, int(0.15 * n)) if k_max is None else int(k_max)
+    k_max = max(k_min + 1, min(int(0.15 * n), 1500)) if k_max is None else int(k_max)
     k_max = min(k_max, n - 1)
     if k_min < 2 or k_max < k_min:
         raise QuantaError(f"cluster counts: need 2 <= k_min <= k_max < n = {n}, got {k_min}..{k_max}",
