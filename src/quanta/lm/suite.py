@@ -20,6 +20,7 @@ Hub models need the hub or its cache; offline, :func:`load_model` raises a one-l
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -426,8 +427,8 @@ PRESETS: dict[str, dict] = {
     "tiny": dict(sizes=_sizes([(16, 1, 2, 3e-3), (32, 2, 2, 3e-3)]), vocab_size=384, context_length=32,
                  batch_size=8, steps=12, warmup_steps=2, n_checkpoints=3, tokenizer_chars=150_000,
                  eval_tokens=2_000),
-    "cpu": dict(sizes=_sizes([(16, 1, 2, 1e-2), (32, 2, 2, 8e-3), (48, 2, 4, 6e-3), (64, 3, 4, 4e-3),
-                              (96, 3, 4, 3e-3)]),
+    "cpu": dict(sizes=_sizes([(16, 2, 2, 1e-2), (32, 2, 2, 1e-2), (48, 3, 4, 8e-3), (64, 3, 4, 7e-3),
+                              (96, 3, 4, 5e-3)]),
                 vocab_size=1024, context_length=128, batch_size=16, steps=500, warmup_steps=50, n_checkpoints=6,
                 tokenizer_chars=1_500_000, eval_tokens=32_000),
     "gpu": dict(sizes=_sizes([(64, 2, 2, 2e-3), (128, 3, 4, 1.5e-3), (192, 4, 4, 1.2e-3), (256, 5, 8, 1e-3),
@@ -678,6 +679,8 @@ def train_suite(cfg: SuiteConfig, out, *, device=None, force: bool = False, resu
             opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                                      {"params": no_decay, "weight_decay": 0.0}], lr=size.lr, betas=(0.9, 0.95))
             m_train, m_eval = [], []
+            autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda"
+                        else contextlib.nullcontext())
             model.train()
             bar = progress(total=cfg.steps, desc=size.name, unit="step")
             for step in range(1, cfg.steps + 1):
@@ -685,7 +688,8 @@ def train_suite(cfg: SuiteConfig, out, *, device=None, force: bool = False, resu
                 for g in opt.param_groups:
                     g["lr"] = lr
                 x = rows[step - 1].to(dev)  # (B, T)
-                logits = model(input_ids=x, use_cache=False).logits  # (B, T, V)
+                with autocast:  # bf16 on CUDA (fp32 master weights), nothing on CPU
+                    logits = model(input_ids=x, use_cache=False).logits  # (B, T, V)
                 loss = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(), x[:, 1:].reshape(-1))
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
