@@ -38,7 +38,7 @@ def _int_list(text: str | None, name: str):
 @click.option("--threshold", type=float, default=0.1, show_default=True,
               help="Candidate tokens have loss below this many nats.")
 @click.option("--keep-induction", is_flag=True, help="Keep tokens that complete a trigram seen earlier.")
-@click.option("--n-tokens", type=int, default=500, show_default=True,
+@click.option("--n-tokens", type=int, default=300, show_default=True,
               help="Tokens clustered (seeded subsample; the paper: 10000).")
 @click.option("--params", "params", multiple=True, metavar="GLOB",
               help="Parameters to take gradients of (glob over names; repeatable). Default: attention and MLP "

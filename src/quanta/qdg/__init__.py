@@ -75,7 +75,7 @@ class QDGConfig:
         Tokens with loss below this many nats are candidates.
     drop_induction : bool, default True
         Drop tokens that complete a trigram seen earlier in their document.
-    n_tokens : int, default 500
+    n_tokens : int, default 300
         Tokens clustered (a seeded uniform subsample of the candidates; the paper used 10,000; the default suits a
         CPU: gradient cost grows as n_tokens × context_length).
     params : tuple of str, optional
@@ -115,7 +115,7 @@ class QDGConfig:
     context_length: int = 128
     threshold: float = 0.1
     drop_induction: bool = True
-    n_tokens: int = 500
+    n_tokens: int = 300
     params: tuple | None = None
     include_bias: bool = False
     project: int | None = 8192

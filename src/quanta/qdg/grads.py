@@ -344,7 +344,9 @@ def token_gradients(model: nn.Module, contexts: Sequence, targets, *, params: Se
     by_ctx: dict[int, list[int]] = {}
     for row, (c, _) in enumerate(t):
         by_ctx.setdefault(int(c), []).append(row)
-    ctx_ids = sorted(by_ctx, key=lambda c: (int(t[by_ctx[c], 1].max()), c))
+    # batches of contexts with similar numbers of targets (every round of a batch runs a backward over all of its
+    # contexts) and similar lengths (padding)
+    ctx_ids = sorted(by_ctx, key=lambda c: (len(by_ctx[c]), int(t[by_ctx[c], 1].max()), c))
     bar = progress(total=len(t), desc="gradients", unit="tok")
     try:
         with _Capture(modules) as cap:
