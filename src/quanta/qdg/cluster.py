@@ -406,8 +406,11 @@ def plot_rank_frequency(sizes: dict, envelope, *, fit=None, fit_label: str = "",
     ax.loglog(np.arange(1, len(env) + 1), env, color="k", lw=2, label="envelope")
     if fit is not None and np.isfinite(fit.exponent):
         r = np.arange(fit.x_min, (fit.x_max or len(env)) + 1)
-        ref = env[fit.x_min - 1] if fit.method == "envelope" else np.asarray(sizes[max(ks)])[0]
-        ax.loglog(r, ref * (r / r[0]) ** (-fit.exponent), "r--", lw=1.5,
+        y = env[r - 1]
+        ok = y > 0
+        # the least-squares intercept of log size at the fitted slope, over the fitted ranks
+        c = np.mean(np.log(y[ok]) + fit.exponent * np.log(r[ok]))
+        ax.loglog(r, np.exp(c) * r ** (-fit.exponent), "r--", lw=1.5,
                   label=fit_label or f"slope -{fit.exponent:.2f}")
     ax.set_xlabel("rank")
     ax.set_ylabel("cluster size")
@@ -416,7 +419,11 @@ def plot_rank_frequency(sizes: dict, envelope, *, fit=None, fit_label: str = "",
     return fig
 
 
-def plot_sorted_similarity(A, labels, *, max_points: int = 2000, seed: int = 0, title: str = ""):
+AFFINITY_LABELS = {"angular": "1 - arccos(cos)/π", "abs_angular": "1 - arccos(|cos|)/π", "abs_cosine": "|cos|"}
+
+
+def plot_sorted_similarity(A, labels, *, max_points: int = 2000, seed: int = 0, title: str = "",
+                           similarity: str = "angular"):
     """The affinity matrix with points grouped by cluster (biggest first); subsampled to ``max_points``."""
     import matplotlib
 
@@ -443,7 +450,7 @@ def plot_sorted_similarity(A, labels, *, max_points: int = 2000, seed: int = 0, 
     ax.set_title(title or f"Affinity sorted by cluster ({labels.max() + 1} clusters)")
     ax.set_xticks([])
     ax.set_yticks([])
-    fig.colorbar(im, ax=ax, fraction=0.046, label="1 - arccos(cos)/π")
+    fig.colorbar(im, ax=ax, fraction=0.046, label=AFFINITY_LABELS.get(similarity, similarity))
     return fig
 
 
