@@ -20,11 +20,12 @@ are split across ranks (shard ``s`` goes to rank ``s % world_size``); the files 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -349,8 +350,6 @@ def _default_context_length(refs) -> int:
     for ref in refs:
         for parent in [Path(ref.path), *Path(ref.path).parents]:
             if (parent / SUITE_FILE).is_file():
-                import json
-
                 return int(json.loads((parent / SUITE_FILE).read_text()).get("context_length", 1024))
     return 1024
 
@@ -422,8 +421,7 @@ def compute_losses(cfg: LossesConfig, out, *, device=None, force: bool = False, 
             if need_meta and not todo and ref.n_params is not None:
                 atomic_write_json(meta_file, _model_meta(ref, ref.n_params, ref.n_params_nonembed, mi))
                 continue
-            model, tok = load_model(ref, device=dev, dtype=resolve_dtype(
-                {"fp32": "fp32", "bf16": "bf16", "fp16": "fp16"}[precision], dev))
+            model, tok = load_model(ref, device=dev, dtype=resolve_dtype(precision, dev))
             if tok.get_vocab() != first_vocab:
                 raise QuantaError(f"suite: {ref.name} has another tokenizer than {first.name}",
                                   "a suite's models must share one tokenizer")

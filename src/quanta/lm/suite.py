@@ -334,8 +334,7 @@ def load_model(name_or_path: str | ModelRef, *, revision: str | None = None, dev
             raise QuantaError(f"model: {ref.path} could not be loaded ({type(exc).__name__}: "
                               f"{' '.join(str(exc).split())[:160]})",
                               "pass a directory written by save_pretrained or quanta lm train-suite") from exc
-        tok_dir = Path(ref.path)
-        tokenizer = load_tokenizer(str(tok_dir))
+        tokenizer = load_tokenizer(ref.path)
     model.to(device=dev, dtype=torch_dtype)
     model.eval()
     return model, tokenizer
@@ -611,14 +610,12 @@ def train_suite(cfg: SuiteConfig, out, *, device=None, force: bool = False, resu
     dict
         The summary: held-out loss per model, whether it falls with every size, the parameter span in decades.
     """
+    import pandas as pd
     import torch
-    import torch.nn.functional as F
 
     from quanta.lm.corpus import load_corpus, split_documents
-    from quanta.lm.losses import per_token_losses
-    from quanta.progress import progress
     from quanta.store import Run, atomic_write_json
-    from quanta.utils import device_description, resolve_device, seed_everything
+    from quanta.utils import device_description, resolve_device
 
     dev = resolve_device(device)
     cfg_dict = asdict(cfg)
@@ -649,7 +646,6 @@ def train_suite(cfg: SuiteConfig, out, *, device=None, force: bool = False, resu
 
                 tokenizer = train_tokenizer(texts(), vocab_size=cfg.vocab_size)
                 tokenizer.save_pretrained(str(tok_dir))
-        vocab = len(tokenizer)
         with run.timer("data"):
             rows = torch.from_numpy(_training_rows(train_docs, tokenizer, n_rows=cfg.steps * cfg.batch_size,
                                                    context_length=cfg.context_length, seed=cfg.seed))
@@ -667,45 +663,12 @@ def train_suite(cfg: SuiteConfig, out, *, device=None, force: bool = False, resu
                 train_rows.extend(meta["train"])
                 eval_rows.extend(meta["eval"])
                 continue
-            t0 = time.perf_counter()
-            config = neox_config(vocab_size=vocab, hidden_size=size.hidden_size, n_layers=size.n_layers,
-                                 n_heads=size.n_heads, max_positions=max(cfg.context_length, 64),
-                                 eos_token_id=tokenizer.convert_tokens_to_ids(EOT))
-            seed_everything(cfg.seed)
-            model = build_neox(config, seed=cfg.seed).to(dev)
-            n_params, n_nonembed = count_params(model)
-            decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embed" not in n]
-            no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embed" not in n)]
-            opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                                     {"params": no_decay, "weight_decay": 0.0}], lr=size.lr, betas=(0.9, 0.95))
-            m_train, m_eval = [], []
-            autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if dev.type == "cuda"
-                        else contextlib.nullcontext())
-            model.train()
-            bar = progress(total=cfg.steps, desc=size.name, unit="step")
-            for step in range(1, cfg.steps + 1):
-                lr = _lr_at(step, cfg, size.lr)
-                for g in opt.param_groups:
-                    g["lr"] = lr
-                x = rows[step - 1].to(dev)  # (B, T)
-                with autocast:  # bf16 on CUDA (fp32 master weights), nothing on CPU
-                    logits = model(input_ids=x, use_cache=False).logits  # (B, T, V)
-                loss = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(), x[:, 1:].reshape(-1))
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                opt.step()
-                m_train.append({"model": size.name, "step": step, "loss": float(loss.detach()), "lr": lr})
-                bar.update(1)
-                if step in ck_steps:
-                    model.eval()
-                    h = float(per_token_losses(model, heldout, device=dev, precision="fp32")["loss"].mean())
-                    model.train()
-                    m_eval.append({"model": size.name, "step": step, "heldout_loss": h})
-                    target = mdir if step == cfg.steps else mdir / CHECKPOINTS_DIR / f"step-{step:06d}"
-                    _save_model(model, target, step)
-            bar.close()
-            tokenizer.save_pretrained(str(mdir))
+            with run.timer(f"train_{size.name}"):
+                t0 = time.perf_counter()
+                (n_params, n_nonembed), m_train, m_eval = _train_model(
+                    size, cfg=cfg, tokenizer=tokenizer, rows=rows, heldout=heldout, ck_steps=ck_steps, device=dev,
+                    model_dir=mdir)
+                tokenizer.save_pretrained(str(mdir))
             entry = {"name": size.name, "path": f"models/{size.name}", "n_params": n_params,
                      "n_params_nonembed": n_nonembed, "step": cfg.steps, "order": order_i,
                      "hidden_size": size.hidden_size, "n_layers": size.n_layers, "n_heads": size.n_heads,
@@ -716,19 +679,17 @@ def train_suite(cfg: SuiteConfig, out, *, device=None, force: bool = False, resu
             entries.append(entry)
             train_rows.extend(m_train)
             eval_rows.extend(m_eval)
-            run._timings[f"train_{size.name}"] = entry["train_seconds"]
             log.info("%s: %d non-embedding parameters, held-out loss %.4f", size.name, n_nonembed,
                      entry["heldout_loss"])
-            del model, opt
         entries.sort(key=lambda e: (e["n_params_nonembed"], e["order"]))
         for i, e in enumerate(entries):
             e["order"] = i
         atomic_write_json(run.path / SUITE_FILE, {
             "format": 1, "tokenizer": "tokenizer", "context_length": cfg.context_length, "corpus": cfg.corpus,
             "test_fraction": cfg.test_fraction, "models": entries})
-        run.write_table("models", pd_frame([{k: v for k, v in e.items() if k != "checkpoints"} for e in entries]))
-        run.write_table("train", pd_frame(train_rows))
-        run.write_table("eval", pd_frame(eval_rows))
+        run.write_table("models", pd.DataFrame([{k: v for k, v in e.items() if k != "checkpoints"} for e in entries]))
+        run.write_table("train", pd.DataFrame(train_rows))
+        run.write_table("eval", pd.DataFrame(eval_rows))
         losses = [e["heldout_loss"] for e in entries]
         nonembed = [e["n_params_nonembed"] for e in entries]
         summary = {
@@ -746,10 +707,51 @@ def train_suite(cfg: SuiteConfig, out, *, device=None, force: bool = False, resu
         return run.finish(summary)
 
 
-def pd_frame(rows):
-    import pandas as pd
+def _train_model(size: ModelSize, *, cfg: SuiteConfig, tokenizer, rows, heldout, ck_steps, device, model_dir: Path):
+    """Train one member of a suite on ``rows`` ``(S, B, T)``; save checkpoints at ``ck_steps`` (the last into
+    ``model_dir``). Returns ((n_params, n_params_nonembed), training rows, held-out rows)."""
+    import torch
+    import torch.nn.functional as F
 
-    return pd.DataFrame(rows)
+    from quanta.lm.losses import per_token_losses
+    from quanta.progress import progress
+
+    config = neox_config(vocab_size=len(tokenizer), hidden_size=size.hidden_size, n_layers=size.n_layers,
+                         n_heads=size.n_heads, max_positions=max(cfg.context_length, 64),
+                         eos_token_id=tokenizer.convert_tokens_to_ids(EOT))
+    model = build_neox(config, seed=cfg.seed).to(device)
+    counts = count_params(model)
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embed" not in n]
+    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embed" not in n)]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=size.lr, betas=(0.9, 0.95))
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+    m_train, m_eval = [], []
+    model.train()
+    bar = progress(total=cfg.steps, desc=size.name, unit="step")
+    for step in range(1, cfg.steps + 1):
+        lr = _lr_at(step, cfg, size.lr)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        x = rows[step - 1].to(device)  # (B, T)
+        with autocast:  # bf16 on CUDA (fp32 master weights), nothing on CPU
+            logits = model(input_ids=x, use_cache=False).logits  # (B, T, V)
+        loss = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(), x[:, 1:].reshape(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        m_train.append({"model": size.name, "step": step, "loss": float(loss.detach()), "lr": lr})
+        bar.update(1)
+        if step in ck_steps:
+            model.eval()
+            h = float(per_token_losses(model, heldout, device=device, precision="fp32")["loss"].mean())
+            model.train()
+            m_eval.append({"model": size.name, "step": step, "heldout_loss": h})
+            target = model_dir if step == cfg.steps else model_dir / CHECKPOINTS_DIR / f"step-{step:06d}"
+            _save_model(model, target, step)
+    bar.close()
+    return counts, m_train, m_eval
 
 
 def _save_model(model, target: Path, step: int) -> None:
