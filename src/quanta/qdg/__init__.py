@@ -99,6 +99,10 @@ class QDGConfig:
         ``abs_cosine`` (``|cos|``); see :func:`quanta.qdg.cluster.angular_affinity`.
     rank_range : tuple (int, int), optional
         Ranks of the envelope fit (the paper: (100, 1000)); default all ranks.
+    precondition : str, default "none"
+        ``none`` (the paper: raw gradients) or ``diag`` (every coordinate divided by its RMS over the selected
+        tokens, before the sketch; the gradients are then computed twice). See
+        :func:`quanta.qdg.grads.token_gradients`; measured only on parity so far (docs/qdg.md).
     batch_size, rounds_per_pass : int
         See :func:`quanta.qdg.grads.token_gradients`.
     n_contexts : int, default 10
@@ -126,6 +130,7 @@ class QDGConfig:
     n_neighbors: int = 30
     similarity: str = "angular"
     rank_range: tuple | None = None
+    precondition: str = "none"
     batch_size: int = 8
     rounds_per_pass: int = 16
     n_contexts: int = 10
@@ -150,6 +155,9 @@ class QDGConfig:
         from quanta.qdg.cluster import _check_similarity
 
         _check_similarity(self.similarity)
+        from quanta.qdg.grads import check_precondition
+
+        check_precondition(self.precondition)
         if self.assign not in ("cluster_qr", "kmeans"):
             raise QuantaError(f"assign: must be cluster_qr or kmeans, got {self.assign!r}", "pick one of those")
         if self.counts is not None:
@@ -284,7 +292,8 @@ def run_qdg_lm(cfg: QDGConfig, out, *, device=None, force: bool = False, argv=No
         with run.timer("gradients"):
             G = token_gradients(model, contexts, sel[["context", "pos"]].to_numpy(), params=cfg.params,
                                 include_bias=cfg.include_bias, project=project, seed=cfg.seed,
-                                batch_size=cfg.batch_size, rounds_per_pass=cfg.rounds_per_pass, device=dev)
+                                batch_size=cfg.batch_size, rounds_per_pass=cfg.rounds_per_pass, device=dev,
+                                precondition=cfg.precondition)
         # text of every selected token, for the tables and the report
         def dec(ids):
             return tok.decode([int(i) for i in ids])
@@ -333,6 +342,7 @@ def run_qdg_lm(cfg: QDGConfig, out, *, device=None, force: bool = False, argv=No
             "n_tokens": int(n),
             "grad_dim": int(D),
             "project": project,
+            "precondition": cfg.precondition,
             **head,
             "timings_s": {k: round(v, 3) for k, v in run.manifest.get("timings_s", {}).items()},
         }

@@ -24,6 +24,19 @@ Random projection (``project=k``)
     scatter-add per coordinate and needs only ``h`` and ``s`` (generated per layer from the seed). It is applied
     to each layer's block of gradients as soon as that block is formed, so the full gradients never exist:
     memory is ``n_targets × k`` plus one layer for one batch.
+
+Preconditioning (``precondition="diag"``)
+    Influence-function methods (TRAK, Kronfluence) compare gradients under a Fisher / Gauss-Newton metric, not the
+    Euclidean one. ``"diag"`` uses the diagonal of the empirical Fisher of the examples themselves: every coordinate
+    ``c`` is divided by its root-mean-square over the examples, ``g_c / sqrt(mean_s g_c² + λ)``, so a coordinate
+    that is large for every example (a shared, dominant block) stops dominating the cosines, and a coordinate that
+    only few examples touch (a rare feature) counts as much as any other. ``λ`` is ``damping`` (1e-8) times the
+    mean of ``mean_s g_c²`` over all coordinates, so the result does not depend on the gradients' overall scale and
+    coordinates that are zero for every example stay zero. With exact gradients the scaling is applied to the
+    finished matrix (:func:`precondition_gradients`). With a sketch it must come *before* sketching: a bucket sums
+    many coordinates of different scales, so rescaling buckets is not rescaling coordinates, and the sketch of the
+    preconditioned gradient is not a rescaled sketch. The gradients are then computed twice: a first pass sums
+    ``g_c²`` block by block (memory: one float per parameter), the second scales each block before it is sketched.
 """
 
 from __future__ import annotations
@@ -48,8 +61,59 @@ __all__ = [
     "token_gradients",
     "sample_gradients",
     "GradientSketch",
+    "PRECONDITIONERS",
+    "precondition_gradients",
     "use_eager_attention",
 ]
+
+PRECONDITIONERS = ("none", "diag")
+
+
+def check_precondition(precondition: str) -> None:
+    """Raise a QuantaError unless ``precondition`` is one of :data:`PRECONDITIONERS`."""
+    if precondition not in PRECONDITIONERS:
+        raise QuantaError(f"precondition: must be one of {', '.join(PRECONDITIONERS)}, got {precondition!r}",
+                          "none: raw gradients; diag: every coordinate divided by its RMS over the examples")
+
+
+def diag_scale(mean_sq: torch.Tensor, *, damping: float = 1e-8) -> torch.Tensor:
+    """Per-coordinate factors ``1 / sqrt(m_c + damping · mean_c m_c)`` from the mean squares ``m`` (any shape).
+
+    Coordinates with ``m_c = 0`` get 0. ``damping = 0`` standardises every other coordinate to unit RMS exactly.
+    """
+    m = mean_sq.to(torch.float64)
+    floor = damping * float(m.mean()) if m.numel() else 0.0
+    # a coordinate that is zero for every example stays zero (factor 0, not 1/sqrt(0))
+    return torch.where(m > 0, (m + floor).rsqrt(), torch.zeros_like(m)).to(torch.float32)
+
+
+def precondition_gradients(G, precondition: str = "diag", *, damping: float = 1e-8) -> torch.Tensor:
+    """Gradients (n, D) preconditioned by the diagonal empirical Fisher of their own rows.
+
+    Parameters
+    ----------
+    G : array-like of shape (n, D)
+        One exact (unsketched) gradient per row.
+    precondition : {"diag", "none"}, default "diag"
+        ``diag``: column ``c`` divided by ``sqrt(mean_s G[s, c]² + λ)`` with ``λ = damping · mean_c mean_s G²``;
+        ``none``: ``G`` unchanged.
+    damping : float, default 1e-8
+        Relative: coordinates whose RMS is below about ``sqrt(damping)`` (1e-4) times the typical RMS are damped
+        rather than standardised. 0 standardises every non-zero coordinate.
+
+    Returns
+    -------
+    torch.Tensor (n, D) float32: a new tensor for ``diag`` (``G`` itself for ``none``). Invariant to a positive
+    rescaling of any column of ``G`` (exactly for ``damping=0``).
+    """
+    check_precondition(precondition)
+    G = torch.as_tensor(G, dtype=torch.float32)
+    if precondition == "none":
+        return G
+    mean_sq = torch.zeros(G.shape[1], dtype=torch.float64)
+    for s in range(0, G.shape[0], 4096):  # chunked so no float64 copy of G exists
+        mean_sq += G[s:s + 4096].to(torch.float64).pow(2).sum(0)
+    return G * diag_scale(mean_sq / max(1, G.shape[0]), damping=damping)
 
 
 @dataclass(frozen=True)
@@ -160,10 +224,12 @@ class GradientSketch:
         Seeds the hash and sign of every block (block ``i`` uses ``seed`` and ``i``).
     device : torch.device
         Where the sketch is computed; the result is kept on the CPU.
+    scales : list of torch.Tensor, optional
+        Per-coordinate factors of every block (``numel`` each), applied before sketching (the preconditioner).
     """
 
     def __init__(self, blocks: list[GradientBlock], n_rows: int, *, project: int | None, seed: int = 0,
-                 device=None):
+                 device=None, scales: list | None = None):
         self.blocks = blocks
         self.project = project
         self.device = torch.device(device or "cpu")
@@ -173,6 +239,7 @@ class GradientSketch:
         self.out = torch.zeros(n_rows, self.dim, dtype=torch.float32)
         self._hash: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         self.seed = int(seed)
+        self.scales = None if scales is None else [sc.reshape(-1).to(self.device, torch.float32) for sc in scales]
 
     def _hash_for(self, i: int):
         if i not in self._hash:
@@ -186,6 +253,8 @@ class GradientSketch:
     def add(self, rows: torch.Tensor, i: int, grads: torch.Tensor) -> None:
         """Add ``grads`` (M, *block.shape) of block ``i`` for the examples ``rows`` (M,)."""
         flat = grads.reshape(grads.shape[0], -1).to(torch.float32)
+        if self.scales is not None:
+            flat = flat * self.scales[i].to(flat.device)
         rows = rows.cpu()
         if self.project:
             idx, sign = self._hash_for(i)
@@ -195,6 +264,44 @@ class GradientSketch:
         else:
             lo, hi = int(self.offsets[i]), int(self.offsets[i + 1])
             self.out[rows, lo:hi] += flat.cpu()
+
+
+class _SecondMoments:
+    """A sink like :class:`GradientSketch` that sums the squares of every block's per-example gradients."""
+
+    def __init__(self, blocks: list[GradientBlock], device=None):
+        dev = torch.device(device or "cpu")
+        self.sumsq = [torch.zeros(b.numel, dtype=torch.float64, device=dev) for b in blocks]
+
+    def add(self, rows: torch.Tensor, i: int, grads: torch.Tensor) -> None:
+        flat = grads.reshape(grads.shape[0], -1)
+        self.sumsq[i] += flat.to(torch.float64).pow(2).sum(0).to(self.sumsq[i].device)
+
+    def scales(self, n_rows: int, *, damping: float = 1e-8) -> list[torch.Tensor]:
+        """Per-block factors of the diagonal preconditioner (the damping floor is global over all blocks)."""
+        sizes = [len(v) for v in self.sumsq]
+        allm = torch.cat([v.cpu() for v in self.sumsq]) / max(1, n_rows)
+        return list(diag_scale(allm, damping=damping).split(sizes))
+
+
+def _collect(blocks, n_rows, *, project, seed, device, precondition, damping, one_pass):
+    """Run ``one_pass(sink)`` (it adds every block of every example to ``sink``) and return the gradients.
+
+    ``precondition="diag"``: exact gradients are scaled after one pass; sketched ones need a first pass that sums
+    the squares, then a second one that scales each block before sketching.
+    """
+    check_precondition(precondition)
+    if precondition == "diag" and project:
+        moments = _SecondMoments(blocks, device)
+        one_pass(moments)
+        sink = GradientSketch(blocks, n_rows, project=project, seed=seed, device=device,
+                              scales=moments.scales(n_rows, damping=damping))
+        return sink, one_pass(sink)
+    sink = GradientSketch(blocks, n_rows, project=project, seed=seed, device=device)
+    res = one_pass(sink)
+    if precondition == "diag":
+        sink.out = precondition_gradients(sink.out, "diag", damping=damping)
+    return sink, res
 
 
 class _Capture:
@@ -290,7 +397,7 @@ def _to_ids(c) -> torch.Tensor:
 def token_gradients(model: nn.Module, contexts: Sequence, targets, *, params: Sequence[str] | None = None,
                     include_bias: bool = False, project: int | None = None, seed: int = 0,
                     batch_size: int = 8, rounds_per_pass: int = 16, device=None,
-                    return_losses: bool = False):
+                    return_losses: bool = False, precondition: str = "none", damping: float = 1e-8):
     """Per-token gradients of a causal language model, each token's gradient computed once.
 
     Parameters
@@ -316,6 +423,11 @@ def token_gradients(model: nn.Module, contexts: Sequence, targets, *, params: Se
         Where to compute (default: the model's device).
     return_losses : bool, default False
         Also return each target's loss (nats), as a float32 numpy array.
+    precondition : {"none", "diag"}, default "none"
+        ``diag``: every coordinate divided by its RMS over the targets (diagonal empirical Fisher, see the module
+        docstring), applied before sketching; with ``project`` the gradients are then computed twice.
+    damping : float, default 1e-8
+        Relative damping of the ``diag`` preconditioner.
 
     Returns
     -------
@@ -332,7 +444,7 @@ def token_gradients(model: nn.Module, contexts: Sequence, targets, *, params: Se
     blocks = select_gradient_blocks(model, params, include_bias=include_bias)
     modules = list(dict.fromkeys(b.module for b in blocks))
     mod_index = {id(m): j for j, m in enumerate(modules)}
-    sketch = GradientSketch(blocks, len(t), project=project, seed=seed, device=dev)
+    check_precondition(precondition)
     losses_out = np.zeros(len(t), dtype=np.float32)
     unembed = model.get_output_embeddings()
     base = model.base_model
@@ -347,65 +459,73 @@ def token_gradients(model: nn.Module, contexts: Sequence, targets, *, params: Se
     # batches of contexts with similar numbers of targets (every round of a batch runs a backward over all of its
     # contexts) and similar lengths (padding)
     ctx_ids = sorted(by_ctx, key=lambda c: (len(by_ctx[c]), int(t[by_ctx[c], 1].max()), c))
-    bar = progress(total=len(t), desc="gradients", unit="tok")
+
+    def one_pass(sketch):
+        bar = progress(total=len(t), desc="gradients", unit="tok")
+        try:
+            with _Capture(modules) as cap:
+                for start in range(0, len(ctx_ids), batch_size):
+                    batch = ctx_ids[start:start + batch_size]
+                    rows = [sorted(by_ctx[c], key=lambda r: t[r, 1]) for c in batch]
+                    ends = [int(t[r, 1].max()) for r in rows]  # last needed position of each context
+                    T = max(ends)
+                    ids = torch.zeros(len(batch), T, dtype=torch.long)
+                    for b, c in enumerate(batch):
+                        ids[b, :ends[b]] = _to_ids(contexts[c])[:ends[b]]
+                    ids = ids.to(dev)
+                    cap.clear()
+                    with torch.enable_grad():
+                        hidden = base(input_ids=ids, use_cache=False).last_hidden_state if _accepts_cache(base) \
+                            else base(input_ids=ids).last_hidden_state  # (B, T, H)
+                        flat_rows = [r for rr in rows for r in rr]
+                        b_idx = torch.tensor([b for b, rr in enumerate(rows) for _ in rr], device=dev)
+                        pos = torch.tensor([int(t[r, 1]) for r in flat_rows], device=dev)
+                        round_of = torch.tensor([k for rr in rows for k in range(len(rr))], device=dev)
+                        tgt = _gather_targets(contexts, t, flat_rows).to(dev)
+                        logits = unembed(hidden[b_idx, pos - 1]).float()  # (M, V)
+                        loss = torch.nn.functional.cross_entropy(logits, tgt, reduction="none")  # (M,)
+                        losses_out[flat_rows] = loss.detach().cpu().numpy()
+                        outs = [o for j in range(len(modules)) for o in cap.outputs[j]]
+                        n_rounds = max(len(rr) for rr in rows)
+                        for r0 in range(0, n_rounds, rounds_per_pass):
+                            r1 = min(n_rounds, r0 + rounds_per_pass)
+                            sel = ((round_of >= r0) & (round_of < r1)).nonzero().flatten()
+                            onehot = torch.zeros(r1 - r0, len(flat_rows), device=dev, dtype=loss.dtype)
+                            onehot[round_of[sel] - r0, sel] = 1.0
+                            last = r1 >= n_rounds
+                            if r1 - r0 == 1:
+                                deltas = torch.autograd.grad(loss, outs, grad_outputs=onehot[0],
+                                                             retain_graph=not last)
+                                deltas = [d.unsqueeze(0) for d in deltas]
+                            else:
+                                deltas = torch.autograd.grad(loss, outs, grad_outputs=onehot, retain_graph=not last,
+                                                             is_grads_batched=True)
+                            # deltas[k]: (R, B, T, d_out); pick (round, context) of every selected target
+                            rr_idx = round_of[sel] - r0
+                            bb_idx = b_idx[sel]
+                            rows_t = torch.tensor(flat_rows, dtype=torch.long)[sel.cpu()]
+                            k = 0
+                            per_mod: dict[int, list[torch.Tensor]] = {}
+                            for j in range(len(modules)):
+                                for call in range(len(cap.outputs[j])):
+                                    d = deltas[k][rr_idx, bb_idx]  # (m, T, d_out)
+                                    a = cap.inputs[j][call][bb_idx]  # (m, T, d_in)
+                                    per_mod.setdefault(j, []).append((a, d))
+                                    k += 1
+                            for i, blk in enumerate(blocks):
+                                j = mod_index[id(blk.module)]
+                                g = sum(_block_grads(blk, a, d) for a, d in per_mod[j])
+                                sketch.add(rows_t, i, g)
+                            del deltas, per_mod
+                    bar.update(sum(len(rr) for rr in rows))
+                    cap.clear()
+        finally:
+            bar.close()
+
     try:
-        with _Capture(modules) as cap:
-            for start in range(0, len(ctx_ids), batch_size):
-                batch = ctx_ids[start:start + batch_size]
-                rows = [sorted(by_ctx[c], key=lambda r: t[r, 1]) for c in batch]
-                ends = [int(t[r, 1].max()) for r in rows]  # last needed position of each context
-                T = max(ends)
-                ids = torch.zeros(len(batch), T, dtype=torch.long)
-                for b, c in enumerate(batch):
-                    ids[b, :ends[b]] = _to_ids(contexts[c])[:ends[b]]
-                ids = ids.to(dev)
-                cap.clear()
-                with torch.enable_grad():
-                    hidden = base(input_ids=ids, use_cache=False).last_hidden_state if _accepts_cache(base) \
-                        else base(input_ids=ids).last_hidden_state  # (B, T, H)
-                    flat_rows = [r for rr in rows for r in rr]
-                    b_idx = torch.tensor([b for b, rr in enumerate(rows) for _ in rr], device=dev)
-                    pos = torch.tensor([int(t[r, 1]) for r in flat_rows], device=dev)
-                    round_of = torch.tensor([k for rr in rows for k in range(len(rr))], device=dev)
-                    tgt = _gather_targets(contexts, t, flat_rows).to(dev)
-                    logits = unembed(hidden[b_idx, pos - 1]).float()  # (M, V)
-                    loss = torch.nn.functional.cross_entropy(logits, tgt, reduction="none")  # (M,)
-                    losses_out[flat_rows] = loss.detach().cpu().numpy()
-                    outs = [o for j in range(len(modules)) for o in cap.outputs[j]]
-                    n_rounds = max(len(rr) for rr in rows)
-                    for r0 in range(0, n_rounds, rounds_per_pass):
-                        r1 = min(n_rounds, r0 + rounds_per_pass)
-                        sel = ((round_of >= r0) & (round_of < r1)).nonzero().flatten()
-                        onehot = torch.zeros(r1 - r0, len(flat_rows), device=dev, dtype=loss.dtype)
-                        onehot[round_of[sel] - r0, sel] = 1.0
-                        last = r1 >= n_rounds
-                        if r1 - r0 == 1:
-                            deltas = torch.autograd.grad(loss, outs, grad_outputs=onehot[0], retain_graph=not last)
-                            deltas = [d.unsqueeze(0) for d in deltas]
-                        else:
-                            deltas = torch.autograd.grad(loss, outs, grad_outputs=onehot, retain_graph=not last,
-                                                         is_grads_batched=True)
-                        # deltas[k]: (R, B, T, d_out); pick (round, context) of every selected target
-                        rr_idx = round_of[sel] - r0
-                        bb_idx = b_idx[sel]
-                        rows_t = torch.tensor(flat_rows, dtype=torch.long)[sel.cpu()]
-                        k = 0
-                        per_mod: dict[int, list[torch.Tensor]] = {}
-                        for j in range(len(modules)):
-                            for call in range(len(cap.outputs[j])):
-                                d = deltas[k][rr_idx, bb_idx]  # (m, T, d_out)
-                                a = cap.inputs[j][call][bb_idx]  # (m, T, d_in)
-                                per_mod.setdefault(j, []).append((a, d))
-                                k += 1
-                        for i, blk in enumerate(blocks):
-                            j = mod_index[id(blk.module)]
-                            g = sum(_block_grads(blk, a, d) for a, d in per_mod[j])
-                            sketch.add(rows_t, i, g)
-                        del deltas, per_mod
-                bar.update(sum(len(rr) for rr in rows))
-                cap.clear()
+        sketch, _ = _collect(blocks, len(t), project=project, seed=seed, device=dev, precondition=precondition,
+                             damping=damping, one_pass=one_pass)
     finally:
-        bar.close()
         _restore_attention(model, prev_attn)
         model.train(was_training)
     return (sketch.out, losses_out) if return_losses else sketch.out
@@ -426,7 +546,8 @@ def _gather_targets(contexts, t, rows) -> torch.Tensor:
 
 def sample_gradients(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, *,
                      params: Sequence[str] | None = None, include_bias: bool = False, project: int | None = None,
-                     seed: int = 0, batch_size: int = 1024, device=None, return_losses: bool = False):
+                     seed: int = 0, batch_size: int = 1024, device=None, return_losses: bool = False,
+                     precondition: str = "none", damping: float = 1e-8):
     """Per-sample gradients of a classifier whose rows are independent (e.g. the sparse parity MLP).
 
     Parameters
@@ -440,6 +561,11 @@ def sample_gradients(model: nn.Module, inputs: torch.Tensor, labels: torch.Tenso
     batch_size : int, default 1024
     device : optional
     return_losses : bool, default False
+    precondition : {"none", "diag"}, default "none"
+        ``diag``: every coordinate divided by its RMS over the ``n`` examples (the diagonal empirical Fisher; see
+        the module docstring), before sketching when ``project`` is set (the gradients are then computed twice).
+    damping : float, default 1e-8
+        Relative damping of the ``diag`` preconditioner.
 
     Returns
     -------
@@ -456,11 +582,12 @@ def sample_gradients(model: nn.Module, inputs: torch.Tensor, labels: torch.Tenso
     blocks = select_gradient_blocks(model, params, include_bias=include_bias)
     modules = list(dict.fromkeys(b.module for b in blocks))
     mod_index = {id(m): j for j, m in enumerate(modules)}
-    sketch = GradientSketch(blocks, n, project=project, seed=seed, device=dev)
+    check_precondition(precondition)
     losses_out = np.zeros(n, dtype=np.float32)
     was_training = model.training
     model.eval()
-    try:
+
+    def one_pass(sketch):
         with _Capture(modules) as cap:
             for s in range(0, n, batch_size):
                 cap.clear()
@@ -485,6 +612,10 @@ def sample_gradients(model: nn.Module, inputs: torch.Tensor, labels: torch.Tenso
                 for i, blk in enumerate(blocks):
                     g = sum(_block_grads(blk, a, d) for a, d in per_mod[mod_index[id(blk.module)]])
                     sketch.add(rows, i, g)
+
+    try:
+        sketch, _ = _collect(blocks, n, project=project, seed=seed, device=dev, precondition=precondition,
+                             damping=damping, one_pass=one_pass)
     finally:
         model.train(was_training)
     return (sketch.out, losses_out) if return_losses else sketch.out
