@@ -53,6 +53,7 @@ def test_qdg_lm_cli_writes_tables_figures_and_contexts(cli_run, tiny_lm, tmp_pat
     run = Run.open(out, command="qdg")
     s = run.summary
     assert s["n_tokens"] == 60 and s["n_clusters"] == 4 and s["counts"] == [3, 4, 5, 8] and s["project"] == 512
+    assert s["precondition"] == "none"  # the paper's raw gradients stay the LM default
     tokens = run.read_table("tokens")
     assert len(tokens) == 60 and (tokens["pos"] >= 1).all() and (tokens["loss"] < 100).all()
     cl = run.read_table("clusters")
@@ -73,6 +74,19 @@ def test_qdg_lm_cli_writes_tables_figures_and_contexts(cli_run, tiny_lm, tmp_pat
                            "--counts", "3,5,8", "--n-clusters", "4", "--project", "512", "--seed", "1", "--out", out2)
     assert code == 0, err
     pd.testing.assert_frame_equal(cl, Run.open(out2).read_table("clusters"))
+
+
+def test_qdg_lm_cli_precondition_diag(cli_run, tiny_lm, tmp_path):
+    mdir, cdir = tiny_lm
+    args = ["qdg", "--model", mdir, "--corpus", cdir, "--threshold", "100", "--n-tokens", "30", "--counts", "3",
+            "--n-clusters", "3", "--project", "256", "--seed", "1"]
+    code, _, err = cli_run(*args, "--precondition", "diag", "--out", tmp_path / "d")
+    assert code == 0, err
+    run = Run.open(tmp_path / "d", command="qdg")
+    assert run.summary["precondition"] == "diag" and run.manifest["config"]["precondition"] == "diag"
+    assert run.read_table("clusters")["token"].nunique() == 30
+    code, _, err = cli_run(*args, "--precondition", "full", "--out", tmp_path / "e")
+    assert code == 2 and "precondition" in err
 
 
 def test_qdg_cli_errors_are_one_line(cli_run, tiny_lm, tmp_path):
