@@ -254,6 +254,15 @@ def run_qdg_parity(cfg: ParityQDGConfig, out, *, device=None, force: bool = Fals
             G, losses = sample_gradients(model, x, y, include_bias=cfg.include_bias, project=project,
                                          seed=cfg.seed, device=dev, return_losses=True,
                                          precondition=cfg.precondition)
+        # a confidently right sample can have a loss (and so a gradient) that underflows to exactly zero: it has
+        # no direction, so it cannot be clustered; leave it out and say how many
+        norms = G.norm(dim=1)
+        has_dir = (torch.isfinite(norms) & (norms > 0)).cpu()
+        n_zero_grad = int((~has_dir).sum())
+        if n_zero_grad:
+            keep_rows = has_dir.nonzero().squeeze(1)
+            G, y, task = G[keep_rows.to(G.device)], y[keep_rows], task[keep_rows]
+            losses = np.asarray(losses)[keep_rows.numpy()]
         task_np = task.numpy()
         n = len(task_np)
         n_learned = int(len(learned))
@@ -313,6 +322,7 @@ def run_qdg_parity(cfg: ParityQDGConfig, out, *, device=None, force: bool = Fals
             "alpha": alpha,
             "n_tasks": int(tasks.n_tasks),
             "n_learned": n_learned,
+            "n_zero_gradient": n_zero_grad,
             "n_samples": n,
             "grad_dim": int(D),
             "project": project,
