@@ -30,6 +30,17 @@ def run_cli(*args):
     return code, out.getvalue(), err.getvalue()
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Every test runs torch on one thread (also when OMP_NUM_THREADS was set otherwise)."""
+    import torch
+
+    prior = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(prior)
+
+
 @pytest.fixture
 def cli_run():
     """The :func:`run_cli` helper as a fixture."""

@@ -10,14 +10,6 @@ from quanta.parity.data import ParityTasks, derive_seed, draw_subsets, zipf_prob
 from quanta.parity.train import DataStream, ParityConfig
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    prior = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prior)
-
-
 def test_zipf_probs_follow_the_papers_alpha():
     p = zipf_probs(50, 0.4)
     assert p.shape == (50,) and math.isclose(p.sum(), 1.0, rel_tol=1e-12)

@@ -7,14 +7,6 @@ from quanta.parity.ensemble import BatchedMLP, ParityMLP, init_member, n_params,
 from quanta.parity.train import DataStream, ParityConfig, SweepTrainer
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    prior = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prior)
-
-
 def test_n_params_matches_the_module_and_the_paper():
     for depth in (1, 2, 3):
         net = ParityMLP(37, 6, depth)

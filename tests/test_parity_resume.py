@@ -16,14 +16,6 @@ SETTINGS = ["--set", "steps=400", "--set", "checkpoint_every=40", "--set", "widt
             "--set", "data_sizes=[0,100]", "--set", "eval_every=50", "--set", "patience=2"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    prior = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prior)
-
-
 def _tables(path):
     return {name: pd.read_parquet(path / f"{name}.parquet") for name in ("tasks", "models", "eval", "eval_mean")}
 

@@ -21,14 +21,6 @@ TABLE_COLUMNS = {  # docs/tables.md, `quanta parity run`
 }
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    prior = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prior)
-
-
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     from tests.conftest import run_cli
