@@ -29,3 +29,17 @@ def test_console_script_is_installed_and_fast_to_import():
     assert proc.returncode == 0
     assert " torch" not in proc.stderr.replace("|", " ").split("\n")[-1]
     assert not any(line.rstrip().endswith("| torch") for line in proc.stderr.splitlines())
+
+
+def test_bad_inputs_leave_no_run_directory(tmp_path, cli_run):
+    cases = [
+        ("lm", "train-suite", "--corpus", tmp_path / "missing", "--preset", "tiny", "--out", tmp_path / "a"),
+        ("qdg", "--model", tmp_path / "missing", "--out", tmp_path / "b"),
+        ("parity", "run", "--preset", "cpu-tiny", "--set", "k=50", "--out", tmp_path / "c"),
+        ("theory", "--alpha", "-1", "--out", tmp_path / "d"),
+        ("falsify", tmp_path, "--out", tmp_path / "e"),
+    ]
+    for args in cases:
+        code, _, err = cli_run(*args)
+        assert code == 2 and err.count("\n") == 1 and err.startswith("error:"), (args, err)
+        assert not (tmp_path / str(args[-1])).exists(), args

@@ -83,3 +83,27 @@ def test_falsify_cli_matches_library(tmp_path, cli_run):
     lib, _ = falsify(tmp_path / "s", tmp_path / "p", tmp_path / "g", FalsifyConfig(n_boot=200))
     cli = json.loads((tmp_path / "f" / "summary.json").read_text())
     assert cli["zipf_measured"] == pytest.approx(lib["zipf_measured"]) and cli["verdict"] in out
+
+
+@pytest.mark.slow
+def test_end_to_end_parity_mode(tmp_path, cli_run):
+    """falsify RUN_DIR: analysis and QDG run inside OUT, the verdict beside them; an unusable run writes nothing."""
+    code, _, err = cli_run("parity", "run", "--preset", "cpu-tiny", "--out", tmp_path / "tiny", "--set", "steps=5")
+    assert code == 0, err
+    code, _, err = cli_run("falsify", tmp_path / "tiny", "--out", tmp_path / "none")
+    assert code == 2 and "at least 2" in err and not (tmp_path / "none").exists()
+
+    code, _, err = cli_run("parity", "run", "--preset", "cpu-tiny", "--out", tmp_path / "run", "--set", "n_tasks=6",
+                           "--set", "n=8", "--set", "k=2", "--set", "widths=[8,16,32,64]", "--set", "steps=300",
+                           "--set", "batch_size=256", "--set", "n_evals=10")
+    assert code == 0, err
+    assert Run.open(tmp_path / "run").read_table("models")["n_learned"].max() >= 2
+    code, out, err = cli_run("falsify", tmp_path / "run", "--out", tmp_path / "f", "--qdg-samples", "300",
+                             "--n-boot", "100")
+    assert code == 0, err
+    s = json.loads((tmp_path / "f" / "summary.json").read_text())
+    assert s["verdict"] in out and s["zipf_true"] == pytest.approx(1.4)
+    for step in ("scaling", "parts"):
+        assert Run.open(tmp_path / "f" / step).manifest["status"] == "complete"
+    code, _, err = cli_run("falsify", tmp_path / "run", "--out", tmp_path / "f", "--resume")
+    assert code == 2 and "finished" in err

@@ -306,7 +306,7 @@ def falsify_parity_run(run_dir, out, config: FalsifyConfig | None = None, *, for
     from pathlib import Path
 
     from quanta.parity.analyze import run_parity_analysis
-    from quanta.qdg.parity import ParityQDGConfig, run_qdg_parity
+    from quanta.qdg.parity import ParityQDGConfig, default_model_id, learned_tasks, run_qdg_parity
     from quanta.store import Run
 
     cfg = config or FalsifyConfig()
@@ -314,6 +314,11 @@ def falsify_parity_run(run_dir, out, config: FalsifyConfig | None = None, *, for
     if len(source.config.get("alphas") or []) > 1:
         raise QuantaError(f"{run_dir} sweeps several alpha values", "falsify one alpha at a time")
     qcfg = ParityQDGConfig(run_dir=str(run_dir), n_samples=qdg_samples, seed=cfg.seed)
+    model_id = default_model_id(source.read_table("models"))
+    n_learned = len(learned_tasks(source.read_table("eval"), model_id, learned_bits=qcfg.learned_bits))
+    if n_learned < 2:  # checked here so that nothing is written for a run QDG cannot use
+        raise QuantaError(f"the widest model of {run_dir} (model {model_id}) has learned {n_learned} task(s); QDG "
+                          "needs at least 2", "train longer or wider (e.g. --preset cpu-small), then falsify")
     out = Path(out)
     with Run.create(out, command="falsify", config={**asdict(cfg), "run": str(run_dir), "qdg_samples": qdg_samples},
                     seed=cfg.seed, argv=argv, force=force, resume=resume) as run:

@@ -619,14 +619,14 @@ def train_suite(cfg: SuiteConfig, out, *, device=None, force: bool = False, resu
 
     dev = resolve_device(device)
     cfg_dict = asdict(cfg)
+    # read and check the corpus before anything is written, so bad input leaves no run directory behind
+    docs = load_corpus(cfg.corpus)
+    train_docs, test_docs = split_documents(docs, test_fraction=cfg.test_fraction)
+    if not train_docs or not test_docs:
+        raise QuantaError(f"corpus {cfg.corpus!r}: {len(docs)} documents give an empty train or held-out "
+                          "split", "use a corpus with more documents (each file or record is one)")
     with Run.create(out, command="lm train-suite", config=cfg_dict, seed=cfg.seed, device=device_description(dev),
                     argv=argv, force=force, resume=resume) as run:
-        with run.timer("corpus"):
-            docs = load_corpus(cfg.corpus)
-            train_docs, test_docs = split_documents(docs, test_fraction=cfg.test_fraction)
-            if not train_docs or not test_docs:
-                raise QuantaError(f"corpus {cfg.corpus!r}: {len(docs)} documents give an empty train or held-out "
-                                  "split", "use a corpus with more documents (each file or record is one)")
         tok_dir = run.path / "tokenizer"
         with run.timer("tokenizer"):
             if resume and (tok_dir / "tokenizer.json").is_file():

@@ -263,16 +263,16 @@ def run_qdg_lm(cfg: QDGConfig, out, *, device=None, force: bool = False, argv=No
 
     dev = resolve_device(device)
     seed_everything(cfg.seed)
+    # load and check the inputs before anything is written, so bad input leaves no run directory behind
+    model, tok = load_model(cfg.model, revision=cfg.revision, device=dev, dtype="float32")
+    docs = load_corpus(cfg.corpus, max_docs=cfg.max_docs)
+    windows = tokenize_documents(docs, tok, context_length=cfg.context_length, n_windows=1, min_tokens=3)
+    if not windows:
+        raise QuantaError(f"corpus {cfg.corpus!r} gave no document of at least 3 tokens",
+                          "pass a corpus with longer documents")
     run = Run.create(out, command="qdg", config=asdict(cfg), seed=cfg.seed, device=device_description(dev),
                      force=force, argv=argv)
     with run:
-        with run.timer("load"):
-            model, tok = load_model(cfg.model, revision=cfg.revision, device=dev, dtype="float32")
-            docs = load_corpus(cfg.corpus, max_docs=cfg.max_docs)
-            windows = tokenize_documents(docs, tok, context_length=cfg.context_length, n_windows=1, min_tokens=3)
-        if not windows:
-            raise QuantaError(f"corpus {cfg.corpus!r} gave no document of at least 3 tokens",
-                              "pass a corpus with longer documents")
         contexts = [w.ids for w in windows]
         with run.timer("losses"):
             losses = context_losses(model, contexts, batch_size=cfg.batch_size, device=dev)
