@@ -428,7 +428,7 @@ PRESETS: dict[str, dict] = {
                  eval_tokens=2_000),
     "cpu": dict(sizes=_sizes([(16, 2, 2, 1e-2), (32, 2, 2, 1e-2), (48, 3, 4, 8e-3), (64, 3, 4, 7e-3),
                               (96, 3, 4, 5e-3)]),
-                vocab_size=1024, context_length=128, batch_size=16, steps=500, warmup_steps=50, n_checkpoints=6,
+                vocab_size=512, context_length=128, batch_size=16, steps=600, warmup_steps=60, n_checkpoints=6,
                 tokenizer_chars=1_500_000, eval_tokens=32_000),
     "gpu": dict(sizes=_sizes([(64, 2, 2, 2e-3), (128, 3, 4, 1.5e-3), (192, 4, 4, 1.2e-3), (256, 5, 8, 1e-3),
                               (384, 6, 8, 8e-4), (512, 8, 8, 6e-4)]),
@@ -548,7 +548,9 @@ def _training_rows(docs, tokenizer, *, n_rows: int, context_length: int, seed: i
     """``(n_rows, context_length)`` token rows: documents in a seeded order, joined by EOT, cut into rows.
 
     Every model of the suite trains on these rows in this order. When the corpus is too small it is reused
-    in a new seeded order (another epoch).
+    in a new seeded order (another epoch). The rows are then shuffled (seeded), so that a batch holds rows
+    from many files: consecutive rows come from one file, and unshuffled batches of one or two files gave
+    held-out losses 0.46-0.73 nats worse on the cpu preset.
     """
     from quanta.lm.corpus import encode_texts
 
@@ -571,7 +573,7 @@ def _training_rows(docs, tokenizer, *, n_rows: int, context_length: int, seed: i
         if epoch > 1000:
             raise QuantaError("corpus: too little text to train on", "use a larger corpus")
     flat = np.concatenate(stream)[:need]
-    return flat.reshape(n_rows, context_length)
+    return flat.reshape(n_rows, context_length)[rng.permutation(n_rows)]
 
 
 def _heldout_windows(docs, tokenizer, *, context_length: int, eval_tokens: int, n_windows: int):
