@@ -138,3 +138,19 @@ def test_cpu_preset_spans_required_decades():
             counts.append(count_params(model)[1])
         assert counts == sorted(counts)
         assert np.log10(counts[-1] / counts[0]) >= decades
+
+
+def test_unreachable_hub_is_detected_at_once(monkeypatch):
+    """Without HF_HUB_OFFLINE, a hub that does not answer is detected, so loading goes to the cache only."""
+    from quanta.lm import suite
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # the discard port: nothing listens there
+    suite.hub_reachable.cache_clear()
+    try:
+        assert suite.hub_reachable(timeout=1.0) is False
+    finally:
+        suite.hub_reachable.cache_clear()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert suite.hub_reachable() is False
+    suite.hub_reachable.cache_clear()

@@ -20,7 +20,9 @@ Hub models need the hub or its cache; offline, :func:`load_model` raises a one-l
 
 from __future__ import annotations
 
+
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -252,6 +254,28 @@ def _hub_error(path: str, revision: str | None, exc: BaseException) -> QuantaErr
         + " --local-dir DIR`, copy DIR here and pass --suite DIR (or train a suite offline: quanta lm train-suite)")
 
 
+@functools.lru_cache(maxsize=1)
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the Hugging Face hub answers a TCP connection within ``timeout`` seconds.
+
+    False at once when ``HF_HUB_OFFLINE`` is set. Used to load hub models from the local cache only
+    (``local_files_only=True``) when there is no network, instead of letting huggingface_hub retry for
+    half a minute before failing.
+    """
+    import os
+    import socket
+    from urllib.parse import urlparse
+
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        return False
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    try:
+        with socket.create_connection((url.hostname or "huggingface.co", url.port or 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 def load_tokenizer(name_or_path: str, *, revision: str | None = None):
     """The tokenizer of a local model directory, a trained suite or a hub model (a ``transformers`` tokenizer)."""
     from transformers import AutoTokenizer
@@ -276,7 +300,7 @@ def load_tokenizer(name_or_path: str, *, revision: str | None = None):
         return tok
     hub = (_pythia_ids(str(name_or_path)) or [str(name_or_path)])[0]
     try:
-        return AutoTokenizer.from_pretrained(hub, revision=revision)
+        return AutoTokenizer.from_pretrained(hub, revision=revision, local_files_only=not hub_reachable())
     except OSError as exc:
         raise _hub_error(hub, revision, exc) from exc
 
@@ -323,7 +347,9 @@ def load_model(name_or_path: str | ModelRef, *, revision: str | None = None, dev
         ref = refs[0]
     if ref.hub:
         try:
-            model = AutoModelForCausalLM.from_pretrained(ref.path, revision=ref.revision, **_dtype_kwarg(torch_dtype))
+            model = AutoModelForCausalLM.from_pretrained(ref.path, revision=ref.revision,
+                                                         local_files_only=not hub_reachable(),
+                                                         **_dtype_kwarg(torch_dtype))
         except OSError as exc:
             raise _hub_error(ref.path, ref.revision, exc) from exc
         tokenizer = load_tokenizer(ref.path, revision=ref.revision)
