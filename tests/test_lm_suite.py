@@ -145,6 +145,8 @@ def test_unreachable_hub_is_detected_at_once(monkeypatch):
     from quanta.lm import suite
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    for var in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # the discard port: nothing listens there
     suite.hub_reachable.cache_clear()
     try:

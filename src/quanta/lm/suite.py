@@ -258,7 +258,7 @@ def _hub_error(path: str, revision: str | None, exc: BaseException) -> QuantaErr
 def hub_reachable(timeout: float = 3.0) -> bool:
     """Whether the Hugging Face hub answers a TCP connection within ``timeout`` seconds.
 
-    False at once when ``HF_HUB_OFFLINE`` is set. Used to load hub models from the local cache only
+    False at once when ``HF_HUB_OFFLINE`` is set; True when a proxy is configured (not probed). Used to load hub models from the local cache only
     (``local_files_only=True``) when there is no network, instead of letting huggingface_hub retry for
     half a minute before failing.
     """
@@ -268,6 +268,8 @@ def hub_reachable(timeout: float = 3.0) -> bool:
 
     if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
         return False
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return True  # behind a proxy a direct connection says nothing; let huggingface_hub go through the proxy
     url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
     try:
         with socket.create_connection((url.hostname or "huggingface.co", url.port or 443), timeout=timeout):
