@@ -834,9 +834,7 @@ def plot_parity_analysis(result: ParityAnalysis) -> dict:
             _log_axes(ax)
             ax.legend(fontsize=7)
         else:
-            ax.text(0.5, 0.5, "no such sweep in this run", ha="center", va="center", transform=ax.transAxes)
-            ax.set_xticks([])
-            ax.set_yticks([])
+            _mark_empty(ax)
     fig.tight_layout()
     figs["loss_scaling"] = fig
 
@@ -852,9 +850,7 @@ def plot_parity_analysis(result: ParityAnalysis) -> dict:
                                        ("D", "training samples D (best step)")], axes):
             c = c_a[(c_a["axis"] == axis) & (c_a["x"] > 0)]
             if not len(c):
-                ax.text(0.5, 0.5, "no such sweep in this run", ha="center", va="center", transform=ax.transAxes)
-                ax.set_xticks([])
-                ax.set_yticks([])
+                _mark_empty(ax)
                 ax.set_xlabel(xlabel)
                 continue
             g = c.groupby(["rank", "x"])["loss"].mean().reset_index()
@@ -927,9 +923,7 @@ def plot_parity_analysis(result: ParityAnalysis) -> dict:
             _log_axes(ax, y=bool(len(g_pos)))
             ax.legend(fontsize=7)
         else:
-            ax.text(0.5, 0.5, "no such sweep in this run", ha="center", va="center", transform=ax.transAxes)
-            ax.set_xticks([])
-            ax.set_yticks([])
+            _mark_empty(ax)
     fig.tight_layout()
     figs["learned_counts"] = fig
 
@@ -956,6 +950,13 @@ def plot_parity_analysis(result: ParityAnalysis) -> dict:
         fig.tight_layout()
         figs["emergence_prediction"] = fig
     return figs
+
+
+def _mark_empty(ax) -> None:
+    """Say on a panel that the run has no sweep along its axis, without ticks."""
+    ax.text(0.5, 0.5, "no such sweep in this run", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xticks([])
+    ax.set_yticks([])
 
 
 def _log_axes(ax, x: bool = True, y: bool = True) -> None:
