@@ -231,10 +231,14 @@ def plot_verdict(table: pd.DataFrame, verdict: dict):
     return fig
 
 
-def _verdict(run, scaling, parts, cfg: FalsifyConfig) -> tuple[dict, pd.DataFrame]:
-    """Compute the verdict of ``scaling`` and ``parts`` (opened runs) into ``run`` and finish it."""
-    alpha_N, alpha_N_ci, sinfo = scaling_exponent(scaling)
-    by_k, k_default, pinfo = part_sizes(parts)
+def _read_inputs(scaling, parts) -> tuple:
+    """Everything the verdict needs from the two opened runs (raises QuantaError on the wrong kind of run)."""
+    return (*scaling_exponent(scaling), *part_sizes(parts), str(scaling.path), str(parts.path))
+
+
+def _verdict(run, inputs: tuple, cfg: FalsifyConfig) -> tuple[dict, pd.DataFrame]:
+    """Compute the verdict from :func:`_read_inputs`' ``inputs`` into ``run`` and finish it."""
+    alpha_N, alpha_N_ci, sinfo, by_k, k_default, pinfo, scaling_path, parts_path = inputs
     k = cfg.n_clusters or k_default
     measured = measure_parts(by_k, k, cfg)
     table, verdict = compare_exponents(alpha_N, alpha_N_ci, measured, zipf_true=pinfo.get("zipf_true"),
@@ -242,7 +246,7 @@ def _verdict(run, scaling, parts, cfg: FalsifyConfig) -> tuple[dict, pd.DataFram
     run.write_table("verdict", table)
     run.save_figure(plot_verdict(table, verdict), "verdict")
     summary = {"alpha_N": alpha_N, "alpha_N_ci": list(alpha_N_ci), **verdict, "n_clusters": k,
-               "scaling_run": str(scaling.path), "parts_run": str(parts.path)}
+               "scaling_run": scaling_path, "parts_run": parts_path}
     if "envelope" in measured:
         env = measured["envelope"]
         summary["zipf_envelope"] = float(env.exponent)
@@ -284,13 +288,11 @@ def falsify(scaling_dir, parts_dir, out, config: FalsifyConfig | None = None, *,
     from quanta.store import Run
 
     cfg = config or FalsifyConfig()
-    scaling, parts = Run.open(scaling_dir), Run.open(parts_dir)
-    scaling_exponent(scaling)  # check both inputs before anything is written
-    part_sizes(parts)
+    inputs = _read_inputs(Run.open(scaling_dir), Run.open(parts_dir))  # checked before anything is written
     with Run.create(out, command="falsify", config={**asdict(cfg), "scaling": str(scaling_dir),
                                                     "parts": str(parts_dir)},
                     seed=cfg.seed, argv=argv, force=force) as run:
-        return _verdict(run, scaling, parts, cfg)
+        return _verdict(run, inputs, cfg)
 
 
 def falsify_parity_run(run_dir, out, config: FalsifyConfig | None = None, *, force: bool = False,
@@ -334,4 +336,4 @@ def falsify_parity_run(run_dir, out, config: FalsifyConfig | None = None, *, for
         with run.timer("parts"):
             if not done(steps["parts"]):
                 run_qdg_parity(qcfg, steps["parts"], device=device, force=steps["parts"].exists())
-        return _verdict(run, Run.open(steps["scaling"]), Run.open(steps["parts"]), cfg)
+        return _verdict(run, _read_inputs(Run.open(steps["scaling"]), Run.open(steps["parts"])), cfg)
