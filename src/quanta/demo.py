@@ -78,8 +78,12 @@ class DemoConfig:
                               "e.g. --set suite_steps=200")
 
 
-def steps(out: Path, cfg: DemoConfig) -> list[tuple[str, list[str]]]:
-    """The demo's steps as (name, argv of the `quanta` command)."""
+def steps(out: Path, cfg: DemoConfig, *, largest: str | None = None) -> list[tuple[str, list[str]]]:
+    """The demo's steps as (name, argv of the `quanta` command).
+
+    ``largest`` is the directory of the suite's largest model, known once the suite is trained (until then the
+    qdg-lm step names the suite directory).
+    """
     d = {name: str(out / name) for name in ("theory", "parity", "parity-analyze", "qdg-parity", "lm-suite",
                                             "lm-losses", "lm-analyze", "qdg-lm", "falsify-parity", "falsify-lm",
                                             "report")}
@@ -89,7 +93,7 @@ def steps(out: Path, cfg: DemoConfig) -> list[tuple[str, list[str]]]:
              *dev]
     if cfg.suite_steps is not None:
         suite += ["--set", f"steps={cfg.suite_steps}"]
-    largest = str(out / "lm-suite")  # resolved to the largest member below
+    largest = largest or d["lm-suite"]
     return [
         ("theory", ["theory", "--alpha", str(cfg.alpha), "--out", d["theory"], *seed]),
         ("parity", ["parity", "run", "--preset", cfg.parity_preset, "--out", d["parity"], "--set",
@@ -153,7 +157,7 @@ def run_demo(out, cfg: DemoConfig | None = None, *, force: bool = False, resume:
                 echo(f"[{i}/{len(plan)}] {name}: already done, kept")
                 continue
             if name == "qdg-lm":
-                args = [a if a != str(out / "lm-suite") else _largest_member(out / "lm-suite") for a in args]
+                args = dict(steps(out, cfg, largest=_largest_member(out / "lm-suite")))[name]
             if target.exists():
                 args = [*args, "--force"]
             echo(f"[{i}/{len(plan)}] {name}: quanta {' '.join(args)}")
