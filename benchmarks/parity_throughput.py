@@ -91,14 +91,20 @@ def main(argv=None):
     overrides = {"seeds": [0], "data_sizes": [0], **parse_overrides(args.overrides)}
     cfg = preset_config(args.preset, overrides)
     device = torch.device(args.device)
+    if device.type == "cuda":  # the run applies these flags inside SweepTrainer.train; here both sides get them
+        torch.backends.cuda.matmul.allow_tf32 = cfg.tf32
+        torch.backends.cudnn.allow_tf32 = cfg.tf32
     n_models = len(cfg.widths) * len(cfg.groups)
     batched, single = [], []
     for _ in range(args.repeats):
         batched.append(n_models * args.steps / time_batched(cfg, device, args.steps))
         single.append(len(cfg.widths) * args.steps / time_per_model(cfg, device, args.steps))
     b, s = statistics.median(batched), statistics.median(single)
-    print(f"device {device} threads {torch.get_num_threads()} preset {args.preset} widths {list(cfg.widths)} "
-          f"batch {cfg.batch_size} n_tasks {cfg.n_tasks} n {cfg.n}")
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    print(f"device {device} ({name}) threads {torch.get_num_threads()} preset {args.preset} widths {list(cfg.widths)} "
+          f"batch {cfg.batch_size} n_tasks {cfg.n_tasks} n {cfg.n} tf32 {cfg.tf32} bf16 {cfg.bf16} compile {cfg.compile}")
+    print(f"batched sweep: {1e3 * n_models / b:.3f} ms per step "
+          f"(all {n_models} models)")
     print(f"batched sweep:  {b:10.1f} model-steps/s   (repeats: {', '.join(f'{v:.1f}' for v in batched)})")
     print(f"per-model loop: {s:10.1f} model-steps/s   (repeats: {', '.join(f'{v:.1f}' for v in single)})")
     print(f"ratio batched / per-model: {b / s:.2f}x")
