@@ -206,7 +206,8 @@ def predicted_exponents(alpha: float) -> dict:
     α_N = α, α_D = α_S = α/(α+1), n ∝ N^1, n ∝ D^{1/(α+1)}, learn step ∝ p_k^-1, order Spearman 1.
     """
     a = float(alpha)
-    return {"alpha_N": a, "alpha_D": a / (a + 1), "alpha_S": a / (a + 1), "n_vs_N_exponent": 1.0,
+    return {"alpha_N": a, "alpha_D": a / (a + 1), "alpha_S": a / (a + 1), "alpha_S_tail_corrected": a / (a + 1),
+            "n_vs_N_exponent": 1.0,
             "n_vs_D_exponent": 1 / (a + 1), "convergence_exponent": 1.0, "order_spearman": 1.0}
 
 
@@ -241,6 +242,80 @@ def auto_fit_range(x, loss, n_learned, n_tasks: int) -> np.ndarray:
         x_best = x[finite][np.argmin(loss[finite])]
         ok &= x <= x_best
     return ok
+
+
+#: The L(S) fit-range rule (:func:`steps_fit_range`; docs/parity-analyze.md, "The L(S) fit range").
+STEPS_MIN_LEARNED = 3       # start once this many tasks are learned: L(S) is then a sum of several drops
+STEPS_MAX_FRACTION = 0.5    # stop once this fraction of the tasks is learned: the last drops are the finite set's
+STEPS_LAG_PARAMS = 1.5      # the comparison model has at most 1/1.5 of the widest model's parameters ...
+STEPS_LAG_TOL = 0.1         # ... and the range stops where its loss exceeds the widest model's by more than 10%
+
+
+def steps_fit_range(x, loss, n_learned, n_tasks: int, *, loss_narrower=None,
+                    min_learned: int = STEPS_MIN_LEARNED, max_fraction: float = STEPS_MAX_FRACTION,
+                    lag_tol: float = STEPS_LAG_TOL) -> np.ndarray:
+    """The fit-range rule of L(S) (mean test loss of the widest model against step), as a boolean mask.
+
+    A point (step ``x``, loss, tasks learned n) is inside the range when
+
+    1. ``x > 0`` and the loss is finite;
+    2. ``n >= min_learned``: the curve is a sum of several drops, not the reverse S of the first
+       task or two (task 1 alone carries 20-90% of the loss for α in 0.1-0.8);
+    3. ``n <= max_fraction * n_tasks`` (and ``n <= n_tasks - 1``): the few drops left near the
+       end of a finite task set no longer sum to a power law;
+    4. ``x`` is not beyond the step of the lowest loss;
+    5. with ``loss_narrower`` (the loss at the same steps of a model with at most 1/1.5 of the
+       widest model's parameters): ``x`` is before the first step, with n >= 1, at which the
+       narrower model's loss exceeds the widest model's by more than ``lag_tol``. Up to there the
+       widest model is limited by steps, not by its width (a narrower model learns as fast);
+       past it the curve flattens toward a capacity limit and a power law with offset fits an
+       exponent that is too large.
+
+    Parameters
+    ----------
+    x, loss, n_learned : array-like, shape (P,)
+        Steps, mean losses and tasks learned of the widest model (means over seeds allowed).
+    n_tasks : int
+    loss_narrower : array-like, shape (P,), optional
+        The comparison model's loss at the same steps (NaN where unknown).
+    min_learned : int, default 3
+    max_fraction : float, default 0.5
+    lag_tol : float, default 0.1
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape (P,)
+    """
+    x = np.asarray(x, float)
+    loss = np.asarray(loss, float)
+    n = np.asarray(n_learned, float)
+    ok = (x > 0) & np.isfinite(loss) & (n >= min_learned) & (n <= min(n_tasks - 1, max_fraction * n_tasks))
+    if ok.any():
+        finite = np.isfinite(loss) & (x > 0)
+        ok &= x <= x[finite][np.argmin(loss[finite])]
+    if loss_narrower is not None:
+        ln = np.asarray(loss_narrower, float)
+        lag = np.isfinite(ln) & (x > 0) & (n >= 1) & (ln > (1.0 + lag_tol) * loss)
+        if lag.any():
+            ok &= x < x[lag].min()
+    return ok
+
+
+def finite_tasks_offset(alpha: float, n_tasks: int) -> float:
+    """The loss a finite task set lacks against an unbounded Zipf law, in nats: ``ln 2 · Σ_{k>K} k^-s / Σ_{k<=K} k^-s``.
+
+    With K tasks of frequencies ``p_k ∝ k^-s`` (s = α+1), a model that has learned the n most frequent
+    has loss ``ln 2 · Σ_{n<k<=K} p_k``, which is ``(Z_∞ / Z_K) · (T_∞(n) - T_∞(K))`` with
+    ``T_∞(n) = ln 2 · Σ_{k>n} k^-s / Z_∞`` the loss with infinitely many tasks. Adding this offset to the
+    loss therefore gives ``(Z_∞ / Z_K) · T_∞(n)``: the infinite-task loss up to a constant factor, whose
+    exponent is the asymptotic theory's. Put differently, the finite set's L∞ is this much *below*
+    the loss of the learned tasks.
+    """
+    from scipy.special import zeta
+
+    s = float(alpha) + 1.0
+    z_k = float(np.sum(np.arange(1, int(n_tasks) + 1, dtype=float) ** -s))
+    return LN2 * float(zeta(s, int(n_tasks) + 1.0)) / z_k
 
 
 def _range_mask(x, rng) -> np.ndarray:
@@ -544,8 +619,8 @@ def _analyze_alpha(alpha: float, tabs: ParityTables, cfg: AnalyzeConfig, thr: fl
         if len(online):
             s_sweep = m_step.groupby("step").agg(x=("step", "mean"), loss=("loss", "mean"),
                                                  n=("n_learned", "mean")).reset_index(drop=True).sort_values("x")
-            _sweep_fit("S", s_sweep, n_tasks, cfg, cfg.range_S, "L_S", "step", "test_loss", "alpha_S", record,
-                       summary, notes, tag, p_ranked, 1.0 / (alpha + 1.0))
+            _steps_fit(alpha, s_sweep, online, order_models, evm, n_tasks, cfg, record, summary, notes, tag,
+                       p_ranked)
         else:
             notes.append(f"{tag}: no online models; L(S) skipped (the theory's α_S is for single-epoch training)")
         ls = steps[steps["model"].isin(om)]
@@ -615,6 +690,60 @@ def _sweep_fit(axis, sweep, n_tasks, cfg, rng, fit_name, x_name, y_name, key, re
             finite = finite_tasks_exponent(x[mask], n[mask], p_ranked, n_exponent)
         record(key, fit, fit_name, x_name, y_name, rule, finite)
         summary[f"{key}_fit_range"] = [float(x[mask].min()), float(x[mask].max())]
+
+
+def _steps_fit(alpha, s_sweep, online, order_models, evm, n_tasks, cfg, record, summary, notes, tag, p_ranked):
+    """L(S) of the widest online model over the rule of :func:`steps_fit_range` (or the user's range).
+
+    Records ``alpha_S`` (the fit of L(S) itself, with its finite-K prediction) and
+    ``alpha_S_tail_corrected`` (the same fit of L(S) + :func:`finite_tasks_offset`, which the
+    asymptotic theory's α/(α+1) describes).
+    """
+    x, loss, n = s_sweep["x"].to_numpy(float), s_sweep["loss"].to_numpy(float), s_sweep["n"].to_numpy(float)
+    key = "alpha_S"
+    if cfg.range_S is not None:
+        mask, rule = _range_mask(x, cfg.range_S), "override"
+    else:
+        rule = "auto"
+        n_w = float(order_models["n_params"].mean())
+        narrower = online[online["n_params"] <= n_w / STEPS_LAG_PARAMS]
+        loss_narrow = None
+        if len(narrower):
+            w_c = narrower["width"].max()
+            ids = set(narrower.loc[narrower["width"] == w_c, "model"])
+            lc = evm[evm["model"].isin(ids)].groupby("step")["loss"].mean()
+            loss_narrow = lc.reindex(x).to_numpy(float)
+            summary[f"{key}_comparison_width"] = float(w_c)
+        else:
+            notes.append(f"{tag} L(S): no online model with <= 1/{STEPS_LAG_PARAMS:g} of the widest model's "
+                         "parameters; the range cannot check that the widest model is limited by steps")
+        mask = steps_fit_range(x, loss, n, n_tasks, loss_narrower=loss_narrow)
+        if loss_narrow is not None:
+            free = steps_fit_range(x, loss, n, n_tasks)
+            cut = free & ~mask
+            if cut.any():
+                summary[f"{key}_steps_limited_until"] = float(x[mask].max()) if mask.any() else None
+            if mask.sum() < 4 <= free.sum():
+                notes.append(f"{tag} L(S): the widest model is limited by steps over only {int(mask.sum())} "
+                             f"evaluated step(s) (a model of width {summary[f'{key}_comparison_width']:g} keeps up "
+                             "with it only that long); the fit goes on past that point, where the width limits "
+                             "the widest model too, so alpha_S is biased upward")
+                mask, rule = free, "auto (not steps-limited)"
+    summary[f"{key}_n_points"] = int(mask.sum())
+    if mask.sum() == 0:
+        notes.append(f"{tag} L(S): no point inside the fit range ({rule}); no fit")
+        return
+    fit = _fit(x[mask], loss[mask], offset=True, cfg=cfg, notes=notes, label=f"{tag} L(S)")
+    if fit is None:
+        return
+    finite = finite_tasks_exponent(x[mask], n[mask], p_ranked, 1.0 / (alpha + 1.0))
+    record(key, fit, "L_S", "step", "test_loss", rule, finite)
+    summary[f"{key}_fit_range"] = [float(x[mask].min()), float(x[mask].max())]
+    delta = finite_tasks_offset(alpha, n_tasks)
+    fit_c = _fit(x[mask], loss[mask] + delta, offset=True, cfg=cfg, notes=notes, label=f"{tag} L(S) tail-corrected")
+    if fit_c is not None:
+        record("alpha_S_tail_corrected", fit_c, "L_S_tail_corrected", "step", "test_loss + tail_offset", rule)
+        summary["alpha_S_tail_offset"] = delta
 
 
 def finite_tasks_exponent(x, n_learned, p, n_exponent: float) -> float | None:
