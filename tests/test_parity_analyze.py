@@ -439,3 +439,13 @@ def test_headline_table_prints_missing_values():
     assert "0.350" in lines[1] and "0.400" in lines[1] and "[0.250, -]" in lines[1]
     assert "= inf over 3 tasks" in lines[-1]
     assert headline_table({"alpha": 0.4}) == ["no exponent could be measured (see the notes)"]
+
+
+def test_tail_corrected_alpha_s_on_a_finite_tasks_run(tmp_path):
+    # the finite set bends L(S) (alpha_S is steep, as its finite-K prediction says); adding the loss
+    # of the missing Zipf tail gives back the asymptotic α/(α+1) (measured: within 0.003)
+    s = analyze_parity(make_parity_run(tmp_path / "finite", mean="tasks"), AnalyzeConfig(n_boot=0)).summary
+    assert s["alpha_S"] == pytest.approx(s["alpha_S_predicted_finite"], abs=0.06)
+    assert s["alpha_S_tail_corrected"] == pytest.approx(0.4 / 1.4, abs=0.01)
+    assert s["alpha_S_tail_corrected_predicted"] == pytest.approx(0.4 / 1.4)
+    assert s["alpha_S_tail_offset"] > 0 and s["alpha_S_comparison_width"] < WIDTHS.max()
