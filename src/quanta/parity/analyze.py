@@ -18,7 +18,8 @@ What it measures, for each α in the run:
   task not yet learned will be learned, checked against the wider models of the same run.
 
 Each power law is fitted with :func:`quanta.fit.fit_power_law` (offset for losses, bootstrap
-interval) over a range chosen by the rule in :func:`auto_fit_range` (or a user override),
+interval) over a range chosen by the rule in :func:`auto_fit_range` (L(S): :func:`steps_fit_range`,
+plus a finite-K tail-corrected fit, :func:`finite_tasks_offset`) or a user override,
 and the range used is recorded in ``fits.parquet``.
 
 Typical use::
