@@ -100,8 +100,10 @@ def test_qdg_parity_recovers_planted_tasks(parity_run, tmp_path, cli_run):
     assert code == 0, err
     s = Run.open(out, command="qdg parity").summary
     assert s["model_id"] == 0 and s["n_learned"] == SOLVED and s["n_clusters"] == SOLVED
-    assert s["precondition"] == "diag"  # the parity default (docs/qdg.md)
+    assert s["precondition"] == "none" and s["affinity_power"] == 4  # the parity defaults (docs/qdg.md)
     assert s["ari"] >= 0.9 and s["purity"] >= 0.9
+    assert s["ari_null"] < 0.2  # the initial weights do not give the tasks away
+    assert s["eigengap_n_clusters"] >= 2 and -1 <= s["ari_eigengap"] <= 1
     assert s["zipf_true"] == pytest.approx(1.4)
     assert s["zipf_exponent"] == pytest.approx(s["zipf_exponent_tasks"], abs=0.05)
     assert s["zipf_exponent_ci"][0] < s["zipf_exponent"] < s["zipf_exponent_ci"][1]
