@@ -73,7 +73,7 @@ class ParityQDGConfig:
         The affinity raised to this power (|cos|^4, the cosine of the 4-fold tensor powers of the gradients). With
         Zipf-sized tasks, the many small affinities between tasks outweigh a small task's few large ones inside it
         at power 1; on the cpu-small models (3 training seeds × 3 sample seeds) power 4 raised the ARI from
-        0.48–0.67 to 0.79–0.95 (docs/qdg.md).
+        0.41–0.67 to 0.79–0.95 (docs/qdg.md).
     precondition : str, default "none"
         ``none``: raw gradients; ``diag``: every gradient coordinate divided by its RMS over the clustered samples
         (the diagonal empirical Fisher; :func:`quanta.qdg.grads.sample_gradients`). ``diag`` standardises the
