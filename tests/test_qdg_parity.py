@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
+from quanta.errors import QuantaError
 from quanta.qdg.parity import ParityQDGConfig, default_model_id, learned_tasks, run_qdg_parity, score_clusters
 from quanta.store import Run
 
@@ -100,8 +101,10 @@ def test_qdg_parity_recovers_planted_tasks(parity_run, tmp_path, cli_run):
     assert code == 0, err
     s = Run.open(out, command="qdg parity").summary
     assert s["model_id"] == 0 and s["n_learned"] == SOLVED and s["n_clusters"] == SOLVED
-    assert s["precondition"] == "diag"  # the parity default (docs/qdg.md)
+    assert s["precondition"] == "none" and s["affinity_power"] == 4  # the parity defaults (docs/qdg.md)
     assert s["ari"] >= 0.9 and s["purity"] >= 0.9
+    assert s["ari_null"] < 0.2  # the initial weights do not give the tasks away
+    assert s["eigengap_n_clusters"] >= 2 and -1 <= s["ari_eigengap"] <= 1
     assert s["zipf_true"] == pytest.approx(1.4)
     assert s["zipf_exponent"] == pytest.approx(s["zipf_exponent_tasks"], abs=0.05)
     assert s["zipf_exponent_ci"][0] < s["zipf_exponent"] < s["zipf_exponent_ci"][1]
@@ -111,3 +114,26 @@ def test_qdg_parity_recovers_planted_tasks(parity_run, tmp_path, cli_run):
     scores = run.read_table("scores")
     assert SOLVED in scores["n_clusters"].tolist()
     assert f"ari: {s['ari']:.4g}" in stdout
+
+
+def test_diag_preconditioning_reads_the_task_code_of_the_input(parity_run, tmp_path):
+    # the null control: an untrained network's gradients carry the task only through the one-hot control bits of
+    # the input; raw gradients leave them a small share, the diagonal preconditioner standardises them
+    out = {}
+    for pre in ("none", "diag"):
+        cfg = ParityQDGConfig(run_dir=str(parity_run), n_samples=400, precondition=pre, n_boot=0)
+        out[pre] = run_qdg_parity(cfg, tmp_path / pre)
+    assert out["none"]["ari_null"] < 0.2 and out["diag"]["ari_null"] > 0.8
+    assert out["none"]["ari"] >= 0.9
+
+
+def test_params_pick_the_hidden_units_backprop_signal(parity_run, tmp_path):
+    cfg = ParityQDGConfig(run_dir=str(parity_run), n_samples=400, params=("layers.0.bias",), n_boot=0,
+                          null_control=False)
+    s = run_qdg_parity(cfg, tmp_path / "delta")
+    assert s["grad_dim"] == 40 and s["params"] == ["layers.0.bias"] and s["ari_null"] is None
+    assert s["ari"] >= 0.9
+    with pytest.raises(QuantaError, match="params"):
+        ParityQDGConfig(run_dir="r", params=("",))
+    with pytest.raises(QuantaError, match="affinity power"):
+        ParityQDGConfig(run_dir="r", affinity_power=0)

@@ -108,7 +108,7 @@ def test_token_gradients_diag_matches_exact_preconditioning():
 def test_configs_check_precondition():
     from quanta.qdg import QDGConfig
 
-    assert ParityQDGConfig(run_dir="r").precondition == "diag"
+    assert ParityQDGConfig(run_dir="r").precondition == "none"  # diag reads the task code of the input (docs/qdg.md)
     assert QDGConfig(model="m").precondition == "none"
     with pytest.raises(QuantaError, match="precondition"):
         ParityQDGConfig(run_dir="r", precondition="kfac")

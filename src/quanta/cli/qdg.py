@@ -13,8 +13,9 @@ from quanta.errors import QuantaError
 
 LM_KEYS = ("n_tokens", "n_candidates", "grad_dim", "project", "n_clusters", "eigengap_n_clusters", "graph",
            "zipf_exponent", "zipf_exponent_ci", "zipf_exponent_envelope", "zipf_exponent_envelope_ci")
-PARITY_KEYS = ("model_id", "width", "n_learned", "n_samples", "precondition", "n_clusters", "ari", "purity", "zipf_exponent",
-               "zipf_exponent_ci", "zipf_true", "zipf_exponent_tasks")
+PARITY_KEYS = ("model_id", "width", "n_learned", "n_samples", "precondition", "affinity_power", "n_clusters", "ari",
+               "purity", "eigengap_n_clusters", "ari_eigengap", "ari_null", "zipf_exponent", "zipf_exponent_ci",
+               "zipf_true", "zipf_exponent_tasks")
 
 
 def _int_list(text: str | None, name: str):
@@ -55,6 +56,8 @@ def _int_list(text: str | None, name: str):
 @click.option("--n-neighbors", type=int, default=30, show_default=True, help="Neighbours in the kNN graph.")
 @click.option("--similarity", type=click.Choice(["angular", "abs_angular", "abs_cosine"]), default="angular",
               show_default=True, help="Affinity: the paper's 1 - arccos(cos)/π, the same of |cos|, or |cos|.")
+@click.option("--affinity-power", type=int, default=1, show_default=True,
+              help="Raise the affinity to this power (1: the paper's; see docs/qdg.md).")
 @click.option("--rank-range", default=None, metavar="LO,HI", help="Ranks of the envelope fit (the paper: 100,1000).")
 @click.option("--precondition", type=click.Choice(["none", "diag"]), default="none", show_default=True,
               help="diag: divide every gradient coordinate by its RMS over the tokens (before the sketch; "
@@ -66,8 +69,8 @@ def _int_list(text: str | None, name: str):
 @force_option
 @click.pass_context
 def qdg(ctx, model, revision, corpus, max_docs, context_length, threshold, keep_induction, n_tokens, params,
-        include_bias, project, counts, n_clusters, assign, dense_max, n_neighbors, similarity, rank_range, precondition,
-        batch_size, out, seed, device, force):
+        include_bias, project, counts, n_clusters, assign, dense_max, n_neighbors, similarity, affinity_power, rank_range,
+        precondition, batch_size, out, seed, device, force):
     """Quanta discovery from gradients (SCIENCE.md §4).
 
     With --model: QDG on a language model. Writes tokens, clusters for every count, sizes, the rank-frequency
@@ -96,8 +99,8 @@ def qdg(ctx, model, revision, corpus, max_docs, context_length, threshold, keep_
                     threshold=threshold, drop_induction=not keep_induction, n_tokens=n_tokens,
                     params=tuple(params) or None, include_bias=include_bias, project=project or None,
                     counts=_int_list(counts, "--counts"), n_clusters=n_clusters, assign=assign, dense_max=dense_max,
-                    n_neighbors=n_neighbors, similarity=similarity, rank_range=rr, precondition=precondition,
-                    batch_size=batch_size,
+                    n_neighbors=n_neighbors, similarity=similarity, affinity_power=affinity_power, rank_range=rr,
+                    precondition=precondition, batch_size=batch_size,
                     seed=0 if seed is None else seed)
     summary = run_qdg_lm(cfg, out, device=device, force=force)
     echo_summary(summary, out, keys=LM_KEYS)
@@ -120,20 +123,29 @@ def qdg(ctx, model, revision, corpus, max_docs, context_length, threshold, keep_
               help="Cluster a kNN graph with this many neighbours instead of the dense affinity.")
 @click.option("--similarity", type=click.Choice(["angular", "abs_angular", "abs_cosine"]), default="abs_cosine",
               show_default=True, help="Affinity: the paper's angular one, or a sign-invariant one (see docs/qdg.md).")
-@click.option("--precondition", type=click.Choice(["none", "diag"]), default="diag", show_default=True,
-              help="diag: divide every gradient coordinate by its RMS over the samples (diagonal empirical Fisher).")
+@click.option("--affinity-power", type=int, default=4, show_default=True,
+              help="Raise the affinity to this power (sharpens it; see docs/qdg.md).")
+@click.option("--params", "params", multiple=True, metavar="GLOB",
+              help="Parameters to take gradients of (glob; repeatable), e.g. layers.0.bias for the hidden units' "
+                   "backprop signal. Default: every linear weight.")
+@click.option("--precondition", type=click.Choice(["none", "diag"]), default="none", show_default=True,
+              help="diag: divide every gradient coordinate by its RMS over the samples (reads the task code of the "
+                   "input: see docs/qdg.md).")
+@click.option("--null-control/--no-null-control", default=True, show_default=True,
+              help="Also score the same pipeline on the model's initial weights (ari_null).")
 @out_option()
 @seed_option
 @device_option
 @force_option
 def parity(run_dir, model_id, n_samples, n_clusters, tasks, learned_bits, counts, project, n_neighbors, similarity,
-           precondition, out, seed, device, force):
+           affinity_power, params, precondition, null_control, out, seed, device, force):
     """QDG on one model of a `quanta parity run`, scored against the true task ids (ARI, purity, Zipf exponent)."""
     from quanta.qdg.parity import ParityQDGConfig, run_qdg_parity
 
     cfg = ParityQDGConfig(run_dir=str(run_dir), model_id=model_id, n_samples=n_samples, learned_bits=learned_bits,
                           tasks=tasks, n_clusters=n_clusters, counts=_int_list(counts, "--counts"),
                           project=project or None, n_neighbors=n_neighbors, similarity=similarity,
-                          precondition=precondition, seed=0 if seed is None else seed)
+                          affinity_power=affinity_power, params=tuple(params) or None, precondition=precondition,
+                          null_control=null_control, seed=0 if seed is None else seed)
     summary = run_qdg_parity(cfg, out, device=device, force=force)
     echo_summary(summary, out, keys=PARITY_KEYS)

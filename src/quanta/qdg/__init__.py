@@ -97,6 +97,9 @@ class QDGConfig:
     similarity : str, default "angular"
         ``angular`` (the paper's ``1 - arccos(cos)/π``), ``abs_angular`` (the same of ``|cos|``) or
         ``abs_cosine`` (``|cos|``); see :func:`quanta.qdg.cluster.angular_affinity`.
+    affinity_power : int, default 1
+        The affinity raised elementwise to this power (1: the paper's); see
+        :func:`quanta.qdg.cluster.angular_affinity` and docs/qdg.md.
     rank_range : tuple (int, int), optional
         Ranks of the envelope fit (the paper: (100, 1000)); default all ranks.
     precondition : str, default "none"
@@ -129,6 +132,7 @@ class QDGConfig:
     dense_max: int = 20000
     n_neighbors: int = 30
     similarity: str = "angular"
+    affinity_power: int = 1
     rank_range: tuple | None = None
     precondition: str = "none"
     batch_size: int = 8
@@ -152,9 +156,10 @@ class QDGConfig:
         if not (isinstance(self.threshold, (int, float)) and self.threshold > 0):
             raise QuantaError(f"threshold: must be a positive number of nats, got {self.threshold!r}",
                               "the paper uses 0.1")
-        from quanta.qdg.cluster import _check_similarity
+        from quanta.qdg.cluster import _check_power, _check_similarity
 
         _check_similarity(self.similarity)
+        _check_power(self.affinity_power)
         from quanta.qdg.grads import check_precondition
 
         check_precondition(self.precondition)
@@ -191,7 +196,8 @@ def choose_counts(n: int, counts=None, n_clusters=None) -> tuple[list[int], int]
 
 
 def analyze_gradients(run, G, *, counts, n_clusters, assign="cluster_qr", dense_max=20000, n_neighbors=30,
-                      similarity="angular", rank_range=None, n_boot=200, seed=0, device=None, title=""):
+                      similarity="angular", affinity_power=1, rank_range=None, n_boot=200, seed=0, device=None,
+                      title=""):
     """Similarity, the spectral sweep, its tables, figures and Zipf fits; returns (sweep, affinity, summary).
 
     Writes ``clusters``, ``sizes``, ``envelope`` and ``eigenvalues`` tables and the ``rank_frequency``,
@@ -204,7 +210,7 @@ def analyze_gradients(run, G, *, counts, n_clusters, assign="cluster_qr", dense_
 
     with run.timer("similarity"):
         A = C.affinity_graph(G, dense_max=dense_max, n_neighbors=min(n_neighbors, len(G) - 1),
-                             similarity=similarity, device=device)
+                             similarity=similarity, device=device, power=affinity_power)
     with run.timer("spectral"):
         sweep = C.spectral_sweep(A, counts, assign=assign, seed=seed, device=device)
     clusters, sizes, eig = C.sweep_tables(sweep)
@@ -229,6 +235,7 @@ def analyze_gradients(run, G, *, counts, n_clusters, assign="cluster_qr", dense_
         "counts": list(counts),
         "graph": "knn" if len(G) > dense_max else "dense",
         "similarity": similarity,
+        "affinity_power": affinity_power,
         "eigengap_n_clusters": C.eigengap_count(sweep.eigenvalues, k_max=max(counts)),
         "zipf_exponent": fm.exponent if fm else None,
         "zipf_exponent_ci": list(fm.exponent_ci) if fm else None,
@@ -310,7 +317,8 @@ def run_qdg_lm(cfg: QDGConfig, out, *, device=None, force: bool = False, argv=No
         run.write_table("tokens", tokens)
         sweep, A, head = analyze_gradients(run, G, counts=counts, n_clusters=k_head, assign=cfg.assign,
                                            dense_max=cfg.dense_max, n_neighbors=cfg.n_neighbors,
-                                           similarity=cfg.similarity, rank_range=cfg.rank_range, n_boot=cfg.n_boot, seed=cfg.seed,
+                                           similarity=cfg.similarity, affinity_power=cfg.affinity_power,
+                                           rank_range=cfg.rank_range, n_boot=cfg.n_boot, seed=cfg.seed,
                                            device=dev)
         rows = []
         for k, lab in sweep.labels.items():

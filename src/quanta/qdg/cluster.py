@@ -73,7 +73,24 @@ def _check_similarity(similarity: str) -> None:
                           "angular is the paper's; abs_angular and abs_cosine ignore the sign of the cosine")
 
 
-def angular_affinity(C, *, similarity: str = "angular"):
+def _check_power(power) -> None:
+    if isinstance(power, bool) or not isinstance(power, int) or power < 1:
+        raise QuantaError(f"affinity power: must be an integer >= 1, got {power!r}",
+                          "1 keeps the affinity; e.g. 4 sharpens |cos| to |cos|^4 (see docs/qdg.md)")
+
+
+def _raise(A, power: int):
+    """``A`` (dense or sparse) raised elementwise to ``power`` (A itself for 1)."""
+    if power == 1:
+        return A
+    if scipy.sparse.issparse(A):
+        A = A.tocsr(copy=True)
+        A.data = (A.data.astype(np.float64) ** power).astype(A.dtype)
+        return A
+    return (np.asarray(A, dtype=np.float64) ** power).astype(np.float32)
+
+
+def angular_affinity(C, *, similarity: str = "angular", power: int = 1):
     """The affinity of cosines ``C``: by default the angular one, ``1 - arccos(C)/π`` in [0, 1] (the paper's Ĉ).
 
     ``similarity="abs_angular"`` uses ``|C|`` in it (range [1/2, 1]): anti-parallel gradients count as similar.
@@ -82,34 +99,45 @@ def angular_affinity(C, *, similarity: str = "angular"):
     both signs, as the two labels of a parity task do (the loss gradient with respect to the logits flips sign with
     the label); the offset matters because with every pair at 1/2 or more, the normalised cut prefers splitting a
     big cluster to separating small ones (see docs/qdg.md). Works on dense arrays and on sparse matrix data.
+
+    ``power`` raises the affinity elementwise to an integer power (default 1: unchanged). For ``abs_cosine`` and an
+    even power p, ``|cos|^p = cos^p`` is the cosine of the p-fold tensor powers ``g⊗…⊗g`` (for p = 2, of the
+    per-example Fisher matrices ``g gᵀ``), so the affinity stays a positive semi-definite kernel. A power shrinks
+    the many small affinities between unrelated examples much more than the large ones within a group: with n
+    examples, a pair affinity c_b between groups and c_w within, a group of m members keeps more weight inside
+    than outside only when ``m c_w^p > (n - m) c_b^p``; with Zipf-sized groups the small ones fail this at p = 1
+    (docs/qdg.md).
     """
     _check_similarity(similarity)
+    _check_power(power)
     if similarity == "abs_cosine":
         if scipy.sparse.issparse(C):
             C = C.tocsr(copy=True)
             C.data = np.abs(C.data).astype(C.dtype)
-            return C
-        return np.abs(C).astype(np.float32)
+            return _raise(C, power)
+        return _raise(np.abs(C).astype(np.float32), power)
     f = np.abs if similarity == "abs_angular" else (lambda v: v)
     if scipy.sparse.issparse(C):
         C = C.tocsr(copy=True)
         C.data = (1.0 - np.arccos(np.clip(f(C.data), -1.0, 1.0)) / np.pi).astype(C.dtype)
-        return C
-    return (1.0 - np.arccos(np.clip(f(C), -1.0, 1.0)) / np.pi).astype(np.float32)
+        return _raise(C, power)
+    return _raise((1.0 - np.arccos(np.clip(f(C), -1.0, 1.0)) / np.pi).astype(np.float32), power)
 
 
 def knn_affinity(G, n_neighbors: int = 30, *, similarity: str = "angular", device=None,
-                 block: int = 2048) -> scipy.sparse.csr_matrix:
+                 block: int = 2048, power: int = 1) -> scipy.sparse.csr_matrix:
     """A symmetric k-nearest-neighbour graph of the rows of ``G`` with angular-affinity weights.
 
     Exact neighbours by cosine (by ``|cos|`` for ``similarity="abs_angular"``; blocked matrix products,
-    ``torch.topk``); the graph is symmetrised with ``max(A, Aᵀ)``. No self loops.
+    ``torch.topk``); the graph is symmetrised with ``max(A, Aᵀ)``. No self loops. ``power`` raises the weights as in
+    :func:`angular_affinity` (it does not change which neighbours are kept).
 
     Returns
     -------
     scipy.sparse.csr_matrix of shape (n, n), float32.
     """
     _check_similarity(similarity)
+    _check_power(power)
     X = normalize_rows(G)
     n = X.shape[0]
     if not 1 <= n_neighbors < n:
@@ -132,15 +160,16 @@ def knn_affinity(G, n_neighbors: int = 30, *, similarity: str = "angular", devic
     a = v.astype(np.float32) if similarity == "abs_cosine" else \
         (1.0 - np.arccos(v.astype(np.float64)) / np.pi).astype(np.float32)
     A = scipy.sparse.csr_matrix((a, (r, c)), shape=(n, n))
-    return A.maximum(A.T).tocsr()
+    return _raise(A.maximum(A.T).tocsr(), power)
 
 
-def affinity_graph(G, *, dense_max: int = 20000, n_neighbors: int = 30, similarity: str = "angular", device=None):
-    """The angular affinity of the rows of ``G``: dense when ``n <= dense_max``, else a sparse kNN graph."""
+def affinity_graph(G, *, dense_max: int = 20000, n_neighbors: int = 30, similarity: str = "angular", device=None,
+                   power: int = 1):
+    """The angular affinity of the rows of ``G`` (to ``power``): dense when ``n <= dense_max``, else a kNN graph."""
     n = len(G)
     if n <= dense_max:
-        return angular_affinity(cosine_matrix(G, device=device), similarity=similarity)
-    return knn_affinity(G, n_neighbors=n_neighbors, similarity=similarity, device=device)
+        return angular_affinity(cosine_matrix(G, device=device), similarity=similarity, power=power)
+    return knn_affinity(G, n_neighbors=n_neighbors, similarity=similarity, device=device, power=power)
 
 
 def _sign_flip(vecs: np.ndarray) -> np.ndarray:
