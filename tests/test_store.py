@@ -20,6 +20,9 @@ def test_run_lifecycle(tmp_path):
     man = json.loads((out / "manifest.json").read_text())
     assert man["status"] == "complete" and man["seed"] == 3 and man["config"] == {"a": 1}
     assert man["argv"] == "quanta x" and "torch" in man["versions"] and "step" in man["timings_s"]
+    import quanta
+
+    assert man["quanta_version"] == quanta.__version__  # also from a checkout that is not installed
     assert json.loads((out / "summary.json").read_text()) == {"v": 1.5, "nan": None}
     assert Run.open(out).read_table("t")["a"].tolist() == [1, 2]
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]

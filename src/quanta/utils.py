@@ -54,8 +54,11 @@ def package_versions() -> dict:
     """Versions of the packages that shape the numbers."""
     import importlib.metadata as md
 
-    out = {"python": platform.python_version()}
-    for name in ("quanta", "torch", "numpy", "scipy", "pandas", "pyarrow", "scikit-learn", "transformers",
+    import quanta
+
+    # the running source's own version: right also when quanta runs from a checkout that is not installed
+    out = {"python": platform.python_version(), "quanta": quanta.__version__}
+    for name in ("torch", "numpy", "scipy", "pandas", "pyarrow", "scikit-learn", "transformers",
                  "tokenizers", "matplotlib"):
         try:
             out[name] = md.version(name)
