@@ -234,15 +234,15 @@ def auto_fit_range(x, loss, n_learned, n_tasks: int) -> np.ndarray:
     -------
     numpy.ndarray of bool, shape (P,)
     """
-    x = np.asarray(x, float)
-    loss = np.asarray(loss, float)
-    n = np.asarray(n_learned, float)
+    x, loss, n = (np.asarray(v, float) for v in (x, loss, n_learned))
     ok = (x > 0) & np.isfinite(loss) & (n >= 1) & (n <= n_tasks - 1)
-    if ok.any():
-        finite = np.isfinite(loss) & (x > 0)
-        x_best = x[finite][np.argmin(loss[finite])]
-        ok &= x <= x_best
-    return ok
+    return ok & _upto_lowest_loss(x, loss) if ok.any() else ok
+
+
+def _upto_lowest_loss(x: np.ndarray, loss: np.ndarray) -> np.ndarray:
+    """Points whose budget is not beyond that of the lowest finite loss (rule 4 of both range rules)."""
+    finite = np.isfinite(loss) & (x > 0)
+    return x <= x[finite][np.argmin(loss[finite])]
 
 
 #: The L(S) fit-range rule (:func:`steps_fit_range`; docs/parity-analyze.md, "The L(S) fit range").
@@ -287,13 +287,10 @@ def steps_fit_range(x, loss, n_learned, n_tasks: int, *, loss_narrower=None,
     -------
     numpy.ndarray of bool, shape (P,)
     """
-    x = np.asarray(x, float)
-    loss = np.asarray(loss, float)
-    n = np.asarray(n_learned, float)
+    x, loss, n = (np.asarray(v, float) for v in (x, loss, n_learned))
     ok = (x > 0) & np.isfinite(loss) & (n >= min_learned) & (n <= min(n_tasks - 1, max_fraction * n_tasks))
     if ok.any():
-        finite = np.isfinite(loss) & (x > 0)
-        ok &= x <= x[finite][np.argmin(loss[finite])]
+        ok &= _upto_lowest_loss(x, loss)
     if loss_narrower is not None:
         ln = np.asarray(loss_narrower, float)
         lag = np.isfinite(ln) & (x > 0) & (n >= 1) & (ln > (1.0 + lag_tol) * loss)
