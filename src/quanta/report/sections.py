@@ -481,6 +481,17 @@ class Comparison:
     primary: bool = True
 
     @property
+    def difference(self) -> float | None:
+        """``measured - predicted`` (None unless both are numbers): how far apart, beside whether the intervals meet.
+
+        A simulated value with a very tight interval can miss an exact prediction by 0.001; this column shows that
+        size, where the overlap column alone would only say "no".
+        """
+        if not (_is_number(self.predicted) and _is_number(self.measured)):
+            return None
+        return float(self.measured) - float(self.predicted)
+
+    @property
     def overlap(self) -> bool | None:
         """Whether the intervals share a point; a value without an interval counts as a point.
 
@@ -529,10 +540,10 @@ def comparisons(rec: Mapping, *, others: bool = False) -> list[Comparison]:
 def comparison_table(comps: list[Comparison], *, table_id: str, measured: str = "measured",
                      svg: bool = True) -> str:
     """The predicted-against-measured table (and, with ``svg``, the intervals drawn on one axis)."""
-    rows = [(c.name, c.predicted, fmt_interval(c.predicted_ci), c.measured, fmt_interval(c.measured_ci), c.overlap)
-            for c in comps]
+    rows = [(c.name, c.predicted, fmt_interval(c.predicted_ci), c.measured, fmt_interval(c.measured_ci),
+             c.difference, c.overlap) for c in comps]
     out = H.kv_table(rows, header=("quantity", "predicted", "predicted interval", measured, f"{measured} interval",
-                                   "intervals overlap"), table_id=table_id)
+                                   f"{measured} − predicted", "intervals overlap"), table_id=table_id)
     if svg:
         svg_rows = []
         for c in comps:
