@@ -233,6 +233,18 @@ def sample_correct(model, tasks, n_samples: int, *, keep_tasks=None, seed: int =
     return torch.cat(xs)[:n_samples], torch.cat(ys)[:n_samples], torch.cat(ts)[:n_samples]
 
 
+def _has_direction(G):
+    """Rows of ``G`` that can be clustered: finite and not all zero (a confidently right sample's gradient can
+    underflow to exactly zero and then has no direction). A boolean CPU tensor."""
+    norms = G.norm(dim=1)
+    return (norms.isfinite() & (norms > 0)).cpu()
+
+
+def _graph_args(cfg: "ParityQDGConfig", n: int) -> dict:
+    """``dense_max`` and ``n_neighbors`` of the affinity graph of ``n`` samples: dense unless ``cfg.n_neighbors``."""
+    return {"dense_max": n if cfg.n_neighbors is None else 0, "n_neighbors": min(n - 1, cfg.n_neighbors or 30)}
+
+
 def _null_control_ari(model, row, gradients, n_clusters, on_learned, task, cfg, device):
     """ARI of the same pipeline on the same samples, with the model's initial weights instead of its trained ones.
 
@@ -244,17 +256,14 @@ def _null_control_ari(model, row, gradients, n_clusters, on_learned, task, cfg, 
     from quanta.parity.ensemble import ParityMLP, init_member
     from quanta.qdg import cluster as C
 
-    depth = int(row["depth"]) if "depth" in row.index else int(getattr(model, "depth", 1))
-    net = ParityMLP(model.n_in, model.width, depth)
-    net.load_state_dict(init_member(model.n_in, model.width, depth, int(row["seed"])))
+    net = ParityMLP(model.n_in, model.width, model.depth)
+    net.load_state_dict(init_member(model.n_in, model.width, model.depth, int(row["seed"])))
     G0, _ = gradients(net)
-    norms = G0.norm(dim=1)
-    ok = (torch.isfinite(norms) & (norms > 0)).cpu().numpy()
+    ok = _has_direction(G0).numpy()
     if ok.sum() <= n_clusters + 1:
         return None
     A0 = C.affinity_graph(G0[torch.as_tensor(ok)], similarity=cfg.similarity, power=cfg.affinity_power,
-                          dense_max=len(G0) if cfg.n_neighbors is None else 0,
-                          n_neighbors=min(int(ok.sum()) - 1, cfg.n_neighbors or 30), device=device)
+                          device=device, **_graph_args(cfg, int(ok.sum())))
     emb, _ = C.spectral_embedding(A0, n_clusters, seed=cfg.seed, device=device)
     labels = C.cluster_qr(emb)
     keep = on_learned[ok]
@@ -314,8 +323,7 @@ def run_qdg_parity(cfg: ParityQDGConfig, out, *, device=None, force: bool = Fals
             G, losses = gradients(model)
         # a confidently right sample can have a loss (and so a gradient) that underflows to exactly zero: it has
         # no direction, so it cannot be clustered; leave it out and say how many
-        norms = G.norm(dim=1)
-        has_dir = (torch.isfinite(norms) & (norms > 0)).cpu()
+        has_dir = _has_direction(G)
         n_zero_grad = int((~has_dir).sum())
         if n_zero_grad:
             keep_rows = has_dir.nonzero().squeeze(1)
@@ -334,20 +342,17 @@ def run_qdg_parity(cfg: ParityQDGConfig, out, *, device=None, force: bool = Fals
             from quanta.qdg import cluster as C
 
             A0 = C.affinity_graph(G, similarity=cfg.similarity, device=dev, power=cfg.affinity_power,
-                                  dense_max=n if cfg.n_neighbors is None else 0,
-                                  n_neighbors=min(n - 1, cfg.n_neighbors or 30))
+                                  **_graph_args(cfg, n))
             emb = C.spectral_embedding(A0, min(n - 1, max(counts) + 1), seed=cfg.seed, device=dev)
             k_head = eigengap_count(emb[1], k_max=max(counts))
         counts = sorted(set(counts) | {k_head})
         run.write_table("samples", pd.DataFrame({"token": np.arange(n, dtype=np.int64), "task": task_np,
                                                  "y": y.numpy(), "loss": losses.astype(np.float32),
                                                  "learned": np.isin(task_np, learned)}))
-        dense_max = n if cfg.n_neighbors is None else 0
         sweep, A, head = analyze_gradients(run, G, counts=counts, n_clusters=k_head, n_boot=cfg.n_boot,
                                            similarity=cfg.similarity, affinity_power=cfg.affinity_power,
-                                           dense_max=dense_max,
-                                           n_neighbors=cfg.n_neighbors or 30,
-                                           seed=cfg.seed, device=dev, title=f"parity model {model_id}: ")
+                                           seed=cfg.seed, device=dev, title=f"parity model {model_id}: ",
+                                           **_graph_args(cfg, n))
         on_learned = np.isin(task_np, learned)
         scores = pd.DataFrame([{"n_clusters": k, **score_clusters(lab[on_learned], task_np[on_learned])}
                                for k, lab in sorted(sweep.labels.items())])
