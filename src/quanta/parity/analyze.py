@@ -677,10 +677,18 @@ def _sweep_fit(axis, sweep, n_tasks, cfg, rng, fit_name, x_name, y_name, key, re
         mask, rule = _range_mask(x, rng), "override"
     else:
         mask, rule = auto_fit_range(x, loss, n, n_tasks), "auto"
+    _fit_over(axis, x, loss, n, mask, rule, cfg, fit_name, x_name, y_name, key, record, summary, notes, tag,
+              p_ranked, n_exponent)
+
+
+def _fit_over(axis, x, loss, n, mask, rule, cfg, fit_name, x_name, y_name, key, record, summary, notes, tag,
+              p_ranked=None, n_exponent=None):
+    """Fit L over the points of ``mask``, record it (with the finite-K prediction when ``p_ranked`` is given)
+    and its range; returns the fit, or None (with a note) when there is none."""
     summary[f"{key}_n_points"] = int(mask.sum())
     if mask.sum() == 0:
         notes.append(f"{tag} L({axis}): no point inside the fit range ({rule}); no fit")
-        return
+        return None
     fit = _fit(x[mask], loss[mask], offset=True, cfg=cfg, notes=notes, label=f"{tag} L({axis})")
     if fit is not None:
         finite = None
@@ -688,6 +696,7 @@ def _sweep_fit(axis, sweep, n_tasks, cfg, rng, fit_name, x_name, y_name, key, re
             finite = finite_tasks_exponent(x[mask], n[mask], p_ranked, n_exponent)
         record(key, fit, fit_name, x_name, y_name, rule, finite)
         summary[f"{key}_fit_range"] = [float(x[mask].min()), float(x[mask].max())]
+    return fit
 
 
 def _steps_fit(alpha, s_sweep, online, order_models, evm, n_tasks, cfg, record, summary, notes, tag, p_ranked):
@@ -727,16 +736,10 @@ def _steps_fit(alpha, s_sweep, online, order_models, evm, n_tasks, cfg, record, 
                              "with it only that long); the fit goes on past that point, where the width limits "
                              "the widest model too, so alpha_S is biased upward")
                 mask, rule = free, "auto (not steps-limited)"
-    summary[f"{key}_n_points"] = int(mask.sum())
-    if mask.sum() == 0:
-        notes.append(f"{tag} L(S): no point inside the fit range ({rule}); no fit")
-        return
-    fit = _fit(x[mask], loss[mask], offset=True, cfg=cfg, notes=notes, label=f"{tag} L(S)")
+    fit = _fit_over("S", x, loss, n, mask, rule, cfg, "L_S", "step", "test_loss", key, record, summary, notes, tag,
+                    p_ranked, 1.0 / (alpha + 1.0))
     if fit is None:
         return
-    finite = finite_tasks_exponent(x[mask], n[mask], p_ranked, 1.0 / (alpha + 1.0))
-    record(key, fit, "L_S", "step", "test_loss", rule, finite)
-    summary[f"{key}_fit_range"] = [float(x[mask].min()), float(x[mask].max())]
     delta = finite_tasks_offset(alpha, n_tasks)
     fit_c = _fit(x[mask], loss[mask] + delta, offset=True, cfg=cfg, notes=notes, label=f"{tag} L(S) tail-corrected")
     if fit_c is not None:
