@@ -116,6 +116,23 @@ def test_qdg_parity_recovers_planted_tasks(parity_run, tmp_path, cli_run):
     assert f"ari: {s['ari']:.4g}" in stdout
 
 
+def test_eigengap_count_rule(parity_run, tmp_path, monkeypatch):
+    # on the solver each task owns its units, so the spectrum has its gap at the number of solved tasks, and the
+    # graph and its embedding are built once (the count needs them before the sweep)
+    from quanta.qdg import cluster
+
+    calls = []
+    real = cluster.affinity_graph
+    monkeypatch.setattr(cluster, "affinity_graph", lambda *a, **k: calls.append(1) or real(*a, **k))
+    cfg = ParityQDGConfig(run_dir=str(parity_run), n_samples=400, n_clusters="eigengap", null_control=False, n_boot=0)
+    s = run_qdg_parity(cfg, tmp_path / "eig")
+    assert len(calls) == 1
+    assert s["cluster_count_rule"] == "eigengap"
+    assert s["n_clusters"] == s["eigengap_n_clusters"] == SOLVED
+    assert s["ari"] == pytest.approx(s["ari_eigengap"]) and s["ari"] >= 0.9
+    assert SOLVED in Run.open(tmp_path / "eig").read_table("scores")["n_clusters"].tolist()
+
+
 def test_diag_preconditioning_reads_the_task_code_of_the_input(parity_run, tmp_path):
     # the null control: an untrained network's gradients carry the task only through the one-hot control bits of
     # the input; raw gradients leave them a small share, the diagonal preconditioner standardises them

@@ -197,22 +197,26 @@ def choose_counts(n: int, counts=None, n_clusters=None) -> tuple[list[int], int]
 
 def analyze_gradients(run, G, *, counts, n_clusters, assign="cluster_qr", dense_max=20000, n_neighbors=30,
                       similarity="angular", affinity_power=1, rank_range=None, n_boot=200, seed=0, device=None,
-                      title=""):
+                      title="", affinity=None, embedding=None):
     """Similarity, the spectral sweep, its tables, figures and Zipf fits; returns (sweep, affinity, summary).
 
     Writes ``clusters``, ``sizes``, ``envelope`` and ``eigenvalues`` tables and the ``rank_frequency``,
-    ``rank_frequency_k{n_clusters}`` and ``similarity_sorted`` figures into ``run``.
+    ``rank_frequency_k{n_clusters}`` and ``similarity_sorted`` figures into ``run``. ``affinity`` (the graph of
+    ``G`` built with the same settings) and ``embedding`` (its ``(vectors, eigenvalues)`` with at least
+    ``max(counts)`` columns) skip rebuilding them when the caller already has them.
     """
     import numpy as np
     import pandas as pd
 
     from quanta.qdg import cluster as C
 
-    with run.timer("similarity"):
-        A = C.affinity_graph(G, dense_max=dense_max, n_neighbors=min(n_neighbors, len(G) - 1),
-                             similarity=similarity, device=device, power=affinity_power)
+    A = affinity
+    if A is None:
+        with run.timer("similarity"):
+            A = C.affinity_graph(G, dense_max=dense_max, n_neighbors=min(n_neighbors, len(G) - 1),
+                                 similarity=similarity, device=device, power=affinity_power)
     with run.timer("spectral"):
-        sweep = C.spectral_sweep(A, counts, assign=assign, seed=seed, device=device)
+        sweep = C.spectral_sweep(A, counts, assign=assign, seed=seed, device=device, embedding=embedding)
     clusters, sizes, eig = C.sweep_tables(sweep)
     run.write_table("clusters", clusters)
     run.write_table("sizes", sizes)

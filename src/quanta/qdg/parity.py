@@ -338,13 +338,18 @@ def run_qdg_parity(cfg: ParityQDGConfig, out, *, device=None, force: bool = Fals
             k_head = n_learned
         counts = list(cfg.counts) if cfg.counts is not None else default_counts(
             n, k_min=max(2, n_learned // 4), k_max=min(n - 1, max(2 * n_learned, n_learned + 2)), n_counts=10)
+        prebuilt = {}
         if cfg.n_clusters == "eigengap":
+            # the count comes from the spectrum, so build the graph and its embedding once, here, and hand both on
             from quanta.qdg import cluster as C
 
-            A0 = C.affinity_graph(G, similarity=cfg.similarity, device=dev, power=cfg.affinity_power,
-                                  **_graph_args(cfg, n))
-            emb = C.spectral_embedding(A0, min(n - 1, max(counts) + 1), seed=cfg.seed, device=dev)
+            with run.timer("similarity"):
+                A0 = C.affinity_graph(G, similarity=cfg.similarity, device=dev, power=cfg.affinity_power,
+                                      **_graph_args(cfg, n))
+            with run.timer("spectral"):
+                emb = C.spectral_embedding(A0, min(n - 1, max(counts) + 1), seed=cfg.seed, device=dev)
             k_head = eigengap_count(emb[1], k_max=max(counts))
+            prebuilt = {"affinity": A0, "embedding": emb}
         counts = sorted(set(counts) | {k_head})
         run.write_table("samples", pd.DataFrame({"token": np.arange(n, dtype=np.int64), "task": task_np,
                                                  "y": y.numpy(), "loss": losses.astype(np.float32),
@@ -352,7 +357,7 @@ def run_qdg_parity(cfg: ParityQDGConfig, out, *, device=None, force: bool = Fals
         sweep, A, head = analyze_gradients(run, G, counts=counts, n_clusters=k_head, n_boot=cfg.n_boot,
                                            similarity=cfg.similarity, affinity_power=cfg.affinity_power,
                                            seed=cfg.seed, device=dev, title=f"parity model {model_id}: ",
-                                           **_graph_args(cfg, n))
+                                           **_graph_args(cfg, n), **prebuilt)
         on_learned = np.isin(task_np, learned)
         scores = pd.DataFrame([{"n_clusters": k, **score_clusters(lab[on_learned], task_np[on_learned])}
                                for k, lab in sorted(sweep.labels.items())])
