@@ -13,6 +13,12 @@ token contexts; the similarity matrices are compared. Usage::
     python benchmarks/qdg.py speed --shape pythia-70m --context 1024 --n-tokens 10000 --project 8192 \
         --device cuda --quanta-only                                    # GPU target: <= 60 s
     python benchmarks/qdg.py error --shape pythia-70m --context 128 --n-tokens 48 --k 1024,4096,8192,16384
+    python benchmarks/qdg.py cluster --n-points 100000 --dim 8192 --counts 50,100,200,300   # the step after gradients
+
+``cluster`` times what follows the gradients at the 100k scale: the kNN graph and the spectral sweep, on
+synthetic sketched gradients with planted Zipf-sized clusters (each row a cluster direction plus isotropic noise,
+scaled so that within-cluster cosines are about ``--within-cos`` and between-cluster ones about 0, the regime of
+QDG), and scores the labels at the planted count against the planted clusters.
 
 Prints one line per measurement; nothing is written.
 """
@@ -174,9 +180,61 @@ def cmd_error(a):
               f"(1/sqrt(k) = {1 / np.sqrt(k):.4f}; {a.seeds} seeds x {len(ce)} pairs)")
 
 
+def planted_gradients(n: int, dim: int, n_clusters: int, *, exponent: float, within_cos: float, seed: int = 0):
+    """``n`` rows in ``dim`` dimensions in ``n_clusters`` planted clusters with sizes ∝ rank^-exponent.
+
+    Row i = sqrt(c)·u_{z_i} + sqrt(1-c)·noise_i (u and noise unit vectors), so two rows of one cluster have cosine
+    about c = ``within_cos`` and rows of different clusters about 0 (± 1/sqrt(dim)). Returns (float32 tensor, labels).
+    """
+    g = torch.Generator().manual_seed(seed)
+    p = np.arange(1, n_clusters + 1, dtype=np.float64) ** -exponent
+    z = np.random.default_rng(seed).choice(n_clusters, size=n, p=p / p.sum())
+    U = torch.nn.functional.normalize(torch.randn(n_clusters, dim, generator=g), dim=1)
+    X = torch.empty(n, dim)
+    for s in range(0, n, 8192):
+        e = torch.nn.functional.normalize(torch.randn(min(8192, n - s), dim, generator=g), dim=1)
+        X[s:s + len(e)] = within_cos ** 0.5 * U[torch.as_tensor(z[s:s + len(e)])] + (1 - within_cos) ** 0.5 * e
+    return X, z
+
+
+def cmd_cluster(a):
+    from sklearn.metrics import adjusted_rand_score
+
+    from quanta.qdg import cluster as C
+
+    counts = sorted({int(v) for v in a.counts.split(",")} | {a.planted})
+    t0 = time.perf_counter()
+    X, z = planted_gradients(a.n_points, a.dim, a.planted, exponent=a.exponent, within_cos=a.within_cos)
+    print(f"n={a.n_points} dim={a.dim} planted={a.planted} (sizes {np.bincount(z).max()}..{np.bincount(z).min()}) "
+          f"made in {time.perf_counter() - t0:.1f} s; device={a.device} threads={torch.get_num_threads()}")
+    _sync(a.device)
+    t0 = time.perf_counter()
+    A = C.knn_affinity(X, n_neighbors=a.n_neighbors, similarity="angular", device=a.device)
+    _sync(a.device)
+    t_knn = time.perf_counter() - t0
+    print(f"kNN graph ({a.n_neighbors} neighbours, exact, {A.nnz} edges): {t_knn:.1f} s")
+    t0 = time.perf_counter()
+    sweep = C.spectral_sweep(A, counts, seed=0, device=a.device, solver=a.solver)
+    t_spec = time.perf_counter() - t0
+    print(f"spectral sweep (solver {a.solver}, {max(counts)} eigenvectors, counts {counts}): {t_spec:.1f} s")
+    ari = adjusted_rand_score(z, sweep.labels[a.planted])
+    print(f"ARI at the planted count {a.planted}: {ari:.3f}; graph + spectral {t_knn + t_spec:.1f} s")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("cluster")
+    c.add_argument("--n-points", type=int, default=20000)
+    c.add_argument("--dim", type=int, default=8192)
+    c.add_argument("--planted", type=int, default=100, help="number of planted clusters")
+    c.add_argument("--exponent", type=float, default=1.4, help="Zipf exponent of the planted sizes")
+    c.add_argument("--within-cos", type=float, default=0.2)
+    c.add_argument("--n-neighbors", type=int, default=30)
+    c.add_argument("--counts", default="50,100,200,300")
+    c.add_argument("--solver", default="auto", choices=["auto", "amg", "lanczos", "dense", "chebyshev"])
+    c.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    c.add_argument("--threads", type=int, default=None)
     for name in ("speed", "error"):
         s = sub.add_parser(name)
         s.add_argument("--shape", choices=sorted(SHAPES), default="small")
@@ -197,7 +255,7 @@ def main(argv=None):
     a = p.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
-    {"speed": cmd_speed, "error": cmd_error}[a.cmd](a)
+    {"speed": cmd_speed, "error": cmd_error, "cluster": cmd_cluster}[a.cmd](a)
 
 
 if __name__ == "__main__":

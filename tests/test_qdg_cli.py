@@ -76,6 +76,29 @@ def test_qdg_lm_cli_writes_tables_figures_and_contexts(cli_run, tiny_lm, tmp_pat
     pd.testing.assert_frame_equal(cl, Run.open(out2).read_table("clusters"))
 
 
+def test_qdg_lm_cli_knn_graph_and_eigensolvers_agree(cli_run, tiny_lm, tmp_path):
+    # above --dense-max the affinity is a kNN graph; auto picks Chebyshev subspace iteration there, and it gives
+    # the spectrum and the clusters of scikit-learn's LOBPCG + AMG
+    mdir, cdir = tiny_lm
+    runs = {}
+    for solver in ("auto", "amg"):
+        out = tmp_path / solver
+        code, stdout, err = cli_run("qdg", "--model", mdir, "--corpus", cdir, "--threshold", "100", "--n-tokens",
+                                    "60", "--counts", "3,5", "--n-clusters", "4", "--project", "512", "--dense-max",
+                                    "40", "--n-neighbors", "10", "--eigen-solver", solver, "--out", out)
+        assert code == 0, err
+        runs[solver] = Run.open(out, command="qdg")
+    assert runs["auto"].summary["graph"] == "knn"
+    assert runs["auto"].summary["eigen_solver"] == "chebyshev" and runs["amg"].summary["eigen_solver"] == "amg"
+    ea, ec = (runs[k].read_table("eigenvalues")["eigenvalue"].to_numpy() for k in ("auto", "amg"))
+    np.testing.assert_allclose(ea, ec, atol=1e-6)
+    ca, cc = (runs[k].read_table("clusters") for k in ("auto", "amg"))
+    pd.testing.assert_frame_equal(ca, cc)
+    code, _, err = cli_run("qdg", "--model", mdir, "--corpus", cdir, "--eigen-solver", "arpack",
+                           "--out", tmp_path / "bad")
+    assert code == 2 and "eigen-solver" in err and "Traceback" not in err
+
+
 def test_qdg_lm_cli_precondition_diag(cli_run, tiny_lm, tmp_path):
     mdir, cdir = tiny_lm
     args = ["qdg", "--model", mdir, "--corpus", cdir, "--threshold", "100", "--n-tokens", "30", "--counts", "3",

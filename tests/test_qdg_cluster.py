@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import scipy.sparse
+import scipy.sparse.csgraph
 from sklearn.metrics import adjusted_rand_score
 
 from quanta.errors import QuantaError
@@ -74,6 +75,39 @@ def test_dense_solvers_agree():
     b = spectral_sweep(A, [5], solver="lanczos")
     np.testing.assert_allclose(a.eigenvalues, b.eigenvalues, atol=1e-7)
     np.testing.assert_array_equal(a.labels[5], b.labels[5])
+
+
+def test_lanczos_misses_repeated_eigenvalues_of_a_disconnected_knn_graph_and_chebyshev_does_not():
+    # 5 well-separated groups: the kNN graph has 5 components, so the Laplacian's eigenvalue 0 has 5 copies; a
+    # Krylov space grown from one start vector holds one direction of that eigenspace, so Lanczos returns other
+    # eigenvectors in place of the missing copies. This is why auto uses a block method for sparse graphs.
+    X, true = planted()
+    A = knn_affinity(X, 12)
+    n_comp = scipy.sparse.csgraph.connected_components(A)[0]
+    assert n_comp == 5
+    cheb = spectral_sweep(A, [5], solver="chebyshev")
+    np.testing.assert_allclose(cheb.eigenvalues[:5], 0.0, atol=1e-9)
+    assert adjusted_rand_score(true, cheb.labels[5]) == pytest.approx(1.0)
+    lanczos = spectral_sweep(A, [5], solver="lanczos")
+    assert (lanczos.eigenvalues < 1e-9).sum() < 5
+
+
+def test_chebyshev_solver_matches_the_exact_eigenvectors_on_a_knn_graph():
+    # the solver auto picks for sparse graphs, against LAPACK on the same graph
+    X, true = planted(sizes=(150, 100, 60, 40, 25, 15), noise=2.5, seed=5)
+    A = knn_affinity(X, 10)
+    dense = spectral_sweep(A, [6, 12], solver="dense")
+    cheb = spectral_sweep(A, [6, 12], solver="chebyshev", seed=3)
+    np.testing.assert_allclose(cheb.eigenvalues, dense.eigenvalues, atol=1e-9)
+    # the same invariant subspace (the eigenvalues below 12 are distinct), so the same labels
+    Q1, _ = np.linalg.qr(dense.embedding[:, :12])
+    Q2, _ = np.linalg.qr(cheb.embedding[:, :12])
+    assert np.linalg.svd(Q1.T @ Q2, compute_uv=False).min() > 1 - 1e-8
+    for k in (6, 12):
+        np.testing.assert_array_equal(cheb.labels[k], dense.labels[k])
+    assert adjusted_rand_score(true, cheb.labels[6]) == pytest.approx(1.0)
+    with pytest.raises(QuantaError, match="solver"):
+        spectral_sweep(A, [6], solver="arpack")
 
 
 def test_helpers_and_errors():

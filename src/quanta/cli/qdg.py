@@ -12,6 +12,7 @@ from quanta.cli.common import device_option, echo_summary, force_option, out_opt
 from quanta.errors import QuantaError
 
 LM_KEYS = ("n_tokens", "n_candidates", "grad_dim", "project", "n_clusters", "eigengap_n_clusters", "graph",
+           "eigen_solver",
            "zipf_exponent", "zipf_exponent_ci", "zipf_exponent_envelope", "zipf_exponent_envelope_ci")
 PARITY_KEYS = ("model_id", "width", "n_learned", "n_samples", "precondition", "affinity_power", "n_clusters", "ari",
                "purity", "eigengap_n_clusters", "ari_eigengap", "ari_null", "zipf_exponent", "zipf_exponent_ci",
@@ -54,6 +55,9 @@ def _int_list(text: str | None, name: str):
 @click.option("--dense-max", type=int, default=20000, show_default=True,
               help="Above this many tokens the affinity is a sparse kNN graph.")
 @click.option("--n-neighbors", type=int, default=30, show_default=True, help="Neighbours in the kNN graph.")
+@click.option("--eigen-solver", type=click.Choice(["auto", "dense", "lanczos", "amg", "chebyshev"]), default="auto",
+              show_default=True, help="Eigensolver of the spectral step (auto: LAPACK/eigh for a dense affinity, "
+                                      "Chebyshev subspace iteration for a kNN graph).")
 @click.option("--similarity", type=click.Choice(["angular", "abs_angular", "abs_cosine"]), default="angular",
               show_default=True, help="Affinity: the paper's 1 - arccos(cos)/π, the same of |cos|, or |cos|.")
 @click.option("--affinity-power", type=int, default=1, show_default=True,
@@ -69,8 +73,8 @@ def _int_list(text: str | None, name: str):
 @force_option
 @click.pass_context
 def qdg(ctx, model, revision, corpus, max_docs, context_length, threshold, keep_induction, n_tokens, params,
-        include_bias, project, counts, n_clusters, assign, dense_max, n_neighbors, similarity, affinity_power, rank_range,
-        precondition, batch_size, out, seed, device, force):
+        include_bias, project, counts, n_clusters, assign, dense_max, n_neighbors, eigen_solver, similarity,
+        affinity_power, rank_range, precondition, batch_size, out, seed, device, force):
     """Quanta discovery from gradients (SCIENCE.md §4).
 
     With --model: QDG on a language model. Writes tokens, clusters for every count, sizes, the rank-frequency
@@ -99,8 +103,8 @@ def qdg(ctx, model, revision, corpus, max_docs, context_length, threshold, keep_
                     threshold=threshold, drop_induction=not keep_induction, n_tokens=n_tokens,
                     params=tuple(params) or None, include_bias=include_bias, project=project or None,
                     counts=_int_list(counts, "--counts"), n_clusters=n_clusters, assign=assign, dense_max=dense_max,
-                    n_neighbors=n_neighbors, similarity=similarity, affinity_power=affinity_power, rank_range=rr,
-                    precondition=precondition, batch_size=batch_size,
+                    n_neighbors=n_neighbors, eigen_solver=eigen_solver, similarity=similarity,
+                    affinity_power=affinity_power, rank_range=rr, precondition=precondition, batch_size=batch_size,
                     seed=0 if seed is None else seed)
     summary = run_qdg_lm(cfg, out, device=device, force=force)
     echo_summary(summary, out, keys=LM_KEYS)

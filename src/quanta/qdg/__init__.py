@@ -94,6 +94,10 @@ class QDGConfig:
         Largest number of tokens for a dense affinity; beyond it a kNN graph.
     n_neighbors : int, default 30
         Neighbours per token in the kNN graph.
+    eigen_solver : str, default "auto"
+        ``auto``, ``dense``, ``lanczos``, ``amg`` or ``chebyshev`` (:func:`quanta.qdg.cluster.spectral_embedding`;
+        ``auto``: LAPACK or ``torch.linalg.eigh`` for a dense affinity, Chebyshev-filtered subspace iteration (in
+        torch, on the run's device) for a kNN graph).
     similarity : str, default "angular"
         ``angular`` (the paper's ``1 - arccos(cos)/π``), ``abs_angular`` (the same of ``|cos|``) or
         ``abs_cosine`` (``|cos|``); see :func:`quanta.qdg.cluster.angular_affinity`.
@@ -131,6 +135,7 @@ class QDGConfig:
     assign: str = "cluster_qr"
     dense_max: int = 20000
     n_neighbors: int = 30
+    eigen_solver: str = "auto"
     similarity: str = "angular"
     affinity_power: int = 1
     rank_range: tuple | None = None
@@ -163,6 +168,11 @@ class QDGConfig:
         from quanta.qdg.grads import check_precondition
 
         check_precondition(self.precondition)
+        from quanta.qdg.cluster import SOLVERS
+
+        if self.eigen_solver not in ("auto",) + SOLVERS:
+            raise QuantaError(f"eigen_solver: must be auto or one of {', '.join(SOLVERS)}, got {self.eigen_solver!r}",
+                              "e.g. --eigen-solver lanczos")
         if self.assign not in ("cluster_qr", "kmeans"):
             raise QuantaError(f"assign: must be cluster_qr or kmeans, got {self.assign!r}", "pick one of those")
         if self.counts is not None:
@@ -197,16 +207,18 @@ def choose_counts(n: int, counts=None, n_clusters=None) -> tuple[list[int], int]
 
 def analyze_gradients(run, G, *, counts, n_clusters, assign="cluster_qr", dense_max=20000, n_neighbors=30,
                       similarity="angular", affinity_power=1, rank_range=None, n_boot=200, seed=0, device=None,
-                      title="", affinity=None, embedding=None):
+                      title="", affinity=None, embedding=None, solver="auto"):
     """Similarity, the spectral sweep, its tables, figures and Zipf fits; returns (sweep, affinity, summary).
 
     Writes ``clusters``, ``sizes``, ``envelope`` and ``eigenvalues`` tables and the ``rank_frequency``,
     ``rank_frequency_k{n_clusters}`` and ``similarity_sorted`` figures into ``run``. ``affinity`` (the graph of
     ``G`` built with the same settings) and ``embedding`` (its ``(vectors, eigenvalues)`` with at least
-    ``max(counts)`` columns) skip rebuilding them when the caller already has them.
+    ``max(counts)`` columns) skip rebuilding them when the caller already has them. ``solver`` is the
+    eigensolver (:func:`quanta.qdg.cluster.spectral_embedding`).
     """
     import numpy as np
     import pandas as pd
+    import scipy.sparse
 
     from quanta.qdg import cluster as C
 
@@ -216,7 +228,8 @@ def analyze_gradients(run, G, *, counts, n_clusters, assign="cluster_qr", dense_
             A = C.affinity_graph(G, dense_max=dense_max, n_neighbors=min(n_neighbors, len(G) - 1),
                                  similarity=similarity, device=device, power=affinity_power)
     with run.timer("spectral"):
-        sweep = C.spectral_sweep(A, counts, assign=assign, seed=seed, device=device, embedding=embedding)
+        sweep = C.spectral_sweep(A, counts, assign=assign, seed=seed, device=device, embedding=embedding,
+                                 solver=solver)
     clusters, sizes, eig = C.sweep_tables(sweep)
     run.write_table("clusters", clusters)
     run.write_table("sizes", sizes)
@@ -238,6 +251,8 @@ def analyze_gradients(run, G, *, counts, n_clusters, assign="cluster_qr", dense_
         "n_clusters": n_clusters,
         "counts": list(counts),
         "graph": "knn" if len(G) > dense_max else "dense",
+        "eigen_solver": None if embedding is not None else C.resolve_solver(
+            solver, sparse=scipy.sparse.issparse(A), n=len(G), device=device),
         "similarity": similarity,
         "affinity_power": affinity_power,
         "eigengap_n_clusters": C.eigengap_count(sweep.eigenvalues, k_max=max(counts)),
@@ -323,7 +338,7 @@ def run_qdg_lm(cfg: QDGConfig, out, *, device=None, force: bool = False, argv=No
                                            dense_max=cfg.dense_max, n_neighbors=cfg.n_neighbors,
                                            similarity=cfg.similarity, affinity_power=cfg.affinity_power,
                                            rank_range=cfg.rank_range, n_boot=cfg.n_boot, seed=cfg.seed,
-                                           device=dev)
+                                           device=dev, solver=cfg.eigen_solver)
         rows = []
         for k, lab in sweep.labels.items():
             cen = member_centrality(A, lab)
