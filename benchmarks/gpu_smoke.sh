@@ -20,4 +20,10 @@ timeout 240 python3 benchmarks/lm_losses.py --shape pythia-70m --device cuda --n
 step qdg speed 1000 tokens
 timeout 240 python3 benchmarks/qdg.py speed --shape pythia-70m --context 1024 --n-tokens 1000 --per-context 4 \
     --project 8192 --batch-size 8 --device cuda --quanta-only
+step qdg speed 10000 tokens "(target <= 60 s)"
+timeout 300 python3 benchmarks/qdg.py speed --shape pythia-70m --context 1024 --n-tokens 10000 --per-context 4 \
+    --project 8192 --batch-size 8 --device cuda --quanta-only
+step qdg spectral step at 100k points, sketched dimension 8192, Chebyshev on the GPU
+timeout 400 python3 benchmarks/qdg.py cluster --n-points 100000 --dim 8192 --planted 100 --counts 50,100,200,300 \
+    --device cuda
 step done
