@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # First look at a GPU machine: does every CUDA path run, and how fast is each engine?
-# Usage (repo root, no install needed): bash benchmarks/gpu_smoke.sh [OUT_DIR]
+# Usage (repo root, no install needed): bash benchmarks/gpu_smoke.sh [OUT_DIR] [all|engines|qdg]
+# One device call runs at most 10 minutes: run "engines" and "qdg" as two calls.
 set -u
 OUT=${1:-${OUT:-/tmp/quanta-gpu}}
+PART=${2:-all}
 mkdir -p "$OUT"
 export PYTHONPATH=src PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 QUANTA_PROGRESS=0
 step() { echo; echo "=== $* ($(date +%T))"; }
 step env
 nvidia-smi -L; python3 -c "import torch, transformers; print(torch.__version__, transformers.__version__, torch.cuda.get_device_name())"
+if [ "$PART" != qdg ]; then
 step parity cpu-tiny on cuda, tf32 + bf16 + compile
 timeout 240 python3 -m quanta parity run --preset cpu-tiny --device cuda --out /tmp/q-tiny --force \
     --set tf32=true --set bf16=true --set compile=true && python3 -c "import json; print(json.load(open('/tmp/q-tiny/summary.json')))"
@@ -17,6 +20,8 @@ for flags in "" "--set tf32=true" "--set bf16=true" "--set tf32=true --set compi
 done
 step lm losses pythia-70m
 timeout 240 python3 benchmarks/lm_losses.py --shape pythia-70m --device cuda --n-docs 256 --json "$OUT/lm_losses.json"
+fi
+if [ "$PART" != engines ]; then
 step qdg speed 1000 tokens
 timeout 240 python3 benchmarks/qdg.py speed --shape pythia-70m --context 1024 --n-tokens 1000 --per-context 4 \
     --project 8192 --batch-size 8 --device cuda --quanta-only
@@ -26,4 +31,5 @@ timeout 300 python3 benchmarks/qdg.py speed --shape pythia-70m --context 1024 --
 step qdg spectral step at 100k points, sketched dimension 8192, Chebyshev on the GPU
 timeout 400 python3 benchmarks/qdg.py cluster --n-points 100000 --dim 8192 --planted 100 --counts 50,100,200,300 \
     --device cuda
+fi
 step done
