@@ -172,7 +172,7 @@ class QDGConfig:
 
         if self.eigen_solver not in ("auto",) + SOLVERS:
             raise QuantaError(f"eigen_solver: must be auto or one of {', '.join(SOLVERS)}, got {self.eigen_solver!r}",
-                              "e.g. --eigen-solver lanczos")
+                              "e.g. --eigen-solver auto (Chebyshev for a kNN graph)")
         if self.assign not in ("cluster_qr", "kmeans"):
             raise QuantaError(f"assign: must be cluster_qr or kmeans, got {self.assign!r}", "pick one of those")
         if self.counts is not None:
