@@ -222,6 +222,8 @@ def cmd_cluster(a):
 
 
 def main(argv=None):
+    from quanta.qdg.cluster import SOLVERS
+
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("cluster")
@@ -232,7 +234,7 @@ def main(argv=None):
     c.add_argument("--within-cos", type=float, default=0.2)
     c.add_argument("--n-neighbors", type=int, default=30)
     c.add_argument("--counts", default="50,100,200,300")
-    c.add_argument("--solver", default="auto", choices=["auto", "amg", "lanczos", "dense", "chebyshev"])
+    c.add_argument("--solver", default="auto", choices=("auto",) + SOLVERS)
     c.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     c.add_argument("--threads", type=int, default=None)
     for name in ("speed", "error"):

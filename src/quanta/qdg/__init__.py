@@ -161,18 +161,14 @@ class QDGConfig:
         if not (isinstance(self.threshold, (int, float)) and self.threshold > 0):
             raise QuantaError(f"threshold: must be a positive number of nats, got {self.threshold!r}",
                               "the paper uses 0.1")
-        from quanta.qdg.cluster import _check_power, _check_similarity
+        from quanta.qdg.cluster import _check_power, _check_similarity, _check_solver
 
         _check_similarity(self.similarity)
         _check_power(self.affinity_power)
+        _check_solver(self.eigen_solver)
         from quanta.qdg.grads import check_precondition
 
         check_precondition(self.precondition)
-        from quanta.qdg.cluster import SOLVERS
-
-        if self.eigen_solver not in ("auto",) + SOLVERS:
-            raise QuantaError(f"eigen_solver: must be auto or one of {', '.join(SOLVERS)}, got {self.eigen_solver!r}",
-                              "e.g. --eigen-solver auto (Chebyshev for a kNN graph)")
         if self.assign not in ("cluster_qr", "kmeans"):
             raise QuantaError(f"assign: must be cluster_qr or kmeans, got {self.assign!r}", "pick one of those")
         if self.counts is not None:

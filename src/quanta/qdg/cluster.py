@@ -261,10 +261,14 @@ def resolve_solver(solver: str, *, sparse: bool, n: int, device=None) -> str:
             # 0 of the Laplacian repeats, and single-vector Lanczos (ARPACK) finds only some of its copies
             return "chebyshev"
         return "dense" if (n <= 6000 or dev.type == "cuda") else "lanczos"
-    if solver not in SOLVERS:
-        raise QuantaError(f"eigensolver: must be auto or one of {', '.join(SOLVERS)}, got {solver!r}",
-                          "pick one of those")
+    _check_solver(solver)
     return solver
+
+
+def _check_solver(solver) -> None:
+    if solver != "auto" and solver not in SOLVERS:
+        raise QuantaError(f"eigen_solver: must be auto or one of {', '.join(SOLVERS)}, got {solver!r}",
+                          "e.g. --eigen-solver auto (Chebyshev for a kNN graph)")
 
 
 def spectral_embedding(A, n_components: int, *, seed: int = 0, solver: str = "auto", device=None):
