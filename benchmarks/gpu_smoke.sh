@@ -5,6 +5,7 @@
 set -u
 OUT=${1:-${OUT:-/tmp/quanta-gpu}}
 PART=${2:-all}
+case "$PART" in all|engines|qdg) ;; *) echo "usage: $0 [OUT_DIR] [all|engines|qdg], got part '$PART'" >&2; exit 2;; esac
 mkdir -p "$OUT"
 export PYTHONPATH=src PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 QUANTA_PROGRESS=0
 step() { echo; echo "=== $* ($(date +%T))"; }
