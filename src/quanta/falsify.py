@@ -1,329 +1,431 @@
-"""The closing test (SCIENCE.md §5): the Zipf law of the discovered parts against the scaling law.
+"""The closing test (docs/science.md §5, §6): the Zipf law of the discovered parts against the scaling law.
 
-The quantization model ties two measurements together. A mean-loss scaling law
-``L = L∞ + A·N^-α_N`` implies that the quanta are used with frequencies
-``p_k ∝ k^-(α_N+1)``; so if a decomposition (QDG) finds the real parts, the sizes
-of its parts must follow a rank-frequency law with exponent ``α_N + 1``.
+The quantization model ties two measurements together. A mean-loss scaling law ``L = L∞ + A·N^-α_N`` implies
+that the quanta are used with frequencies ``p_k ∝ k^-(α_N+1)``; so if a decomposition finds the real parts, the
+sizes of its parts follow a rank-frequency law with exponent ``α_N + 1``. This module measures both sides with
+every source of variance it can reach, checks that the parts follow a power law at all
+(:mod:`quanta.plausibility`), and decides by a test (:mod:`quanta.verdict`): ``consistent``, ``inconsistent``
+or ``undetermined``, with a p-value and the gap in standard errors.
 
-:func:`compare_exponents` puts the predicted exponent (with its interval, from the
-interval of α_N) beside every measured one (with theirs) and says whether the
-intervals overlap. :func:`falsify` does it from run directories:
+Two entry points:
 
-* the *scaling* run: ``quanta parity analyze`` or ``quanta lm analyze`` (its
-  ``summary.json`` holds ``alpha_N`` and ``alpha_N_ci``);
-* the *parts* run: ``quanta qdg`` or ``quanta qdg parity`` (its cluster table
-  gives the part sizes for every cluster count).
-
-Two measured exponents come from the parts: the maximum-likelihood exponent of the
-part sizes at the run's chosen cluster count (:func:`quanta.fit.fit_zipf_from_sizes`)
-and the paper's envelope over all cluster counts (:func:`quanta.fit.fit_rank_frequency`).
-For parity runs the planted truth α+1 stands beside them.
-
-The verdict follows the MLE exponent (the envelope is reported beside it, since the
-paper used it): ``consistent`` when its interval overlaps the predicted one,
-``inconsistent`` otherwise. Overlap of 90% intervals is a lenient test; the table
-also gives the gap in units of the combined interval half-widths.
+* :func:`falsify_parity_run` (``quanta falsify RUN``), end to end on a parity run. Every training seed of the run
+  is a replicate of both sides: α_N is fitted per seed (profile interval, label-free fit range), and QDG runs
+  label-free on each seed's widest model for ``n_draws`` sample draws, each with its own count by the count rule.
+  No task id enters either side; they are read afterwards for diagnostics (ARI, the planted exponent).
+* :func:`falsify` (``quanta falsify --scaling S --parts P``), from two finished runs (parity or LM). One model and
+  one draw: the parts' interval then holds the fit's noise only, which the summary says (``n_train_seeds = 1``).
 """
 
 from __future__ import annotations
 
+import logging
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 
 from quanta.errors import QuantaError
 
+log = logging.getLogger(__name__)
+
+__all__ = ["FalsifyConfig", "ScalingSide", "scaling_from_models", "parts_replicates", "verdict_from_estimates",
+           "falsify", "falsify_parity_run", "plot_verdict"]
+
 
 @dataclass(frozen=True)
 class FalsifyConfig:
-    """Settings of :func:`falsify`.
+    """Settings of :func:`falsify` and :func:`falsify_parity_run`.
 
     Parameters
     ----------
-    n_clusters : int, optional
-        Cluster count whose part sizes give the MLE exponent; default the parts run's own choice
-        (``n_clusters`` in its summary), else the largest count swept.
+    level : float, default 0.05
+        Level of the test of ``measured - predicted = 0`` (and of the equivalence test for ``consistent``).
+    margin : float, default 0.15
+        The smallest exponent gap worth calling (:mod:`quanta.verdict`).
+    n_draws : int, default 3
+        Sample draws per training seed (end-to-end mode).
+    n_samples : int, default 2000
+        Low-loss samples clustered per draw (end-to-end mode).
+    n_clusters : int or str, default "stability"
+        The parts' count rule (end-to-end mode), or in two-run mode a count the parts run swept (default: its own).
     rank_range : (int, int), optional
-        Ranks fitted by the envelope; default ranks 1 .. (number of parts at the chosen count).
-    min_size : int, default 1
-        Parts smaller than this are left out of the MLE (singletons are often noise).
-    n_boot : int, default 1000
-        Bootstrap replicates for the exponents of the parts.
+        Ranks of the envelope fit; default ``1 .. the rule's count``. The paper used 100–1000.
+    n_boot : int, default 500
+        Bootstrap replicates of each parts fit and of the goodness-of-fit test.
     ci : float, default 0.9
+        Level of the printed intervals.
     seed : int, default 0
     """
 
-    n_clusters: int | None = None
+    level: float = 0.05
+    margin: float = 0.15
+    n_draws: int = 3
+    n_samples: int = 2000
+    n_clusters: int | str | None = None
     rank_range: tuple[int, int] | None = None
-    min_size: int = 1
-    n_boot: int = 1000
+    n_boot: int = 500
     ci: float = 0.9
     seed: int = 0
 
     def __post_init__(self):
-        if self.n_clusters is not None and (not isinstance(self.n_clusters, int) or self.n_clusters < 2):
-            raise QuantaError(f"n_clusters must be an integer >= 2, got {self.n_clusters!r}",
-                              "pass a cluster count that the parts run swept")
-        if not isinstance(self.min_size, int) or self.min_size < 1:
-            raise QuantaError(f"min_size must be an integer >= 1, got {self.min_size!r}", "use e.g. --min-size 2")
-        if not isinstance(self.n_boot, int) or self.n_boot < 0:
-            raise QuantaError(f"n_boot must be an integer >= 0, got {self.n_boot!r}", "use e.g. --n-boot 1000")
+        for name, minimum in (("n_draws", 1), ("n_samples", 20), ("n_boot", 1)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+                raise QuantaError(f"{name} must be an integer >= {minimum}, got {v!r}",
+                                  f"use e.g. {name}={max(minimum, 3)}")
         if not (isinstance(self.ci, (int, float)) and 0 < self.ci < 1):
-            raise QuantaError(f"ci must be in (0, 1), got {self.ci!r}", "use e.g. --ci 0.9")
+            raise QuantaError(f"ci must be in (0, 1), got {self.ci!r}", "use e.g. ci=0.9")
+        if not (isinstance(self.level, (int, float)) and 0 < self.level < 0.5):
+            raise QuantaError(f"level must be in (0, 0.5), got {self.level!r}", "use e.g. level=0.05")
+        if not (isinstance(self.margin, (int, float)) and self.margin > 0):
+            raise QuantaError(f"margin must be > 0, got {self.margin!r}", "use e.g. margin=0.15")
+        if self.n_clusters is not None:
+            from quanta.qdg.count import _check_rule
+
+            k = self.n_clusters
+            if isinstance(k, str) and k.isdigit():
+                object.__setattr__(self, "n_clusters", int(k))
+            _check_rule(self.n_clusters)
         if self.rank_range is not None:
             lo, hi = self.rank_range
             if not (isinstance(lo, int) and isinstance(hi, int) and 1 <= lo < hi):
                 raise QuantaError(f"rank_range must be integers 1 <= lo < hi, got {self.rank_range!r}",
-                                  "use e.g. --rank-range 1 50")
+                                  "use e.g. rank_range=(1, 50)")
 
 
-def _overlap(a: tuple[float, float], b: tuple[float, float]) -> bool | None:
-    if any(not math.isfinite(v) for v in (*a, *b)):
-        return None
-    return bool(a[0] <= b[1] and b[0] <= a[1])
+# ------------------------------------------------------------------------------------------------ the scaling side
+@dataclass(frozen=True)
+class ScalingSide:
+    """α_N per training seed and pooled (:func:`scaling_from_models`)."""
+
+    per_seed: pd.DataFrame  # seed, alpha_N, ci_lo, ci_hi, se, L_inf, at_bound, n_points, x_min, x_max
+    estimate: object  # quanta.verdict.Estimate of alpha_N
+    fit_range_rule: str
 
 
-def _gap_sigma(v1: float, ci1, v2: float, ci2) -> float:
-    """|v1 - v2| over the root-sum-square of the interval half-widths (a rough z-like distance)."""
-    h1 = (ci1[1] - ci1[0]) / 2
-    h2 = (ci2[1] - ci2[0]) / 2
-    den = math.hypot(h1, h2)
-    if not math.isfinite(den) or den <= 0:
-        return math.nan
-    return abs(v1 - v2) / den
+def scaling_from_models(models: pd.DataFrame, *, chance_loss: float = math.log(2), ci: float = 0.9) -> ScalingSide:
+    """α_N of every training seed from a parity run's ``models`` table (online models), pooled over seeds.
 
-
-def compare_exponents(alpha_N: float, alpha_N_ci: tuple[float, float], measured: dict, *,
-                      zipf_true: float | None = None, primary: str | None = None) -> tuple[pd.DataFrame, dict]:
-    """The verdict table: predicted Zipf exponent α_N+1 against measured ones.
-
-    Parameters
-    ----------
-    alpha_N : float
-        The scaling exponent of mean loss against parameters.
-    alpha_N_ci : (float, float)
-        Its interval.
-    measured : dict of str -> ZipfFit
-        Measured Zipf exponents of the parts, by method name (e.g. ``{"mle": ..., "envelope": ...}``).
-    zipf_true : float, optional
-        The planted exponent (parity: α+1).
-    primary : str, optional
-        Which measured exponent decides the verdict; default the first of ``measured``.
-
-    Returns
-    -------
-    table : DataFrame
-        One row per quantity: ``quantity``, ``method``, ``exponent``, ``ci_lo``, ``ci_hi``, ``overlaps_pred``,
-        ``gap_sigma`` (distance to the prediction in combined half-widths), ``contains_truth``.
-    verdict : dict
-        ``zipf_pred``, ``zipf_pred_ci``, ``zipf_measured``, ``zipf_measured_ci``, ``method``, ``overlap``,
-        ``verdict`` ('consistent' or 'inconsistent'), ``zipf_true`` when given.
+    Each seed's final losses against parameters are fitted by :func:`quanta.fit.fit_power_law_profile` over the
+    label-free range :func:`quanta.fit.plateau_fit_range` (below 99% of the chance loss, up to the lowest loss);
+    the fit is refused with fewer than 3 degrees of freedom. The pooled estimate
+    (:func:`quanta.verdict.pool_replicates`) carries the spread between seeds and each fit's profile interval.
     """
-    if not measured:
-        raise QuantaError("no measured exponent to compare", "the parts run gave no cluster sizes")
-    if not (math.isfinite(alpha_N) and len(alpha_N_ci) == 2):
-        raise QuantaError(f"alpha_N must be a finite number with a 2-value interval, got {alpha_N!r}, {alpha_N_ci!r}",
-                          "re-run the scaling analysis")
-    pred = alpha_N + 1.0
-    pred_ci = (float(alpha_N_ci[0]) + 1.0, float(alpha_N_ci[1]) + 1.0)
-    rows = [dict(quantity="predicted (α_N + 1)", method="scaling fit", exponent=pred, ci_lo=pred_ci[0],
-                 ci_hi=pred_ci[1], overlaps_pred=None, gap_sigma=None,
-                 contains_truth=None if zipf_true is None else bool(pred_ci[0] <= zipf_true <= pred_ci[1]))]
-    for name, fit in measured.items():
-        ci = tuple(float(v) for v in fit.exponent_ci)
-        rows.append(dict(quantity="measured (parts)", method=name, exponent=float(fit.exponent), ci_lo=ci[0],
-                         ci_hi=ci[1], overlaps_pred=_overlap(pred_ci, ci),
-                         gap_sigma=_gap_sigma(pred, pred_ci, float(fit.exponent), ci),
-                         contains_truth=None if zipf_true is None else bool(ci[0] <= zipf_true <= ci[1])))
-    if zipf_true is not None:
-        rows.append(dict(quantity="planted truth (α + 1)", method="config", exponent=float(zipf_true),
-                         ci_lo=float(zipf_true), ci_hi=float(zipf_true),
-                         overlaps_pred=bool(pred_ci[0] <= zipf_true <= pred_ci[1]),
-                         gap_sigma=None, contains_truth=True))
-    table = pd.DataFrame(rows)
-    primary = primary or next(iter(measured))
-    if primary not in measured:
-        raise QuantaError(f"primary method {primary!r} is not among {sorted(measured)}", "pick one of them")
-    fit = measured[primary]
-    ci = tuple(float(v) for v in fit.exponent_ci)
-    overlap = _overlap(pred_ci, ci)
-    verdict = {
-        "zipf_pred": pred, "zipf_pred_ci": list(pred_ci),
-        "zipf_measured": float(fit.exponent), "zipf_measured_ci": list(ci), "method": primary,
-        "overlap": overlap,
-        "verdict": "undetermined" if overlap is None else ("consistent" if overlap else "inconsistent"),
+    from quanta.fit import fit_power_law_profile, plateau_fit_range
+    from quanta.verdict import pool_replicates
+
+    online = models[models["D"] == 0] if "D" in models.columns else models
+    rows, errors = [], []
+    for seed, g in online.groupby("seed"):
+        g = g.sort_values("n_params")
+        x, y = g["n_params"].to_numpy(float), g["final_loss"].to_numpy(float)
+        mask = plateau_fit_range(x, y, chance_loss=chance_loss)
+        try:
+            f = fit_power_law_profile(x[mask], y[mask], ci=ci)
+        except QuantaError as exc:
+            errors.append(f"seed {seed}: {exc.message}")
+            continue
+        rows.append(dict(seed=int(seed), alpha_N=f.alpha, ci_lo=f.alpha_ci[0], ci_hi=f.alpha_ci[1], se=f.se,
+                         L_inf=f.L_inf, at_bound=f.at_bound, n_points=f.n_points, x_min=f.x_min, x_max=f.x_max))
+    if not rows:
+        raise QuantaError("no training seed gives a scaling fit: " + "; ".join(errors),
+                          "sweep more widths that leave the loss plateau (at least 6 per seed)")
+    per_seed = pd.DataFrame(rows)
+    est = pool_replicates(per_seed["alpha_N"], units=per_seed["seed"], within_var=per_seed["se"] ** 2,
+                          sources=("training seed", "fit (profile interval)"))
+    return ScalingSide(per_seed=per_seed, estimate=est,
+                       fit_range_rule="loss below 99% of chance (ln 2), up to the lowest loss; >= 3 dof")
+
+
+# -------------------------------------------------------------------------------------------------- the parts side
+def parts_replicates(run_dir, *, config: FalsifyConfig, device=None, qdg_config=None, progress=None) -> pd.DataFrame:
+    """Label-free QDG on the widest model of every training seed of a parity run, ``n_draws`` draws each.
+
+    Returns one row per (seed, draw): ``seed``, ``draw``, ``model``, ``n_clusters`` (by the rule), ``exponent``
+    (bias-corrected MLE), ``exponent_se``, ``exponent_raw``, ``envelope_exponent``, ``envelope_lo``, ``envelope_hi``
+    (the envelope's rank range), ``gof_p``, ``plausible``, ``preferred``, ``n_samples``, ``n_dropped``, and the
+    label-based diagnostics ``ari`` and ``n_tasks_in_samples`` (read after the decomposition, never used by it).
+    """
+    from quanta.parity import ParityTasks, load_member
+    from quanta.plausibility import power_law_check
+    from quanta.qdg.parity import ParityQDGConfig, decompose_parity, score_clusters, widest_models
+    from quanta.store import Run
+    from quanta.utils import resolve_device
+
+    dev = resolve_device(device)
+    src = Run.open(run_dir, command="parity run")
+    models = src.read_table("models")
+    qcfg = qdg_config or ParityQDGConfig(run_dir=str(run_dir), n_samples=config.n_samples, n_boot=config.n_boot,
+                                         seed=config.seed, null_control=False,
+                                         **({"n_clusters": config.n_clusters} if config.n_clusters else {}))
+    rows = []
+    jobs = [(s, m, d) for s, m in sorted(widest_models(models).items()) for d in range(config.n_draws)]
+    for seed, mid, d in (progress(jobs) if progress else jobs):
+        row = models[models["model"] == mid].iloc[0]
+        model = load_member(run_dir, mid, device=dev)
+        tasks = ParityTasks.from_config(src.config, alpha=float(row["alpha"]), device="cpu")
+        draw_seed = 1000 * config.seed + 100 * d + 7
+        parts = decompose_parity(model, tasks, qcfg, train_seed=seed, model_id=mid, draw_seed=draw_seed, device=dev)
+        try:
+            chk = power_law_check(parts.sizes, n_boot=config.n_boot, seed=draw_seed)
+        except QuantaError as exc:  # fewer than 3 parts: no law to check
+            log.warning("power-law check skipped (seed %s, draw %s): %s", seed, d, exc.message)
+            chk = None
+        env = parts.envelope
+        fit = parts.fit
+        rows.append(dict(seed=seed, draw=d, model=mid, n_clusters=parts.n_clusters, count_rule=parts.count_rule,
+                         exponent=parts.exponent, exponent_se=fit.se if fit else math.nan,
+                         exponent_raw=fit.exponent if fit else math.nan,
+                         envelope_exponent=env.exponent if env else math.nan,
+                         envelope_lo=env.x_min if env else None, envelope_hi=env.x_max if env else None,
+                         gof_p=chk.gof_p if chk else math.nan, plausible=chk.plausible if chk else None,
+                         preferred=chk.preferred if chk else None,
+                         n_samples=len(parts.task), n_dropped=int(sum(parts.n_dropped_by_task.values())),
+                         ari=score_clusters(parts.labels[parts.n_clusters], parts.task)["ari"],
+                         n_tasks_in_samples=int(np.unique(parts.task).size)))
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------------------------------------ decision
+def verdict_from_estimates(alpha_N, parts, *, plausible: bool | None, config: FalsifyConfig) -> dict:
+    """The decision and the summary fields from the pooled α_N and the pooled parts exponent (Estimates)."""
+    from quanta.theory import frequency_exponent
+    from quanta.verdict import Estimate, decide
+
+    pred = Estimate(value=frequency_exponent(alpha_N.value), se=alpha_N.se, n_units=alpha_N.n_units,
+                    n_replicates=alpha_N.n_replicates, between_sd=alpha_N.between_sd, within_sd=alpha_N.within_sd,
+                    sources=alpha_N.sources)
+    dec = decide(pred, parts, level=config.level, margin=config.margin)
+    verdict, reason = dec.verdict, dec.reason
+    if plausible is False:
+        verdict = "not a power law"
+        reason = ("the parts' sizes are not a plausible power law (goodness-of-fit p <= 0.1 in most replicates), "
+                  "so their exponent cannot be compared; " + dec.reason)
+    return {
+        "verdict": verdict,
+        "verdict_reason": reason,
+        "test": dec.to_dict(),
+        "p_value": dec.p_value,
+        "gap_se": dec.z,
+        "difference": dec.difference,
+        "level": config.level,
+        "margin": config.margin,
+        "alpha_N": alpha_N.value,
+        "alpha_N_se": alpha_N.se,
+        "alpha_N_ci": list(alpha_N.ci(config.ci)),
+        "zipf_pred": pred.value,
+        "zipf_pred_se": pred.se,
+        "zipf_pred_ci": list(pred.ci(config.ci)),
+        "zipf_measured": parts.value,
+        "zipf_measured_se": parts.se,
+        "zipf_measured_ci": list(parts.ci(config.ci)),
+        "parts_estimate": parts.to_dict(),
+        "scaling_estimate": alpha_N.to_dict(),
+        "power_law_plausible": plausible,
     }
-    if zipf_true is not None:
-        verdict["zipf_true"] = float(zipf_true)
-    return table, verdict
 
 
-# ----------------------------------------------------------------------------------------------- run directories
-def scaling_exponent(run) -> tuple[float, tuple[float, float], dict]:
-    """``alpha_N`` and its interval from a ``parity analyze`` or ``lm analyze`` run, with context fields."""
-    cmd = run.command
-    if cmd not in ("parity analyze", "lm analyze"):
-        raise QuantaError(f"{run.path} is a {cmd!r} run, but the scaling exponent comes from `quanta parity analyze` "
-                          "or `quanta lm analyze`", "pass the --out directory of one of those as --scaling")
-    s = run.summary
-    a, ci = s.get("alpha_N"), s.get("alpha_N_ci")
-    if a is None or ci is None or None in ci:
-        raise QuantaError(f"{run.path} has no alpha_N with an interval in summary.json (the run has no parameter "
-                          "sweep, or its fit failed)", "analyze a run with a width or model-size sweep")
-    info = {"alpha": s.get("alpha")}
-    return float(a), (float(ci[0]), float(ci[1])), info
+def _theory_zipf():
+    from quanta.theory import frequency_exponent
+
+    return frequency_exponent
 
 
-def part_sizes(run) -> tuple[dict[int, np.ndarray], int, dict]:
-    """Cluster sizes for every cluster count of a QDG run, its headline count, and context fields."""
-    if not run.command.startswith("qdg"):
-        raise QuantaError(f"{run.path} is a {run.command!r} run, but the parts come from `quanta qdg`",
-                          "pass the --out directory of a `quanta qdg` or `quanta qdg parity` run as --parts")
-    sizes = run.read_table("sizes")
-    by_k = {int(k): g.sort_values("rank")["size"].to_numpy() for k, g in sizes.groupby("n_clusters")}
-    s = run.summary
-    k = s.get("n_clusters")
-    info = {key: s[key] for key in ("zipf_true", "ari", "purity", "n_learned", "model_id") if key in s}
-    return by_k, (int(k) if k is not None else max(by_k)), info
+def plot_verdict(summary: dict, replicates: pd.DataFrame | None = None, per_seed: pd.DataFrame | None = None):
+    """Predicted and measured Zipf exponents with their intervals, the replicates as dots, the truth if known."""
+    from matplotlib.figure import Figure
 
-
-def measure_parts(by_k: dict[int, np.ndarray], n_clusters: int, cfg: FalsifyConfig) -> dict:
-    """The measured Zipf exponents of the parts: MLE at ``n_clusters`` and the envelope over all counts."""
-    from quanta.fit import fit_rank_frequency, fit_zipf_from_sizes, rank_frequency_envelope
-
-    if n_clusters not in by_k:
-        raise QuantaError(f"n_clusters {n_clusters} was not swept by the parts run (it has {sorted(by_k)})",
-                          "pick one of those counts")
-    sizes = by_k[n_clusters]
-    sizes = sizes[sizes >= cfg.min_size]
-    measured = {"mle": fit_zipf_from_sizes(sizes, n_boot=cfg.n_boot, ci=cfg.ci, seed=cfg.seed)}
-    env = rank_frequency_envelope([by_k[k] for k in sorted(by_k)])
-    rr = cfg.rank_range or (1, int(min(len(env), max(len(sizes), 3))))
-    try:
-        measured["envelope"] = fit_rank_frequency(env, rank_range=rr, n_boot=cfg.n_boot, ci=cfg.ci, seed=cfg.seed)
-    except QuantaError:  # too few non-empty ranks for a slope: the MLE still stands
-        pass
-    return measured
-
-
-def plot_verdict(table: pd.DataFrame, verdict: dict):
-    """Exponents with their intervals, one row each, the prediction shaded."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 0.6 + 0.55 * len(table)))
-    ys = np.arange(len(table))[::-1]
-    lo, hi = verdict["zipf_pred_ci"]
-    ax.axvspan(lo, hi, color="tab:blue", alpha=0.15, label="predicted interval")
-    for y, (_, r) in zip(ys, table.iterrows()):
-        color = {"predicted (α_N + 1)": "tab:blue", "planted truth (α + 1)": "black"}.get(r.quantity, "tab:red")
-        ax.errorbar(r.exponent, y, xerr=[[r.exponent - r.ci_lo], [r.ci_hi - r.exponent]], fmt="o", color=color,
-                    capsize=3)
-    ax.set_yticks(ys, [f"{q}\n{m}" for q, m in zip(table.quantity, table.method)], fontsize=8)
+    fig = Figure(figsize=(6.4, 3.0))
+    ax = fig.subplots()
+    lo, hi = summary["zipf_pred_ci"]
+    ax.axvspan(lo, hi, color="tab:blue", alpha=0.15, label=f"predicted {summary.get('ci_level', 0.9):.0%} interval")
+    rows = [("predicted (α_N + 1)", summary["zipf_pred"], summary["zipf_pred_ci"], "tab:blue"),
+            ("parts (MLE)", summary["zipf_measured"], summary["zipf_measured_ci"], "tab:red")]
+    for y, (name, v, ci, color) in enumerate(rows[::-1]):
+        ax.errorbar(v, y, xerr=[[v - ci[0]], [ci[1] - v]], fmt="o", color=color, capsize=4)
+    jitter = np.random.default_rng(0)
+    if replicates is not None and len(replicates):
+        v = replicates["exponent"].to_numpy(float)
+        ax.scatter(v, np.full(v.size, 0.0) + jitter.uniform(-0.15, 0.15, v.size), s=10, color="tab:red",
+                   alpha=0.5, label="parts, each seed × draw")
+    if per_seed is not None and len(per_seed):
+        frequency_exponent = _theory_zipf()
+        v = np.array([frequency_exponent(a) for a in per_seed["alpha_N"]])
+        ax.scatter(v, np.full(v.size, 1.0) + jitter.uniform(-0.15, 0.15, v.size), s=10, color="tab:blue",
+                   alpha=0.5, label="α_N + 1, each seed")
+    if summary.get("zipf_true") is not None:
+        ax.axvline(summary["zipf_true"], color="black", ls="--", lw=1, label="planted α + 1")
+    ax.set_yticks([0, 1], ["parts", "scaling law"])
+    ax.set_ylim(-0.6, 1.6)
     ax.set_xlabel("Zipf exponent of quanta frequencies (α + 1)")
-    ax.set_title(f"verdict: {verdict['verdict']}")
-    ax.legend(loc="best", fontsize=8)
+    p = summary.get("p_value")
+    ax.set_title(f"verdict: {summary['verdict']}" + (f" (p = {p:.2g})" if p is not None and np.isfinite(p) else ""))
+    ax.legend(loc="best", fontsize=7)
     fig.tight_layout()
     return fig
 
 
-def _read_inputs(scaling, parts) -> tuple:
-    """Everything the verdict needs from the two opened runs (raises QuantaError on the wrong kind of run)."""
-    return (*scaling_exponent(scaling), *part_sizes(parts), str(scaling.path), str(parts.path))
+def _verdict_table(summary: dict) -> pd.DataFrame:
+    rows = [dict(quantity="predicted (α_N + 1)", method="scaling fit", exponent=summary["zipf_pred"],
+                 se=summary["zipf_pred_se"], ci_lo=summary["zipf_pred_ci"][0], ci_hi=summary["zipf_pred_ci"][1]),
+            dict(quantity="measured (parts)", method="mle", exponent=summary["zipf_measured"],
+                 se=summary["zipf_measured_se"], ci_lo=summary["zipf_measured_ci"][0],
+                 ci_hi=summary["zipf_measured_ci"][1])]
+    if summary.get("zipf_envelope") is not None:
+        ci = summary.get("zipf_envelope_ci") or [math.nan, math.nan]
+        rows.append(dict(quantity="measured (parts)", method="envelope", exponent=summary["zipf_envelope"],
+                         se=math.nan, ci_lo=ci[0], ci_hi=ci[1]))
+    if summary.get("zipf_true") is not None:
+        t = summary["zipf_true"]
+        rows.append(dict(quantity="planted truth (α + 1)", method="config", exponent=t, se=0.0, ci_lo=t, ci_hi=t))
+    table = pd.DataFrame(rows)
+    truth = summary.get("zipf_true")
+    table["contains_truth"] = None if truth is None else [bool(a <= truth <= b) for a, b in
+                                                          zip(table["ci_lo"], table["ci_hi"])]
+    return table
 
 
-def _verdict(run, inputs: tuple, cfg: FalsifyConfig) -> tuple[dict, pd.DataFrame]:
-    """Compute the verdict from :func:`_read_inputs`' ``inputs`` into ``run`` and finish it."""
-    alpha_N, alpha_N_ci, sinfo, by_k, k_default, pinfo, scaling_path, parts_path = inputs
-    k = cfg.n_clusters or k_default
-    measured = measure_parts(by_k, k, cfg)
-    table, verdict = compare_exponents(alpha_N, alpha_N_ci, measured, zipf_true=pinfo.get("zipf_true"),
-                                       primary="mle")
-    run.write_table("verdict", table)
-    run.save_figure(plot_verdict(table, verdict), "verdict")
-    summary = {"alpha_N": alpha_N, "alpha_N_ci": list(alpha_N_ci), **verdict, "n_clusters": k,
-               "scaling_run": scaling_path, "parts_run": parts_path}
-    if "envelope" in measured:
-        env = measured["envelope"]
-        summary["zipf_envelope"] = float(env.exponent)
-        summary["zipf_envelope_ci"] = list(env.exponent_ci)
-        summary["overlap_envelope"] = _overlap(tuple(verdict["zipf_pred_ci"]), tuple(env.exponent_ci))
-    if sinfo.get("alpha") is not None:
-        summary["alpha_planted"] = sinfo["alpha"]
-    summary.update({f"parts_{key}": v for key, v in pinfo.items() if key != "zipf_true"})
-    return run.finish(summary), table
+# ----------------------------------------------------------------------------------------------- run directories
+def _scaling_run(run):
+    cmd = run.command
+    if cmd not in ("parity analyze", "lm analyze"):
+        raise QuantaError(f"{run.path} is a {cmd!r} run, but the scaling exponent comes from `quanta parity analyze` "
+                          "or `quanta lm analyze`", "pass the --out directory of one of those as --scaling")
+    return run.summary
+
+
+def _parts_run(run):
+    if not run.command.startswith("qdg"):
+        raise QuantaError(f"{run.path} is a {run.command!r} run, but the parts come from `quanta qdg`",
+                          "pass the --out directory of a `quanta qdg` or `quanta qdg parity` run as --parts")
+    return run.summary
+
+
+def _same_world(scaling, parts, allow_mismatch: bool) -> None:
+    """Refuse a scaling run and a parts run from different worlds (parity against LM, or different runs)."""
+    if allow_mismatch:
+        return
+    s_dom = "parity" if scaling.command == "parity analyze" else "lm"
+    p_dom = "parity" if parts.command == "qdg parity" else "lm"
+    if s_dom != p_dom:
+        raise QuantaError(f"the scaling run is a {s_dom} analysis but the parts come from QDG on a {p_dom} model",
+                          "compare runs of the same model family, or pass allow_mismatch (--allow-mismatch)")
+    if s_dom == "parity":
+        a, b = scaling.summary.get("run_dir"), parts.summary.get("run_dir")
+        if a and b and str(a) != str(b):
+            from pathlib import Path
+
+            if Path(a).resolve() != Path(b).resolve():
+                raise QuantaError(f"the scaling run analyzes {a} but the parts come from {b}",
+                                  "use runs of the same parity run, or pass --allow-mismatch")
 
 
 def falsify(scaling_dir, parts_dir, out, config: FalsifyConfig | None = None, *, force: bool = False,
-            argv: list[str] | None = None) -> tuple[dict, pd.DataFrame]:
+            argv: list[str] | None = None, allow_mismatch: bool = False) -> tuple[dict, pd.DataFrame]:
     """Compare the scaling exponent of ``scaling_dir`` with the Zipf law of the parts in ``parts_dir``.
 
-    Parameters
-    ----------
-    scaling_dir : path
-        A finished ``quanta parity analyze`` or ``quanta lm analyze`` run.
-    parts_dir : path
-        A finished ``quanta qdg`` or ``quanta qdg parity`` run.
-    out : path
-        The run directory to write (``verdict.parquet``, ``figures/verdict.png``, ``summary.json``).
-    config : FalsifyConfig, optional
-    force : bool
-        Overwrite a finished run in ``out``.
+    One model and one decomposition: the prediction's standard error is the scaling run's (its ``alpha_N_se``, or
+    its interval's half-width over the normal quantile), the parts' is their fit's parametric bootstrap. Neither
+    carries training seeds (``n_train_seeds = 1``); :func:`falsify_parity_run` does.
 
     Returns
     -------
     summary : dict
-        ``alpha_N``, ``alpha_N_ci``, ``zipf_pred``, ``zipf_pred_ci``, ``zipf_measured``, ``zipf_measured_ci``
-        (the MLE), ``zipf_envelope``, ``zipf_envelope_ci``, ``overlap``, ``verdict``, and ``zipf_true`` for
-        parity runs.
+        ``verdict``, ``p_value``, ``gap_se``, ``zipf_pred``, ``zipf_pred_ci``, ``zipf_measured``,
+        ``zipf_measured_ci``, ``power_law_plausible``, ``n_train_seeds``, ``cluster_count_rule``, ...
     table : DataFrame
-        The verdict table (see :func:`compare_exponents`).
+        The exponents with their intervals.
     """
-    from dataclasses import asdict
+    from scipy.stats import norm
 
+    from quanta.fit import MIN_DOF, fit_zipf_from_sizes
+    from quanta.plausibility import power_law_check
     from quanta.store import Run
+    from quanta.verdict import Estimate
 
     cfg = config or FalsifyConfig()
-    inputs = _read_inputs(Run.open(scaling_dir), Run.open(parts_dir))  # checked before anything is written
+    srun, prun = Run.open(scaling_dir), Run.open(parts_dir)
+    s, p = _scaling_run(srun), _parts_run(prun)
+    _same_world(srun, prun, allow_mismatch)
+    sizes_t = prun.read_table("sizes")
+    by_k = {int(k): g.sort_values("rank")["size"].to_numpy() for k, g in sizes_t.groupby("n_clusters")}
+    k = cfg.n_clusters if isinstance(cfg.n_clusters, int) else int(p.get("n_clusters") or max(by_k))
+    if k not in by_k:
+        raise QuantaError(f"n_clusters {k} was not swept by the parts run (it has {sorted(by_k)})",
+                          "pick one of those counts")
     with Run.create(out, command="falsify", config={**asdict(cfg), "scaling": str(scaling_dir),
                                                     "parts": str(parts_dir)},
                     seed=cfg.seed, argv=argv, force=force) as run:
-        return _verdict(run, inputs, cfg)
+        summary = {"mode": "two runs", "scaling_run": str(scaling_dir), "parts_run": str(parts_dir),
+                   "n_train_seeds": 1, "n_draws": 1, "cluster_count_rule": p.get("cluster_count_rule", "fixed"),
+                   "n_clusters": k, "ci_level": cfg.ci}
+        a, ci = s.get("alpha_N"), s.get("alpha_N_ci")
+        n_pts = s.get("alpha_N_n_points")
+        fit = fit_zipf_from_sizes(by_k[k], n_boot=cfg.n_boot, seed=cfg.seed)
+        parts = Estimate(fit.exponent_corrected, fit.se, 1, 1, math.nan, fit.se, ("fit (parametric bootstrap)",))
+        chk = power_law_check(by_k[k], n_boot=cfg.n_boot, seed=cfg.seed)
+        summary.update({"power_law_gof_p": chk.gof_p, "power_law_preferred": chk.preferred,
+                        "power_law_check": chk.to_dict()})
+        reason = None
+        if a is None or ci is None or None in ci:
+            reason = f"{scaling_dir} has no alpha_N with an interval (its fit failed or was refused)"
+        elif n_pts is not None and int(n_pts) - 3 < MIN_DOF:
+            reason = (f"alpha_N of {scaling_dir} comes from {n_pts} points and 3 parameters ({int(n_pts) - 3} "
+                      f"degree(s) of freedom; at least {MIN_DOF} are needed): sweep more model sizes")
+        if reason is not None:
+            summary.update({"verdict": "undetermined", "verdict_reason": reason, "p_value": None, "gap_se": None,
+                            "alpha_N": a, "alpha_N_ci": ci, "zipf_pred": None, "zipf_pred_ci": None,
+                            "zipf_measured": parts.value, "zipf_measured_ci": list(parts.ci(cfg.ci)),
+                            "power_law_plausible": chk.plausible})
+            table = pd.DataFrame([dict(quantity="measured (parts)", method="mle", exponent=parts.value, se=parts.se,
+                                       ci_lo=parts.ci(cfg.ci)[0], ci_hi=parts.ci(cfg.ci)[1], contains_truth=None)])
+        else:
+            se = s.get("alpha_N_se")
+            if se is None:
+                se = (float(ci[1]) - float(ci[0])) / (2 * float(norm.ppf(0.95)))
+            alpha = Estimate(float(a), float(se), 1, 1, math.nan, float(se), ("fit",))
+            summary.update(verdict_from_estimates(alpha, parts, plausible=chk.plausible, config=cfg))
+            if s.get("alpha") is not None and srun.command == "parity analyze":
+                summary["alpha_planted"] = s["alpha"]
+                summary["zipf_true"] = float(s["alpha"]) + 1.0
+            table = _verdict_table(summary)
+        summary.update({f"parts_{key}": p[key] for key in ("ari", "purity", "n_learned", "model_id") if key in p})
+        run.write_table("verdict", table)
+        if summary.get("zipf_pred") is not None:
+            run.save_figure(plot_verdict(summary), "verdict")
+        return run.finish(summary), table
 
 
 def falsify_parity_run(run_dir, out, config: FalsifyConfig | None = None, *, force: bool = False,
-                       resume: bool = False, device=None, argv: list[str] | None = None,
-                       qdg_samples: int = 2000) -> tuple[dict, pd.DataFrame]:
-    """End to end on a ``quanta parity run`` directory.
+                       resume: bool = False, device=None, argv: list[str] | None = None) -> tuple[dict, pd.DataFrame]:
+    """End to end on a ``quanta parity run`` directory, label-free, every training seed a replicate.
 
-    Analyzes the run into ``OUT/scaling`` (:func:`quanta.parity.analyze.run_parity_analysis`), runs QDG on its
-    widest model into ``OUT/parts`` (:func:`quanta.qdg.parity.run_qdg_parity`), then writes the verdict into
-    ``OUT``. With ``resume``, steps that finished are kept.
+    Writes into ``OUT``: ``scaling/`` (``quanta parity analyze`` of the run, for the report and its diagnostics),
+    ``parts/`` (``quanta qdg parity`` on the first seed's widest model, first draw, for the report's browser),
+    ``scaling_fits.parquet`` (α_N per seed), ``replicates.parquet`` (the parts per seed × draw), ``verdict.parquet``,
+    ``figures/verdict.png`` and ``summary.json``. With ``resume``, finished steps are kept.
     """
-    from dataclasses import asdict
     from pathlib import Path
 
     from quanta.parity.analyze import run_parity_analysis
-    from quanta.qdg.parity import ParityQDGConfig, default_model_id, learned_tasks, run_qdg_parity
+    from quanta.plausibility import PLAUSIBLE_P
+    from quanta.progress import progress
+    from quanta.qdg.parity import ParityQDGConfig, run_qdg_parity, widest_models
     from quanta.store import Run
+    from quanta.verdict import pool_replicates
 
     cfg = config or FalsifyConfig()
     source = Run.open(run_dir, command="parity run")
     if len(source.config.get("alphas") or []) > 1:
         raise QuantaError(f"{run_dir} sweeps several alpha values", "falsify one alpha at a time")
-    qcfg = ParityQDGConfig(run_dir=str(run_dir), n_samples=qdg_samples, seed=cfg.seed)
-    model_id = default_model_id(source.read_table("models"))
-    n_learned = len(learned_tasks(source.read_table("eval"), model_id, learned_bits=qcfg.learned_bits))
-    if n_learned < 2:  # checked here so that nothing is written for a run QDG cannot use
-        raise QuantaError(f"the widest model of {run_dir} (model {model_id}) has learned {n_learned} task(s); QDG "
-                          "needs at least 2", "train longer or wider (e.g. --preset cpu-small), then falsify")
+    models = source.read_table("models")
+    scaling = scaling_from_models(models, ci=cfg.ci)  # checked before anything is written
     out = Path(out)
-    with Run.create(out, command="falsify", config={**asdict(cfg), "run": str(run_dir), "qdg_samples": qdg_samples},
-                    seed=cfg.seed, argv=argv, force=force, resume=resume) as run:
+    rule = cfg.n_clusters or ParityQDGConfig.__dataclass_fields__["n_clusters"].default
+    with Run.create(out, command="falsify", config={**asdict(cfg), "run": str(run_dir)}, seed=cfg.seed, argv=argv,
+                    force=force, resume=resume) as run:
         steps = {"scaling": out / "scaling", "parts": out / "parts"}
 
         def done(p: Path) -> bool:
@@ -333,7 +435,56 @@ def falsify_parity_run(run_dir, out, config: FalsifyConfig | None = None, *, for
         with run.timer("scaling"):
             if not done(steps["scaling"]):
                 run_parity_analysis(run_dir, steps["scaling"], force=steps["scaling"].exists())
+        first_seed, first_model = sorted(widest_models(models).items())[0]
+        qcfg = ParityQDGConfig(run_dir=str(run_dir), model_id=first_model, n_samples=cfg.n_samples,
+                               n_boot=cfg.n_boot, seed=1000 * cfg.seed + 7, n_clusters=rule)
         with run.timer("parts"):
             if not done(steps["parts"]):
                 run_qdg_parity(qcfg, steps["parts"], device=device, force=steps["parts"].exists())
-        return _verdict(run, _read_inputs(Run.open(steps["scaling"]), Run.open(steps["parts"])), cfg)
+        with run.timer("replicates"):
+            reps = parts_replicates(run_dir, config=cfg, device=device,
+                                    progress=lambda jobs: progress(jobs, desc="falsify: seeds × draws"))
+        run.write_table("scaling_fits", scaling.per_seed)
+        run.write_table("replicates", reps)
+        ok = reps["exponent"].notna()
+        if not ok.any():
+            raise QuantaError("no replicate gave a parts exponent", "cluster more samples (n_samples)")
+        parts = pool_replicates(reps.loc[ok, "exponent"], units=reps.loc[ok, "seed"],
+                                within_var=reps.loc[ok, "exponent_se"] ** 2,
+                                sources=("training seed", "sample draw", "cluster count rule", "fit"))
+        gof = reps["gof_p"].dropna()
+        plausible = bool((gof > PLAUSIBLE_P).mean() >= 0.5) if len(gof) else None
+        summary = {"mode": "end to end", "run_dir": str(run_dir), "ci_level": cfg.ci,
+                   **verdict_from_estimates(scaling.estimate, parts, plausible=plausible, config=cfg)}
+        env = reps["envelope_exponent"].dropna()
+        a_sc = Run.open(steps["scaling"]).summary
+        lo_q, hi_q = (1 - cfg.ci) / 2, (1 + cfg.ci) / 2
+        summary.update({
+            "n_train_seeds": int(reps["seed"].nunique()),
+            "n_draws": cfg.n_draws,
+            "n_replicates": int(ok.sum()),
+            "cluster_count_rule": str(rule),
+            "n_clusters_by_replicate": reps["n_clusters"].astype(int).tolist(),
+            "n_clusters": int(np.median(reps["n_clusters"])),
+            "power_law_gof_p_median": float(gof.median()) if len(gof) else None,
+            "power_law_share_plausible": float((gof > PLAUSIBLE_P).mean()) if len(gof) else None,
+            "power_law_preferred": reps["preferred"].dropna().mode().iloc[0] if len(gof) else None,
+            "zipf_envelope": float(env.mean()) if len(env) else None,
+            "zipf_envelope_ci": [float(env.quantile(lo_q)), float(env.quantile(hi_q))] if len(env) >= 3 else None,
+            "envelope_rank_range": "1 .. the rule's count, per replicate",
+            "alpha_N_per_seed": scaling.per_seed["alpha_N"].tolist(),
+            "alpha_N_at_bound": int(scaling.per_seed["at_bound"].sum()),
+            "alpha_N_fit_range_rule": scaling.fit_range_rule,
+            "alpha_N_predicted_finite": a_sc.get("alpha_N_predicted_finite"),
+            "n_dropped": int(reps["n_dropped"].sum()),
+            # diagnostics that read the planted truth, after the verdict is made
+            "alpha_planted": float(models["alpha"].iloc[0]),
+            "zipf_true": float(models["alpha"].iloc[0]) + 1.0,
+            "parts_ari": float(reps["ari"].mean()),
+            "parts_ari_range": [float(reps["ari"].min()), float(reps["ari"].max())],
+            "scaling_run": str(steps["scaling"]), "parts_run": str(steps["parts"]),
+        })
+        table = _verdict_table(summary)
+        run.write_table("verdict", table)
+        run.save_figure(plot_verdict(summary, reps, scaling.per_seed), "verdict")
+        return run.finish(summary), table

@@ -120,6 +120,11 @@ class ZipfFit:
     ks : float
         Kolmogorov-Smirnov distance between the data and the fitted law (MLE methods; NaN for slopes).
     n_boot : int
+    bias : float
+        ``sizes`` only: the estimator's bias measured by its parametric bootstrap (median of the replicates minus
+        the estimate); NaN otherwise. :attr:`exponent_corrected` subtracts it.
+    se : float
+        Standard deviation of the bootstrap replicates (NaN without a bootstrap).
     """
 
     exponent: float
@@ -131,6 +136,13 @@ class ZipfFit:
     ci_level: float
     ks: float = math.nan
     n_boot: int = 0
+    bias: float = math.nan
+    se: float = math.nan
+
+    @property
+    def exponent_corrected(self) -> float:
+        """``exponent - bias`` where a bootstrap measured the bias (:func:`fit_zipf_from_sizes`), else ``exponent``."""
+        return self.exponent - self.bias if math.isfinite(self.bias) else self.exponent
 
     @property
     def alpha(self) -> float:
@@ -668,14 +680,28 @@ def fit_zipf_from_sizes(sizes, *, rank_range: tuple[int, int] | None = None, n_b
     rank_range : (int, int), optional
         Ranks ``lo..hi`` (inclusive, 1-based) to fit; default all ranks ``1..m``.
     n_boot : int, default 200
-        Bootstrap replicates: members are re-drawn among the parts (multinomial), parts are re-ranked and refitted.
+        Parametric bootstrap replicates: ``n`` members are drawn from the *fitted* truncated law over the rank
+        range, the parts are sorted by size (as the data were) and the law is refitted. Sorting makes the
+        estimator biased (it invents a slope among parts of near-equal size); the bootstrap measures that bias
+        (``bias``) and the interval is the basic (pivotal) bootstrap interval ``[2ŝ - q_hi, 2ŝ - q_lo]``, which
+        is centred on the bias-corrected exponent ``exponent - bias``, not on the raw estimate. (Resampling the
+        observed sizes and re-sorting, as earlier versions did, adds the sorting bias a second time; on parts of
+        equal size its interval excluded its own estimate.)
     ci : float, default 0.9
     seed : int or None, default 0
 
     Returns
     -------
     ZipfFit
-        ``method="sizes"``; ``n`` is the number of members in the rank range, ``x_min, x_max`` the rank range.
+        ``method="sizes"``; ``n`` is the number of members in the rank range, ``x_min, x_max`` the rank range;
+        ``bias`` and ``se`` from the bootstrap.
+
+    Examples
+    --------
+    >>> sizes = np.round(2000 * np.arange(1, 31) ** -1.4).astype(int)
+    >>> fit = fit_zipf_from_sizes(sizes, n_boot=200, seed=0)
+    >>> bool(abs(fit.exponent_corrected - 1.4) < 0.05), bool(fit.exponent_ci[0] < fit.exponent_corrected < fit.exponent_ci[1])
+    (True, True)
     """
     _check_common(n_boot, ci, seed)
     arr = _sizes_array(sizes)
@@ -695,17 +721,33 @@ def fit_zipf_from_sizes(sizes, *, rank_range: tuple[int, int] | None = None, n_b
     s = float(_mle_exponents(np.array([(c * np.log(ranks)).sum() / n]), lo, hi)[0])
     _check_searchable(s, hi)
     ks = _zipf_ks(ranks[c > 0].astype(np.int64), c[c > 0], s, lo, hi)
-    s_ci = (math.nan, math.nan)
+    s_ci, bias, se = (math.nan, math.nan), math.nan, math.nan
     if n_boot > 0:
         rng = np.random.default_rng(seed)
-        total = int(ordered.sum())
-        boot = -np.sort(-rng.multinomial(total, ordered / total, size=n_boot), axis=1)[:, lo - 1:hi]
-        nb = boot.sum(axis=1)
-        ok = nb > 0
-        s_b = _mle_exponents((boot[ok] @ np.log(ranks)) / nb[ok], lo, hi)
-        s_ci = _percentile_ci(s_b, ci)
+        s_b = _mle_exponents(_sorted_zipf_mean_logs(s, lo, hi, n, n_boot, rng), lo, hi)
+        bias = float(np.median(s_b) - s)
+        se = float(np.std(s_b, ddof=1))
+        q_lo, q_hi = _percentile_ci(s_b, ci)
+        s_ci = (2 * s - q_hi, 2 * s - q_lo)
     return ZipfFit(exponent=s, exponent_ci=s_ci, x_min=lo, x_max=hi, n=n, method="sizes", ci_level=float(ci),
-                   ks=ks, n_boot=int(n_boot))
+                   ks=ks, n_boot=int(n_boot), bias=bias, se=se)
+
+
+def sample_sorted_sizes(s: float, lo: int, hi: int, n: int, n_rep: int, rng: np.random.Generator) -> np.ndarray:
+    """``n_rep`` draws of ``n`` members from ``p(r) ∝ r**-s`` on ranks ``lo..hi``, each sorted largest first.
+
+    Returns an (n_rep, hi - lo + 1) int array: what a decomposition whose parts follow the law exactly, but
+    whose ranks are only known through the observed sizes, would report.
+    """
+    ranks = np.arange(lo, hi + 1, dtype=float)
+    p = ranks ** -s
+    return -np.sort(-rng.multinomial(n, p / p.sum(), size=n_rep), axis=1)
+
+
+def _sorted_zipf_mean_logs(s, lo, hi, n, n_rep, rng) -> np.ndarray:
+    """Mean log rank of each parametric replicate (the sufficient statistic of the truncated law's MLE)."""
+    ranks = np.arange(lo, hi + 1, dtype=float)
+    return sample_sorted_sizes(s, lo, hi, n, n_rep, rng) @ np.log(ranks) / n
 
 
 def rank_frequency_envelope(size_lists) -> RankEnvelope:
@@ -796,3 +838,163 @@ def fit_rank_frequency(sizes, *, rank_range: tuple[int, int] | None = None, n_bo
         s_ci = _percentile_ci(-slopes, ci)
     return ZipfFit(exponent=exponent, exponent_ci=s_ci, x_min=int(ranks[0]), x_max=int(ranks[-1]),
                    n=int(ranks.size), method=method, ci_level=float(ci), n_boot=int(n_boot))
+
+
+# ------------------------------------------------------------------------------------ profile interval of a law
+#: fits with an offset need at least this many degrees of freedom (points minus 3 parameters)
+MIN_DOF = 3
+
+
+@dataclass(frozen=True)
+class ProfileFit:
+    """``L = L_inf + A·x**-alpha`` with a profile-likelihood interval of ``alpha`` (:func:`fit_power_law_profile`).
+
+    Attributes
+    ----------
+    alpha : float
+    alpha_ci : (float, float)
+        The set of ``alpha`` whose profile residual sum of squares passes the F test at ``ci_level``.
+    se : float
+        Half the interval's width over the normal quantile: a standard error for pooling.
+    L_inf, A : float
+    at_bound : bool
+        The best ``L_inf`` is 0 (its lower bound). The profile interval stays valid there; a bootstrap does not.
+    n_points : int
+    dof : int
+    x_min, x_max : float
+    ci_level : float
+    """
+
+    alpha: float
+    alpha_ci: tuple
+    se: float
+    L_inf: float
+    A: float
+    at_bound: bool
+    n_points: int
+    dof: int
+    x_min: float
+    x_max: float
+    ci_level: float
+
+    def to_dict(self) -> dict:
+        return _jsonable(asdict(self))
+
+
+def _profile_ssr(x: np.ndarray, y: np.ndarray, alphas: np.ndarray):
+    """For each alpha, min over L_inf in [0, min y) and A >= 0 of Σ ((y - L_inf - A x^-alpha) / y)²."""
+    w = 1.0 / y
+    yw = np.ones_like(y)  # y / y
+    out = np.empty((alphas.size, 3))
+    for i, a in enumerate(alphas):
+        u = x ** -a
+        X = np.stack([w, u * w], axis=1)  # columns: L_inf, A (relative residuals)
+        coef, *_ = np.linalg.lstsq(X, yw, rcond=None)
+        L, A = coef
+        if L < 0 or L >= y.min():
+            L = 0.0 if L < 0 else y.min() * (1 - 1e-9)
+            A = float(((u * w) @ (yw - L * w)) / ((u * w) @ (u * w)))
+        A = max(A, 0.0)
+        r = yw - L * w - A * u * w
+        out[i] = (float(r @ r), L, A)
+    return out
+
+
+def fit_power_law_profile(x, y, *, ci: float = 0.9, min_dof: int = MIN_DOF, alpha_max: float = 4.0) -> ProfileFit:
+    """Fit ``y = L_inf + A·x**-alpha`` (``L_inf >= 0``) and give ``alpha`` a profile interval.
+
+    Residuals are relative (``(y - fit) / y``, close to the log-space residuals of :func:`fit_power_law`). For
+    every ``alpha`` on a fine grid the best ``(L_inf, A)`` is a constrained linear least-squares problem, so the
+    profile is exact. The interval holds the ``alpha`` whose profile sum of squares ``S(alpha)`` satisfies
+    ``S(alpha) <= S_min·(1 + F_{1,dof}(ci) / dof)``, the standard profile interval of nonlinear regression. It
+    stays valid when ``L_inf`` sits on its bound of 0, where a percentile bootstrap of the fit is one-sided.
+
+    Parameters
+    ----------
+    x, y : array-like, shape (n,)
+        Positive budgets and losses.
+    ci : float, default 0.9
+    min_dof : int, default 3
+        Fits with fewer degrees of freedom (points minus 3) are refused: 5 points and 3 parameters leave 2, and
+        their intervals are not worth quoting.
+    alpha_max : float, default 4.0
+        Upper end of the grid.
+
+    Returns
+    -------
+    ProfileFit
+
+    Raises
+    ------
+    QuantaError
+        Too few points for ``min_dof``, non-positive or non-finite values, or an interval that reaches the grid's
+        end (the data do not bound alpha).
+
+    Examples
+    --------
+    >>> x = np.logspace(2, 5, 9)
+    >>> fit = fit_power_law_profile(x, 0.05 + 4 * x ** -0.4 * (1 + 0.01 * np.sin(np.arange(9))))
+    >>> bool(fit.alpha_ci[0] < 0.4 < fit.alpha_ci[1])
+    True
+    """
+    from scipy.stats import f as f_dist
+    from scipy.stats import norm
+
+    x = _as_1d_float(x, "x")
+    y = _as_1d_float(y, "y")
+    if x.shape != y.shape or not (np.isfinite(x).all() and np.isfinite(y).all()) or (x <= 0).any() or (y <= 0).any():
+        raise QuantaError("x and y must be positive, finite and of the same length", "drop the bad points")
+    if not 0 < ci < 1:
+        raise QuantaError(f"ci must be in (0, 1), got {ci!r}", "use e.g. ci=0.9")
+    dof = x.size - 3
+    if dof < min_dof:
+        raise QuantaError(f"{x.size} points leave {dof} degree(s) of freedom for a 3-parameter law "
+                          f"(L_inf, A, alpha); at least {min_dof} are needed",
+                          f"fit at least {min_dof + 3} budgets (more model sizes in the sweep)")
+    grid = np.concatenate([np.linspace(1e-3, 1.0, 400), np.linspace(1.0, alpha_max, 301)[1:]])
+    prof = _profile_ssr(x, y, grid)
+    i = int(np.argmin(prof[:, 0]))
+    lo_i, hi_i = max(i - 1, 0), min(i + 1, grid.size - 1)
+    fine = np.linspace(grid[lo_i], grid[hi_i], 201)
+    pf = _profile_ssr(x, y, fine)
+    j = int(np.argmin(pf[:, 0]))
+    alpha, (s_min, L, A) = float(fine[j]), pf[j]
+    thr = s_min * (1 + float(f_dist.ppf(ci, 1, dof)) / dof)
+    inside = grid[prof[:, 0] <= thr]
+    inside = np.union1d(inside, fine[pf[:, 0] <= thr])
+    if inside.size == 0:
+        inside = np.array([alpha])
+    lo, hi = float(inside.min()), float(inside.max())
+    if hi >= grid[-1] - 1e-9 or lo <= grid[0] + 1e-9:
+        raise QuantaError(f"the profile interval of alpha reaches the end of the search range [{grid[0]:g}, "
+                          f"{grid[-1]:g}]: these points do not bound the exponent",
+                          "add budgets over a wider range, or where the loss still falls")
+    se = (hi - lo) / (2 * float(norm.ppf(0.5 + ci / 2)))
+    return ProfileFit(alpha=alpha, alpha_ci=(lo, hi), se=se, L_inf=float(L), A=float(A), at_bound=bool(L <= 0),
+                      n_points=int(x.size), dof=int(dof), x_min=float(x.min()), x_max=float(x.max()),
+                      ci_level=float(ci))
+
+
+def plateau_fit_range(x, loss, *, chance_loss: float | None = None, plateau_fraction: float = 0.99) -> np.ndarray:
+    """The fit-range rule for a loss-against-budget sweep that needs no labels, as a boolean mask.
+
+    A point is in the range when (1) its loss is below ``plateau_fraction`` of the chance loss (the model has left
+    the plateau where it has learned nothing; without ``chance_loss``, below the sweep's largest loss) and (2) its
+    budget is not beyond that of the lowest loss (past it the curve is flat or rising, limited by something
+    else). Both read only the mean loss a user measures, never per-quantum losses or task ids.
+
+    Examples
+    --------
+    >>> plateau_fit_range([1, 2, 4, 8, 16], [0.693, 0.6, 0.4, 0.3, 0.31], chance_loss=np.log(2)).tolist()
+    [False, True, True, True, False]
+    """
+    x, loss = np.asarray(x, float), np.asarray(loss, float)
+    ok = (x > 0) & np.isfinite(loss)
+    if not ok.any():
+        return ok
+    top = chance_loss if chance_loss is not None else float(loss[ok].max())
+    ok &= loss < plateau_fraction * top
+    if not ok.any():
+        return ok
+    best = x[ok][np.argmin(loss[ok])]
+    return ok & (x <= best)

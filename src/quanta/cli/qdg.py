@@ -14,8 +14,9 @@ from quanta.errors import QuantaError
 LM_KEYS = ("n_tokens", "n_candidates", "grad_dim", "project", "n_clusters", "eigengap_n_clusters", "graph",
            "eigen_solver",
            "zipf_exponent", "zipf_exponent_ci", "zipf_exponent_envelope", "zipf_exponent_envelope_ci")
-PARITY_KEYS = ("model_id", "width", "n_learned", "n_samples", "precondition", "affinity_power", "n_clusters", "ari",
-               "purity", "eigengap_n_clusters", "ari_eigengap", "ari_null", "zipf_exponent", "zipf_exponent_ci",
+PARITY_KEYS = ("model_id", "width", "n_samples", "n_dropped", "precondition", "affinity_power", "cluster_count_rule",
+               "n_clusters", "ari", "purity", "eigengap_n_clusters", "ari_eigengap", "n_clusters_oracle", "ari_oracle",
+               "ari_null", "zipf_exponent", "zipf_exponent_ci",
                "zipf_true", "zipf_exponent_tasks")
 
 
@@ -114,13 +115,14 @@ def qdg(ctx, model, revision, corpus, max_docs, context_length, threshold, keep_
 @click.argument("run_dir", type=click.Path(exists=False, file_okay=False))
 @click.option("--model-id", type=int, default=None, help="Model of the sweep (default: the widest).")
 @click.option("--n-samples", type=int, default=2000, show_default=True,
-              help="Correct test samples of learned tasks that are clustered.")
-@click.option("--n-clusters", default="learned", show_default=True, metavar="learned|eigengap|K",
-              help="Cluster count: the number of learned tasks, the eigengap, or K.")
-@click.option("--tasks", type=click.Choice(["learned", "all"]), default="learned", show_default=True,
-              help="Cluster samples of learned tasks only, or correct samples of every task.")
+              help="Samples whose loss is below --threshold that are clustered.")
+@click.option("--threshold", type=float, default=0.1, show_default=True,
+              help="Per-sample loss (nats) below which a sample is clustered; no task id is used.")
+@click.option("--n-clusters", default="stability", show_default=True, metavar="stability|eigengap|K",
+              help="Cluster count: a label-free rule (stability under subsampling, or the eigengap), or K.")
+@click.option("--k-max", type=int, default=None, help="Largest count of the sweep (default min(60, n/20)).")
 @click.option("--learned-bits", type=float, default=0.1, show_default=True,
-              help="A task is learned when its final test loss is below this many bits.")
+              help="Diagnostics only: a task counts as learned below this final test loss in bits (*_oracle).")
 @click.option("--counts", default=None, metavar="K1,K2,...", help="Cluster counts of the sweep (default: a grid).")
 @click.option("--project", type=int, default=0, show_default=True, help="Sketch dimension (0: exact gradients).")
 @click.option("--n-neighbors", type=int, default=None,
@@ -141,13 +143,14 @@ def qdg(ctx, model, revision, corpus, max_docs, context_length, threshold, keep_
 @seed_option
 @device_option
 @force_option
-def parity(run_dir, model_id, n_samples, n_clusters, tasks, learned_bits, counts, project, n_neighbors, similarity,
-           affinity_power, params, precondition, null_control, out, seed, device, force):
-    """QDG on one model of a `quanta parity run`, scored against the true task ids (ARI, purity, Zipf exponent)."""
+def parity(run_dir, model_id, n_samples, threshold, n_clusters, k_max, learned_bits, counts, project, n_neighbors,
+           similarity, affinity_power, params, precondition, null_control, out, seed, device, force):
+    """QDG on one model of a `quanta parity run`, label-free; scored afterwards against the true task ids."""
     from quanta.qdg.parity import ParityQDGConfig, run_qdg_parity
 
-    cfg = ParityQDGConfig(run_dir=str(run_dir), model_id=model_id, n_samples=n_samples, learned_bits=learned_bits,
-                          tasks=tasks, n_clusters=n_clusters, counts=_int_list(counts, "--counts"),
+    cfg = ParityQDGConfig(run_dir=str(run_dir), model_id=model_id, n_samples=n_samples, threshold=threshold,
+                          n_clusters=n_clusters, k_max=k_max, learned_bits=learned_bits,
+                          counts=_int_list(counts, "--counts"),
                           project=project or None, n_neighbors=n_neighbors, similarity=similarity,
                           affinity_power=affinity_power, params=tuple(params) or None, precondition=precondition,
                           null_control=null_control, seed=0 if seed is None else seed)

@@ -246,9 +246,9 @@ def analyze_gradients(run, G, *, counts, n_clusters, assign="cluster_qr", dense_
     summary = {
         "n_clusters": n_clusters,
         "counts": list(counts),
-        "graph": "knn" if len(G) > dense_max else "dense",
+        "graph": "knn" if A.shape[0] > dense_max else "dense",
         "eigen_solver": None if embedding is not None else C.resolve_solver(
-            solver, sparse=scipy.sparse.issparse(A), n=len(G), device=device),
+            solver, sparse=scipy.sparse.issparse(A), n=A.shape[0], device=device),
         "similarity": similarity,
         "affinity_power": affinity_power,
         "eigengap_n_clusters": C.eigengap_count(sweep.eigenvalues, k_max=max(counts)),

@@ -46,10 +46,16 @@ __all__ = [
 
 
 def normalize_rows(G) -> torch.Tensor:
-    """Rows of ``G`` (n, D) scaled to unit L2 norm, float32 (zero rows stay zero)."""
+    """Rows of ``G`` (n, D) scaled to unit L2 norm, float32 (zero rows stay zero).
+
+    Each row is first divided by its largest absolute entry, so that a row of tiny entries (1e-23, whose squares
+    underflow float32) keeps its direction instead of becoming 0 or NaN.
+    """
     G = torch.as_tensor(G, dtype=torch.float32)
+    tiny = torch.finfo(torch.float32).tiny
+    G = G / G.abs().amax(dim=1, keepdim=True).clamp_min(tiny)
     norms = G.norm(dim=1, keepdim=True)
-    return G / norms.clamp_min(torch.finfo(torch.float32).tiny)
+    return G / norms.clamp_min(tiny)
 
 
 def cosine_matrix(G, *, device=None, block: int = 4096) -> np.ndarray:

@@ -544,10 +544,20 @@ def _gather_targets(contexts, t, rows) -> torch.Tensor:
     return torch.tensor([int(_to_ids(contexts[int(t[r, 0])])[int(t[r, 1])]) for r in rows], dtype=torch.long)
 
 
+def classification_margin(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """``t = logsumexp_{j≠y}(z_j - z_y)`` per row of ``logits`` (B, C), C >= 2; the cross-entropy is softplus(t).
+
+    Written without ``p_y - 1``, so neither ``t`` nor its gradient loses a confidently right row to rounding.
+    """
+    z_y = logits.gather(1, labels[:, None])  # (B, 1)
+    others = logits.masked_fill(torch.nn.functional.one_hot(labels, logits.shape[1]).bool(), float("-inf"))
+    return torch.logsumexp(others - z_y, dim=1)
+
+
 def sample_gradients(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, *,
                      params: Sequence[str] | None = None, include_bias: bool = False, project: int | None = None,
                      seed: int = 0, batch_size: int = 1024, device=None, return_losses: bool = False,
-                     precondition: str = "none", damping: float = 1e-8):
+                     precondition: str = "none", damping: float = 1e-8, target: str = "loss"):
     """Per-sample gradients of a classifier whose rows are independent (e.g. the sparse parity MLP).
 
     Parameters
@@ -566,11 +576,20 @@ def sample_gradients(model: nn.Module, inputs: torch.Tensor, labels: torch.Tenso
         the module docstring), before sketching when ``project`` is set (the gradients are then computed twice).
     damping : float, default 1e-8
         Relative damping of the ``diag`` preconditioner.
+    target : {"loss", "margin"}, default "loss"
+        What is differentiated. ``loss``: the cross-entropy. ``margin``: ``t = logsumexp_{j≠y}(z_j - z_y)``,
+        of which the cross-entropy is ``softplus(t)``. The two gradients differ by the positive factor
+        ``sigmoid(t)`` per row, so they have the same direction (all that cosines see), but a confidently right
+        sample's loss gradient carries a factor as small as 1e-23 that underflows in float32 (and the
+        right class's ``p - 1`` rounds to 0, which bends the direction), while its margin gradient is O(1).
+        Use ``margin`` for clustering directions; the losses returned are the cross-entropy either way.
 
     Returns
     -------
     torch.Tensor of shape (n, D) or (n, project), float32, on the CPU (and the losses when ``return_losses``).
     """
+    if target not in ("loss", "margin"):
+        raise QuantaError(f"target: must be loss or margin, got {target!r}", "use target='margin' for directions")
     n = len(inputs)
     if n == 0 or len(labels) != n:
         raise QuantaError(f"inputs and labels: need the same, non-zero number of rows, got {n} and {len(labels)}",
@@ -595,10 +614,11 @@ def sample_gradients(model: nn.Module, inputs: torch.Tensor, labels: torch.Tenso
                 y = labels[s:s + batch_size].to(dev).long()
                 with torch.enable_grad():
                     logits = model(x).float()
-                    loss = torch.nn.functional.cross_entropy(logits, y, reduction="none")
+                    t = classification_margin(logits, y)  # (B,)
+                    loss = torch.nn.functional.softplus(t)  # the cross-entropy, exact also where it is ~1e-30
                     losses_out[s:s + len(x)] = loss.detach().cpu().numpy()
                     outs = [o for j in range(len(modules)) for o in cap.outputs[j]]
-                    deltas = torch.autograd.grad(loss.sum(), outs)
+                    deltas = torch.autograd.grad((t if target == "margin" else loss).sum(), outs)
                 rows = torch.arange(s, s + len(x))
                 k = 0
                 per_mod: dict[int, list] = {}

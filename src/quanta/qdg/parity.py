@@ -1,19 +1,20 @@
-"""QDG on a trained sparse parity model, scored against the planted tasks.
+"""QDG on a trained sparse parity model, label-free, with the planted tasks kept for scoring only.
 
-The planted quanta of multitask sparse parity are its tasks. QDG is run on per-sample gradients of one model of
-a ``quanta parity run`` (default: the widest), on test inputs drawn from the task distribution that the model gets
-right, restricted to the tasks it has learned (final test loss below 0.1 bits). Inputs drawn from the Zipf task
-distribution make the true cluster sizes follow the Zipf law with exponent α+1, so the sizes of the recovered
-clusters can be fitted and compared with it.
+The planted quanta of multitask sparse parity are its tasks. QDG runs on per-sample gradients of one model of a
+``quanta parity run`` (default: the widest), exactly as it would on a model without planted truth:
 
-Scores (``summary.json``): ``ari`` (adjusted Rand index of the clusters against the task ids), ``purity`` (share
-of samples whose cluster's majority task is their own task), ``zipf_exponent`` and ``zipf_exponent_ci`` (MLE of the
-recovered cluster sizes, :func:`quanta.fit.fit_zipf_from_sizes`), ``zipf_true`` (α+1) and
-``zipf_exponent_tasks`` (the same fit on the true task sizes of the same samples: what a perfect clustering would
-give, so sampling noise and clustering error can be told apart).
+1. **Samples by the model's own loss.** Test inputs are drawn from the task distribution; those whose loss is
+   below ``threshold`` nats (the paper's 0.1) are kept, whatever their task.
+2. **Gradients that keep their direction.** The gradient of the classification margin (the cross-entropy is
+   softplus of it) has the loss gradient's direction without its vanishing factor, so a confidently right
+   sample's gradient neither underflows nor bends (:func:`quanta.qdg.grads.sample_gradients`). A row is left
+   out only when it is exactly zero; every such row is counted per task (``n_dropped_by_task``).
+3. **The count by a label-free rule** (:mod:`quanta.qdg.count`): stability under subsampling by default.
 
-The cluster count is, by default, the number of learned tasks (``n_clusters="learned"``); ``"eigengap"`` picks it
-from the spectrum (:func:`quanta.qdg.cluster.eigengap_count`) and an integer fixes it.
+Task ids enter only afterwards, to score the clusters (``ari``, ``purity``) and as named diagnostics: ``*_oracle``
+fields use the true number of learned tasks, which a real model does not have. Inputs drawn from the Zipf task
+distribution make the true part sizes follow the Zipf law with exponent α+1; ``zipf_exponent_tasks`` fits the true
+task sizes of the same samples, so sampling noise and clustering error can be told apart.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ from quanta.errors import QuantaError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ParityQDGConfig", "score_clusters", "learned_tasks", "default_model_id", "sample_correct",
-           "run_qdg_parity"]
+__all__ = ["ParityQDGConfig", "ParityParts", "score_clusters", "learned_tasks", "default_model_id",
+           "widest_models", "select_low_loss", "decompose_parity", "run_qdg_parity"]
 
 LN2 = math.log(2.0)
 
@@ -46,54 +47,45 @@ class ParityQDGConfig:
     model_id : int, optional
         The model (``models.parquet``'s ``model``); default the widest (lowest final loss among the widest).
     n_samples : int, default 2000
-        Correctly predicted test samples of learned tasks that are clustered.
-    learned_bits : float, default 0.1
-        A task is learned when the model's final test loss on it is below this many bits (the paper's criterion).
-    tasks : str, default "learned"
-        ``learned``: only samples of learned tasks; ``all``: correct samples of every task (unlearned tasks are
-        then right by chance, and scores are still computed over learned-task samples).
-    n_clusters : int or str, default "learned"
-        ``"learned"`` (the number of learned tasks), ``"eigengap"``, or a count.
+        Samples drawn from the task distribution whose loss is below ``threshold`` (the ones clustered).
+    threshold : float, default 0.1
+        Per-sample loss in nats below which a sample is clustered (the paper's QDG threshold). No task id is used.
+    n_clusters : int or str, default "stability"
+        The count rule (:mod:`quanta.qdg.count`): ``stability``, ``eigengap``, or a fixed count.
+    k_max : int, optional
+        The largest count of the sweep (and of the rule's search); default ``min(60, n // 20)``.
     counts : tuple of int, optional
-        Counts of the sweep (for the envelope); default a geometric grid up to twice the learned tasks.
+        Counts of the sweep (for the envelope); default every count from 2 to ``k_max``.
     project : int, optional
         CountSketch dimension; None (default) keeps exact gradients (the MLPs are small).
     include_bias : bool, default False
     params : tuple of str, optional
         Glob patterns of the parameters whose gradients are clustered (:func:`quanta.qdg.grads.select_gradient_blocks`);
-        default every linear weight. ``("layers.0.bias",)`` clusters the per-unit backprop signal δ of the hidden
-        layer (the bias gradient is δ itself; the weight gradient is δ ⊗ x).
+        default every linear weight.
     n_neighbors : int, optional
         Cluster a symmetric kNN graph with this many neighbours; None (default) uses the dense affinity.
     similarity : str, default "abs_cosine"
-        ``angular`` (the paper's affinity), ``abs_angular`` or ``abs_cosine`` (|cos|). The loss gradient of a
-        parity sample flips sign with its label, so with ``angular`` the two labels of one task repel each other,
-        and the angular form's offset of 1/2 for orthogonal gradients hides the task blocks; see docs/qdg.md.
+        ``angular`` (the paper's affinity), ``abs_angular`` or ``abs_cosine`` (|cos|); see docs/qdg.md.
     affinity_power : int, default 4
-        The affinity raised to this power (|cos|^4, the cosine of the 4-fold tensor powers of the gradients). With
-        Zipf-sized tasks, the many small affinities between tasks outweigh a small task's few large ones inside it
-        at power 1; on the cpu-small models (3 training seeds × 3 sample seeds) power 4 raised the ARI from
-        0.41–0.67 to 0.79–0.95 (docs/qdg.md).
+        The affinity raised to this power. Similarity, power and count rule were chosen on the tuning
+        configurations of docs/qdg.md ("Defaults and how they were chosen"), never on the ones reported.
     precondition : str, default "none"
-        ``none``: raw gradients; ``diag``: every gradient coordinate divided by its RMS over the clustered samples
-        (the diagonal empirical Fisher; :func:`quanta.qdg.grads.sample_gradients`). ``diag`` standardises the
-        control-bit columns of the first layer, which hold the one-hot task code of the input, so it recovers the
-        tasks from an *untrained* network (null-control ARI 1.0 at power >= 2, 0.25–0.30 at power 1): it reads
-        the input, not the mechanism, and is no longer the default (docs/qdg.md).
+        ``none`` or ``diag`` (which reads the task code of the input; docs/qdg.md).
+    learned_bits : float, default 0.1
+        Diagnostics only: a task counts as learned (for the ``*_oracle`` fields) below this final test loss in bits.
     null_control : bool, default True
-        Also run the same pipeline on the same samples with the model's initial weights (same width, depth and
-        init seed as the run) and report its ARI as ``ari_null``: an ARI well above 0 there means the gradients
-        carry the task through the input, not through what the network learned.
+        Also run the same pipeline on the same samples with the model's initial weights and report ``ari_null``.
     n_boot : int, default 200
     seed : int, default 0
+        Seed of the sample draw, the subsets of the stability rule and the bootstraps.
     """
 
     run_dir: str
     model_id: int | None = None
     n_samples: int = 2000
-    learned_bits: float = 0.1
-    tasks: str = "learned"
-    n_clusters: int | str = "learned"
+    threshold: float = 0.1
+    n_clusters: int | str = "stability"
+    k_max: int | None = None
     counts: tuple | None = None
     project: int | None = None
     include_bias: bool = False
@@ -102,12 +94,14 @@ class ParityQDGConfig:
     similarity: str = "abs_cosine"
     affinity_power: int = 4
     precondition: str = "none"
+    learned_bits: float = 0.1
     null_control: bool = True
     n_boot: int = 200
     seed: int = 0
 
     def __post_init__(self):
         from quanta.qdg.cluster import _check_power, _check_similarity
+        from quanta.qdg.count import _check_rule
         from quanta.qdg.grads import check_precondition
 
         _check_similarity(self.similarity)
@@ -122,26 +116,21 @@ class ParityQDGConfig:
         if not isinstance(self.null_control, bool):
             raise QuantaError(f"null_control: must be True or False, got {self.null_control!r}",
                               "--null-control / --no-null-control")
-        if self.n_neighbors is not None and (isinstance(self.n_neighbors, bool) or not isinstance(self.n_neighbors, int)
-                                             or self.n_neighbors < 1):
-            raise QuantaError(f"n_neighbors: must be an integer >= 1 or None, got {self.n_neighbors!r}",
-                              "e.g. --n-neighbors 20, or leave it unset for the dense affinity")
-        if self.model_id is not None and (isinstance(self.model_id, bool) or not isinstance(self.model_id, int)
-                                          or self.model_id < 0):
-            raise QuantaError(f"model_id: must be a model id >= 0, got {self.model_id!r}",
-                              "see the run's models.parquet")
+        for name, minimum in (("n_neighbors", 1), ("model_id", 0), ("k_max", 2)):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < minimum):
+                raise QuantaError(f"{name}: must be an integer >= {minimum} or None, got {v!r}",
+                                  f"leave {name} unset for its default")
         if isinstance(self.n_samples, bool) or not isinstance(self.n_samples, int) or self.n_samples < 20:
             raise QuantaError(f"n_samples: must be an integer >= 20, got {self.n_samples!r}", "e.g. --n-samples 2000")
-        if not (isinstance(self.learned_bits, (int, float)) and self.learned_bits > 0):
-            raise QuantaError(f"learned_bits: must be > 0, got {self.learned_bits!r}", "the paper uses 0.1 bits")
-        if self.tasks not in ("learned", "all"):
-            raise QuantaError(f"tasks: must be learned or all, got {self.tasks!r}", "pick one of those")
+        for name in ("threshold", "learned_bits"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not (isinstance(v, (int, float)) and v > 0):
+                raise QuantaError(f"{name}: must be > 0, got {v!r}", "the paper uses 0.1")
         k = self.n_clusters
         if isinstance(k, str) and k.isdigit():
             object.__setattr__(self, "n_clusters", int(k))
-        elif not (k in ("learned", "eigengap") or (isinstance(k, int) and not isinstance(k, bool) and k >= 2)):
-            raise QuantaError(f"n_clusters: must be learned, eigengap or an integer >= 2, got {k!r}",
-                              "e.g. --n-clusters learned")
+        _check_rule(self.n_clusters)
         if self.project is not None and (not isinstance(self.project, int) or self.project < 0):
             raise QuantaError(f"project: must be an integer >= 0 or None, got {self.project!r}",
                               "0 or unset keeps exact gradients")
@@ -150,6 +139,8 @@ class ParityQDGConfig:
             if not counts or any(isinstance(c, bool) or not isinstance(c, int) or c < 2 for c in counts):
                 raise QuantaError(f"counts: must be integers >= 2, got {self.counts!r}", "e.g. --counts 5,10,20")
             object.__setattr__(self, "counts", counts)
+        if isinstance(self.n_boot, bool) or not isinstance(self.n_boot, int) or self.n_boot < 0:
+            raise QuantaError(f"n_boot: must be an integer >= 0, got {self.n_boot!r}", "e.g. n_boot=200")
 
 
 def score_clusters(labels, truth) -> dict:
@@ -187,57 +178,200 @@ def learned_tasks(eval_df: pd.DataFrame, model_id: int, *, learned_bits: float =
     return np.sort(last.loc[last["loss"] < learned_bits * LN2, "task"].to_numpy(np.int64))
 
 
-def sample_correct(model, tasks, n_samples: int, *, keep_tasks=None, seed: int = 0, device="cpu",
-                   max_draws: int = 200):
-    """Draw test inputs from the task distribution; keep those the model predicts right (and of ``keep_tasks``).
+def widest_models(models: pd.DataFrame) -> dict[int, int]:
+    """The widest online model of every training seed: ``{seed: model id}`` (ties: lowest final loss)."""
+    online = models[models["D"] == 0] if "D" in models.columns else models
+    if online.empty:
+        online = models
+    out = {}
+    for seed, g in online.groupby("seed"):
+        out[int(seed)] = default_model_id(g)
+    return out
 
-    Parameters
-    ----------
-    model : nn.Module
-        Maps (B, n_tasks + n) inputs to (B, 2) logits.
-    tasks : quanta.parity.data.ParityTasks
-    n_samples : int
-    keep_tasks : array of int, optional
-        Keep only samples of these tasks (None: all tasks).
-    seed : int
-    max_draws : int
-        Batches drawn at most before giving up.
+
+def select_low_loss(model, tasks, n_samples: int, *, threshold: float = 0.1, seed: int = 0, device="cpu",
+                    max_draws: int = 200):
+    """Draw inputs from the task distribution and keep those whose loss is below ``threshold`` nats.
+
+    The choice uses the model's own per-sample loss only, as QDG does on a language model; the task ids come back
+    for scoring, never for selecting.
 
     Returns
     -------
-    x (n, n_tasks + n) float32, y (n,) int64, task (n,) int64, in draw order.
+    x (n, n_tasks + n_bits) float32, y (n,) int64, task (n,) int64, loss (n,) float32; and the number drawn.
     """
     import torch
 
+    from quanta.qdg.grads import classification_margin
+
     g = torch.Generator(device=tasks.device).manual_seed(seed)
-    keep = None if keep_tasks is None else torch.as_tensor(np.asarray(keep_tasks, dtype=np.int64),
-                                                          device=tasks.device)
-    xs, ys, ts, have = [], [], [], 0
+    xs, ys, ts, ls, have, drawn = [], [], [], [], 0, 0
     batch = max(4 * n_samples, 1024)
     for _ in range(max_draws):
         x, y, t = tasks.sample(batch, generator=g)
+        drawn += len(y)
         with torch.no_grad():
-            ok = model(x.to(device)).argmax(-1).cpu() == y.cpu()
-        if keep is not None:
-            ok &= torch.isin(t, keep).cpu()
-        ok = ok.to(x.device)
+            loss = torch.nn.functional.softplus(classification_margin(model(x.to(device)).float(), y.to(device)))
+        ok = (loss < threshold).cpu().to(x.device)
         xs.append(x[ok])
         ys.append(y[ok])
         ts.append(t[ok])
+        ls.append(loss.cpu()[ok.cpu()])
         have += int(ok.sum())
         if have >= n_samples:
             break
     if have < n_samples:
-        raise QuantaError(f"only {have} correctly predicted samples of the kept tasks in {max_draws} batches",
-                          "lower --n-samples, or pick a model that has learned more tasks")
-    return torch.cat(xs)[:n_samples], torch.cat(ys)[:n_samples], torch.cat(ts)[:n_samples]
+        raise QuantaError(f"only {have} of {drawn} drawn samples have a loss below {threshold} nats",
+                          "lower n_samples, raise threshold, or pick a model that has learned more")
+    cut = slice(0, n_samples)
+    return (torch.cat(xs)[cut], torch.cat(ys)[cut], torch.cat(ts)[cut], torch.cat(ls)[cut].numpy(),
+            int(drawn * n_samples / have))
 
 
-def _has_direction(G):
-    """Rows of ``G`` that can be clustered: finite and not all zero (a confidently right sample's gradient can
-    underflow to exactly zero and then has no direction). A boolean CPU tensor."""
-    norms = G.norm(dim=1)
-    return (norms.isfinite() & (norms > 0)).cpu()
+def clusterable_rows(G) -> np.ndarray:
+    """Rows of ``G`` that have a direction: finite and with a non-zero entry (a max-abs test, which cannot
+    underflow as a squared norm can). A boolean numpy array."""
+    import torch
+
+    G = torch.as_tensor(G)
+    return (torch.isfinite(G).all(dim=1) & (G.abs().amax(dim=1) > 0)).cpu().numpy()
+
+
+@dataclass(frozen=True)
+class ParityParts:
+    """One label-free decomposition of one parity model (:func:`decompose_parity`).
+
+    Attributes
+    ----------
+    model_id, train_seed : int
+    draw_seed : int
+        Seed of the sample draw (and of the count rule's subsets).
+    n_clusters : int
+        The count chosen by ``count_rule``.
+    count_rule : str
+    labels : dict int -> ndarray
+        Cluster labels of the kept samples at every count of the sweep.
+    eigenvalues : ndarray
+    stability : dict int -> float
+        The stability curve (empty unless the rule is ``stability``).
+    fit : ZipfFit or None
+        The sizes' Zipf MLE at ``n_clusters`` (parametric bootstrap; None if it cannot be fitted).
+    envelope : ZipfFit or None
+        The envelope slope over the sweep, ranks ``1..n_clusters`` (no interval: replicates give it).
+    x, y, task, loss : arrays
+        The kept samples (``task`` for scoring only).
+    n_drawn : int
+        Samples drawn to find them.
+    n_dropped_by_task : dict int -> int
+        Selected samples left out because their gradient is exactly zero, by task.
+    affinity, embedding : the graph and its spectral vectors (for writers; not part of equality).
+    """
+
+    model_id: int
+    train_seed: int
+    draw_seed: int
+    n_clusters: int
+    count_rule: str
+    labels: dict
+    eigenvalues: np.ndarray
+    stability: dict
+    fit: object
+    envelope: object
+    x: object
+    y: object
+    task: np.ndarray
+    loss: np.ndarray
+    n_drawn: int
+    n_dropped_by_task: dict
+    affinity: object = None
+    embedding: object = None
+
+    @property
+    def sizes(self) -> np.ndarray:
+        """Part sizes at the chosen count, largest first."""
+        return np.sort(np.bincount(self.labels[self.n_clusters]))[::-1]
+
+    @property
+    def exponent(self) -> float:
+        """The bias-corrected Zipf exponent of the parts (NaN when it could not be fitted)."""
+        return float(self.fit.exponent_corrected) if self.fit is not None else math.nan
+
+
+def _default_k_max(n: int) -> int:
+    return max(3, min(60, n // 20))
+
+
+def decompose_parity(model, tasks, cfg: ParityQDGConfig, *, train_seed: int = 0, model_id: int = 0,
+                     draw_seed: int | None = None, device="cpu", gradients_of=None) -> ParityParts:
+    """QDG on one parity model, without labels: low-loss samples, margin gradients, a count by rule.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The trained MLP.
+    tasks : quanta.parity.data.ParityTasks
+    cfg : ParityQDGConfig
+    train_seed, model_id : int
+        Recorded in the result.
+    draw_seed : int, optional
+        Seed of the draw and of the count rule; default ``cfg.seed``.
+    gradients_of : callable, optional
+        Internal: ``f(net, x, y) -> G`` to reuse for a null control.
+    """
+    import torch
+
+    from quanta.fit import fit_rank_frequency, fit_zipf_from_sizes, rank_frequency_envelope
+    from quanta.qdg import cluster as C
+    from quanta.qdg.count import choose_count
+
+    seed = cfg.seed if draw_seed is None else int(draw_seed)
+    x, y, task, loss, n_drawn = select_low_loss(model, tasks, cfg.n_samples, threshold=cfg.threshold, seed=seed,
+                                                device=device)
+    G = _gradients(model, x, y, cfg, seed, device)
+    ok = clusterable_rows(G)
+    task_np = task.numpy()
+    dropped = {int(t): int(c) for t, c in zip(*np.unique(task_np[~ok], return_counts=True))}
+    if not ok.all():
+        keep = torch.as_tensor(np.nonzero(ok)[0])
+        G, x, y, task_np, loss = G[keep], x[keep], y[keep], task_np[ok], loss[ok]
+    n = len(task_np)
+    k_max = min(cfg.k_max or _default_k_max(n), n - 2)
+    counts = sorted(set(cfg.counts) if cfg.counts is not None else set(range(2, k_max + 1)))
+    if isinstance(cfg.n_clusters, int):
+        counts = sorted(set(counts) | {cfg.n_clusters})
+    if max(counts) >= n - 1:
+        raise QuantaError(f"cluster counts up to {max(counts)} need more than {n} samples",
+                          "raise n_samples or lower k_max")
+    A = C.affinity_graph(G, similarity=cfg.similarity, device=device, power=cfg.affinity_power,
+                         **_graph_args(cfg, n))
+    emb, lam = C.spectral_embedding(A, max(counts) + 1, seed=seed, device=device)
+    k, info = choose_count(cfg.n_clusters, A=A, eigenvalues=lam, counts=counts, seed=seed, device=device)
+    labels = {c: C.canonical_labels(C.cluster_qr(emb[:, :c])) for c in counts}
+    try:
+        fit = fit_zipf_from_sizes(np.bincount(labels[k]), n_boot=cfg.n_boot, seed=seed)
+    except QuantaError as exc:
+        log.warning("Zipf MLE skipped: %s", exc)
+        fit = None
+    env_fit = None
+    try:
+        env = rank_frequency_envelope([np.bincount(labels[c]) for c in counts])
+        env_fit = fit_rank_frequency(env, rank_range=(1, max(k, 3)), n_boot=0)
+    except QuantaError as exc:
+        log.warning("envelope fit skipped: %s", exc)
+    return ParityParts(model_id=int(model_id), train_seed=int(train_seed), draw_seed=seed, n_clusters=int(k),
+                       count_rule=str(cfg.n_clusters) if isinstance(cfg.n_clusters, str) else "fixed",
+                       labels=labels, eigenvalues=np.asarray(lam), stability=info.get("stability", {}),
+                       fit=fit, envelope=env_fit, x=x, y=y, task=task_np, loss=np.asarray(loss), n_drawn=n_drawn,
+                       n_dropped_by_task=dropped, affinity=A, embedding=(emb, lam))
+
+
+def _gradients(net, x, y, cfg: ParityQDGConfig, seed: int, device):
+    from quanta.qdg.grads import sample_gradients, select_gradient_blocks
+
+    D = sum(b.numel for b in select_gradient_blocks(net, cfg.params, include_bias=cfg.include_bias))
+    project = cfg.project if cfg.project and cfg.project < D else None
+    return sample_gradients(net, x, y, params=cfg.params, include_bias=cfg.include_bias, project=project,
+                            seed=seed, device=device, precondition=cfg.precondition, target="margin")
 
 
 def _graph_args(cfg: "ParityQDGConfig", n: int) -> dict:
@@ -245,11 +379,12 @@ def _graph_args(cfg: "ParityQDGConfig", n: int) -> dict:
     return {"dense_max": n if cfg.n_neighbors is None else 0, "n_neighbors": min(n - 1, cfg.n_neighbors or 30)}
 
 
-def _null_control_ari(model, row, gradients, n_clusters, on_learned, task, cfg, device):
+def _null_control_ari(model, row, parts: ParityParts, cfg, device):
     """ARI of the same pipeline on the same samples, with the model's initial weights instead of its trained ones.
 
     The initial weights are those the run started from (:func:`quanta.parity.ensemble.init_member` with the
-    model's width, depth and init seed). Samples whose gradient is zero there are left out of the score.
+    model's width, depth and init seed), at the trained model's count. Samples whose gradient is zero there are
+    left out of the score.
     """
     import torch
 
@@ -258,120 +393,85 @@ def _null_control_ari(model, row, gradients, n_clusters, on_learned, task, cfg, 
 
     net = ParityMLP(model.n_in, model.width, model.depth)
     net.load_state_dict(init_member(model.n_in, model.width, model.depth, int(row["seed"])))
-    G0, _ = gradients(net)
-    ok = _has_direction(G0).numpy()
-    if ok.sum() <= n_clusters + 1:
+    G0 = _gradients(net, parts.x, parts.y, cfg, parts.draw_seed, device)
+    ok = clusterable_rows(G0)
+    k = parts.n_clusters
+    if ok.sum() <= k + 1:
         return None
     A0 = C.affinity_graph(G0[torch.as_tensor(ok)], similarity=cfg.similarity, power=cfg.affinity_power,
                           device=device, **_graph_args(cfg, int(ok.sum())))
-    emb, _ = C.spectral_embedding(A0, n_clusters, seed=cfg.seed, device=device)
-    labels = C.cluster_qr(emb)
-    keep = on_learned[ok]
-    return score_clusters(labels[keep], task[ok][keep])["ari"]
+    emb, _ = C.spectral_embedding(A0, k, seed=parts.draw_seed, device=device)
+    return score_clusters(C.cluster_qr(emb), parts.task[ok])["ari"]
+
+
+def _check_model(models: pd.DataFrame, model_id, run_dir) -> int:
+    model_id = default_model_id(models) if model_id is None else model_id
+    if model_id not in set(models["model"].tolist()):
+        raise QuantaError(f"model_id {model_id} is not in {run_dir}/models.parquet "
+                          f"(ids {int(models['model'].min())}..{int(models['model'].max())})",
+                          "pick a model id from models.parquet")
+    return int(model_id)
 
 
 def run_qdg_parity(cfg: ParityQDGConfig, out, *, device=None, force: bool = False, argv=None) -> dict:
-    """QDG on one model of a parity run, scored against the true tasks. Returns the summary.
+    """QDG on one model of a parity run (:func:`decompose_parity`), written as a run directory; returns its summary.
 
     Writes ``samples.parquet`` (token, task, y, loss), ``clusters``/``sizes``/``envelope``/``eigenvalues`` tables,
-    ``scores.parquet`` (n_clusters, ari, purity, inverse_purity for every count of the sweep), ``contexts.parquet``
-    (the most central samples of each cluster at the chosen count, for the report), figures and ``summary.json``.
+    ``scores.parquet`` (n_clusters, ari, purity, inverse_purity for every count of the sweep), ``stability.parquet``
+    (the count rule's curve), ``contexts.parquet`` (the most central samples of each cluster at the chosen count,
+    for the report), figures and ``summary.json``.
     """
-    import torch
-
     from quanta.fit import fit_zipf_from_sizes
     from quanta.parity import ParityTasks, load_member
     from quanta.qdg import analyze_gradients
-    from quanta.qdg.cluster import cluster_qr, default_counts, eigengap_count, member_centrality
-    from quanta.qdg.grads import select_gradient_blocks, sample_gradients
+    from quanta.qdg.cluster import member_centrality
     from quanta.store import Run
-    from quanta.utils import device_description, resolve_device, seed_everything
+    from quanta.utils import device_description, resolve_device
 
     dev = resolve_device(device)
     src = Run.open(cfg.run_dir, command="parity run")
     models = src.read_table("models")
-    model_id = default_model_id(models) if cfg.model_id is None else cfg.model_id
-    if model_id not in set(models["model"].tolist()):
-        raise QuantaError(f"--model-id {model_id} is not in {cfg.run_dir}/models.parquet "
-                          f"(ids {int(models['model'].min())}..{int(models['model'].max())})",
-                          "pick a model id from models.parquet")
+    model_id = _check_model(models, cfg.model_id, cfg.run_dir)
     row = models[models["model"] == model_id].iloc[0]
     alpha = float(row["alpha"])
-    learned = learned_tasks(src.read_table("eval"), model_id, learned_bits=cfg.learned_bits)
-    if len(learned) < 2:
-        raise QuantaError(f"model {model_id} has learned {len(learned)} task(s) (loss < {cfg.learned_bits} bits); "
-                          "QDG needs at least 2", "pick a wider or longer-trained model with --model-id")
-    seed_everything(cfg.seed)
     run = Run.create(out, command="qdg parity", config=asdict(cfg), seed=cfg.seed, device=device_description(dev),
                      force=force, argv=argv)
     with run:
         model = load_member(cfg.run_dir, model_id, device=dev)
         tasks = ParityTasks.from_config(src.config, alpha=alpha, device="cpu")
-        with run.timer("sample"):
-            x, y, task = sample_correct(model, tasks, cfg.n_samples,
-                                        keep_tasks=learned if cfg.tasks == "learned" else None,
-                                        seed=cfg.seed, device=dev)
-        blocks = select_gradient_blocks(model, cfg.params, include_bias=cfg.include_bias)
-        D = sum(b.numel for b in blocks)
-        project = cfg.project if cfg.project and cfg.project < D else None
-
-        def gradients(net):
-            return sample_gradients(net, x, y, params=cfg.params, include_bias=cfg.include_bias, project=project,
-                                    seed=cfg.seed, device=dev, return_losses=True, precondition=cfg.precondition)
-
-        with run.timer("gradients"):
-            G, losses = gradients(model)
-        # a confidently right sample can have a loss (and so a gradient) that underflows to exactly zero: it has
-        # no direction, so it cannot be clustered; leave it out and say how many
-        has_dir = _has_direction(G)
-        n_zero_grad = int((~has_dir).sum())
-        if n_zero_grad:
-            keep_rows = has_dir.nonzero().squeeze(1)
-            G, x, y, task = G[keep_rows.to(G.device)], x[keep_rows], y[keep_rows], task[keep_rows]
-            losses = np.asarray(losses)[keep_rows.numpy()]
-        task_np = task.numpy()
-        n = len(task_np)
-        n_learned = int(len(learned))
-        if isinstance(cfg.n_clusters, int):
-            k_head = cfg.n_clusters
-        else:
-            k_head = n_learned
-        counts = list(cfg.counts) if cfg.counts is not None else default_counts(
-            n, k_min=max(2, n_learned // 4), k_max=min(n - 1, max(2 * n_learned, n_learned + 2)), n_counts=10)
-        prebuilt = {}
-        if cfg.n_clusters == "eigengap":
-            # the count comes from the spectrum, so build the graph and its embedding once, here, and hand both on
-            from quanta.qdg import cluster as C
-
-            with run.timer("similarity"):
-                A0 = C.affinity_graph(G, similarity=cfg.similarity, device=dev, power=cfg.affinity_power,
-                                      **_graph_args(cfg, n))
-            with run.timer("spectral"):
-                emb = C.spectral_embedding(A0, min(n - 1, max(counts) + 1), seed=cfg.seed, device=dev)
-            k_head = eigengap_count(emb[1], k_max=max(counts))
-            prebuilt = {"affinity": A0, "embedding": emb}
-        counts = sorted(set(counts) | {k_head})
+        with run.timer("decompose"):
+            parts = decompose_parity(model, tasks, cfg, train_seed=int(row["seed"]), model_id=model_id, device=dev)
+        task_np, k_head, n = parts.task, parts.n_clusters, len(parts.task)
+        counts = sorted(parts.labels)
         run.write_table("samples", pd.DataFrame({"token": np.arange(n, dtype=np.int64), "task": task_np,
-                                                 "y": y.numpy(), "loss": losses.astype(np.float32),
-                                                 "learned": np.isin(task_np, learned)}))
-        sweep, A, head = analyze_gradients(run, G, counts=counts, n_clusters=k_head, n_boot=cfg.n_boot,
+                                                 "y": parts.y.numpy(), "loss": parts.loss.astype(np.float32)}))
+        if parts.stability:
+            run.write_table("stability", pd.DataFrame({"n_clusters": list(parts.stability),
+                                                       "stability": list(parts.stability.values())}))
+        sweep, A, head = analyze_gradients(run, None, counts=counts, n_clusters=k_head, n_boot=cfg.n_boot,
                                            similarity=cfg.similarity, affinity_power=cfg.affinity_power,
                                            seed=cfg.seed, device=dev, title=f"parity model {model_id}: ",
-                                           **_graph_args(cfg, n), **prebuilt)
-        on_learned = np.isin(task_np, learned)
-        scores = pd.DataFrame([{"n_clusters": k, **score_clusters(lab[on_learned], task_np[on_learned])}
+                                           affinity=parts.affinity, embedding=parts.embedding,
+                                           rank_range=(1, max(k_head, 3)), **_graph_args(cfg, n))
+        scores = pd.DataFrame([{"n_clusters": k, **score_clusters(lab, task_np)}
                                for k, lab in sorted(sweep.labels.items())])
         run.write_table("scores", scores)
         labels = sweep.labels[k_head]
-        score = score_clusters(labels[on_learned], task_np[on_learned])
-        score_all = score_clusters(labels, task_np)
-        k_eig = int(head["eigengap_n_clusters"])
-        score_eig = score_clusters(cluster_qr(sweep.embedding[:, :k_eig])[on_learned], task_np[on_learned])
+        score = score_clusters(labels, task_np)
+        learned = learned_tasks(src.read_table("eval"), model_id, learned_bits=cfg.learned_bits)
+        k_oracle = int(len(learned))
+        from quanta.qdg.cluster import cluster_qr, eigengap_count
+
+        emb_vecs = parts.embedding[0]
+        score_oracle = (score_clusters(cluster_qr(emb_vecs[:, :k_oracle]), task_np)
+                        if 2 <= k_oracle <= emb_vecs.shape[1] else None)
+        k_eig = eigengap_count(parts.eigenvalues, k_max=max(counts))
+        score_eig = score_clusters(cluster_qr(emb_vecs[:, :k_eig]), task_np)
         ari_null = None
         if cfg.null_control:
             with run.timer("null_control"):
-                ari_null = _null_control_ari(model, row, gradients, k_head, on_learned, task_np, cfg, dev)
-        true_sizes = np.bincount(task_np[on_learned])
+                ari_null = _null_control_ari(model, row, parts, cfg, dev)
+        true_sizes = np.bincount(task_np)
         true_sizes = true_sizes[true_sizes > 0]
         fit_tasks = fit_zipf_from_sizes(true_sizes, n_boot=cfg.n_boot, seed=cfg.seed)
         # the most central samples of each cluster, as contexts for the report's cluster browser
@@ -382,40 +482,51 @@ def run_qdg_parity(cfg: ParityQDGConfig, out, *, device=None, force: bool = Fals
         rank_in[order] = np.arange(n) - first[labels[order]]
         keep = np.nonzero(rank_in < 10)[0]
         keep = keep[np.lexsort((rank_in[keep], labels[keep]))]
-        bits = x[:, tasks.n_tasks:].numpy().astype(np.int8)
+        bits = parts.x[:, tasks.n_tasks:].numpy().astype(np.int8)
+        y = parts.y
         run.write_table("contexts", pd.DataFrame({
             "n_clusters": np.int32(k_head), "cluster": labels[keep].astype(np.int32),
             "member_rank": rank_in[keep].astype(np.int32), "token_index": keep.astype(np.int64),
             "task": task_np[keep],
             "context_before": [f"task {task_np[i]} | bits {''.join(map(str, bits[i]))} | label " for i in keep],
             "token": [str(int(y[i])) for i in keep], "context_after": ["" for _ in keep]}))
-        fm = head
+        fit = parts.fit
         summary = {
             "run_dir": str(cfg.run_dir),
             "model_id": model_id,
+            "train_seed": int(row["seed"]),
             "width": int(row["width"]),
             "alpha": alpha,
             "n_tasks": int(tasks.n_tasks),
-            "n_learned": n_learned,
-            "n_zero_gradient": n_zero_grad,
+            "selection": f"loss < {cfg.threshold} nats (the model's own; no task id)",
             "n_samples": n,
-            "grad_dim": int(D),
-            "project": project,
+            "n_drawn": parts.n_drawn,
+            "n_dropped": int(sum(parts.n_dropped_by_task.values())),
+            "n_dropped_by_task": {str(t): c for t, c in sorted(parts.n_dropped_by_task.items())},
+            "n_tasks_in_samples": int(len(true_sizes)),
             "precondition": cfg.precondition,
             "params": list(cfg.params) if cfg.params else None,
-            "cluster_count_rule": cfg.n_clusters if isinstance(cfg.n_clusters, str) else "fixed",
-            **{k: v for k, v in fm.items()},
+            "cluster_count_rule": parts.count_rule,
+            **{k: v for k, v in head.items() if not k.startswith("zipf_exponent")},
+            "zipf_exponent": fit.exponent_corrected if fit else None,
+            "zipf_exponent_ci": list(fit.exponent_ci) if fit else None,
+            "zipf_exponent_raw": fit.exponent if fit else None,
+            "zipf_bias": fit.bias if fit else None,
+            "zipf_exponent_envelope": parts.envelope.exponent if parts.envelope else None,
+            "envelope_rank_range": [parts.envelope.x_min, parts.envelope.x_max] if parts.envelope else None,
+            "zipf_method": f"MLE of cluster sizes at k={k_head}, bias-corrected by its parametric bootstrap",
             "ari": score["ari"],
             "purity": score["purity"],
             "inverse_purity": score["inverse_purity"],
-            "ari_all_samples": score_all["ari"],
+            "eigengap_n_clusters": int(k_eig),
             "ari_eigengap": score_eig["ari"],
-            "purity_eigengap": score_eig["purity"],
+            "n_clusters_oracle": k_oracle,
+            "ari_oracle": score_oracle["ari"] if score_oracle else None,
             "ari_null": ari_null,
             "zipf_true": alpha + 1.0,
-            "zipf_exponent_tasks": fit_tasks.exponent,
+            "zipf_exponent_tasks": fit_tasks.exponent_corrected,
             "zipf_exponent_tasks_ci": list(fit_tasks.exponent_ci),
-            "zipf_error": (fm["zipf_exponent"] - (alpha + 1.0)) if fm.get("zipf_exponent") is not None else None,
+            "zipf_error": (fit.exponent_corrected - (alpha + 1.0)) if fit else None,
             "timings_s": {k: round(v, 3) for k, v in run.manifest.get("timings_s", {}).items()},
         }
         return run.finish(summary)

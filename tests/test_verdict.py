@@ -1,0 +1,40 @@
+"""The decision of the closing test: pooling replicates and the test of the difference (quanta.verdict)."""
+
+import math
+
+import numpy as np
+import pytest
+
+from quanta.errors import QuantaError
+from quanta.verdict import Estimate, decide, pool_replicates
+
+
+def test_pool_takes_the_larger_of_between_and_within_variance():
+    # three seeds that agree closely: the within-replicate variance floors the error
+    e = pool_replicates([1.40, 1.41, 1.42, 1.40, 1.41, 1.42], units=[0, 0, 1, 1, 2, 2], within_var=[0.05 ** 2] * 6)
+    assert e.value == pytest.approx(1.41) and e.n_units == 3 and e.n_replicates == 6
+    assert e.se == pytest.approx(0.05 / math.sqrt(3))
+    # seeds that disagree: the spread of the seed means sets it
+    e = pool_replicates([1.2, 1.2, 1.4, 1.4, 1.6, 1.6], units=[0, 0, 1, 1, 2, 2], within_var=[1e-4] * 6)
+    assert e.se == pytest.approx(0.2 / math.sqrt(3)) and e.between_sd == pytest.approx(0.2)
+    # one unit: the draws' spread, not divided by the number of draws (the seed is not covered)
+    e = pool_replicates([1.3, 1.5], within_var=[1e-4, 1e-4])
+    assert e.n_units == 1 and e.se == pytest.approx(np.std([1.3, 1.5], ddof=1))
+    with pytest.raises(QuantaError):
+        pool_replicates([np.nan])
+
+
+def test_decide_has_three_answers_and_a_stated_error_rate():
+    pred = Estimate(1.4, 0.02, 3, 3, 0.02, 0.02, ("fit",))
+    same = decide(pred, Estimate(1.41, 0.02, 3, 9, 0.02, 0.02, ("fit",)))
+    assert same.verdict == "consistent" and same.p_value > 0.5 and abs(same.z) < 1
+    far = decide(pred, Estimate(1.6, 0.02, 3, 9, 0.02, 0.02, ("fit",)))
+    assert far.verdict == "inconsistent" and far.p_value < 1e-6 and far.z == pytest.approx(0.2 / math.hypot(.02, .02))
+    vague = decide(pred, Estimate(1.45, 0.3, 1, 1, 0.3, 0.3, ("fit",)))
+    assert vague.verdict == "undetermined" and "cannot tell" in vague.reason
+    # under the null (no gap, right standard errors) the test says 'inconsistent' at about its level
+    rng = np.random.default_rng(0)
+    wrong = [decide(Estimate(1.4 + rng.normal(0, .05), .05, 3, 3, 0, 0, ()),
+                    Estimate(1.4 + rng.normal(0, .05), .05, 3, 3, 0, 0, ())).verdict == "inconsistent"
+             for _ in range(2000)]
+    assert np.mean(wrong) == pytest.approx(0.05, abs=0.015)
