@@ -540,3 +540,12 @@ def test_models_are_taken_in_size_order_whatever_their_order_column(tmp_path):
     np.testing.assert_allclose(tokens["loss_first"], Y[:, 0].astype(np.float32))
     np.testing.assert_allclose(tokens["loss_last"], Y[:, -1].astype(np.float32))
     assert np.mean(tokens["label"].astype(str).to_numpy() == labels) >= 0.95
+
+
+def test_classification_shares_come_with_their_nulls(planted_run, planted):
+    # the planted tokens are learned with size: their shares stand far above the shuffled and reversed worlds
+    out, summary = planted_run
+    for lab in ("monogenic", "polygenic"):
+        obs = summary[f"share_{lab}"]
+        for null in ("permuted", "reversed"):
+            assert 0 <= summary[f"share_{lab}_null_{null}"] < obs / 2, (lab, null)

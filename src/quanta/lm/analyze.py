@@ -610,6 +610,29 @@ def classify_tokens(fits: TokenFits, loss: np.ndarray, x: np.ndarray, cfg: Analy
     return labels
 
 
+def classification_nulls(loss: np.ndarray, x: np.ndarray, cfg: AnalyzeConfig, *, seed: int = 0) -> dict:
+    """The monogenic and polygenic shares of two worlds where sizes carry no learning, for beside the observed.
+
+    * ``permuted``: each token's losses shuffled across the model sizes (its own permutation per token), which
+      keeps every token's set of losses and destroys their order;
+    * ``reversed``: the sizes in reverse order, so that a token "learned" with size is one that got worse.
+
+    A classification whose observed share is near its null share is at noise level. Returns
+    ``share_{label}_null_permuted`` and ``share_{label}_null_reversed`` for the monogenic and polygenic labels.
+    """
+    rng = np.random.default_rng(seed)
+    T, M = loss.shape
+    perm = np.argsort(rng.random((T, M)), axis=1)
+    worlds = {"permuted": np.take_along_axis(loss, perm, axis=1), "reversed": loss[:, ::-1]}
+    out = {}
+    for name, L in worlds.items():
+        fits = fit_token_curves(L, x, n_x0=cfg.n_x0, n_width=cfg.n_width, chunk_elements=cfg.chunk_elements)
+        labels = classify_tokens(fits, L, x, cfg)
+        for lab in ("monogenic", "polygenic"):
+            out[f"share_{lab}_null_{name}"] = float((labels == lab).mean()) if T else None
+    return out
+
+
 def learning_sizes(fits: TokenFits, x: np.ndarray, *, min_drop: float) -> np.ndarray:
     """10^x0 for tokens whose fitted sigmoid falls by at least ``min_drop`` nats with x0 inside the
     range of x (the token is learned within the suite); NaN otherwise."""
@@ -833,6 +856,8 @@ def _analyze(run, lm: LossMatrix, cfg: AnalyzeConfig, losses_dir) -> dict:
         summary.update({f"n_{lab}": counts[lab] for lab in LABELS})
         summary.update({f"share_{lab}": counts[lab] / T for lab in LABELS})
         summary["criteria"] = cfg.criteria
+        with run.timer("token_nulls"):
+            summary.update(classification_nulls(Lf, xs, cfg))
         summary["gap_decades"] = model_gap(xs)
         mono_sizes = sizes[labels == "monogenic"]
         mono_sizes = mono_sizes[np.isfinite(mono_sizes)]
