@@ -160,10 +160,11 @@ def test_planted_exponents_are_recovered(planted):
     fits = res.fits.set_index("fit")
     assert fits.loc["L_N", "exponent"] == pytest.approx(s["alpha_N"])
     assert (fits.loc["L_N", "x_min"], fits.loc["L_N", "x_max"]) == tuple(s["alpha_N_fit_range"])
-    counts = res.learned_counts.query("axis == 'N'").groupby("x")["n_learned"].mean()
-    inside = counts[(counts.index >= fits.loc["L_N", "x_min"]) & (counts.index <= fits.loc["L_N", "x_max"])]
-    assert inside.min() >= 1 and inside.max() <= 199
-    assert (counts[counts.index < fits.loc["L_N", "x_min"]] < 1).all()
+    # the label-free rule: from where the mean loss leaves the plateau (ln 2) to the lowest loss
+    curve = res.learned_counts.query("axis == 'N'").groupby("x")["loss"].mean()
+    inside = curve[(curve.index >= fits.loc["L_N", "x_min"]) & (curve.index <= fits.loc["L_N", "x_max"])]
+    assert inside.max() < 0.99 * np.log(2) and inside.index.max() <= curve.idxmin()
+    assert (curve[curve.index < fits.loc["L_N", "x_min"]] >= 0.99 * np.log(2)).all()
     assert fits.loc["L_N", "range_rule"] == "auto"
 
 
@@ -284,10 +285,9 @@ def test_fit_range_override_is_used_and_recorded(planted):
 def test_auto_fit_range_rule():
     x = np.array([1, 2, 4, 8, 16, 32, 64.0])
     loss = np.array([0.69, 0.5, 0.3, 0.2, 0.1, 0.05, 0.07])
-    n = np.array([0, 1, 3, 6, 10, 10, 10])
-    # n=0 excluded (plateau), n=n_tasks excluded (floor), beyond the lowest loss excluded
-    assert auto_fit_range(x, loss, n, n_tasks=10).tolist() == [False, True, True, True, False, False, False]
-    assert auto_fit_range(x, loss, n, n_tasks=11).tolist() == [False, True, True, True, True, True, False]
+    # the plateau at chance (ln 2) excluded, beyond the lowest loss excluded; no task count is read
+    assert auto_fit_range(x, loss).tolist() == [False, True, True, True, True, True, False]
+    assert auto_fit_range(x, loss, chance_loss=0.45).tolist() == [False, False, True, True, True, True, False]
 
 
 def test_parse_fit_range():

@@ -121,5 +121,5 @@ def test_steps_rule_on_a_small_example():
     narrow = loss * np.array([1, 1, 1, 1.05, 1.09, 1.2, 1.5, 1.5])
     assert steps_fit_range(x, loss, n, 100, loss_narrower=narrow).tolist() == \
         [False, False, True, True, True, False, False, False]
-    # the general rule starts at the first learned task
-    assert auto_fit_range(x, loss, n, 100)[1]
+    # the general rule starts where the loss leaves the plateau
+    assert auto_fit_range(x, loss)[1]

@@ -853,9 +853,10 @@ class ProfileFit:
     ----------
     alpha : float
     alpha_ci : (float, float)
-        The set of ``alpha`` whose profile residual sum of squares passes the F test at ``ci_level``.
+        The set of ``alpha`` whose profile residual sum of squares passes the F test at ``ci_level``; an end is
+        NaN where the set reaches the end of the search range (the data do not bound alpha on that side).
     se : float
-        Half the interval's width over the normal quantile: a standard error for pooling.
+        Half the interval's width over the normal quantile: a standard error for pooling (inf when unbounded).
     L_inf, A : float
     at_bound : bool
         The best ``L_inf`` is 0 (its lower bound). The profile interval stays valid there; a bootstrap does not.
@@ -927,8 +928,7 @@ def fit_power_law_profile(x, y, *, ci: float = 0.9, min_dof: int = MIN_DOF, alph
     Raises
     ------
     QuantaError
-        Too few points for ``min_dof``, non-positive or non-finite values, or an interval that reaches the grid's
-        end (the data do not bound alpha).
+        Too few points for ``min_dof``, or non-positive or non-finite values.
 
     Examples
     --------
@@ -965,11 +965,10 @@ def fit_power_law_profile(x, y, *, ci: float = 0.9, min_dof: int = MIN_DOF, alph
     if inside.size == 0:
         inside = np.array([alpha])
     lo, hi = float(inside.min()), float(inside.max())
-    if hi >= grid[-1] - 1e-9 or lo <= grid[0] + 1e-9:
-        raise QuantaError(f"the profile interval of alpha reaches the end of the search range [{grid[0]:g}, "
-                          f"{grid[-1]:g}]: these points do not bound the exponent",
-                          "add budgets over a wider range, or where the loss still falls")
-    se = (hi - lo) / (2 * float(norm.ppf(0.5 + ci / 2)))
+    # an end of the interval at the end of the search range is unbounded: the points do not bound alpha there
+    lo = math.nan if lo <= grid[0] + 1e-9 else lo
+    hi = math.nan if hi >= grid[-1] - 1e-9 else hi
+    se = (hi - lo) / (2 * float(norm.ppf(0.5 + ci / 2))) if math.isfinite(lo) and math.isfinite(hi) else math.inf
     return ProfileFit(alpha=alpha, alpha_ci=(lo, hi), se=se, L_inf=float(L), A=float(A), at_bound=bool(L <= 0),
                       n_points=int(x.size), dof=int(dof), x_min=float(x.min()), x_max=float(x.max()),
                       ci_level=float(ci))

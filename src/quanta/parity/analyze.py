@@ -17,8 +17,8 @@ What it measures, for each α in the run:
 * **emergence prediction**: from the models of width <= W alone, the width at which each
   task not yet learned will be learned, checked against the wider models of the same run.
 
-Each power law is fitted with :func:`quanta.fit.fit_power_law` (offset for losses, bootstrap
-interval) over a range chosen by the rule in :func:`auto_fit_range` (L(S): :func:`steps_fit_range`,
+Each power law with an offset is fitted with :func:`quanta.fit.fit_power_law_profile` (profile-likelihood
+interval; at least 3 degrees of freedom) over a range chosen by the label-free rule in :func:`auto_fit_range` (L(S): :func:`steps_fit_range`,
 plus a finite-K tail-corrected fit, :func:`finite_tasks_offset`) or a user override,
 and the range used is recorded in ``fits.parquet``.
 
@@ -213,30 +213,18 @@ def predicted_exponents(alpha: float) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------- fit ranges
-def auto_fit_range(x, loss, n_learned, n_tasks: int) -> np.ndarray:
-    """The documented fit-range rule, as a boolean mask over the points.
+def auto_fit_range(x, loss, *, chance_loss: float = float(np.log(2))) -> np.ndarray:
+    """The fit-range rule of L(N) and L(D), as a boolean mask: :func:`quanta.fit.plateau_fit_range`.
 
-    A point (budget ``x``, loss, tasks learned) is inside the range when
-
-    1. ``x > 0``;
-    2. at least one task is learned (``n_learned >= 1``): the model has left the plateau at ln 2;
-    3. not every task is learned (``n_learned <= n_tasks - 1``): the loss is not at the data's floor;
-    4. ``x`` is not beyond the budget of the lowest loss: past it the curve is flat or rising,
-       limited by something other than the budget.
-
-    Parameters
-    ----------
-    x, loss, n_learned : array-like, shape (P,)
-        Budgets (N, D or S), losses and numbers of tasks learned (means over seeds allowed).
-    n_tasks : int
-
-    Returns
-    -------
-    numpy.ndarray of bool, shape (P,)
+    A point (budget ``x``, mean loss) is inside the range when its loss is below 99% of the chance loss (ln 2
+    for parity: the model has left the plateau where it has learned nothing) and its budget is not beyond that
+    of the lowest loss (past it the curve is flat or rising, limited by something other than the budget). The
+    rule reads only the mean loss, no per-task loss and no task count, so it is the same one `quanta falsify`
+    applies to each training seed.
     """
-    x, loss, n = (np.asarray(v, float) for v in (x, loss, n_learned))
-    ok = (x > 0) & np.isfinite(loss) & (n >= 1) & (n <= n_tasks - 1)
-    return ok & _upto_lowest_loss(x, loss) if ok.any() else ok
+    from quanta.fit import plateau_fit_range
+
+    return plateau_fit_range(x, loss, chance_loss=chance_loss)
 
 
 def _upto_lowest_loss(x: np.ndarray, loss: np.ndarray) -> np.ndarray:
@@ -370,10 +358,21 @@ def _fit(x, y, *, offset, cfg: AnalyzeConfig, notes: list, label: str):
     """fit_power_law, or None (with a note) when the data cannot support a fit."""
     from quanta.fit import fit_power_law
 
+    from dataclasses import replace
+
+    from quanta.fit import fit_power_law_profile
+
     x = np.asarray(x, float)
     y = np.asarray(y, float)
     try:
-        return fit_power_law(x, y, offset=offset, n_boot=cfg.n_boot, ci=cfg.ci, seed=cfg.seed)
+        if not offset:
+            return fit_power_law(x, y, offset=offset, n_boot=cfg.n_boot, ci=cfg.ci, seed=cfg.seed)
+        # the exponent and its interval from the profile likelihood (valid where L_inf sits on its bound of 0,
+        # where a percentile bootstrap is one-sided); fits with fewer than 3 degrees of freedom are refused
+        prof = fit_power_law_profile(x, y, ci=cfg.ci)
+        fit = fit_power_law(x, y, offset=True, n_boot=0, ci=cfg.ci, seed=cfg.seed)
+        return replace(fit, alpha=prof.alpha, alpha_ci=prof.alpha_ci, A=prof.A, L_inf=prof.L_inf,
+                       L_inf_ci=(np.nan, np.nan))
     except QuantaError as exc:
         notes.append(f"{label}: no fit ({exc.one_line()})")
         log.info("%s: no fit (%s)", label, exc)
@@ -676,7 +675,7 @@ def _sweep_fit(axis, sweep, n_tasks, cfg, rng, fit_name, x_name, y_name, key, re
     if rng is not None:
         mask, rule = _range_mask(x, rng), "override"
     else:
-        mask, rule = auto_fit_range(x, loss, n, n_tasks), "auto"
+        mask, rule = auto_fit_range(x, loss), "auto"
     _fit_over(axis, x, loss, n, mask, rule, cfg, fit_name, x_name, y_name, key, record, summary, notes, tag,
               p_ranked, n_exponent)
 

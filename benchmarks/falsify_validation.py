@@ -1,0 +1,89 @@
+"""Record `quanta falsify` on parity runs that no default was tuned on, and the table docs/falsify.md shows.
+
+    python benchmarks/falsify_validation.py RUN [RUN ...] --out runs/validation [--write-docs]
+
+Each RUN is a finished `quanta parity run` (one α, several training seeds). The rows go to
+docs/data/falsify_validation.json (with the date and the machine) and, with --write-docs, into docs/falsify.md
+between the validation markers; tests/test_docs_figures.py checks that the two agree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "docs" / "data" / "falsify_validation.json"
+DOC = ROOT / "docs" / "falsify.md"
+START, END = "<!-- validation:start -->", "<!-- validation:end -->"
+
+
+def row_of(run_dir: str, summary: dict, seconds: float) -> dict:
+    return {
+        "run": Path(run_dir).name,
+        "alpha": summary["alpha_planted"],
+        "zipf_true": summary["zipf_true"],
+        "n_train_seeds": summary["n_train_seeds"],
+        "n_draws": summary["n_draws"],
+        "zipf_pred": summary["zipf_pred"], "zipf_pred_se": summary["zipf_pred_se"],
+        "zipf_measured": summary["zipf_measured"], "zipf_measured_se": summary["zipf_measured_se"],
+        "p_value": summary["p_value"], "gap_se": summary["gap_se"], "verdict": summary["verdict"],
+        "n_clusters_by_replicate": summary["n_clusters_by_replicate"],
+        "parts_ari": summary["parts_ari"], "parts_ari_range": summary["parts_ari_range"],
+        "power_law_share_plausible": summary["power_law_share_plausible"],
+        "seconds": round(seconds, 1),
+    }
+
+
+def render(rows: list[dict]) -> str:
+    head = ("| run | planted α+1 | seeds × draws | α_N + 1 (se) | parts (se) | p | verdict | counts (rule) | "
+            "label-free ARI, mean [min, max] | plausible power law |\n"
+            "|---|---|---|---|---|---|---|---|---|---|\n")
+    body = ""
+    for r in rows:
+        ks = r["n_clusters_by_replicate"]
+        body += (f"| {r['run']} | {r['zipf_true']:.2f} | {r['n_train_seeds']} × {r['n_draws']} | "
+                 f"{r['zipf_pred']:.3f} ({r['zipf_pred_se']:.3f}) | {r['zipf_measured']:.3f} "
+                 f"({r['zipf_measured_se']:.3f}) | {r['p_value']:.2g} | {r['verdict']} | {min(ks)}–{max(ks)} | "
+                 f"{r['parts_ari']:.2f} [{r['parts_ari_range'][0]:.2f}, {r['parts_ari_range'][1]:.2f}] | "
+                 f"{r['power_law_share_plausible']:.0%} |\n")
+    return head + body
+
+
+def docs_block(record: dict) -> str:
+    return (f"{START}\nRecorded {record['date']} on {record['machine']} by `benchmarks/falsify_validation.py` "
+            f"(defaults of quanta {record['quanta_version']}):\n\n{render(record['rows'])}{END}")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("runs", nargs="+")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--write-docs", action="store_true")
+    args = ap.parse_args(argv)
+    import quanta
+    from quanta.falsify import falsify_parity_run
+
+    rows = []
+    for r in args.runs:
+        t0 = time.time()
+        summary, _ = falsify_parity_run(r, Path(args.out) / Path(r).name, force=True)
+        rows.append(row_of(r, summary, time.time() - t0))
+        print(json.dumps(rows[-1]), flush=True)
+    record = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {platform.system()}, "
+              f"{__import__('os').cpu_count()} CPUs", "quanta_version": quanta.__version__, "rows": rows}
+    DATA.write_text(json.dumps(record, indent=1) + "\n")
+    if args.write_docs:
+        text = DOC.read_text()
+        a, b = text.index(START), text.index(END) + len(END)
+        DOC.write_text(text[:a] + docs_block(record) + text[b:])
+    print(render(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
