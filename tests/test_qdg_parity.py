@@ -158,3 +158,32 @@ def test_params_pick_the_hidden_units_backprop_signal(parity_run, tmp_path):
         ParityQDGConfig(run_dir="r", params=("",))
     with pytest.raises(QuantaError, match="affinity power"):
         ParityQDGConfig(run_dir="r", affinity_power=0)
+
+
+def test_confident_samples_keep_their_gradient_direction():
+    # a margin of 60 nats: the loss is ~1e-26 and its gradient's entries square to below float32's range, but the
+    # margin's gradient has the same direction at O(1) size, so no such row is dropped or bent
+    from quanta.qdg.cluster import normalize_rows
+    from quanta.qdg.grads import classification_margin, sample_gradients
+    from quanta.qdg.parity import clusterable_rows
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
+    with torch.no_grad():
+        net[2].bias.copy_(torch.tensor([-30.0, 30.0]))  # every sample confidently class 1
+    x = torch.rand(8, 4)
+    y = torch.ones(8, dtype=torch.long)
+    with torch.no_grad():
+        assert float(torch.nn.functional.softplus(classification_margin(net(x), y)).max()) < 1e-20
+    G_loss = sample_gradients(net, x, y, include_bias=True)
+    G_margin = sample_gradients(net, x, y, include_bias=True, target="margin")
+    assert clusterable_rows(G_margin).all() and float(G_margin.abs().max()) > 1e-3
+    # in float64 the loss gradient points the same way as the margin gradient
+    net64 = net.double()
+    G64 = sample_gradients(net64, x.double(), y, include_bias=True).double()
+    cos = (normalize_rows(G64.float() * 1e20) * normalize_rows(G_margin)).sum(1)
+    assert torch.allclose(cos, torch.ones(8), atol=1e-4)
+    # a row of tiny entries keeps its direction when normalised (its squared norm underflows float32)
+    tiny = torch.tensor([[3e-23, 4e-23, 0.0]])
+    assert torch.allclose(normalize_rows(tiny), torch.tensor([[0.6, 0.8, 0.0]]))
+    assert not torch.isfinite(G_loss).all() or float(G_loss.abs().max()) < 1e-15  # what the loss gradient gives
