@@ -264,6 +264,8 @@ class ParityParts:
         Samples drawn to find them.
     n_dropped_by_task : dict int -> int
         Selected samples left out because their gradient is exactly zero, by task.
+    n_isolated : int
+        Samples left out because their affinity to every other sample is zero.
     affinity, embedding : the graph and its spectral vectors (for writers; not part of equality).
     """
 
@@ -283,6 +285,7 @@ class ParityParts:
     loss: np.ndarray
     n_drawn: int
     n_dropped_by_task: dict
+    n_isolated: int = 0
     affinity: object = None
     embedding: object = None
 
@@ -344,6 +347,12 @@ def decompose_parity(model, tasks, cfg: ParityQDGConfig, *, train_seed: int = 0,
                           "raise n_samples or lower k_max")
     A = C.affinity_graph(G, similarity=cfg.similarity, device=device, power=cfg.affinity_power,
                          **_graph_args(cfg, n))
+    isolated = _isolated(A)
+    if isolated.any():  # a sample with no affinity to any other (a high power can zero them) has no place
+        keep = np.nonzero(~isolated)[0]
+        A = A[keep][:, keep]
+        x, y, task_np, loss = x[torch.as_tensor(keep)], y[torch.as_tensor(keep)], task_np[keep], loss[keep]
+        n = len(task_np)
     emb, lam = C.spectral_embedding(A, max(counts) + 1, seed=seed, device=device)
     k, info = choose_count(cfg.n_clusters, A=A, eigenvalues=lam, counts=counts, seed=seed, device=device)
     labels = {c: C.canonical_labels(C.cluster_qr(emb[:, :c])) for c in counts}
@@ -362,7 +371,20 @@ def decompose_parity(model, tasks, cfg: ParityQDGConfig, *, train_seed: int = 0,
                        count_rule=str(cfg.n_clusters) if isinstance(cfg.n_clusters, str) else "fixed",
                        labels=labels, eigenvalues=np.asarray(lam), stability=info.get("stability", {}),
                        fit=fit, envelope=env_fit, x=x, y=y, task=task_np, loss=np.asarray(loss), n_drawn=n_drawn,
-                       n_dropped_by_task=dropped, affinity=A, embedding=(emb, lam))
+                       n_dropped_by_task=dropped, n_isolated=int(isolated.sum()), affinity=A,
+                       embedding=(emb, lam))
+
+
+def _isolated(A) -> np.ndarray:
+    """Points whose affinity to every other point is zero (dense array or scipy sparse matrix)."""
+    import scipy.sparse
+
+    if scipy.sparse.issparse(A):
+        deg = np.asarray(A.sum(axis=1)).ravel() - A.diagonal()
+    else:
+        A = np.asarray(A)
+        deg = A.sum(axis=1) - np.diag(A)
+    return deg <= 0
 
 
 def _gradients(net, x, y, cfg: ParityQDGConfig, seed: int, device):
@@ -503,6 +525,7 @@ def run_qdg_parity(cfg: ParityQDGConfig, out, *, device=None, force: bool = Fals
             "n_drawn": parts.n_drawn,
             "n_dropped": int(sum(parts.n_dropped_by_task.values())),
             "n_dropped_by_task": {str(t): c for t, c in sorted(parts.n_dropped_by_task.items())},
+            "n_isolated": parts.n_isolated,
             "n_tasks_in_samples": int(len(true_sizes)),
             "precondition": cfg.precondition,
             "params": list(cfg.params) if cfg.params else None,
