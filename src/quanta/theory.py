@@ -531,10 +531,7 @@ _XLABEL = {"n": "learned quanta n", "N": "parameters N", "D": "data set size D (
 def plot_curves(curves: pd.DataFrame, fits: dict, config: SimulatorConfig):
     """Loss against n, N, D and S (log-log, one panel each): the simulated loss minus ``a``, the fitted line
     over its fit range (:func:`fit_mask`), and the predicted exponent. Returns a matplotlib Figure."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
     from matplotlib.ticker import NullFormatter
 
     pred = predicted_exponents(config.alpha)
@@ -542,7 +539,8 @@ def plot_curves(curves: pd.DataFrame, fits: dict, config: SimulatorConfig):
     regimes = [r for r in REGIMES if r in set(curves["regime"])]
     ncol = 2 if len(regimes) > 1 else 1
     nrow = math.ceil(len(regimes) / ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(5.0 * ncol, 3.7 * nrow), squeeze=False)
+    fig = Figure(figsize=(5.0 * ncol, 3.7 * nrow))
+    axes = fig.subplots(nrow, ncol, squeeze=False)
     for ax in axes.ravel()[len(regimes):]:
         ax.set_visible(False)
     for ax, regime in zip(axes.ravel(), regimes):
@@ -569,14 +567,12 @@ def plot_curves(curves: pd.DataFrame, fits: dict, config: SimulatorConfig):
 
 def plot_samples(samples: pd.DataFrame, config: SimulatorConfig, *, n_show: int = 8):
     """Per-sample curves (a few samples per kind) and the mean over all samples against the exact ``L_n``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
     from matplotlib.ticker import NullFormatter
 
     kinds = list(dict.fromkeys(samples["kind"]))
-    fig, axes = plt.subplots(1, len(kinds) + 1, figsize=(4.2 * (len(kinds) + 1), 3.6))
+    fig = Figure(figsize=(4.2 * (len(kinds) + 1), 3.6))
+    axes = fig.subplots(1, len(kinds) + 1)
     for ax, kind in zip(axes, kinds):
         sub = samples[samples["kind"] == kind]
         for i, (sid, one) in enumerate(sub.groupby("sample", sort=True)):

@@ -904,18 +904,17 @@ def _examples(lm, labels, score, Lf, xs, xraw, cfg, tokenizer, losses_dir, size_
 
 # ----------------------------------------------------------------------------------- figures
 def _figures(run, dist, msum, models, xname, fit, fit_cols, L, labels, fits, tokens_df, xs, cfg, mode):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
 
     xlabel = "training step" if mode == "dynamics" else "non-embedding parameters N"
     M = len(models)
-    cmap = plt.get_cmap("viridis")
+    cmap = colormaps["viridis"]
     colors = [cmap(i / max(M - 1, 1)) for i in range(M)]
 
     # loss histograms, overlaid (paper Fig. 3 style) and loss-weighted
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig = Figure(figsize=(11, 4))
+    axes = fig.subplots(1, 2)
     for m, name in enumerate(models["model"]):
         d = dist[dist["model"] == name]
         d = d[d["bin"] > 0]
@@ -938,7 +937,8 @@ def _figures(run, dist, msum, models, xname, fit, fit_cols, L, labels, fits, tok
     # mean loss and share below against x
     xv = models[xname].to_numpy(dtype=np.float64)
     pos_ = xv > 0
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig = Figure(figsize=(11, 4))
+    axes = fig.subplots(1, 2)
     ax = axes[0]
     ax.plot(xv[pos_], msum["mean_loss"].to_numpy()[pos_], "o", color="C0", label="mean loss")
     if fit is not None:
@@ -962,7 +962,8 @@ def _figures(run, dist, msum, models, xname, fit, fit_cols, L, labels, fits, tok
     rng = np.random.default_rng(cfg.seed)
     xp = 10.0 ** xs
     Lf = L[:, fit_cols]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), sharey=True)
+    fig = Figure(figsize=(13, 3.8))
+    axes = fig.subplots(1, 3, sharey=True)
     for ax, lab in zip(axes, LABELS):
         rows = np.flatnonzero(labels == lab)
         show = rng.choice(rows, size=min(30, rows.size), replace=False) if rows.size else rows
@@ -979,7 +980,8 @@ def _figures(run, dist, msum, models, xname, fit, fit_cols, L, labels, fits, tok
 
     size_col = "learning_step" if mode == "dynamics" else "learning_size"
     sizes = tokens_df[size_col].to_numpy()
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
     u = np.unique(xs)
     edges = 10.0 ** np.unique(np.concatenate([u, (u[1:] + u[:-1]) / 2]))
     for grp, mask, col in (("all tokens with a drop", np.isfinite(sizes), "0.6"),
@@ -998,7 +1000,7 @@ def _figures(run, dist, msum, models, xname, fit, fit_cols, L, labels, fits, tok
 
 
 def _examples_figure(run, xp, xlabel, cfg):
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     ex = pd.read_parquet(run.table_path("examples"))
     if ex.empty:
@@ -1006,7 +1008,8 @@ def _examples_figure(run, xp, xlabel, cfg):
     n = len(ex)
     ncol = min(3, n)
     nrow = -(-n // ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(5.2 * ncol, 3.6 * nrow), squeeze=False)
+    fig = Figure(figsize=(5.2 * ncol, 3.6 * nrow))
+    axes = fig.subplots(nrow, ncol, squeeze=False)
     for ax in axes.ravel()[n:]:
         ax.axis("off")
     for ax, (_, e) in zip(axes.ravel(), ex.iterrows()):

@@ -915,12 +915,10 @@ def plot_parity_analysis(result: ParityAnalysis) -> dict:
     * ``learned_counts``: tasks learned against N and D with the fitted laws;
     * ``emergence_prediction``: predicted against actual learn width.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
     from matplotlib.colors import LogNorm
+    from matplotlib.figure import Figure
 
     figs = {}
     thr = result.summary["threshold_nats"]
@@ -943,7 +941,8 @@ def plot_parity_analysis(result: ParityAnalysis) -> dict:
         ax.plot(xs, ys, "--", color=color, lw=1.5, label=lab + f" (theory {r['predicted']:.3f})")
 
     # loss scaling
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    fig = Figure(figsize=(15, 4.2))
+    axes = fig.subplots(1, 3)
     for (axis, title, xlabel, fname), ax in zip(
             [("N", "L(N): end of training", "parameters N", "L_N"),
              ("D", "L(D): best test loss", "training samples D", "L_D"),
@@ -971,7 +970,8 @@ def plot_parity_analysis(result: ParityAnalysis) -> dict:
     # per-task curves
     cv = result.curves
     for a in alphas:
-        fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+        fig = Figure(figsize=(15, 4.2))
+        axes = fig.subplots(1, 3)
         c_a = cv[cv["alpha"] == a]
         n_tasks = int(c_a["rank"].max()) if len(c_a) else 1
         norm = LogNorm(vmin=1, vmax=max(n_tasks, 2))
@@ -996,14 +996,15 @@ def plot_parity_analysis(result: ParityAnalysis) -> dict:
             ax.set_xlabel(xlabel)
             ax.set_ylabel("task test loss (bits)")
             ax.legend(fontsize=7, loc="lower left")
-        sm = plt.cm.ScalarMappable(norm=norm, cmap=cmap)
+        sm = ScalarMappable(norm=norm, cmap=cmap)
         fig.colorbar(sm, ax=axes, label="frequency rank")
         fig.suptitle(f"per-task loss, α={a:g}")
         figs["task_curves" if len(alphas) == 1 else f"task_curves_alpha{a:g}"] = fig
 
     # learning order
     em = result.emergence
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+    fig = Figure(figsize=(10, 4.2))
+    axes = fig.subplots(1, 2)
     for a, color in zip(alphas, acolors):
         summ = _alpha_summary(result.summary, a)
         width = summ.get("order_model_width")
@@ -1032,7 +1033,8 @@ def plot_parity_analysis(result: ParityAnalysis) -> dict:
     figs["learning_order"] = fig
 
     # learned counts
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+    fig = Figure(figsize=(10, 4.2))
+    axes = fig.subplots(1, 2)
     for (axis, fname, xl), ax in zip([("N", "n_N", "parameters N"), ("D", "n_D", "training samples D")], axes):
         for a, color in zip(alphas, acolors):
             c = counts[(counts["alpha"] == a) & (counts["axis"] == axis)]
@@ -1060,7 +1062,8 @@ def plot_parity_analysis(result: ParityAnalysis) -> dict:
     # emergence prediction
     pr = result.emergence_prediction
     if len(pr):
-        fig, ax = plt.subplots(figsize=(5.2, 4.6))
+        fig = Figure(figsize=(5.2, 4.6))
+        ax = fig.subplots()
         ok = pr[np.isfinite(pr["actual_width"])]
         for a, color in zip(alphas, acolors):
             o = ok[ok["alpha"] == a]
