@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from quanta.errors import QuantaError
+from quanta.theory import alpha_from_scaling, frequency_exponent_from_scaling
 
 log = logging.getLogger(__name__)
 
@@ -787,13 +788,14 @@ def _analyze(run, lm: LossMatrix, cfg: AnalyzeConfig, losses_dir) -> dict:
         summary["fit_offset"] = fit.offset
         summary["ci_level"] = fit.ci_level
         if mode == "dynamics":
-            # α_S = α/(α+1)  =>  α = α_S/(1-α_S), Zipf exponent α+1 = 1/(1-α_S)
-            summary["alpha_implied"] = fit.alpha / (1 - fit.alpha) if fit.alpha < 1 else None
-            summary["zipf_pred"] = 1 / (1 - fit.alpha) if fit.alpha < 1 else None
-            summary["zipf_pred_ci"] = [1 / (1 - a) if a < 1 else None for a in fit.alpha_ci]
+            # α_S = α/(α+1)  =>  α = α_S/(1-α_S), Zipf exponent α+1 = 1/(1-α_S); none for α_S >= 1
+            summary["alpha_implied"] = alpha_from_scaling(fit.alpha, "steps") if fit.alpha < 1 else None
+            summary["zipf_pred"] = frequency_exponent_from_scaling(fit.alpha, "steps") if fit.alpha < 1 else None
+            summary["zipf_pred_ci"] = [frequency_exponent_from_scaling(a, "steps") if a < 1 else None
+                                       for a in fit.alpha_ci]
         else:
-            summary["zipf_pred"] = fit.alpha + 1
-            summary["zipf_pred_ci"] = [a + 1 for a in fit.alpha_ci]
+            summary["zipf_pred"] = frequency_exponent_from_scaling(fit.alpha, "params")
+            summary["zipf_pred_ci"] = [frequency_exponent_from_scaling(a, "params") for a in fit.alpha_ci]
     else:
         summary[key] = None
         summary[f"{key}_ci"] = None

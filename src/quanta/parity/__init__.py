@@ -15,7 +15,7 @@ import importlib
 
 _LAZY = {
     "ParityTasks": "quanta.parity.data",
-    "zipf_probs": "quanta.parity.data",
+    "zipf_probs": "quanta.theory",  # the one home of the model's formulas: zipf_probs(alpha, n_tasks)
     "ParityMLP": "quanta.parity.ensemble",
     "BatchedMLP": "quanta.parity.ensemble",
     "ParityConfig": "quanta.parity.train",

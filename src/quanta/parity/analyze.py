@@ -44,6 +44,7 @@ import pandas as pd
 
 from quanta.errors import QuantaError, check
 from quanta.store import Run
+from quanta.theory import frequency_exponent, growth_exponent, predicted_measurements
 
 log = logging.getLogger(__name__)
 
@@ -200,18 +201,6 @@ def load_parity_run(run_dir: str | os.PathLike) -> ParityTables:
     return ParityTables(path=run.path, config=run.config, **tables)
 
 
-# ---------------------------------------------------------------------------------------------- theory
-def predicted_exponents(alpha: float) -> dict:
-    """The quantization model's exponents for Zipf exponent α (p_k ∝ k^-(α+1)).
-
-    α_N = α, α_D = α_S = α/(α+1), n ∝ N^1, n ∝ D^{1/(α+1)}, learn step ∝ p_k^-1, order Spearman 1.
-    """
-    a = float(alpha)
-    return {"alpha_N": a, "alpha_D": a / (a + 1), "alpha_S": a / (a + 1), "alpha_S_tail_corrected": a / (a + 1),
-            "n_vs_N_exponent": 1.0,
-            "n_vs_D_exponent": 1 / (a + 1), "convergence_exponent": 1.0, "order_spearman": 1.0}
-
-
 # ---------------------------------------------------------------------------------------------- fit ranges
 def auto_fit_range(x, loss, n_learned, n_tasks: int) -> np.ndarray:
     """The documented fit-range rule, as a boolean mask over the points.
@@ -311,7 +300,7 @@ def finite_tasks_offset(alpha: float, n_tasks: int) -> float:
     """
     from scipy.special import zeta
 
-    s = float(alpha) + 1.0
+    s = frequency_exponent(alpha)
     z_k = float(np.sum(np.arange(1, int(n_tasks) + 1, dtype=float) ** -s))
     return LN2 * float(zeta(s, int(n_tasks) + 1.0)) / z_k
 
@@ -518,7 +507,7 @@ def _analyze_alpha(alpha: float, tabs: ParityTables, cfg: AnalyzeConfig, thr: fl
     meta = models[["model", "width", "n_params", "seed", "D"]]
     ev = ev.merge(meta, on="model").merge(tasks, on="task")
     evm = evm.merge(meta, on="model")
-    pred = predicted_exponents(alpha)
+    pred = predicted_measurements(alpha)
     summary: dict = {"alpha": alpha, "n_tasks": n_tasks}
     fits, exps = [], []
 
@@ -555,7 +544,7 @@ def _analyze_alpha(alpha: float, tabs: ParityTables, cfg: AnalyzeConfig, thr: fl
     if len(n_sweep) >= 2:
         counts.append(online.assign(axis="N", x=online["n_params"].astype(float), loss=online["end_loss"]))
         _sweep_fit("N", n_sweep, n_tasks, cfg, cfg.range_N, "L_N", "n_params", "final_loss", "alpha_N",
-                   record, summary, notes, tag, p_ranked, 1.0)
+                   record, summary, notes, tag, p_ranked, growth_exponent(alpha, "params"))
         _count_fit("n_vs_N_exponent", "n_N", "n_params", n_sweep, n_tasks, cfg, record, notes, tag)
         e_end = end[end["model"].isin(online["model"])]
         first_w = _first_below(e_end, ["seed", "task"], "width", thr).rename("at").reset_index()
@@ -581,7 +570,7 @@ def _analyze_alpha(alpha: float, tabs: ParityTables, cfg: AnalyzeConfig, thr: fl
         summary["data_sweep_width"] = float(w_data)
         counts.append(data.assign(axis="D", x=data["D"].astype(float), loss=data["end_loss"]))
         _sweep_fit("D", d_sweep, n_tasks, cfg, cfg.range_D, "L_D", "D", "best_loss", "alpha_D", record, summary,
-                   notes, tag, p_ranked, 1.0 / (alpha + 1.0))
+                   notes, tag, p_ranked, growth_exponent(alpha, "data"))
         _count_fit("n_vs_D_exponent", "n_D", "D", d_sweep, n_tasks, cfg, record, notes, tag)
         e_end = end[end["model"].isin(data["model"])]
         first_d = _first_below(e_end, ["seed", "task"], "D", thr).rename("at").reset_index()
@@ -737,7 +726,7 @@ def _steps_fit(alpha, s_sweep, online, order_models, evm, n_tasks, cfg, record, 
                              "the widest model too, so alpha_S is biased upward")
                 mask, rule = free, "auto (not steps-limited)"
     fit = _fit_over("S", x, loss, n, mask, rule, cfg, "L_S", "step", "test_loss", key, record, summary, notes, tag,
-                    p_ranked, 1.0 / (alpha + 1.0))
+                    p_ranked, growth_exponent(alpha, "steps"))
     if fit is None:
         return
     delta = finite_tasks_offset(alpha, n_tasks)
