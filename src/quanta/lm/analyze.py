@@ -1,4 +1,4 @@
-"""Analysis of per-token losses of a language-model suite (SCIENCE.md §3).
+"""Analysis of per-token losses of a language-model suite (docs/science.md §3).
 
 Reads only the tables of a ``quanta lm losses`` run directory (docs/tables.md):
 ``losses/part-*.parquet`` (doc, pos, token_id, model, loss), ``models.parquet`` (model,
@@ -83,7 +83,7 @@ class AnalyzeConfig:
     min_r2_line : float
         Polygenic: R² of the line at least this.
     ref_high, ref_low, ref_slope, ref_r2 : float
-        The reference heuristics (SCIENCE.md §3): 5 nats, 0.3 nats, -0.3 nats per decade, 0.98.
+        The reference heuristics (docs/science.md §3): 5 nats, 0.3 nats, -0.3 nats per decade, 0.98.
     n_x0, n_width : int
         Grid of the sigmoid fit: transition points (plus the midpoints between adjacent models)
         and log-spaced transition widths from 0.05 gap to twice the span of x.

@@ -1,4 +1,4 @@
-"""Multitask sparse parity (SCIENCE.md §2): data, batched ensembles, sweeps.
+"""Multitask sparse parity (docs/science.md §2): data, batched ensembles, sweeps.
 
 Importing this package does not import torch; the names below load on first use:
 

@@ -1,6 +1,6 @@
 """Similarity of gradients, spectral clustering over a sweep of cluster counts, and cluster-size statistics.
 
-Pipeline (SCIENCE.md §4, steps 5–7)::
+Pipeline (docs/science.md §4, steps 5–7)::
 
     G (n, D) --L2 normalise--> cosines C = G·Gᵀ --> angular affinity Â = 1 - arccos(C)/π
         dense (n <= dense_max) or a symmetric k-nearest-neighbour graph (sparse)
