@@ -147,7 +147,7 @@ def zipf_probs(alpha: float, n_quanta: int | None = None, *, k=None) -> np.ndarr
     k = np.asarray(k, dtype=float)
     if (k < 1).any():
         raise QuantaError("quanta are numbered k = 1, 2, ...; got k < 1", "pass k >= 1")
-    s = alpha + 1.0
+    s = frequency_exponent(alpha)
     z = float(zeta(s, 1)) if n_quanta is None else float(np.sum(np.arange(1, n_quanta + 1, dtype=float) ** -s))
     p = k ** -s / z
     if n_quanta is not None:
@@ -166,7 +166,7 @@ def tail_mass(n, alpha: float, n_quanta: int | None = None) -> np.ndarray:
     n = np.asarray(n)
     if (n < 0).any() or (np.asarray(n, dtype=float) != np.floor(np.asarray(n, dtype=float))).any():
         raise QuantaError("n (number of learned quanta) must be whole and >= 0", "pass integers")
-    s = alpha + 1.0
+    s = frequency_exponent(alpha)
     if n_quanta is None:
         return zeta(s, np.asarray(n, dtype=float) + 1.0) / zeta(s, 1.0)
     p = zipf_probs(alpha, n_quanta)
@@ -195,7 +195,7 @@ def loss_asymptotic(n, alpha: float, *, a: float = 0.0, b: float = DEFAULT_B) ->
     alpha = _check_alpha(alpha)
     a, b = _check_ab(a, b)
     n = np.asarray(n, dtype=float)
-    return a + (b - a) / (alpha * zeta(alpha + 1.0, 1.0)) * n ** -alpha
+    return a + (b - a) / (alpha * zeta(frequency_exponent(alpha), 1.0)) * n ** -alpha
 
 
 def frequency_exponent(alpha: float) -> float:
@@ -457,7 +457,7 @@ class SimulatorConfig:
             raise QuantaError(f"the fit range n_learned in [{self.fit_n_min}, {self.fit_n_max}] is too narrow "
                               "(less than a factor 3)", "raise n_max or n_quanta, or lower fit_n_min")
         # the D and S sweeps need about tau / p_{n_max} samples; keep them within 64-bit counts
-        s = float(self.alpha) + 1.0
+        s = frequency_exponent(self.alpha)
         log_z = math.log(float(zeta(s, 1.0))) if self.n_quanta is None else math.log(
             float(np.sum(np.arange(1, self.n_quanta + 1, dtype=float) ** -s)))
         log10_samples = (math.log(self.tau) + s * math.log(self.n_max) + log_z) / math.log(10)
@@ -505,7 +505,7 @@ class Simulator:
     def _tracked(self, max_samples: float) -> tuple[np.ndarray, float]:
         """Probabilities of the quanta worth tracking for up to ``max_samples`` samples, and the pooled rest."""
         cfg = self.config
-        s = cfg.alpha + 1.0
+        s = frequency_exponent(cfg.alpha)
         z = float(zeta(s, 1.0)) if cfg.n_quanta is None else float(
             np.sum(np.arange(1, cfg.n_quanta + 1, dtype=float) ** -s))
         # smallest k with max_samples * p_k < _TRACK_FRACTION * tau
@@ -698,7 +698,7 @@ def simulate_samples(config: SimulatorConfig, *, n_values=None) -> pd.DataFrame:
     rng = np.random.default_rng([cfg.seed, 99])
     rows = []
     offset = 0
-    s = cfg.alpha + 1.0
+    s = frequency_exponent(cfg.alpha)
     for g in cfg.genes:
         if cfg.n_quanta is None:
             k = rng.zipf(s, size=(cfg.n_samples, g))
