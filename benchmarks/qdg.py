@@ -1,6 +1,6 @@
 """QDG speed: the reference algorithm against quanta on the same tokens, and the error of projected cosines.
 
-Reference (the paper's code, SCIENCE.md §4): the similarity matrix is filled block pair by block pair; for every
+Reference (the paper's code, docs/science.md §4): the similarity matrix is filled block pair by block pair; for every
 pair the gradients of both blocks' tokens are recomputed, one forward and one backward per token on its own
 context (the prefix ending at the token), flattened and multiplied. quanta: every token's gradient once
 (:func:`quanta.qdg.grads.token_gradients`: one forward per batch of contexts, vmapped backward over the targets of

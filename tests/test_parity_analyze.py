@@ -23,10 +23,10 @@ from quanta.parity.analyze import (
     default_emergence_width,
     finite_tasks_exponent,
     parse_fit_range,
-    predicted_exponents,
     run_parity_analysis,
 )
 from quanta.store import Run
+from quanta.theory import predicted_measurements
 
 LN2 = math.log(2)
 N_BITS = 20
@@ -131,8 +131,8 @@ def planted(tmp_path_factory):
     return path, analyze_parity(path, AnalyzeConfig(n_boot=40))
 
 
-def test_predicted_exponents_follow_the_theory():
-    pr = predicted_exponents(0.4)
+def test_predicted_measurements_follow_the_theory():
+    pr = predicted_measurements(0.4)
     assert pr["alpha_N"] == 0.4
     assert pr["alpha_D"] == pytest.approx(0.4 / 1.4) and pr["alpha_S"] == pytest.approx(0.4 / 1.4)
     assert pr["n_vs_D_exponent"] == pytest.approx(1 / 1.4)
@@ -155,7 +155,7 @@ def test_planted_exponents_are_recovered(planted):
     for key in ("alpha_N", "alpha_D", "alpha_S", "n_vs_D_exponent"):
         lo, hi = s[f"{key}_ci"]
         assert lo <= s[key] <= hi
-        assert s[f"{key}_predicted"] == pytest.approx(predicted_exponents(a)[key])
+        assert s[f"{key}_predicted"] == pytest.approx(predicted_measurements(a)[key])
     # the fits table holds the same numbers and the recorded ranges obey the rule
     fits = res.fits.set_index("fit")
     assert fits.loc["L_N", "exponent"] == pytest.approx(s["alpha_N"])

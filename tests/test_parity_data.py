@@ -6,12 +6,13 @@ import pytest
 import torch
 
 from quanta.errors import QuantaError
-from quanta.parity.data import ParityTasks, derive_seed, draw_subsets, zipf_probs
+from quanta.parity.data import ParityTasks, derive_seed, draw_subsets
+from quanta.theory import zipf_probs
 from quanta.parity.train import DataStream, ParityConfig
 
 
 def test_zipf_probs_follow_the_papers_alpha():
-    p = zipf_probs(50, 0.4)
+    p = zipf_probs(0.4, 50)
     assert p.shape == (50,) and math.isclose(p.sum(), 1.0, rel_tol=1e-12)
     # the paper's alpha: p_i ∝ i^-(alpha+1), i.e. the reference code's alpha=1.4
     assert math.isclose(p[0] / p[9], 10 ** 1.4, rel_tol=1e-12)
@@ -66,7 +67,7 @@ def test_task_frequencies_match_zipf():
     chi2 = ((counts - expected) ** 2 / expected).sum()
     assert chi2 < 70  # 29 degrees of freedom: p < 1e-4 under the null
     # and a wrong alpha is clearly rejected by the same statistic
-    wrong = n * zipf_probs(30, 0.6)
+    wrong = n * zipf_probs(0.6, 30)
     assert ((counts - wrong) ** 2 / wrong).sum() > 500
 
 

@@ -23,12 +23,10 @@ NASTY = '<script>alert("x")</script> & <b>'  # code-like text that must come out
 
 # ---------------------------------------------------------------------------------------------- fixtures
 def _figure(seed: int):
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(2.0, 1.5))
+    fig = Figure(figsize=(2.0, 1.5))
+    ax = fig.subplots()
     ax.plot(np.arange(5), np.random.default_rng(seed).random(5))
     return fig
 

@@ -309,13 +309,18 @@ class Run:
         return atomic_write_json(self.path / (name if name.endswith(".json") else f"{name}.json"), obj)
 
     def save_figure(self, fig, name: str, *, dpi: int = 110) -> Path:
-        """Save a matplotlib figure as ``figures/<name>.png`` atomically and close it."""
-        import matplotlib.pyplot as plt
+        """Save a matplotlib figure as ``figures/<name>.png`` atomically.
 
+        Build figures as :class:`matplotlib.figure.Figure` objects (``fig = Figure(figsize=...)``,
+        ``ax = fig.subplots()``): they need neither pyplot nor a backend switch, and are freed like any
+        object. A figure made with pyplot is closed here, so that pyplot's figure list does not grow.
+        """
         target = self.path / FIGURES / (name if name.endswith(".png") else f"{name}.png")
         with atomic_path(target) as tmp:
             fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
-        plt.close(fig)
+        plt = sys.modules.get("matplotlib.pyplot")
+        if plt is not None and getattr(fig.canvas, "manager", None) is not None:
+            plt.close(fig)
         return target
 
     def subdir(self, name: str) -> Path:

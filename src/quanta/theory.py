@@ -41,6 +41,13 @@ __all__ = [
     "loss_exact",
     "loss_asymptotic",
     "predicted_exponents",
+    "predicted_measurements",
+    "SCALING_REGIMES",
+    "frequency_exponent",
+    "scaling_exponent",
+    "growth_exponent",
+    "alpha_from_scaling",
+    "frequency_exponent_from_scaling",
     "simulate_curves",
     "fit_mask",
     "fit_curves",
@@ -55,6 +62,9 @@ DEFAULT_B = math.log(2.0)
 """Default loss of a sample whose quantum is not learned: ln 2 nats, a coin flip on a binary task."""
 
 REGIMES = ("n", "N", "D", "S")
+SCALING_REGIMES = ("params", "data", "steps")
+"""What limits the model in the exponent relations: parameters N, a data set of D samples (multi-epoch), or
+single-epoch steps S."""
 _TRACK_FRACTION = 0.02  # quanta expected to be seen fewer than this fraction of tau times are pooled as unlearned
 
 
@@ -67,13 +77,28 @@ def _check_alpha(alpha) -> float:
     return float(alpha)
 
 
-def _check_n_quanta(n_quanta) -> int | None:
+def _check_n_quanta(n_quanta, low: int = 2) -> int | None:
     if n_quanta is None:
         return None
-    if isinstance(n_quanta, bool) or not isinstance(n_quanta, numbers.Integral) or n_quanta < 2:
-        raise QuantaError(f"n_quanta must be an integer >= 2 or None (infinitely many), got {n_quanta!r}",
+    if isinstance(n_quanta, bool) or not isinstance(n_quanta, numbers.Integral) or n_quanta < low:
+        raise QuantaError(f"n_quanta must be an integer >= {low} or None (infinitely many), got {n_quanta!r}",
                           "use e.g. n_quanta=100000, or leave it unset")
     return int(n_quanta)
+
+
+def _check_real(value, name: str) -> float:
+    """A measured exponent: any real number (NaN passes through, as a missing interval end)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise QuantaError(f"{name} must be a number, got {value!r}", "pass a float")
+    return float(value)
+
+
+def _check_regime(regime) -> str:
+    if regime not in SCALING_REGIMES:
+        raise QuantaError(f"regime must be one of {', '.join(SCALING_REGIMES)}, got {regime!r}",
+                          "params: limited by parameters N; data: by D samples (multi-epoch); steps: by "
+                          "single-epoch steps S")
+    return regime
 
 
 def _check_ab(a, b) -> tuple[float, float]:
@@ -96,16 +121,24 @@ def zipf_probs(alpha: float, n_quanta: int | None = None, *, k=None) -> np.ndarr
     alpha : float
         Scaling exponent (> 0); the Zipf exponent is ``alpha + 1``.
     n_quanta : int, optional
-        Number of quanta; ``Z = Σ_{k<=n_quanta} k**-(alpha+1)``. None: infinitely many, ``Z = zeta(alpha+1)``.
+        Number of quanta (>= 1); ``Z = Σ_{k<=n_quanta} k**-(alpha+1)``. None: infinitely many,
+        ``Z = zeta(alpha+1)``.
     k : array-like of int, optional
         Which quanta (1-based). Default ``1..n_quanta``; required when ``n_quanta`` is None.
 
     Returns
     -------
-    ndarray of float, the shape of ``k`` (0 for k > n_quanta).
+    ndarray of float64, the shape of ``k`` (0 for k > n_quanta). With ``n_quanta`` and no ``k`` it sums to 1.
+
+    Examples
+    --------
+    The task frequencies of multitask sparse parity with 5 tasks and α = 0.4 (Zipf exponent 1.4):
+
+    >>> zipf_probs(0.4, 5).round(3)
+    array([0.543, 0.206, 0.117, 0.078, 0.057])
     """
     alpha = _check_alpha(alpha)
-    n_quanta = _check_n_quanta(n_quanta)
+    n_quanta = _check_n_quanta(n_quanta, low=1)
     if k is None:
         if n_quanta is None:
             raise QuantaError("zipf_probs needs k when n_quanta is None (infinitely many quanta)",
@@ -114,7 +147,7 @@ def zipf_probs(alpha: float, n_quanta: int | None = None, *, k=None) -> np.ndarr
     k = np.asarray(k, dtype=float)
     if (k < 1).any():
         raise QuantaError("quanta are numbered k = 1, 2, ...; got k < 1", "pass k >= 1")
-    s = alpha + 1.0
+    s = frequency_exponent(alpha)
     z = float(zeta(s, 1)) if n_quanta is None else float(np.sum(np.arange(1, n_quanta + 1, dtype=float) ** -s))
     p = k ** -s / z
     if n_quanta is not None:
@@ -129,11 +162,11 @@ def tail_mass(n, alpha: float, n_quanta: int | None = None) -> np.ndarray:
     ``n`` is an integer or an array of integers >= 0.
     """
     alpha = _check_alpha(alpha)
-    n_quanta = _check_n_quanta(n_quanta)
+    n_quanta = _check_n_quanta(n_quanta, low=1)
     n = np.asarray(n)
     if (n < 0).any() or (np.asarray(n, dtype=float) != np.floor(np.asarray(n, dtype=float))).any():
         raise QuantaError("n (number of learned quanta) must be whole and >= 0", "pass integers")
-    s = alpha + 1.0
+    s = frequency_exponent(alpha)
     if n_quanta is None:
         return zeta(s, np.asarray(n, dtype=float) + 1.0) / zeta(s, 1.0)
     p = zipf_probs(alpha, n_quanta)
@@ -162,15 +195,178 @@ def loss_asymptotic(n, alpha: float, *, a: float = 0.0, b: float = DEFAULT_B) ->
     alpha = _check_alpha(alpha)
     a, b = _check_ab(a, b)
     n = np.asarray(n, dtype=float)
-    return a + (b - a) / (alpha * zeta(alpha + 1.0, 1.0)) * n ** -alpha
+    return a + (b - a) / (alpha * zeta(frequency_exponent(alpha), 1.0)) * n ** -alpha
+
+
+def frequency_exponent(alpha: float) -> float:
+    """The Zipf exponent ``alpha + 1`` of quanta use frequencies, ``p_k ∝ k**-(alpha+1)``.
+
+    Parameters
+    ----------
+    alpha : float
+        The scaling exponent α. A measured value is accepted as it is (≤ 0 too, and NaN gives NaN), although
+        the Zipf law is normalisable only for α > 0.
+
+    Returns
+    -------
+    float
+        ``alpha + 1``.
+
+    Examples
+    --------
+    The paper's Pythia fit α_N = 0.083 predicts quanta frequencies with Zipf exponent 1.083:
+
+    >>> round(frequency_exponent(0.083), 3)
+    1.083
+    """
+    return _check_real(alpha, "alpha") + 1.0
+
+
+def scaling_exponent(alpha: float, regime: str) -> float:
+    """The exponent of the mean-loss scaling law ``L - L∞ ∝ x**-exponent`` that the model predicts.
+
+    Parameters
+    ----------
+    alpha : float
+        The scaling exponent α (> 0); quanta frequencies ``p_k ∝ k**-(alpha+1)``.
+    regime : {"params", "data", "steps"}
+        ``params``: limited by parameters N, ``alpha_N = alpha``. ``data`` (D samples, multi-epoch) and
+        ``steps`` (single epoch): ``alpha_D = alpha_S = alpha/(alpha+1)``.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> scaling_exponent(0.4, "params"), round(scaling_exponent(0.4, "steps"), 4)
+    (0.4, 0.2857)
+    """
+    alpha = _check_alpha(alpha)
+    if _check_regime(regime) == "params":
+        return alpha
+    return alpha / frequency_exponent(alpha)
+
+
+def growth_exponent(alpha: float, regime: str) -> float:
+    """How the number n of learned quanta grows with the budget x, ``n ∝ x**exponent``.
+
+    Parameters
+    ----------
+    alpha : float
+        The scaling exponent α (> 0).
+    regime : {"params", "data", "steps"}
+        ``params``: a fixed number of parameters per quantum, so 1. ``data`` and ``steps``: the last learned
+        quantum has been seen a fixed number of times, ``x·p_n ∝ 1``, so ``1/(alpha+1)``.
+
+    Returns
+    -------
+    float
+    """
+    alpha = _check_alpha(alpha)
+    if _check_regime(regime) == "params":
+        return 1.0
+    return 1.0 / frequency_exponent(alpha)
+
+
+def alpha_from_scaling(exponent: float, regime: str) -> float:
+    """The α that a measured scaling exponent implies: the inverse of :func:`scaling_exponent`.
+
+    Parameters
+    ----------
+    exponent : float
+        The measured exponent of ``L - L∞ ∝ x**-exponent`` (NaN gives NaN).
+    regime : {"params", "data", "steps"}
+        ``params``: ``alpha = alpha_N``. ``data`` and ``steps``: ``alpha_x = alpha/(alpha+1)``, so
+        ``alpha = exponent/(1 - exponent)``.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    QuantaError
+        For ``data`` and ``steps`` when ``exponent >= 1``: no α > 0 gives it (α/(α+1) < 1 always).
+
+    Examples
+    --------
+    >>> round(alpha_from_scaling(0.4 / 1.4, "data"), 12)
+    0.4
+    """
+    exponent = _check_real(exponent, "exponent")
+    if _check_regime(regime) == "params":
+        return exponent
+    _check_below_one(exponent, regime)
+    return exponent / (1.0 - exponent)
+
+
+def frequency_exponent_from_scaling(exponent: float, regime: str) -> float:
+    """The Zipf exponent α+1 of quanta frequencies that a measured scaling exponent implies.
+
+    ``frequency_exponent(alpha_from_scaling(exponent, regime))``, in closed form: ``exponent + 1`` for
+    ``params`` and ``1/(1 - exponent)`` for ``data`` and ``steps``.
+
+    Parameters
+    ----------
+    exponent : float
+        The measured exponent (NaN gives NaN).
+    regime : {"params", "data", "steps"}
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    QuantaError
+        For ``data`` and ``steps`` when ``exponent >= 1``.
+    """
+    exponent = _check_real(exponent, "exponent")
+    if _check_regime(regime) == "params":
+        return frequency_exponent(exponent)
+    _check_below_one(exponent, regime)
+    return 1.0 / (1.0 - exponent)
+
+
+def _check_below_one(exponent: float, regime: str) -> None:
+    if exponent >= 1:
+        raise QuantaError(f"a {regime}-limited scaling exponent must be below 1 (it is alpha/(alpha+1)), "
+                          f"got {exponent!r}",
+                          "an exponent >= 1 implies no alpha > 0; check the fit, or use regime 'params'")
 
 
 def predicted_exponents(alpha: float) -> dict[str, float]:
     """The exponents the model predicts: ``alpha_N = alpha``, ``alpha_D = alpha_S = alpha/(alpha+1)``, and the
     growth ``n ∝ D**n_D`` of learned quanta with data, ``n_D = 1/(alpha+1)``."""
     alpha = _check_alpha(alpha)
-    return {"alpha_N": alpha, "alpha_D": alpha / (alpha + 1.0), "alpha_S": alpha / (alpha + 1.0),
-            "n_D": 1.0 / (alpha + 1.0)}
+    return {"alpha_N": scaling_exponent(alpha, "params"), "alpha_D": scaling_exponent(alpha, "data"),
+            "alpha_S": scaling_exponent(alpha, "steps"), "n_D": growth_exponent(alpha, "data")}
+
+
+def predicted_measurements(alpha: float) -> dict[str, float]:
+    """What the model predicts for every quantity an analysis of planted quanta measures (``quanta parity
+    analyze``), under the analysis's names.
+
+    Parameters
+    ----------
+    alpha : float
+        The scaling exponent α (> 0).
+
+    Returns
+    -------
+    dict
+        ``alpha_N``, ``alpha_D``, ``alpha_S``: the loss exponents (:func:`scaling_exponent`);
+        ``alpha_S_tail_corrected``: α_S again (the fit after the finite-task correction);
+        ``n_vs_N_exponent``, ``n_vs_D_exponent``: the growth of learned quanta (:func:`growth_exponent`);
+        ``convergence_exponent``: 1, since the steps to learn quantum k scale as ``p_k**-1``;
+        ``order_spearman``: 1, since quanta are learned in order of frequency.
+    """
+    alpha = _check_alpha(alpha)
+    return {"alpha_N": scaling_exponent(alpha, "params"), "alpha_D": scaling_exponent(alpha, "data"),
+            "alpha_S": scaling_exponent(alpha, "steps"), "alpha_S_tail_corrected": scaling_exponent(alpha, "steps"),
+            "n_vs_N_exponent": growth_exponent(alpha, "params"), "n_vs_D_exponent": growth_exponent(alpha, "data"),
+            "convergence_exponent": 1.0, "order_spearman": 1.0}
 
 
 # --------------------------------------------------------------------------------------------------- simulator
@@ -261,7 +457,7 @@ class SimulatorConfig:
             raise QuantaError(f"the fit range n_learned in [{self.fit_n_min}, {self.fit_n_max}] is too narrow "
                               "(less than a factor 3)", "raise n_max or n_quanta, or lower fit_n_min")
         # the D and S sweeps need about tau / p_{n_max} samples; keep them within 64-bit counts
-        s = float(self.alpha) + 1.0
+        s = frequency_exponent(self.alpha)
         log_z = math.log(float(zeta(s, 1.0))) if self.n_quanta is None else math.log(
             float(np.sum(np.arange(1, self.n_quanta + 1, dtype=float) ** -s)))
         log10_samples = (math.log(self.tau) + s * math.log(self.n_max) + log_z) / math.log(10)
@@ -309,7 +505,7 @@ class Simulator:
     def _tracked(self, max_samples: float) -> tuple[np.ndarray, float]:
         """Probabilities of the quanta worth tracking for up to ``max_samples`` samples, and the pooled rest."""
         cfg = self.config
-        s = cfg.alpha + 1.0
+        s = frequency_exponent(cfg.alpha)
         z = float(zeta(s, 1.0)) if cfg.n_quanta is None else float(
             np.sum(np.arange(1, cfg.n_quanta + 1, dtype=float) ** -s))
         # smallest k with max_samples * p_k < _TRACK_FRACTION * tau
@@ -502,7 +698,7 @@ def simulate_samples(config: SimulatorConfig, *, n_values=None) -> pd.DataFrame:
     rng = np.random.default_rng([cfg.seed, 99])
     rows = []
     offset = 0
-    s = cfg.alpha + 1.0
+    s = frequency_exponent(cfg.alpha)
     for g in cfg.genes:
         if cfg.n_quanta is None:
             k = rng.zipf(s, size=(cfg.n_samples, g))
@@ -531,10 +727,7 @@ _XLABEL = {"n": "learned quanta n", "N": "parameters N", "D": "data set size D (
 def plot_curves(curves: pd.DataFrame, fits: dict, config: SimulatorConfig):
     """Loss against n, N, D and S (log-log, one panel each): the simulated loss minus ``a``, the fitted line
     over its fit range (:func:`fit_mask`), and the predicted exponent. Returns a matplotlib Figure."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
     from matplotlib.ticker import NullFormatter
 
     pred = predicted_exponents(config.alpha)
@@ -542,7 +735,8 @@ def plot_curves(curves: pd.DataFrame, fits: dict, config: SimulatorConfig):
     regimes = [r for r in REGIMES if r in set(curves["regime"])]
     ncol = 2 if len(regimes) > 1 else 1
     nrow = math.ceil(len(regimes) / ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(5.0 * ncol, 3.7 * nrow), squeeze=False)
+    fig = Figure(figsize=(5.0 * ncol, 3.7 * nrow))
+    axes = fig.subplots(nrow, ncol, squeeze=False)
     for ax in axes.ravel()[len(regimes):]:
         ax.set_visible(False)
     for ax, regime in zip(axes.ravel(), regimes):
@@ -569,14 +763,12 @@ def plot_curves(curves: pd.DataFrame, fits: dict, config: SimulatorConfig):
 
 def plot_samples(samples: pd.DataFrame, config: SimulatorConfig, *, n_show: int = 8):
     """Per-sample curves (a few samples per kind) and the mean over all samples against the exact ``L_n``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
     from matplotlib.ticker import NullFormatter
 
     kinds = list(dict.fromkeys(samples["kind"]))
-    fig, axes = plt.subplots(1, len(kinds) + 1, figsize=(4.2 * (len(kinds) + 1), 3.6))
+    fig = Figure(figsize=(4.2 * (len(kinds) + 1), 3.6))
+    axes = fig.subplots(1, len(kinds) + 1)
     for ax, kind in zip(axes, kinds):
         sub = samples[samples["kind"] == kind]
         for i, (sid, one) in enumerate(sub.groupby("sample", sort=True)):

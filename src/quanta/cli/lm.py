@@ -13,4 +13,4 @@ SUBCOMMANDS = {
 
 @click.group(cls=LazyGroup, lazy=SUBCOMMANDS)
 def lm():
-    """Language-model suites and their per-token losses (SCIENCE.md §3)."""
+    """Language-model suites and their per-token losses (docs/science.md §3)."""

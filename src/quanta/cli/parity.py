@@ -12,4 +12,4 @@ SUBCOMMANDS = {
 
 @click.group(cls=LazyGroup, lazy=SUBCOMMANDS)
 def parity():
-    """Multitask sparse parity: the toy with planted quanta (SCIENCE.md §2)."""
+    """Multitask sparse parity: the toy with planted quanta (docs/science.md §2)."""

@@ -76,7 +76,7 @@ def _int_list(text: str | None, name: str):
 def qdg(ctx, model, revision, corpus, max_docs, context_length, threshold, keep_induction, n_tokens, params,
         include_bias, project, counts, n_clusters, assign, dense_max, n_neighbors, eigen_solver, similarity,
         affinity_power, rank_range, precondition, batch_size, out, seed, device, force):
-    """Quanta discovery from gradients (SCIENCE.md §4).
+    """Quanta discovery from gradients (docs/science.md §4).
 
     With --model: QDG on a language model. Writes tokens, clusters for every count, sizes, the rank-frequency
     envelope, contexts per cluster (contexts.parquet) and figures. With the `parity` subcommand: QDG on a parity

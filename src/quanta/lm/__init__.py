@@ -1,4 +1,4 @@
-"""Language-model suites and their per-token losses (SCIENCE.md §3).
+"""Language-model suites and their per-token losses (docs/science.md §3).
 
 - :mod:`quanta.lm.corpus`: corpora into separate documents (``load_corpus``) and token windows
   (``tokenize_documents``).

@@ -1,4 +1,4 @@
-"""Analysis of per-token losses of a language-model suite (SCIENCE.md §3).
+"""Analysis of per-token losses of a language-model suite (docs/science.md §3).
 
 Reads only the tables of a ``quanta lm losses`` run directory (docs/tables.md):
 ``losses/part-*.parquet`` (doc, pos, token_id, model, loss), ``models.parquet`` (model,
@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from quanta.errors import QuantaError
+from quanta.theory import alpha_from_scaling, frequency_exponent_from_scaling
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ class AnalyzeConfig:
     min_r2_line : float
         Polygenic: R² of the line at least this.
     ref_high, ref_low, ref_slope, ref_r2 : float
-        The reference heuristics (SCIENCE.md §3): 5 nats, 0.3 nats, -0.3 nats per decade, 0.98.
+        The reference heuristics (docs/science.md §3): 5 nats, 0.3 nats, -0.3 nats per decade, 0.98.
     n_x0, n_width : int
         Grid of the sigmoid fit: transition points (plus the midpoints between adjacent models)
         and log-spaced transition widths from 0.05 gap to twice the span of x.
@@ -810,13 +811,14 @@ def _analyze(run, lm: LossMatrix, cfg: AnalyzeConfig, losses_dir) -> dict:
         summary["fit_offset"] = fit.offset
         summary["ci_level"] = fit.ci_level
         if mode == "dynamics":
-            # α_S = α/(α+1)  =>  α = α_S/(1-α_S), Zipf exponent α+1 = 1/(1-α_S)
-            summary["alpha_implied"] = fit.alpha / (1 - fit.alpha) if fit.alpha < 1 else None
-            summary["zipf_pred"] = 1 / (1 - fit.alpha) if fit.alpha < 1 else None
-            summary["zipf_pred_ci"] = [1 / (1 - a) if a < 1 else None for a in fit.alpha_ci]
+            # α_S = α/(α+1)  =>  α = α_S/(1-α_S), Zipf exponent α+1 = 1/(1-α_S); none for α_S >= 1
+            summary["alpha_implied"] = alpha_from_scaling(fit.alpha, "steps") if fit.alpha < 1 else None
+            summary["zipf_pred"] = frequency_exponent_from_scaling(fit.alpha, "steps") if fit.alpha < 1 else None
+            summary["zipf_pred_ci"] = [frequency_exponent_from_scaling(a, "steps") if a < 1 else None
+                                       for a in fit.alpha_ci]
         else:
-            summary["zipf_pred"] = fit.alpha + 1
-            summary["zipf_pred_ci"] = [a + 1 for a in fit.alpha_ci]
+            summary["zipf_pred"] = frequency_exponent_from_scaling(fit.alpha, "params")
+            summary["zipf_pred_ci"] = [frequency_exponent_from_scaling(a, "params") for a in fit.alpha_ci]
     else:
         summary[key] = None
         summary[f"{key}_ci"] = None
@@ -929,18 +931,17 @@ def _examples(lm, labels, score, Lf, xs, xraw, cfg, tokenizer, losses_dir, size_
 
 # ----------------------------------------------------------------------------------- figures
 def _figures(run, dist, msum, models, xname, fit, fit_cols, L, labels, fits, tokens_df, xs, cfg, mode):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
 
     xlabel = "training step" if mode == "dynamics" else "non-embedding parameters N"
     M = len(models)
-    cmap = plt.get_cmap("viridis")
+    cmap = colormaps["viridis"]
     colors = [cmap(i / max(M - 1, 1)) for i in range(M)]
 
     # loss histograms, overlaid (paper Fig. 3 style) and loss-weighted
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig = Figure(figsize=(11, 4))
+    axes = fig.subplots(1, 2)
     for m, name in enumerate(models["model"]):
         d = dist[dist["model"] == name]
         d = d[d["bin"] > 0]
@@ -963,7 +964,8 @@ def _figures(run, dist, msum, models, xname, fit, fit_cols, L, labels, fits, tok
     # mean loss and share below against x
     xv = models[xname].to_numpy(dtype=np.float64)
     pos_ = xv > 0
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig = Figure(figsize=(11, 4))
+    axes = fig.subplots(1, 2)
     ax = axes[0]
     ax.plot(xv[pos_], msum["mean_loss"].to_numpy()[pos_], "o", color="C0", label="mean loss")
     if fit is not None:
@@ -987,7 +989,8 @@ def _figures(run, dist, msum, models, xname, fit, fit_cols, L, labels, fits, tok
     rng = np.random.default_rng(cfg.seed)
     xp = 10.0 ** xs
     Lf = L[:, fit_cols]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), sharey=True)
+    fig = Figure(figsize=(13, 3.8))
+    axes = fig.subplots(1, 3, sharey=True)
     for ax, lab in zip(axes, LABELS):
         rows = np.flatnonzero(labels == lab)
         show = rng.choice(rows, size=min(30, rows.size), replace=False) if rows.size else rows
@@ -1004,7 +1007,8 @@ def _figures(run, dist, msum, models, xname, fit, fit_cols, L, labels, fits, tok
 
     size_col = "learning_step" if mode == "dynamics" else "learning_size"
     sizes = tokens_df[size_col].to_numpy()
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
     u = np.unique(xs)
     edges = 10.0 ** np.unique(np.concatenate([u, (u[1:] + u[:-1]) / 2]))
     for grp, mask, col in (("all tokens with a drop", np.isfinite(sizes), "0.6"),
@@ -1023,7 +1027,7 @@ def _figures(run, dist, msum, models, xname, fit, fit_cols, L, labels, fits, tok
 
 
 def _examples_figure(run, xp, xlabel, cfg):
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     ex = pd.read_parquet(run.table_path("examples"))
     if ex.empty:
@@ -1031,7 +1035,8 @@ def _examples_figure(run, xp, xlabel, cfg):
     n = len(ex)
     ncol = min(3, n)
     nrow = -(-n // ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(5.2 * ncol, 3.6 * nrow), squeeze=False)
+    fig = Figure(figsize=(5.2 * ncol, 3.6 * nrow))
+    axes = fig.subplots(nrow, ncol, squeeze=False)
     for ax in axes.ravel()[n:]:
         ax.axis("off")
     for ax, (_, e) in zip(axes.ravel(), ex.iterrows()):

@@ -1,4 +1,4 @@
-"""Multitask sparse parity (SCIENCE.md §2): data, batched ensembles, sweeps.
+"""Multitask sparse parity (docs/science.md §2): data, batched ensembles, sweeps.
 
 Importing this package does not import torch; the names below load on first use:
 
@@ -15,7 +15,7 @@ import importlib
 
 _LAZY = {
     "ParityTasks": "quanta.parity.data",
-    "zipf_probs": "quanta.parity.data",
+    "zipf_probs": "quanta.theory",  # the one home of the model's formulas: zipf_probs(alpha, n_tasks)
     "ParityMLP": "quanta.parity.ensemble",
     "BatchedMLP": "quanta.parity.ensemble",
     "ParityConfig": "quanta.parity.train",

@@ -44,6 +44,7 @@ import pandas as pd
 
 from quanta.errors import QuantaError, check
 from quanta.store import Run
+from quanta.theory import frequency_exponent, growth_exponent, predicted_measurements
 
 log = logging.getLogger(__name__)
 
@@ -200,18 +201,6 @@ def load_parity_run(run_dir: str | os.PathLike) -> ParityTables:
     return ParityTables(path=run.path, config=run.config, **tables)
 
 
-# ---------------------------------------------------------------------------------------------- theory
-def predicted_exponents(alpha: float) -> dict:
-    """The quantization model's exponents for Zipf exponent α (p_k ∝ k^-(α+1)).
-
-    α_N = α, α_D = α_S = α/(α+1), n ∝ N^1, n ∝ D^{1/(α+1)}, learn step ∝ p_k^-1, order Spearman 1.
-    """
-    a = float(alpha)
-    return {"alpha_N": a, "alpha_D": a / (a + 1), "alpha_S": a / (a + 1), "alpha_S_tail_corrected": a / (a + 1),
-            "n_vs_N_exponent": 1.0,
-            "n_vs_D_exponent": 1 / (a + 1), "convergence_exponent": 1.0, "order_spearman": 1.0}
-
-
 # ---------------------------------------------------------------------------------------------- fit ranges
 def auto_fit_range(x, loss, *, chance_loss: float = float(np.log(2))) -> np.ndarray:
     """The fit-range rule of L(N) and L(D), as a boolean mask: :func:`quanta.fit.plateau_fit_range`.
@@ -299,7 +288,7 @@ def finite_tasks_offset(alpha: float, n_tasks: int) -> float:
     """
     from scipy.special import zeta
 
-    s = float(alpha) + 1.0
+    s = frequency_exponent(alpha)
     z_k = float(np.sum(np.arange(1, int(n_tasks) + 1, dtype=float) ** -s))
     return LN2 * float(zeta(s, int(n_tasks) + 1.0)) / z_k
 
@@ -517,7 +506,7 @@ def _analyze_alpha(alpha: float, tabs: ParityTables, cfg: AnalyzeConfig, thr: fl
     meta = models[["model", "width", "n_params", "seed", "D"]]
     ev = ev.merge(meta, on="model").merge(tasks, on="task")
     evm = evm.merge(meta, on="model")
-    pred = predicted_exponents(alpha)
+    pred = predicted_measurements(alpha)
     summary: dict = {"alpha": alpha, "n_tasks": n_tasks}
     fits, exps = [], []
 
@@ -554,7 +543,7 @@ def _analyze_alpha(alpha: float, tabs: ParityTables, cfg: AnalyzeConfig, thr: fl
     if len(n_sweep) >= 2:
         counts.append(online.assign(axis="N", x=online["n_params"].astype(float), loss=online["end_loss"]))
         _sweep_fit("N", n_sweep, n_tasks, cfg, cfg.range_N, "L_N", "n_params", "final_loss", "alpha_N",
-                   record, summary, notes, tag, p_ranked, 1.0)
+                   record, summary, notes, tag, p_ranked, growth_exponent(alpha, "params"))
         _count_fit("n_vs_N_exponent", "n_N", "n_params", n_sweep, n_tasks, cfg, record, notes, tag)
         e_end = end[end["model"].isin(online["model"])]
         first_w = _first_below(e_end, ["seed", "task"], "width", thr).rename("at").reset_index()
@@ -580,7 +569,7 @@ def _analyze_alpha(alpha: float, tabs: ParityTables, cfg: AnalyzeConfig, thr: fl
         summary["data_sweep_width"] = float(w_data)
         counts.append(data.assign(axis="D", x=data["D"].astype(float), loss=data["end_loss"]))
         _sweep_fit("D", d_sweep, n_tasks, cfg, cfg.range_D, "L_D", "D", "best_loss", "alpha_D", record, summary,
-                   notes, tag, p_ranked, 1.0 / (alpha + 1.0))
+                   notes, tag, p_ranked, growth_exponent(alpha, "data"))
         _count_fit("n_vs_D_exponent", "n_D", "D", d_sweep, n_tasks, cfg, record, notes, tag)
         e_end = end[end["model"].isin(data["model"])]
         first_d = _first_below(e_end, ["seed", "task"], "D", thr).rename("at").reset_index()
@@ -736,7 +725,7 @@ def _steps_fit(alpha, s_sweep, online, order_models, evm, n_tasks, cfg, record, 
                              "the widest model too, so alpha_S is biased upward")
                 mask, rule = free, "auto (not steps-limited)"
     fit = _fit_over("S", x, loss, n, mask, rule, cfg, "L_S", "step", "test_loss", key, record, summary, notes, tag,
-                    p_ranked, 1.0 / (alpha + 1.0))
+                    p_ranked, growth_exponent(alpha, "steps"))
     if fit is None:
         return
     delta = finite_tasks_offset(alpha, n_tasks)
@@ -914,12 +903,10 @@ def plot_parity_analysis(result: ParityAnalysis) -> dict:
     * ``learned_counts``: tasks learned against N and D with the fitted laws;
     * ``emergence_prediction``: predicted against actual learn width.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
     from matplotlib.colors import LogNorm
+    from matplotlib.figure import Figure
 
     figs = {}
     thr = result.summary["threshold_nats"]
@@ -942,7 +929,8 @@ def plot_parity_analysis(result: ParityAnalysis) -> dict:
         ax.plot(xs, ys, "--", color=color, lw=1.5, label=lab + f" (theory {r['predicted']:.3f})")
 
     # loss scaling
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    fig = Figure(figsize=(15, 4.2))
+    axes = fig.subplots(1, 3)
     for (axis, title, xlabel, fname), ax in zip(
             [("N", "L(N): end of training", "parameters N", "L_N"),
              ("D", "L(D): best test loss", "training samples D", "L_D"),
@@ -970,7 +958,8 @@ def plot_parity_analysis(result: ParityAnalysis) -> dict:
     # per-task curves
     cv = result.curves
     for a in alphas:
-        fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+        fig = Figure(figsize=(15, 4.2))
+        axes = fig.subplots(1, 3)
         c_a = cv[cv["alpha"] == a]
         n_tasks = int(c_a["rank"].max()) if len(c_a) else 1
         norm = LogNorm(vmin=1, vmax=max(n_tasks, 2))
@@ -995,14 +984,15 @@ def plot_parity_analysis(result: ParityAnalysis) -> dict:
             ax.set_xlabel(xlabel)
             ax.set_ylabel("task test loss (bits)")
             ax.legend(fontsize=7, loc="lower left")
-        sm = plt.cm.ScalarMappable(norm=norm, cmap=cmap)
+        sm = ScalarMappable(norm=norm, cmap=cmap)
         fig.colorbar(sm, ax=axes, label="frequency rank")
         fig.suptitle(f"per-task loss, α={a:g}")
         figs["task_curves" if len(alphas) == 1 else f"task_curves_alpha{a:g}"] = fig
 
     # learning order
     em = result.emergence
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+    fig = Figure(figsize=(10, 4.2))
+    axes = fig.subplots(1, 2)
     for a, color in zip(alphas, acolors):
         summ = _alpha_summary(result.summary, a)
         width = summ.get("order_model_width")
@@ -1031,7 +1021,8 @@ def plot_parity_analysis(result: ParityAnalysis) -> dict:
     figs["learning_order"] = fig
 
     # learned counts
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+    fig = Figure(figsize=(10, 4.2))
+    axes = fig.subplots(1, 2)
     for (axis, fname, xl), ax in zip([("N", "n_N", "parameters N"), ("D", "n_D", "training samples D")], axes):
         for a, color in zip(alphas, acolors):
             c = counts[(counts["alpha"] == a) & (counts["axis"] == axis)]
@@ -1059,7 +1050,8 @@ def plot_parity_analysis(result: ParityAnalysis) -> dict:
     # emergence prediction
     pr = result.emergence_prediction
     if len(pr):
-        fig, ax = plt.subplots(figsize=(5.2, 4.6))
+        fig = Figure(figsize=(5.2, 4.6))
+        ax = fig.subplots()
         ok = pr[np.isfinite(pr["actual_width"])]
         for a, color in zip(alphas, acolors):
             o = ok[ok["alpha"] == a]

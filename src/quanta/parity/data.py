@@ -3,7 +3,7 @@
 An input is ``n_tasks`` control bits (a one-hot code of the task) followed by ``n`` data bits.
 Task ``i`` (``i = 0 .. n_tasks-1``) owns a fixed subset ``S_i`` of ``k`` data bits; all subsets
 are distinct. The label is the parity of the data bits in ``S_i``. Task ``i`` is drawn with
-probability ``p_i ∝ (i+1)^-(α+1)``.
+probability ``p_i ∝ (i+1)^-(α+1)``: :func:`quanta.theory.zipf_probs` ``(alpha, n_tasks)``.
 
 ``alpha`` everywhere in quanta is the paper's α (the exponent of the scaling law). The
 reference code's config field ``alpha`` is the Zipf exponent α+1: its ``alpha=1.4`` is our
@@ -25,6 +25,7 @@ import pandas as pd
 import torch
 
 from quanta.errors import QuantaError
+from quanta.theory import zipf_probs
 
 
 def derive_seed(*parts) -> int:
@@ -50,24 +51,6 @@ def derive_seed(*parts) -> int:
             raise TypeError(f"derive_seed: cannot use {type(part).__name__}")
     state = np.random.SeedSequence(words).generate_state(2, dtype=np.uint32)
     return int((int(state[0]) << 31) ^ int(state[1])) & ((1 << 63) - 1)
-
-
-def zipf_probs(n_tasks: int, alpha: float) -> np.ndarray:
-    """Task probabilities ``p_i = (i+1)^-(α+1) / Σ_j (j+1)^-(α+1)`` for ``i = 0 .. n_tasks-1``.
-
-    Parameters
-    ----------
-    n_tasks : int
-    alpha : float
-        The paper's α (> 0); the Zipf exponent is α+1.
-
-    Returns
-    -------
-    numpy.ndarray of float64, shape (n_tasks,)
-    """
-    ranks = np.arange(1, n_tasks + 1, dtype=np.float64)
-    w = ranks ** -(float(alpha) + 1.0)
-    return w / w.sum()
 
 
 def check_task_shape(n_tasks: int, n: int, k: int) -> None:
@@ -149,7 +132,7 @@ class ParityTasks:
         self.n_tasks = int(subsets.shape[0])
         self.alpha = float(alpha)
         self.subsets_np = subsets
-        self.probs_np = zipf_probs(self.n_tasks, self.alpha)
+        self.probs_np = zipf_probs(self.alpha, self.n_tasks)
         self.subsets = torch.as_tensor(subsets, device=self.device)  # (T, k) int64
         cdf = np.cumsum(self.probs_np)
         cdf[-1] = 1.0

@@ -573,14 +573,13 @@ def run_parity(cfg: ParityConfig, out, *, device: str | None = None, force: bool
 
 
 def _plot_mean_loss(run, ev_mean: pd.DataFrame) -> None:
-    import matplotlib
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
     keys = ev_mean[["width", "seed", "D", "alpha"]].drop_duplicates()
-    cmap = plt.get_cmap("viridis")
+    cmap = colormaps["viridis"]
     widths = sorted(ev_mean["width"].unique())
     for _, k in keys.iterrows():
         d = ev_mean[(ev_mean["width"] == k["width"]) & (ev_mean["seed"] == k["seed"]) & (ev_mean["D"] == k["D"])

@@ -1,4 +1,4 @@
-"""QDG: quanta discovery from gradients (SCIENCE.md §4).
+"""QDG: quanta discovery from gradients (docs/science.md §4).
 
 Modules: :mod:`quanta.qdg.select` (which tokens), :mod:`quanta.qdg.grads` (per-token gradients, each computed
 once, optionally sketched), :mod:`quanta.qdg.cluster` (similarity, spectral clustering sweep, sizes),

@@ -1,6 +1,6 @@
 """Similarity of gradients, spectral clustering over a sweep of cluster counts, and cluster-size statistics.
 
-Pipeline (SCIENCE.md §4, steps 5–7)::
+Pipeline (docs/science.md §4, steps 5–7)::
 
     G (n, D) --L2 normalise--> cosines C = G·Gᵀ --> angular affinity Â = 1 - arccos(C)/π
         dense (n <= dense_max) or a symmetric k-nearest-neighbour graph (sparse)
@@ -518,13 +518,12 @@ def member_centrality(A, labels) -> np.ndarray:
 
 def plot_rank_frequency(sizes: dict, envelope, *, fit=None, fit_label: str = "", title: str = ""):
     """Cluster size against rank for every count (thin), the envelope (thick) and a fitted law (dashed)."""
-    import matplotlib
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4.2))
-    cmap = plt.get_cmap("viridis")
+    fig = Figure(figsize=(6, 4.2))
+    ax = fig.subplots()
+    cmap = colormaps["viridis"]
     ks = sorted(sizes)
     for i, k in enumerate(ks):
         s = np.asarray(sizes[k])
@@ -553,10 +552,7 @@ AFFINITY_LABELS = {"angular": "1 - arccos(cos)/π", "abs_angular": "1 - arccos(|
 def plot_sorted_similarity(A, labels, *, max_points: int = 2000, seed: int = 0, title: str = "",
                            similarity: str = "angular"):
     """The affinity matrix with points grouped by cluster (biggest first); subsampled to ``max_points``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     labels = canonical_labels(labels)
     n = len(labels)
@@ -566,7 +562,8 @@ def plot_sorted_similarity(A, labels, *, max_points: int = 2000, seed: int = 0, 
     idx = idx[np.argsort(labels[idx], kind="stable")]
     sub = A[idx][:, idx]
     sub = sub.toarray() if scipy.sparse.issparse(sub) else np.asarray(sub)
-    fig, ax = plt.subplots(figsize=(5.5, 5))
+    fig = Figure(figsize=(5.5, 5))
+    ax = fig.subplots()
     off = sub[~np.eye(len(sub), dtype=bool)]
     lo, hi = (np.percentile(off, 1), np.percentile(off, 99.5)) if off.size else (0, 1)
     im = ax.imshow(sub, cmap="magma", vmin=lo, vmax=hi, interpolation="nearest")

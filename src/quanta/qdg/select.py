@@ -1,6 +1,6 @@
 """Which tokens QDG clusters: low loss under a chosen model, not induction, subsampled deterministically.
 
-SCIENCE.md §4 steps 1–3. A *token* is a prediction: position ``p >= 1`` of a context, the token ``ids[p]``
+docs/science.md §4 steps 1–3. A *token* is a prediction: position ``p >= 1`` of a context, the token ``ids[p]``
 predicted from ``ids[:p]``. Losses are in nats.
 """
 

@@ -596,11 +596,13 @@ def theory_extra(block: RunBlock, tables: list[TableInfo], opts: Options) -> str
     if comps:
         out.append("<h4>Predicted exponents against the simulator's</h4>")
         out.append(comparison_table(comps, table_id=f"{block.anchor}-exponents", measured="simulated", svg=False))
-    elif _is_number(alpha) and alpha > 0:
-        rows = [("N (parameters)", "\u03b1", float(alpha)),
-                ("D (data, multi-epoch)", "\u03b1/(\u03b1+1)", alpha / (alpha + 1)),
-                ("S (steps, single epoch)", "\u03b1/(\u03b1+1)", alpha / (alpha + 1)),
-                ("Zipf exponent of quanta", "\u03b1+1", alpha + 1.0)]
+    elif _is_number(alpha) and np.isfinite(alpha) and alpha > 0:
+        from quanta.theory import frequency_exponent, scaling_exponent
+
+        rows = [("N (parameters)", "\u03b1", scaling_exponent(alpha, "params")),
+                ("D (data, multi-epoch)", "\u03b1/(\u03b1+1)", scaling_exponent(alpha, "data")),
+                ("S (steps, single epoch)", "\u03b1/(\u03b1+1)", scaling_exponent(alpha, "steps")),
+                ("Zipf exponent of quanta", "\u03b1+1", frequency_exponent(alpha))]
         out.append(f"<h4>Exponents predicted from \u03b1 = {H.esc(H.fmt_value(alpha))}</h4>")
         out.append(H.kv_table(rows, header=("regime", "exponent", "value"), table_id=f"{block.anchor}-exponents"))
     curves = next((t for t in tables if t.name == "curves"), None)
