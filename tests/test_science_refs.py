@@ -6,7 +6,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SCIENCE = ROOT / "docs" / "science.md"
 # the lead engineer rewrites these files and fixes their references
-PENDING = {"src/quanta/falsify.py", "src/quanta/qdg/parity.py", "src/quanta/fit.py", "docs/falsify.md", "docs/qdg.md"}
+PENDING: set = set()  # every file now points to docs/science.md
 
 
 def _files():

@@ -844,8 +844,3 @@ def run_theory(config: SimulatorConfig, out, *, force: bool = False, argv: list[
             run.save_figure(plot_curves(curves, fits, config), "loss_curves")
             run.save_figure(plot_samples(samples, config), "samples")
         return run.finish(theory_summary(config, curves, fits))
-
-
-def frequency_exponent(alpha: float) -> float:
-    """The Zipf exponent ``α + 1`` of quanta frequencies for scaling exponent α (``p_k ∝ k^-(α+1)``)."""
-    return float(alpha) + 1.0
