@@ -9,6 +9,9 @@ from the data alone. Two rules:
   spectral embeddings; the stability of a count k is the mean adjusted Rand index between the subsets'
   clusterings on the points they share. Real parts come back whatever the subset; splits of a real part, or
   merges of noise, do not. The rule takes the largest k whose stability is at least ``threshold``.
+* ``stable_eigengap``: the eigengap among the counts that are stable (stability at least ``threshold``). Stability
+  alone cannot tell a real part from a reproducible split of one (a task's two labels, say), and the eigengap
+  alone is drawn to counts whose clusterings do not come back on other subsets.
 
 Which rule and threshold are the defaults was decided on parity configurations that the validation never uses
 (docs/qdg.md names both sets).
@@ -22,7 +25,7 @@ from quanta.errors import QuantaError
 
 __all__ = ["COUNT_RULES", "stability_curve", "stability_count", "choose_count", "STABILITY_THRESHOLD"]
 
-COUNT_RULES = ("stability", "eigengap")
+COUNT_RULES = ("stable_eigengap", "stability", "eigengap")
 #: the stability a count needs (mean pairwise ARI between subsample clusterings); chosen on the tuning set
 STABILITY_THRESHOLD = 0.8
 
@@ -65,6 +68,10 @@ def stability_curve(A, counts, *, n_subsamples: int = 4, fraction: float = 0.8, 
     for b in range(n_subsamples):
         idx = np.sort(rng.choice(n, m, replace=False))
         sub = A[idx][:, idx]
+        alone = _isolated(sub)
+        if alone.any():  # points whose every neighbour fell outside the subset have no place in its graph
+            idx = idx[~alone]
+            sub = A[idx][:, idx]
         emb, _ = spectral_embedding(sub, max(counts) + 1, seed=seed + b, device=device, solver=solver)
         subsets.append(idx)
         labels.append({k: cluster_qr(emb[:, :k]) for k in counts})
@@ -79,11 +86,41 @@ def stability_curve(A, counts, *, n_subsamples: int = 4, fraction: float = 0.8, 
     return out
 
 
+def _isolated(A) -> np.ndarray:
+    """Points whose affinity to every other point is zero (dense array or scipy sparse matrix)."""
+    import scipy.sparse
+
+    if scipy.sparse.issparse(A):
+        deg = np.asarray(A.sum(axis=1)).ravel() - A.diagonal()
+    else:
+        A = np.asarray(A)
+        deg = A.sum(axis=1) - np.diag(A)
+    return deg <= 0
+
+
 def stability_count(curve: dict, *, threshold: float = STABILITY_THRESHOLD) -> int:
     """The largest count whose stability is at least ``threshold`` (the smallest count when none is)."""
     ks = sorted(curve)
     good = [k for k in ks if curve[k] >= threshold]
     return int(max(good)) if good else int(ks[0])
+
+
+def eigengap_ratios(eigenvalues, counts) -> dict:
+    """``log μ_k - log μ_{k+1}`` for each k in ``counts`` (μ = 1 - λ, floored as in ``eigengap_count``)."""
+    lam = np.asarray(eigenvalues, dtype=np.float64)
+    mu = 1.0 - lam
+    floor = max(1e-9, float(-mu.min()) if mu.min() < 0 else 0.0)
+    mu = np.clip(mu, floor, None)
+    return {int(k): float(np.log(mu[k - 1]) - np.log(mu[k])) for k in counts if k < len(mu)}
+
+
+def stable_eigengap_count(curve: dict, eigenvalues, *, threshold: float = STABILITY_THRESHOLD) -> int:
+    """The count with the largest eigengap ratio among those whose stability is at least ``threshold``."""
+    ratios = eigengap_ratios(eigenvalues, sorted(curve))
+    good = [k for k in sorted(curve) if curve[k] >= threshold and k in ratios]
+    if not good:
+        return int(min(curve))
+    return int(max(good, key=lambda k: ratios[k]))
 
 
 def choose_count(rule, *, A=None, eigenvalues=None, counts=None, seed: int = 0, device=None,
@@ -103,4 +140,6 @@ def choose_count(rule, *, A=None, eigenvalues=None, counts=None, seed: int = 0, 
     if rule == "eigengap":
         return eigengap_count(eigenvalues, k_min=min(counts), k_max=max(counts)), {}
     curve = stability_curve(A, counts, seed=seed, device=device)
+    if rule == "stable_eigengap":
+        return stable_eigengap_count(curve, eigenvalues, threshold=threshold), {"stability": curve}
     return stability_count(curve, threshold=threshold), {"stability": curve}

@@ -325,7 +325,7 @@ def decompose_parity(model, tasks, cfg: ParityQDGConfig, *, train_seed: int = 0,
 
     from quanta.fit import fit_rank_frequency, fit_zipf_from_sizes, rank_frequency_envelope
     from quanta.qdg import cluster as C
-    from quanta.qdg.count import choose_count
+    from quanta.qdg.count import _isolated, choose_count
 
     seed = cfg.seed if draw_seed is None else int(draw_seed)
     x, y, task, loss, n_drawn = select_low_loss(model, tasks, cfg.n_samples, threshold=cfg.threshold, seed=seed,
@@ -373,18 +373,6 @@ def decompose_parity(model, tasks, cfg: ParityQDGConfig, *, train_seed: int = 0,
                        fit=fit, envelope=env_fit, x=x, y=y, task=task_np, loss=np.asarray(loss), n_drawn=n_drawn,
                        n_dropped_by_task=dropped, n_isolated=int(isolated.sum()), affinity=A,
                        embedding=(emb, lam))
-
-
-def _isolated(A) -> np.ndarray:
-    """Points whose affinity to every other point is zero (dense array or scipy sparse matrix)."""
-    import scipy.sparse
-
-    if scipy.sparse.issparse(A):
-        deg = np.asarray(A.sum(axis=1)).ravel() - A.diagonal()
-    else:
-        A = np.asarray(A)
-        deg = A.sum(axis=1) - np.diag(A)
-    return deg <= 0
 
 
 def _gradients(net, x, y, cfg: ParityQDGConfig, seed: int, device):
