@@ -121,7 +121,7 @@ def steps(out: Path, cfg: DemoConfig, *, largest: str | None = None) -> list[tup
 
 def _largest_member(suite_dir: Path) -> str:
     """The directory of the largest model of a trained suite."""
-    from quanta.lm.suite import resolve_suite
+    from quanta.lm.models import resolve_suite
 
     members = resolve_suite([str(suite_dir)])
     return str(members[-1].path)

@@ -281,7 +281,7 @@ def run_qdg_parity(cfg: ParityQDGConfig, out, *, device=None, force: bool = Fals
 
     from quanta.fit import fit_zipf_from_sizes
     from quanta.parity import ParityTasks, load_member
-    from quanta.qdg import analyze_gradients
+    from quanta.qdg.pipeline import analyze_gradients
     from quanta.qdg.cluster import cluster_qr, default_counts, eigengap_count, member_centrality
     from quanta.qdg.grads import select_gradient_blocks, sample_gradients
     from quanta.store import Run
