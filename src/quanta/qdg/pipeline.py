@@ -246,10 +246,10 @@ def run_qdg_lm(cfg: QDGConfig, out, *, device=None, force: bool = False, argv=No
     from quanta.qdg.grads import select_gradient_blocks, token_gradients
     from quanta.qdg.select import context_losses, select_tokens
     from quanta.store import Run
-    from quanta.utils import device_description, resolve_device, seed_everything
+    from quanta.utils import device_description, resolve_device
 
     dev = resolve_device(device)
-    seed_everything(cfg.seed)
+    # every random choice below takes cfg.seed explicitly (its own numpy or torch Generator): no global state
     # load and check the inputs before anything is written, so bad input leaves no run directory behind
     model, tok = load_model(cfg.model, revision=cfg.revision, device=dev, dtype="float32")
     docs = load_corpus(cfg.corpus, max_docs=cfg.max_docs)
