@@ -67,3 +67,23 @@ def test_the_installed_console_script(tmp_path):
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1 and "alpha" in proc.stderr
     assert not (tmp_path / "t").exists()
+
+
+def test_library_errors_name_parameters_and_the_cli_prints_flags(tmp_path, cli_run):
+    """The library's message names the call's parameters (out=, force=True); the CLI's, the flags."""
+    import pytest
+
+    from quanta.cli import cli_message
+    from quanta.errors import QuantaError
+    from quanta.theory import SimulatorConfig, run_theory
+
+    assert cli_message("pass n_tokens=1000, or force=True (out=DIR)") == "pass --n-tokens 1000, or --force (--out DIR)"
+    assert cli_message("e.g. --set steps=1000; bogus=1; force=False") == "e.g. --set steps=1000; bogus=1; force=False"
+    cfg = SimulatorConfig(n_max=300, n_budgets=10, n_samples=20)
+    run_theory(cfg, tmp_path / "t")
+    with pytest.raises(QuantaError, match="force=True") as info:
+        run_theory(cfg, tmp_path / "t")
+    assert "--" not in str(info.value)
+    code, _, err = cli_run("theory", "--out", tmp_path / "t", "--set", "n_max=300", "--set", "n_budgets=10",
+                           "--set", "n_samples=20")
+    assert code == 2 and err.count("\n") == 1 and f"--out {tmp_path / 't'} already" in err and "--force" in err

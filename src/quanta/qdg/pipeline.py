@@ -114,7 +114,7 @@ class QDGConfig:
     def __post_init__(self):
         if not isinstance(self.model, str) or not self.model:
             raise QuantaError(f"model: a model directory or name is needed, got {self.model!r}",
-                              "pass --model runs/suite/MODEL or --model pythia-70m")
+                              "pass model=runs/suite/MODEL or model=pythia-70m")
         _check_positive_int("max_docs", self.max_docs, allow_none=True)
         _check_positive_int("context_length", self.context_length, minimum=3)
         _check_positive_int("n_tokens", self.n_tokens, minimum=10)
@@ -139,7 +139,7 @@ class QDGConfig:
         if self.counts is not None:
             counts = tuple(self.counts)
             if not counts or any(isinstance(k, bool) or not isinstance(k, int) or k < 2 for k in counts):
-                raise QuantaError(f"counts: must be integers >= 2, got {self.counts!r}", "e.g. --counts 10,20,50")
+                raise QuantaError(f"counts: must be integers >= 2, got {self.counts!r}", "e.g. counts=10,20,50")
             object.__setattr__(self, "counts", counts)
         if self.params is not None:
             object.__setattr__(self, "params", tuple(self.params) if not isinstance(self.params, str)
@@ -148,7 +148,7 @@ class QDGConfig:
             rr = tuple(self.rank_range)
             if len(rr) != 2 or not all(isinstance(v, int) for v in rr) or not 1 <= rr[0] < rr[1]:
                 raise QuantaError(f"rank_range: must be two integers 1 <= lo < hi, got {self.rank_range!r}",
-                                  "e.g. --rank-range 100,1000 (the paper)")
+                                  "e.g. rank_range=100,1000 (the paper)")
             object.__setattr__(self, "rank_range", rr)
 
 
@@ -162,7 +162,7 @@ def choose_counts(n: int, counts=None, n_clusters=None) -> tuple[list[int], int]
     bad = [c for c in sweep if not 2 <= c < n]
     if bad:
         raise QuantaError(f"cluster counts {bad} are out of range 2..{n - 1} for {n} tokens",
-                          "lower --counts/--n-clusters or raise --n-tokens")
+                          "lower counts=... or n_clusters=..., or raise n_tokens=...")
     return sweep, int(k)
 
 
@@ -271,7 +271,7 @@ def run_qdg_lm(cfg: QDGConfig, out, *, device=None, force: bool = False, argv=No
         n = len(sel)
         if n < 10:
             raise QuantaError(f"only {n} tokens have loss below {cfg.threshold} nats", 
-                              "give more text (--max-docs), raise --threshold or use a stronger model")
+                              "give more text (max_docs=...), raise threshold=... or use a stronger model")
         counts, k_head = choose_counts(n, cfg.counts, cfg.n_clusters)
         blocks = select_gradient_blocks(model, cfg.params, include_bias=cfg.include_bias)
         D = sum(b.numel for b in blocks)

@@ -177,8 +177,8 @@ def run_report(run_dirs: Iterable[str | os.PathLike], out: str | os.PathLike, *,
     for d in run_dirs:
         p = d.resolve()
         if p == target or target in p.parents or p in target.parents:
-            raise QuantaError(f"out: {out} overlaps the run directory {d} that is to be reported",
-                              "write the report to a new directory outside the runs")
+            raise QuantaError(f"out={out} overlaps the run directory {d} that is to be reported",
+                              "pass a new directory outside the runs as out=DIR")
     rendered = render_report(run_dirs, title=title, options=options)  # validates run_dirs before out is made
     config = {"run_dirs": [str(d.resolve()) for d in run_dirs], "title": title, **asdict(options)}
     with Run.create(out, command="report", config=config, force=force, argv=argv) as run:
