@@ -45,7 +45,7 @@ def main(argv=None):
 
     from quanta.lm.corpus import TokenizedWindow
     from quanta.lm.losses import per_token_losses, resolve_precision
-    from quanta.lm.suite import build_neox, neox_config
+    from quanta.lm.train import build_neox, neox_config
     from quanta.utils import resolve_device
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])

@@ -8,9 +8,9 @@ from quanta.errors import QuantaError
 
 def test_steps_follow_the_issue_order_and_name_the_largest_model():
     plan = steps(Path("/o"), DemoConfig(), largest="/o/lm-suite/models/big")
-    assert [n for n, _ in plan] == ["theory", "parity", "parity-analyze", "qdg-parity", "lm-suite", "lm-losses",
-                                   "lm-analyze", "qdg-lm", "falsify-parity", "falsify-lm", "report"]
-    args = dict(plan)
+    assert [s.name for s in plan] == ["theory", "parity", "parity-analyze", "qdg-parity", "lm-suite", "lm-losses",
+                                      "lm-analyze", "qdg-lm", "falsify-parity", "falsify-lm", "report"]
+    args = {s.name: s.argv for s in plan}
     assert args["qdg-lm"][:3] == ["qdg", "--model", "/o/lm-suite/models/big"]
     assert args["report"][-4:] == ["--out", "/o/report", "--title", "quanta demo"]
     assert all("--out" in a for a in args.values())
@@ -28,3 +28,48 @@ def test_config_and_cli_reject_bad_settings(tmp_path, cli_run):
 def test_headline_lines_handle_missing_figures():
     lines = headline_lines({"parity_alpha_N": 0.45, "parity_alpha_N_ci": [0.4, 0.5], "parity_alpha_N_pred": 0.4})
     assert len(lines) == 3 and "0.450 [0.400, 0.500]" in lines[0] and "n/a" in lines[1]
+
+
+# the library function each step calls, as the module it lives in and its name
+CALLS = {"theory": ("quanta.theory", "run_theory"), "parity": ("quanta.parity.train", "run_parity"),
+         "parity-analyze": ("quanta.parity.analyze", "run_parity_analysis"),
+         "qdg-parity": ("quanta.qdg.parity", "run_qdg_parity"), "lm-suite": ("quanta.lm.train", "train_suite"),
+         "lm-losses": ("quanta.lm.losses", "compute_losses"), "lm-analyze": ("quanta.lm.analyze", "analyze_losses"),
+         "qdg-lm": ("quanta.qdg.pipeline", "run_qdg_lm"), "falsify-parity": ("quanta.falsify", "falsify"),
+         "falsify-lm": ("quanta.falsify", "falsify"), "report": ("quanta.report.build", "run_report")}
+
+
+class _Called(Exception):
+    pass
+
+
+@pytest.mark.parametrize("cfg", [DemoConfig(), DemoConfig(seed=3, alpha=0.5, suite_steps=200, qdg_threshold=2,
+                                                           device="cpu", lm_max_docs=30)])
+def test_every_step_calls_what_its_command_calls(cfg, monkeypatch, tmp_path):
+    """Each step's library call gets the same arguments (configs included) as its `quanta` command line."""
+    import importlib
+
+    from quanta.cli import cli
+
+    plan = steps(tmp_path, cfg, largest=str(tmp_path / "lm-suite" / "models" / "big"))
+    assert [s.name for s in plan] == list(CALLS)
+    for step in plan:
+        module, name = CALLS[step.name]
+        seen = []
+
+        def record(*args, **kwargs):
+            kwargs.pop("argv", None)
+            seen.append((args, kwargs))
+            raise _Called
+
+        monkeypatch.setattr(importlib.import_module(module), name, record)
+        with pytest.raises(_Called):
+            step.call(force=True, argv=["quanta", *step.argv])
+        with pytest.raises(_Called):
+            cli.main(args=[*step.argv, "--force"], prog_name="quanta", standalone_mode=False)
+        (demo_args, demo_kw), (cli_args, cli_kw) = seen
+        norm = [str(a) if isinstance(a, Path) else a for a in cli_args]
+        if step.name == "report":  # the CLI passes the directories as Paths
+            norm[0] = [str(p) for p in norm[0]]
+        assert (demo_args, demo_kw) == (tuple(norm), cli_kw), step.name
+        monkeypatch.undo()

@@ -413,7 +413,7 @@ def test_cli_matches_library_and_reports_bad_input(planted, tmp_path, cli_run):
 def trained_losses(tmp_path_factory):
     """A 4-size suite trained by quanta (the tiny preset with four widths), and its per-token losses."""
     from quanta.lm.losses import LossesConfig, compute_losses
-    from quanta.lm.suite import SuiteConfig, train_suite
+    from quanta.lm.train import SuiteConfig, train_suite
 
     root = tmp_path_factory.mktemp("e2e")
     sizes = [[8, 1, 2, 3e-3], [16, 1, 2, 3e-3], [24, 1, 2, 3e-3], [32, 2, 2, 3e-3]]

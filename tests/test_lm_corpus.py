@@ -11,7 +11,7 @@ from quanta.lm.corpus import (Document, limit_tokens, load_corpus, split_documen
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    from quanta.lm.suite import train_tokenizer
+    from quanta.lm.train import train_tokenizer
 
     texts = [p.read_text(errors="replace") for p in stdlib_files("train")[:8]]
     return train_tokenizer(texts, vocab_size=400)

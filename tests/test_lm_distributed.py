@@ -9,7 +9,7 @@ import pytest
 
 from quanta.lm.corpus import stdlib_files
 from quanta.lm.losses import read_losses
-from quanta.lm.suite import build_neox, neox_config, train_tokenizer
+from quanta.lm.train import build_neox, neox_config, train_tokenizer
 
 
 @pytest.fixture(scope="module")

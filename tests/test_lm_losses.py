@@ -6,7 +6,7 @@ import torch
 from quanta.errors import QuantaError
 from quanta.lm.corpus import TokenizedWindow, load_corpus, stdlib_files, tokenize_documents
 from quanta.lm.losses import LossesConfig, make_batches, per_token_losses, read_losses, reference_losses
-from quanta.lm.suite import build_neox, neox_config, train_tokenizer
+from quanta.lm.train import build_neox, neox_config, train_tokenizer
 
 VOCAB = 300
 
@@ -127,7 +127,7 @@ def test_cli_losses_tables_resume_and_library_agreement(cli_run, suite_dirs, tmp
     assert (df["pos"] >= 1).all()
     assert (df.groupby("model").size() == (docs["n_tokens"] - 1).sum()).all()
     # the library on the same windows gives the same losses
-    from quanta.lm.suite import load_model
+    from quanta.lm.models import load_model
 
     model, tok = load_model(str(suite_dirs[1]), device="cpu")
     windows = tokenize_documents(load_corpus("stdlib:test", max_docs=10), tok, context_length=64)

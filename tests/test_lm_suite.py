@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from quanta.errors import QuantaError
-from quanta.lm.suite import (PYTHIA_SIZES, SuiteConfig, build_neox, checkpoint_steps, count_params, load_model,
-                             neox_config, resolve_suite)
+from quanta.lm.models import PYTHIA_SIZES, count_params, load_model, resolve_suite
+from quanta.lm.train import SuiteConfig, build_neox, checkpoint_steps, neox_config
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +126,7 @@ def test_suite_config_validation(cli_run, tmp_path):
 
 
 def test_cpu_preset_spans_required_decades():
-    from quanta.lm.suite import PRESETS
+    from quanta.lm.train import PRESETS
 
     for preset, decades in (("cpu", 1.5), ("gpu", 2.0)):
         counts = []
@@ -142,7 +142,7 @@ def test_cpu_preset_spans_required_decades():
 
 def test_unreachable_hub_is_detected_at_once(monkeypatch):
     """Without HF_HUB_OFFLINE, a hub that does not answer is detected, so loading goes to the cache only."""
-    from quanta.lm import suite
+    from quanta.lm import models as suite
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     for var in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):

@@ -122,3 +122,30 @@ def test_qdg_cli_errors_are_one_line(cli_run, tiny_lm, tmp_path):
     assert code == 2 and "not a quanta run directory" in err
     code, out, _ = cli_run("qdg")
     assert code == 0 and "parity" in out and "--model" in out
+
+
+def test_qdg_lm_neither_reads_nor_changes_the_global_rngs(tiny_lm, tmp_path):
+    """run_qdg_lm seeds its own generators: the global RNG state before it does not matter, and it is left as is."""
+    import random
+
+    from quanta.qdg.pipeline import QDGConfig, run_qdg_lm
+
+    mdir, cdir = tiny_lm
+    cfg = QDGConfig(model=str(mdir), corpus=str(cdir), threshold=100.0, n_tokens=40, counts=(3, 5), n_clusters=4,
+                    project=256, n_boot=20, seed=2)
+    tables = []
+    for i, state in enumerate((1, 12345)):
+        random.seed(state)
+        np.random.seed(state)
+        torch.manual_seed(state)
+        before = (random.getstate(), np.random.get_state()[1].copy(), torch.get_rng_state().clone())
+        s = run_qdg_lm(cfg, tmp_path / f"q{i}", device="cpu")
+        assert random.getstate() == before[0]
+        assert np.array_equal(np.random.get_state()[1], before[1]) and torch.equal(torch.get_rng_state(), before[2])
+        s.pop("timings_s")
+        run = Run.open(tmp_path / f"q{i}")
+        tables.append((s, run.read_table("tokens"), run.read_table("clusters")))
+    (s0, t0, c0), (s1, t1, c1) = tables
+    assert s0 == s1
+    pd.testing.assert_frame_equal(t0, t1)
+    pd.testing.assert_frame_equal(c0, c1)

@@ -31,7 +31,7 @@ def test_run_lifecycle(tmp_path):
 def test_finished_run_is_refused_without_force(tmp_path):
     out = tmp_path / "r"
     Run.create(out, command="x", config={}).finish({})
-    with pytest.raises(QuantaError, match="--force"):
+    with pytest.raises(QuantaError, match="force=True"):
         Run.create(out, command="x", config={})
     run = Run.create(out, command="x", config={}, force=True)
     assert run.manifest["status"] == "running" and not (out / "summary.json").exists()
@@ -40,7 +40,7 @@ def test_finished_run_is_refused_without_force(tmp_path):
 def test_unfinished_run_needs_resume_with_same_config(tmp_path):
     out = tmp_path / "r"
     Run.create(out, command="x", config={"a": 1})
-    with pytest.raises(QuantaError, match="--resume"):
+    with pytest.raises(QuantaError, match="resume=True"):
         Run.create(out, command="x", config={"a": 1})
     with pytest.raises(QuantaError, match="config differs"):
         Run.create(out, command="x", config={"a": 2}, resume=True)

@@ -2,11 +2,75 @@
 
 Modules follow the paper's concepts: :mod:`quanta.theory`, :mod:`quanta.fit`,
 :mod:`quanta.parity`, :mod:`quanta.lm`, :mod:`quanta.qdg`, :mod:`quanta.falsify`
-and :mod:`quanta.report`. Importing the package has no side effects.
+and :mod:`quanta.report`. Importing the package has no side effects and does not import torch:
+the calls a notebook chains are here by name and load on first use, e.g.
+
+>>> import quanta
+>>> quanta.fit_power_law.__module__
+'quanta.fit'
+>>> "train_sweep" in dir(quanta)
+True
+
+``quanta.falsify`` is the module (its entry points are :func:`quanta.falsify.falsify` and
+``quanta.falsify_parity_run``); the function is not exported here, where it would clash with the module's name.
 """
 
 __version__ = "0.1.0"
 
+from quanta._lazy import lazy_exports  # noqa: E402
 from quanta.errors import QuantaError  # noqa: E402
 
-__all__ = ["QuantaError", "__version__"]
+_EXPORTS = {
+    # theory
+    "SimulatorConfig": "quanta.theory",
+    "simulate_curves": "quanta.theory",
+    "predicted_exponents": "quanta.theory",
+    "run_theory": "quanta.theory",
+    # fits
+    "PowerLawFit": "quanta.fit",
+    "ZipfFit": "quanta.fit",
+    "fit_power_law": "quanta.fit",
+    "fit_zipf_mle": "quanta.fit",
+    "fit_zipf_from_sizes": "quanta.fit",
+    "fit_rank_frequency": "quanta.fit",
+    # sparse parity
+    "ParityConfig": "quanta.parity.train",
+    "preset_config": "quanta.parity.presets",
+    "train_sweep": "quanta.parity.train",
+    "run_parity": "quanta.parity.train",
+    "load_parity_run": "quanta.parity.analyze",
+    "analyze_parity": "quanta.parity.analyze",
+    "run_parity_analysis": "quanta.parity.analyze",
+    # language models
+    "load_corpus": "quanta.lm.corpus",
+    "tokenize_documents": "quanta.lm.corpus",
+    "resolve_suite": "quanta.lm.models",
+    "load_model": "quanta.lm.models",
+    "SuiteConfig": "quanta.lm.train",
+    "train_suite": "quanta.lm.train",
+    "per_token_losses": "quanta.lm.losses",
+    "LossesConfig": "quanta.lm.losses",
+    "compute_losses": "quanta.lm.losses",
+    "load_loss_matrix": "quanta.lm.analyze",
+    "analyze_losses": "quanta.lm.analyze",
+    # quanta discovery from gradients
+    "select_tokens": "quanta.qdg.select",
+    "token_gradients": "quanta.qdg.grads",
+    "affinity_graph": "quanta.qdg.cluster",
+    "spectral_sweep": "quanta.qdg.cluster",
+    "QDGConfig": "quanta.qdg.pipeline",
+    "run_qdg_lm": "quanta.qdg.pipeline",
+    "ParityQDGConfig": "quanta.qdg.parity",
+    "run_qdg_parity": "quanta.qdg.parity",
+    # falsification and the report
+    "FalsifyConfig": "quanta.falsify",
+    "compare_exponents": "quanta.falsify",
+    "falsify_parity_run": "quanta.falsify",
+    "build_report": "quanta.report.build",
+    "DemoConfig": "quanta.demo",
+    "run_demo": "quanta.demo",
+}
+
+__getattr__, __dir__, _names = lazy_exports(__name__, _EXPORTS, globals())
+__all__ = ["QuantaError", "__version__", *_names]
+del _names

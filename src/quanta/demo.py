@@ -13,16 +13,19 @@ Steps (each its own run directory under ``OUT``):
 6. ``falsify-parity``, ``falsify-lm``  α_N+1 against the Zipf exponent of the QDG parts;
 7. ``report``            one HTML file with all of it.
 
-Every step calls the same command a user would type (in-process), so the demo is also
-an end-to-end check of the CLI. With ``resume``, finished steps are skipped.
+Every step calls the library function that its `quanta` command calls, with the same config
+(tests/test_demo.py checks that the two agree); the step's manifest records that command line.
+With ``resume``, finished steps are skipped.
 """
 
 from __future__ import annotations
 
 import logging
+import shlex
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 from quanta.errors import QuantaError
 
@@ -78,8 +81,18 @@ class DemoConfig:
                               "e.g. --set suite_steps=200")
 
 
-def steps(out: Path, cfg: DemoConfig, *, largest: str | None = None) -> list[tuple[str, list[str]]]:
-    """The demo's steps as (name, argv of the `quanta` command).
+@dataclass(frozen=True)
+class Step:
+    """One step of the demo: its run directory's name, the equivalent `quanta` command (without the program
+    name) and the library call, ``call(force=..., argv=...)``, that the command would make."""
+
+    name: str
+    argv: list[str]
+    call: Callable[..., object]
+
+
+def steps(out: Path, cfg: DemoConfig, *, largest: str | None = None) -> list[Step]:
+    """The demo's steps, in order.
 
     ``largest`` is the directory of the suite's largest model, known once the suite is trained (until then the
     qdg-lm step names the suite directory).
@@ -94,34 +107,98 @@ def steps(out: Path, cfg: DemoConfig, *, largest: str | None = None) -> list[tup
     if cfg.suite_steps is not None:
         suite += ["--set", f"steps={cfg.suite_steps}"]
     largest = largest or d["lm-suite"]
+    report_dirs = [d[k] for k in ("theory", "parity", "parity-analyze", "qdg-parity", "lm-suite", "lm-losses",
+                                  "lm-analyze", "qdg-lm", "falsify-parity", "falsify-lm")]
+
+    # Each call imports its function when it runs, builds the config the command builds from these flags
+    # (the CLI turns numbers given as text back into floats, hence float()), and returns the run's summary.
+    def theory(**kw):
+        from quanta.theory import SimulatorConfig, run_theory
+
+        return run_theory(SimulatorConfig(alpha=float(cfg.alpha), n_quanta=None, seed=cfg.seed), d["theory"], **kw)
+
+    def parity(**kw):
+        from quanta.parity.presets import preset_config
+        from quanta.parity.train import run_parity
+
+        return run_parity(preset_config(cfg.parity_preset, {"seeds": [cfg.seed]}), d["parity"], device=cfg.device,
+                          resume=False, **kw)
+
+    def parity_analyze(**kw):
+        from quanta.parity.analyze import AnalyzeConfig, run_parity_analysis
+
+        return run_parity_analysis(d["parity"], d["parity-analyze"], AnalyzeConfig(seed=0), **kw)
+
+    def qdg_parity(**kw):
+        from quanta.qdg.parity import ParityQDGConfig, run_qdg_parity
+
+        qcfg = ParityQDGConfig(run_dir=d["parity"], n_samples=cfg.qdg_parity_samples, seed=cfg.seed)
+        return run_qdg_parity(qcfg, d["qdg-parity"], device=cfg.device, **kw)
+
+    def lm_suite(**kw):
+        from quanta.lm.train import SuiteConfig, train_suite
+
+        extra = {} if cfg.suite_steps is None else {"steps": cfg.suite_steps}
+        scfg = SuiteConfig(corpus="stdlib", preset=cfg.suite_preset, seed=cfg.seed, **extra)
+        return train_suite(scfg, d["lm-suite"], device=cfg.device, resume=False, **kw)
+
+    def lm_losses(**kw):
+        from quanta.lm.losses import LossesConfig, compute_losses
+
+        lcfg = LossesConfig(suite=(d["lm-suite"],), corpus="stdlib:test", max_docs=cfg.lm_max_docs)
+        return compute_losses(lcfg, d["lm-losses"], device=cfg.device, resume=False, **kw)
+
+    def lm_analyze(**kw):
+        from quanta.lm.analyze import AnalyzeConfig, analyze_losses
+
+        return analyze_losses(d["lm-losses"], d["lm-analyze"], AnalyzeConfig(), **kw)
+
+    def qdg_lm(**kw):
+        from quanta.qdg.pipeline import QDGConfig, run_qdg_lm
+
+        qcfg = QDGConfig(model=largest, corpus="stdlib:test", n_tokens=cfg.qdg_tokens,
+                         threshold=float(cfg.qdg_threshold), max_docs=300, seed=cfg.seed)
+        return run_qdg_lm(qcfg, d["qdg-lm"], device=cfg.device, **kw)
+
+    def falsify(scaling, parts, target):
+        def call(**kw):
+            from quanta.falsify import FalsifyConfig, falsify as falsify_runs
+
+            return falsify_runs(d[scaling], d[parts], d[target], FalsifyConfig(seed=cfg.seed), **kw)[0]
+
+        return call
+
+    def report(**kw):
+        from quanta.report.build import run_report
+        from quanta.report.sections import Options
+
+        return run_report(report_dirs, d["report"], title="quanta demo", options=Options(), **kw)
+
     return [
-        ("theory", ["theory", "--alpha", str(cfg.alpha), "--out", d["theory"], *seed]),
-        ("parity", ["parity", "run", "--preset", cfg.parity_preset, "--out", d["parity"], "--set",
-                    f"seeds=[{cfg.seed}]", *dev]),
-        ("parity-analyze", ["parity", "analyze", d["parity"], "--out", d["parity-analyze"]]),
-        ("qdg-parity", ["qdg", "parity", d["parity"], "--out", d["qdg-parity"], "--n-samples",
-                        str(cfg.qdg_parity_samples), *seed, *dev]),
-        ("lm-suite", suite),
-        ("lm-losses", ["lm", "losses", "--suite", d["lm-suite"], "--corpus", "stdlib:test", "--max-docs",
-                       str(cfg.lm_max_docs), "--out", d["lm-losses"], *dev]),
-        ("lm-analyze", ["lm", "analyze", d["lm-losses"], "--out", d["lm-analyze"]]),
-        ("qdg-lm", ["qdg", "--model", largest, "--corpus", "stdlib:test", "--n-tokens", str(cfg.qdg_tokens),
-                    "--threshold", str(cfg.qdg_threshold), "--max-docs", "300",
-                    "--out", d["qdg-lm"], *seed, *dev]),
-        ("falsify-parity", ["falsify", "--scaling", d["parity-analyze"], "--parts", d["qdg-parity"], "--out",
-                            d["falsify-parity"], *seed]),
-        ("falsify-lm", ["falsify", "--scaling", d["lm-analyze"], "--parts", d["qdg-lm"], "--out", d["falsify-lm"],
-                        *seed]),
-        ("report", ["report", *[d[k] for k in ("theory", "parity", "parity-analyze", "qdg-parity", "lm-suite",
-                                               "lm-losses", "lm-analyze", "qdg-lm", "falsify-parity",
-                                               "falsify-lm")],
-                    "--out", d["report"], "--title", "quanta demo"]),
+        Step("theory", ["theory", "--alpha", str(cfg.alpha), "--out", d["theory"], *seed], theory),
+        Step("parity", ["parity", "run", "--preset", cfg.parity_preset, "--out", d["parity"], "--set",
+                        f"seeds=[{cfg.seed}]", *dev], parity),
+        Step("parity-analyze", ["parity", "analyze", d["parity"], "--out", d["parity-analyze"]], parity_analyze),
+        Step("qdg-parity", ["qdg", "parity", d["parity"], "--out", d["qdg-parity"], "--n-samples",
+                            str(cfg.qdg_parity_samples), *seed, *dev], qdg_parity),
+        Step("lm-suite", suite, lm_suite),
+        Step("lm-losses", ["lm", "losses", "--suite", d["lm-suite"], "--corpus", "stdlib:test", "--max-docs",
+                           str(cfg.lm_max_docs), "--out", d["lm-losses"], *dev], lm_losses),
+        Step("lm-analyze", ["lm", "analyze", d["lm-losses"], "--out", d["lm-analyze"]], lm_analyze),
+        Step("qdg-lm", ["qdg", "--model", largest, "--corpus", "stdlib:test", "--n-tokens", str(cfg.qdg_tokens),
+                        "--threshold", str(cfg.qdg_threshold), "--max-docs", "300", "--out", d["qdg-lm"], *seed,
+                        *dev], qdg_lm),
+        Step("falsify-parity", ["falsify", "--scaling", d["parity-analyze"], "--parts", d["qdg-parity"], "--out",
+                                d["falsify-parity"], *seed], falsify("parity-analyze", "qdg-parity", "falsify-parity")),
+        Step("falsify-lm", ["falsify", "--scaling", d["lm-analyze"], "--parts", d["qdg-lm"], "--out", d["falsify-lm"],
+                            *seed], falsify("lm-analyze", "qdg-lm", "falsify-lm")),
+        Step("report", ["report", *report_dirs, "--out", d["report"], "--title", "quanta demo"], report),
     ]
 
 
 def _largest_member(suite_dir: Path) -> str:
     """The directory of the largest model of a trained suite."""
-    from quanta.lm.suite import resolve_suite
+    from quanta.lm.models import resolve_suite
 
     members = resolve_suite([str(suite_dir)])
     return str(members[-1].path)
@@ -142,7 +219,6 @@ def run_demo(out, cfg: DemoConfig | None = None, *, force: bool = False, resume:
 
     ``echo`` (a callable taking a string) receives one line per step as it starts and finishes.
     """
-    from quanta.cli import cli
     from quanta.store import Run
 
     cfg = cfg or DemoConfig()
@@ -151,20 +227,21 @@ def run_demo(out, cfg: DemoConfig | None = None, *, force: bool = False, resume:
     plan = steps(out, cfg)
     with Run.create(out, command="demo", config=asdict(cfg), seed=cfg.seed, argv=argv, force=force,
                     resume=resume) as run:
-        for i, (name, args) in enumerate(plan, 1):
-            target = out / name
+        for i, step in enumerate(plan, 1):
+            target = out / step.name
             if _complete(target):
-                echo(f"[{i}/{len(plan)}] {name}: already done, kept")
+                echo(f"[{i}/{len(plan)}] {step.name}: already done, kept")
                 continue
-            if name == "qdg-lm":
-                args = dict(steps(out, cfg, largest=_largest_member(out / "lm-suite")))[name]
-            if target.exists():
-                args = [*args, "--force"]
-            echo(f"[{i}/{len(plan)}] {name}: quanta {' '.join(args)}")
+            if step.name == "qdg-lm":
+                step = next(s for s in steps(out, cfg, largest=_largest_member(out / "lm-suite"))
+                            if s.name == step.name)
+            redo = target.exists()
+            args = [*step.argv, "--force"] if redo else step.argv
+            echo(f"[{i}/{len(plan)}] {step.name}: quanta {shlex.join(args)}")
             t = time.perf_counter()
-            with run.timer(name):
-                cli.main(args=args, prog_name="quanta", standalone_mode=False)
-            echo(f"[{i}/{len(plan)}] {name}: done in {time.perf_counter() - t:.0f} s")
+            with run.timer(step.name):
+                step.call(force=redo, argv=["quanta", *args])
+            echo(f"[{i}/{len(plan)}] {step.name}: done in {time.perf_counter() - t:.0f} s")
         return run.finish(headline(out))
 
 

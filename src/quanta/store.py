@@ -195,27 +195,27 @@ class Run:
                 _clear_run_dir(path)
                 prior = None
             elif status == "complete":
-                raise QuantaError(f"--out {path} already holds a finished run",
-                                  "choose a new directory or pass --force to overwrite it")
+                raise QuantaError(f"out={path} already holds a finished run",
+                                  "choose a new directory or pass force=True to overwrite it")
             elif not resume:
-                raise QuantaError(f"--out {path} holds an unfinished run (status {status!r})",
-                                  "pass --resume to continue it or --force to start over")
+                raise QuantaError(f"out={path} holds an unfinished run (status {status!r})",
+                                  "pass resume=True to continue it or force=True to start over")
             else:
                 if prior.get("command") != command:
-                    raise QuantaError(f"--resume: {path} holds a {prior.get('command')!r} run, not {command!r}",
-                                      "point --out at the run to resume")
+                    raise QuantaError(f"resume=True: {path} holds a {prior.get('command')!r} run, not {command!r}",
+                                      "pass the run to resume as out=DIR")
                 if prior.get("config") != config:
                     diff = sorted(k for k in set(config) | set(prior.get("config", {}))
                                   if config.get(k) != prior.get("config", {}).get(k))
-                    raise QuantaError(f"--resume: the config differs from the run in {path} (in {', '.join(diff)})",
+                    raise QuantaError(f"resume=True: the config differs from the run in {path} (in {', '.join(diff)})",
                                       "resume with the same settings, or start a new run")
                 run.resumed = True
         elif path.exists() and any(p for p in path.iterdir() if not p.name.startswith(".")):
             if not force:
-                raise QuantaError(f"--out {path} is a non-empty folder that is not a quanta run directory",
-                                  "choose a new or empty directory for --out")
-            raise QuantaError(f"--out {path} is not a quanta run directory, so --force will not empty it",
-                              "choose a new or empty directory for --out")
+                raise QuantaError(f"out={path} is a non-empty folder that is not a quanta run directory",
+                                  "pass a new or empty directory as out=DIR")
+            raise QuantaError(f"out={path} is not a quanta run directory, so force=True will not empty it",
+                              "pass a new or empty directory as out=DIR")
         path.mkdir(parents=True, exist_ok=True)
         if run.resumed:
             manifest = prior
@@ -262,7 +262,7 @@ class Run:
                               f"pass the --out directory of a `quanta {command}` run")
         if require_complete and run._manifest.get("status") != "complete":
             raise QuantaError(f"{path} holds an unfinished run (status {run._manifest.get('status')!r})",
-                              "finish it first (re-run its command with --resume)")
+                              "finish it first (re-run its command with resume=True)")
         return run
 
     # ------------------------------------------------------------------ accessors

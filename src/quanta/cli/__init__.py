@@ -79,12 +79,54 @@ def cli():
     """
 
 
+def _flags() -> tuple[dict[str, str], set[str]]:
+    """``{parameter: --flag}`` over every command (names that map to one flag only), and which are switches."""
+    ctx = click.Context(cli)
+    seen: dict[str, set[str]] = {}
+    switches: set[str] = set()
+
+    def walk(group):
+        for name in group.list_commands(ctx):
+            cmd = group.get_command(ctx, name)
+            for p in cmd.params:
+                if isinstance(p, click.Option) and p.name and p.opts[0].startswith("--"):
+                    seen.setdefault(p.name, set()).add(p.opts[0])
+                    if p.is_flag and not p.secondary_opts:
+                        switches.add(p.name)
+            if isinstance(cmd, click.Group):
+                walk(cmd)
+
+    walk(cli)
+    return {name: next(iter(f)) for name, f in seen.items() if len(f) == 1}, switches
+
+
+def cli_message(text: str) -> str:
+    """A library error message in the CLI's words: ``name=VALUE`` of a parameter that is an option becomes
+    ``--flag VALUE`` (``name=True`` of a switch: ``--flag``), e.g. ``pass n_tokens=1000`` -> ``pass --n-tokens 1000``.
+
+    Library messages name the parameters of the call (``out=``, ``force=True``); the CLI prints its flags.
+    """
+    import re
+
+    flags, switches = _flags()
+
+    def swap(m):
+        name, value = m.group(1), m.group(2)
+        if name not in flags:
+            return m.group(0)
+        if name in switches:
+            return flags[name] if value == "True" else m.group(0)
+        return f"{flags[name]} {value}"
+
+    return re.sub(r"(?<![\w./-])([a-z][a-z0-9_]*)=(\S+?)(?=[,;:)]?(?:\s|$))", swap, text)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     try:
         code = cli.main(args=argv, prog_name="quanta", standalone_mode=False)
     except QuantaError as exc:
-        click.echo(f"error: {exc.one_line()}", err=True)
+        click.echo(f"error: {cli_message(exc.one_line())}", err=True)
         sys.exit(2)
     except getattr(click.exceptions, "NoArgsIsHelpError", ()) as exc:
         click.echo(exc.ctx.get_help() if exc.ctx else exc.format_message())

@@ -28,7 +28,7 @@ def train_suite(corpus, preset, out, seed, device, overrides, force, resume):
     from dataclasses import fields
 
     from quanta.errors import QuantaError
-    from quanta.lm.suite import SuiteConfig, train_suite as run_train
+    from quanta.lm.train import SuiteConfig, train_suite as run_train
 
     values = parse_overrides(overrides)
     known = {f.name for f in fields(SuiteConfig)}

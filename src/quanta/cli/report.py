@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 
 import click
@@ -29,25 +28,11 @@ def report(run_dirs, out, force, title, max_rows, max_contexts, max_clusters, ma
 
     The file is self-contained (no network): open it in any browser.
     """
-    from quanta.errors import QuantaError
-    from quanta.report import REPORT_FILE, Options, render_report
-    from quanta.store import Run
+    from quanta.report.build import run_report
+    from quanta.report.sections import Options
 
     options = Options(max_rows=max_rows, max_contexts=max_contexts, max_clusters=max_clusters,
                       max_cluster_counts=max_cluster_counts)
-    out = Path(out)
-    target = out.resolve()
-    for d in run_dirs:
-        p = d.resolve()
-        if p == target or target in p.parents or p in target.parents:
-            raise QuantaError(f"--out {out} overlaps the run directory {d} that is to be reported",
-                              "write the report to a new directory outside the runs")
-    rendered = render_report(run_dirs, title=title, options=options)  # validates DIR... before OUT is made
-    config = {"run_dirs": [str(d.resolve()) for d in run_dirs], "title": title, **asdict(options)}
-    with Run.create(out, command="report", config=config, force=force) as run:
-        path = rendered.write(run.path / REPORT_FILE)
-        summary = run.finish({"report": str(path.resolve()), "n_runs": len(rendered.runs),
-                              "sections": rendered.sections, "size_bytes": path.stat().st_size,
-                              "runs": rendered.runs})
-    click.echo(f"sections: {', '.join(rendered.sections)}")
+    summary = run_report(run_dirs, out, title=title, options=options, force=force)
+    click.echo(f"sections: {', '.join(summary['sections'])}")
     echo_summary(summary, out, keys=("n_runs", "size_bytes", "report"))

@@ -34,6 +34,7 @@ import pandas as pd
 
 from quanta.errors import QuantaError
 from quanta.lm.corpus import TokenizedWindow
+from quanta.lm.models import SUITE_FILE, count_params, load_model, load_tokenizer, resolve_dtype, resolve_suite
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +222,7 @@ class LossesConfig:
     Attributes
     ----------
     suite : tuple of str
-        Suite items (see :mod:`quanta.lm.suite`): ``pythia``, a hub id, a model or trained-suite directory.
+        Suite items (see :mod:`quanta.lm.models`): ``pythia``, a hub id, a model or trained-suite directory.
     corpus : str
         Corpus spec (see :mod:`quanta.lm.corpus`).
     revisions : tuple of str
@@ -345,7 +346,6 @@ def read_losses(run_dir) -> pd.DataFrame:
 
 
 def _default_context_length(refs) -> int:
-    from quanta.lm.suite import SUITE_FILE
 
     for ref in refs:
         for parent in [Path(ref.path), *Path(ref.path).parents]:
@@ -368,7 +368,6 @@ def compute_losses(cfg: LossesConfig, out, *, device=None, force: bool = False, 
         The summary (written to summary.json): models, their mean loss over the same tokens, counts, throughput.
     """
     from quanta.lm.corpus import limit_tokens, load_corpus, tokenize_documents
-    from quanta.lm.suite import count_params, load_model, load_tokenizer, resolve_dtype, resolve_suite
     from quanta.store import Run, atomic_write_json, read_json, write_parquet
     from quanta.utils import device_description
 

@@ -1,4 +1,4 @@
-"""Multitask sparse parity (docs/science.md §2): data, batched ensembles, sweeps.
+"""Multitask sparse parity (docs/science.md §2): data, batched ensembles, sweeps, their analysis.
 
 Importing this package does not import torch; the names below load on first use:
 
@@ -6,14 +6,17 @@ Importing this package does not import torch; the names below load on first use:
 - :class:`~quanta.parity.train.ParityConfig`, :func:`~quanta.parity.train.train_sweep`,
   :func:`~quanta.parity.train.run_parity`: sweeps;
 - :func:`~quanta.parity.train.load_member`: one trained model of a run as a plain module;
-- :func:`~quanta.parity.presets.preset_config`: named sweeps.
+- :func:`~quanta.parity.presets.preset_config`: named sweeps;
+- :class:`~quanta.parity.analyze.AnalyzeConfig`, :func:`~quanta.parity.analyze.load_parity_run`,
+  :func:`~quanta.parity.analyze.analyze_parity`, :func:`~quanta.parity.analyze.run_parity_analysis`: scaling
+  fits, emergence and learning order of a finished sweep.
 """
 
 from __future__ import annotations
 
-import importlib
+from quanta._lazy import lazy_exports
 
-_LAZY = {
+_EXPORTS = {
     "ParityTasks": "quanta.parity.data",
     "zipf_probs": "quanta.theory",  # the one home of the model's formulas: zipf_probs(alpha, n_tasks)
     "ParityMLP": "quanta.parity.ensemble",
@@ -24,12 +27,12 @@ _LAZY = {
     "run_parity": "quanta.parity.train",
     "load_member": "quanta.parity.train",
     "preset_config": "quanta.parity.presets",
+    "AnalyzeConfig": "quanta.parity.analyze",
+    "ParityAnalysis": "quanta.parity.analyze",
+    "ParityTables": "quanta.parity.analyze",
+    "load_parity_run": "quanta.parity.analyze",
+    "analyze_parity": "quanta.parity.analyze",
+    "run_parity_analysis": "quanta.parity.analyze",
 }
 
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'quanta.parity' has no attribute {name!r}")
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -105,11 +105,11 @@ class AnalyzeConfig:
     def __post_init__(self):
         t = self.threshold_bits
         check(isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t) and t > 0,
-              f"threshold_bits must be a number > 0, got {t!r}", "use e.g. --threshold-bits 0.1")
+              f"threshold_bits must be a number > 0, got {t!r}", "use e.g. threshold_bits=0.1")
         if self.emergence_width is not None:
             w = self.emergence_width
             check(isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w) and w > 0,
-                  f"emergence_width must be a width > 0, got {w!r}", "use e.g. --emergence-width 100")
+                  f"emergence_width must be a width > 0, got {w!r}", "use e.g. emergence_width=100")
         for axis in _AXES:
             rng = getattr(self, f"range_{axis}")
             if rng is None:
@@ -125,11 +125,11 @@ class AnalyzeConfig:
             object.__setattr__(self, f"range_{axis}", (None if lo is None else float(lo),
                                                         None if hi is None else float(hi)))
         check(isinstance(self.n_boot, int) and not isinstance(self.n_boot, bool) and self.n_boot >= 0,
-              f"n_boot must be an integer >= 0, got {self.n_boot!r}", "use e.g. --n-boot 200")
+              f"n_boot must be an integer >= 0, got {self.n_boot!r}", "use e.g. n_boot=200")
         check(isinstance(self.ci, (int, float)) and 0 < self.ci < 1, f"ci must be in (0, 1), got {self.ci!r}",
-              "use e.g. --ci 0.9")
+              "use e.g. ci=0.9")
         check(isinstance(self.seed, int) and not isinstance(self.seed, bool),
-              f"seed must be an integer, got {self.seed!r}", "use e.g. --seed 0")
+              f"seed must be an integer, got {self.seed!r}", "use e.g. seed=0")
 
     @property
     def threshold_nats(self) -> float:
@@ -1123,7 +1123,7 @@ def run_parity_analysis(run_dir: str | os.PathLike, out: str | os.PathLike, conf
     cfg = config if config is not None else AnalyzeConfig()
     src, dst = Path(run_dir), Path(out)
     if dst.exists() and src.exists() and dst.resolve() == src.resolve():
-        raise QuantaError(f"--out {dst} is the run directory being analyzed", "choose another directory for --out")
+        raise QuantaError(f"out={dst} is the run directory being analyzed", "pass another directory as out=DIR")
     conf = {"run_dir": str(src.resolve()) if src.exists() else str(src), **asdict(cfg)}
     if not force and dst.is_dir() and any(not p.name.startswith(".") for p in dst.iterdir()):
         # --out holds something: Run.create refuses it without writing; say so before the analysis runs

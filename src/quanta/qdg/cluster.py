@@ -148,7 +148,7 @@ def knn_affinity(G, n_neighbors: int = 30, *, similarity: str = "angular", devic
     n = X.shape[0]
     if not 1 <= n_neighbors < n:
         raise QuantaError(f"n_neighbors: must be in 1..{n - 1} for {n} points, got {n_neighbors}",
-                          "lower --n-neighbors or select more tokens")
+                          "lower n_neighbors=... or select more tokens")
     dev = torch.device(device or "cpu")
     Xd = X.to(dev)
     rows, cols, vals = [], [], []
@@ -274,7 +274,7 @@ def resolve_solver(solver: str, *, sparse: bool, n: int, device=None) -> str:
 def _check_solver(solver) -> None:
     if solver != "auto" and solver not in SOLVERS:
         raise QuantaError(f"eigen_solver: must be auto or one of {', '.join(SOLVERS)}, got {solver!r}",
-                          "e.g. --eigen-solver auto (Chebyshev for a kNN graph)")
+                          "e.g. eigen_solver=auto (Chebyshev for a kNN graph)")
 
 
 def spectral_embedding(A, n_components: int, *, seed: int = 0, solver: str = "auto", device=None):

@@ -173,7 +173,7 @@ def learned_tasks(eval_df: pd.DataFrame, model_id: int, *, learned_bits: float =
     """Tasks whose test loss at the model's last evaluation is below ``learned_bits`` bits, sorted."""
     ev = eval_df[eval_df["model"] == model_id]
     if ev.empty:
-        raise QuantaError(f"eval.parquet has no rows for model {model_id}", "check --model-id")
+        raise QuantaError(f"eval.parquet has no rows for model {model_id}", "check model_id")
     last = ev[ev["step"] == ev["step"].max()]
     return np.sort(last.loc[last["loss"] < learned_bits * LN2, "task"].to_numpy(np.int64))
 
@@ -433,8 +433,8 @@ def run_qdg_parity(cfg: ParityQDGConfig, out, *, device=None, force: bool = Fals
     """
     from quanta.fit import fit_zipf_from_sizes
     from quanta.parity import ParityTasks, load_member
-    from quanta.qdg import analyze_gradients
     from quanta.qdg.cluster import member_centrality
+    from quanta.qdg.pipeline import analyze_gradients
     from quanta.store import Run
     from quanta.utils import device_description, resolve_device
 

@@ -117,7 +117,7 @@ def select_tokens(contexts: Sequence, losses: Sequence, *, threshold: float = 0.
         raise QuantaError(f"threshold: must be a positive number of nats, got {threshold}",
                           "the paper uses 0.1 nats")
     if n_tokens is not None and n_tokens < 1:
-        raise QuantaError(f"n_tokens: must be >= 1 or None, got {n_tokens}", "pass e.g. --n-tokens 1000")
+        raise QuantaError(f"n_tokens: must be >= 1 or None, got {n_tokens}", "pass e.g. n_tokens=1000")
     doc_ids = list(range(len(contexts))) if doc_ids is None else list(doc_ids)
     frames = []
     for i, (c, lo) in enumerate(zip(contexts, losses)):
@@ -137,7 +137,7 @@ def select_tokens(contexts: Sequence, losses: Sequence, *, threshold: float = 0.
     if not frames:
         raise QuantaError(f"no token has loss below {threshold} nats"
                           + (" outside induction trigrams" if drop_induction else ""),
-                          "raise --threshold, use a stronger model, or give more text")
+                          "raise threshold=..., use a stronger model, or give more text")
     df = pd.concat(frames, ignore_index=True)
     if n_tokens is not None and len(df) > n_tokens:
         rng = np.random.default_rng(seed)

@@ -11,7 +11,7 @@ Examples
 >>> build_report(["runs/theory", "runs/qdg", "runs/falsify"], "report.html")  # doctest: +SKIP
 """
 
-from quanta.report.build import REPORT_FILE, Report, build_report, open_runs, render_report
+from quanta.report.build import REPORT_FILE, Report, build_report, open_runs, render_report, run_report
 from quanta.report.sections import Options
 
-__all__ = ["REPORT_FILE", "Options", "Report", "build_report", "open_runs", "render_report"]
+__all__ = ["REPORT_FILE", "Options", "Report", "build_report", "open_runs", "render_report", "run_report"]

@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from quanta.errors import QuantaError
@@ -156,3 +156,33 @@ def build_report(run_dirs: Iterable[str | os.PathLike], out_path: str | os.PathL
     if out.is_dir():
         out = out / REPORT_FILE
     return render_report(run_dirs, title=title, options=options).write(out)
+
+
+def run_report(run_dirs: Iterable[str | os.PathLike], out: str | os.PathLike, *, title: str | None = None,
+               options: Options | None = None, force: bool = False, argv: list[str] | None = None) -> dict:
+    """Write the report of ``run_dirs`` as a run directory ``out`` (``report.html``, manifest, summary).
+
+    This is ``quanta report DIR... --out OUT``. The run directories are read and checked before ``out`` is
+    made; ``out`` may not lie inside one of them or hold one.
+
+    Returns
+    -------
+    dict
+        The summary: ``report`` (the file), ``n_runs``, ``sections``, ``size_bytes`` and ``runs``.
+    """
+    options = options or Options()
+    run_dirs = [Path(d) for d in run_dirs]
+    out = Path(out)
+    target = out.resolve()
+    for d in run_dirs:
+        p = d.resolve()
+        if p == target or target in p.parents or p in target.parents:
+            raise QuantaError(f"out={out} overlaps the run directory {d} that is to be reported",
+                              "pass a new directory outside the runs as out=DIR")
+    rendered = render_report(run_dirs, title=title, options=options)  # validates run_dirs before out is made
+    config = {"run_dirs": [str(d.resolve()) for d in run_dirs], "title": title, **asdict(options)}
+    with Run.create(out, command="report", config=config, force=force, argv=argv) as run:
+        path = rendered.write(run.path / REPORT_FILE)
+        return run.finish({"report": str(path.resolve()), "n_runs": len(rendered.runs),
+                           "sections": rendered.sections, "size_bytes": path.stat().st_size,
+                           "runs": rendered.runs})
