@@ -49,6 +49,9 @@ class DemoConfig:
         Held-out standard-library files whose per-token losses are computed.
     qdg_tokens : int, default 600
         Tokens clustered by QDG on the language model.
+    parity_seeds : int, default 3
+        Training seeds of the parity sweep (``seed``, ``seed + 1``, ...): each is a replicate of both sides of the
+        verdict.
     qdg_parity_samples : int, default 1500
         Samples clustered by QDG on the parity model.
     qdg_threshold : float, default 1.0
@@ -65,10 +68,14 @@ class DemoConfig:
     lm_max_docs: int = 120
     qdg_tokens: int = 600
     qdg_parity_samples: int = 1500
+    parity_seeds: int = 3
     qdg_threshold: float = 1.0
     device: str | None = None
 
     def __post_init__(self):
+        if isinstance(self.parity_seeds, bool) or not isinstance(self.parity_seeds, int) or self.parity_seeds < 1:
+            raise QuantaError(f"parity_seeds must be an integer >= 1, got {self.parity_seeds!r}",
+                              "e.g. --set parity_seeds=3")
         for name in ("lm_max_docs", "qdg_tokens", "qdg_parity_samples"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 20:
@@ -102,6 +109,7 @@ def steps(out: Path, cfg: DemoConfig, *, largest: str | None = None) -> list[Ste
                                             "report")}
     dev = ["--device", cfg.device] if cfg.device else []
     seed = ["--seed", str(cfg.seed)]
+    parity_seeds = [cfg.seed + i for i in range(cfg.parity_seeds)]
     suite = ["lm", "train-suite", "--corpus", "stdlib", "--preset", cfg.suite_preset, "--out", d["lm-suite"], *seed,
              *dev]
     if cfg.suite_steps is not None:
@@ -121,8 +129,8 @@ def steps(out: Path, cfg: DemoConfig, *, largest: str | None = None) -> list[Ste
         from quanta.parity.presets import preset_config
         from quanta.parity.train import run_parity
 
-        return run_parity(preset_config(cfg.parity_preset, {"seeds": [cfg.seed]}), d["parity"], device=cfg.device,
-                          resume=False, **kw)
+        return run_parity(preset_config(cfg.parity_preset, {"seeds": parity_seeds}), d["parity"],
+                          device=cfg.device, resume=False, **kw)
 
     def parity_analyze(**kw):
         from quanta.parity.analyze import AnalyzeConfig, run_parity_analysis
@@ -164,9 +172,16 @@ def steps(out: Path, cfg: DemoConfig, *, largest: str | None = None) -> list[Ste
         def call(**kw):
             from quanta.falsify import FalsifyConfig, falsify as falsify_runs
 
-            return falsify_runs(d[scaling], d[parts], d[target], FalsifyConfig(seed=cfg.seed), **kw)[0]
+            return falsify_runs(d[scaling], d[parts], d[target], FalsifyConfig(seed=cfg.seed), allow_mismatch=False,
+                                **kw)[0]
 
         return call
+
+    def falsify_parity(**kw):
+        from quanta.falsify import FalsifyConfig, falsify_parity_run
+
+        fcfg = FalsifyConfig(n_samples=cfg.qdg_parity_samples, seed=cfg.seed)
+        return falsify_parity_run(d["parity"], d["falsify-parity"], fcfg, device=cfg.device, resume=False, **kw)[0]
 
     def report(**kw):
         from quanta.report.build import run_report
@@ -177,7 +192,7 @@ def steps(out: Path, cfg: DemoConfig, *, largest: str | None = None) -> list[Ste
     return [
         Step("theory", ["theory", "--alpha", str(cfg.alpha), "--out", d["theory"], *seed], theory),
         Step("parity", ["parity", "run", "--preset", cfg.parity_preset, "--out", d["parity"], "--set",
-                        f"seeds=[{cfg.seed}]", *dev], parity),
+                        f"seeds=[{','.join(map(str, parity_seeds))}]", *dev], parity),
         Step("parity-analyze", ["parity", "analyze", d["parity"], "--out", d["parity-analyze"]], parity_analyze),
         Step("qdg-parity", ["qdg", "parity", d["parity"], "--out", d["qdg-parity"], "--n-samples",
                             str(cfg.qdg_parity_samples), *seed, *dev], qdg_parity),
@@ -188,8 +203,8 @@ def steps(out: Path, cfg: DemoConfig, *, largest: str | None = None) -> list[Ste
         Step("qdg-lm", ["qdg", "--model", largest, "--corpus", "stdlib:test", "--n-tokens", str(cfg.qdg_tokens),
                         "--threshold", str(cfg.qdg_threshold), "--max-docs", "300", "--out", d["qdg-lm"], *seed,
                         *dev], qdg_lm),
-        Step("falsify-parity", ["falsify", "--scaling", d["parity-analyze"], "--parts", d["qdg-parity"], "--out",
-                                d["falsify-parity"], *seed], falsify("parity-analyze", "qdg-parity", "falsify-parity")),
+        Step("falsify-parity", ["falsify", d["parity"], "--n-samples", str(cfg.qdg_parity_samples), "--out",
+                                d["falsify-parity"], *seed, *dev], falsify_parity),
         Step("falsify-lm", ["falsify", "--scaling", d["lm-analyze"], "--parts", d["qdg-lm"], "--out", d["falsify-lm"],
                             *seed], falsify("lm-analyze", "qdg-lm", "falsify-lm")),
         Step("report", ["report", *report_dirs, "--out", d["report"], "--title", "quanta demo"], report),
@@ -259,18 +274,25 @@ def headline(out: Path) -> dict:
         "theory_alpha": th.get("alpha"), "theory_alpha_N_sim": th.get("alpha_N_sim"),
         "parity_alpha": pa.get("alpha"), "parity_alpha_N": pa.get("alpha_N"), "parity_alpha_N_ci": pa.get("alpha_N_ci"),
         "parity_alpha_N_pred": pa.get("alpha_N_predicted"),
-        "qdg_parity_ari": qp.get("ari"), "qdg_parity_purity": qp.get("purity"),
+        "qdg_parity_ari": qp.get("ari"), "qdg_parity_purity": qp.get("purity"), "qdg_parity_n_clusters": qp.get("n_clusters"),
         "qdg_parity_zipf_exponent": qp.get("zipf_exponent"), "qdg_parity_zipf_true": qp.get("zipf_true"),
         "lm_alpha_N": la.get("alpha_N"), "lm_alpha_N_ci": la.get("alpha_N_ci"),
         "falsify_parity_verdict": fp.get("verdict"), "falsify_parity_zipf_pred": fp.get("zipf_pred"),
-        "falsify_parity_zipf_measured": fp.get("zipf_measured"),
+        "falsify_parity_zipf_measured": fp.get("zipf_measured"), "falsify_parity_p_value": fp.get("p_value"),
+        "falsify_parity_zipf_pred_ci": fp.get("zipf_pred_ci"), "falsify_parity_zipf_measured_ci": fp.get("zipf_measured_ci"),
+        "falsify_parity_ari": fp.get("parts_ari"), "falsify_parity_n_train_seeds": fp.get("n_train_seeds"),
+        "falsify_parity_n_clusters": fp.get("n_clusters_by_replicate"), "falsify_lm_p_value": fl.get("p_value"),
         "falsify_lm_verdict": fl.get("verdict"), "falsify_lm_zipf_pred": fl.get("zipf_pred"),
         "falsify_lm_zipf_measured": fl.get("zipf_measured"),
     }
 
 
+def _ci(ci, f) -> str:
+    return "[n/a]" if not ci else f"[{f(ci[0])}, {f(ci[1])}]"
+
+
 def headline_lines(summary: dict) -> list[str]:
-    """The three lines the demo ends with."""
+    """The lines the demo ends with."""
     def f(v, fmt=".3f"):
         return "n/a" if v is None else format(v, fmt)
 
@@ -278,9 +300,14 @@ def headline_lines(summary: dict) -> list[str]:
     return [
         f"α_N (parity, fitted) = {f(summary.get('parity_alpha_N'))} [{f(ci[0])}, {f(ci[1])}] "
         f"against theory α = {f(summary.get('parity_alpha_N_pred'))}",
-        f"QDG on parity: ARI = {f(summary.get('qdg_parity_ari'))}, purity = {f(summary.get('qdg_parity_purity'))}, "
+        f"QDG on parity (label-free, k = {summary.get('qdg_parity_n_clusters')} by rule): ARI = {f(summary.get('qdg_parity_ari'))}, purity = {f(summary.get('qdg_parity_purity'))}, "
         f"Zipf exponent {f(summary.get('qdg_parity_zipf_exponent'))} (planted {f(summary.get('qdg_parity_zipf_true'))})",
-        f"falsify: parity {summary.get('falsify_parity_verdict')} (α_N+1 = {f(summary.get('falsify_parity_zipf_pred'))}"
-        f" vs parts {f(summary.get('falsify_parity_zipf_measured'))}); LM {summary.get('falsify_lm_verdict')} "
-        f"(α_N+1 = {f(summary.get('falsify_lm_zipf_pred'))} vs parts {f(summary.get('falsify_lm_zipf_measured'))})",
+        f"falsify, parity ({summary.get('falsify_parity_n_train_seeds')} training seeds): "
+        f"{summary.get('falsify_parity_verdict')} (p = {f(summary.get('falsify_parity_p_value'), '.3g')}; "
+        f"α_N+1 = {f(summary.get('falsify_parity_zipf_pred'))} {_ci(summary.get('falsify_parity_zipf_pred_ci'), f)} "
+        f"vs parts {f(summary.get('falsify_parity_zipf_measured'))} "
+        f"{_ci(summary.get('falsify_parity_zipf_measured_ci'), f)}; label-free ARI "
+        f"{f(summary.get('falsify_parity_ari'), '.2f')}, counts {summary.get('falsify_parity_n_clusters')})",
+        f"falsify, LM: {summary.get('falsify_lm_verdict')} (p = {f(summary.get('falsify_lm_p_value'), '.3g')}; "
+        f"α_N+1 = {f(summary.get('falsify_lm_zipf_pred'))} vs parts {f(summary.get('falsify_lm_zipf_measured'))})",
     ]

@@ -32,6 +32,11 @@ _EXPORTS = {
     "ParityQDGConfig": "quanta.qdg.parity",
     "run_qdg_parity": "quanta.qdg.parity",
     "score_clusters": "quanta.qdg.parity",
+    "ParityParts": "quanta.qdg.parity",
+    "decompose_parity": "quanta.qdg.parity",
+    "select_low_loss": "quanta.qdg.parity",
+    "choose_count": "quanta.qdg.count",
+    "stability_curve": "quanta.qdg.count",
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS, globals())
