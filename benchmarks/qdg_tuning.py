@@ -78,8 +78,8 @@ def rules(group: pd.DataFrame) -> dict:
     out = {"eigengap": int(g.loc[g["gap"].idxmax(), "k"])}
     for t in THRESHOLDS:
         ok = g[g["stability"] >= t]
-        out[f"stability>={t}"] = int(ok["k"].max()) if len(ok) else int(g["k"].min())
-        out[f"eigengap|stability>={t}"] = int(ok.loc[ok["gap"].idxmax(), "k"]) if len(ok) else int(g["k"].min())
+        out[f"stability (>= {t})"] = int(ok["k"].max()) if len(ok) else int(g["k"].min())
+        out[f"stable_eigengap (>= {t})"] = int(ok.loc[ok["gap"].idxmax(), "k"]) if len(ok) else int(g["k"].min())
     return out
 
 

@@ -25,7 +25,7 @@ def _parts_run(path, s, n_parts=40, n=20000, seed=0, command="qdg parity", run_d
         rows.append(pd.DataFrame({"n_clusters": k, "rank": np.arange(1, k + 1), "size": sizes}))
     run = Run.create(path, command=command, config={})
     run.write_table("sizes", pd.concat(rows, ignore_index=True))
-    run.finish({"n_clusters": n_parts, "cluster_count_rule": "stability", "run_dir": run_dir})
+    run.finish({"n_clusters": n_parts, "cluster_count_rule": "stable_eigengap", "run_dir": run_dir})
 
 
 def test_two_runs_planted_agreement_is_consistent(tmp_path):
@@ -34,7 +34,7 @@ def test_two_runs_planted_agreement_is_consistent(tmp_path):
     summary, table = falsify(tmp_path / "s", tmp_path / "p", tmp_path / "f", FalsifyConfig(n_boot=300))
     assert summary["zipf_measured"] == pytest.approx(1.4, abs=0.05)
     assert summary["verdict"] == "consistent" and summary["p_value"] > 0.05 and summary["power_law_plausible"]
-    assert summary["n_train_seeds"] == 1 and summary["cluster_count_rule"] == "stability"
+    assert summary["n_train_seeds"] == 1 and summary["cluster_count_rule"] == "stable_eigengap"
     assert (tmp_path / "f" / "figures" / "verdict.png").stat().st_size > 1000
     saved = json.loads((tmp_path / "f" / "summary.json").read_text())
     for key in ("verdict", "p_value", "zipf_pred", "zipf_pred_ci", "zipf_measured", "zipf_measured_ci",
@@ -128,7 +128,7 @@ def test_end_to_end_uses_no_label(small_run, tmp_path, cli_run):
     assert code == 0, err
     s = json.loads((tmp_path / "f" / "summary.json").read_text())
     assert s["verdict"] in out and s["n_train_seeds"] == 2 and s["n_replicates"] == 4
-    assert s["zipf_true"] == pytest.approx(1.4) and s["cluster_count_rule"] == "stability"
+    assert s["zipf_true"] == pytest.approx(1.4) and s["cluster_count_rule"] == "stable_eigengap"
     reps = Run.open(tmp_path / "f").read_table("replicates")
     assert sorted(reps["seed"].unique().tolist()) == [5, 6]
     for step in ("scaling", "parts"):

@@ -48,8 +48,9 @@ class FalsifyConfig:
         Sample draws per training seed (end-to-end mode).
     n_samples : int, default 2000
         Low-loss samples clustered per draw (end-to-end mode).
-    n_clusters : int or str, default "stability"
-        The parts' count rule (end-to-end mode), or in two-run mode a count the parts run swept (default: its own).
+    n_clusters : int or str, optional
+        The parts' count rule in the end-to-end mode (default that of :class:`quanta.qdg.parity.ParityQDGConfig`,
+        ``stable_eigengap``), or in two-run mode a count the parts run swept (default: its own).
     rank_range : (int, int), optional
         Ranks of the envelope fit; default ``1 .. the rule's count``. The paper used 100–1000.
     n_boot : int, default 500

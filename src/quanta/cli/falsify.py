@@ -26,8 +26,8 @@ def _print_result(table, summary) -> None:
               help="A `quanta parity analyze` or `quanta lm analyze` run (gives alpha_N).")
 @click.option("--parts", type=click.Path(file_okay=False), default=None,
               help="A `quanta qdg` or `quanta qdg parity` run (gives the part sizes).")
-@click.option("--n-clusters", default=None, metavar="stability|eigengap|K",
-              help="The parts' count rule (end to end; default stability), or a count the parts run swept.")
+@click.option("--n-clusters", default=None, metavar="stable_eigengap|stability|eigengap|K",
+              help="The parts' count rule (end to end; default stable_eigengap), or a count the parts run swept.")
 @click.option("--rank-range", nargs=2, type=int, default=None, metavar="LO HI",
               help="Ranks of the envelope fit (default 1 .. the rule's count; the paper used 100 1000).")
 @click.option("--n-draws", type=int, default=3, show_default=True, help="Sample draws per training seed (end to end).")

@@ -118,8 +118,10 @@ def qdg(ctx, model, revision, corpus, max_docs, context_length, threshold, keep_
               help="Samples whose loss is below --threshold that are clustered.")
 @click.option("--threshold", type=float, default=0.1, show_default=True,
               help="Per-sample loss (nats) below which a sample is clustered; no task id is used.")
-@click.option("--n-clusters", default="stability", show_default=True, metavar="stability|eigengap|K",
-              help="Cluster count: a label-free rule (stability under subsampling, or the eigengap), or K.")
+@click.option("--n-clusters", default="stable_eigengap", show_default=True,
+              metavar="stable_eigengap|stability|eigengap|K",
+              help="Cluster count: a label-free rule (the eigengap among counts stable under subsampling, stability "
+                   "alone, the eigengap alone), or K.")
 @click.option("--k-max", type=int, default=None, help="Largest count of the sweep (default min(60, n/20)).")
 @click.option("--learned-bits", type=float, default=0.1, show_default=True,
               help="Diagnostics only: a task counts as learned below this final test loss in bits (*_oracle).")

@@ -9,7 +9,8 @@ The planted quanta of multitask sparse parity are its tasks. QDG runs on per-sam
    softplus of it) has the loss gradient's direction without its vanishing factor, so a confidently right
    sample's gradient neither underflows nor bends (:func:`quanta.qdg.grads.sample_gradients`). A row is left
    out only when it is exactly zero; every such row is counted per task (``n_dropped_by_task``).
-3. **The count by a label-free rule** (:mod:`quanta.qdg.count`): stability under subsampling by default.
+3. **The count by a label-free rule** (:mod:`quanta.qdg.count`): by default the eigengap among the counts that
+   are stable under subsampling.
 
 Task ids enter only afterwards, to score the clusters (``ari``, ``purity``) and as named diagnostics: ``*_oracle``
 fields use the true number of learned tasks, which a real model does not have. Inputs drawn from the Zipf task
@@ -50,8 +51,8 @@ class ParityQDGConfig:
         Samples drawn from the task distribution whose loss is below ``threshold`` (the ones clustered).
     threshold : float, default 0.1
         Per-sample loss in nats below which a sample is clustered (the paper's QDG threshold). No task id is used.
-    n_clusters : int or str, default "stability"
-        The count rule (:mod:`quanta.qdg.count`): ``stability``, ``eigengap``, or a fixed count.
+    n_clusters : int or str, default "stable_eigengap"
+        The count rule (:mod:`quanta.qdg.count`): ``stable_eigengap``, ``stability``, ``eigengap``, or a fixed count.
     k_max : int, optional
         The largest count of the sweep (and of the rule's search); default ``min(60, n // 20)``.
     counts : tuple of int, optional
@@ -84,7 +85,7 @@ class ParityQDGConfig:
     model_id: int | None = None
     n_samples: int = 2000
     threshold: float = 0.1
-    n_clusters: int | str = "stability"
+    n_clusters: int | str = "stable_eigengap"
     k_max: int | None = None
     counts: tuple | None = None
     project: int | None = None
