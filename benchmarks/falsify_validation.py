@@ -61,9 +61,10 @@ def docs_block(record: dict) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("runs", nargs="+")
+    ap.add_argument("runs", nargs="*")
     ap.add_argument("--out", required=True)
     ap.add_argument("--write-docs", action="store_true")
+    ap.add_argument("--replace", action="store_true", help="drop the rows recorded earlier")
     args = ap.parse_args(argv)
     import quanta
     from quanta.falsify import falsify_parity_run
@@ -74,6 +75,10 @@ def main(argv=None) -> int:
         summary, _ = falsify_parity_run(r, Path(args.out) / Path(r).name, force=True)
         rows.append(row_of(r, summary, time.time() - t0))
         print(json.dumps(rows[-1]), flush=True)
+    if DATA.exists() and not args.replace:  # keep the recorded rows of other runs
+        names = {r["run"] for r in rows}
+        rows = [r for r in json.loads(DATA.read_text())["rows"] if r["run"] not in names] + rows
+        rows.sort(key=lambda r: (r["alpha"], r["run"]))
     record = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {platform.system()}, "
               f"{__import__('os').cpu_count()} CPUs", "quanta_version": quanta.__version__, "rows": rows}
     DATA.write_text(json.dumps(record, indent=1) + "\n")
@@ -83,6 +88,13 @@ def main(argv=None) -> int:
         DOC.write_text(text[:a] + docs_block(record) + text[b:])
     print(render(rows))
     return 0
+
+
+def check_docs() -> bool:
+    """Whether docs/falsify.md shows exactly the recorded table (used by tests/test_docs_figures.py)."""
+    record = json.loads(DATA.read_text())
+    text = DOC.read_text()
+    return docs_block(record) in text
 
 
 if __name__ == "__main__":

@@ -143,7 +143,7 @@ def test_notebook_names():
 
     assert L.per_token_losses is __import__("quanta.lm.losses", fromlist=["_"]).per_token_losses
     for name in ("train_sweep", "analyze_parity", "per_token_losses", "token_gradients", "fit_power_law",
-                 "fit_zipf_from_sizes", "compare_exponents", "falsify_parity_run"):
+                 "fit_zipf_from_sizes", "decide", "falsify_parity_run"):
         assert name in dir(quanta), name
     assert "train_sweep" in dir(quanta.parity) and "token_gradients" in dir(quanta.qdg)
 

@@ -553,19 +553,21 @@ def test_nested_run_directories_are_reported_after_their_parent(tmp_path, runs):
 
 @pytest.mark.parametrize("alpha_N", [0.083, 0.4])
 def test_verdict_agrees_with_quanta_falsify(tmp_path, alpha_N):
-    """The page's verdict and overlap are those of quanta.falsify (the report re-derives nothing else)."""
-    from quanta.falsify import compare_exponents
+    """The page's verdict and p-value are those of quanta.falsify (the report re-derives nothing else)."""
+    from quanta.falsify import FalsifyConfig, _verdict_table, verdict_from_estimates
     from quanta.fit import fit_zipf_from_sizes
+    from quanta.verdict import Estimate
 
     sizes = np.round(400 * np.arange(1, 41) ** -1.4).astype(int) + 1  # parts whose sizes follow a Zipf law
     fit = fit_zipf_from_sizes(sizes, n_boot=50, seed=0)
-    table, verdict = compare_exponents(alpha_N, (alpha_N - 0.02, alpha_N + 0.02), {"mle": fit})
+    parts = Estimate(fit.exponent_corrected, fit.se, 1, 1, np.nan, fit.se, ("fit",))
+    summary = verdict_from_estimates(Estimate(alpha_N, 0.012, 1, 1, np.nan, 0.012, ("fit",)), parts, plausible=True,
+                                     config=FalsifyConfig())
     with Run.create(tmp_path / "f", command="falsify", config={}, argv=["quanta"]) as r:
-        r.write_table("verdict", table)
-        r.finish({"alpha_N": alpha_N, "alpha_N_ci": [alpha_N - 0.02, alpha_N + 0.02], **verdict, "n_clusters": 40})
+        r.write_table("verdict", _verdict_table(summary))
+        r.finish({**summary, "n_clusters": 40})
     dom = parse(render_report([tmp_path / "f"]).html)
     box = dom.find_all("div", cls="verdict")[0]
-    assert box.attrs["data-overlap"] == str(verdict["overlap"]) and verdict["verdict"] in box.text()
-    row = rows_of(next(t for t in dom.find_all("table") if t.attrs["id"].endswith("-verdict-0")))[0]
-    assert row[-1] == ("yes" if verdict["overlap"] else "no")
+    assert summary["verdict"] in box.text() and f"p = {summary['p_value']:.3g}" in box.text()
+    assert ("bad" in box.attrs["class"]) == (summary["verdict"] == "inconsistent")
     assert "differs from the intervals" not in dom.text()

@@ -435,6 +435,7 @@ def run_qdg_parity(cfg: ParityQDGConfig, out, *, device=None, force: bool = Fals
     from quanta.fit import fit_zipf_from_sizes
     from quanta.parity import ParityTasks, load_member
     from quanta.qdg.cluster import member_centrality
+    from quanta.qdg.grads import select_gradient_blocks
     from quanta.qdg.pipeline import analyze_gradients
     from quanta.store import Run
     from quanta.utils import device_description, resolve_device
@@ -516,6 +517,8 @@ def run_qdg_parity(cfg: ParityQDGConfig, out, *, device=None, force: bool = Fals
             "n_dropped_by_task": {str(t): c for t, c in sorted(parts.n_dropped_by_task.items())},
             "n_isolated": parts.n_isolated,
             "n_tasks_in_samples": int(len(true_sizes)),
+            "grad_dim": int(sum(b.numel for b in select_gradient_blocks(model, cfg.params,
+                                                                        include_bias=cfg.include_bias))),
             "precondition": cfg.precondition,
             "params": list(cfg.params) if cfg.params else None,
             "cluster_count_rule": parts.count_rule,

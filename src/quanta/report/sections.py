@@ -571,7 +571,16 @@ def render_verdict(label: str, rec: Mapping, table_id: str) -> str:
     out = []
     if label:
         out.append(f"<h4>{H.esc(label)}</h4>")
-    if verdict is not None:
+    tested = _is_number(rec.get("p_value")) and isinstance(verdict, str)
+    if tested:  # quanta falsify decides by a test of the difference: show its outcome, not an overlap
+        cls = {"consistent": "ok", "inconsistent": "bad"}.get(verdict, "")
+        gap = rec.get("gap_se")
+        tag = f"p = {float(rec['p_value']):.3g}" + (f", gap {float(gap):+.1f} se" if _is_number(gap) else "")
+        how = f" ({rec['verdict_reason']})" if isinstance(rec.get("verdict_reason"), str) else ""
+        out.append(f'<div class="verdict {cls}" data-overlap="{H.esc(flag)}" data-p="{H.esc(rec["p_value"])}">'
+                   f'<strong>Verdict:</strong> {H.esc(verdict)} <span class="badge {cls}">{H.esc(tag)}</span>'
+                   f'<span class="mut">{H.esc(how)}</span></div>')
+    elif verdict is not None:
         tag = {True: "intervals overlap", False: "intervals do not overlap", None: "overlap not stated"}[flag]
         how = f" (method: {rec['method']})" if isinstance(rec.get("method"), str) else ""
         out.append(f'<div class="verdict {cls}" data-overlap="{H.esc(flag)}"><strong>Verdict:</strong> '
@@ -583,7 +592,7 @@ def render_verdict(label: str, rec: Mapping, table_id: str) -> str:
               if k not in used and _is_number(v) and not str(k).endswith(("_ci", "_interval"))]
     if inputs:
         out.append(H.kv_table(inputs, header=("input", "value", "interval"), table_id=f"{table_id}-inputs"))
-    if stated is not None and computed and None not in computed and stated != all(computed):
+    if not tested and stated is not None and computed and None not in computed and stated != all(computed):
         out.append(H.note("The stated overlap differs from the intervals shown here.", kind="warn"))
     return "".join(out)
 
