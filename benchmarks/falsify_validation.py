@@ -2,7 +2,8 @@
 
     python benchmarks/falsify_validation.py RUN [RUN ...] --out runs/validation [--write-docs]
 
-Each RUN is a finished `quanta parity run` (one α, several training seeds). The rows go to
+Each RUN is a finished `quanta parity run` (one α, several training seeds); it is falsified with the defaults and
+the run's first training seed as the falsify seed, as `quanta demo --seed S` does. The rows go to
 docs/data/falsify_validation.json (with the date and the machine) and, with --write-docs, into docs/falsify.md
 between the validation markers; tests/test_docs_figures.py checks that the two agree.
 """
@@ -70,10 +71,15 @@ def main(argv=None) -> int:
     from quanta.falsify import falsify_parity_run
 
     rows = []
+    from quanta.falsify import FalsifyConfig
+    from quanta.store import Run
+
     for r in args.runs:
         t0 = time.time()
-        summary, _ = falsify_parity_run(r, Path(args.out) / Path(r).name, force=True)
-        rows.append(row_of(r, summary, time.time() - t0))
+        # the falsify seed is the run's first training seed, as in `quanta demo --seed S` (training seeds S, S+1, ...)
+        seed = int(min(Run.open(r).config["seeds"]))
+        summary, _ = falsify_parity_run(r, Path(args.out) / Path(r).name, FalsifyConfig(seed=seed), force=True)
+        rows.append({**row_of(r, summary, time.time() - t0), "falsify_seed": seed})
         print(json.dumps(rows[-1]), flush=True)
     if DATA.exists() and not args.replace:  # keep the recorded rows of other runs
         names = {r["run"] for r in rows}

@@ -52,7 +52,7 @@ class DemoConfig:
     parity_seeds : int, default 3
         Training seeds of the parity sweep (``seed``, ``seed + 1``, ...): each is a replicate of both sides of the
         verdict.
-    qdg_parity_samples : int, default 1500
+    qdg_parity_samples : int, default 2000
         Samples clustered by QDG on the parity model.
     qdg_threshold : float, default 1.0
         QDG's token-selection threshold in nats on the LM. The paper's 0.1 nats suits a real model; the demo's
@@ -67,7 +67,7 @@ class DemoConfig:
     suite_steps: int | None = None
     lm_max_docs: int = 120
     qdg_tokens: int = 600
-    qdg_parity_samples: int = 1500
+    qdg_parity_samples: int = 2000
     parity_seeds: int = 3
     qdg_threshold: float = 1.0
     device: str | None = None
