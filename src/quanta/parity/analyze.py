@@ -40,6 +40,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -62,7 +63,7 @@ from quanta.parity.fit_ranges import (  # noqa: F401  (public names re-exported)
     finite_tasks_offset,
     steps_fit_range,
 )
-from quanta.parity.tables import REQUIRED_COLUMNS, ParityTables, load_parity_run  # noqa: F401
+from quanta.parity.tables import REQUIRED_COLUMNS, ParityTables, load_parity_run, parity_tables  # noqa: F401
 from quanta.store import Run
 from quanta.theory import growth_exponent, predicted_measurements
 
@@ -252,13 +253,18 @@ def _end_points(models: pd.DataFrame, ev: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------------------------- analysis
-def analyze_parity(run_dir: str | os.PathLike, config: AnalyzeConfig | None = None) -> ParityAnalysis:
-    """Analyze a finished ``quanta parity run`` directory (reads its tables only; writes nothing).
+def analyze_parity(run_dir: str | os.PathLike | ParityTables | Mapping[str, pd.DataFrame],
+                   config: AnalyzeConfig | None = None) -> ParityAnalysis:
+    """Analyze a finished parity sweep: its run directory or its tables in memory (reads the tables only;
+    writes nothing).
 
     Parameters
     ----------
-    run_dir : path
-        The ``--out`` directory of ``quanta parity run``.
+    run_dir : path, ParityTables or dict of DataFrames
+        The ``--out`` directory of ``quanta parity run``; or the tables of a sweep, as
+        :func:`~quanta.parity.tables.load_parity_run` or :func:`~quanta.parity.tables.parity_tables` give them,
+        or the dict :func:`quanta.parity.train.train_sweep` returns (passed through ``parity_tables``). The same
+        tables give the same result; only ``summary["run_dir"]`` differs (None for tables held in memory).
     config : AnalyzeConfig, optional
         Defaults to ``AnalyzeConfig()``.
 
@@ -272,9 +278,22 @@ def analyze_parity(run_dir: str | os.PathLike, config: AnalyzeConfig | None = No
     QuantaError
         Bad input: not a (finished) parity run, a table or column missing, an emergence width
         outside the parameter sweep.
+
+    Examples
+    --------
+    >>> from quanta.parity import preset_config, train_sweep
+    >>> tables = train_sweep(preset_config("cpu-tiny", {"steps": 60}))
+    >>> result = analyze_parity(tables, AnalyzeConfig(n_boot=0))
+    >>> result.summary["run_dir"] is None, result.summary["n_tasks"]
+    (True, 8)
     """
     cfg = config if config is not None else AnalyzeConfig()
-    tabs = load_parity_run(run_dir)
+    if isinstance(run_dir, ParityTables):
+        tabs = run_dir
+    elif isinstance(run_dir, Mapping):
+        tabs = parity_tables(run_dir)
+    else:
+        tabs = load_parity_run(run_dir)
     thr = cfg.threshold_nats
     alphas = sorted(float(a) for a in tabs.models["alpha"].unique())
     parts = {k: [] for k in ("fits", "exponents", "emergence", "learned_counts", "curves", "prediction")}
@@ -302,7 +321,7 @@ def analyze_parity(run_dir: str | os.PathLike, config: AnalyzeConfig | None = No
                                     "predicted_width", "actual_width", "actual_n_params", "log10_error",
                                     "in_grid_interval"])
 
-    summary: dict = {"run_dir": str(tabs.path), "threshold_bits": float(cfg.threshold_bits),
+    summary: dict = {"run_dir": None if tabs.path is None else str(tabs.path), "threshold_bits": float(cfg.threshold_bits),
                      "threshold_nats": thr}
     if len(per_alpha) == 1:
         summary.update(per_alpha[0])
@@ -318,7 +337,7 @@ def _analyze_alpha(alpha: float, tabs: ParityTables, cfg: AnalyzeConfig, thr: fl
     notes: list[str] = []
     tag = f"alpha={alpha:g}"
     tasks = tabs.tasks[np.isclose(tabs.tasks["alpha"].astype(float), alpha)][["task", "p"]].copy()
-    check(len(tasks) > 0, f"{tabs.path}: tasks.parquet has no tasks for alpha {alpha:g}",
+    check(len(tasks) > 0, f"{tabs.path or 'the in-memory tables'}: tasks.parquet has no tasks for alpha {alpha:g}",
           "the run's tables disagree; re-run `quanta parity run`")
     tasks = tasks.drop_duplicates("task").sort_values("task")
     tasks["rank"] = tasks["task"].astype(int) + 1
