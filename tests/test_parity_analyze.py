@@ -449,3 +449,28 @@ def test_tail_corrected_alpha_s_on_a_finite_tasks_run(tmp_path):
     assert s["alpha_S_tail_corrected"] == pytest.approx(0.4 / 1.4, abs=0.01)
     assert s["alpha_S_tail_corrected_predicted"] == pytest.approx(0.4 / 1.4)
     assert s["alpha_S_tail_offset"] > 0 and s["alpha_S_comparison_width"] < WIDTHS.max()
+
+
+def test_in_memory_sweep_analyses_as_its_run_directory(tmp_path):
+    """train_sweep's tables (dict or ParityTables) give the analysis run_parity's directory gives."""
+    from quanta.parity.presets import preset_config
+    from quanta.parity.tables import ParityTables, parity_tables
+    from quanta.parity.train import run_parity, train_sweep
+
+    cfg = preset_config("cpu-tiny", {"steps": 200, "data_sizes": [0, 300, 3000]})
+    tables = train_sweep(cfg)
+    run_parity(cfg, tmp_path / "run", device="cpu")
+    acfg = AnalyzeConfig(n_boot=20, figures=False)
+    disk = analyze_parity(tmp_path / "run", acfg)
+    for in_memory in (tables, parity_tables(tables)):
+        mem = analyze_parity(in_memory, acfg)
+        a, b = dict(mem.summary), dict(disk.summary)
+        assert a.pop("run_dir") is None and b.pop("run_dir") == str((tmp_path / "run").resolve())
+        assert a == b
+        for name in ("fits", "exponents", "emergence", "learned_counts", "curves", "emergence_prediction"):
+            pd.testing.assert_frame_equal(getattr(mem, name), getattr(disk, name))
+    assert isinstance(parity_tables(tables), ParityTables)
+    with pytest.raises(QuantaError, match="lacks the table 'eval_mean'"):
+        analyze_parity({k: v for k, v in tables.items() if k != "eval_mean"})
+    with pytest.raises(QuantaError, match="'models' table lacks the column"):
+        parity_tables({**tables, "models": tables["models"].drop(columns=["best_step"])})

@@ -38,7 +38,7 @@ _EXPORTS = {
     "preset_config": "quanta.parity.presets",
     "train_sweep": "quanta.parity.train",
     "run_parity": "quanta.parity.train",
-    "load_parity_run": "quanta.parity.analyze",
+    "load_parity_run": "quanta.parity.tables",
     "analyze_parity": "quanta.parity.analyze",
     "run_parity_analysis": "quanta.parity.analyze",
     # language models

@@ -7,9 +7,12 @@ Importing this package does not import torch; the names below load on first use:
   :func:`~quanta.parity.train.run_parity`: sweeps;
 - :func:`~quanta.parity.train.load_member`: one trained model of a run as a plain module;
 - :func:`~quanta.parity.presets.preset_config`: named sweeps;
-- :class:`~quanta.parity.analyze.AnalyzeConfig`, :func:`~quanta.parity.analyze.load_parity_run`,
-  :func:`~quanta.parity.analyze.analyze_parity`, :func:`~quanta.parity.analyze.run_parity_analysis`: scaling
-  fits, emergence and learning order of a finished sweep.
+- :func:`~quanta.parity.tables.load_parity_run`, :func:`~quanta.parity.tables.parity_tables`: the tables of a
+  run directory, or those :func:`~quanta.parity.train.train_sweep` returns;
+- :class:`~quanta.parity.analyze.AnalyzeConfig`, :func:`~quanta.parity.analyze.analyze_parity`,
+  :func:`~quanta.parity.analyze.run_parity_analysis`: scaling fits, emergence and learning order of a finished
+  sweep (its fit ranges in :mod:`quanta.parity.fit_ranges`, the emergence prediction in
+  :mod:`quanta.parity.emergence`, the figures in :mod:`quanta.parity.figures`).
 """
 
 from __future__ import annotations
@@ -29,8 +32,9 @@ _EXPORTS = {
     "preset_config": "quanta.parity.presets",
     "AnalyzeConfig": "quanta.parity.analyze",
     "ParityAnalysis": "quanta.parity.analyze",
-    "ParityTables": "quanta.parity.analyze",
-    "load_parity_run": "quanta.parity.analyze",
+    "ParityTables": "quanta.parity.tables",
+    "load_parity_run": "quanta.parity.tables",
+    "parity_tables": "quanta.parity.tables",
     "analyze_parity": "quanta.parity.analyze",
     "run_parity_analysis": "quanta.parity.analyze",
 }

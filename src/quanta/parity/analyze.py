@@ -28,14 +28,19 @@ Typical use::
     result = analyze_parity("runs/parity", AnalyzeConfig(threshold_bits=0.1))
     result.summary["alpha_N"], result.fits
     run_parity_analysis("runs/parity", "runs/parity-analysis")   # writes tables and figures
+
+This module holds the settings and the analysis; each other idea has its own module, and its public names
+are importable from here too: the tables (:mod:`quanta.parity.tables`), the fit ranges and finite-task
+corrections (:mod:`quanta.parity.fit_ranges`), the emergence prediction (:mod:`quanta.parity.emergence`)
+and the figures (:mod:`quanta.parity.figures`).
 """
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -43,21 +48,24 @@ import numpy as np
 import pandas as pd
 
 from quanta.errors import QuantaError, check
+from quanta.parity.emergence import _predict_emergence, default_emergence_width  # noqa: F401
+from quanta.parity.figures import plot_parity_analysis
+from quanta.parity.fit_ranges import (  # noqa: F401  (public names re-exported)
+    LN2,
+    STEPS_LAG_PARAMS,
+    STEPS_LAG_TOL,
+    STEPS_MAX_FRACTION,
+    STEPS_MIN_LEARNED,
+    _fit,
+    _range_mask,
+    auto_fit_range,
+    finite_tasks_exponent,
+    finite_tasks_offset,
+    steps_fit_range,
+)
+from quanta.parity.tables import REQUIRED_COLUMNS, ParityTables, load_parity_run, parity_tables  # noqa: F401
 from quanta.store import Run
-from quanta.theory import frequency_exponent, growth_exponent, predicted_measurements
-
-log = logging.getLogger(__name__)
-
-LN2 = math.log(2.0)
-
-#: Columns each table of a parity run must have (docs/tables.md, ``quanta parity run``).
-REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
-    "tasks": ("alpha", "task", "p"),
-    "models": ("model", "width", "n_params", "seed", "D", "alpha", "final_loss", "best_loss", "best_step",
-               "steps"),
-    "eval": ("model", "step", "task", "loss"),
-    "eval_mean": ("model", "step", "loss"),
-}
+from quanta.theory import growth_exponent, predicted_measurements
 
 #: The fits this module makes: name -> (x column, y quantity, theory key).
 FIT_NAMES = ("L_N", "L_D", "L_S", "n_N", "n_D", "learn_step_p")
@@ -165,145 +173,6 @@ def parse_fit_range(text: str) -> tuple[str, tuple[float | None, float | None]]:
     return axis, (out[0], out[1])
 
 
-# ---------------------------------------------------------------------------------------------- loading
-@dataclass
-class ParityTables:
-    """The tables of a parity run, checked against the documented schema."""
-
-    path: Path
-    config: dict
-    tasks: pd.DataFrame
-    models: pd.DataFrame
-    eval: pd.DataFrame
-    eval_mean: pd.DataFrame
-
-
-def load_parity_run(run_dir: str | os.PathLike) -> ParityTables:
-    """Open a finished ``quanta parity run`` directory and read its tables.
-
-    Raises
-    ------
-    QuantaError
-        When ``run_dir`` is not a run directory, holds another command's run, is unfinished,
-        or lacks a table or a documented column.
-    """
-    run = Run.open(run_dir, command="parity run")
-    tables = {}
-    for name, cols in REQUIRED_COLUMNS.items():
-        df = run.read_table(name)
-        missing = [c for c in cols if c not in df.columns]
-        check(not missing, f"{run.table_path(name)} lacks the column(s) {', '.join(missing)}",
-              "the run was made by an incompatible version; re-run `quanta parity run`")
-        tables[name] = df
-    check(len(tables["models"]) > 0 and len(tables["eval"]) > 0 and len(tables["tasks"]) > 0,
-          f"{run.path} holds empty tables (models: {len(tables['models'])}, eval: {len(tables['eval'])}, "
-          f"tasks: {len(tables['tasks'])} rows)", "re-run `quanta parity run`")
-    return ParityTables(path=run.path, config=run.config, **tables)
-
-
-# ---------------------------------------------------------------------------------------------- fit ranges
-def auto_fit_range(x, loss, *, chance_loss: float = float(np.log(2))) -> np.ndarray:
-    """The fit-range rule of L(N) and L(D), as a boolean mask: :func:`quanta.fit.plateau_fit_range`.
-
-    A point (budget ``x``, mean loss) is inside the range when its loss is below 99% of the chance loss (ln 2
-    for parity: the model has left the plateau where it has learned nothing) and its budget is not beyond that
-    of the lowest loss (past it the curve is flat or rising, limited by something other than the budget). The
-    rule reads only the mean loss, no per-task loss and no task count, so it is the same one `quanta falsify`
-    applies to each training seed.
-    """
-    from quanta.fit import plateau_fit_range
-
-    return plateau_fit_range(x, loss, chance_loss=chance_loss)
-
-
-def _upto_lowest_loss(x: np.ndarray, loss: np.ndarray) -> np.ndarray:
-    """Points whose budget is not beyond that of the lowest finite loss (rule 4 of both range rules)."""
-    finite = np.isfinite(loss) & (x > 0)
-    return x <= x[finite][np.argmin(loss[finite])]
-
-
-#: The L(S) fit-range rule (:func:`steps_fit_range`; docs/parity-analyze.md, "The L(S) fit range").
-STEPS_MIN_LEARNED = 3       # start once this many tasks are learned: L(S) is then a sum of several drops
-STEPS_MAX_FRACTION = 0.5    # stop once this fraction of the tasks is learned: the last drops are the finite set's
-STEPS_LAG_PARAMS = 1.5      # the comparison model has at most 1/1.5 of the widest model's parameters ...
-STEPS_LAG_TOL = 0.1         # ... and the range stops where its loss exceeds the widest model's by more than 10%
-
-
-def steps_fit_range(x, loss, n_learned, n_tasks: int, *, loss_narrower=None,
-                    min_learned: int = STEPS_MIN_LEARNED, max_fraction: float = STEPS_MAX_FRACTION,
-                    lag_tol: float = STEPS_LAG_TOL) -> np.ndarray:
-    """The fit-range rule of L(S) (mean test loss of the widest model against step), as a boolean mask.
-
-    A point (step ``x``, loss, tasks learned n) is inside the range when
-
-    1. ``x > 0`` and the loss is finite;
-    2. ``n >= min_learned``: the curve is a sum of several drops, not the reverse S of the first
-       task or two (task 1 alone carries 20-90% of the loss for α in 0.1-0.8);
-    3. ``n <= max_fraction * n_tasks`` (and ``n <= n_tasks - 1``): the few drops left near the
-       end of a finite task set no longer sum to a power law;
-    4. ``x`` is not beyond the step of the lowest loss;
-    5. with ``loss_narrower`` (the loss at the same steps of a model with at most 1/1.5 of the
-       widest model's parameters): ``x`` is before the first step, with n >= 1, at which the
-       narrower model's loss exceeds the widest model's by more than ``lag_tol``. Up to there the
-       widest model is limited by steps, not by its width (a narrower model learns as fast);
-       past it the curve flattens toward a capacity limit and a power law with offset fits an
-       exponent that is too large.
-
-    Parameters
-    ----------
-    x, loss, n_learned : array-like, shape (P,)
-        Steps, mean losses and tasks learned of the widest model (means over seeds allowed).
-    n_tasks : int
-    loss_narrower : array-like, shape (P,), optional
-        The comparison model's loss at the same steps (NaN where unknown).
-    min_learned : int, default 3
-    max_fraction : float, default 0.5
-    lag_tol : float, default 0.1
-
-    Returns
-    -------
-    numpy.ndarray of bool, shape (P,)
-    """
-    x, loss, n = (np.asarray(v, float) for v in (x, loss, n_learned))
-    ok = (x > 0) & np.isfinite(loss) & (n >= min_learned) & (n <= min(n_tasks - 1, max_fraction * n_tasks))
-    if ok.any():
-        ok &= _upto_lowest_loss(x, loss)
-    if loss_narrower is not None:
-        ln = np.asarray(loss_narrower, float)
-        lag = np.isfinite(ln) & (x > 0) & (n >= 1) & (ln > (1.0 + lag_tol) * loss)
-        if lag.any():
-            ok &= x < x[lag].min()
-    return ok
-
-
-def finite_tasks_offset(alpha: float, n_tasks: int) -> float:
-    """The loss a finite task set lacks against an unbounded Zipf law, in nats: ``ln 2 · Σ_{k>K} k^-s / Σ_{k<=K} k^-s``.
-
-    With K tasks of frequencies ``p_k ∝ k^-s`` (s = α+1), a model that has learned the n most frequent
-    has loss ``ln 2 · Σ_{n<k<=K} p_k``, which is ``(Z_∞ / Z_K) · (T_∞(n) - T_∞(K))`` with
-    ``T_∞(n) = ln 2 · Σ_{k>n} k^-s / Z_∞`` the loss with infinitely many tasks. Adding this offset to the
-    loss therefore gives ``(Z_∞ / Z_K) · T_∞(n)``: the infinite-task loss up to a constant factor, whose
-    exponent is the asymptotic theory's. Put differently, the finite set's L∞ is this much *below*
-    the loss of the learned tasks.
-    """
-    from scipy.special import zeta
-
-    s = frequency_exponent(alpha)
-    z_k = float(np.sum(np.arange(1, int(n_tasks) + 1, dtype=float) ** -s))
-    return LN2 * float(zeta(s, int(n_tasks) + 1.0)) / z_k
-
-
-def _range_mask(x, rng) -> np.ndarray:
-    x = np.asarray(x, float)
-    lo, hi = rng
-    ok = x > 0
-    if lo is not None:
-        ok &= x >= lo
-    if hi is not None:
-        ok &= x <= hi
-    return ok
-
-
 # ---------------------------------------------------------------------------------------------- result
 @dataclass
 class ParityAnalysis:
@@ -343,31 +212,6 @@ class ParityAnalysis:
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-def _fit(x, y, *, offset, cfg: AnalyzeConfig, notes: list, label: str):
-    """fit_power_law, or None (with a note) when the data cannot support a fit."""
-    from quanta.fit import fit_power_law
-
-    from dataclasses import replace
-
-    from quanta.fit import fit_power_law_profile
-
-    x = np.asarray(x, float)
-    y = np.asarray(y, float)
-    try:
-        if not offset:
-            return fit_power_law(x, y, offset=offset, n_boot=cfg.n_boot, ci=cfg.ci, seed=cfg.seed)
-        # the exponent and its interval from the profile likelihood (valid where L_inf sits on its bound of 0,
-        # where a percentile bootstrap is one-sided); fits with fewer than 3 degrees of freedom are refused
-        prof = fit_power_law_profile(x, y, ci=cfg.ci)
-        fit = fit_power_law(x, y, offset=True, n_boot=0, ci=cfg.ci, seed=cfg.seed)
-        return replace(fit, alpha=prof.alpha, alpha_ci=prof.alpha_ci, A=prof.A, L_inf=prof.L_inf,
-                       L_inf_ci=(np.nan, np.nan))
-    except QuantaError as exc:
-        notes.append(f"{label}: no fit ({exc.one_line()})")
-        log.info("%s: no fit (%s)", label, exc)
-        return None
-
-
 def _fit_row(alpha, name, x_name, y_name, fit, predicted, rule, finite=None) -> dict:
     lo, hi = (fit.alpha_ci if fit.alpha_ci is not None else (np.nan, np.nan))
     return {"alpha": float(alpha), "fit": name, "x_name": x_name, "y_name": y_name,
@@ -393,24 +237,6 @@ def _first_below(df: pd.DataFrame, keys: list[str], xcol: str, thr: float) -> pd
     return first.reindex(allkeys)
 
 
-def _loglog_interp(x, xp, fp) -> np.ndarray:
-    """Interpolate f(x) from points (xp, fp) linearly in log-log space, extrapolating the end segments."""
-    x = np.log(np.asarray(x, float))  # (may hold inf: the result is then inf too)
-    xp = np.log(np.asarray(xp, float))
-    fp = np.log(np.asarray(fp, float))
-    order = np.argsort(xp)
-    xp, fp = xp[order], fp[order]
-    xp, idx = np.unique(xp, return_index=True)
-    fp = fp[idx]
-    if len(xp) == 1:
-        return np.exp(np.full_like(x, fp[0]))
-    y = np.interp(x, xp, fp)
-    lo, hi = x < xp[0], x > xp[-1]
-    y[lo] = fp[0] + (x[lo] - xp[0]) * (fp[1] - fp[0]) / (xp[1] - xp[0])
-    y[hi] = fp[-1] + (x[hi] - xp[-1]) * (fp[-1] - fp[-2]) / (xp[-1] - xp[-2])
-    return np.exp(y)
-
-
 def _end_points(models: pd.DataFrame, ev: pd.DataFrame) -> pd.DataFrame:
     """The per-task loss of each model at its end point.
 
@@ -427,13 +253,18 @@ def _end_points(models: pd.DataFrame, ev: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------------------------- analysis
-def analyze_parity(run_dir: str | os.PathLike, config: AnalyzeConfig | None = None) -> ParityAnalysis:
-    """Analyze a finished ``quanta parity run`` directory (reads its tables only; writes nothing).
+def analyze_parity(run_dir: str | os.PathLike | ParityTables | Mapping[str, pd.DataFrame],
+                   config: AnalyzeConfig | None = None) -> ParityAnalysis:
+    """Analyze a finished parity sweep: its run directory or its tables in memory (reads the tables only;
+    writes nothing).
 
     Parameters
     ----------
-    run_dir : path
-        The ``--out`` directory of ``quanta parity run``.
+    run_dir : path, ParityTables or dict of DataFrames
+        The ``--out`` directory of ``quanta parity run``; or the tables of a sweep, as
+        :func:`~quanta.parity.tables.load_parity_run` or :func:`~quanta.parity.tables.parity_tables` give them,
+        or the dict :func:`quanta.parity.train.train_sweep` returns (passed through ``parity_tables``). The same
+        tables give the same result; only ``summary["run_dir"]`` differs (None for tables held in memory).
     config : AnalyzeConfig, optional
         Defaults to ``AnalyzeConfig()``.
 
@@ -447,9 +278,22 @@ def analyze_parity(run_dir: str | os.PathLike, config: AnalyzeConfig | None = No
     QuantaError
         Bad input: not a (finished) parity run, a table or column missing, an emergence width
         outside the parameter sweep.
+
+    Examples
+    --------
+    >>> from quanta.parity import preset_config, train_sweep
+    >>> tables = train_sweep(preset_config("cpu-tiny", {"steps": 60}))
+    >>> result = analyze_parity(tables, AnalyzeConfig(n_boot=0))
+    >>> result.summary["run_dir"] is None, result.summary["n_tasks"]
+    (True, 8)
     """
     cfg = config if config is not None else AnalyzeConfig()
-    tabs = load_parity_run(run_dir)
+    if isinstance(run_dir, ParityTables):
+        tabs = run_dir
+    elif isinstance(run_dir, Mapping):
+        tabs = parity_tables(run_dir)
+    else:
+        tabs = load_parity_run(run_dir)
     thr = cfg.threshold_nats
     alphas = sorted(float(a) for a in tabs.models["alpha"].unique())
     parts = {k: [] for k in ("fits", "exponents", "emergence", "learned_counts", "curves", "prediction")}
@@ -477,7 +321,7 @@ def analyze_parity(run_dir: str | os.PathLike, config: AnalyzeConfig | None = No
                                     "predicted_width", "actual_width", "actual_n_params", "log10_error",
                                     "in_grid_interval"])
 
-    summary: dict = {"run_dir": str(tabs.path), "threshold_bits": float(cfg.threshold_bits),
+    summary: dict = {"run_dir": None if tabs.path is None else str(tabs.path), "threshold_bits": float(cfg.threshold_bits),
                      "threshold_nats": thr}
     if len(per_alpha) == 1:
         summary.update(per_alpha[0])
@@ -493,7 +337,7 @@ def _analyze_alpha(alpha: float, tabs: ParityTables, cfg: AnalyzeConfig, thr: fl
     notes: list[str] = []
     tag = f"alpha={alpha:g}"
     tasks = tabs.tasks[np.isclose(tabs.tasks["alpha"].astype(float), alpha)][["task", "p"]].copy()
-    check(len(tasks) > 0, f"{tabs.path}: tasks.parquet has no tasks for alpha {alpha:g}",
+    check(len(tasks) > 0, f"{tabs.path or 'the in-memory tables'}: tasks.parquet has no tasks for alpha {alpha:g}",
           "the run's tables disagree; re-run `quanta parity run`")
     tasks = tasks.drop_duplicates("task").sort_values("task")
     tasks["rank"] = tasks["task"].astype(int) + 1
@@ -735,49 +579,6 @@ def _steps_fit(alpha, s_sweep, online, order_models, evm, n_tasks, cfg, record, 
         summary["alpha_S_tail_offset"] = delta
 
 
-def finite_tasks_exponent(x, n_learned, p, n_exponent: float) -> float | None:
-    """The loss exponent the quantization model predicts for a finite task set, over given budgets.
-
-    The asymptotic predictions (α_N = α, ...) hold for infinitely many quanta. With K tasks the
-    model's loss is ``L(x) = ln 2 · Σ_{k > n(x)} p_k``, which bends down as n(x) nears K (the sum
-    behaves as n^-α − K^-α), so a power-law fit over the same budgets gives a larger exponent.
-    This function makes that prediction: n(x) = c·x^n_exponent (the theory's law, 1 for N and
-    1/(α+1) for D and S), with c the geometric mean of n_learned / x^n_exponent over the points
-    with n_learned >= 1; the model's loss at the budgets is fitted as the data are
-    (``fit_power_law``, offset, no bootstrap).
-
-    Parameters
-    ----------
-    x, n_learned : array-like, shape (P,)
-        The fitted budgets and the tasks learned there.
-    p : array-like, shape (K,)
-        Task probabilities in frequency order (rank 1 first).
-    n_exponent : float
-
-    Returns
-    -------
-    float or None
-        None when the model's loss cannot be fitted (too few points with n(x) < K).
-    """
-    from quanta.fit import fit_power_law
-
-    x = np.asarray(x, float)
-    n = np.asarray(n_learned, float)
-    p = np.asarray(p, float)
-    ok = (x > 0) & (n >= 1)
-    if ok.sum() < 1:
-        return None
-    log_c = float(np.mean(np.log(n[ok]) - n_exponent * np.log(x[ok])))
-    n_model = np.exp(log_c) * x ** n_exponent
-    cum = np.r_[0.0, np.cumsum(p) / p.sum()]          # cum[m] = mass of the m most frequent tasks
-    tail = 1.0 - np.interp(n_model, np.arange(len(cum)), cum)
-    keep = tail > 1e-12
-    try:
-        return float(fit_power_law(x[keep], LN2 * tail[keep], offset=True, n_boot=0).alpha)
-    except QuantaError:
-        return None
-
-
 def _count_fit(key, fit_name, x_name, sweep, n_tasks, cfg, record, notes, tag):
     """n ∝ x^e over the points with 1 <= n <= n_tasks - 1 (seed means), fitted as 1/n = A·x^-e."""
     x, n = sweep["x"].to_numpy(float), sweep["n"].to_numpy(float)
@@ -788,318 +589,6 @@ def _count_fit(key, fit_name, x_name, sweep, n_tasks, cfg, record, notes, tag):
     fit = _fit(x[ok], 1.0 / n[ok], offset=False, cfg=cfg, notes=notes, label=f"{tag} {key}")
     if fit is not None:
         record(key, fit, fit_name, x_name, "1/n_learned", "1 <= n_learned <= n_tasks-1")
-
-
-def default_emergence_width(widths, n_learned=None, n_tasks: int | None = None) -> float:
-    """The default W of the emergence prediction.
-
-    The largest width of the sweep not above its median width. With ``n_learned`` (tasks learned
-    per width, aligned with ``widths``) and ``n_tasks``: if fewer than 3 widths up to that W have
-    1 <= n_learned <= n_tasks - 1 (too few to fit n(N)), the smallest width below the widest that
-    has 3 such widths at or below it, when there is one.
-    """
-    w = np.asarray(widths, float)
-    order = np.argsort(w)
-    w = w[order]
-    W = float(w[w <= np.median(w)].max())
-    if n_learned is None or n_tasks is None:
-        return W
-    n = np.asarray(n_learned, float)[order]
-    usable = np.cumsum((n >= 1) & (n <= n_tasks - 1))
-    if usable[w <= W][-1] >= 3:
-        return W
-    ok = (usable >= 3) & (w < w[-1])
-    return float(w[ok][0]) if ok.any() else W
-
-
-def _predict_emergence(alpha, online, end, tasks, n_tasks, cfg, thr, summary, notes, tag):
-    """From the models of width <= W, predict the width at which each task not yet learned is learned.
-
-    The learned-count law n(N) = N^x / A is fitted (as 1/n = A·N^-x) on the models of width <= W
-    with 1 <= n <= n_tasks - 1 (seed means). Assuming tasks are learned in frequency order, the task
-    of rank r is learned once n(N) >= r, at N_r = (A·r)^(1/x); N_r is turned into a width by
-    log-log interpolation of the run's (n_params, width) pairs. The prediction is checked against
-    the first wider model (same seed) in which the task's loss is below the threshold.
-    """
-    widths = np.sort(online["width"].unique().astype(float))
-    if cfg.emergence_width is not None:
-        W = float(cfg.emergence_width)
-        check(widths[0] <= W < widths[-1],
-              f"emergence_width must lie in [{widths[0]:g}, {widths[-1]:g}) (the parameter sweep's widths, "
-              f"below the widest so wider models can check the prediction), got {W:g}",
-              f"pass --emergence-width between {widths[0]:g} and {widths[-2]:g}")
-    else:
-        per_width = online.groupby("width")["n_learned"].mean()
-        W = default_emergence_width(per_width.index.to_numpy(float), per_width.to_numpy(float), n_tasks)
-    summary["emergence_W"] = W
-    small = online[online["width"] <= W]
-    sw = small.groupby("width").agg(x=("n_params", "mean"), n=("n_learned", "mean")).reset_index()
-    x, n = sw["x"].to_numpy(float), sw["n"].to_numpy(float)
-    ok = (n >= 1) & (n <= n_tasks - 1)
-    if ok.sum() < 3:
-        notes.append(f"{tag} emergence prediction: fewer than 3 widths <= {W:g} have "
-                     f"1 <= n_learned <= n_tasks-1; no prediction")
-        return None
-    fit = _fit(x[ok], 1.0 / n[ok], offset=False, cfg=cfg, notes=notes, label=f"{tag} n(N) for width <= {W:g}")
-    if fit is None:
-        return None
-    e_end = end[end["model"].isin(online["model"])]
-    learned_small = e_end[(e_end["width"] <= W) & (e_end["loss"] < thr)][["seed", "task"]].drop_duplicates()
-    grid = online.groupby("width")["n_params"].mean()
-    rows = []
-    for seed in sorted(online["seed"].unique()):
-        done = set(learned_small.loc[learned_small["seed"] == seed, "task"])
-        todo = tasks[~tasks["task"].isin(done)]
-        if not len(todo):
-            continue
-        wide = e_end[(e_end["seed"] == seed) & (e_end["width"] > W) & (e_end["loss"] < thr)]
-        first = wide.groupby("task")["width"].min()
-        r = todo["rank"].to_numpy(float)
-        with np.errstate(over="ignore"):  # a flat n(N) puts rare tasks at infinite width
-            n_pred = np.exp(np.log(fit.A * r) / fit.alpha)  # n(N) = N^x / A  =>  N_r = (A r)^(1/x)
-            w_pred = _loglog_interp(np.minimum(n_pred, np.finfo(float).max), grid.to_numpy(float),
-                                    grid.index.to_numpy(float))
-        w_pred[~np.isfinite(n_pred)] = np.inf
-        actual = first.reindex(todo["task"]).to_numpy(float)
-        rows.append(pd.DataFrame({"alpha": alpha, "seed": seed, "task": todo["task"].to_numpy(),
-                                  "rank": todo["rank"].to_numpy(), "p": todo["p"].to_numpy(), "W": W,
-                                  "predicted_n_params": n_pred, "predicted_width": w_pred,
-                                  "actual_width": actual}))
-    if not rows:
-        notes.append(f"{tag} emergence prediction: every task is learned at width <= {W:g}; nothing to predict")
-        return None
-    pr = pd.concat(rows, ignore_index=True)
-    pr["actual_n_params"] = pr["actual_width"].map(grid)
-    pr["log10_error"] = np.log10(pr["predicted_width"] / pr["actual_width"])
-    # the actual width is only known to the grid: the task was learned in (previous width, actual width]
-    prev = pd.Series(np.r_[np.nan, widths[:-1]], index=widths)
-    lo = pr["actual_width"].map(prev)
-    pr["in_grid_interval"] = (pr["predicted_width"] > lo) & (pr["predicted_width"] <= pr["actual_width"])
-    checked = pr[np.isfinite(pr["actual_width"])]
-    w_max = widths[-1]
-    summary["emergence_n_predicted"] = int(len(pr))
-    summary["emergence_n_checked"] = int(len(checked))
-    summary["emergence_n_predicted_in_run"] = int((pr["predicted_width"] <= w_max).sum())
-    summary["emergence_n_vs_N_exponent_small"] = float(fit.alpha)
-    if len(checked):
-        err = checked["log10_error"].to_numpy(float)
-        summary["emergence_log10_error_median"] = float(np.median(err))
-        summary["emergence_abs_log10_error_median"] = float(np.median(np.abs(err)))
-        summary["emergence_in_grid_fraction"] = float(checked["in_grid_interval"].mean())
-        summary["emergence_grid_log10_step"] = float(np.median(np.diff(np.log10(widths))))
-    else:
-        notes.append(f"{tag} emergence prediction: no task left at width <= {W:g} is learned by a wider model")
-    return pr
-
-
-# ---------------------------------------------------------------------------------------------- figures
-def plot_parity_analysis(result: ParityAnalysis) -> dict:
-    """Draw the figures of an analysis (paper Fig. 2 style). Returns ``{name: matplotlib Figure}``.
-
-    * ``loss_scaling``: mean loss against N, D and S with the fitted power laws (one colour per α);
-    * ``task_curves`` (``task_curves_alpha<α>`` with several α): per-task loss against S, N and D,
-      coloured by frequency rank, with the learning threshold;
-    * ``learning_order``: learn step against frequency rank, and against p with the fitted law;
-    * ``learned_counts``: tasks learned against N and D with the fitted laws;
-    * ``emergence_prediction``: predicted against actual learn width.
-    """
-    from matplotlib import colormaps
-    from matplotlib.cm import ScalarMappable
-    from matplotlib.colors import LogNorm
-    from matplotlib.figure import Figure
-
-    figs = {}
-    thr = result.summary["threshold_nats"]
-    alphas = sorted(result.learned_counts["alpha"].unique()) if len(result.learned_counts) else []
-    acolors = colormaps["viridis"](np.linspace(0.0, 0.85, max(len(alphas), 1)))
-    fits = result.fits
-    counts = result.learned_counts
-
-    def fitline(ax, alpha, name, color):
-        row = fits[(fits["alpha"] == alpha) & (fits["fit"] == name)]
-        if not len(row):
-            return
-        r = row.iloc[0]
-        xs = np.geomspace(r["x_min"], r["x_max"], 100)
-        L_inf = r["L_inf"] if np.isfinite(r["L_inf"]) else 0.0
-        ys = L_inf + r["A"] * xs ** (-r["exponent"])
-        lab = f"fit α={r['exponent']:.3f}"
-        if np.isfinite(r["ci_lo"]):
-            lab += f" [{r['ci_lo']:.3f}, {r['ci_hi']:.3f}]"
-        ax.plot(xs, ys, "--", color=color, lw=1.5, label=lab + f" (theory {r['predicted']:.3f})")
-
-    # loss scaling
-    fig = Figure(figsize=(15, 4.2))
-    axes = fig.subplots(1, 3)
-    for (axis, title, xlabel, fname), ax in zip(
-            [("N", "L(N): end of training", "parameters N", "L_N"),
-             ("D", "L(D): best test loss", "training samples D", "L_D"),
-             ("S", "L(S): widest model", "step S", "L_S")], axes):
-        for a, color in zip(alphas, acolors):
-            c = counts[(counts["alpha"] == a) & (counts["axis"] == axis)]
-            if not len(c):
-                continue
-            g = c.groupby("x")["loss"].mean()
-            g = g[g.index > 0]
-            ax.plot(g.index, g.values, "o-" if axis != "S" else "-", color=color, ms=4, lw=1,
-                    label=f"α={a:g}")
-            fitline(ax, a, fname, color)
-        ax.set_title(title)
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel("mean test loss (nats)")
-        if ax.has_data():
-            _log_axes(ax)
-            ax.legend(fontsize=7)
-        else:
-            _mark_empty(ax)
-    fig.tight_layout()
-    figs["loss_scaling"] = fig
-
-    # per-task curves
-    cv = result.curves
-    for a in alphas:
-        fig = Figure(figsize=(15, 4.2))
-        axes = fig.subplots(1, 3)
-        c_a = cv[cv["alpha"] == a]
-        n_tasks = int(c_a["rank"].max()) if len(c_a) else 1
-        norm = LogNorm(vmin=1, vmax=max(n_tasks, 2))
-        cmap = colormaps["plasma"]
-        for (axis, xlabel), ax in zip([("S", "step S (widest model)"), ("N", "parameters N (end of training)"),
-                                       ("D", "training samples D (best step)")], axes):
-            c = c_a[(c_a["axis"] == axis) & (c_a["x"] > 0)]
-            if not len(c):
-                _mark_empty(ax)
-                ax.set_xlabel(xlabel)
-                continue
-            g = c.groupby(["rank", "x"])["loss"].mean().reset_index()
-            ranks = np.unique(g["rank"])
-            if len(ranks) > 60:  # draw at most 60 tasks, spread evenly in log rank
-                keep = np.unique(np.round(np.geomspace(1, ranks.max(), 60)).astype(int))
-                ranks = ranks[np.isin(ranks, keep)]
-            for r in ranks:
-                gr = g[g["rank"] == r]
-                ax.plot(gr["x"], gr["loss"] / LN2, color=cmap(norm(r)), lw=0.8, alpha=0.8)
-            ax.axhline(thr / LN2, color="k", ls=":", lw=1, label=f"threshold {thr / LN2:g} bits")
-            _log_axes(ax, y=False)
-            ax.set_xlabel(xlabel)
-            ax.set_ylabel("task test loss (bits)")
-            ax.legend(fontsize=7, loc="lower left")
-        sm = ScalarMappable(norm=norm, cmap=cmap)
-        fig.colorbar(sm, ax=axes, label="frequency rank")
-        fig.suptitle(f"per-task loss, α={a:g}")
-        figs["task_curves" if len(alphas) == 1 else f"task_curves_alpha{a:g}"] = fig
-
-    # learning order
-    em = result.emergence
-    fig = Figure(figsize=(10, 4.2))
-    axes = fig.subplots(1, 2)
-    for a, color in zip(alphas, acolors):
-        summ = _alpha_summary(result.summary, a)
-        width = summ.get("order_model_width")
-        e = em[(em["alpha"] == a) & (em["axis"] == "step") & (em["width"] == width) & np.isfinite(em["at"])
-               & (em["at"] > 0)]
-        if width is None or not len(e):
-            continue
-        rho = summ.get("order_spearman")
-        lab = f"α={a:g}" + (f", Spearman {rho:.2f}" if rho is not None else "")
-        axes[0].scatter(e["rank"], e["at"], s=8, color=color, label=lab)
-        axes[1].scatter(e["p"], e["at"], s=8, color=color, label=f"α={a:g}")
-        fitline(axes[1], a, "learn_step_p", color)
-    for ax, xl in zip(axes, ["frequency rank", "task probability p_k"]):
-        ax.set_xlabel(xl)
-        ax.set_ylabel(f"learn step (loss < {thr / LN2:g} bits)")
-        if ax.has_data():
-            _log_axes(ax)
-            ax.legend(fontsize=7)
-        else:
-            ax.text(0.5, 0.5, "fewer than 3 tasks learned", ha="center", va="center", transform=ax.transAxes)
-            ax.set_xticks([])
-            ax.set_yticks([])
-    axes[0].set_title("learning order against frequency rank")
-    axes[1].set_title("convergence time against p_k")
-    fig.tight_layout()
-    figs["learning_order"] = fig
-
-    # learned counts
-    fig = Figure(figsize=(10, 4.2))
-    axes = fig.subplots(1, 2)
-    for (axis, fname, xl), ax in zip([("N", "n_N", "parameters N"), ("D", "n_D", "training samples D")], axes):
-        for a, color in zip(alphas, acolors):
-            c = counts[(counts["alpha"] == a) & (counts["axis"] == axis)]
-            if not len(c):
-                continue
-            g = c.groupby("x")["n_learned"].mean()
-            ax.plot(g.index, g.values, "o-", color=color, ms=4, lw=1, label=f"α={a:g}")
-            row = fits[(fits["alpha"] == a) & (fits["fit"] == fname)]
-            if len(row):
-                r = row.iloc[0]
-                xs = np.geomspace(r["x_min"], r["x_max"], 50)
-                ax.plot(xs, xs ** r["exponent"] / r["A"], "--", color=color,
-                        label=f"n ∝ {axis}^{r['exponent']:.3f} (theory {r['predicted']:.3f})")
-        ax.set_xlabel(xl)
-        ax.set_ylabel("tasks learned n")
-        g_pos = counts[(counts["axis"] == axis) & (counts["n_learned"] > 0)]
-        if ax.has_data():
-            _log_axes(ax, y=bool(len(g_pos)))
-            ax.legend(fontsize=7)
-        else:
-            _mark_empty(ax)
-    fig.tight_layout()
-    figs["learned_counts"] = fig
-
-    # emergence prediction
-    pr = result.emergence_prediction
-    if len(pr):
-        fig = Figure(figsize=(5.2, 4.6))
-        ax = fig.subplots()
-        ok = pr[np.isfinite(pr["actual_width"])]
-        for a, color in zip(alphas, acolors):
-            o = ok[ok["alpha"] == a]
-            if len(o):
-                W = o["W"].iloc[0]
-                ax.scatter(o["actual_width"], o["predicted_width"], s=10, color=color,
-                           label=f"α={a:g}, from widths <= {W:g}")
-        if len(ok):
-            lim = [min(ok["actual_width"].min(), ok["predicted_width"].min()),
-                   max(ok["actual_width"].max(), ok["predicted_width"].max())]
-            ax.plot(lim, lim, "k:", lw=1, label="prediction = actual")
-            ax.legend(fontsize=7)
-        _log_axes(ax)
-        ax.set_xlabel("actual learn width")
-        ax.set_ylabel("predicted learn width")
-        ax.set_title("emergence predicted from the small models")
-        fig.tight_layout()
-        figs["emergence_prediction"] = fig
-    return figs
-
-
-def _mark_empty(ax) -> None:
-    """Say on a panel that the run has no sweep along its axis, without ticks."""
-    ax.text(0.5, 0.5, "no such sweep in this run", ha="center", va="center", transform=ax.transAxes)
-    ax.set_xticks([])
-    ax.set_yticks([])
-
-
-def _log_axes(ax, x: bool = True, y: bool = True) -> None:
-    """Log scales whose minor ticks are labelled only at 2 and 5 (the default labels overlap on short ranges)."""
-    from matplotlib.ticker import FuncFormatter, LogLocator
-
-    for flag, axis, set_scale in ((x, ax.xaxis, ax.set_xscale), (y, ax.yaxis, ax.set_yscale)):
-        if flag:
-            set_scale("log")
-            lo, hi = (ax.get_xlim() if axis is ax.xaxis else ax.get_ylim())
-            if hi / lo < 300:  # less than ~2.5 decades: label 2 and 5 between the decades too
-                axis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
-                axis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-            else:
-                axis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
-
-
-def _alpha_summary(summary: dict, alpha: float) -> dict:
-    for s in summary.get("per_alpha", []):
-        if np.isclose(s.get("alpha", np.nan), alpha):
-            return s
-    return {}
 
 
 # ---------------------------------------------------------------------------------------------- run directory
