@@ -504,10 +504,10 @@ def test_planted_alpha_N_in_a_trained_suites_loss_table(trained_losses, tmp_path
 
     losses_dir, _ = _replant(trained_losses, tmp_path / "planted", make)
     summary = analyze_losses(losses_dir, tmp_path / "out", AnalyzeConfig(n_boot=100, figures=False))
-    assert summary["alpha_N"] == pytest.approx(0.35, abs=0.05)
-    lo, hi = summary["alpha_N_ci"]
-    assert lo <= 0.35 <= hi
-    assert summary["zipf_pred"] == pytest.approx(summary["alpha_N"] + 1)
+    # 4 model sizes leave 1 degree of freedom for L_inf + A·N^-α: no exponent is quoted, and the summary says why
+    # (test_fit_recovers_planted_alpha_N recovers it from enough sizes)
+    assert summary["alpha_N"] is None and summary["alpha_N_n_points"] == 4
+    assert "degree" in summary["fit_error"] and summary["zipf_pred"] is None
 
 
 @pytest.mark.slow
