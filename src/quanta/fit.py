@@ -997,3 +997,15 @@ def plateau_fit_range(x, loss, *, chance_loss: float | None = None, plateau_frac
         return ok
     best = x[ok][np.argmin(loss[ok])]
     return ok & (x <= best)
+
+
+def fit_loss_law(x, y, *, ci: float = 0.9, seed: int | None = 0) -> PowerLawFit:
+    """A loss law ``L_inf + A·x**-alpha`` as a :class:`PowerLawFit` whose exponent, interval, ``A`` and ``L_inf``
+    come from :func:`fit_power_law_profile` (profile interval; at least 3 degrees of freedom), and whose ``r2``
+    and ranges come from :func:`fit_power_law`. The one loss-fit rule of parity analyze, LM analyze and falsify."""
+    from dataclasses import replace
+
+    prof = fit_power_law_profile(x, y, ci=ci)
+    fit = fit_power_law(x, y, offset=True, n_boot=0, ci=ci, seed=seed)
+    return replace(fit, alpha=prof.alpha, alpha_ci=prof.alpha_ci, A=prof.A, L_inf=prof.L_inf,
+                   L_inf_ci=(math.nan, math.nan))

@@ -889,19 +889,14 @@ def _mean_loss_fit(x, y, cfg):
     """fit_power_law on the mean losses; returns (fit, None) or (None, reason)."""
     if len(x) < 3:
         return None, f"needs >= 3 models with x > 0, got {len(x)}"
-    from dataclasses import replace
-
-    from quanta.fit import fit_power_law, fit_power_law_profile
+    from quanta.fit import fit_loss_law, fit_power_law
 
     try:
         if not cfg.fit_offset:
             return fit_power_law(x, y, offset=False, n_boot=cfg.n_boot, ci=cfg.ci, seed=cfg.seed), None
         # as in parity analyze: the profile interval (valid where L_inf sits on its bound) and >= 3 degrees of
         # freedom; a suite of 5 model sizes has 2 for a 3-parameter law and gets no exponent, with the reason
-        prof = fit_power_law_profile(x, y, ci=cfg.ci)
-        fit = fit_power_law(x, y, offset=True, n_boot=0, ci=cfg.ci, seed=cfg.seed)
-        return replace(fit, alpha=prof.alpha, alpha_ci=prof.alpha_ci, A=prof.A, L_inf=prof.L_inf,
-                       L_inf_ci=(np.nan, np.nan)), None
+        return fit_loss_law(x, y, ci=cfg.ci, seed=cfg.seed), None
     except QuantaError as exc:
         return None, exc.one_line()
 

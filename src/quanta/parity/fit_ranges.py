@@ -172,9 +172,7 @@ def _fit(x, y, *, offset, cfg, notes: list, label: str):
 
     ``cfg`` is the analysis's :class:`~quanta.parity.analyze.AnalyzeConfig` (its ``n_boot``, ``ci`` and ``seed``).
     """
-    from dataclasses import replace
-
-    from quanta.fit import fit_power_law, fit_power_law_profile
+    from quanta.fit import fit_loss_law, fit_power_law
 
     x = np.asarray(x, float)
     y = np.asarray(y, float)
@@ -183,10 +181,7 @@ def _fit(x, y, *, offset, cfg, notes: list, label: str):
             return fit_power_law(x, y, offset=offset, n_boot=cfg.n_boot, ci=cfg.ci, seed=cfg.seed)
         # the exponent and its interval from the profile likelihood (valid where L_inf sits on its bound of 0,
         # where a percentile bootstrap is one-sided); fits with fewer than 3 degrees of freedom are refused
-        prof = fit_power_law_profile(x, y, ci=cfg.ci)
-        fit = fit_power_law(x, y, offset=True, n_boot=0, ci=cfg.ci, seed=cfg.seed)
-        return replace(fit, alpha=prof.alpha, alpha_ci=prof.alpha_ci, A=prof.A, L_inf=prof.L_inf,
-                       L_inf_ci=(np.nan, np.nan))
+        return fit_loss_law(x, y, ci=cfg.ci, seed=cfg.seed)
     except QuantaError as exc:
         notes.append(f"{label}: no fit ({exc.one_line()})")
         log.info("%s: no fit (%s)", label, exc)
