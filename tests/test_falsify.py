@@ -152,3 +152,11 @@ def test_end_to_end_uses_no_label(small_run, tmp_path, cli_run):
     w = json.loads((tmp_path / "g" / "summary.json").read_text())
     for key in ("verdict", "p_value", "zipf_pred", "zipf_measured", "zipf_measured_ci", "n_clusters_by_replicate"):
         assert w[key] == s[key], key
+
+
+@pytest.mark.slow
+def test_rank_range_reaches_the_envelope(small_run):
+    from quanta.falsify import parts_replicates
+
+    reps = parts_replicates(small_run, config=FalsifyConfig(n_draws=1, n_samples=200, n_boot=20, rank_range=(1, 3)))
+    assert len(reps) == 2 and (reps["envelope_lo"] == 1).all() and (reps["envelope_hi"] == 3).all()

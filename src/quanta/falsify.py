@@ -175,6 +175,15 @@ def parts_replicates(run_dir, *, config: FalsifyConfig, device=None, qdg_config=
             log.warning("power-law check skipped (seed %s, draw %s): %s", seed, d, exc.message)
             chk = None
         env = parts.envelope
+        if config.rank_range is not None:  # the user's ranks (e.g. the paper's 100-1000) instead of 1 .. the count
+            from quanta.fit import fit_rank_frequency, rank_frequency_envelope
+
+            try:
+                env = fit_rank_frequency(rank_frequency_envelope([np.bincount(v) for v in parts.labels.values()]),
+                                         rank_range=config.rank_range, n_boot=0)
+            except QuantaError as exc:
+                log.warning("envelope over ranks %s skipped: %s", config.rank_range, exc.message)
+                env = None
         fit = parts.fit
         rows.append(dict(seed=seed, draw=d, model=mid, n_clusters=parts.n_clusters, count_rule=parts.count_rule,
                          exponent=parts.exponent, exponent_se=fit.se if fit else math.nan,
@@ -472,7 +481,7 @@ def falsify_parity_run(run_dir, out, config: FalsifyConfig | None = None, *, for
             "power_law_preferred": reps["preferred"].dropna().mode().iloc[0] if len(gof) else None,
             "zipf_envelope": float(env.mean()) if len(env) else None,
             "zipf_envelope_ci": [float(env.quantile(lo_q)), float(env.quantile(hi_q))] if len(env) >= 3 else None,
-            "envelope_rank_range": "1 .. the rule's count, per replicate",
+            "envelope_rank_range": (list(cfg.rank_range) if cfg.rank_range else "1 .. the rule's count, per replicate"),
             "alpha_N_per_seed": scaling.per_seed["alpha_N"].tolist(),
             "alpha_N_at_bound": int(scaling.per_seed["at_bound"].sum()),
             "alpha_N_fit_range_rule": scaling.fit_range_rule,
