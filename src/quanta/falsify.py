@@ -237,15 +237,11 @@ def verdict_from_estimates(alpha_N, parts, *, plausible: bool | None, config: Fa
     }
 
 
-def _theory_zipf():
-    from quanta.theory import frequency_exponent
-
-    return frequency_exponent
-
-
 def plot_verdict(summary: dict, replicates: pd.DataFrame | None = None, per_seed: pd.DataFrame | None = None):
     """Predicted and measured Zipf exponents with their intervals, the replicates as dots, the truth if known."""
     from matplotlib.figure import Figure
+
+    from quanta.theory import frequency_exponent
 
     fig = Figure(figsize=(6.4, 3.0))
     ax = fig.subplots()
@@ -261,7 +257,6 @@ def plot_verdict(summary: dict, replicates: pd.DataFrame | None = None, per_seed
         ax.scatter(v, np.full(v.size, 0.0) + jitter.uniform(-0.15, 0.15, v.size), s=10, color="tab:red",
                    alpha=0.5, label="parts, each seed × draw")
     if per_seed is not None and len(per_seed):
-        frequency_exponent = _theory_zipf()
         v = np.array([frequency_exponent(a) for a in per_seed["alpha_N"]])
         ax.scatter(v, np.full(v.size, 1.0) + jitter.uniform(-0.15, 0.15, v.size), s=10, color="tab:blue",
                    alpha=0.5, label="α_N + 1, each seed")
