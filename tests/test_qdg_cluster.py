@@ -197,3 +197,13 @@ def test_affinity_power_recovers_zipf_sized_groups_that_power_one_misses():
         emb, _ = C.spectral_embedding(C.angular_affinity(Cm, similarity="abs_cosine", power=power), k)
         ari[power] = score_clusters(C.cluster_qr(emb), t)["ari"]
     assert ari[1] < 0.6 and ari[4] > 0.85, ari
+
+
+def test_eigengap_rule_picks_only_swept_counts():
+    from quanta.qdg.count import choose_count
+
+    lam = np.r_[np.ones(7), 0.2 * np.ones(30)]  # the gap after 7 eigenvalues
+    k, _ = choose_count("eigengap", eigenvalues=lam, counts=[2, 7, 20])
+    assert k == 7
+    k, _ = choose_count("eigengap", eigenvalues=lam, counts=[5, 10, 20])  # 7 not swept: a swept count comes back
+    assert k in (5, 10, 20)

@@ -38,3 +38,10 @@ def test_decide_has_three_answers_and_a_stated_error_rate():
                     Estimate(1.4 + rng.normal(0, .05), .05, 3, 3, 0, 0, ())).verdict == "inconsistent"
              for _ in range(2000)]
     assert np.mean(wrong) == pytest.approx(0.05, abs=0.015)
+
+
+def test_an_unbounded_replicate_makes_the_answer_undetermined():
+    # a seed whose alpha_N interval is unbounded (se = inf) must not count as a certain one
+    e = pool_replicates([0.4], within_var=[np.inf])
+    assert e.se == np.inf
+    assert decide(Estimate(1.4, e.se, 1, 1, 0, 0, ()), Estimate(1.41, 0.02, 1, 1, 0, 0, ())).verdict == "undetermined"

@@ -71,7 +71,7 @@ class FalsifyConfig:
     seed: int = 0
 
     def __post_init__(self):
-        for name, minimum in (("n_draws", 1), ("n_samples", 20), ("n_boot", 1)):
+        for name, minimum in (("n_draws", 1), ("n_samples", 20), ("n_boot", 2)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
                 raise QuantaError(f"{name} must be an integer >= {minimum}, got {v!r}",
@@ -360,6 +360,13 @@ def falsify(scaling_dir, parts_dir, out, config: FalsifyConfig | None = None, *,
     if k not in by_k:
         raise QuantaError(f"n_clusters {k} was not swept by the parts run (it has {sorted(by_k)})",
                           "pick one of those counts")
+    if cfg.rank_range is not None:
+        raise QuantaError("rank_range applies to the end-to-end mode (RUN_DIR), whose replicates each give an envelope",
+                          "drop --rank-range, or falsify the parity run end to end")
+    # everything that can fail is computed before the run directory is created
+    fit = fit_zipf_from_sizes(by_k[k], n_boot=cfg.n_boot, seed=cfg.seed)
+    parts = Estimate(fit.exponent_corrected, fit.se, 1, 1, math.nan, fit.se, ("fit (parametric bootstrap)",))
+    chk = power_law_check(by_k[k], n_boot=cfg.n_boot, seed=cfg.seed)
     with Run.create(out, command="falsify", config={**asdict(cfg), "scaling": str(scaling_dir),
                                                     "parts": str(parts_dir)},
                     seed=cfg.seed, argv=argv, force=force) as run:
@@ -368,17 +375,14 @@ def falsify(scaling_dir, parts_dir, out, config: FalsifyConfig | None = None, *,
                    "n_clusters": k, "ci_level": cfg.ci}
         a, ci = s.get("alpha_N"), s.get("alpha_N_ci")
         n_pts = s.get("alpha_N_n_points")
-        fit = fit_zipf_from_sizes(by_k[k], n_boot=cfg.n_boot, seed=cfg.seed)
-        parts = Estimate(fit.exponent_corrected, fit.se, 1, 1, math.nan, fit.se, ("fit (parametric bootstrap)",))
-        chk = power_law_check(by_k[k], n_boot=cfg.n_boot, seed=cfg.seed)
         summary.update({"power_law_gof_p": chk.gof_p, "power_law_preferred": chk.preferred,
                         "power_law_check": chk.to_dict()})
         reason = None
-        if a is None or ci is None or None in ci:
-            reason = f"{scaling_dir} has no alpha_N with an interval (its fit failed or was refused)"
-        elif n_pts is not None and int(n_pts) - 3 < MIN_DOF:
+        if n_pts is not None and int(n_pts) - 3 < MIN_DOF:
             reason = (f"alpha_N of {scaling_dir} comes from {n_pts} points and 3 parameters ({int(n_pts) - 3} "
                       f"degree(s) of freedom; at least {MIN_DOF} are needed): sweep more model sizes")
+        elif a is None or ci is None or None in ci:
+            reason = f"{scaling_dir} has no alpha_N with an interval (its fit failed or was refused)"
         if reason is not None:
             summary.update({"verdict": "undetermined", "verdict_reason": reason, "p_value": None, "gap_se": None,
                             "alpha_N": a, "alpha_N_ci": ci, "zipf_pred": None, "zipf_pred_ci": None,
@@ -388,8 +392,9 @@ def falsify(scaling_dir, parts_dir, out, config: FalsifyConfig | None = None, *,
                                        ci_lo=parts.ci(cfg.ci)[0], ci_hi=parts.ci(cfg.ci)[1], contains_truth=None)])
         else:
             se = s.get("alpha_N_se")
-            if se is None:
-                se = (float(ci[1]) - float(ci[0])) / (2 * float(norm.ppf(0.95)))
+            if se is None:  # from the interval, at the level the scaling run used
+                level = float(s.get("ci_level") or srun.config.get("ci") or 0.9)
+                se = (float(ci[1]) - float(ci[0])) / (2 * float(norm.ppf(0.5 + level / 2)))
             alpha = Estimate(float(a), float(se), 1, 1, math.nan, float(se), ("fit",))
             summary.update(verdict_from_estimates(alpha, parts, plausible=chk.plausible, config=cfg))
             if s.get("alpha") is not None and srun.command == "parity analyze":
@@ -427,6 +432,11 @@ def falsify_parity_run(run_dir, out, config: FalsifyConfig | None = None, *, for
         raise QuantaError(f"{run_dir} sweeps several alpha values", "falsify one alpha at a time")
     models = source.read_table("models")
     scaling = scaling_from_models(models, ci=cfg.ci)  # checked before anything is written
+    k_max = max(3, min(60, cfg.n_samples // 20))
+    if cfg.rank_range is not None and cfg.rank_range[1] > k_max:
+        raise QuantaError(f"rank_range {cfg.rank_range} reaches beyond the {k_max} parts the sweep has at most with "
+                          f"n_samples={cfg.n_samples} (counts up to min(60, n_samples/20))",
+                          "use a range within it; the paper's 100-1000 needs a sweep of 1000 counts (GPU scale)")
     out = Path(out)
     rule = cfg.n_clusters or ParityQDGConfig.__dataclass_fields__["n_clusters"].default
     with Run.create(out, command="falsify", config={**asdict(cfg), "run": str(run_dir)}, seed=cfg.seed, argv=argv,
@@ -457,7 +467,8 @@ def falsify_parity_run(run_dir, out, config: FalsifyConfig | None = None, *, for
         parts = pool_replicates(reps.loc[ok, "exponent"], units=reps.loc[ok, "seed"],
                                 within_var=reps.loc[ok, "exponent_se"] ** 2,
                                 sources=("training seed", "sample draw", "cluster count rule", "fit"))
-        gof = reps["gof_p"].dropna()
+        # a replicate whose sizes no power law fits (flatter than any, or too few parts) counts as not plausible
+        gof = reps["gof_p"].where(reps["exponent"].notna(), 0.0).dropna()
         plausible = bool((gof > PLAUSIBLE_P).mean() >= 0.5) if len(gof) else None
         summary = {"mode": "end to end", "run_dir": str(run_dir), "ci_level": cfg.ci,
                    **verdict_from_estimates(scaling.estimate, parts, plausible=plausible, config=cfg)}
@@ -468,6 +479,7 @@ def falsify_parity_run(run_dir, out, config: FalsifyConfig | None = None, *, for
             "n_train_seeds": int(reps["seed"].nunique()),
             "n_draws": cfg.n_draws,
             "n_replicates": int(ok.sum()),
+            "n_replicates_without_fit": int((~ok).sum()),
             "cluster_count_rule": str(rule),
             "n_clusters_by_replicate": reps["n_clusters"].astype(int).tolist(),
             "n_clusters": int(np.median(reps["n_clusters"])),

@@ -202,8 +202,8 @@ def power_law_check(sizes, *, n_boot: int = 500, seed: int | None = 0) -> PowerL
     >>> chk.plausible, chk.preferred
     (False, 'exponential')
     """
-    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
-        raise QuantaError(f"n_boot must be an integer >= 1, got {n_boot!r}", "use e.g. n_boot=500")
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 2:
+        raise QuantaError(f"n_boot must be an integer >= 2, got {n_boot!r}", "use e.g. n_boot=500")
     from quanta.fit import sample_sorted_sizes
 
     c = _ranks_counts(sizes)

@@ -103,7 +103,9 @@ def pool_replicates(values, *, units=None, within_var=None, sources=("fit",)) ->
     ok = np.isfinite(v)
     if not ok.any():
         raise QuantaError("no finite replicate estimate", "every replicate's fit failed")
-    v, u, w = v[ok], u[ok], np.where(np.isfinite(w[ok]), w[ok], 0.0)
+    # a replicate without a within-variance counts 0; one with an infinite one (an unbounded interval) makes the
+    # error infinite, and the decision then says so, instead of ignoring the least certain replicate
+    v, u, w = v[ok], u[ok], np.where(np.isnan(w[ok]), 0.0, w[ok])
     keys = list(dict.fromkeys(u.tolist()))
     means = np.array([v[u == k].mean() for k in keys])
     S = len(keys)

@@ -138,8 +138,10 @@ def choose_count(rule, *, A=None, eigenvalues=None, counts=None, seed: int = 0, 
     if isinstance(rule, int):
         return rule, {}
     counts = sorted(counts)
-    if rule == "eigengap":
-        return eigengap_count(eigenvalues, k_min=min(counts), k_max=max(counts)), {}
+    if rule == "eigengap":  # among the swept counts (a sweep may skip some)
+        ratios = eigengap_ratios(eigenvalues, counts)
+        return (max(ratios, key=ratios.get) if ratios else eigengap_count(eigenvalues, k_min=min(counts),
+                                                                           k_max=max(counts))), {}
     curve = stability_curve(A, counts, seed=seed, device=device)
     if rule == "stable_eigengap":
         return stable_eigengap_count(curve, eigenvalues, threshold=threshold), {"stability": curve}
