@@ -202,7 +202,7 @@ def test_affinity_power_recovers_zipf_sized_groups_that_power_one_misses():
 def test_eigengap_rule_picks_only_swept_counts():
     from quanta.qdg.count import choose_count
 
-    lam = np.r_[np.ones(7), 0.2 * np.ones(30)]  # the gap after 7 eigenvalues
+    lam = np.r_[1e-6 * np.ones(7), 0.8 * np.ones(30)]  # Laplacian eigenvalues: the gap after 7
     k, _ = choose_count("eigengap", eigenvalues=lam, counts=[2, 7, 20])
     assert k == 7
     k, _ = choose_count("eigengap", eigenvalues=lam, counts=[5, 10, 20])  # 7 not swept: a swept count comes back
