@@ -35,6 +35,7 @@ def collect(runs, sims, n_samples=2000, draws=(0,)) -> pd.DataFrame:
 
     from quanta.fit import fit_zipf_from_sizes
     from quanta.parity import ParityTasks, load_member
+    from quanta.qdg.cluster import log_eigengaps
     from quanta.qdg.parity import ParityQDGConfig, decompose_parity, widest_models
     from quanta.store import Run
 
@@ -55,8 +56,7 @@ def collect(runs, sims, n_samples=2000, draws=(0,)) -> pd.DataFrame:
                     parts = decompose_parity(model, tasks, cfg, train_seed=seed, model_id=mid, draw_seed=1000 + d)
                     true = np.bincount(parts.task)
                     exp_true = fit_zipf_from_sizes(true[true > 0], n_boot=0).exponent
-                    lam = parts.eigenvalues
-                    mu = np.clip(1 - lam, max(1e-9, float(-(1 - lam).min()) if (1 - lam).min() < 0 else 0), None)
+                    gaps = log_eigengaps(parts.eigenvalues)
                     for k, lab in parts.labels.items():
                         sz = np.bincount(lab)
                         try:
@@ -65,7 +65,7 @@ def collect(runs, sims, n_samples=2000, draws=(0,)) -> pd.DataFrame:
                             e = np.nan
                         rows.append(dict(run=Path(run_dir).name, alpha=alpha, seed=seed, draw=d, sim=spec, k=k,
                                          stability=parts.stability.get(k, np.nan),
-                                         gap=float(np.log(mu[k - 1]) - np.log(mu[k])), exponent=e,
+                                         gap=float(gaps[k - 1]), exponent=e,
                                          ari=adjusted_rand_score(parts.task, lab), exp_true=exp_true,
                                          n_tasks=int((true > 0).sum()), n=len(parts.task)))
                     print(f"{run_dir} seed {seed} draw {d} {spec}: {time.time() - t0:.0f} s", flush=True)

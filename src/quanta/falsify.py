@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -202,11 +202,9 @@ def parts_replicates(run_dir, *, config: FalsifyConfig, device=None, qdg_config=
 def verdict_from_estimates(alpha_N, parts, *, plausible: bool | None, config: FalsifyConfig) -> dict:
     """The decision and the summary fields from the pooled α_N and the pooled parts exponent (Estimates)."""
     from quanta.theory import frequency_exponent
-    from quanta.verdict import Estimate, decide
+    from quanta.verdict import decide
 
-    pred = Estimate(value=frequency_exponent(alpha_N.value), se=alpha_N.se, n_units=alpha_N.n_units,
-                    n_replicates=alpha_N.n_replicates, between_sd=alpha_N.between_sd, within_sd=alpha_N.within_sd,
-                    sources=alpha_N.sources)
+    pred = replace(alpha_N, value=frequency_exponent(alpha_N.value))  # α_N + 1, with α_N's error
     dec = decide(pred, parts, level=config.level, margin=config.margin)
     verdict, reason = dec.verdict, dec.reason
     if plausible is False:
@@ -422,7 +420,7 @@ def falsify_parity_run(run_dir, out, config: FalsifyConfig | None = None, *, for
     from quanta.parity.analyze import run_parity_analysis
     from quanta.plausibility import PLAUSIBLE_P
     from quanta.progress import progress
-    from quanta.qdg.parity import ParityQDGConfig, run_qdg_parity, widest_models
+    from quanta.qdg.parity import ParityQDGConfig, default_k_max, run_qdg_parity, widest_models
     from quanta.store import Run
     from quanta.verdict import pool_replicates
 
@@ -432,7 +430,7 @@ def falsify_parity_run(run_dir, out, config: FalsifyConfig | None = None, *, for
         raise QuantaError(f"{run_dir} sweeps several alpha values", "falsify one alpha at a time")
     models = source.read_table("models")
     scaling = scaling_from_models(models, ci=cfg.ci)  # checked before anything is written
-    k_max = max(3, min(60, cfg.n_samples // 20))
+    k_max = default_k_max(cfg.n_samples)
     if cfg.rank_range is not None and cfg.rank_range[1] > k_max:
         raise QuantaError(f"rank_range {cfg.rank_range} reaches beyond the {k_max} parts the sweep has at most with "
                           f"n_samples={cfg.n_samples} (counts up to min(60, n_samples/20))",

@@ -993,10 +993,14 @@ def plateau_fit_range(x, loss, *, chance_loss: float | None = None, plateau_frac
         return ok
     top = chance_loss if chance_loss is not None else float(loss[ok].max())
     ok &= loss < plateau_fraction * top
-    if not ok.any():
-        return ok
-    best = x[ok][np.argmin(loss[ok])]
-    return ok & (x <= best)
+    return ok & upto_lowest_loss(x, loss) if ok.any() else ok
+
+
+def upto_lowest_loss(x, loss) -> np.ndarray:
+    """Points whose budget is not beyond that of the lowest finite loss (past it the curve is flat or rising)."""
+    x, loss = np.asarray(x, float), np.asarray(loss, float)
+    finite = np.isfinite(loss) & (x > 0)
+    return x <= x[finite][np.argmin(loss[finite])]
 
 
 def fit_loss_law(x, y, *, ci: float = 0.9, seed: int | None = 0) -> PowerLawFit:

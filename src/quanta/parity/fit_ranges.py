@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 from quanta.errors import QuantaError
+from quanta.fit import upto_lowest_loss
 from quanta.theory import frequency_exponent
 
 log = logging.getLogger(__name__)
@@ -34,12 +35,6 @@ def auto_fit_range(x, loss, *, chance_loss: float = float(np.log(2))) -> np.ndar
     from quanta.fit import plateau_fit_range
 
     return plateau_fit_range(x, loss, chance_loss=chance_loss)
-
-
-def _upto_lowest_loss(x: np.ndarray, loss: np.ndarray) -> np.ndarray:
-    """Points whose budget is not beyond that of the lowest finite loss (rule 4 of both range rules)."""
-    finite = np.isfinite(loss) & (x > 0)
-    return x <= x[finite][np.argmin(loss[finite])]
 
 
 #: The L(S) fit-range rule (:func:`steps_fit_range`; docs/parity-analyze.md, "The L(S) fit range").
@@ -87,7 +82,7 @@ def steps_fit_range(x, loss, n_learned, n_tasks: int, *, loss_narrower=None,
     x, loss, n = (np.asarray(v, float) for v in (x, loss, n_learned))
     ok = (x > 0) & np.isfinite(loss) & (n >= min_learned) & (n <= min(n_tasks - 1, max_fraction * n_tasks))
     if ok.any():
-        ok &= _upto_lowest_loss(x, loss)
+        ok &= upto_lowest_loss(x, loss)
     if loss_narrower is not None:
         ln = np.asarray(loss_narrower, float)
         lag = np.isfinite(ln) & (x > 0) & (n >= 1) & (ln > (1.0 + lag_tol) * loss)

@@ -469,11 +469,17 @@ def eigengap_count(eigenvalues, *, k_min: int = 2, k_max: int | None = None) -> 
     if k_max < k_min:
         raise QuantaError(f"eigengap: need at least {k_min + 1} eigenvalues, got {len(lam)}",
                           "compute more eigenvectors")
-    mu = 1.0 - lam
-    floor = max(1e-9, float(-mu.min()) if mu.min() < 0 else 0.0)
-    mu = np.clip(mu, floor, None)
-    ratio = np.log(mu[k_min - 1:k_max]) - np.log(mu[k_min:k_max + 1])  # k = k_min..k_max
+    ratio = log_eigengaps(lam)[k_min - 1:k_max]  # k = k_min..k_max
     return int(k_min + np.argmax(ratio))
+
+
+def log_eigengaps(eigenvalues) -> np.ndarray:
+    """``log μ_k - log μ_{k+1}`` for k = 1 .. len - 1 (entry k - 1), with ``μ = 1 - λ`` clipped below at the
+    magnitude of its most negative value, or 1e-9 (eigenvalues below that level are numerical noise)."""
+    mu = 1.0 - np.asarray(eigenvalues, dtype=np.float64)
+    floor = max(1e-9, float(-mu.min()) if mu.min() < 0 else 0.0)
+    mu = np.log(np.clip(mu, floor, None))
+    return mu[:-1] - mu[1:]
 
 
 def cluster_sizes(labels) -> np.ndarray:

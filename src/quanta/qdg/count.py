@@ -107,12 +107,11 @@ def stability_count(curve: dict, *, threshold: float = STABILITY_THRESHOLD) -> i
 
 
 def eigengap_ratios(eigenvalues, counts) -> dict:
-    """``log μ_k - log μ_{k+1}`` for each k in ``counts`` (μ = 1 - λ, floored as in ``eigengap_count``)."""
-    lam = np.asarray(eigenvalues, dtype=np.float64)
-    mu = 1.0 - lam
-    floor = max(1e-9, float(-mu.min()) if mu.min() < 0 else 0.0)
-    mu = np.clip(mu, floor, None)
-    return {int(k): float(np.log(mu[k - 1]) - np.log(mu[k])) for k in counts if k < len(mu)}
+    """``log μ_k - log μ_{k+1}`` for each k in ``counts`` (:func:`quanta.qdg.cluster.log_eigengaps`)."""
+    from quanta.qdg.cluster import log_eigengaps
+
+    gaps = log_eigengaps(eigenvalues)
+    return {int(k): float(gaps[k - 1]) for k in counts if k <= len(gaps)}
 
 
 def stable_eigengap_count(curve: dict, eigenvalues, *, threshold: float = STABILITY_THRESHOLD) -> int:

@@ -301,7 +301,8 @@ class ParityParts:
         return float(self.fit.exponent_corrected) if self.fit is not None else math.nan
 
 
-def _default_k_max(n: int) -> int:
+def default_k_max(n: int) -> int:
+    """The largest count of the label-free sweep for ``n`` samples: ``min(60, n // 20)``, at least 3."""
     return max(3, min(60, n // 20))
 
 
@@ -339,7 +340,7 @@ def decompose_parity(model, tasks, cfg: ParityQDGConfig, *, train_seed: int = 0,
         keep = torch.as_tensor(np.nonzero(ok)[0])
         G, x, y, task_np, loss = G[keep], x[keep], y[keep], task_np[ok], loss[ok]
     n = len(task_np)
-    k_max = min(cfg.k_max or _default_k_max(n), n - 2)
+    k_max = min(cfg.k_max or default_k_max(n), n - 2)
     counts = sorted(set(cfg.counts) if cfg.counts is not None else set(range(2, k_max + 1)))
     if isinstance(cfg.n_clusters, int):
         counts = sorted(set(counts) | {cfg.n_clusters})
@@ -472,12 +473,12 @@ def run_qdg_parity(cfg: ParityQDGConfig, out, *, device=None, force: bool = Fals
         score = score_clusters(labels, task_np)
         learned = learned_tasks(src.read_table("eval"), model_id, learned_bits=cfg.learned_bits)
         k_oracle = int(len(learned))
-        from quanta.qdg.cluster import cluster_qr, eigengap_count
+        from quanta.qdg.cluster import cluster_qr
 
         emb_vecs = parts.embedding[0]
         score_oracle = (score_clusters(cluster_qr(emb_vecs[:, :k_oracle]), task_np)
                         if 2 <= k_oracle <= emb_vecs.shape[1] else None)
-        k_eig = eigengap_count(parts.eigenvalues, k_max=max(counts))
+        k_eig = int(head["eigengap_n_clusters"])
         score_eig = score_clusters(cluster_qr(emb_vecs[:, :k_eig]), task_np)
         ari_null = None
         if cfg.null_control:
