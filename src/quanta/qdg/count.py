@@ -34,7 +34,7 @@ STABILITY_THRESHOLD = 0.9
 def _check_rule(rule) -> None:
     if rule not in COUNT_RULES and not (isinstance(rule, int) and not isinstance(rule, bool) and rule >= 2):
         raise QuantaError(f"n_clusters: must be one of {', '.join(COUNT_RULES)} or an integer >= 2, got {rule!r}",
-                          "e.g. n_clusters='stability'")
+                          "e.g. n_clusters='stable_eigengap' (the default)")
 
 
 def stability_curve(A, counts, *, n_subsamples: int = 4, fraction: float = 0.8, seed: int = 0, device=None,
