@@ -53,6 +53,50 @@ def derive_seed(*parts) -> int:
     return int((int(state[0]) << 31) ^ int(state[1])) & ((1 << 63) - 1)
 
 
+TASK_DISTS = ("zipf", "exp:RATE", "broken:RANK:STEEPER")
+
+
+def task_probs(alpha: float, n_tasks: int, dist: str = "zipf") -> np.ndarray:
+    """Task frequencies, ``p_i`` for ``i = 0 .. n_tasks-1``, summing to 1.
+
+    ``dist`` is ``"zipf"`` (the quantization model's ``p_i ∝ (i+1)^-(α+1)``, :func:`quanta.theory.zipf_probs`) or
+    one of two worlds that are *not* a power law, which the calibration (:mod:`quanta.calibrate`) plants to check
+    that the test notices:
+
+    ``"exp:RATE"``
+        ``p_i ∝ exp(-RATE·i)``; ``alpha`` is only a label.
+    ``"broken:RANK:STEEPER"``
+        Zipf with exponent ``α+1`` up to rank ``RANK``, then ``α+1+STEEPER`` beyond it (continuous at ``RANK``).
+
+    Examples
+    --------
+    >>> task_probs(0.4, 4, "exp:1.0").round(3)
+    array([0.644, 0.237, 0.087, 0.032])
+    >>> bool(np.allclose(task_probs(0.4, 50, "broken:50:2"), task_probs(0.4, 50)))
+    True
+    """
+    kind, *args = str(dist).split(":")
+    hint = "use zipf, exp:RATE (e.g. exp:0.1) or broken:RANK:STEEPER (e.g. broken:10:2)"
+    try:
+        values = [float(a) for a in args]
+    except ValueError:
+        raise QuantaError(f"task_dist {dist!r} has a value that is not a number", hint) from None
+    rank = np.arange(1, n_tasks + 1, dtype=np.float64)
+    if kind == "zipf" and not values:
+        return zipf_probs(alpha, n_tasks)
+    if kind == "exp" and len(values) == 1 and math.isfinite(values[0]) and values[0] > 0:
+        logp = -values[0] * (rank - 1)
+    elif (kind == "broken" and len(values) == 2 and values[0] >= 1 and values[0] == int(values[0])
+          and math.isfinite(values[1]) and values[1] > 0):
+        r, extra = values
+        logp = -(alpha + 1) * np.log(rank) - extra * np.log(np.maximum(rank / r, 1.0))
+    else:
+        raise QuantaError(f"task_dist must be zipf, exp:RATE (RATE > 0) or broken:RANK:STEEPER (RANK >= 1 an "
+                          f"integer, STEEPER > 0), got {dist!r}", hint)
+    p = np.exp(logp - logp.max())
+    return p / p.sum()
+
+
 def check_task_shape(n_tasks: int, n: int, k: int) -> None:
     """Raise QuantaError unless ``n_tasks`` distinct k-subsets of ``n`` bits exist."""
     for name, value, low in (("n_tasks", n_tasks, 1), ("n", n, 1), ("k", k, 1)):
@@ -104,6 +148,8 @@ class ParityTasks:
         Number of data bits.
     alpha : float
         The paper's α; task ``i`` is drawn with probability ∝ (i+1)^-(α+1).
+    dist : str, default "zipf"
+        The task frequencies (:func:`task_probs`); anything but ``zipf`` plants a world that is not a power law.
     device : str or torch.device
         Where batches are generated.
 
@@ -116,7 +162,7 @@ class ParityTasks:
     ((5, 32), (5,), (5,))
     """
 
-    def __init__(self, subsets, n: int, alpha: float, *, device="cpu"):
+    def __init__(self, subsets, n: int, alpha: float, *, dist: str = "zipf", device="cpu"):
         subsets = np.asarray(subsets, dtype=np.int64)
         if subsets.ndim != 2:
             raise QuantaError(f"subsets must be a (n_tasks, k) array, got shape {subsets.shape}",
@@ -132,7 +178,8 @@ class ParityTasks:
         self.n_tasks = int(subsets.shape[0])
         self.alpha = float(alpha)
         self.subsets_np = subsets
-        self.probs_np = zipf_probs(self.alpha, self.n_tasks)
+        self.dist = str(dist)
+        self.probs_np = task_probs(self.alpha, self.n_tasks, self.dist)
         self.subsets = torch.as_tensor(subsets, device=self.device)  # (T, k) int64
         cdf = np.cumsum(self.probs_np)
         cdf[-1] = 1.0
@@ -145,7 +192,7 @@ class ParityTasks:
         Parameters
         ----------
         cfg : dict
-            Needs ``n_tasks``, ``n``, ``k``, ``task_seed`` and ``alphas`` (or ``alpha``).
+            Needs ``n_tasks``, ``n``, ``k``, ``task_seed`` and ``alphas`` (or ``alpha``); ``task_dist`` if not Zipf.
         alpha : float, optional
             Which α to sample with; default the config's first.
         device : str or torch.device
@@ -157,7 +204,7 @@ class ParityTasks:
             alphas = cfg.get("alphas", cfg.get("alpha"))
             alpha = alphas[0] if isinstance(alphas, (list, tuple)) else alphas
         subsets = draw_subsets(int(cfg["n_tasks"]), int(cfg["n"]), int(cfg["k"]), int(cfg["task_seed"]))
-        return cls(subsets, int(cfg["n"]), float(alpha), device=device)
+        return cls(subsets, int(cfg["n"]), float(alpha), dist=cfg.get("task_dist") or "zipf", device=device)
 
     @property
     def probs(self) -> torch.Tensor:
@@ -245,6 +292,6 @@ class ParityTasks:
         })
 
 
-def task_tables(subsets, n: int, alphas: Sequence[float]) -> pd.DataFrame:
+def task_tables(subsets, n: int, alphas: Sequence[float], dist: str = "zipf") -> pd.DataFrame:
     """``tasks.parquet`` for a run: the task table of every α, stacked."""
-    return pd.concat([ParityTasks(subsets, n, a).table() for a in alphas], ignore_index=True)
+    return pd.concat([ParityTasks(subsets, n, a, dist=dist).table() for a in alphas], ignore_index=True)

@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 
 from quanta.errors import QuantaError
-from quanta.parity.data import ParityTasks, check_task_shape, derive_seed, draw_subsets, task_tables
+from quanta.parity.data import ParityTasks, check_task_shape, derive_seed, draw_subsets, task_probs, task_tables
 from quanta.parity.ensemble import BatchedMLP, ParityMLP, n_params, parity_ce
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,7 @@ class ParityConfig:
     tf32: bool = False  # CUDA TF32 matmuls (changes numerics: ~1e-3 relative)
     bf16: bool = False  # bf16 autocast for training forward/backward (changes numerics)
     compile: bool = False  # torch.compile the batched forward (same maths, different fusion order)
+    task_dist: str = "zipf"  # task frequencies: zipf, or a planted non-power-law world (parity.data.task_probs)
 
     def __post_init__(self):
         for key in ("alphas", "widths", "seeds", "data_sizes", "betas"):
@@ -103,6 +104,7 @@ class ParityConfig:
             if value is not None and value < low:
                 raise QuantaError(f"{key} must be >= {low}, got {value}", f"e.g. --set {key}={max(low, 1)}")
         check_task_shape(self.n_tasks, self.n, self.k)
+        task_probs(1.0, self.n_tasks, self.task_dist)  # refuses a bad spec up front
 
         def _list(key, ok, what, conv):
             values = getattr(self, key)
@@ -223,7 +225,7 @@ class SweepTrainer:
         self.cfg = cfg
         self.device = torch.device(device)
         self.subsets = draw_subsets(cfg.n_tasks, cfg.n, cfg.k, cfg.task_seed)
-        self.tasks = {a: ParityTasks(self.subsets, cfg.n, a, device=self.device) for a in cfg.alphas}
+        self.tasks = {a: ParityTasks(self.subsets, cfg.n, a, dist=cfg.task_dist, device=self.device) for a in cfg.alphas}
         self.groups = cfg.groups
         G, M = len(self.groups), len(cfg.widths)
         self.G, self.M = G, M
@@ -466,7 +468,7 @@ class SweepTrainer:
         final = ev[ev["step"] == ev["model"].map(last["step"])]
         learned = (final["loss"] < LEARNED_NATS).groupby(final["model"]).sum()
         models["n_learned"] = learned.reindex(models["model"]).fillna(0).astype(int).to_numpy()
-        tasks = task_tables(self.subsets, self.cfg.n, self.cfg.alphas)
+        tasks = task_tables(self.subsets, self.cfg.n, self.cfg.alphas, self.cfg.task_dist)
         return {"tasks": tasks, "models": models, "eval": ev, "eval_mean": ev_mean}
 
     def final_state(self) -> dict[str, Any]:
