@@ -7,7 +7,7 @@ the calls a notebook chains are here by name and load on first use, e.g.
 
 >>> import quanta
 >>> quanta.fit_power_law.__module__
-'quanta.fit'
+'quanta.fit.power_law'
 >>> "train_sweep" in dir(quanta)
 True
 
@@ -27,12 +27,12 @@ _EXPORTS = {
     "predicted_exponents": "quanta.theory",
     "run_theory": "quanta.theory",
     # fits
-    "PowerLawFit": "quanta.fit",
-    "ZipfFit": "quanta.fit",
-    "fit_power_law": "quanta.fit",
-    "fit_zipf_mle": "quanta.fit",
-    "fit_zipf_from_sizes": "quanta.fit",
-    "fit_rank_frequency": "quanta.fit",
+    "PowerLawFit": "quanta.fit.results",
+    "ZipfFit": "quanta.fit.results",
+    "fit_power_law": "quanta.fit.power_law",
+    "fit_zipf_mle": "quanta.fit.zipf",
+    "fit_zipf_from_sizes": "quanta.fit.rank_frequency",
+    "fit_rank_frequency": "quanta.fit.rank_frequency",
     # sparse parity
     "ParityConfig": "quanta.parity.train",
     "preset_config": "quanta.parity.presets",
@@ -70,7 +70,7 @@ _EXPORTS = {
     "pool_replicates": "quanta.verdict",
     "decide": "quanta.verdict",
     "power_law_check": "quanta.plausibility",
-    "fit_power_law_profile": "quanta.fit",
+    "fit_power_law_profile": "quanta.fit.profile",
     "falsify_parity_run": "quanta.falsify",
     "build_report": "quanta.report.build",
     "DemoConfig": "quanta.demo",
