@@ -51,7 +51,7 @@ _EXPORTS = {
     "per_token_losses": "quanta.lm.losses",
     "LossesConfig": "quanta.lm.losses",
     "compute_losses": "quanta.lm.losses",
-    "load_loss_matrix": "quanta.lm.analyze",
+    "load_loss_matrix": "quanta.lm.loss_matrix",
     "analyze_losses": "quanta.lm.analyze",
     # quanta discovery from gradients
     "select_tokens": "quanta.qdg.select",
