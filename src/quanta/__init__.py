@@ -1,6 +1,6 @@
 """quanta: the quantization model of neural scaling, put to work and to the test.
 
-Modules follow the paper's concepts: :mod:`quanta.theory`, :mod:`quanta.fit`,
+Modules follow the paper's concepts: :mod:`quanta.theory` (and its :mod:`quanta.simulator`), :mod:`quanta.fit`,
 :mod:`quanta.parity`, :mod:`quanta.lm`, :mod:`quanta.qdg`, :mod:`quanta.falsify`
 and :mod:`quanta.report`. Importing the package has no side effects and does not import torch:
 the calls a notebook chains are here by name and load on first use, e.g.
@@ -22,10 +22,10 @@ from quanta.errors import QuantaError  # noqa: E402
 
 _EXPORTS = {
     # theory
-    "SimulatorConfig": "quanta.theory",
-    "simulate_curves": "quanta.theory",
+    "SimulatorConfig": "quanta.simulator",
+    "simulate_curves": "quanta.simulator",
     "predicted_exponents": "quanta.theory",
-    "run_theory": "quanta.theory",
+    "run_theory": "quanta.simulator",
     # fits
     "PowerLawFit": "quanta.fit.results",
     "ZipfFit": "quanta.fit.results",
