@@ -56,7 +56,7 @@ _EXPORTS = {
     # quanta discovery from gradients
     "select_tokens": "quanta.qdg.select",
     "token_gradients": "quanta.qdg.grads",
-    "affinity_graph": "quanta.qdg.cluster",
+    "affinity_graph": "quanta.qdg.affinity",
     "spectral_sweep": "quanta.qdg.cluster",
     "QDGConfig": "quanta.qdg.pipeline",
     "run_qdg_lm": "quanta.qdg.pipeline",
