@@ -12,7 +12,8 @@ reference code's config field ``alpha`` is the Zipf exponent α+1: its ``alpha=1
 Batches are kept compact, as ``(task, bits, y)``: ``task`` (B,) int64, ``bits`` (B, n) uint8,
 ``y`` (B,) int64. The engine never builds the one-hot control bits: the first layer is a row
 lookup (``x·W = W[task] + bits·W_bits``). :meth:`ParityTasks.to_inputs` builds the full input
-``x`` (B, n_tasks + n) for plain models.
+``x`` (B, n_tasks + n) for plain models. :class:`DataStream` is one training group's stream of batches:
+fresh ones (online) or epochs over a fixed training set of D samples.
 """
 
 from __future__ import annotations
@@ -248,3 +249,52 @@ class ParityTasks:
 def task_tables(subsets, n: int, alphas: Sequence[float]) -> pd.DataFrame:
     """``tasks.parquet`` for a run: the task table of every α, stacked."""
     return pd.concat([ParityTasks(subsets, n, a).table() for a in alphas], ignore_index=True)
+
+
+# ====================================================================== data streams
+class DataStream:
+    """The training batches of one group, generated on the device.
+
+    ``D == 0``: every batch is fresh (tasks by inverse CDF, bits by ``randint``, labels by a
+    gather: no Python loop over tasks). ``D > 0``: a fixed training set of D samples, drawn once
+    from its own generator (``(seed, alpha, D)``), visited in a fresh random order every epoch;
+    batches run across epoch boundaries. The batch generator's state (and the epoch order and
+    position) is the stream's whole state.
+    """
+
+    def __init__(self, tasks: ParityTasks, D: int, seed: int, batch_size: int, device):
+        self.tasks, self.D, self.seed = tasks, int(D), int(seed)
+        self.device = torch.device(device)
+        self.batch_size = min(int(batch_size), self.D) if self.D else int(batch_size)
+        self.gen = torch.Generator(self.device).manual_seed(derive_seed(seed, tasks.alpha, self.D, "parity-batches"))
+        self.train = None
+        self.perm: torch.Tensor | None = None
+        self.pos = 0
+        if self.D:
+            tg = torch.Generator(self.device).manual_seed(derive_seed(seed, tasks.alpha, self.D, "parity-train"))
+            self.train = tasks.sample_raw(self.D, generator=tg)
+
+    def next(self):
+        """The next batch ``(task (b,), bits (b, n) uint8, y (b,))``."""
+        if not self.D:
+            return self.tasks.sample_raw(self.batch_size, generator=self.gen)
+        need, parts = self.batch_size, []
+        while need:
+            if self.perm is None or self.pos >= self.D:
+                self.perm = torch.randperm(self.D, generator=self.gen, device=self.device)
+                self.pos = 0
+            take = min(need, self.D - self.pos)
+            parts.append(self.perm[self.pos:self.pos + take])
+            self.pos += take
+            need -= take
+        idx = parts[0] if len(parts) == 1 else torch.cat(parts)
+        task, bits, y = self.train
+        return task[idx], bits[idx], y[idx]
+
+    def state_dict(self) -> dict:
+        return {"gen": self.gen.get_state(), "perm": None if self.perm is None else self.perm.cpu(), "pos": self.pos}
+
+    def load_state_dict(self, st: dict) -> None:
+        self.gen.set_state(st["gen"])
+        self.perm = None if st["perm"] is None else st["perm"].to(self.device)
+        self.pos = int(st["pos"])
