@@ -11,7 +11,6 @@ The formulas themselves live in :mod:`quanta.theory`, which re-exports these nam
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -22,6 +21,7 @@ from quanta.errors import QuantaError
 from quanta.fit import PowerLawFit, fit_power_law
 from quanta.theory import (DEFAULT_B, REGIMES, _check_ab, _check_alpha, _check_n_quanta, frequency_exponent,
                            loss_exact, predicted_exponents, tail_mass, zipf_probs)
+from quanta.validation import Interval, Satisfies, is_int, validate_config
 
 
 _TRACK_FRACTION = 0.02  # quanta expected to be seen fewer than this fraction of tau times are pooled as unlearned
@@ -84,29 +84,21 @@ class SimulatorConfig:
         _check_alpha(self.alpha)
         _check_n_quanta(self.n_quanta)
         _check_ab(self.a, self.b)
-
-        def positive_int(name, minimum=1):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < minimum:
-                raise QuantaError(f"{name} must be an integer >= {minimum}, got {v!r}",
-                                  f"set {name} to a whole number of at least {minimum}")
-
-        ppq = self.params_per_quantum
-        if isinstance(ppq, bool) or not isinstance(ppq, numbers.Real) or not math.isfinite(ppq) or ppq <= 0:
-            raise QuantaError(f"params_per_quantum must be a number > 0, got {ppq!r}", "use e.g. 100")
         if self.n_max is None:
             object.__setattr__(self, "n_max", 3000 if self.n_quanta is None else min(3000, int(self.n_quanta)))
-        positive_int("tau")
-        positive_int("batch")
-        positive_int("n_max", 10)
-        positive_int("n_budgets", 5)
-        positive_int("fit_n_min", 1)
-        positive_int("n_samples", 1)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral):
-            raise QuantaError(f"seed must be an integer, got {self.seed!r}", "use e.g. --seed 0")
-        f = self.fit_max_fraction
-        if isinstance(f, bool) or not isinstance(f, numbers.Real) or not 0 < f <= 1:
-            raise QuantaError(f"fit_max_fraction must be in (0, 1], got {f!r}", "use e.g. 0.1")
+        validate_config(self, {
+            "params_per_quantum": [Interval(float, 0, None, closed="neither")],
+            "tau": [Interval(int, 1, None)],
+            "batch": [Interval(int, 1, None)],
+            "n_max": [Interval(int, 10, None)],
+            "n_budgets": [Interval(int, 5, None)],
+            "fit_n_min": [Interval(int, 1, None)],
+            "n_samples": [Interval(int, 1, None)],
+            "seed": [Interval(int, None, None)],
+            "fit_max_fraction": [Interval(float, 0, 1, closed="right")],
+            "genes": [Satisfies(lambda g: isinstance(g, (tuple, list)) and len(g) > 0 and all(
+                is_int(v) and v >= 1 for v in g), "a non-empty list of integers >= 1")],
+        }, examples={"genes": "[1,8]"})
         if self.n_quanta is not None and self.n_max > self.n_quanta:
             raise QuantaError(f"n_max ({self.n_max}) cannot exceed n_quanta ({self.n_quanta})",
                               "lower n_max or raise n_quanta")
@@ -121,12 +113,8 @@ class SimulatorConfig:
         if log10_samples > 18.6:  # 4e18, half of the int64 range
             raise QuantaError(f"alpha={self.alpha:g} with n_max={self.n_max} needs about 1e{log10_samples:.0f} "
                               "samples to learn n_max quanta from data, beyond what the simulator can count (4e18)",
-                              "lower n_max (--set n_max=...) or alpha")
-        g = self.genes
-        if not isinstance(g, (tuple, list)) or not g or any(
-                isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1 for v in g):
-            raise QuantaError(f"genes must be a non-empty list of integers >= 1, got {g!r}", "use e.g. (1, 8)")
-        object.__setattr__(self, "genes", tuple(int(v) for v in g))
+                              "lower n_max (e.g. n_max=1000) or alpha")
+        object.__setattr__(self, "genes", tuple(int(v) for v in self.genes))
         object.__setattr__(self, "alpha", float(self.alpha))
 
     @property

@@ -31,14 +31,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from quanta.errors import QuantaError
+from quanta.errors import QuantaError, check
 from quanta.lm.contexts import load_tokenizer, pick_examples, token_contexts
 from quanta.lm.distributions import loss_bins, loss_distribution, summarize_models
 from quanta.lm.figures import save_figures
@@ -46,6 +45,7 @@ from quanta.lm.loss_matrix import LossMatrix, detect_mode, load_loss_matrix, los
 from quanta.lm.token_curves import (LABELS, TokenFits, classification_nulls, classify_tokens, fit_token_curves,
                                     learning_size_distribution, learning_sizes, model_gap, sigmoid_grid)
 from quanta.theory import alpha_from_scaling, frequency_exponent_from_scaling
+from quanta.validation import Interval, Options, validate_config
 
 __all__ = [
     "AnalyzeConfig", "analyze_losses",
@@ -152,41 +152,26 @@ class AnalyzeConfig:
     seed: int = 0
 
     def __post_init__(self):
-        def need(cond, name, allowed, hint):
-            if not cond:
-                raise QuantaError(f"{name}: must be {allowed}, got {getattr(self, name)!r}", hint)
-
-        need(self.mode in _MODES, "mode", "one of " + ", ".join(_MODES), "use --mode auto, suite or dynamics")
-        need(self.criteria in _CRITERIA, "criteria", "one of " + ", ".join(_CRITERIA),
-             "use --criteria sigmoid or reference")
-        for name in ("n_bins", "n_x0", "n_width", "n_boot", "chunk_elements"):
-            v = getattr(self, name)
-            need(isinstance(v, int) and not isinstance(v, bool) and v >= 2, name, "an integer >= 2",
-                 f"e.g. --set {name}={getattr(AnalyzeConfig, name)}")
-        for name in ("n_examples", "context_before", "context_after", "min_side", "seed"):
-            v = getattr(self, name)
-            need(isinstance(v, int) and not isinstance(v, bool) and v >= 0, name, "an integer >= 0",
-                 f"e.g. --set {name}={getattr(AnalyzeConfig, name)}")
-        for name in ("loss_floor", "low_loss", "max_width", "ref_high"):
-            v = getattr(self, name)
-            need(_is_num(v) and v > 0, name, "a number > 0", f"e.g. --set {name}={getattr(AnalyzeConfig, name)}")
-        for name in ("min_drop", "ref_low", "max_sse_ratio"):
-            v = getattr(self, name)
-            need(_is_num(v) and v >= 0, name, "a number >= 0", f"e.g. --set {name}={getattr(AnalyzeConfig, name)}")
-        for name in ("min_r2_sigmoid", "min_r2_line", "ref_r2"):
-            v = getattr(self, name)
-            need(_is_num(v) and v <= 1, name, "a number <= 1", f"e.g. --set {name}={getattr(AnalyzeConfig, name)}")
-        for name in ("max_slope", "ref_slope"):
-            need(_is_num(getattr(self, name)), name, "a number", f"e.g. --set {name}=-0.3")
-        need(_is_num(self.ci) and 0 < self.ci < 1, "ci", "a number in (0, 1)", "e.g. --set ci=0.9")
-        need(isinstance(self.fit_offset, bool), "fit_offset", "true or false", "e.g. --set fit_offset=false")
-        need(isinstance(self.figures, bool), "figures", "true or false", "e.g. --set figures=false")
-        need(self.ref_low < self.ref_high, "ref_low", f"below ref_high={self.ref_high}",
-             "lower ref_low or raise ref_high")
+        validate_config(self, _CONSTRAINTS)
+        check(self.ref_low < self.ref_high, f"AnalyzeConfig: ref_low must be below ref_high={self.ref_high}, "
+              f"got {self.ref_low!r}", "lower ref_low or raise ref_high")
 
 
-def _is_num(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+_CONSTRAINTS = {
+    "mode": [Options(_MODES)],
+    "criteria": [Options(_CRITERIA)],
+    **{name: [Interval(int, 2, None)] for name in ("n_bins", "n_x0", "n_width", "n_boot", "chunk_elements")},
+    **{name: [Interval(int, 0, None)] for name in ("n_examples", "context_before", "context_after", "min_side",
+                                                     "seed")},
+    **{name: [Interval(float, 0, None, closed="neither")] for name in ("loss_floor", "low_loss", "max_width",
+                                                                         "ref_high")},
+    **{name: [Interval(float, 0, None)] for name in ("min_drop", "ref_low", "max_sse_ratio")},
+    **{name: [Interval(float, None, 1)] for name in ("min_r2_sigmoid", "min_r2_line", "ref_r2")},
+    **{name: [Interval(float, None, None)] for name in ("max_slope", "ref_slope")},
+    "ci": [Interval(float, 0, 1, closed="neither")],
+    "fit_offset": ["boolean"],
+    "figures": ["boolean"],
+}
 
 
 def analyze_losses(losses_dir, out, cfg: AnalyzeConfig | None = None, *, force: bool = False,
