@@ -7,15 +7,20 @@ import math
 import numpy as np
 
 from quanta.errors import QuantaError
+from quanta.validation import Interval, validate_params
 
 
-def _check_common(n_boot, ci, seed):
-    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 0:
-        raise QuantaError(f"n_boot must be a non-negative integer, got {n_boot!r}", "use e.g. n_boot=200")
-    if not isinstance(ci, (int, float, np.floating)) or not (0.0 < float(ci) < 1.0):
-        raise QuantaError(f"ci must be a level strictly between 0 and 1, got {ci!r}", "use e.g. ci=0.9")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
-        raise QuantaError(f"seed must be an integer or None, got {seed!r}", "use e.g. seed=0")
+_COMMON = {
+    "n_boot": [Interval(int, 0, None)],
+    "ci": [Interval(float, 0, 1, closed="neither")],
+    "seed": [Interval(int, None, None), None],
+}
+
+
+def _check_common(n_boot, ci, seed, where: str = "fit"):
+    """The bootstrap options every fit takes: ``n_boot >= 0``, a level ``ci`` in (0, 1), an integer ``seed``."""
+    validate_params({"n_boot": n_boot, "ci": ci, "seed": seed}, _COMMON, where,
+                    examples={"n_boot": 200, "ci": 0.9, "seed": 0})
 
 
 def _as_1d_float(values, name) -> np.ndarray:

@@ -59,7 +59,7 @@ def fit_power_law(x, y, *, offset: bool = True, n_boot: int = 200, ci: float = 0
     >>> round(fit.alpha, 3), round(fit.L_inf, 3)
     (0.4, 0.5)
     """
-    _check_common(n_boot, ci, seed)
+    _check_common(n_boot, ci, seed, "fit_power_law")
     x = _as_1d_float(x, "x")
     y = _as_1d_float(y, "y")
     if x.shape != y.shape:

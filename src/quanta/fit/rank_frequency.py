@@ -87,7 +87,7 @@ def fit_zipf_from_sizes(sizes, *, rank_range: tuple[int, int] | None = None, n_b
     >>> bool(abs(fit.exponent_corrected - 1.4) < 0.05), bool(fit.exponent_ci[0] < fit.exponent_corrected < fit.exponent_ci[1])
     (True, True)
     """
-    _check_common(n_boot, ci, seed)
+    _check_common(n_boot, ci, seed, "fit_zipf_from_sizes")
     arr = _sizes_array(sizes)
     if (arr != np.round(arr)).any():
         raise QuantaError("sizes must be whole counts of members", "pass integer sizes")
@@ -190,7 +190,7 @@ def fit_rank_frequency(sizes, *, rank_range: tuple[int, int] | None = None, n_bo
     ZipfFit
         ``exponent = -slope``; ``n`` is the number of ranks fitted.
     """
-    _check_common(n_boot, ci, seed)
+    _check_common(n_boot, ci, seed, "fit_rank_frequency")
     is_env = isinstance(sizes, RankEnvelope)
     if not isinstance(sizes, np.ndarray) and isinstance(sizes, (list, tuple)) and sizes and \
             all(isinstance(s, (list, tuple, np.ndarray)) for s in sizes):

@@ -186,7 +186,7 @@ def fit_zipf_mle(samples, *, x_min: int | None = None, x_max: int | None = None,
         Non-integer, non-finite or < 1 samples, samples above ``x_max``, bad cuts, fewer than 10 samples in the
         fit, or a single distinct value.
     """
-    _check_common(n_boot, ci, seed)
+    _check_common(n_boot, ci, seed, "fit_zipf_mle")
     arr = _int_samples(samples, "samples")
     if x_max is not None:
         if isinstance(x_max, bool) or int(x_max) != x_max or x_max < 1:

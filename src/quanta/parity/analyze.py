@@ -67,6 +67,7 @@ from quanta.parity.law_fits import count_fit, fit_over, steps_fit, sweep_fit  # 
 from quanta.parity.tables import REQUIRED_COLUMNS, ParityTables, load_parity_run, parity_tables  # noqa: F401
 from quanta.store import Run
 from quanta.theory import growth_exponent, predicted_measurements
+from quanta.validation import Interval, Satisfies, is_real, validate_config
 
 
 #: The fits this module makes: name -> (x column, y quantity, theory key).
@@ -112,38 +113,37 @@ class AnalyzeConfig:
     figures: bool = True
 
     def __post_init__(self):
-        t = self.threshold_bits
-        check(isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t) and t > 0,
-              f"threshold_bits must be a number > 0, got {t!r}", "use e.g. threshold_bits=0.1")
-        if self.emergence_width is not None:
-            w = self.emergence_width
-            check(isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w) and w > 0,
-                  f"emergence_width must be a width > 0, got {w!r}", "use e.g. emergence_width=100")
+        validate_config(self, {
+            "threshold_bits": [Interval(float, 0, None, closed="neither")],
+            "emergence_width": [Interval(float, 0, None, closed="neither"), None],
+            **{f"range_{axis}": [Satisfies(_is_range, "a pair (lo, hi) of positive numbers or None, lo < hi"), None]
+               for axis in _AXES},
+            "n_boot": [Interval(int, 0, None)],
+            "ci": [Interval(float, 0, 1, closed="neither")],
+            "seed": [Interval(int, None, None)],
+            "figures": ["boolean"],
+        }, examples={"emergence_width": 100, **{f"range_{axis}": "(1e3, 1e5)" for axis in _AXES}})
         for axis in _AXES:
             rng = getattr(self, f"range_{axis}")
-            if rng is None:
-                continue
-            ok = isinstance(rng, (tuple, list)) and len(rng) == 2 and all(
-                v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0)
-                for v in rng)
-            check(ok, f"range_{axis} must be (lo, hi) with positive numbers or None, got {rng!r}",
-                  f"write e.g. --fit-range {axis}=1e3:1e5 (either side may be empty)")
-            lo, hi = rng
-            check(lo is None or hi is None or lo < hi, f"range_{axis}: lo must be below hi, got {rng!r}",
-                  f"write e.g. --fit-range {axis}=1e3:1e5")
-            object.__setattr__(self, f"range_{axis}", (None if lo is None else float(lo),
-                                                        None if hi is None else float(hi)))
-        check(isinstance(self.n_boot, int) and not isinstance(self.n_boot, bool) and self.n_boot >= 0,
-              f"n_boot must be an integer >= 0, got {self.n_boot!r}", "use e.g. n_boot=200")
-        check(isinstance(self.ci, (int, float)) and 0 < self.ci < 1, f"ci must be in (0, 1), got {self.ci!r}",
-              "use e.g. ci=0.9")
-        check(isinstance(self.seed, int) and not isinstance(self.seed, bool),
-              f"seed must be an integer, got {self.seed!r}", "use e.g. seed=0")
+            if rng is not None:
+                lo, hi = rng
+                object.__setattr__(self, f"range_{axis}", (None if lo is None else float(lo),
+                                                            None if hi is None else float(hi)))
 
     @property
     def threshold_nats(self) -> float:
         """The learning threshold in nats (the tables' unit)."""
         return float(self.threshold_bits) * LN2
+
+
+def _is_range(rng) -> bool:
+    """``(lo, hi)``: each end a positive number or None (open), ``lo < hi`` where both are set."""
+    if not (isinstance(rng, (tuple, list)) and len(rng) == 2):
+        return False
+    lo, hi = rng
+    if not all(v is None or (is_real(v) and v > 0) for v in rng):
+        return False
+    return lo is None or hi is None or lo < hi
 
 
 def parse_fit_range(text: str) -> tuple[str, tuple[float | None, float | None]]:
@@ -154,13 +154,13 @@ def parse_fit_range(text: str) -> tuple[str, tuple[float | None, float | None]]:
     QuantaError
         When the text is not ``AXIS=LO:HI`` with AXIS one of N, D, S.
     """
-    hint = "write AXIS=LO:HI with AXIS one of N, D, S, e.g. --fit-range N=2e3:1e5 or --fit-range S=100:"
+    hint = "write AXIS=LO:HI with AXIS one of N, D, S, e.g. N=2e3:1e5 or S=100: (either bound may be empty)"
     if "=" not in text or ":" not in text.split("=", 1)[1]:
-        raise QuantaError(f"--fit-range {text!r} is not AXIS=LO:HI", hint)
+        raise QuantaError(f"fit range {text!r} is not AXIS=LO:HI", hint)
     axis, bounds = text.split("=", 1)
     axis = axis.strip()
     if axis not in _AXES:
-        raise QuantaError(f"--fit-range axis must be N, D or S, got {axis!r}", hint)
+        raise QuantaError(f"fit range {text!r}: the axis must be N, D or S, got {axis!r}", hint)
     lo_s, hi_s = bounds.split(":", 1)
     out = []
     for s in (lo_s.strip(), hi_s.strip()):
@@ -170,7 +170,7 @@ def parse_fit_range(text: str) -> tuple[str, tuple[float | None, float | None]]:
         try:
             out.append(float(s))
         except ValueError as exc:
-            raise QuantaError(f"--fit-range {text!r}: {s!r} is not a number", hint) from exc
+            raise QuantaError(f"fit range {text!r}: {s!r} is not a number", hint) from exc
     return axis, (out[0], out[1])
 
 
