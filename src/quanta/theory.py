@@ -77,7 +77,7 @@ def _check_alpha(alpha) -> float:
     if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not math.isfinite(float(alpha)) \
             or float(alpha) <= 0:
         raise QuantaError(f"alpha must be a finite number > 0, got {alpha!r}",
-                          "quanta frequencies are p_k ∝ k^-(alpha+1) with alpha > 0; use e.g. --alpha 0.4")
+                          "quanta frequencies are p_k ∝ k^-(alpha+1) with alpha > 0; use e.g. alpha=0.4")
     return float(alpha)
 
 

@@ -214,7 +214,7 @@ def _analyze(run, lm: LossMatrix, cfg: AnalyzeConfig, losses_dir) -> dict:
     mode = detect_mode(models) if cfg.mode == "auto" else cfg.mode
     if mode == "dynamics" and (models["step"] < 0).all():
         raise QuantaError("mode: dynamics needs the models' training steps, but models.parquet has step = -1",
-                          "use --mode suite, or compute losses of checkpoints with known steps")
+                          "use mode=suite, or compute losses of checkpoints with known steps")
     xname = "step" if mode == "dynamics" else "n_params_nonembed"
     complete = np.all(np.isfinite(lm.loss), axis=1)
     n_dropped = int((~complete).sum())

@@ -44,7 +44,7 @@ def loss_shards(losses_dir) -> list[Path]:
     shards = sorted((Path(losses_dir) / "losses").glob("part-*.parquet"))
     if not shards:
         raise QuantaError(f"{losses_dir} has no losses/part-*.parquet shards",
-                          "pass the --out directory of a finished `quanta lm losses` run")
+                          "pass the run directory of a finished `quanta lm losses` run (its out=DIR)")
     return shards
 
 

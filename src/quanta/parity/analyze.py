@@ -477,7 +477,7 @@ def _analyze_alpha(alpha: float, tabs: ParityTables, cfg: AnalyzeConfig, thr: fl
     elif cfg.emergence_width is not None:
         raise QuantaError(f"emergence_width={cfg.emergence_width:g} was given, but the run has no parameter sweep "
                           f"(online models of >= 3 widths) for alpha {alpha:g}",
-                          "leave --emergence-width out for this run")
+                          "leave emergence_width unset (None) for this run")
 
     all_notes.extend(notes)
     col = ["alpha", "axis", "seed", "model", "width", "n_params", "D", "task", "rank", "p", "at"]
@@ -519,7 +519,7 @@ def run_parity_analysis(run_dir: str | os.PathLike, out: str | os.PathLike, conf
     if not force and dst.is_dir() and any(not p.name.startswith(".") for p in dst.iterdir()):
         # --out holds something: Run.create refuses it without writing; say so before the analysis runs
         Run.create(dst, command="parity analyze", config=conf, seed=cfg.seed, device="cpu", argv=argv)
-    # analyze first: bad input raises before anything is created at --out
+    # analyze first: bad input raises before anything is created at out
     t0 = time.perf_counter()
     result = analyze_parity(src, cfg)
     t_analyze = time.perf_counter() - t0

@@ -58,7 +58,7 @@ def check_task_shape(n_tasks: int, n: int, k: int) -> None:
     """Raise QuantaError unless ``n_tasks`` distinct k-subsets of ``n`` bits exist."""
     for name, value, low in (("n_tasks", n_tasks, 1), ("n", n, 1), ("k", k, 1)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
-            raise QuantaError(f"{name} must be an integer >= {low}, got {value!r}", f"set e.g. --set {name}=3")
+            raise QuantaError(f"{name} must be an integer >= {low}, got {value!r}", f"pass e.g. {name}=3")
     if k > n:
         raise QuantaError(f"k must be <= n (a task's bits are a k-subset of the n data bits), got k={k}, n={n}",
                           "lower k or raise n")
@@ -124,7 +124,7 @@ class ParityTasks:
                               "pass one row of bit indices per task")
         check_task_shape(int(subsets.shape[0]), int(n), int(subsets.shape[1]))
         if not (isinstance(alpha, (int, float, np.floating)) and math.isfinite(alpha) and alpha > 0):
-            raise QuantaError(f"alpha must be a number > 0 (the paper's α), got {alpha!r}", "e.g. --set alphas=[0.4]")
+            raise QuantaError(f"alpha must be a number > 0 (the paper's α), got {alpha!r}", "e.g. alphas=[0.4]")
         if len({tuple(sorted(r)) for r in subsets.tolist()}) != len(subsets) or subsets.min() < 0 or subsets.max() >= n:
             raise QuantaError("subsets must be distinct k-subsets of range(n)", "draw them with draw_subsets")
         self.device = torch.device(device)

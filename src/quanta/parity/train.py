@@ -93,7 +93,7 @@ class ParityConfig:
             if value is None and key in ("eval_every", "patience", "checkpoint_every"):
                 continue
             if not _is_int(value):
-                raise QuantaError(f"{key} must be an integer, got {value!r}", f"e.g. --set {key}=10")
+                raise QuantaError(f"{key} must be an integer, got {value!r}", f"e.g. {key}=10")
             object.__setattr__(self, key, int(value))
         lows = {"n_tasks": 1, "n": 1, "k": 1, "depth": 1, "batch_size": 1, "steps": 1, "n_evals": 1,
                 "n_test_per_task": 1, "eval_batch": 1, "eval_every": 1, "patience": 1, "checkpoint_every": 1,
@@ -101,16 +101,16 @@ class ParityConfig:
         for key, low in lows.items():
             value = getattr(self, key)
             if value is not None and value < low:
-                raise QuantaError(f"{key} must be >= {low}, got {value}", f"e.g. --set {key}={max(low, 1)}")
+                raise QuantaError(f"{key} must be >= {low}, got {value}", f"e.g. {key}={max(low, 1)}")
         check_task_shape(self.n_tasks, self.n, self.k)
 
         def _list(key, ok, what, conv):
             values = getattr(self, key)
             if not values:
-                raise QuantaError(f"{key} must list at least one value, got []", f"e.g. --set {key}=[...]")
+                raise QuantaError(f"{key} must list at least one value, got []", f"e.g. {key}=[...]")
             bad = [v for v in values if not ok(v)]
             if bad:
-                raise QuantaError(f"{key} must hold {what}, got {bad[0]!r}", f"fix --set {key}=...")
+                raise QuantaError(f"{key} must hold {what}, got {bad[0]!r}", f"fix {key}=...")
             values = tuple(conv(v) for v in values)
             if len(set(values)) != len(values):
                 raise QuantaError(f"{key} must not repeat a value, got {list(values)}", "list each value once")
@@ -121,17 +121,17 @@ class ParityConfig:
         _list("data_sizes", lambda v: _is_int(v) and v >= 0, "integers >= 0 (0 = online sampling)", int)
         _list("alphas", lambda v: _is_num(v) and v > 0, "numbers > 0 (the paper's α; α <= 0 is impossible)", float)
         if len(self.betas) != 2 or not all(_is_num(b) and 0 <= b < 1 for b in self.betas):
-            raise QuantaError(f"betas must be two numbers in [0, 1), got {list(self.betas)}", "e.g. --set betas=[0.9,0.999]")
+            raise QuantaError(f"betas must be two numbers in [0, 1), got {list(self.betas)}", "e.g. betas=[0.9,0.999]")
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
         for key, low in (("lr", 0.0), ("weight_decay", 0.0), ("eps", 0.0)):
             value = getattr(self, key)
             if not _is_num(value) or value < low or (key != "weight_decay" and value == 0):
                 raise QuantaError(f"{key} must be a number {'>=' if key == 'weight_decay' else '>'} 0, got {value!r}",
-                                  f"e.g. --set {key}=0.001")
+                                  f"e.g. {key}=0.001")
             object.__setattr__(self, key, float(value))
         for key in ("tf32", "bf16", "compile"):
             if not isinstance(getattr(self, key), bool):
-                raise QuantaError(f"{key} must be true or false, got {getattr(self, key)!r}", f"--set {key}=true")
+                raise QuantaError(f"{key} must be true or false, got {getattr(self, key)!r}", f"pass e.g. {key}=True")
 
     @classmethod
     def from_dict(cls, values: dict) -> "ParityConfig":
@@ -363,7 +363,7 @@ class SweepTrainer:
             st = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # a damaged file is bad input, not a bug
             raise QuantaError(f"cannot read checkpoint {path}: {type(exc).__name__}",
-                              "start over with --force") from exc
+                              "start over with force=True") from exc
         self.load_state_dict(st)
 
     # ------------------------------------------------------------------ results
