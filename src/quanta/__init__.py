@@ -1,13 +1,13 @@
 """quanta: the quantization model of neural scaling, put to work and to the test.
 
-Modules follow the paper's concepts: :mod:`quanta.theory`, :mod:`quanta.fit`,
+Modules follow the paper's concepts: :mod:`quanta.theory` (and its :mod:`quanta.simulator`), :mod:`quanta.fit`,
 :mod:`quanta.parity`, :mod:`quanta.lm`, :mod:`quanta.qdg`, :mod:`quanta.falsify`
 and :mod:`quanta.report`. Importing the package has no side effects and does not import torch:
 the calls a notebook chains are here by name and load on first use, e.g.
 
 >>> import quanta
 >>> quanta.fit_power_law.__module__
-'quanta.fit'
+'quanta.fit.power_law'
 >>> "train_sweep" in dir(quanta)
 True
 
@@ -22,17 +22,17 @@ from quanta.errors import QuantaError  # noqa: E402
 
 _EXPORTS = {
     # theory
-    "SimulatorConfig": "quanta.theory",
-    "simulate_curves": "quanta.theory",
+    "SimulatorConfig": "quanta.simulator",
+    "simulate_curves": "quanta.simulator",
     "predicted_exponents": "quanta.theory",
-    "run_theory": "quanta.theory",
+    "run_theory": "quanta.simulator",
     # fits
-    "PowerLawFit": "quanta.fit",
-    "ZipfFit": "quanta.fit",
-    "fit_power_law": "quanta.fit",
-    "fit_zipf_mle": "quanta.fit",
-    "fit_zipf_from_sizes": "quanta.fit",
-    "fit_rank_frequency": "quanta.fit",
+    "PowerLawFit": "quanta.fit.results",
+    "ZipfFit": "quanta.fit.results",
+    "fit_power_law": "quanta.fit.power_law",
+    "fit_zipf_mle": "quanta.fit.zipf",
+    "fit_zipf_from_sizes": "quanta.fit.rank_frequency",
+    "fit_rank_frequency": "quanta.fit.rank_frequency",
     # sparse parity
     "ParityConfig": "quanta.parity.train",
     "preset_config": "quanta.parity.presets",
@@ -51,12 +51,12 @@ _EXPORTS = {
     "per_token_losses": "quanta.lm.losses",
     "LossesConfig": "quanta.lm.losses",
     "compute_losses": "quanta.lm.losses",
-    "load_loss_matrix": "quanta.lm.analyze",
+    "load_loss_matrix": "quanta.lm.loss_matrix",
     "analyze_losses": "quanta.lm.analyze",
     # quanta discovery from gradients
     "select_tokens": "quanta.qdg.select",
     "token_gradients": "quanta.qdg.grads",
-    "affinity_graph": "quanta.qdg.cluster",
+    "affinity_graph": "quanta.qdg.affinity",
     "spectral_sweep": "quanta.qdg.cluster",
     "QDGConfig": "quanta.qdg.pipeline",
     "run_qdg_lm": "quanta.qdg.pipeline",
@@ -70,7 +70,7 @@ _EXPORTS = {
     "pool_replicates": "quanta.verdict",
     "decide": "quanta.verdict",
     "power_law_check": "quanta.plausibility",
-    "fit_power_law_profile": "quanta.fit",
+    "fit_power_law_profile": "quanta.fit.profile",
     "falsify_parity_run": "quanta.falsify",
     "build_report": "quanta.report.build",
     "DemoConfig": "quanta.demo",

@@ -184,7 +184,7 @@ class Run:
         """
         path = Path(out)
         if path.exists() and not path.is_dir():
-            raise QuantaError(f"--out {path} is a file, not a directory", "choose a new directory for --out")
+            raise QuantaError(f"out={path} is a file, not a directory", "choose a new directory (out=DIR)")
         manifest_path = path / MANIFEST
         config = to_jsonable(config)
         prior = read_json(manifest_path) if manifest_path.exists() else None
@@ -253,13 +253,13 @@ class Run:
         path = Path(path)
         if not (path / MANIFEST).is_file():
             raise QuantaError(f"{path} is not a quanta run directory (no {MANIFEST})",
-                              "pass a directory written by a quanta command's --out")
+                              "pass a run directory a quanta command wrote (its out=DIR)")
         run = cls(path)
         run._manifest = read_json(path / MANIFEST)
         got = run._manifest.get("command", "")
         if command is not None and not str(got).startswith(command):
             raise QuantaError(f"{path} holds a {got!r} run, but a {command!r} run is needed",
-                              f"pass the --out directory of a `quanta {command}` run")
+                              f"pass the run directory of a `quanta {command}` run (its out=DIR)")
         if require_complete and run._manifest.get("status") != "complete":
             raise QuantaError(f"{path} holds an unfinished run (status {run._manifest.get('status')!r})",
                               "finish it first (re-run its command with resume=True)")

@@ -25,7 +25,7 @@ def resolve_device(device: str | None = None):
         raise QuantaError(f"device: unknown device {device!r}", "use cpu, cuda or cuda:N") from exc
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise QuantaError(f"device: {device!r} was asked for but CUDA is not available here",
-                          "use --device cpu")
+                          "pass device=cpu")
     if dev.type not in ("cpu", "cuda", "mps"):
         raise QuantaError(f"device: unsupported device type {dev.type!r}", "use cpu or cuda")
     return dev

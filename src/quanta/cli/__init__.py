@@ -8,6 +8,7 @@ their traceback.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.util
 import sys
@@ -79,17 +80,23 @@ def cli():
     """
 
 
-def _flags() -> tuple[dict[str, str], set[str]]:
-    """``{parameter: --flag}`` over every command (names that map to one flag only), and which are switches."""
+def _flags() -> tuple[dict[str, str], set[str], set[str]]:
+    """``{parameter: --flag}`` over every command (names that map to one flag only), which are switches, and the
+    config fields that commands take as ``--set KEY=VALUE``."""
+    from quanta.cli.common import SetOption
+
     ctx = click.Context(cli)
     seen: dict[str, set[str]] = {}
     switches: set[str] = set()
+    configs: set[str] = set()
 
     def walk(group):
         for name in group.list_commands(ctx):
             cmd = group.get_command(ctx, name)
             for p in cmd.params:
-                if isinstance(p, click.Option) and p.name and p.opts[0].startswith("--"):
+                if isinstance(p, SetOption):
+                    configs.add(p.config)
+                elif isinstance(p, click.Option) and p.name and p.opts[0].startswith("--"):
                     seen.setdefault(p.name, set()).add(p.opts[0])
                     if p.is_flag and not p.secondary_opts:
                         switches.add(p.name)
@@ -97,28 +104,35 @@ def _flags() -> tuple[dict[str, str], set[str]]:
                 walk(cmd)
 
     walk(cli)
-    return {name: next(iter(f)) for name, f in seen.items() if len(f) == 1}, switches
+    settings: set[str] = set()
+    for target in sorted(configs):
+        module, attr = target.split(":")
+        settings |= {f.name for f in dataclasses.fields(getattr(importlib.import_module(module), attr))}
+    return {name: next(iter(f)) for name, f in seen.items() if len(f) == 1}, switches, settings
 
 
 def cli_message(text: str) -> str:
     """A library error message in the CLI's words: ``name=VALUE`` of a parameter that is an option becomes
-    ``--flag VALUE`` (``name=True`` of a switch: ``--flag``), e.g. ``pass n_tokens=1000`` -> ``pass --n-tokens 1000``.
+    ``--flag VALUE`` (``name=True`` of a switch: ``--flag``), e.g. ``pass n_tokens=1000`` -> ``pass --n-tokens 1000``;
+    of a config field that a command takes as ``--set KEY=VALUE`` (and no option), ``--set name=VALUE``.
 
     Library messages name the parameters of the call (``out=``, ``force=True``); the CLI prints its flags.
     """
     import re
 
-    flags, switches = _flags()
+    flags, switches, settings = _flags()
 
     def swap(m):
         name, value = m.group(1), m.group(2)
         if name not in flags:
+            if name in settings:
+                return f"--set {name}={value.lower() if value in ('True', 'False', 'None') else value}"
             return m.group(0)
         if name in switches:
             return flags[name] if value == "True" else m.group(0)
         return f"{flags[name]} {value}"
 
-    return re.sub(r"(?<![\w./-])([a-z][a-z0-9_]*)=(\S+?)(?=[,;:)]?(?:\s|$))", swap, text)
+    return re.sub(r"(?<![\w./-])(?<!--set )([a-z][a-z0-9_]*)=(\S+?)(?=[,;:)]?(?:\s|$))", swap, text)
 
 
 def main(argv: list[str] | None = None) -> None:

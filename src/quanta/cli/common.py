@@ -19,8 +19,21 @@ resume_option = click.option("--resume", is_flag=True, help="Continue an unfinis
 seed_option = click.option("--seed", type=int, default=None, help="Random seed (default: the config's).")
 device_option = click.option("--device", type=str, default=None,
                              help="cpu, cuda or cuda:N (default: cuda if available, else cpu).")
-set_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-                          help="Override a config field; repeatable. Values are parsed as JSON when they can be.")
+
+
+class SetOption(click.Option):
+    """``--set KEY=VALUE``, whose keys are the fields of the dataclass ``config`` (``"module:Class"``), so that
+    :func:`quanta.cli.cli_message` can print a library message's ``name=VALUE`` of such a field as ``--set``."""
+
+    def __init__(self, *args, config: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.config = config
+
+
+def set_option(config: str):
+    """The ``--set KEY=VALUE`` option of a command whose keys are the fields of ``config`` (``"module:Class"``)."""
+    return click.option("--set", "overrides", cls=SetOption, config=config, multiple=True, metavar="KEY=VALUE",
+                        help="Override a config field; repeatable. Values are parsed as JSON when they can be.")
 
 
 def parse_overrides(pairs) -> dict:

@@ -22,7 +22,7 @@ HEADLINE = ("mode", "n_models", "n_tokens", "alpha_N", "alpha_N_ci", "alpha_S", 
 @click.option("--criteria", type=click.Choice(["sigmoid", "reference"]), default=None,
               help="Token labels from sigmoid/line fits (default) or the paper's reference heuristics.")
 @click.option("--n-examples", type=int, default=None, help="Examples per label in examples.json and the figure.")
-@set_option
+@set_option("quanta.lm.analyze:AnalyzeConfig")
 @seed_option
 @force_option
 def analyze(losses_dir, out, mode, criteria, n_examples, overrides, seed, force):

@@ -16,7 +16,7 @@ from quanta.cli.common import (device_option, echo_summary, force_option, out_op
 @out_option()
 @seed_option
 @device_option
-@set_option
+@set_option("quanta.lm.train:SuiteConfig")
 @force_option
 @resume_option
 def train_suite(corpus, preset, out, seed, device, overrides, force, resume):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from quanta.cli.common import force_option, out_option, seed_option
+from quanta.errors import QuantaError
 
 # (summary key, label) of the headline rows: measured against predicted
 HEADLINE = (
@@ -73,7 +74,10 @@ def analyze(run_dir, out, threshold_bits, emergence_width, fit_ranges, n_boot, c
 
     ranges = {}
     for text in fit_ranges:
-        axis, rng = parse_fit_range(text)
+        try:
+            axis, rng = parse_fit_range(text)
+        except QuantaError as exc:
+            raise QuantaError(f"--fit-range: {exc.message}", exc.hint) from exc
         ranges[f"range_{axis}"] = rng
     cfg = AnalyzeConfig(threshold_bits=threshold_bits, emergence_width=emergence_width, n_boot=n_boot, ci=ci,
                         seed=0 if seed is None else seed, figures=not no_figures, **ranges)

@@ -14,7 +14,7 @@ PRESET_HELP = "paper-fig2-params, paper-fig2-data, paper-alpha-sweep, cpu-small,
 @click.option("--preset", required=True, metavar="NAME", help=f"The sweep to run: {PRESET_HELP}.")
 @out_option()
 @device_option
-@set_option
+@set_option("quanta.parity.train:ParityConfig")
 @resume_option
 @force_option
 def run(preset, out, device, overrides, resume, force):

@@ -18,7 +18,7 @@ HEADLINE = ("alpha", "alpha_N_pred", "alpha_N_sim", "alpha_N_sim_ci", "alpha_D_p
 @out_option()
 @force_option
 @seed_option
-@set_option
+@set_option("quanta.simulator:SimulatorConfig")
 def theory(alpha, n_quanta, out, force, seed, overrides):
     """Predicted exponents (alpha_N = alpha, alpha_D = alpha_S = alpha/(alpha+1)) against exponents fitted to
     the simulator's own loss curves in parameters N, data D and single-epoch steps S.

@@ -7,7 +7,8 @@
 - :mod:`quanta.lm.train`: training a suite offline (``SuiteConfig``, ``train_suite``).
 - :mod:`quanta.lm.losses`: the batched per-token loss engine (``per_token_losses``, ``compute_losses``).
 - :mod:`quanta.lm.analyze`: distributions, mean-loss scaling, monogenic and polygenic tokens
-  (``load_loss_matrix``, ``analyze_losses``).
+  (``analyze_losses``), one module per step: :mod:`quanta.lm.loss_matrix` (``load_loss_matrix``),
+  :mod:`quanta.lm.distributions`, :mod:`quanta.lm.token_curves`, :mod:`quanta.lm.contexts`, :mod:`quanta.lm.figures`.
 
 Importing this package does not import torch; the names load on first use.
 """
@@ -34,8 +35,8 @@ _EXPORTS = {
     "compute_losses": "quanta.lm.losses",
     "read_losses": "quanta.lm.losses",
     "AnalyzeConfig": "quanta.lm.analyze",
-    "LossMatrix": "quanta.lm.analyze",
-    "load_loss_matrix": "quanta.lm.analyze",
+    "LossMatrix": "quanta.lm.loss_matrix",
+    "load_loss_matrix": "quanta.lm.loss_matrix",
     "analyze_losses": "quanta.lm.analyze",
 }
 

@@ -195,7 +195,7 @@ def _expand_path_spec(spec: str) -> list[tuple[Path, str]]:
                     p = Path(dirpath) / name
                     found.append((p.relative_to(path).as_posix(), p))
         if not found:
-            raise QuantaError(f"corpus: the folder {path} holds no files", "point --corpus at text, jsonl or parquet")
+            raise QuantaError(f"corpus: the folder {path} holds no files", "pass corpus=PATH of text, jsonl or parquet files")
         return [(p, rel) for rel, p in sorted(found)]
     raise QuantaError(f"corpus: {spec!r} is neither stdlib[:train|:test] nor an existing file, folder or glob",
                       "pass stdlib, a text/jsonl/jsonl.zst/parquet file, a folder or a quoted glob")
@@ -256,7 +256,7 @@ def load_corpus(spec: str | Sequence[str], *, max_docs: int | None = None, min_c
     else:
         specs = [str(s) for s in spec]
     if not specs:
-        raise QuantaError("corpus: no corpus was given", "pass e.g. --corpus stdlib:test or a path")
+        raise QuantaError("corpus: no corpus was given", "pass e.g. corpus=stdlib:test or a path")
     if max_docs is not None and max_docs < 1:
         raise QuantaError(f"corpus: max_docs must be >= 1, got {max_docs}", "leave it unset to read everything")
     if not 0.0 < test_fraction < 1.0:

@@ -263,7 +263,7 @@ class LossesConfig:
         revs = (self.revisions,) if isinstance(self.revisions, str) else tuple(self.revisions or ())
         object.__setattr__(self, "revisions", revs)
         if not suite:
-            raise QuantaError("suite: no models were given", "pass --suite pythia, --suite DIR or a hub id")
+            raise QuantaError("suite: no models were given", "pass suite=pythia, suite=DIR or a hub id")
         if self.precision not in PRECISIONS:
             raise QuantaError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}",
                               "fp32 on CPU; bf16 on GPU")

@@ -134,7 +134,7 @@ def _local_refs(model_dir: Path, name: str, final_step: int, revisions: Sequence
         else:
             step = _step_of(rev)
             if step is None:
-                raise QuantaError(f"suite: revision {rev!r} is not stepN, main or all", "write e.g. --revision step1000")
+                raise QuantaError(f"suite: revision {rev!r} is not stepN, main or all", "write e.g. revision=step1000")
             if step == final_step:
                 refs.append(replace(base, name=f"{name}@step{step}"))
             elif step in ckpts:
@@ -164,7 +164,7 @@ def resolve_suite(spec: str | Sequence[str], *, revisions: Sequence[str] | None 
     for s in ([spec] if isinstance(spec, str) else list(spec)):
         items.extend(x.strip() for x in str(s).split(",") if x.strip())
     if not items:
-        raise QuantaError("suite: no models were given", "pass e.g. --suite pythia or --suite DIR")
+        raise QuantaError("suite: no models were given", "pass e.g. suite=pythia or suite=DIR")
     revisions = [r.strip() for r in (revisions or []) if r and r.strip()] or None
     refs: list[ModelRef] = []
     for item in items:
@@ -190,8 +190,8 @@ def resolve_suite(spec: str | Sequence[str], *, revisions: Sequence[str] | None 
                 is_pythia = hub_id.startswith("EleutherAI/pythia-")
                 for rev in (revisions or [None]):
                     if rev == "all":
-                        raise QuantaError("suite: --revision all works only for suites trained by quanta",
-                                          "list hub checkpoints, e.g. --revision step1000 --revision step143000")
+                        raise QuantaError("suite: revision=all works only for suites trained by quanta",
+                                          "list hub checkpoints, e.g. revision=step1000 and revision=step143000")
                     step = _step_of(rev)
                     if step is None:
                         step = PYTHIA_FINAL_STEP if (is_pythia and rev in (None, "main")) else -1
@@ -247,7 +247,7 @@ def _hub_error(path: str, revision: str | None, exc: BaseException) -> QuantaErr
         f"({type(exc).__name__}: {' '.join(str(exc).split())[:160]})",
         f"on a machine with hub access run `huggingface-cli download {path}"
         + (f" --revision {revision}" if revision else "")
-        + " --local-dir DIR`, copy DIR here and pass --suite DIR (or train a suite offline: quanta lm train-suite)")
+        + " --local-dir DIR`, copy DIR here and pass suite=DIR (or train a suite offline: quanta lm train-suite)")
 
 
 @functools.lru_cache(maxsize=1)

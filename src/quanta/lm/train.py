@@ -150,7 +150,7 @@ class SuiteConfig:
         sizes = tuple(s if isinstance(s, ModelSize) else ModelSize(*s) for s in self.sizes)
         object.__setattr__(self, "sizes", sizes)
         if not sizes:
-            raise QuantaError("sizes: at least one model size is needed", "e.g. --set 'sizes=[[32,1,2,0.003]]'")
+            raise QuantaError("sizes: at least one model size is needed", "e.g. sizes=[[32,1,2,0.003]]")
         for s in sizes:
             if s.hidden_size % s.n_heads or s.hidden_size < 4 or s.n_layers < 1 or not s.lr > 0:
                 raise QuantaError(f"sizes: {s} is invalid (hidden_size must be divisible by n_heads, "

@@ -31,8 +31,8 @@ Typical use::
 
 This module holds the settings and the analysis; each other idea has its own module, and its public names
 are importable from here too: the tables (:mod:`quanta.parity.tables`), the fit ranges and finite-task
-corrections (:mod:`quanta.parity.fit_ranges`), the emergence prediction (:mod:`quanta.parity.emergence`)
-and the figures (:mod:`quanta.parity.figures`).
+corrections (:mod:`quanta.parity.fit_ranges`), the fit of each law of one α (:mod:`quanta.parity.law_fits`),
+the emergence prediction (:mod:`quanta.parity.emergence`) and the figures (:mod:`quanta.parity.figures`).
 """
 
 from __future__ import annotations
@@ -63,9 +63,12 @@ from quanta.parity.fit_ranges import (  # noqa: F401  (public names re-exported)
     finite_tasks_offset,
     steps_fit_range,
 )
+from quanta.parity.law_fits import count_fit, fit_over, steps_fit, sweep_fit  # noqa: F401
 from quanta.parity.tables import REQUIRED_COLUMNS, ParityTables, load_parity_run, parity_tables  # noqa: F401
 from quanta.store import Run
 from quanta.theory import growth_exponent, predicted_measurements
+from quanta.validation import Interval, Satisfies, is_real, validate_config
+
 
 #: The fits this module makes: name -> (x column, y quantity, theory key).
 FIT_NAMES = ("L_N", "L_D", "L_S", "n_N", "n_D", "learn_step_p")
@@ -73,7 +76,6 @@ FIT_NAMES = ("L_N", "L_D", "L_S", "n_N", "n_D", "learn_step_p")
 _AXES = ("N", "D", "S")
 
 
-# ---------------------------------------------------------------------------------------------- config
 @dataclass(frozen=True)
 class AnalyzeConfig:
     """Settings of ``quanta parity analyze``.
@@ -111,38 +113,37 @@ class AnalyzeConfig:
     figures: bool = True
 
     def __post_init__(self):
-        t = self.threshold_bits
-        check(isinstance(t, (int, float)) and not isinstance(t, bool) and math.isfinite(t) and t > 0,
-              f"threshold_bits must be a number > 0, got {t!r}", "use e.g. threshold_bits=0.1")
-        if self.emergence_width is not None:
-            w = self.emergence_width
-            check(isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w) and w > 0,
-                  f"emergence_width must be a width > 0, got {w!r}", "use e.g. emergence_width=100")
+        validate_config(self, {
+            "threshold_bits": [Interval(float, 0, None, closed="neither")],
+            "emergence_width": [Interval(float, 0, None, closed="neither"), None],
+            **{f"range_{axis}": [Satisfies(_is_range, "a pair (lo, hi) of positive numbers or None, lo < hi"), None]
+               for axis in _AXES},
+            "n_boot": [Interval(int, 0, None)],
+            "ci": [Interval(float, 0, 1, closed="neither")],
+            "seed": [Interval(int, None, None)],
+            "figures": ["boolean"],
+        }, examples={"emergence_width": 100, **{f"range_{axis}": "(1e3, 1e5)" for axis in _AXES}})
         for axis in _AXES:
             rng = getattr(self, f"range_{axis}")
-            if rng is None:
-                continue
-            ok = isinstance(rng, (tuple, list)) and len(rng) == 2 and all(
-                v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0)
-                for v in rng)
-            check(ok, f"range_{axis} must be (lo, hi) with positive numbers or None, got {rng!r}",
-                  f"write e.g. --fit-range {axis}=1e3:1e5 (either side may be empty)")
-            lo, hi = rng
-            check(lo is None or hi is None or lo < hi, f"range_{axis}: lo must be below hi, got {rng!r}",
-                  f"write e.g. --fit-range {axis}=1e3:1e5")
-            object.__setattr__(self, f"range_{axis}", (None if lo is None else float(lo),
-                                                        None if hi is None else float(hi)))
-        check(isinstance(self.n_boot, int) and not isinstance(self.n_boot, bool) and self.n_boot >= 0,
-              f"n_boot must be an integer >= 0, got {self.n_boot!r}", "use e.g. n_boot=200")
-        check(isinstance(self.ci, (int, float)) and 0 < self.ci < 1, f"ci must be in (0, 1), got {self.ci!r}",
-              "use e.g. ci=0.9")
-        check(isinstance(self.seed, int) and not isinstance(self.seed, bool),
-              f"seed must be an integer, got {self.seed!r}", "use e.g. seed=0")
+            if rng is not None:
+                lo, hi = rng
+                object.__setattr__(self, f"range_{axis}", (None if lo is None else float(lo),
+                                                            None if hi is None else float(hi)))
 
     @property
     def threshold_nats(self) -> float:
         """The learning threshold in nats (the tables' unit)."""
         return float(self.threshold_bits) * LN2
+
+
+def _is_range(rng) -> bool:
+    """``(lo, hi)``: each end a positive number or None (open), ``lo < hi`` where both are set."""
+    if not (isinstance(rng, (tuple, list)) and len(rng) == 2):
+        return False
+    lo, hi = rng
+    if not all(v is None or (is_real(v) and v > 0) for v in rng):
+        return False
+    return lo is None or hi is None or lo < hi
 
 
 def parse_fit_range(text: str) -> tuple[str, tuple[float | None, float | None]]:
@@ -153,13 +154,13 @@ def parse_fit_range(text: str) -> tuple[str, tuple[float | None, float | None]]:
     QuantaError
         When the text is not ``AXIS=LO:HI`` with AXIS one of N, D, S.
     """
-    hint = "write AXIS=LO:HI with AXIS one of N, D, S, e.g. --fit-range N=2e3:1e5 or --fit-range S=100:"
+    hint = "write AXIS=LO:HI with AXIS one of N, D, S, e.g. N=2e3:1e5 or S=100: (either bound may be empty)"
     if "=" not in text or ":" not in text.split("=", 1)[1]:
-        raise QuantaError(f"--fit-range {text!r} is not AXIS=LO:HI", hint)
+        raise QuantaError(f"fit range {text!r} is not AXIS=LO:HI", hint)
     axis, bounds = text.split("=", 1)
     axis = axis.strip()
     if axis not in _AXES:
-        raise QuantaError(f"--fit-range axis must be N, D or S, got {axis!r}", hint)
+        raise QuantaError(f"fit range {text!r}: the axis must be N, D or S, got {axis!r}", hint)
     lo_s, hi_s = bounds.split(":", 1)
     out = []
     for s in (lo_s.strip(), hi_s.strip()):
@@ -169,11 +170,10 @@ def parse_fit_range(text: str) -> tuple[str, tuple[float | None, float | None]]:
         try:
             out.append(float(s))
         except ValueError as exc:
-            raise QuantaError(f"--fit-range {text!r}: {s!r} is not a number", hint) from exc
+            raise QuantaError(f"fit range {text!r}: {s!r} is not a number", hint) from exc
     return axis, (out[0], out[1])
 
 
-# ---------------------------------------------------------------------------------------------- result
 @dataclass
 class ParityAnalysis:
     """What :func:`analyze_parity` returns: tidy tables and the summary.
@@ -211,7 +211,6 @@ class ParityAnalysis:
     notes: list = field(default_factory=list)
 
 
-# ---------------------------------------------------------------------------------------------- helpers
 def _fit_row(alpha, name, x_name, y_name, fit, predicted, rule, finite=None) -> dict:
     lo, hi = (fit.alpha_ci if fit.alpha_ci is not None else (np.nan, np.nan))
     return {"alpha": float(alpha), "fit": name, "x_name": x_name, "y_name": y_name,
@@ -252,7 +251,6 @@ def _end_points(models: pd.DataFrame, ev: pd.DataFrame) -> pd.DataFrame:
     return ev.merge(end, on=["model", "step"])
 
 
-# ---------------------------------------------------------------------------------------------- analysis
 def analyze_parity(run_dir: str | os.PathLike | ParityTables | Mapping[str, pd.DataFrame],
                    config: AnalyzeConfig | None = None) -> ParityAnalysis:
     """Analyze a finished parity sweep: its run directory or its tables in memory (reads the tables only;
@@ -386,9 +384,9 @@ def _analyze_alpha(alpha: float, tabs: ParityTables, cfg: AnalyzeConfig, thr: fl
                                           n=("n_learned", "mean")).reset_index().sort_values("x")
     if len(n_sweep) >= 2:
         counts.append(online.assign(axis="N", x=online["n_params"].astype(float), loss=online["end_loss"]))
-        _sweep_fit("N", n_sweep, n_tasks, cfg, cfg.range_N, "L_N", "n_params", "final_loss", "alpha_N",
-                   record, summary, notes, tag, p_ranked, growth_exponent(alpha, "params"))
-        _count_fit("n_vs_N_exponent", "n_N", "n_params", n_sweep, n_tasks, cfg, record, notes, tag)
+        sweep_fit("N", n_sweep, n_tasks, cfg, cfg.range_N, "L_N", "n_params", "final_loss", "alpha_N",
+                  record, summary, notes, tag, p_ranked, growth_exponent(alpha, "params"))
+        count_fit("n_vs_N_exponent", "n_N", "n_params", n_sweep, n_tasks, cfg, record, notes, tag)
         e_end = end[end["model"].isin(online["model"])]
         first_w = _first_below(e_end, ["seed", "task"], "width", thr).rename("at").reset_index()
         wmap = online.groupby(["seed", "width"])[["model", "n_params"]].first().reset_index()
@@ -412,9 +410,9 @@ def _analyze_alpha(alpha: float, tabs: ParityTables, cfg: AnalyzeConfig, thr: fl
     if len(d_sweep) >= 2:
         summary["data_sweep_width"] = float(w_data)
         counts.append(data.assign(axis="D", x=data["D"].astype(float), loss=data["end_loss"]))
-        _sweep_fit("D", d_sweep, n_tasks, cfg, cfg.range_D, "L_D", "D", "best_loss", "alpha_D", record, summary,
-                   notes, tag, p_ranked, growth_exponent(alpha, "data"))
-        _count_fit("n_vs_D_exponent", "n_D", "D", d_sweep, n_tasks, cfg, record, notes, tag)
+        sweep_fit("D", d_sweep, n_tasks, cfg, cfg.range_D, "L_D", "D", "best_loss", "alpha_D", record, summary,
+                  notes, tag, p_ranked, growth_exponent(alpha, "data"))
+        count_fit("n_vs_D_exponent", "n_D", "D", d_sweep, n_tasks, cfg, record, notes, tag)
         e_end = end[end["model"].isin(data["model"])]
         first_d = _first_below(e_end, ["seed", "task"], "D", thr).rename("at").reset_index()
         dmap = data.groupby(["seed", "D"])[["model", "n_params", "width"]].first().reset_index()
@@ -449,8 +447,8 @@ def _analyze_alpha(alpha: float, tabs: ParityTables, cfg: AnalyzeConfig, thr: fl
         if len(online):
             s_sweep = m_step.groupby("step").agg(x=("step", "mean"), loss=("loss", "mean"),
                                                  n=("n_learned", "mean")).reset_index(drop=True).sort_values("x")
-            _steps_fit(alpha, s_sweep, online, order_models, evm, n_tasks, cfg, record, summary, notes, tag,
-                       p_ranked)
+            steps_fit(alpha, s_sweep, online, order_models, evm, n_tasks, cfg, record, summary, notes, tag,
+                      p_ranked)
         else:
             notes.append(f"{tag}: no online models; L(S) skipped (the theory's α_S is for single-epoch training)")
         ls = steps[steps["model"].isin(om)]
@@ -479,7 +477,7 @@ def _analyze_alpha(alpha: float, tabs: ParityTables, cfg: AnalyzeConfig, thr: fl
     elif cfg.emergence_width is not None:
         raise QuantaError(f"emergence_width={cfg.emergence_width:g} was given, but the run has no parameter sweep "
                           f"(online models of >= 3 widths) for alpha {alpha:g}",
-                          "leave --emergence-width out for this run")
+                          "leave emergence_width unset (None) for this run")
 
     all_notes.extend(notes)
     col = ["alpha", "axis", "seed", "model", "width", "n_params", "D", "task", "rank", "p", "at"]
@@ -496,102 +494,6 @@ def _analyze_alpha(alpha: float, tabs: ParityTables, cfg: AnalyzeConfig, thr: fl
             "curves": cv, "prediction": prediction}
 
 
-def _sweep_fit(axis, sweep, n_tasks, cfg, rng, fit_name, x_name, y_name, key, record, summary, notes, tag,
-               p_ranked=None, n_exponent=None):
-    """Fit L against the budget of one sweep (seed means) over the rule's or the user's range.
-
-    With ``p_ranked`` and ``n_exponent`` it also records ``<key>_predicted_finite``: the exponent the
-    same fit gives for the quantization model's loss on this run's finite task set over the same
-    budgets (:func:`finite_tasks_exponent`).
-    """
-    x, loss, n = sweep["x"].to_numpy(float), sweep["loss"].to_numpy(float), sweep["n"].to_numpy(float)
-    if rng is not None:
-        mask, rule = _range_mask(x, rng), "override"
-    else:
-        mask, rule = auto_fit_range(x, loss), "auto"
-    _fit_over(axis, x, loss, n, mask, rule, cfg, fit_name, x_name, y_name, key, record, summary, notes, tag,
-              p_ranked, n_exponent)
-
-
-def _fit_over(axis, x, loss, n, mask, rule, cfg, fit_name, x_name, y_name, key, record, summary, notes, tag,
-              p_ranked=None, n_exponent=None):
-    """Fit L over the points of ``mask``, record it (with the finite-K prediction when ``p_ranked`` is given)
-    and its range; returns the fit, or None (with a note) when there is none."""
-    summary[f"{key}_n_points"] = int(mask.sum())
-    if mask.sum() == 0:
-        notes.append(f"{tag} L({axis}): no point inside the fit range ({rule}); no fit")
-        return None
-    fit = _fit(x[mask], loss[mask], offset=True, cfg=cfg, notes=notes, label=f"{tag} L({axis})")
-    if fit is not None:
-        finite = None
-        if p_ranked is not None:
-            finite = finite_tasks_exponent(x[mask], n[mask], p_ranked, n_exponent)
-        record(key, fit, fit_name, x_name, y_name, rule, finite)
-        summary[f"{key}_fit_range"] = [float(x[mask].min()), float(x[mask].max())]
-    return fit
-
-
-def _steps_fit(alpha, s_sweep, online, order_models, evm, n_tasks, cfg, record, summary, notes, tag, p_ranked):
-    """L(S) of the widest online model over the rule of :func:`steps_fit_range` (or the user's range).
-
-    Records ``alpha_S`` (the fit of L(S) itself, with its finite-K prediction) and
-    ``alpha_S_tail_corrected`` (the same fit of L(S) + :func:`finite_tasks_offset`, which the
-    asymptotic theory's α/(α+1) describes).
-    """
-    x, loss, n = s_sweep["x"].to_numpy(float), s_sweep["loss"].to_numpy(float), s_sweep["n"].to_numpy(float)
-    key = "alpha_S"
-    if cfg.range_S is not None:
-        mask, rule = _range_mask(x, cfg.range_S), "override"
-    else:
-        rule = "auto"
-        n_w = float(order_models["n_params"].mean())
-        narrower = online[online["n_params"] <= n_w / STEPS_LAG_PARAMS]
-        loss_narrow = None
-        if len(narrower):
-            w_c = narrower["width"].max()
-            ids = set(narrower.loc[narrower["width"] == w_c, "model"])
-            lc = evm[evm["model"].isin(ids)].groupby("step")["loss"].mean()
-            loss_narrow = lc.reindex(x).to_numpy(float)
-            summary[f"{key}_comparison_width"] = float(w_c)
-        else:
-            notes.append(f"{tag} L(S): no online model with <= 1/{STEPS_LAG_PARAMS:g} of the widest model's "
-                         "parameters; the range cannot check that the widest model is limited by steps")
-        mask = steps_fit_range(x, loss, n, n_tasks, loss_narrower=loss_narrow)
-        if loss_narrow is not None:
-            free = steps_fit_range(x, loss, n, n_tasks)
-            cut = free & ~mask
-            if cut.any():
-                summary[f"{key}_steps_limited_until"] = float(x[mask].max()) if mask.any() else None
-            if mask.sum() < 4 <= free.sum():
-                notes.append(f"{tag} L(S): the widest model is limited by steps over only {int(mask.sum())} "
-                             f"evaluated step(s) (a model of width {summary[f'{key}_comparison_width']:g} keeps up "
-                             "with it only that long); the fit goes on past that point, where the width limits "
-                             "the widest model too, so alpha_S is biased upward")
-                mask, rule = free, "auto (not steps-limited)"
-    fit = _fit_over("S", x, loss, n, mask, rule, cfg, "L_S", "step", "test_loss", key, record, summary, notes, tag,
-                    p_ranked, growth_exponent(alpha, "steps"))
-    if fit is None:
-        return
-    delta = finite_tasks_offset(alpha, n_tasks)
-    fit_c = _fit(x[mask], loss[mask] + delta, offset=True, cfg=cfg, notes=notes, label=f"{tag} L(S) tail-corrected")
-    if fit_c is not None:
-        record("alpha_S_tail_corrected", fit_c, "L_S_tail_corrected", "step", "test_loss + tail_offset", rule)
-        summary["alpha_S_tail_offset"] = delta
-
-
-def _count_fit(key, fit_name, x_name, sweep, n_tasks, cfg, record, notes, tag):
-    """n ∝ x^e over the points with 1 <= n <= n_tasks - 1 (seed means), fitted as 1/n = A·x^-e."""
-    x, n = sweep["x"].to_numpy(float), sweep["n"].to_numpy(float)
-    ok = (x > 0) & (n >= 1) & (n <= n_tasks - 1)
-    if ok.sum() == 0:
-        notes.append(f"{tag} {key}: no point with 1 <= n_learned <= n_tasks-1; no fit")
-        return
-    fit = _fit(x[ok], 1.0 / n[ok], offset=False, cfg=cfg, notes=notes, label=f"{tag} {key}")
-    if fit is not None:
-        record(key, fit, fit_name, x_name, "1/n_learned", "1 <= n_learned <= n_tasks-1")
-
-
-# ---------------------------------------------------------------------------------------------- run directory
 def run_parity_analysis(run_dir: str | os.PathLike, out: str | os.PathLike, config: AnalyzeConfig | None = None,
                         *, force: bool = False, argv: list[str] | None = None) -> dict:
     """Analyze a parity run and write the results as a run directory at ``out``.
@@ -617,7 +519,7 @@ def run_parity_analysis(run_dir: str | os.PathLike, out: str | os.PathLike, conf
     if not force and dst.is_dir() and any(not p.name.startswith(".") for p in dst.iterdir()):
         # --out holds something: Run.create refuses it without writing; say so before the analysis runs
         Run.create(dst, command="parity analyze", config=conf, seed=cfg.seed, device="cpu", argv=argv)
-    # analyze first: bad input raises before anything is created at --out
+    # analyze first: bad input raises before anything is created at out
     t0 = time.perf_counter()
     result = analyze_parity(src, cfg)
     t_analyze = time.perf_counter() - t0

@@ -12,7 +12,8 @@ reference code's config field ``alpha`` is the Zipf exponent α+1: its ``alpha=1
 Batches are kept compact, as ``(task, bits, y)``: ``task`` (B,) int64, ``bits`` (B, n) uint8,
 ``y`` (B,) int64. The engine never builds the one-hot control bits: the first layer is a row
 lookup (``x·W = W[task] + bits·W_bits``). :meth:`ParityTasks.to_inputs` builds the full input
-``x`` (B, n_tasks + n) for plain models.
+``x`` (B, n_tasks + n) for plain models. :class:`DataStream` is one training group's stream of batches:
+fresh ones (online) or epochs over a fixed training set of D samples.
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ def check_task_shape(n_tasks: int, n: int, k: int) -> None:
     """Raise QuantaError unless ``n_tasks`` distinct k-subsets of ``n`` bits exist."""
     for name, value, low in (("n_tasks", n_tasks, 1), ("n", n, 1), ("k", k, 1)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
-            raise QuantaError(f"{name} must be an integer >= {low}, got {value!r}", f"set e.g. --set {name}=3")
+            raise QuantaError(f"{name} must be an integer >= {low}, got {value!r}", f"pass e.g. {name}=3")
     if k > n:
         raise QuantaError(f"k must be <= n (a task's bits are a k-subset of the n data bits), got k={k}, n={n}",
                           "lower k or raise n")
@@ -169,7 +170,7 @@ class ParityTasks:
                               "pass one row of bit indices per task")
         check_task_shape(int(subsets.shape[0]), int(n), int(subsets.shape[1]))
         if not (isinstance(alpha, (int, float, np.floating)) and math.isfinite(alpha) and alpha > 0):
-            raise QuantaError(f"alpha must be a number > 0 (the paper's α), got {alpha!r}", "e.g. --set alphas=[0.4]")
+            raise QuantaError(f"alpha must be a number > 0 (the paper's α), got {alpha!r}", "e.g. alphas=[0.4]")
         if len({tuple(sorted(r)) for r in subsets.tolist()}) != len(subsets) or subsets.min() < 0 or subsets.max() >= n:
             raise QuantaError("subsets must be distinct k-subsets of range(n)", "draw them with draw_subsets")
         self.device = torch.device(device)
@@ -295,3 +296,52 @@ class ParityTasks:
 def task_tables(subsets, n: int, alphas: Sequence[float], dist: str = "zipf") -> pd.DataFrame:
     """``tasks.parquet`` for a run: the task table of every α, stacked."""
     return pd.concat([ParityTasks(subsets, n, a, dist=dist).table() for a in alphas], ignore_index=True)
+
+
+# ====================================================================== data streams
+class DataStream:
+    """The training batches of one group, generated on the device.
+
+    ``D == 0``: every batch is fresh (tasks by inverse CDF, bits by ``randint``, labels by a
+    gather: no Python loop over tasks). ``D > 0``: a fixed training set of D samples, drawn once
+    from its own generator (``(seed, alpha, D)``), visited in a fresh random order every epoch;
+    batches run across epoch boundaries. The batch generator's state (and the epoch order and
+    position) is the stream's whole state.
+    """
+
+    def __init__(self, tasks: ParityTasks, D: int, seed: int, batch_size: int, device):
+        self.tasks, self.D, self.seed = tasks, int(D), int(seed)
+        self.device = torch.device(device)
+        self.batch_size = min(int(batch_size), self.D) if self.D else int(batch_size)
+        self.gen = torch.Generator(self.device).manual_seed(derive_seed(seed, tasks.alpha, self.D, "parity-batches"))
+        self.train = None
+        self.perm: torch.Tensor | None = None
+        self.pos = 0
+        if self.D:
+            tg = torch.Generator(self.device).manual_seed(derive_seed(seed, tasks.alpha, self.D, "parity-train"))
+            self.train = tasks.sample_raw(self.D, generator=tg)
+
+    def next(self):
+        """The next batch ``(task (b,), bits (b, n) uint8, y (b,))``."""
+        if not self.D:
+            return self.tasks.sample_raw(self.batch_size, generator=self.gen)
+        need, parts = self.batch_size, []
+        while need:
+            if self.perm is None or self.pos >= self.D:
+                self.perm = torch.randperm(self.D, generator=self.gen, device=self.device)
+                self.pos = 0
+            take = min(need, self.D - self.pos)
+            parts.append(self.perm[self.pos:self.pos + take])
+            self.pos += take
+            need -= take
+        idx = parts[0] if len(parts) == 1 else torch.cat(parts)
+        task, bits, y = self.train
+        return task[idx], bits[idx], y[idx]
+
+    def state_dict(self) -> dict:
+        return {"gen": self.gen.get_state(), "perm": None if self.perm is None else self.perm.cpu(), "pos": self.pos}
+
+    def load_state_dict(self, st: dict) -> None:
+        self.gen.set_state(st["gen"])
+        self.perm = None if st["perm"] is None else st["perm"].to(self.device)
+        self.pos = int(st["pos"])

@@ -49,7 +49,7 @@ def _predict_emergence(alpha, online, end, tasks, n_tasks, cfg, thr, summary, no
         check(widths[0] <= W < widths[-1],
               f"emergence_width must lie in [{widths[0]:g}, {widths[-1]:g}) (the parameter sweep's widths, "
               f"below the widest so wider models can check the prediction), got {W:g}",
-              f"pass --emergence-width between {widths[0]:g} and {widths[-2]:g}")
+              f"pass emergence_width={widths[-2]:g} or another width from {widths[0]:g} up")
     else:
         per_width = online.groupby("width")["n_learned"].mean()
         W = default_emergence_width(per_width.index.to_numpy(float), per_width.to_numpy(float), n_tasks)

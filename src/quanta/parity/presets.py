@@ -70,7 +70,7 @@ def preset_config(name: str, overrides: dict | None = None):
     from quanta.parity.train import ParityConfig
 
     if name not in PRESETS:
-        raise QuantaError(f"--preset: unknown preset {name!r}", f"choose one of {', '.join(PRESETS)}")
+        raise QuantaError(f"preset: unknown preset {name!r}", f"choose one of {', '.join(PRESETS)}")
     values = dict(PRESETS[name][1])
     values.update(overrides or {})
     return ParityConfig.from_dict(values)

@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 
 from quanta.errors import QuantaError
-from quanta.parity.data import ParityTasks, check_task_shape, derive_seed, draw_subsets, task_probs, task_tables
+from quanta.parity.data import DataStream, ParityTasks, check_task_shape, draw_subsets, task_probs, task_tables
 from quanta.parity.ensemble import BatchedMLP, ParityMLP, n_params, parity_ce
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ class ParityConfig:
             if value is None and key in ("eval_every", "patience", "checkpoint_every"):
                 continue
             if not _is_int(value):
-                raise QuantaError(f"{key} must be an integer, got {value!r}", f"e.g. --set {key}=10")
+                raise QuantaError(f"{key} must be an integer, got {value!r}", f"e.g. {key}=10")
             object.__setattr__(self, key, int(value))
         lows = {"n_tasks": 1, "n": 1, "k": 1, "depth": 1, "batch_size": 1, "steps": 1, "n_evals": 1,
                 "n_test_per_task": 1, "eval_batch": 1, "eval_every": 1, "patience": 1, "checkpoint_every": 1,
@@ -102,17 +102,17 @@ class ParityConfig:
         for key, low in lows.items():
             value = getattr(self, key)
             if value is not None and value < low:
-                raise QuantaError(f"{key} must be >= {low}, got {value}", f"e.g. --set {key}={max(low, 1)}")
+                raise QuantaError(f"{key} must be >= {low}, got {value}", f"e.g. {key}={max(low, 1)}")
         check_task_shape(self.n_tasks, self.n, self.k)
         task_probs(1.0, self.n_tasks, self.task_dist)  # refuses a bad spec up front
 
         def _list(key, ok, what, conv):
             values = getattr(self, key)
             if not values:
-                raise QuantaError(f"{key} must list at least one value, got []", f"e.g. --set {key}=[...]")
+                raise QuantaError(f"{key} must list at least one value, got []", f"e.g. {key}=[...]")
             bad = [v for v in values if not ok(v)]
             if bad:
-                raise QuantaError(f"{key} must hold {what}, got {bad[0]!r}", f"fix --set {key}=...")
+                raise QuantaError(f"{key} must hold {what}, got {bad[0]!r}", f"fix {key}=...")
             values = tuple(conv(v) for v in values)
             if len(set(values)) != len(values):
                 raise QuantaError(f"{key} must not repeat a value, got {list(values)}", "list each value once")
@@ -123,17 +123,17 @@ class ParityConfig:
         _list("data_sizes", lambda v: _is_int(v) and v >= 0, "integers >= 0 (0 = online sampling)", int)
         _list("alphas", lambda v: _is_num(v) and v > 0, "numbers > 0 (the paper's α; α <= 0 is impossible)", float)
         if len(self.betas) != 2 or not all(_is_num(b) and 0 <= b < 1 for b in self.betas):
-            raise QuantaError(f"betas must be two numbers in [0, 1), got {list(self.betas)}", "e.g. --set betas=[0.9,0.999]")
+            raise QuantaError(f"betas must be two numbers in [0, 1), got {list(self.betas)}", "e.g. betas=[0.9,0.999]")
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
         for key, low in (("lr", 0.0), ("weight_decay", 0.0), ("eps", 0.0)):
             value = getattr(self, key)
             if not _is_num(value) or value < low or (key != "weight_decay" and value == 0):
                 raise QuantaError(f"{key} must be a number {'>=' if key == 'weight_decay' else '>'} 0, got {value!r}",
-                                  f"e.g. --set {key}=0.001")
+                                  f"e.g. {key}=0.001")
             object.__setattr__(self, key, float(value))
         for key in ("tf32", "bf16", "compile"):
             if not isinstance(getattr(self, key), bool):
-                raise QuantaError(f"{key} must be true or false, got {getattr(self, key)!r}", f"--set {key}=true")
+                raise QuantaError(f"{key} must be true or false, got {getattr(self, key)!r}", f"pass e.g. {key}=True")
 
     @classmethod
     def from_dict(cls, values: dict) -> "ParityConfig":
@@ -157,55 +157,6 @@ class ParityConfig:
         if self.eval_every:
             pts |= set(range(self.eval_every, self.steps + 1, self.eval_every))
         return sorted(int(p) for p in pts)
-
-
-# ====================================================================== data streams
-class DataStream:
-    """The training batches of one group, generated on the device.
-
-    ``D == 0``: every batch is fresh (tasks by inverse CDF, bits by ``randint``, labels by a
-    gather: no Python loop over tasks). ``D > 0``: a fixed training set of D samples, drawn once
-    from its own generator (``(seed, alpha, D)``), visited in a fresh random order every epoch;
-    batches run across epoch boundaries. The batch generator's state (and the epoch order and
-    position) is the stream's whole state.
-    """
-
-    def __init__(self, tasks: ParityTasks, D: int, seed: int, batch_size: int, device):
-        self.tasks, self.D, self.seed = tasks, int(D), int(seed)
-        self.device = torch.device(device)
-        self.batch_size = min(int(batch_size), self.D) if self.D else int(batch_size)
-        self.gen = torch.Generator(self.device).manual_seed(derive_seed(seed, tasks.alpha, self.D, "parity-batches"))
-        self.train = None
-        self.perm: torch.Tensor | None = None
-        self.pos = 0
-        if self.D:
-            tg = torch.Generator(self.device).manual_seed(derive_seed(seed, tasks.alpha, self.D, "parity-train"))
-            self.train = tasks.sample_raw(self.D, generator=tg)
-
-    def next(self):
-        """The next batch ``(task (b,), bits (b, n) uint8, y (b,))``."""
-        if not self.D:
-            return self.tasks.sample_raw(self.batch_size, generator=self.gen)
-        need, parts = self.batch_size, []
-        while need:
-            if self.perm is None or self.pos >= self.D:
-                self.perm = torch.randperm(self.D, generator=self.gen, device=self.device)
-                self.pos = 0
-            take = min(need, self.D - self.pos)
-            parts.append(self.perm[self.pos:self.pos + take])
-            self.pos += take
-            need -= take
-        idx = parts[0] if len(parts) == 1 else torch.cat(parts)
-        task, bits, y = self.train
-        return task[idx], bits[idx], y[idx]
-
-    def state_dict(self) -> dict:
-        return {"gen": self.gen.get_state(), "perm": None if self.perm is None else self.perm.cpu(), "pos": self.pos}
-
-    def load_state_dict(self, st: dict) -> None:
-        self.gen.set_state(st["gen"])
-        self.perm = None if st["perm"] is None else st["perm"].to(self.device)
-        self.pos = int(st["pos"])
 
 
 # ====================================================================== the trainer
@@ -414,7 +365,7 @@ class SweepTrainer:
             st = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:  # a damaged file is bad input, not a bug
             raise QuantaError(f"cannot read checkpoint {path}: {type(exc).__name__}",
-                              "start over with --force") from exc
+                              "start over with force=True") from exc
         self.load_state_dict(st)
 
     # ------------------------------------------------------------------ results

@@ -37,6 +37,7 @@ Preconditioning (``precondition="diag"``)
     many coordinates of different scales, so rescaling buckets is not rescaling coordinates, and the sketch of the
     preconditioned gradient is not a rescaled sketch. The gradients are then computed twice: a first pass sums
     ``g_c²`` block by block (memory: one float per parameter), the second scales each block before it is sketched.
+    The scaling itself is :mod:`quanta.qdg.precondition`, whose names are re-exported here.
 """
 
 from __future__ import annotations
@@ -52,8 +53,11 @@ from torch import nn
 
 from quanta.errors import QuantaError
 from quanta.progress import progress
+from quanta.qdg.precondition import PRECONDITIONERS, check_precondition, diag_scale, precondition_gradients
+
 
 log = logging.getLogger(__name__)
+
 
 __all__ = [
     "GradientBlock",
@@ -65,55 +69,6 @@ __all__ = [
     "precondition_gradients",
     "use_eager_attention",
 ]
-
-PRECONDITIONERS = ("none", "diag")
-
-
-def check_precondition(precondition: str) -> None:
-    """Raise a QuantaError unless ``precondition`` is one of :data:`PRECONDITIONERS`."""
-    if precondition not in PRECONDITIONERS:
-        raise QuantaError(f"precondition: must be one of {', '.join(PRECONDITIONERS)}, got {precondition!r}",
-                          "none: raw gradients; diag: every coordinate divided by its RMS over the examples")
-
-
-def diag_scale(mean_sq: torch.Tensor, *, damping: float = 1e-8) -> torch.Tensor:
-    """Per-coordinate factors ``1 / sqrt(m_c + damping · mean_c m_c)`` from the mean squares ``m`` (any shape).
-
-    Coordinates with ``m_c = 0`` get 0. ``damping = 0`` standardises every other coordinate to unit RMS exactly.
-    """
-    m = mean_sq.to(torch.float64)
-    floor = damping * float(m.mean()) if m.numel() else 0.0
-    # a coordinate that is zero for every example stays zero (factor 0, not 1/sqrt(0))
-    return torch.where(m > 0, (m + floor).rsqrt(), torch.zeros_like(m)).to(torch.float32)
-
-
-def precondition_gradients(G, precondition: str = "diag", *, damping: float = 1e-8) -> torch.Tensor:
-    """Gradients (n, D) preconditioned by the diagonal empirical Fisher of their own rows.
-
-    Parameters
-    ----------
-    G : array-like of shape (n, D)
-        One exact (unsketched) gradient per row.
-    precondition : {"diag", "none"}, default "diag"
-        ``diag``: column ``c`` divided by ``sqrt(mean_s G[s, c]² + λ)`` with ``λ = damping · mean_c mean_s G²``;
-        ``none``: ``G`` unchanged.
-    damping : float, default 1e-8
-        Relative: coordinates whose RMS is below about ``sqrt(damping)`` (1e-4) times the typical RMS are damped
-        rather than standardised. 0 standardises every non-zero coordinate.
-
-    Returns
-    -------
-    torch.Tensor (n, D) float32: a new tensor for ``diag`` (``G`` itself for ``none``). Invariant to a positive
-    rescaling of any column of ``G`` (exactly for ``damping=0``).
-    """
-    check_precondition(precondition)
-    G = torch.as_tensor(G, dtype=torch.float32)
-    if precondition == "none":
-        return G
-    mean_sq = torch.zeros(G.shape[1], dtype=torch.float64)
-    for s in range(0, G.shape[0], 4096):  # chunked so no float64 copy of G exists
-        mean_sq += G[s:s + 4096].to(torch.float64).pow(2).sum(0)
-    return G * diag_scale(mean_sq / max(1, G.shape[0]), damping=damping)
 
 
 @dataclass(frozen=True)

@@ -10,14 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from quanta.errors import QuantaError
-
-
-def _check_positive_int(name, value, *, allow_none=False, minimum=1):
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise QuantaError(f"{name}: must be an integer >= {minimum}{' or None' if allow_none else ''}, got {value!r}",
-                          f"pass e.g. {name}={max(minimum, 10)}")
+from quanta.validation import Interval, Options, validate_config
 
 
 @dataclass(frozen=True)
@@ -115,17 +108,18 @@ class QDGConfig:
         if not isinstance(self.model, str) or not self.model:
             raise QuantaError(f"model: a model directory or name is needed, got {self.model!r}",
                               "pass model=runs/suite/MODEL or model=pythia-70m")
-        _check_positive_int("max_docs", self.max_docs, allow_none=True)
-        _check_positive_int("context_length", self.context_length, minimum=3)
-        _check_positive_int("n_tokens", self.n_tokens, minimum=10)
-        _check_positive_int("project", self.project, allow_none=True, minimum=0)
-        _check_positive_int("n_clusters", self.n_clusters, allow_none=True, minimum=2)
-        for name in ("dense_max", "n_neighbors", "batch_size", "rounds_per_pass", "n_contexts"):
-            _check_positive_int(name, getattr(self, name))
-        _check_positive_int("n_boot", self.n_boot, minimum=0)
-        if not (isinstance(self.threshold, (int, float)) and self.threshold > 0):
-            raise QuantaError(f"threshold: must be a positive number of nats, got {self.threshold!r}",
-                              "the paper uses 0.1")
+        validate_config(self, {
+            "max_docs": [Interval(int, 1, None), None],
+            "context_length": [Interval(int, 3, None)],
+            "n_tokens": [Interval(int, 10, None)],
+            "project": [Interval(int, 0, None), None],
+            "n_clusters": [Interval(int, 2, None), None],
+            **{name: [Interval(int, 1, None)] for name in ("dense_max", "n_neighbors", "batch_size",
+                                                           "rounds_per_pass", "n_contexts")},
+            "n_boot": [Interval(int, 0, None)],
+            "threshold": [Interval(float, 0, None, closed="neither")],  # nats; the paper uses 0.1
+            "assign": [Options(("cluster_qr", "kmeans"))],
+        }, examples={"max_docs": 10, "project": 10, "n_clusters": 10})
         from quanta.qdg.cluster import _check_power, _check_similarity, _check_solver
 
         _check_similarity(self.similarity)
@@ -134,8 +128,6 @@ class QDGConfig:
         from quanta.qdg.grads import check_precondition
 
         check_precondition(self.precondition)
-        if self.assign not in ("cluster_qr", "kmeans"):
-            raise QuantaError(f"assign: must be cluster_qr or kmeans, got {self.assign!r}", "pick one of those")
         if self.counts is not None:
             counts = tuple(self.counts)
             if not counts or any(isinstance(k, bool) or not isinstance(k, int) or k < 2 for k in counts):

@@ -1,0 +1,95 @@
+"""What each kind of run adds to its block: the predicted exponents (theory), the task distribution and models
+(parity), the suite (lm) and the verdict (falsify)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from quanta.report import html as H
+from quanta.report.run_block import Options, RunBlock, is_number
+from quanta.report.tables import TableInfo
+from quanta.report.verdict_table import comparison_table, comparisons, render_verdict, verdict_records
+
+
+def theory_extra(block: RunBlock, tables: list[TableInfo], opts: Options) -> str:
+    out = []
+    comps = comparisons(block.summary)
+    alpha = block.run.config.get("alpha", block.summary.get("alpha"))
+    if comps:
+        out.append("<h4>Predicted exponents against the simulator's</h4>")
+        out.append(comparison_table(comps, table_id=f"{block.anchor}-exponents", measured="simulated", svg=False))
+    elif is_number(alpha) and np.isfinite(alpha) and alpha > 0:
+        from quanta.theory import frequency_exponent, scaling_exponent
+
+        rows = [("N (parameters)", "\u03b1", scaling_exponent(alpha, "params")),
+                ("D (data, multi-epoch)", "\u03b1/(\u03b1+1)", scaling_exponent(alpha, "data")),
+                ("S (steps, single epoch)", "\u03b1/(\u03b1+1)", scaling_exponent(alpha, "steps")),
+                ("Zipf exponent of quanta", "\u03b1+1", frequency_exponent(alpha))]
+        out.append(f"<h4>Exponents predicted from \u03b1 = {H.esc(H.fmt_value(alpha))}</h4>")
+        out.append(H.kv_table(rows, header=("regime", "exponent", "value"), table_id=f"{block.anchor}-exponents"))
+    curves = next((t for t in tables if t.name == "curves"), None)
+    if curves is not None and {"regime", "x", "loss"} <= set(curves.columns) and curves.n_rows <= 1_000_000:
+        df = curves.read()
+        rows = []
+        for regime, g in df.groupby("regime", sort=False):
+            g = g.sort_values("x")
+            rows.append((regime, len(g), float(g["x"].iloc[0]), float(g["x"].iloc[-1]),
+                         float(g["loss"].iloc[0]), float(g["loss"].iloc[-1])))
+        out.append("<h4>Simulated curves by regime</h4>")
+        out.append(H.kv_table(rows, header=("regime", "points", "smallest budget", "largest budget",
+                                            "loss at smallest", "loss at largest"),
+                              table_id=f"{block.anchor}-regimes"))
+    return "".join(out)
+
+
+def parity_extra(block: RunBlock, tables: list[TableInfo], opts: Options) -> str:
+    out = []
+    by_name = {t.name: t for t in tables}
+    tasks = by_name.get("tasks")
+    if tasks is not None and {"alpha", "task", "p"} <= set(tasks.columns):
+        df = tasks.read()
+        rows = []
+        for alpha, g in df.groupby("alpha", sort=True):
+            p = g["p"].sort_values(ascending=False)
+            rows.append((H.fmt_value(alpha), len(g), float(p.iloc[0]), float(p.iloc[-1]),
+                         float(p.head(10).sum())))
+        out.append("<h4>Task distributions</h4>")
+        out.append(H.kv_table(rows, header=("\u03b1", "tasks", "largest p", "smallest p", "share of top 10"),
+                              table_id=f"{block.anchor}-tasks"))
+    models = by_name.get("models")
+    if models is not None and "n_params" in models.columns and models.n_rows <= 100_000:
+        df = models.read()
+        keys = [c for c in ("width", "D", "alpha", "seed") if c in df.columns]
+        desc = ", ".join(f"{df[c].nunique()} {c} value{'s' if df[c].nunique() != 1 else ''}" for c in keys)
+        out.append(H.paragraph(f"{len(df)} models ({desc}); parameters from {H.fmt_value(df['n_params'].min())} "
+                               f"to {H.fmt_value(df['n_params'].max())}."))
+    return "".join(out)
+
+
+def lm_extra(block: RunBlock, tables: list[TableInfo], opts: Options) -> str:
+    out = []
+    by_name = {t.name: t for t in tables}
+    models = by_name.get("models")
+    if models is not None and models.n_rows <= 10_000:
+        df = models.read()
+        if "order" in df.columns:
+            df = df.sort_values("order", kind="stable")
+        out.append("<h4>Suite</h4>" + H.table(df, table_id=f"{block.anchor}-suite"))
+    docs = by_name.get("docs")
+    if docs is not None and "n_tokens" in docs.columns:
+        n_tokens = int(docs.read()["n_tokens"].sum())
+        out.append(H.paragraph(f"Corpus: {docs.n_rows} documents, {n_tokens} tokens."))
+    losses = by_name.get("losses/")
+    if losses is not None:
+        out.append(H.paragraph(f"Per-token losses: {losses.n_rows} rows in {losses.n_parts} part(s)."))
+    return "".join(out)
+
+
+def falsify_extra(block: RunBlock, tables: list[TableInfo], opts: Options) -> str:
+    recs = verdict_records(block.summary)
+    if not recs:
+        return H.note("This run's summary holds no verdict (no verdict, overlap or *_pred keys).", kind="warn")
+    return "".join(render_verdict(label, rec, f"{block.anchor}-verdict-{i}") for i, (label, rec) in enumerate(recs))
+
+
+EXTRAS = {"theory": theory_extra, "parity": parity_extra, "lm": lm_extra, "falsify": falsify_extra}

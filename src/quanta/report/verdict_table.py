@@ -1,0 +1,179 @@
+"""The verdict in the report: predicted against measured exponents, each with its interval, as a table and a
+small interval plot, and a tested verdict with its outcome and p-value."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from quanta.report import html as H
+from quanta.report.run_block import is_number, as_interval, fmt_interval
+
+
+_PRED = ("_pred", "_predicted")
+
+
+_MEAS = ("_measured", "_meas", "_sim", "_simulated", "_fit")
+
+
+def _is_verdict(d: Mapping) -> bool:
+    return "verdict" in d or "overlap" in d or any(str(k).endswith(_PRED) for k in d)
+
+
+def verdict_records(summary: Mapping) -> list[tuple[str, Mapping]]:
+    """The verdict-like dicts of a falsify summary: the summary itself and/or nested ones (per method)."""
+    out = []
+    if _is_verdict(summary):
+        out.append(("", summary))
+    for key, value in summary.items():
+        if isinstance(value, Mapping) and _is_verdict(value):
+            out.append((str(key), value))
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                if isinstance(v, Mapping) and _is_verdict(v):
+                    label = v.get("method") or v.get("name") or v.get("source") or f"{key}[{i}]"
+                    out.append((str(label), v))
+    return out
+
+
+def _get_ci(d: Mapping, key: str) -> tuple[float, float] | None:
+    return next((as_interval(d[f"{key}{s}"]) for s in ("_ci", "_interval") if f"{key}{s}" in d), None)
+
+
+def overlaps(a: tuple[float, float] | None, b: tuple[float, float] | None) -> bool | None:
+    """Whether two intervals share a point (None when either is missing)."""
+    if a is None or b is None:
+        return None
+    return max(min(a), min(b)) <= min(max(a), max(b))
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A predicted quantity beside its measured (or simulated) value, each with its interval if any."""
+
+    name: str
+    keys: tuple[str, ...]
+    predicted: Any
+    predicted_ci: tuple[float, float] | None
+    measured: Any
+    measured_ci: tuple[float, float] | None
+    primary: bool = True
+
+    @property
+    def difference(self) -> float | None:
+        """``measured - predicted`` (None unless both are numbers): how far apart, beside whether the intervals meet.
+
+        A simulated value with a very tight interval can miss an exact prediction by 0.001; this column shows that
+        size, where the overlap column alone would only say "no".
+        """
+        if not (is_number(self.predicted) and is_number(self.measured)):
+            return None
+        return float(self.measured) - float(self.predicted)
+
+    @property
+    def overlap(self) -> bool | None:
+        """Whether the intervals share a point; a value without an interval counts as a point.
+
+        None when a value is missing or neither side has an interval.
+        """
+        if not (is_number(self.predicted) and is_number(self.measured)):
+            return None
+        if self.predicted_ci is None and self.measured_ci is None:
+            return None
+        return overlaps(self.predicted_ci or (self.predicted, self.predicted),
+                        self.measured_ci or (self.measured, self.measured))
+
+
+def comparisons(rec: Mapping, *, others: bool = False) -> list[Comparison]:
+    """Every ``X_pred`` (or ``X_predicted``) of ``rec`` with its ``X_measured``/``X_meas``/``X_sim``, if any.
+
+    With ``others``, every other number ``X_*`` of the record (e.g. ``zipf_envelope`` or ``zipf_true`` beside
+    ``zipf_pred``) is compared with the same prediction too, in a row that is not ``primary``.
+    """
+    out = []
+    for key in rec:
+        sp = next((sp for sp in _PRED if str(key).endswith(sp)), None)
+        if sp is None:
+            continue
+        base = str(key)[: -len(sp)]
+        mk = next((f"{base}{sm}" for sm in _MEAS if f"{base}{sm}" in rec), None)
+        keys = tuple(k for k in (key, mk) if k)
+        keys += tuple(f"{k}{s}" for k in keys for s in ("_ci", "_interval") if f"{k}{s}" in rec)
+        main = Comparison(name=base or "exponent", keys=keys, predicted=rec.get(key),
+                          predicted_ci=_get_ci(rec, key), measured=rec.get(mk) if mk else None,
+                          measured_ci=_get_ci(rec, mk) if mk else None)
+        out.append(main)
+        if not (others and base):
+            continue
+        for k, v in rec.items():
+            k = str(k)
+            if (k.startswith(f"{base}_") and k not in keys and is_number(v) and not k.endswith(_PRED + _MEAS)
+                    and not k.endswith(("_ci", "_interval"))):
+                ci_keys = tuple(f"{k}{s}" for s in ("_ci", "_interval") if f"{k}{s}" in rec)
+                out.append(Comparison(name=k, keys=(k, *ci_keys), predicted=main.predicted,
+                                      predicted_ci=main.predicted_ci, measured=v, measured_ci=_get_ci(rec, k),
+                                      primary=False))
+    return out
+
+
+def comparison_table(comps: list[Comparison], *, table_id: str, measured: str = "measured",
+                     svg: bool = True) -> str:
+    """The predicted-against-measured table (and, with ``svg``, the intervals drawn on one axis)."""
+    rows = [(c.name, c.predicted, fmt_interval(c.predicted_ci), c.measured, fmt_interval(c.measured_ci),
+             c.difference, c.overlap) for c in comps]
+    out = H.kv_table(rows, header=("quantity", "predicted", "predicted interval", measured, f"{measured} interval",
+                                   f"{measured} − predicted", "intervals overlap"), table_id=table_id)
+    if svg:
+        svg_rows = []
+        for c in comps:
+            if c.primary:
+                svg_rows.append((f"{c.name} predicted", c.predicted if is_number(c.predicted) else None,
+                                 c.predicted_ci, "pred"))
+            svg_rows.append((c.name if not c.primary else f"{c.name} {measured}",
+                             c.measured if is_number(c.measured) else None, c.measured_ci, "meas"))
+        out += H.interval_svg(svg_rows)
+    return out
+
+
+def render_verdict(label: str, rec: Mapping, table_id: str) -> str:
+    """The verdict of one record: the verdict line, predicted against measured with intervals and overlap,
+    then the other numeric inputs (e.g. ``alpha_N`` and its interval)."""
+    comps = comparisons(rec, others=True)
+    computed = [c.overlap for c in comps if c.primary]
+    stated = rec.get("overlap")
+    stated = bool(stated) if isinstance(stated, (bool, np.bool_)) else None
+    flag = stated if stated is not None else (all(computed) if computed and None not in computed else None)
+    cls = {True: "ok", False: "bad", None: ""}[flag]
+    verdict = rec.get("verdict")
+    if verdict is None and flag is not None:
+        verdict = "intervals overlap" if flag else "intervals do not overlap"
+    out = []
+    if label:
+        out.append(f"<h4>{H.esc(label)}</h4>")
+    tested = is_number(rec.get("p_value")) and isinstance(verdict, str)
+    if tested:  # quanta falsify decides by a test of the difference: show its outcome, not an overlap
+        cls = {"consistent": "ok", "inconsistent": "bad"}.get(verdict, "")
+        gap = rec.get("gap_se")
+        tag = f"p = {float(rec['p_value']):.3g}" + (f", gap {float(gap):+.1f} se" if is_number(gap) else "")
+        how = f" ({rec['verdict_reason']})" if isinstance(rec.get("verdict_reason"), str) else ""
+        out.append(f'<div class="verdict {cls}" data-overlap="{H.esc(flag)}" data-p="{H.esc(rec["p_value"])}">'
+                   f'<strong>Verdict:</strong> {H.esc(verdict)} <span class="badge {cls}">{H.esc(tag)}</span>'
+                   f'<span class="mut">{H.esc(how)}</span></div>')
+    elif verdict is not None:
+        tag = {True: "intervals overlap", False: "intervals do not overlap", None: "overlap not stated"}[flag]
+        how = f" (method: {rec['method']})" if isinstance(rec.get("method"), str) else ""
+        out.append(f'<div class="verdict {cls}" data-overlap="{H.esc(flag)}"><strong>Verdict:</strong> '
+                   f'{H.esc(H.fmt_value(verdict))}{H.esc(how)} <span class="badge {cls}">{H.esc(tag)}</span></div>')
+    if comps:
+        out.append(comparison_table(comps, table_id=table_id))
+    used = {k for c in comps for k in c.keys} | {"verdict", "overlap", "method"}
+    inputs = [(k, v, fmt_interval(_get_ci(rec, k))) for k, v in rec.items()
+              if k not in used and is_number(v) and not str(k).endswith(("_ci", "_interval"))]
+    if inputs:
+        out.append(H.kv_table(inputs, header=("input", "value", "interval"), table_id=f"{table_id}-inputs"))
+    if not tested and stated is not None and computed and None not in computed and stated != all(computed):
+        out.append(H.note("The stated overlap differs from the intervals shown here.", kind="warn"))
+    return "".join(out)
