@@ -311,7 +311,7 @@ def cmd_peer(a):
               f"quanta mean {res['quanta_err_mean_abs']:.4f} rms {res['quanta_err_rms']:.4f}, "
               f"bergson mean {res['bergson_err_mean_abs']:.4f} rms {res['bergson_err_rms']:.4f} "
               f"(1/sqrt(k) = {1 / np.sqrt(k):.4f})")
-    print(f"mean |cos| {np.abs(cq).mean():.3f}; ", end="")
+    print(f"projected mean |cos|: quanta {np.abs(cq).mean():.3f}, bergson {np.abs(cb).mean():.3f}; ", end="")
     print(f"quanta against bergson cosines: mean |diff| {res['agree_mean_abs']:.4f}, correlation "
           f"{res['agree_corr']:.4f}")
     if a.json:
