@@ -6,8 +6,8 @@
 #     QUANTA_DRY_RUN=1 bash benchmarks/gpu_run.sh
 #
 # Order and time slices (seconds; each is a hard `timeout`, override by environment):
-#   0. env + the fused parity step against the plain one at the Fig. 2 shape      KERNEL_S   (45)
-#   1. the three parity reproductions, one chunk each, resumed when RUNS/NAME     PARITY_S   (80 each, 240 in all)
+#   0. env + the fused parity step against the plain one at the Fig. 2 shape      KERNEL_S   (60)
+#   1. the three parity reproductions, one chunk each, resumed when RUNS/NAME     PARITY_S   (70 each, 210 in all)
 #      already holds an unfinished run (carry it in: carry ["runs/gpu"])
 #   2. QDG: 10k token gradients, pythia-70m shape, 1024 context (target <= 60 s)  QDG_S      (100)
 #      and the spectral step at 100k points on CUDA                               SPECTRAL_S (120)
@@ -33,7 +33,7 @@ if [ "$DRY" = 1 ]; then
 else
   : "${OUT:?OUT must name the folder whose files come back (the device tool sets it)}"
   DEVICE=cuda RUNS=${RUNS:-runs/gpu}
-  KERNEL_S=${KERNEL_S:-45} PARITY_S=${PARITY_S:-80} QDG_S=${QDG_S:-100} SPECTRAL_S=${SPECTRAL_S:-120} PEER_S=${PEER_S:-60}
+  KERNEL_S=${KERNEL_S:-60} PARITY_S=${PARITY_S:-70} QDG_S=${QDG_S:-100} SPECTRAL_S=${SPECTRAL_S:-120} PEER_S=${PEER_S:-60}
 fi
 PARITY_FLAGS=${PARITY_FLAGS:---set tf32=true --set compile=true}
 KEEP_CKPT=${KEEP_CKPT:-fig2-params}

@@ -99,6 +99,7 @@ class FusedStep:
         self.block_b = int(block_b or (128 if interp else 64))
         self.block_h = int(block_h or (64 if interp else 64))
         self.split = split
+        self.num_warps = 4 if interp else 8  # the backward tile holds two (n_pad × block_h) fp32 blocks
         self.n_pad = _pow2(model.n)
         self.m_pad = _pow2(model.M)
         self.member = model.unit_member.to(torch.int32)
@@ -141,7 +142,7 @@ class FusedStep:
         fwd[(-(-B // self.block_b), G)](
             task, bits, wctrl, wbits, b_in, wdiff, self.member, bdiff, y, rw, live, ce, coef,
             B, H, n, T, M, BLOCK_B=self.block_b, BLOCK_H=self.block_h, N_PAD=self.n_pad, M_PAD=self.m_pad,
-            PREC=self.prec)
+            PREC=self.prec, num_warps=self.num_warps)
         split = self._split(B, dev)
         g_wctrl = torch.zeros_like(wctrl)
         alloc = torch.zeros if split > 1 else torch.empty
@@ -151,7 +152,7 @@ class FusedStep:
         bwd[(-(-H // self.block_h), G, split)](
             task, bits, wctrl, wbits, b_in, wdiff, self.member, coef, g_wctrl, g_wbits, g_bin, g_wdiff,
             B, H, n, T, M, BLOCK_B=self.block_b, BLOCK_H=self.block_h, N_PAD=self.n_pad, SPLIT=split,
-            PREC=self.prec)
+            PREC=self.prec, num_warps=self.num_warps)
         g_wout = torch.zeros_like(w_out)
         g_wout.scatter_(2, idx1, g_wdiff[..., None])
         g_wout.scatter_(2, idx0, -g_wdiff[..., None])
