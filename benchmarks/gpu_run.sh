@@ -10,17 +10,18 @@
 #   1. the three parity reproductions, one chunk each, resumed when RUNS/NAME     PARITY_S   (70 each, 210 in all)
 #      already holds an unfinished run (carry it in: carry ["runs/gpu"])
 #   2. QDG: 10k token gradients, pythia-70m shape, 1024 context (target <= 60 s)  QDG_S      (100)
-#      and the spectral step at 100k points on CUDA                               SPECTRAL_S (120)
-#   3. the peer benchmark: quanta against bergson on the same tokens              PEER_S     (60)
+#      and the spectral step at 100k points on CUDA                               SPECTRAL_S (110)
+#   3. the peer benchmark: quanta against bergson on the same tokens              PEER_S     (80)
 # then packs what comes back into at most 8 files of at most 15 MB under $OUT:
 #   gpu_run.log (everything printed), results.json (one record per step: rc, seconds, the figures a step writes)
 #   and parity.tar.partNN (the run directories; checkpoints only of unfinished runs named in KEEP_CKPT and only
 #   while the parts stay within 5, i.e. 75 MB; a dropped checkpoint is said in the log and results.json).
 # Back here: `cat parity.tar.part* | tar xf -` in the repo root recreates runs/gpu/NAME; carry runs/gpu to resume.
 #
-# Wheels: if .whl/ exists (carried), they are installed to /tmp/site first (bergson and its pure-Python needs; see
-# docs/benchmarks.md for the pip download line). Flags for the parity runs: PARITY_FLAGS (default tf32 + compile;
-# the same in every chunk of a run, or --resume refuses).
+# Wheels: if .whl/ exists (carried), they are installed to /tmp/site first: `bash benchmarks/gpu_wheels.sh` here
+# fetches bergson and the 2 MB of its needs the device image lacks; then call with carry [".whl"] (and "runs/gpu").
+# Flags for the parity runs: PARITY_FLAGS (default tf32 + compile; the same in every chunk of a run, or --resume
+# refuses).
 set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
@@ -33,7 +34,7 @@ if [ "$DRY" = 1 ]; then
 else
   : "${OUT:?OUT must name the folder whose files come back (the device tool sets it)}"
   DEVICE=cuda RUNS=${RUNS:-runs/gpu}
-  KERNEL_S=${KERNEL_S:-60} PARITY_S=${PARITY_S:-70} QDG_S=${QDG_S:-100} SPECTRAL_S=${SPECTRAL_S:-120} PEER_S=${PEER_S:-60}
+  KERNEL_S=${KERNEL_S:-60} PARITY_S=${PARITY_S:-70} QDG_S=${QDG_S:-100} SPECTRAL_S=${SPECTRAL_S:-110} PEER_S=${PEER_S:-80}
 fi
 PARITY_FLAGS=${PARITY_FLAGS:---set tf32=true --set compile=true}
 KEEP_CKPT=${KEEP_CKPT:-fig2-params}
@@ -145,7 +146,7 @@ if [ "$DRY" = 1 ]; then
   step peer "$PEER_S" "$TMPD/peer.json" $PY benchmarks/qdg.py peer --shape small --context 32 --n-tokens 6 \
     --per-context 3 --bergson-dim 4 --batch-size 4 --device cpu --threads 1 --json "$TMPD/peer.json"
 else
-  step peer "$PEER_S" "$TMPD/peer.json" $PY benchmarks/qdg.py peer --shape pythia-70m --context 1024 --n-tokens 256 \
+  step peer "$PEER_S" "$TMPD/peer.json" $PY benchmarks/qdg.py peer --shape pythia-70m --context 1024 --n-tokens 128 \
     --per-context 4 --bergson-dim 16 --batch-size 8 --device cuda --json "$TMPD/peer.json"
 fi
 

@@ -255,8 +255,8 @@ def bergson_gradients(model, contexts, targets, *, dim: int, batch_size: int, se
 
 
 def _cosines(G):
-    X = G.double() / G.double().norm(dim=1, keepdim=True)
-    C = (X @ X.T).numpy()
+    X = G / G.norm(dim=1, keepdim=True)  # float32: exact gradients of pythia-70m are 75 MB a token
+    C = (X @ X.T).double().numpy()
     return C[np.triu_indices(len(C), 1)]
 
 
