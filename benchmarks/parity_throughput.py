@@ -12,6 +12,12 @@ Prints model-steps per second of each and their ratio (median of ``--repeats`` t
 
     .venv/bin/python benchmarks/parity_throughput.py                      # small CPU size
     .venv/bin/python benchmarks/parity_throughput.py --device cuda --preset paper-fig2-params --steps 50
+    # the fused Triton step against the plain one (same config otherwise), without the per-model loop:
+    .venv/bin/python benchmarks/parity_throughput.py --device cuda --preset paper-fig2-params --steps 50 \
+        --set tf32=true --compare-kernel triton --batched-only
+
+With ``--compare-kernel K`` the batched sweep is also timed with ``kernel=K``, and after the same steps on the
+same batches the two sweeps' weights are compared (max |difference|).
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ def _sync(device):
         torch.cuda.synchronize(device)
 
 
-def time_batched(cfg, device, steps: int) -> float:
+def time_batched(cfg, device, steps: int, *, return_trainer: bool = False):
     trainer = SweepTrainer(cfg, device=device)
     for _ in range(3):  # warm-up
         trainer.train_step()
@@ -43,7 +49,8 @@ def time_batched(cfg, device, steps: int) -> float:
     for _ in range(steps):
         trainer.train_step()
     _sync(device)
-    return time.perf_counter() - t
+    elapsed = time.perf_counter() - t
+    return (elapsed, trainer) if return_trainer else elapsed
 
 
 def time_per_model(cfg, device, steps: int) -> float:
@@ -83,6 +90,9 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--compare-kernel", default=None, choices=("torch", "triton", "auto"),
+                    help="also time the batched sweep with this kernel and compare the weights")
+    ap.add_argument("--batched-only", action="store_true", help="skip the per-model loop")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -95,19 +105,35 @@ def main(argv=None):
         torch.backends.cuda.matmul.allow_tf32 = cfg.tf32
         torch.backends.cudnn.allow_tf32 = cfg.tf32
     n_models = len(cfg.widths) * len(cfg.groups)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    print(f"device {device} ({name}) threads {torch.get_num_threads()} preset {args.preset} widths {list(cfg.widths)} "
+          f"batch {cfg.batch_size} n_tasks {cfg.n_tasks} n {cfg.n} tf32 {cfg.tf32} bf16 {cfg.bf16} compile {cfg.compile} "
+          f"kernel {cfg.kernel}")
     batched, single = [], []
     for _ in range(args.repeats):
         batched.append(n_models * args.steps / time_batched(cfg, device, args.steps))
-        single.append(len(cfg.widths) * args.steps / time_per_model(cfg, device, args.steps))
-    b, s = statistics.median(batched), statistics.median(single)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    print(f"device {device} ({name}) threads {torch.get_num_threads()} preset {args.preset} widths {list(cfg.widths)} "
-          f"batch {cfg.batch_size} n_tasks {cfg.n_tasks} n {cfg.n} tf32 {cfg.tf32} bf16 {cfg.bf16} compile {cfg.compile}")
+        if not args.batched_only:
+            single.append(len(cfg.widths) * args.steps / time_per_model(cfg, device, args.steps))
+    b = statistics.median(batched)
     print(f"batched sweep: {1e3 * n_models / b:.3f} ms per step "
           f"(all {n_models} models)")
     print(f"batched sweep:  {b:10.1f} model-steps/s   (repeats: {', '.join(f'{v:.1f}' for v in batched)})")
-    print(f"per-model loop: {s:10.1f} model-steps/s   (repeats: {', '.join(f'{v:.1f}' for v in single)})")
-    print(f"ratio batched / per-model: {b / s:.2f}x")
+    if single:
+        s = statistics.median(single)
+        print(f"per-model loop: {s:10.1f} model-steps/s   (repeats: {', '.join(f'{v:.1f}' for v in single)})")
+        print(f"ratio batched / per-model: {b / s:.2f}x")
+    if args.compare_kernel:
+        import dataclasses
+
+        other = dataclasses.replace(cfg, kernel=args.compare_kernel, compile=False)
+        times = [time_batched(other, device, args.steps, return_trainer=True) for _ in range(args.repeats)]
+        o = statistics.median(n_models * args.steps / t for t, _ in times)
+        print(f"kernel={args.compare_kernel}: {1e3 * n_models / o:.3f} ms per step; ratio against kernel={cfg.kernel}: "
+              f"{o / b:.2f}x")
+        _, base = time_batched(cfg, device, args.steps, return_trainer=True)
+        worst = max(float((p - q).detach().abs().max()) for p, q in zip(base.model.parameters(),
+                                                               times[-1][1].model.parameters()))
+        print(f"after {args.steps + 3} steps on the same batches: max |weight difference| {worst:.2e}")
 
 
 if __name__ == "__main__":

@@ -14,13 +14,24 @@ token contexts; the similarity matrices are compared. Usage::
         --device cuda --quanta-only                                    # GPU target: <= 60 s
     python benchmarks/qdg.py error --shape pythia-70m --context 128 --n-tokens 48 --k 1024,4096,8192,16384
     python benchmarks/qdg.py cluster --n-points 100000 --dim 8192 --counts 50,100,200,300   # the step after gradients
+    python benchmarks/qdg.py peer --n-tokens 48 --bergson-dim 16                        # against EleutherAI's bergson
 
 ``cluster`` times what follows the gradients at the 100k scale: the kNN graph and the spectral sweep, on
 synthetic sketched gradients with planted Zipf-sized clusters (each row a cluster direction plus isotropic noise,
 scaled so that within-cluster cosines are about ``--within-cos`` and between-cluster ones about 0, the regime of
 QDG), and scores the labels at the planted count against the planted clusters.
 
-Prints one line per measurement; nothing is written.
+``peer`` times quanta's token gradients against EleutherAI's ``bergson`` (random projections of per-example
+gradients, LoGra-style: each linear layer's gradient projected on both sides to ``p × p``) on the same model,
+tokens and projection size, in one process. Both take the gradient of one token's loss given its prefix: bergson
+gets each target as its own document (the prefix and the target, every other label masked with -100), since its
+``attribute_tokens`` mode gives a different quantity (position t's share δ_t ⊗ a_t of the summed loss's
+gradient, not token t's own gradient). Both cover the same parameters (every linear layer's weight except the
+unembedding), and quanta sketches to bergson's total size (modules × p²). It reports the time ratio and how well
+the cosines of either projection agree with the exact cosines and with each other. Needs ``pip install bergson``
+(see docs/benchmarks.md for installing it beside a CPU torch).
+
+Prints one line per measurement (``--json`` also writes them); nothing else is written.
 """
 
 from __future__ import annotations
@@ -221,6 +232,94 @@ def cmd_cluster(a):
     print(f"ARI at the planted count {a.planted}: {ari:.3f}; graph + spectral {t_knn + t_spec:.1f} s")
 
 
+def bergson_gradients(model, contexts, targets, *, dim: int, batch_size: int, seed: int = 0):
+    """bergson's projected gradients of each target token's loss given its prefix: (n, modules × dim²) float32."""
+    import tempfile
+
+    from bergson import GradientProcessor, InMemoryCollector, IndexConfig
+    from bergson.collector.collector import CollectorComputer
+    from datasets import Dataset
+
+    ids = [contexts[c][:p + 1].tolist() for c, p in targets]
+    labels = [[-100] * int(p) + [int(contexts[c][p])] for c, p in targets]
+    data = Dataset.from_dict({"input_ids": ids, "labels": labels})
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = IndexConfig(run_path=os.path.join(tmp, "run"), projection_dim=dim, projection_seed=seed)
+        cfg.partial_run_path.mkdir(parents=True, exist_ok=True)
+        proc = GradientProcessor(projection_dim=dim, projection_seed=seed)
+        col = InMemoryCollector(model=model.base_model, cfg=cfg, processor=proc, data=data)
+        batches = [list(range(i, min(len(ids), i + batch_size))) for i in range(0, len(ids), batch_size)]
+        CollectorComputer(model=model, data=data, collector=col, batches=batches, cfg=cfg).run_with_collector_hooks(
+            desc="bergson")
+        return torch.cat([g.float() for g in col.gradients.values()], dim=1), len(col.gradients)
+
+
+def _cosines(G):
+    X = G / G.norm(dim=1, keepdim=True)  # float32: exact gradients of pythia-70m are 75 MB a token
+    C = (X @ X.T).double().numpy()
+    return C[np.triu_indices(len(C), 1)]
+
+
+def cmd_peer(a):
+    import json
+    import logging
+
+    from quanta.qdg.grads import select_gradient_blocks, token_gradients
+
+    try:
+        import bergson  # noqa: F401
+    except Exception as exc:  # an ImportError, or a broken dependency (e.g. torchvision built for another torch)
+        print(f"bergson is not importable here: {type(exc).__name__}: {exc}")
+        return 3
+    logging.getLogger("bergson").setLevel(logging.WARNING)
+    device = torch.device(a.device)
+    model = build_model(a.shape, a.context, device)
+    n_blocks = len(select_gradient_blocks(model))
+    k = n_blocks * a.bergson_dim ** 2 or None  # --bergson-dim 0: exact gradients on both sides
+    contexts, targets = make_tokens(a.n_tokens, a.context, model.config.vocab_size, a.per_context, seed=2)
+    print(f"peer: shape={a.shape} context={a.context} tokens={len(targets)} device={device} "
+          f"threads={torch.get_num_threads()}; bergson p={a.bergson_dim} per module x {n_blocks} modules = "
+          f"{k or 'exact'} dimensions, quanta CountSketch k={k or 'exact'}")
+    few = targets[:min(4, len(targets))]
+    token_gradients(model, contexts, few, project=k, batch_size=a.batch_size, device=device)  # warm-up
+    bergson_gradients(model, contexts, few, dim=a.bergson_dim, batch_size=a.batch_size)
+    tq, tb = [], []
+    for _ in range(a.repeats):
+        _sync(device)
+        t0 = time.perf_counter()
+        Gq = token_gradients(model, contexts, targets, project=k, batch_size=a.batch_size, device=device)
+        _sync(device)
+        tq.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        Gb, n_mod = bergson_gradients(model, contexts, targets, dim=a.bergson_dim, batch_size=a.batch_size)
+        _sync(device)
+        tb.append(time.perf_counter() - t0)
+    q, b = statistics.median(tq), statistics.median(tb)
+    res = {"shape": a.shape, "context": a.context, "tokens": len(targets), "device": str(device), "k": k,
+           "bergson_dim": a.bergson_dim, "bergson_modules": n_mod, "quanta_s": q, "bergson_s": b,
+           "ratio_bergson_over_quanta": b / q}
+    print(f"quanta {q:.2f} s, bergson {b:.2f} s (medians of {a.repeats}); ratio bergson/quanta {b / q:.2f}x")
+    cq, cb = _cosines(Gq), _cosines(Gb)
+    res.update(agree_mean_abs=float(np.abs(cq - cb).mean()), agree_corr=float(np.corrcoef(cq, cb)[0, 1]))
+    if a.exact and k:
+        ce = _cosines(token_gradients(model, contexts, targets, batch_size=a.batch_size, device=device))
+        for name, c in (("quanta", cq), ("bergson", cb)):
+            res[f"{name}_err_mean_abs"] = float(np.abs(c - ce).mean())
+            res[f"{name}_err_rms"] = float(np.sqrt(((c - ce) ** 2).mean()))
+            res[f"{name}_corr_exact"] = float(np.corrcoef(c, ce)[0, 1])
+        print(f"exact cosines: mean |cos| {np.abs(ce).mean():.3f} over {len(ce)} pairs; error against exact: "
+              f"quanta mean {res['quanta_err_mean_abs']:.4f} rms {res['quanta_err_rms']:.4f}, "
+              f"bergson mean {res['bergson_err_mean_abs']:.4f} rms {res['bergson_err_rms']:.4f} "
+              f"(1/sqrt(k) = {1 / np.sqrt(k):.4f})")
+    print(f"projected mean |cos|: quanta {np.abs(cq).mean():.3f}, bergson {np.abs(cb).mean():.3f}; ", end="")
+    print(f"quanta against bergson cosines: mean |diff| {res['agree_mean_abs']:.4f}, correlation "
+          f"{res['agree_corr']:.4f}")
+    if a.json:
+        with open(a.json, "w") as fh:
+            json.dump(res, fh, indent=1)
+    return 0
+
+
 def main(argv=None):
     from quanta.qdg.cluster import SOLVERS
 
@@ -237,7 +336,7 @@ def main(argv=None):
     c.add_argument("--solver", default="auto", choices=("auto",) + SOLVERS)
     c.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     c.add_argument("--threads", type=int, default=None)
-    for name in ("speed", "error"):
+    for name in ("speed", "error", "peer"):
         s = sub.add_parser(name)
         s.add_argument("--shape", choices=sorted(SHAPES), default="small")
         s.add_argument("--context", type=int, default=128)
@@ -251,13 +350,20 @@ def main(argv=None):
             s.add_argument("--project", type=int, default=0, help="quanta sketch dimension (0: exact)")
             s.add_argument("--repeats", type=int, default=1)
             s.add_argument("--quanta-only", action="store_true", help="skip the reference (large sizes)")
+        elif name == "peer":
+            s.add_argument("--bergson-dim", type=int, default=16,
+                           help="bergson's per-module projection p (p² each); 0: exact gradients on both sides")
+            s.add_argument("--repeats", type=int, default=1)
+            s.add_argument("--exact", action=argparse.BooleanOptionalAction, default=True,
+                           help="also compute exact gradients to score both projections")
+            s.add_argument("--json", default=None, help="also write the figures to this JSON file")
         else:
             s.add_argument("--k", default="1024,4096,8192,16384")
             s.add_argument("--seeds", type=int, default=2)
     a = p.parse_args(argv)
     if a.threads:
         torch.set_num_threads(a.threads)
-    {"speed": cmd_speed, "error": cmd_error, "cluster": cmd_cluster}[a.cmd](a)
+    return {"speed": cmd_speed, "error": cmd_error, "cluster": cmd_cluster, "peer": cmd_peer}[a.cmd](a)
 
 
 if __name__ == "__main__":

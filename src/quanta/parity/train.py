@@ -81,6 +81,7 @@ class ParityConfig:
     bf16: bool = False  # bf16 autocast for training forward/backward (changes numerics)
     compile: bool = False  # torch.compile the batched forward (same maths, different fusion order)
     task_dist: str = "zipf"  # task frequencies: zipf, or a planted non-power-law world (parity.data.task_probs)
+    kernel: str = "torch"  # training step: "torch" (autograd), "triton" (fused, quanta.parity.fused) or "auto"
 
     def __post_init__(self):
         for key in ("alphas", "widths", "seeds", "data_sizes", "betas"):
@@ -134,6 +135,10 @@ class ParityConfig:
         for key in ("tf32", "bf16", "compile"):
             if not isinstance(getattr(self, key), bool):
                 raise QuantaError(f"{key} must be true or false, got {getattr(self, key)!r}", f"pass e.g. {key}=True")
+        from quanta.parity.fused import KERNELS
+
+        if self.kernel not in KERNELS:
+            raise QuantaError(f"kernel must be one of {', '.join(KERNELS)}, got {self.kernel!r}", "pass e.g. kernel='torch'")
 
     @classmethod
     def from_dict(cls, values: dict) -> "ParityConfig":
@@ -206,6 +211,10 @@ class SweepTrainer:
         self._forward = self.model
         if cfg.compile:
             self._forward = torch.compile(self.model)
+        from quanta.parity.fused import FusedStep, resolve_kernel
+
+        triton = resolve_kernel(cfg.kernel, self.device, depth=cfg.depth, bf16=cfg.bf16) == "triton"
+        self._fused = FusedStep(self.model, tf32=cfg.tf32) if triton else None
 
     # ------------------------------------------------------------------ one step
     def _batch(self):
@@ -231,12 +240,16 @@ class SweepTrainer:
 
     def train_step(self) -> None:
         task, bits, y = self._batch()
-        losses = self.member_losses(task, bits, y)
         frozen = self.stopped_step >= 0
-        if bool(frozen.any()):
-            losses = losses * (~frozen).to(self.device, losses.dtype)
-        self.opt.zero_grad(set_to_none=True)
-        losses.sum().backward()  # Σ over members of each member's own mean loss
+        if self._fused is not None:  # the same loss and gradients from the fused kernels
+            self.opt.zero_grad(set_to_none=True)
+            self._fused(task, bits, y, self.row_weight, (~frozen).to(self.device, torch.float32))
+        else:
+            losses = self.member_losses(task, bits, y)
+            if bool(frozen.any()):
+                losses = losses * (~frozen).to(self.device, losses.dtype)
+            self.opt.zero_grad(set_to_none=True)
+            losses.sum().backward()  # Σ over members of each member's own mean loss
         self.opt.step()
         if self.snapshot is not None:
             self._restore_frozen()

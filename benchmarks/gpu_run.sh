@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# One prepared GPU call (about 9 minutes): the parity reproductions in resumable chunks, QDG at scale, the peer
+# benchmark against bergson. Run from the repo root on the device machine:
+#     bash benchmarks/gpu_run.sh
+# and check it on the CPU first, with tiny sizes, in under a minute:
+#     QUANTA_DRY_RUN=1 bash benchmarks/gpu_run.sh
+#
+# Order and time slices (seconds; each is a hard `timeout`, override by environment):
+#   0. env + the fused parity step against the plain one at the Fig. 2 shape      KERNEL_S   (60)
+#   1. the three parity reproductions, one chunk each, resumed when RUNS/NAME     PARITY_S   (70 each, 210 in all)
+#      already holds an unfinished run (carry it in: carry ["runs/gpu"])
+#   2. QDG: 10k token gradients, pythia-70m shape, 1024 context (target <= 60 s)  QDG_S      (100)
+#      and the spectral step at 100k points on CUDA                               SPECTRAL_S (110)
+#   3. the peer benchmark: quanta against bergson on the same tokens              PEER_S     (80)
+# then packs what comes back into at most 8 files of at most 15 MB under $OUT:
+#   gpu_run.log (everything printed), results.json (one record per step: rc, seconds, the figures a step writes)
+#   and parity.tar.partNN (the run directories; checkpoints only of unfinished runs named in KEEP_CKPT and only
+#   while the parts stay within 5, i.e. 75 MB; a dropped checkpoint is said in the log and results.json).
+# Back here: `cat parity.tar.part* | tar xf -` in the repo root recreates runs/gpu/NAME; carry runs/gpu to resume.
+#
+# Wheels: if .whl/ exists (carried), they are installed to /tmp/site first: `bash benchmarks/gpu_wheels.sh` here
+# fetches bergson and the 2 MB of its needs the device image lacks; then call with carry [".whl"] (and "runs/gpu").
+# Flags for the parity runs: PARITY_FLAGS (default tf32 + compile; the same in every chunk of a run, or --resume
+# refuses).
+set -u
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+DRY=${QUANTA_DRY_RUN:-0}
+TMPD=$(mktemp -d /tmp/quanta-gpu-run-tmp.XXXX)
+if [ "$DRY" = 1 ]; then
+  OUT=${OUT:-$(mktemp -d /tmp/quanta-gpu-run-out.XXXX)}
+  DEVICE=cpu RUNS=${RUNS:-$TMPD/runs}
+  KERNEL_S=${KERNEL_S:-60} PARITY_S=${PARITY_S:-60} QDG_S=${QDG_S:-60} SPECTRAL_S=${SPECTRAL_S:-60} PEER_S=${PEER_S:-60}
+else
+  : "${OUT:?OUT must name the folder whose files come back (the device tool sets it)}"
+  DEVICE=cuda RUNS=${RUNS:-runs/gpu}
+  KERNEL_S=${KERNEL_S:-60} PARITY_S=${PARITY_S:-70} QDG_S=${QDG_S:-100} SPECTRAL_S=${SPECTRAL_S:-110} PEER_S=${PEER_S:-80}
+fi
+PARITY_FLAGS=${PARITY_FLAGS:---set tf32=true --set compile=true}
+KEEP_CKPT=${KEEP_CKPT:-fig2-params}
+PY=${PYTHON:-python3}
+mkdir -p "$OUT" "$RUNS"
+LOG=$OUT/gpu_run.log
+REC=$TMPD/records.jsonl
+: >"$REC"
+exec > >(tee -a "$LOG") 2>&1
+TEE_PID=$!
+export PYTHONPATH=$here/src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 QUANTA_PROGRESS=0 TQDM_DISABLE=1
+if [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1; then
+  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+    && export PYTHONPATH=$PYTHONPATH:/tmp/site
+fi
+t_all=$(date +%s)
+
+# step NAME SECONDS JSON_OR_- CMD...: runs CMD under a timeout, records rc and seconds (and the JSON file it wrote)
+step() {
+  local name=$1 secs=$2 json=$3
+  shift 3
+  echo; echo "=== $name (limit ${secs} s, $(date +%T), $(( $(date +%s) - t_all )) s in)"
+  local t0=$(date +%s)
+  timeout -s INT -k 10 "$secs" "$@"
+  local rc=$?
+  local dt=$(( $(date +%s) - t0 ))
+  echo "--- $name: rc=$rc after ${dt} s"
+  $PY - "$REC" "$name" "$rc" "$dt" "$json" <<'PY'
+import json, os, sys
+rec, name, rc, dt, js = sys.argv[1:]
+r = {"step": name, "rc": int(rc), "seconds": int(dt)}
+if js != "-" and os.path.exists(js):
+    try:
+        r["result"] = json.load(open(js))
+    except ValueError:
+        r["result"] = "unreadable"
+open(rec, "a").write(json.dumps(r) + "\n")
+PY
+}
+
+echo "=== env ($(date -u +%FT%TZ)) dry_run=$DRY device=$DEVICE out=$OUT runs=$RUNS"
+if [ "$DEVICE" = cuda ]; then nvidia-smi -L; fi
+$PY - <<'PY'
+import importlib.util, sys
+import torch
+print("python", sys.version.split()[0], "torch", torch.__version__, "cuda", torch.cuda.is_available(),
+      torch.cuda.get_device_name() if torch.cuda.is_available() else "")
+for name in ("triton", "bergson", "transformers"):
+    print(name, "installed" if importlib.util.find_spec(name) else "NOT installed")
+PY
+
+# ---- 0. the fused step against the plain one, Fig. 2 shape (timing and agreement after the same steps)
+if [ "$DRY" = 1 ]; then
+  if $PY -c "import importlib.util as u; exit(u.find_spec('triton') is None)"; then
+    step kernel "$KERNEL_S" - env TRITON_INTERPRET=1 $PY benchmarks/parity_throughput.py --preset cpu-tiny --steps 1 \
+      --repeats 1 --threads 1 --compare-kernel triton --batched-only --set widths=[4,12] --set batch_size=64
+  else
+    echo "=== kernel: skipped (triton not installed)"
+  fi
+else
+  step kernel "$KERNEL_S" - $PY benchmarks/parity_throughput.py --device cuda --preset paper-fig2-params --steps 50 \
+    --repeats 2 --set tf32=true --compare-kernel triton --batched-only
+fi
+
+# ---- 1. the three parity reproductions, one resumable chunk each
+chunk() {  # chunk NAME PRESET [--set ...]
+  local name=$1 preset=$2
+  shift 2
+  local dir=$RUNS/$name resume=
+  if [ -f "$dir/manifest.json" ]; then resume=--resume; fi
+  step "parity-$name" "$PARITY_S" "$dir/summary.json" \
+    $PY -m quanta parity run --preset "$preset" --device "$DEVICE" --out "$dir" $resume "$@"
+  $PY - "$dir" <<'PY'
+import json, os, sys
+import torch
+d = sys.argv[1]
+man = json.load(open(os.path.join(d, "manifest.json"))) if os.path.exists(os.path.join(d, "manifest.json")) else {}
+ck = os.path.join(d, "checkpoint.pt")
+step = torch.load(ck, weights_only=True, map_location="cpu")["step"] if os.path.exists(ck) else None
+print("status", man.get("status"), "checkpoint step", step, "of", man.get("config", {}).get("steps"))
+PY
+}
+if [ "$DRY" = 1 ]; then
+  tiny="--set steps=20 --set n_evals=2 --set checkpoint_every=10 --set n_test_per_task=16"
+  chunk fig2-params cpu-tiny $tiny
+  chunk fig2-data cpu-tiny $tiny --set data_sizes=[100,400] --set widths=[16] --set eval_every=10 --set patience=1
+  chunk alpha-sweep cpu-tiny $tiny --set alphas=[0.2,0.6]
+else
+  chunk fig2-params paper-fig2-params $PARITY_FLAGS --set checkpoint_every=5000
+  chunk fig2-data paper-fig2-data $PARITY_FLAGS --set checkpoint_every=5000
+  chunk alpha-sweep paper-alpha-sweep $PARITY_FLAGS --set checkpoint_every=5000
+fi
+
+# ---- 2. QDG at scale: 10k token gradients, then the spectral step at 100k points
+if [ "$DRY" = 1 ]; then
+  step qdg-grads "$QDG_S" - $PY benchmarks/qdg.py speed --shape small --context 32 --n-tokens 8 --per-context 4 \
+    --project 256 --batch-size 4 --device cpu --quanta-only --threads 1
+  step qdg-spectral "$SPECTRAL_S" - $PY benchmarks/qdg.py cluster --n-points 600 --dim 32 --planted 6 \
+    --counts 4,6,8 --device cpu --threads 1
+else
+  step qdg-grads "$QDG_S" - $PY benchmarks/qdg.py speed --shape pythia-70m --context 1024 --n-tokens 10000 \
+    --per-context 4 --project 8192 --batch-size 8 --device cuda --quanta-only
+  step qdg-spectral "$SPECTRAL_S" - $PY benchmarks/qdg.py cluster --n-points 100000 --dim 8192 --planted 100 \
+    --counts 50,100,200,300 --device cuda
+fi
+
+# ---- 3. the peer: quanta against bergson, same model, tokens, parameters and projection size
+if [ "$DRY" = 1 ]; then
+  step peer "$PEER_S" "$TMPD/peer.json" $PY benchmarks/qdg.py peer --shape small --context 32 --n-tokens 6 \
+    --per-context 3 --bergson-dim 4 --batch-size 4 --device cpu --threads 1 --json "$TMPD/peer.json"
+else
+  step peer "$PEER_S" "$TMPD/peer.json" $PY benchmarks/qdg.py peer --shape pythia-70m --context 1024 --n-tokens 128 \
+    --per-context 4 --bergson-dim 16 --batch-size 8 --device cuda --json "$TMPD/peer.json"
+fi
+
+# ---- pack: at most 8 files of at most 15 MB under $OUT
+echo; echo "=== pack ($(( $(date +%s) - t_all )) s in)"
+$PY - "$OUT" "$RUNS" "$KEEP_CKPT" "$REC" <<'PY'
+import glob, io, json, os, sys, tarfile
+out, runs, keep, rec = sys.argv[1], sys.argv[2], sys.argv[3].split(","), sys.argv[4]
+PART, MAX_PARTS = 15 * 2 ** 20, 5
+records = [json.loads(line) for line in open(rec)]
+dropped = []
+
+
+def build(with_ckpt):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for d in sorted(glob.glob(os.path.join(runs, "*"))):
+            name = os.path.basename(d)
+            for root, _, files in os.walk(d):
+                for f in files:
+                    p = os.path.join(root, f)
+                    if f == "checkpoint.pt" and name not in with_ckpt:
+                        dropped.append(p) if p not in dropped else None
+                        continue
+                    tar.add(p, arcname=os.path.join("runs", "gpu", os.path.relpath(p, runs)))
+    return buf.getvalue()
+
+
+data = build(keep)
+if -(-len(data) // PART) > MAX_PARTS:
+    data = build([])
+for old in glob.glob(os.path.join(out, "parity.tar.part*")):
+    os.remove(old)
+n_parts = -(-len(data) // PART)
+for i in range(n_parts):
+    with open(os.path.join(out, f"parity.tar.part{i:02d}"), "wb") as fh:
+        fh.write(data[i * PART:(i + 1) * PART])
+summary = {"steps": records, "parity_tar_bytes": len(data), "parity_tar_parts": n_parts,
+           "checkpoints_left_out": dropped}
+json.dump(summary, open(os.path.join(out, "results.json"), "w"), indent=1)
+for r in records:
+    print(f"{r['step']:>22}: rc={r['rc']:<4} {r['seconds']:>5} s")
+print(f"parity.tar: {len(data) / 2 ** 20:.1f} MB in {n_parts} part(s); checkpoints left out: {dropped or 'none'}")
+PY
+rm -rf "$TMPD"
+ls -la "$OUT"
+n=$(find "$OUT" -maxdepth 2 -type f | wc -l)
+echo "files under OUT: $n (limit 8); total $(( $(date +%s) - t_all )) s"
+big=$(find "$OUT" -type f -size +16M)
+[ -z "$big" ] || echo "over 16 MB: $big"
+ok=0
+[ "$n" -le 8 ] && [ -z "$big" ] || ok=1
+exec >&- 2>&-
+wait "$TEE_PID" 2>/dev/null || sleep 1  # the log is whole before the call returns
+exit $ok
