@@ -30,7 +30,7 @@ from quanta.errors import QuantaError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FalsifyConfig", "ScalingSide", "scaling_from_models", "parts_replicates", "verdict_from_estimates",
+__all__ = ["FalsifyConfig", "ScalingSide", "scaling_from_models", "pool_scaling", "parts_replicates", "verdict_from_estimates", "verdict_from_replicates",
            "falsify", "falsify_parity_run", "plot_verdict"]
 
 
@@ -115,7 +115,6 @@ def scaling_from_models(models: pd.DataFrame, *, chance_loss: float = math.log(2
     (:func:`quanta.verdict.pool_replicates`) carries the spread between seeds and each fit's profile interval.
     """
     from quanta.fit import fit_power_law_profile, plateau_fit_range
-    from quanta.verdict import pool_replicates
 
     online = models[models["D"] == 0] if "D" in models.columns else models
     rows, errors = [], []
@@ -134,10 +133,16 @@ def scaling_from_models(models: pd.DataFrame, *, chance_loss: float = math.log(2
         raise QuantaError("no training seed gives a scaling fit: " + "; ".join(errors),
                           "sweep more widths that leave the loss plateau (at least 6 per seed)")
     per_seed = pd.DataFrame(rows)
-    est = pool_replicates(per_seed["alpha_N"], units=per_seed["seed"], within_var=per_seed["se"] ** 2,
-                          sources=("training seed", "fit (profile interval)"))
-    return ScalingSide(per_seed=per_seed, estimate=est,
+    return ScalingSide(per_seed=per_seed, estimate=pool_scaling(per_seed),
                        fit_range_rule="loss below 99% of chance (ln 2), up to the lowest loss; >= 3 dof")
+
+
+def pool_scaling(per_seed: pd.DataFrame):
+    """α_N pooled over training seeds (an Estimate) from :func:`scaling_from_models`'s ``per_seed`` rows."""
+    from quanta.verdict import pool_replicates
+
+    return pool_replicates(per_seed["alpha_N"], units=per_seed["seed"], within_var=per_seed["se"] ** 2,
+                           sources=("training seed", "fit (profile interval)"))
 
 
 # -------------------------------------------------------------------------------------------------- the parts side
@@ -233,6 +238,31 @@ def verdict_from_estimates(alpha_N, parts, *, plausible: bool | None, config: Fa
         "scaling_estimate": alpha_N.to_dict(),
         "power_law_plausible": plausible,
     }
+
+
+def verdict_from_replicates(alpha_N, replicates: pd.DataFrame, *, config: FalsifyConfig) -> dict:
+    """The decision from the pooled α_N (an Estimate) and the parts' replicates (one row per seed × draw).
+
+    The parts' exponent is pooled over training seeds (:func:`quanta.verdict.pool_replicates`, the bootstrap
+    standard error of each fit as its within-variance). A replicate whose sizes no power law fits (no exponent,
+    or a goodness-of-fit p at most :data:`quanta.plausibility.PLAUSIBLE_P`) counts as not plausible; the parts are
+    ``not a power law`` when that holds for most replicates. :func:`falsify_parity_run` and the calibration
+    (:mod:`quanta.calibrate`) decide with this one function, so the calibration measures the test users run.
+
+    ``replicates`` needs the columns ``seed``, ``exponent``, ``exponent_se`` and ``gof_p``.
+    """
+    from quanta.plausibility import PLAUSIBLE_P
+    from quanta.verdict import pool_replicates
+
+    ok = replicates["exponent"].notna()
+    if not ok.any():
+        raise QuantaError("no replicate gave a parts exponent", "cluster more samples (n_samples)")
+    parts = pool_replicates(replicates.loc[ok, "exponent"], units=replicates.loc[ok, "seed"],
+                            within_var=replicates.loc[ok, "exponent_se"] ** 2,
+                            sources=("training seed", "sample draw", "cluster count rule", "fit"))
+    gof = replicates["gof_p"].where(ok, 0.0).dropna()
+    plausible = bool((gof > PLAUSIBLE_P).mean() >= 0.5) if len(gof) else None
+    return verdict_from_estimates(alpha_N, parts, plausible=plausible, config=config)
 
 
 def plot_verdict(summary: dict, replicates: pd.DataFrame | None = None, per_seed: pd.DataFrame | None = None):
@@ -422,7 +452,6 @@ def falsify_parity_run(run_dir, out, config: FalsifyConfig | None = None, *, for
     from quanta.progress import progress
     from quanta.qdg.parity import ParityQDGConfig, default_k_max, run_qdg_parity, widest_models
     from quanta.store import Run
-    from quanta.verdict import pool_replicates
 
     cfg = config or FalsifyConfig()
     source = Run.open(run_dir, command="parity run")
@@ -459,17 +488,10 @@ def falsify_parity_run(run_dir, out, config: FalsifyConfig | None = None, *, for
                                     progress=lambda jobs: progress(jobs, desc="falsify: seeds × draws"))
         run.write_table("scaling_fits", scaling.per_seed)
         run.write_table("replicates", reps)
-        ok = reps["exponent"].notna()
-        if not ok.any():
-            raise QuantaError("no replicate gave a parts exponent", "cluster more samples (n_samples)")
-        parts = pool_replicates(reps.loc[ok, "exponent"], units=reps.loc[ok, "seed"],
-                                within_var=reps.loc[ok, "exponent_se"] ** 2,
-                                sources=("training seed", "sample draw", "cluster count rule", "fit"))
-        # a replicate whose sizes no power law fits (flatter than any, or too few parts) counts as not plausible
-        gof = reps["gof_p"].where(reps["exponent"].notna(), 0.0).dropna()
-        plausible = bool((gof > PLAUSIBLE_P).mean() >= 0.5) if len(gof) else None
         summary = {"mode": "end to end", "run_dir": str(run_dir), "ci_level": cfg.ci,
-                   **verdict_from_estimates(scaling.estimate, parts, plausible=plausible, config=cfg)}
+                   **verdict_from_replicates(scaling.estimate, reps, config=cfg)}
+        ok = reps["exponent"].notna()
+        gof = reps["gof_p"].where(ok, 0.0).dropna()
         env = reps["envelope_exponent"].dropna()
         a_sc = Run.open(steps["scaling"]).summary
         lo_q, hi_q = (1 - cfg.ci) / 2, (1 + cfg.ci) / 2

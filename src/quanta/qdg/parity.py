@@ -32,7 +32,8 @@ from quanta.errors import QuantaError
 log = logging.getLogger(__name__)
 
 __all__ = ["ParityQDGConfig", "ParityParts", "score_clusters", "learned_tasks", "default_model_id",
-           "widest_models", "select_low_loss", "decompose_parity", "run_qdg_parity"]
+           "widest_models", "select_low_loss", "decompose_parity", "run_qdg_parity", "untrained_twin",
+           "margin_gradients"]
 
 LN2 = math.log(2.0)
 
@@ -321,7 +322,9 @@ def decompose_parity(model, tasks, cfg: ParityQDGConfig, *, train_seed: int = 0,
     draw_seed : int, optional
         Seed of the draw and of the count rule; default ``cfg.seed``.
     gradients_of : callable, optional
-        Internal: ``f(net, x, y) -> G`` to reuse for a null control.
+        ``f(x, y) -> G``: the rows to cluster for the selected samples, instead of ``model``'s margin gradients.
+        The calibration (:mod:`quanta.calibrate`) uses it to decompose the same samples with an untrained network's
+        gradients, or with the raw inputs; the samples are still the ones ``model`` has learned.
     """
     import torch
 
@@ -332,7 +335,7 @@ def decompose_parity(model, tasks, cfg: ParityQDGConfig, *, train_seed: int = 0,
     seed = cfg.seed if draw_seed is None else int(draw_seed)
     x, y, task, loss, n_drawn = select_low_loss(model, tasks, cfg.n_samples, threshold=cfg.threshold, seed=seed,
                                                 device=device)
-    G = _gradients(model, x, y, cfg, seed, device)
+    G = gradients_of(x, y) if gradients_of is not None else _gradients(model, x, y, cfg, seed, device)
     ok = clusterable_rows(G)
     task_np = task.numpy()
     dropped = {int(t): int(c) for t, c in zip(*np.unique(task_np[~ok], return_counts=True))}
@@ -391,6 +394,20 @@ def _graph_args(cfg: "ParityQDGConfig", n: int) -> dict:
     return {"dense_max": n if cfg.n_neighbors is None else 0, "n_neighbors": min(n - 1, cfg.n_neighbors or 30)}
 
 
+def untrained_twin(model, seed: int):
+    """The network ``model`` started from: same shape, the initial weights of training seed ``seed``."""
+    from quanta.parity.ensemble import ParityMLP, init_member
+
+    net = ParityMLP(model.n_in, model.width, model.depth)
+    net.load_state_dict(init_member(model.n_in, model.width, model.depth, int(seed)))
+    return net
+
+
+def margin_gradients(net, x, y, cfg: "ParityQDGConfig", seed: int, device="cpu"):
+    """The rows QDG clusters for samples ``(x, y)``: ``net``'s per-sample margin gradients (as configured)."""
+    return _gradients(net, x, y, cfg, seed, device)
+
+
 def _null_control_ari(model, row, parts: ParityParts, cfg, device):
     """ARI of the same pipeline on the same samples, with the model's initial weights instead of its trained ones.
 
@@ -400,11 +417,9 @@ def _null_control_ari(model, row, parts: ParityParts, cfg, device):
     """
     import torch
 
-    from quanta.parity.ensemble import ParityMLP, init_member
     from quanta.qdg import cluster as C
 
-    net = ParityMLP(model.n_in, model.width, model.depth)
-    net.load_state_dict(init_member(model.n_in, model.width, model.depth, int(row["seed"])))
+    net = untrained_twin(model, int(row["seed"]))
     G0 = _gradients(net, parts.x, parts.y, cfg, parts.draw_seed, device)
     ok = clusterable_rows(G0)
     k = parts.n_clusters

@@ -216,10 +216,16 @@ def cluster_qr(vectors: np.ndarray) -> np.ndarray:
     -------
     ndarray (n,) of int labels in 0..k-1.
     """
+    from threadpoolctl import threadpool_limits
+
     k = vectors.shape[1]
-    _, _, piv = scipy.linalg.qr(vectors.T, pivoting=True, mode="economic")
-    u, _, vt = np.linalg.svd(vectors[piv[:k]].T)
-    return np.abs(vectors @ (u @ vt)).argmax(axis=1)
+    # one BLAS thread: the matrices are small (k x n), and a threaded OpenBLAS beside torch's own threads on a
+    # busy 2-core machine made this step about 100x slower (2026-12-02: 74 calls on 1500 points took 17 s threaded,
+    # 0.15 s on one thread, while other jobs ran)
+    with threadpool_limits(limits=1, user_api="blas"):
+        _, _, piv = scipy.linalg.qr(vectors.T, pivoting=True, mode="economic")
+        u, _, vt = np.linalg.svd(vectors[piv[:k]].T)
+        return np.abs(vectors @ (u @ vt)).argmax(axis=1)
 
 
 def canonical_labels(labels) -> np.ndarray:
