@@ -35,6 +35,7 @@ def _config(args, kwargs, cls):
 
 
 def _cases(tmp):
+    from quanta.calibrate import CalibrationConfig
     from quanta.demo import DemoConfig
     from quanta.falsify import FalsifyConfig
     from quanta.lm.analyze import AnalyzeConfig as LMAnalyzeConfig
@@ -63,11 +64,12 @@ def _cases(tmp):
         "theory": (["theory", "--out", out], "quanta.theory", "run_theory", SimulatorConfig()),
         "report": (["report", run, "--out", out], "quanta.report.build", "run_report", Options()),
         "demo": (["demo", "--out", out], "quanta.demo", "run_demo", DemoConfig()),
+        "calibrate": (["calibrate", "--out", out], "quanta.calibrate.run", "run_calibration", CalibrationConfig()),
     }
 
 
 CASES = ["qdg", "qdg parity", "falsify", "falsify RUN_DIR", "parity analyze", "lm losses", "lm analyze",
-         "lm train-suite", "theory", "report", "demo"]
+         "lm train-suite", "theory", "report", "demo", "calibrate"]
 
 
 @pytest.mark.parametrize("case", CASES)

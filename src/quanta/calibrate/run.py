@@ -1,0 +1,132 @@
+"""``quanta calibrate``: train the planted worlds, measure every unit, decide every verdict, write the rates."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import pandas as pd
+
+from quanta.errors import QuantaError
+
+__all__ = ["run_calibration", "SHIPPED", "shipped_calibration", "calibration_sentence"]
+
+#: The calibration measured at CPU scale, shipped with the package (written by ``quanta calibrate --ship``).
+SHIPPED = Path(__file__).with_name("cpu.json")
+
+
+def _done(path: Path) -> bool:
+    from quanta.store import Run
+
+    return (path / "manifest.json").exists() and Run.open(path, require_complete=False).manifest.get(
+        "status") == "complete"
+
+
+def run_calibration(cfg, out, *, force: bool = False, resume: bool = False, device=None, ship: bool = False,
+                    argv: list[str] | None = None) -> tuple[dict, pd.DataFrame]:
+    """Run a calibration (:class:`~quanta.calibrate.config.CalibrationConfig`) into the run directory ``out``.
+
+    Writes ``worlds/<name>/`` (one ``quanta parity run`` per training world, resumable), ``scaling_<name>`` and
+    ``parts_<name>`` tables (the units, kept on resume), ``verdicts.parquet`` (one row per planted world and
+    replicate), ``figures/power.png``, ``figures/coverage.png`` and ``summary.json``
+    (:func:`quanta.calibrate.rates.summarize`). With ``ship``, the headline rates are also written to the package's
+    table (:data:`SHIPPED`), which ``quanta falsify`` and the demo quote.
+    """
+    from quanta.calibrate.figures import plot_coverage, plot_power
+    from quanta.calibrate.rates import summarize
+    from quanta.calibrate.units import parts_units, scaling_units
+    from quanta.calibrate.verdicts import world_verdicts
+    from quanta.parity.train import run_parity
+    from quanta.progress import progress
+    from quanta.store import Run
+    from quanta.utils import resolve_device
+
+    if ship and cfg.preset != "cpu":
+        raise QuantaError("ship=True writes the CPU-scale table the package quotes; it needs preset='cpu'",
+                          "drop ship, or run the cpu preset")
+    if force and resume:
+        raise QuantaError("resume=True and force=True contradict each other", "pass one of them")
+    for w in cfg.worlds:  # every world's parity config is checked before anything is written
+        cfg.parity_config(w)
+    dev = resolve_device(device)
+    out = Path(out)
+    fcfg = cfg.falsify_config()
+    t_start = time.perf_counter()
+    config = json.loads(json.dumps(asdict(cfg), default=str))
+    with Run.create(out, command="calibrate", config=config, seed=cfg.seed, argv=argv, force=force,
+                    resume=resume) as run:
+        tables = []
+        for w in cfg.worlds:
+            wdir = out / "worlds" / w.name
+            with run.timer(f"train {w.name}"):
+                if not _done(wdir):
+                    run_parity(cfg.parity_config(w), wdir, device=str(dev), resume=wdir.exists())
+            src = Run.open(wdir, command="parity run")
+            with run.timer(f"units {w.name}"):
+                if (out / f"parts_{w.name}.parquet").exists():
+                    scaling, parts = run.read_table(f"scaling_{w.name}"), run.read_table(f"parts_{w.name}")
+                else:
+                    scaling = scaling_units(src.read_table("models"), ci=cfg.ci)
+                    parts = parts_units(wdir, n_samples=cfg.n_samples, n_draws=cfg.n_draws, n_boot=cfg.n_boot,
+                                        control_alphas=cfg.control_alphas, seed=cfg.seed, device=dev,
+                                        progress=lambda jobs, n=w.name: progress(jobs, desc=f"calibrate {n}: units",
+                                                                                 unit="model"))
+                    run.write_table(f"scaling_{w.name}", scaling)
+                    run.write_table(f"parts_{w.name}", parts)
+            tables.append(world_verdicts(w, scaling, parts, seeds_per_verdict=cfg.seeds_per_verdict, config=fcfg,
+                                         control_alphas=cfg.control_alphas))
+        verdicts = pd.concat(tables, ignore_index=True)
+        run.write_table("verdicts", verdicts)
+        summary = summarize(verdicts, gaps=cfg.gaps, ci=cfg.ci)
+        summary.update({"preset": cfg.preset, "level": cfg.level, "margin": cfg.margin,
+                        "seeds_per_verdict": cfg.seeds_per_verdict, "n_verdicts_per_world": cfg.n_verdicts,
+                        "n_samples": cfg.n_samples, "n_draws": cfg.n_draws,
+                        "worlds": [asdict(w) for w in cfg.worlds],
+                        "minutes": (time.perf_counter() - t_start) / 60})
+        run.save_figure(plot_power(summary), "power")
+        run.save_figure(plot_coverage(summary), "coverage")
+        if ship:
+            write_shipped(summary, SHIPPED)
+        return run.finish(summary), verdicts
+
+
+def write_shipped(summary: dict, path: Path) -> None:
+    """The few figures ``quanta falsify`` quotes, from a calibration's summary, as a small JSON table."""
+    from quanta.store import atomic_path
+
+    t = summary["true_worlds"]
+    keep = {"preset": summary["preset"], "level": summary["level"], "margin": summary["margin"],
+            "seeds_per_verdict": summary["seeds_per_verdict"], "n_samples": summary["n_samples"],
+            "worlds": summary["worlds"], "n_true": t["n"], "wrong_inconsistent": t["wrong_inconsistent"],
+            "wrong_not_power_law": t["wrong_not_power_law"], "consistent": t["consistent"],
+            "coverage_predicted": t["coverage_predicted"], "coverage_measured": t["coverage_measured"],
+            "min_detectable_gap": summary["min_detectable_gap"],
+            "min_detectable_gap_all": summary["min_detectable_gap_all"],
+            "power_by_gap": [{"gap": r["gap"], "n": r["n"], "power": r["power"]} for r in summary["power_by_gap"]],
+            "false_worlds": {k: {"n": v["n"], "detected": v["detected"]} for k, v in summary["false_worlds"].items()}}
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(keep, indent=1, sort_keys=True) + "\n")
+
+
+def shipped_calibration(path: Path | None = None) -> dict | None:
+    """The calibration shipped with the package (None if there is none)."""
+    p = Path(path) if path else SHIPPED
+    return json.loads(p.read_text()) if p.exists() else None
+
+
+def calibration_sentence(cal: dict | None = None) -> str:
+    """One sentence a verdict is printed with: the test's measured error rates at CPU scale."""
+    cal = shipped_calibration() if cal is None else cal
+    if not cal:
+        return "the test has no shipped calibration (run: quanta calibrate --preset cpu --ship)"
+    w = cal["wrong_inconsistent"]
+    gap = cal.get("min_detectable_gap")
+    gap_text = (f"detects a gap of {gap:g} with >= 80% power" if gap is not None else
+                "detects none of the planted gaps (" + ", ".join(f"{r['gap']:g}: {r['power']['rate']:.0%}"
+                                                                 for r in cal["power_by_gap"] if r["gap"] > 0) +
+                ") with 80% power")
+    return (f"calibrated on planted parity worlds at CPU scale ({cal['n_true']} true-world verdicts): the test wrongly "
+            f"says inconsistent in {w['rate']:.0%} [{w['lo']:.0%}, {w['hi']:.0%}] of true worlds, says consistent in "
+            f"{cal['consistent']['rate']:.0%}, and {gap_text}")
