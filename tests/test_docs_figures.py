@@ -42,3 +42,21 @@ def test_falsify_validation_table_is_the_recorded_one_and_held_out():
         assert row["run"] not in set(tuning["run"])
         # no validation α was tuned on (the seeds of a run are in its name's record, α is enough here)
         assert all(round(row["alpha"], 6) != a for a, _ in tuned), row["run"]
+
+
+def test_calibration_tables_are_the_recorded_run_and_the_shipped_table_agrees():
+    """docs/calibration.md's tables come from the recorded calibration; the package quotes the same run."""
+    cal = _bench("calibration_doc")
+    assert cal.check_docs()
+    summary = json.loads(cal.DATA.read_text())
+    from quanta.calibrate import shipped_calibration
+
+    shipped = shipped_calibration()
+    t = summary["true_worlds"]
+    assert shipped["wrong_inconsistent"] == t["wrong_inconsistent"]
+    assert shipped["consistent"] == t["consistent"]
+    assert shipped["min_detectable_gap"] == summary["min_detectable_gap"]
+    assert shipped["worlds"] == summary["worlds"] and shipped["preset"] == summary["preset"] == "cpu"
+    # the worlds of the calibration are not the ones the QDG defaults were tuned on (cpu-small, 286 tasks)
+    tuning = pd.concat([pd.read_csv(p) for p in sorted((ROOT / "docs" / "data" / "tuning").glob("*.csv"))])
+    assert {w["n_tasks"] for w in summary["worlds"]}.isdisjoint({286}) and len(tuning)

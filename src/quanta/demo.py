@@ -284,6 +284,7 @@ def headline(out: Path) -> dict:
         "falsify_parity_n_clusters": fp.get("n_clusters_by_replicate"), "falsify_lm_p_value": fl.get("p_value"),
         "falsify_lm_verdict": fl.get("verdict"), "falsify_lm_zipf_pred": fl.get("zipf_pred"),
         "falsify_lm_zipf_measured": fl.get("zipf_measured"),
+        "falsify_calibration": fp.get("calibration"),
     }
 
 
@@ -310,4 +311,5 @@ def headline_lines(summary: dict) -> list[str]:
         f"{f(summary.get('falsify_parity_ari'), '.2f')}, counts {summary.get('falsify_parity_n_clusters')})",
         f"falsify, LM: {summary.get('falsify_lm_verdict')} (p = {f(summary.get('falsify_lm_p_value'), '.3g')}; "
         f"α_N+1 = {f(summary.get('falsify_lm_zipf_pred'))} vs parts {f(summary.get('falsify_lm_zipf_measured'))})",
+        f"the test, {summary.get('falsify_calibration') or 'uncalibrated'}",
     ]

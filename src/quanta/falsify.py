@@ -320,6 +320,13 @@ def _verdict_table(summary: dict) -> pd.DataFrame:
     return table
 
 
+def _calibration() -> str:
+    """The test's error rates measured on planted worlds (:mod:`quanta.calibrate`), as one sentence."""
+    from quanta.calibrate import calibration_sentence
+
+    return calibration_sentence()
+
+
 # ----------------------------------------------------------------------------------------------- run directories
 def _scaling_run(run):
     cmd = run.command
@@ -430,6 +437,7 @@ def falsify(scaling_dir, parts_dir, out, config: FalsifyConfig | None = None, *,
                 summary["zipf_true"] = float(s["alpha"]) + 1.0
             table = _verdict_table(summary)
         summary.update({f"parts_{key}": p[key] for key in ("ari", "purity", "n_learned", "model_id") if key in p})
+        summary["calibration"] = _calibration()
         run.write_table("verdict", table)
         if summary.get("zipf_pred") is not None:
             run.save_figure(plot_verdict(summary), "verdict")
@@ -521,6 +529,7 @@ def falsify_parity_run(run_dir, out, config: FalsifyConfig | None = None, *, for
             "parts_ari_range": [float(reps["ari"].min()), float(reps["ari"].max())],
             "scaling_run": str(steps["scaling"]), "parts_run": str(steps["parts"]),
         })
+        summary["calibration"] = _calibration()
         table = _verdict_table(summary)
         run.write_table("verdict", table)
         run.save_figure(plot_verdict(summary, reps, scaling.per_seed), "verdict")

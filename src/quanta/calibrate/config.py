@@ -46,14 +46,14 @@ def _worlds(rows) -> tuple:
 # the cpu preset is also the config's defaults
 _CPU = dict(
     worlds=_worlds([
-        dict(name="zipf120", n_tasks=120, n=10, k=3, alphas=(0.25, 0.35, 0.45, 0.5, 0.65, 0.75)),
+        dict(name="zipf120", n_tasks=120, n=10, k=3, alphas=(0.25, 0.35, 0.55, 0.75)),
         dict(name="zipf56", n_tasks=56, n=8, k=3, alphas=(0.25, 0.5, 0.75)),
         dict(name="exp120", n_tasks=120, n=10, k=3, alphas=(0.5,), task_dist="exp:0.1"),
         dict(name="broken120", n_tasks=120, n=10, k=3, alphas=(0.5,), task_dist="broken:8:2"),
     ]),
-    widths=(4, 6, 9, 13, 19, 28, 41, 60, 88), steps=4000, batch_size=500, lr=1e-2, n_test_per_task=100,
+    widths=(4, 6, 9, 13, 19, 28, 41, 60, 88), steps=3000, batch_size=500, lr=1e-2, n_test_per_task=100,
     seeds_per_verdict=3, n_verdicts=2, n_samples=1500, n_draws=1, n_boot=200, gaps=(0.1, 0.2, 0.4),
-    control_alphas=(0.5,))
+    control_alphas=(0.25, 0.5))
 
 #: name -> (description, settings). ``cpu`` is sized for <= 30 minutes on 2 cores, ``gpu`` for 10 minutes on one
 #: H100/H200, ``mini`` for the test suite (under a minute).
@@ -63,7 +63,7 @@ PRESETS: dict[str, tuple[str, dict]] = {
         widths=(4, 6, 8, 12, 16, 24, 32, 48), steps=1500, batch_size=256, lr=1e-2, n_test_per_task=64,
         seeds_per_verdict=2, n_verdicts=2, n_samples=300, n_draws=1, n_boot=50, gaps=(1.0,),
         control_alphas=(0.2,))),
-    "cpu": ("Parity worlds at CPU scale: 120 tasks at six α (0.25-0.75), 56 tasks at three, and two worlds that are "
+    "cpu": ("Parity worlds at CPU scale: 120 tasks at four α (0.25-0.75), 56 tasks at three, and two worlds that are "
             "not a power law; 2 verdicts of 3 seeds each; <= 30 minutes on 2 cores.", _CPU),
     "gpu": ("Parity worlds at the paper's task count: 500 tasks at six α, 250 at three, two non-power-law worlds; "
             "4 verdicts of 3 seeds; sized for 10 minutes on one H100/H200.", dict(
@@ -110,7 +110,7 @@ class CalibrationConfig:
     preset: str = "cpu"
     worlds: tuple = _CPU["worlds"]
     widths: tuple = _CPU["widths"]
-    steps: int = 4000
+    steps: int = 3000
     batch_size: int = 500
     lr: float = 1e-2
     n_test_per_task: int = 100
@@ -120,7 +120,7 @@ class CalibrationConfig:
     n_draws: int = 1
     n_boot: int = 200
     gaps: tuple = (0.1, 0.2, 0.4)
-    control_alphas: tuple = (0.5,)
+    control_alphas: tuple = (0.25, 0.5)
     level: float = 0.05
     margin: float = 0.15
     ci: float = 0.9

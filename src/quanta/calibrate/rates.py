@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 
-__all__ = ["wilson", "rate", "summarize"]
+__all__ = ["wilson", "rate", "summarize", "markdown_tables"]
 
 DETECTED = ("inconsistent", "not a power law")
 
@@ -101,3 +101,38 @@ def summarize(verdicts: pd.DataFrame, *, gaps=(0.1, 0.2, 0.4), ci: float = 0.9, 
     out["min_detectable_gap_gap_test"] = smallest(every, "gap_test_power")
     out["headline_gaps"] = {f"{g:g}": next((r for r in rows if abs(r["gap"] - g) < 1e-6), None) for g in gaps}
     return out
+
+
+def _cell(r: dict | None) -> str:
+    if not r or not r.get("n"):
+        return "n/a"
+    return f"{r['rate']:.0%} [{r['lo']:.0%}, {r['hi']:.0%}] ({r['k']}/{r['n']})"
+
+
+def markdown_tables(summary: dict) -> str:
+    """The calibration's rates as Markdown tables (docs/calibration.md is generated from a run with this)."""
+    t = summary["true_worlds"]
+    lines = ["| true worlds | share of verdicts (95% Wilson) |", "|---|---|",
+             f"| wrongly `inconsistent` (false alarm) | {_cell(t['wrong_inconsistent'])} |",
+             f"| `consistent` (right) | {_cell(t['consistent'])} |",
+             f"| `not a power law` | {_cell(t['wrong_not_power_law'])} |",
+             f"| exponent test alone says inconsistent | {_cell(t['gap_test_wrong_inconsistent'])} |",
+             f"| {summary['ci_level']:.0%} interval of α_N + 1 holds α + 1 | {_cell(t['coverage_predicted'])} |",
+             f"| {summary['ci_level']:.0%} interval of the parts' exponent holds α + 1 | {_cell(t['coverage_measured'])} |",
+             "", "| planted gap | n | called `inconsistent` | inconsistent or not a power law | exponent test alone |",
+             "|---|---|---|---|---|"]
+    for r in summary["power_by_gap"]:
+        lines.append(f"| {r['gap']:g} | {r['n']} | {_cell(r['power'])} | {_cell(r['detected'])} | "
+                     f"{_cell(r['gap_test_power'])} |")
+    lines += ["", "| world that is not the model | n | detected (inconsistent or not a power law) | called `consistent` | "
+              "mean ARI |", "|---|---|---|---|---|"]
+    for kind, v in summary["false_worlds"].items():
+        lines.append(f"| {kind} | {v['n']} | {_cell(v['detected'])} | {_cell(v['called_consistent'])} | "
+                     f"{v['mean_ari']:.2f} |")
+    gap = summary.get("min_detectable_gap")
+    lines += ["", f"min_detectable_gap (80% power, among {', '.join(str(g) for g in summary.get('headline_gaps', {}))}): "
+              f"{gap if gap is not None else 'none'}; over every gap tested: "
+              f"{summary.get('min_detectable_gap_all') if summary.get('min_detectable_gap_all') is not None else 'none'}"
+              f"; by the exponent test alone: "
+              f"{summary.get('min_detectable_gap_gap_test') if summary.get('min_detectable_gap_gap_test') is not None else 'none'}."]
+    return "\n".join(lines)

@@ -18,6 +18,8 @@ def _print_result(table, summary) -> None:
                                                    f"{summary['n_draws']} draw(s), count rule "
                                                    f"{summary['cluster_count_rule']})" if p is not None else ""))
     click.echo(f"  {summary['verdict_reason']}")
+    if summary.get("calibration"):
+        click.echo(f"  {summary['calibration']}")
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})

@@ -92,4 +92,28 @@ def falsify_extra(block: RunBlock, tables: list[TableInfo], opts: Options) -> st
     return "".join(render_verdict(label, rec, f"{block.anchor}-verdict-{i}") for i, (label, rec) in enumerate(recs))
 
 
-EXTRAS = {"theory": theory_extra, "parity": parity_extra, "lm": lm_extra, "falsify": falsify_extra}
+def _rate(r) -> str:
+    if not r or not r.get("n"):
+        return "n/a"
+    return f"{r['rate']:.0%} [{r['lo']:.0%}, {r['hi']:.0%}] of {r['n']}"
+
+
+def calibrate_extra(block: RunBlock, tables: list[TableInfo], opts: Options) -> str:
+    s = block.summary
+    t = s.get("true_worlds")
+    if not t:
+        return H.note("This calibration's summary holds no rates.", kind="warn")
+    rows = [("true worlds: wrongly inconsistent", _rate(t.get("wrong_inconsistent"))),
+            ("true worlds: consistent", _rate(t.get("consistent"))),
+            ("true worlds: not a power law", _rate(t.get("wrong_not_power_law"))),
+            ("coverage of the interval of α_N + 1", _rate(t.get("coverage_predicted"))),
+            ("coverage of the parts' interval", _rate(t.get("coverage_measured")))]
+    rows += [(f"gap {r['gap']:g}: called inconsistent", _rate(r["power"])) for r in s.get("power_by_gap", [])
+             if r["gap"] > 0]
+    rows += [(f"{k}: detected", _rate(v["detected"])) for k, v in (s.get("false_worlds") or {}).items()]
+    rows.append(("min_detectable_gap (80% power)", H.fmt_value(s.get("min_detectable_gap"))))
+    return H.kv_table(rows, header=("rate", "share of verdicts (95% Wilson)"), table_id=f"{block.anchor}-rates")
+
+
+EXTRAS = {"theory": theory_extra, "parity": parity_extra, "lm": lm_extra, "falsify": falsify_extra,
+          "calibrate": calibrate_extra}

@@ -1,0 +1,133 @@
+"""The calibration: rates with Wilson intervals, verdicts in planted worlds, and a miniature run end to end."""
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from quanta.calibrate import calibration_config, summarize, wilson, world_verdicts
+from quanta.calibrate.config import CalibrationConfig, TrainingWorld
+from quanta.errors import QuantaError
+from quanta.falsify import FalsifyConfig
+
+
+def test_wilson_matches_the_closed_form():
+    lo, hi = wilson(8, 10)
+    assert (round(lo, 3), round(hi, 3)) == (0.49, 0.943)
+    assert wilson(0, 5)[0] == 0.0 and wilson(5, 5)[1] == 1.0
+    assert all(math.isnan(v) for v in wilson(0, 0))
+
+
+def _planted_units(alphas, seeds, *, rng, alpha_N_sd=0.02, parts_sd=0.03, parts_shift=None, gof=0.5):
+    """Per-seed measurements as a perfect decomposition would give them: α_N ≈ α, parts ≈ α + 1."""
+    scaling, parts = [], []
+    for a in alphas:
+        for s in seeds:
+            scaling.append(dict(alpha=a, seed=s, alpha_N=a + rng.normal(0, alpha_N_sd), se=alpha_N_sd, ci_lo=0, ci_hi=0,
+                                n_points=9, at_bound=False))
+            shift = (parts_shift or {}).get(a, 0.0)
+            for method in ("qdg", "untrained", "random", "raw_inputs"):
+                value = a + 1 + shift + rng.normal(0, parts_sd) if method == "qdg" else 0.2 + rng.normal(0, 0.05)
+                parts.append(dict(alpha=a, seed=s, draw=0, method=method, n_clusters=20, exponent=value,
+                                  exponent_se=parts_sd, gof_p=gof if method == "qdg" else 0.0, ari=0.9, seconds=0.0))
+    return pd.DataFrame(scaling), pd.DataFrame(parts)
+
+
+def test_planted_units_give_the_right_answers():
+    """With measurements that follow the model, a true pair is consistent and a large gap is inconsistent;
+    decompositions that ignore the network and non-power-law parts are refused."""
+    world = TrainingWorld("w", 100, 10, 3, (0.3, 0.7))
+    scaling, parts = _planted_units(world.alphas, range(6), rng=np.random.default_rng(0))
+    v = world_verdicts(world, scaling, parts, seeds_per_verdict=3, config=FalsifyConfig(), control_alphas=(0.3,))
+    assert len(v) == 2 * (2 + 2 + 3)  # (true + 1 mismatch) at each alpha + 3 controls at 0.3, 2 replicates each
+    true = v[v["kind"] == "true"]
+    assert set(true["verdict"]) == {"consistent"}
+    assert (true["pred_lo"] <= true["zipf_true"]).all() and (true["zipf_true"] <= true["pred_hi"]).all()
+    mism = v[v["kind"] == "mismatch"]
+    assert set(mism["verdict"]) == {"inconsistent"} and np.allclose(mism["gap"], 0.4)
+    for kind in ("untrained", "random", "raw_inputs"):
+        assert set(v[v["kind"] == kind]["verdict"]) == {"not a power law"}
+    s = summarize(v, gaps=(0.4,))
+    assert s["true_worlds"]["wrong_inconsistent"]["rate"] == 0.0
+    assert s["true_worlds"]["consistent"] == {**s["true_worlds"]["consistent"], "rate": 1.0, "k": 4, "n": 4}
+    assert s["min_detectable_gap"] == 0.4
+    assert s["false_worlds"]["untrained"]["detected"]["rate"] == 1.0
+    # the same measurements with parts that are not a plausible power law
+    scaling, parts = _planted_units(world.alphas, range(6), rng=np.random.default_rng(1), gof=0.0)
+    v = world_verdicts(world, scaling, parts, seeds_per_verdict=3, config=FalsifyConfig())
+    assert set(v[v["kind"] == "true"]["verdict"]) == {"not a power law"}
+    assert set(v[v["kind"] == "true"]["gap_test"]) == {"consistent"}  # the exponent test alone still agrees
+
+
+def test_a_biased_decomposition_raises_false_alarms():
+    """Parts 0.4 flatter than α + 1 in every seed: true worlds are (wrongly) called inconsistent, and the summary
+    says so instead of hiding it."""
+    world = TrainingWorld("w", 100, 10, 3, (0.3, 0.7))
+    scaling, parts = _planted_units(world.alphas, range(6), rng=np.random.default_rng(2),
+                                    parts_shift={0.3: -0.4, 0.7: -0.4})
+    v = world_verdicts(world, scaling, parts, seeds_per_verdict=3, config=FalsifyConfig())
+    s = summarize(v)
+    assert s["true_worlds"]["wrong_inconsistent"]["rate"] == 1.0
+    assert s["true_worlds"]["coverage_measured"]["rate"] == 0.0
+
+
+def test_config_is_checked_and_the_cpu_preset_is_the_default():
+    assert CalibrationConfig() == calibration_config("cpu")
+    with pytest.raises(QuantaError, match="seeds_per_verdict"):
+        calibration_config("cpu", {"seeds_per_verdict": 1})
+    with pytest.raises(QuantaError, match="unknown calibration setting"):
+        calibration_config("cpu", {"n_seeds": 3})
+    with pytest.raises(QuantaError, match="preset"):
+        calibration_config("huge")
+    with pytest.raises(QuantaError, match="task_dist"):
+        w = TrainingWorld("w", 20, 8, 3, (0.5,), task_dist="exp:-1")
+        calibration_config("mini", {"worlds": (w,)}).parity_config(w)
+
+
+@pytest.mark.slow
+def test_mini_calibration_end_to_end(tmp_path):
+    """The miniature preset through the CLI: every planted world has its verdicts, the rates agree with them."""
+    from click.testing import CliRunner
+
+    from quanta.cli import cli
+    from quanta.store import Run
+
+    out = tmp_path / "cal"
+    res = CliRunner().invoke(cli, ["calibrate", "--preset", "mini", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "true worlds: wrongly inconsistent" in res.output
+    run = Run.open(out, command="calibrate")
+    v = run.read_table("verdicts")
+    assert set(v["kind"]) == {"true", "mismatch", "untrained", "random", "raw_inputs"}
+    assert set(v["verdict"]) <= {"consistent", "inconsistent", "undetermined", "not a power law"}
+    assert (v.groupby("kind").size() == {"true": 4, "mismatch": 4, "untrained": 2, "random": 2,
+                                         "raw_inputs": 2}).all()
+    s = run.summary
+    t = s["true_worlds"]
+    assert t["n"] == 4 and t["wrong_inconsistent"]["k"] == int((v[v.kind == "true"].verdict == "inconsistent").sum())
+    assert all(0 <= r["power"]["rate"] <= 1 and r["power"]["lo"] <= r["power"]["rate"] <= r["power"]["hi"]
+               for r in s["power_by_gap"])
+    assert (out / "figures" / "power.png").exists() and (out / "figures" / "coverage.png").exists()
+    units = run.read_table("parts_t20")
+    assert set(units["method"]) == {"qdg", "untrained", "random", "raw_inputs"}
+    # the random partition ignores the network: its parts carry no task information
+    assert abs(units[units.method == "random"]["ari"].mean()) < 0.05
+    # resume keeps the finished units; a second run with --resume after completion is refused cleanly
+    res = CliRunner().invoke(cli, ["calibrate", "--preset", "mini", "--out", str(out), "--resume"])
+    assert res.exit_code == 2 and "already holds a finished run" in res.output
+
+
+def test_shipped_calibration_is_generated():
+    """The package's table comes from a calibration run (quanta calibrate --ship), with its Wilson intervals."""
+    from quanta.calibrate import calibration_sentence, shipped_calibration
+
+    cal = shipped_calibration()
+    if cal is None:
+        pytest.skip("no shipped calibration yet")
+    w = cal["wrong_inconsistent"]
+    assert w["lo"] <= w["rate"] <= w["hi"] and w["n"] == cal["n_true"]
+    assert (w["lo"], w["hi"]) == pytest.approx(wilson(w["k"], w["n"]))
+    assert "wrongly says inconsistent" in calibration_sentence(cal)
+    assert json.loads(json.dumps(cal)) == cal
