@@ -322,7 +322,7 @@ def _verdict_table(summary: dict) -> pd.DataFrame:
 
 def _calibration() -> str:
     """The test's error rates measured on planted worlds (:mod:`quanta.calibrate`), as one sentence."""
-    from quanta.calibrate import calibration_sentence
+    from quanta.calibrate.shipped import calibration_sentence
 
     return calibration_sentence()
 

@@ -27,7 +27,7 @@ _EXPORTS = {
     "plot_power": "quanta.calibrate.figures",
     "plot_coverage": "quanta.calibrate.figures",
     "run_calibration": "quanta.calibrate.run",
-    "shipped_calibration": "quanta.calibrate.run",
-    "calibration_sentence": "quanta.calibrate.run",
+    "shipped_calibration": "quanta.calibrate.shipped",
+    "calibration_sentence": "quanta.calibrate.shipped",
 }
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS, globals())

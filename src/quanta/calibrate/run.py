@@ -11,10 +11,7 @@ import pandas as pd
 
 from quanta.errors import QuantaError
 
-__all__ = ["run_calibration", "SHIPPED", "shipped_calibration", "calibration_sentence"]
-
-#: The calibration measured at CPU scale, shipped with the package (written by ``quanta calibrate --ship``).
-SHIPPED = Path(__file__).with_name("cpu.json")
+__all__ = ["run_calibration"]
 
 
 def _done(path: Path) -> bool:
@@ -32,10 +29,11 @@ def run_calibration(cfg, out, *, force: bool = False, resume: bool = False, devi
     ``parts_<name>`` tables (the units, kept on resume), ``verdicts.parquet`` (one row per planted world and
     replicate), ``figures/power.png``, ``figures/coverage.png`` and ``summary.json``
     (:func:`quanta.calibrate.rates.summarize`). With ``ship``, the headline rates are also written to the package's
-    table (:data:`SHIPPED`), which ``quanta falsify`` and the demo quote.
+    table (:data:`quanta.calibrate.shipped.SHIPPED`), which ``quanta falsify`` and the demo quote.
     """
     from quanta.calibrate.figures import plot_coverage, plot_power
     from quanta.calibrate.rates import summarize
+    from quanta.calibrate.shipped import SHIPPED, write_shipped
     from quanta.calibrate.units import parts_units, scaling_units
     from quanta.calibrate.verdicts import world_verdicts
     from quanta.parity.train import run_parity
@@ -90,43 +88,3 @@ def run_calibration(cfg, out, *, force: bool = False, resume: bool = False, devi
         if ship:
             write_shipped(summary, SHIPPED)
         return run.finish(summary), verdicts
-
-
-def write_shipped(summary: dict, path: Path) -> None:
-    """The few figures ``quanta falsify`` quotes, from a calibration's summary, as a small JSON table."""
-    from quanta.store import atomic_path
-
-    t = summary["true_worlds"]
-    keep = {"preset": summary["preset"], "level": summary["level"], "margin": summary["margin"],
-            "seeds_per_verdict": summary["seeds_per_verdict"], "n_samples": summary["n_samples"],
-            "worlds": summary["worlds"], "n_true": t["n"], "wrong_inconsistent": t["wrong_inconsistent"],
-            "wrong_not_power_law": t["wrong_not_power_law"], "consistent": t["consistent"],
-            "coverage_predicted": t["coverage_predicted"], "coverage_measured": t["coverage_measured"],
-            "min_detectable_gap": summary["min_detectable_gap"],
-            "min_detectable_gap_all": summary["min_detectable_gap_all"],
-            "power_by_gap": [{"gap": r["gap"], "n": r["n"], "power": r["power"]} for r in summary["power_by_gap"]],
-            "false_worlds": {k: {"n": v["n"], "detected": v["detected"]} for k, v in summary["false_worlds"].items()}}
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text(json.dumps(keep, indent=1, sort_keys=True) + "\n")
-
-
-def shipped_calibration(path: Path | None = None) -> dict | None:
-    """The calibration shipped with the package (None if there is none)."""
-    p = Path(path) if path else SHIPPED
-    return json.loads(p.read_text()) if p.exists() else None
-
-
-def calibration_sentence(cal: dict | None = None) -> str:
-    """One sentence a verdict is printed with: the test's measured error rates at CPU scale."""
-    cal = shipped_calibration() if cal is None else cal
-    if not cal:
-        return "the test has no shipped calibration (run: quanta calibrate --preset cpu --ship)"
-    w = cal["wrong_inconsistent"]
-    gap = cal.get("min_detectable_gap")
-    gap_text = (f"detects a gap of {gap:g} with >= 80% power" if gap is not None else
-                "detects none of the planted gaps (" + ", ".join(f"{r['gap']:g}: {r['power']['rate']:.0%}"
-                                                                 for r in cal["power_by_gap"] if r["gap"] > 0) +
-                ") with 80% power")
-    return (f"calibrated on planted parity worlds at CPU scale ({cal['n_true']} true-world verdicts): the test wrongly "
-            f"says inconsistent in {w['rate']:.0%} [{w['lo']:.0%}, {w['hi']:.0%}] of true worlds, says consistent in "
-            f"{cal['consistent']['rate']:.0%}, and {gap_text}")
