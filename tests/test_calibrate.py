@@ -28,10 +28,11 @@ def _planted_units(alphas, seeds, *, rng, alpha_N_sd=0.02, parts_sd=0.03, parts_
             scaling.append(dict(alpha=a, seed=s, alpha_N=a + rng.normal(0, alpha_N_sd), se=alpha_N_sd, ci_lo=0, ci_hi=0,
                                 n_points=9, at_bound=False))
             shift = (parts_shift or {}).get(a, 0.0)
-            for method in ("qdg", "untrained", "random", "raw_inputs"):
-                value = a + 1 + shift + rng.normal(0, parts_sd) if method == "qdg" else 0.2 + rng.normal(0, 0.05)
+            for method in ("qdg", "oracle", "untrained", "random", "raw_inputs"):
+                real = method in ("qdg", "oracle")
+                value = a + 1 + shift + rng.normal(0, parts_sd) if real else 0.2 + rng.normal(0, 0.05)
                 parts.append(dict(alpha=a, seed=s, draw=0, method=method, n_clusters=20, exponent=value,
-                                  exponent_se=parts_sd, gof_p=gof if method == "qdg" else 0.0, ari=0.9, seconds=0.0))
+                                  exponent_se=parts_sd, gof_p=gof if real else 0.0, ari=0.9, seconds=0.0))
     return pd.DataFrame(scaling), pd.DataFrame(parts)
 
 
@@ -41,7 +42,7 @@ def test_planted_units_give_the_right_answers():
     world = TrainingWorld("w", 100, 10, 3, (0.3, 0.7))
     scaling, parts = _planted_units(world.alphas, range(6), rng=np.random.default_rng(0))
     v = world_verdicts(world, scaling, parts, seeds_per_verdict=3, config=FalsifyConfig(), control_alphas=(0.3,))
-    assert len(v) == 2 * (2 + 2 + 3)  # (true + 1 mismatch) at each alpha + 3 controls at 0.3, 2 replicates each
+    assert len(v) == 2 * (3 + 3 + 3)  # (true, oracle, 1 mismatch) at each alpha + 3 controls at 0.3, 2 replicates
     true = v[v["kind"] == "true"]
     assert set(true["verdict"]) == {"consistent"}
     assert (true["pred_lo"] <= true["zipf_true"]).all() and (true["zipf_true"] <= true["pred_hi"]).all()
@@ -52,8 +53,14 @@ def test_planted_units_give_the_right_answers():
     s = summarize(v, gaps=(0.4,))
     assert s["true_worlds"]["wrong_inconsistent"]["rate"] == 0.0
     assert s["true_worlds"]["consistent"] == {**s["true_worlds"]["consistent"], "rate": 1.0, "k": 4, "n": 4}
+    assert s["oracle_worlds"]["consistent"]["rate"] == 1.0
     assert s["min_detectable_gap"] == 0.4
     assert s["false_worlds"]["untrained"]["detected"]["rate"] == 1.0
+    from quanta.calibrate.rates import markdown_tables
+
+    md = markdown_tables(s)
+    assert "| wrongly `inconsistent` (false alarm) | 0% [0%, 49%] (0/4) | 0% [0%, 49%] (0/4) |" in md
+    assert "min_detectable_gap (80% power, among 0.4): 0.4" in md
     # the same measurements with parts that are not a plausible power law
     scaling, parts = _planted_units(world.alphas, range(6), rng=np.random.default_rng(1), gof=0.0)
     v = world_verdicts(world, scaling, parts, seeds_per_verdict=3, config=FalsifyConfig())
@@ -87,23 +94,20 @@ def test_config_is_checked_and_the_cpu_preset_is_the_default():
 
 
 @pytest.mark.slow
-def test_mini_calibration_end_to_end(tmp_path):
+def test_mini_calibration_end_to_end(tmp_path, cli_run):
     """The miniature preset through the CLI: every planted world has its verdicts, the rates agree with them."""
-    from click.testing import CliRunner
-
-    from quanta.cli import cli
     from quanta.store import Run
 
     out = tmp_path / "cal"
-    res = CliRunner().invoke(cli, ["calibrate", "--preset", "mini", "--out", str(out)])
-    assert res.exit_code == 0, res.output
-    assert "true worlds: wrongly inconsistent" in res.output
+    code, stdout, err = cli_run("calibrate", "--preset", "mini", "--out", str(out))
+    assert code == 0, err
+    assert "true worlds: wrongly inconsistent" in stdout
     run = Run.open(out, command="calibrate")
     v = run.read_table("verdicts")
-    assert set(v["kind"]) == {"true", "mismatch", "untrained", "random", "raw_inputs"}
+    assert set(v["kind"]) == {"true", "oracle", "mismatch", "untrained", "random", "raw_inputs"}
     assert set(v["verdict"]) <= {"consistent", "inconsistent", "undetermined", "not a power law"}
-    assert (v.groupby("kind").size() == {"true": 4, "mismatch": 4, "untrained": 2, "random": 2,
-                                         "raw_inputs": 2}).all()
+    assert v.groupby("kind").size().to_dict() == {"true": 4, "oracle": 4, "mismatch": 4, "untrained": 2,
+                                                  "random": 2, "raw_inputs": 2}
     s = run.summary
     t = s["true_worlds"]
     assert t["n"] == 4 and t["wrong_inconsistent"]["k"] == int((v[v.kind == "true"].verdict == "inconsistent").sum())
@@ -111,12 +115,12 @@ def test_mini_calibration_end_to_end(tmp_path):
                for r in s["power_by_gap"])
     assert (out / "figures" / "power.png").exists() and (out / "figures" / "coverage.png").exists()
     units = run.read_table("parts_t20")
-    assert set(units["method"]) == {"qdg", "untrained", "random", "raw_inputs"}
+    assert set(units["method"]) == {"qdg", "oracle", "untrained", "random", "raw_inputs"}
     # the random partition ignores the network: its parts carry no task information
     assert abs(units[units.method == "random"]["ari"].mean()) < 0.05
     # resume keeps the finished units; a second run with --resume after completion is refused cleanly
-    res = CliRunner().invoke(cli, ["calibrate", "--preset", "mini", "--out", str(out), "--resume"])
-    assert res.exit_code == 2 and "already holds a finished run" in res.output
+    code, _, err = cli_run("calibrate", "--preset", "mini", "--out", str(out), "--resume")
+    assert code == 2 and "already holds a finished run" in err and err.count("\n") == 1
 
 
 def test_shipped_calibration_is_generated():

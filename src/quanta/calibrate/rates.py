@@ -43,23 +43,8 @@ def _breakdown(v: pd.Series) -> dict:
     return {str(k): int(c) for k, c in v.value_counts().items()}
 
 
-def summarize(verdicts: pd.DataFrame, *, gaps=(0.1, 0.2, 0.4), ci: float = 0.9, power_target: float = 0.8) -> dict:
-    """The calibration's headline figures from its verdict table (:func:`quanta.calibrate.world_verdicts`).
-
-    * ``true_worlds``: the share of each answer in true worlds; ``wrong_inconsistent`` (false alarms, the test's
-      size), ``consistent`` (the right answer), and the ``coverage`` of the ``ci`` intervals of the predicted
-      (α_N + 1) and measured (parts) exponents for the planted α + 1;
-    * ``power_by_gap``: per gap of the mismatched pairs, the share called ``inconsistent`` (``power``), the share
-      refused either way (``detected``: inconsistent or not a power law) and the share where the exponent test alone
-      rejects (``gap_test_power``); the gap 0 row is the true worlds;
-    * ``false_worlds``: per world that is not the model (untrained, random, raw inputs, not a power law), the share
-      detected and the answers;
-    * ``min_detectable_gap``: the smallest gap of ``gaps`` whose power reaches ``power_target`` (None if none);
-      ``min_detectable_gap_all`` over every gap tested.
-    """
-    out: dict = {"n_verdicts": int(len(verdicts)), "ci_level": ci, "power_target": power_target}
-    true = verdicts[verdicts["kind"] == "true"]
-    out["true_worlds"] = {
+def _true_rates(true: pd.DataFrame) -> dict:
+    return {
         "n": int(len(true)),
         "answers": _breakdown(true["verdict"]),
         "wrong_inconsistent": rate(true["verdict"] == "inconsistent"),
@@ -72,6 +57,27 @@ def summarize(verdicts: pd.DataFrame, *, gaps=(0.1, 0.2, 0.4), ci: float = 0.9, 
         "mean_measured_minus_true": float((true["zipf_measured"] - true["zipf_true"]).mean()) if len(true) else None,
         "mean_ari": float(true["ari"].mean()) if len(true) else None,
     }
+
+
+def summarize(verdicts: pd.DataFrame, *, gaps=(0.1, 0.2, 0.4), ci: float = 0.9, power_target: float = 0.8) -> dict:
+    """The calibration's headline figures from its verdict table (:func:`quanta.calibrate.world_verdicts`).
+
+    * ``true_worlds``: the share of each answer in true worlds; ``wrong_inconsistent`` (false alarms, the test's
+      size), ``consistent`` (the right answer), and the ``coverage`` of the ``ci`` intervals of the predicted
+      (α_N + 1) and measured (parts) exponents for the planted α + 1; ``oracle_worlds``: the same with the parts a
+      perfect decomposition would find (a reference that reads labels: the test apart from QDG's errors);
+    * ``power_by_gap``: per gap of the mismatched pairs, the share called ``inconsistent`` (``power``), the share
+      refused either way (``detected``: inconsistent or not a power law) and the share where the exponent test alone
+      rejects (``gap_test_power``); the gap 0 row is the true worlds;
+    * ``false_worlds``: per world that is not the model (untrained, random, raw inputs, not a power law), the share
+      detected and the answers;
+    * ``min_detectable_gap``: the smallest gap of ``gaps`` whose power reaches ``power_target`` (None if none);
+      ``min_detectable_gap_all`` over every gap tested.
+    """
+    out: dict = {"n_verdicts": int(len(verdicts)), "ci_level": ci, "power_target": power_target}
+    out["true_worlds"] = _true_rates(verdicts[verdicts["kind"] == "true"])
+    if (verdicts["kind"] == "oracle").any():
+        out["oracle_worlds"] = _true_rates(verdicts[verdicts["kind"] == "oracle"])
     rows = []
     mism = verdicts[verdicts["kind"].isin(["true", "mismatch"])]
     for g, grp in mism.groupby(mism["gap"].round(3)):
@@ -112,13 +118,23 @@ def _cell(r: dict | None) -> str:
 def markdown_tables(summary: dict) -> str:
     """The calibration's rates as Markdown tables (docs/calibration.md is generated from a run with this)."""
     t = summary["true_worlds"]
-    lines = ["| true worlds | share of verdicts (95% Wilson) |", "|---|---|",
-             f"| wrongly `inconsistent` (false alarm) | {_cell(t['wrong_inconsistent'])} |",
-             f"| `consistent` (right) | {_cell(t['consistent'])} |",
-             f"| `not a power law` | {_cell(t['wrong_not_power_law'])} |",
-             f"| exponent test alone says inconsistent | {_cell(t['gap_test_wrong_inconsistent'])} |",
-             f"| {summary['ci_level']:.0%} interval of α_N + 1 holds α + 1 | {_cell(t['coverage_predicted'])} |",
-             f"| {summary['ci_level']:.0%} interval of the parts' exponent holds α + 1 | {_cell(t['coverage_measured'])} |",
+    o = summary.get("oracle_worlds")
+    lines = ["| true worlds | share of verdicts (95% Wilson) |" + (" oracle parts (reference) |" if o else ""),
+             "|---|---|" + ("---|" if o else "")]
+
+    def both(key):
+        return f"{_cell(t[key])} |" + (f" {_cell(o[key])} |" if o else "")
+
+    lines += [
+             f"| wrongly `inconsistent` (false alarm) | {both('wrong_inconsistent')}",
+             f"| `consistent` (right) | {both('consistent')}",
+             f"| `not a power law` | {both('wrong_not_power_law')}",
+             f"| exponent test alone says inconsistent | {both('gap_test_wrong_inconsistent')}",
+             f"| {summary['ci_level']:.0%} interval of α_N + 1 holds α + 1 | {both('coverage_predicted')}",
+             f"| {summary['ci_level']:.0%} interval of the parts' exponent holds α + 1 | {both('coverage_measured')}",
+             f"| mean α_N − α; mean parts exponent − (α + 1); mean label-free ARI | {t['mean_alpha_N_minus_alpha']:+.3f}; "
+             f"{t['mean_measured_minus_true']:+.3f}; {t['mean_ari']:.2f} |" +
+             (f" {o['mean_alpha_N_minus_alpha']:+.3f}; {o['mean_measured_minus_true']:+.3f}; 1 |" if o else ""),
              "", "| planted gap | n | called `inconsistent` | inconsistent or not a power law | exponent test alone |",
              "|---|---|---|---|---|"]
     for r in summary["power_by_gap"]:

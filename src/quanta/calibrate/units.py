@@ -14,6 +14,10 @@ For each (α, training seed) of a training world:
   ``random``
       the same samples split into as many parts as QDG's count, each sample to a part drawn uniformly: a partition
       that ignores the network (parts of equal size in expectation).
+  ``oracle``
+      the same samples grouped by their true task: what a perfect decomposition would find. It reads the labels,
+      so it is a reference only: it separates what QDG gets wrong from what the selection of learned samples and
+      the test itself get wrong.
   ``raw_inputs``
       the same pipeline on the raw inputs instead of gradients. Parity's inputs carry the task code, so this can
       find the tasks without any network: it probes whether the test can tell a network's parts from the
@@ -37,7 +41,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["METHODS", "scaling_units", "parts_units"]
 
-METHODS = ("qdg", "untrained", "random", "raw_inputs")
+METHODS = ("qdg", "oracle", "untrained", "random", "raw_inputs")
 
 
 def scaling_units(models: pd.DataFrame, *, ci: float = 0.9) -> pd.DataFrame:
@@ -77,8 +81,8 @@ def parts_units(run_dir, *, n_samples: int, n_draws: int, n_boot: int, control_a
     """The parts side of every (α, training seed, draw, method) of a finished parity run.
 
     Returns one row per unit: ``alpha``, ``seed``, ``draw``, ``method``, ``n_clusters``, ``exponent``
-    (bias-corrected MLE), ``exponent_se``, ``gof_p``, ``ari`` (diagnostic), ``seconds``. ``qdg`` runs at every α;
-    the controls only at ``control_alphas``.
+    (bias-corrected MLE), ``exponent_se``, ``gof_p``, ``ari`` (diagnostic), ``seconds``. ``qdg`` and ``oracle``
+    run at every α; the controls only at ``control_alphas``.
     """
     import torch
 
@@ -113,6 +117,8 @@ def parts_units(run_dir, *, n_samples: int, n_draws: int, n_boot: int, control_a
         rows.append(dict(base, method="qdg", **_row(parts.sizes, n_boot=n_boot, seed=draw_seed),
                          ari=score_clusters(parts.labels[parts.n_clusters], parts.task)["ari"],
                          seconds=time.perf_counter() - t0))
+        rows.append(dict(base, method="oracle", **_row(np.bincount(parts.task), n_boot=n_boot, seed=draw_seed),
+                         ari=1.0, seconds=0.0))
         if round(alpha, 6) not in controls:
             continue
         twin = untrained_twin(model, s)

@@ -10,6 +10,9 @@ From the per-seed units (:mod:`quanta.calibrate.units`) of each training world, 
 ``mismatch``
     the scaling side from α = a, the parts from the models trained at α = b (the same seeds, another α): the
     predicted exponent is off by |a - b|; the right answer is ``inconsistent``.
+``oracle``
+    as ``true``, with the parts a perfect decomposition would find (the learned samples grouped by their true task;
+    a reference that reads labels): it measures the test apart from QDG's errors.
 ``untrained``, ``random``, ``raw_inputs``
     the parts of a decomposition that ignores the trained network (:mod:`quanta.calibrate.units`); a good test
     does not call them ``consistent``.
@@ -29,7 +32,7 @@ from quanta.errors import QuantaError
 
 __all__ = ["KINDS", "world_verdicts"]
 
-KINDS = ("true", "mismatch", "untrained", "random", "raw_inputs", "not_power_law")
+KINDS = ("true", "oracle", "mismatch", "untrained", "random", "raw_inputs", "not_power_law")
 
 
 def _seed_sets(seeds, per_verdict: int) -> list[list[int]]:
@@ -90,6 +93,7 @@ def world_verdicts(world, scaling: pd.DataFrame, parts: pd.DataFrame, *, seeds_p
             jobs.append(("not_power_law", a, a, "qdg"))
             continue
         jobs.append(("true", a, a, "qdg"))
+        jobs.append(("oracle", a, a, "oracle"))
         jobs += [("mismatch", a, b, "qdg") for b in alphas if b != a]
         if round(a, 6) in controls:
             jobs += [(m, a, a, m) for m in ("untrained", "random", "raw_inputs")]
@@ -104,7 +108,7 @@ def world_verdicts(world, scaling: pd.DataFrame, parts: pd.DataFrame, *, seeds_p
                        p_value=math.nan, gap_se=math.nan, difference=math.nan, zipf_pred=math.nan,
                        pred_lo=math.nan, pred_hi=math.nan, zipf_measured=math.nan, meas_lo=math.nan,
                        meas_hi=math.nan, alpha_N=math.nan,
-                       zipf_true=(a + 1.0) if world.planted_power_law else math.nan,
+                       zipf_true=(b + 1.0) if world.planted_power_law else math.nan,
                        ari=float(pa["ari"].mean()) if len(pa) else math.nan,
                        share_plausible=float((pa["gof_p"].fillna(0.0) > 0.1).mean()) if len(pa) else math.nan)
             row.update({k: v for k, v in _decide(sc, pa, config).items() if v is not None})

@@ -108,6 +108,10 @@ def calibrate_extra(block: RunBlock, tables: list[TableInfo], opts: Options) -> 
             ("true worlds: not a power law", _rate(t.get("wrong_not_power_law"))),
             ("coverage of the interval of α_N + 1", _rate(t.get("coverage_predicted"))),
             ("coverage of the parts' interval", _rate(t.get("coverage_measured")))]
+    o = s.get("oracle_worlds")
+    if o:
+        rows += [("oracle parts (reference): wrongly inconsistent", _rate(o.get("wrong_inconsistent"))),
+                 ("oracle parts (reference): consistent", _rate(o.get("consistent")))]
     rows += [(f"gap {r['gap']:g}: called inconsistent", _rate(r["power"])) for r in s.get("power_by_gap", [])
              if r["gap"] > 0]
     rows += [(f"{k}: detected", _rate(v["detected"])) for k, v in (s.get("false_worlds") or {}).items()]
