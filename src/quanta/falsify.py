@@ -71,29 +71,23 @@ class FalsifyConfig:
     seed: int = 0
 
     def __post_init__(self):
-        for name, minimum in (("n_draws", 1), ("n_samples", 20), ("n_boot", 2)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-                raise QuantaError(f"{name} must be an integer >= {minimum}, got {v!r}",
-                                  f"use e.g. {name}={max(minimum, 3)}")
-        if not (isinstance(self.ci, (int, float)) and 0 < self.ci < 1):
-            raise QuantaError(f"ci must be in (0, 1), got {self.ci!r}", "use e.g. ci=0.9")
-        if not (isinstance(self.level, (int, float)) and 0 < self.level < 0.5):
-            raise QuantaError(f"level must be in (0, 0.5), got {self.level!r}", "use e.g. level=0.05")
-        if not (isinstance(self.margin, (int, float)) and self.margin > 0):
-            raise QuantaError(f"margin must be > 0, got {self.margin!r}", "use e.g. margin=0.15")
-        if self.n_clusters is not None:
-            from quanta.qdg.count import _check_rule
+        from quanta.qdg.count import _check_rule
+        from quanta.validation import Interval, Satisfies, is_int, validate_config
 
-            k = self.n_clusters
-            if isinstance(k, str) and k.isdigit():
-                object.__setattr__(self, "n_clusters", int(k))
+        if isinstance(self.n_clusters, str) and self.n_clusters.isdigit():
+            object.__setattr__(self, "n_clusters", int(self.n_clusters))
+        if self.rank_range is not None and isinstance(self.rank_range, list):
+            object.__setattr__(self, "rank_range", tuple(self.rank_range))
+        validate_config(self, {
+            "n_draws": [Interval(int, 1, None)], "n_samples": [Interval(int, 20, None)],
+            "n_boot": [Interval(int, 2, None)], "ci": [Interval(float, 0, 1, closed="neither")],
+            "level": [Interval(float, 0, 0.5, closed="neither")],
+            "margin": [Interval(float, 0, None, closed="neither")], "seed": [Interval(int, 0, None)],
+            "rank_range": [None, Satisfies(lambda v: isinstance(v, tuple) and len(v) == 2 and all(is_int(x) for x in v)
+                                           and 1 <= v[0] < v[1], "two integers 1 <= lo < hi")],
+        }, examples={"rank_range": "(1, 50)"})
+        if self.n_clusters is not None:
             _check_rule(self.n_clusters)
-        if self.rank_range is not None:
-            lo, hi = self.rank_range
-            if not (isinstance(lo, int) and isinstance(hi, int) and 1 <= lo < hi):
-                raise QuantaError(f"rank_range must be integers 1 <= lo < hi, got {self.rank_range!r}",
-                                  "use e.g. rank_range=(1, 50)")
 
 
 # ------------------------------------------------------------------------------------------------ the scaling side

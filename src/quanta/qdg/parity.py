@@ -105,44 +105,34 @@ class ParityQDGConfig:
         from quanta.qdg.cluster import _check_power, _check_similarity
         from quanta.qdg.count import _check_rule
         from quanta.qdg.grads import check_precondition
+        from quanta.validation import Interval, Satisfies, is_int, validate_config
 
         _check_similarity(self.similarity)
         _check_power(self.affinity_power)
         check_precondition(self.precondition)
         if self.params is not None:
             params = (self.params,) if isinstance(self.params, str) else tuple(self.params)
-            if not params or not all(isinstance(v, str) and v for v in params):
-                raise QuantaError(f"params: must be non-empty glob patterns, got {self.params!r}",
-                                  "e.g. --params 'layers.0.bias' (the hidden units' backprop signal)")
             object.__setattr__(self, "params", params)
-        if not isinstance(self.null_control, bool):
-            raise QuantaError(f"null_control: must be True or False, got {self.null_control!r}",
-                              "--null-control / --no-null-control")
-        for name, minimum in (("n_neighbors", 1), ("model_id", 0), ("k_max", 2)):
-            v = getattr(self, name)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < minimum):
-                raise QuantaError(f"{name}: must be an integer >= {minimum} or None, got {v!r}",
-                                  f"leave {name} unset for its default")
-        if isinstance(self.n_samples, bool) or not isinstance(self.n_samples, int) or self.n_samples < 20:
-            raise QuantaError(f"n_samples: must be an integer >= 20, got {self.n_samples!r}", "e.g. --n-samples 2000")
-        for name in ("threshold", "learned_bits"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not (isinstance(v, (int, float)) and v > 0):
-                raise QuantaError(f"{name}: must be > 0, got {v!r}", "the paper uses 0.1")
+        if self.counts is not None:
+            object.__setattr__(self, "counts", tuple(self.counts))
         k = self.n_clusters
         if isinstance(k, str) and k.isdigit():
             object.__setattr__(self, "n_clusters", int(k))
+        validate_config(self, {
+            "params": [None, Satisfies(lambda v: bool(v) and all(isinstance(p, str) and p for p in v),
+                                       "non-empty glob patterns")],
+            "null_control": ["boolean"],
+            "n_neighbors": [None, Interval(int, 1, None)], "model_id": [None, Interval(int, 0, None)],
+            "k_max": [None, Interval(int, 2, None)], "n_samples": [Interval(int, 20, None)],
+            "threshold": [Interval(float, 0, None, closed="neither")],
+            "learned_bits": [Interval(float, 0, None, closed="neither")],
+            "project": [None, Interval(int, 0, None)],
+            "counts": [None, Satisfies(lambda v: bool(v) and all(is_int(c) and c >= 2 for c in v),
+                                       "integers >= 2")],
+            "n_boot": [Interval(int, 0, None)], "seed": [Interval(int, 0, None)],
+        }, examples={"params": "('layers.0.bias',)", "counts": "(5, 10, 20)", "n_neighbors": 30, "k_max": 60,
+                     "model_id": 0, "project": 0})
         _check_rule(self.n_clusters)
-        if self.project is not None and (not isinstance(self.project, int) or self.project < 0):
-            raise QuantaError(f"project: must be an integer >= 0 or None, got {self.project!r}",
-                              "0 or unset keeps exact gradients")
-        if self.counts is not None:
-            counts = tuple(self.counts)
-            if not counts or any(isinstance(c, bool) or not isinstance(c, int) or c < 2 for c in counts):
-                raise QuantaError(f"counts: must be integers >= 2, got {self.counts!r}", "e.g. --counts 5,10,20")
-            object.__setattr__(self, "counts", counts)
-        if isinstance(self.n_boot, bool) or not isinstance(self.n_boot, int) or self.n_boot < 0:
-            raise QuantaError(f"n_boot: must be an integer >= 0, got {self.n_boot!r}", "e.g. n_boot=200")
 
 
 def score_clusters(labels, truth) -> dict:
