@@ -135,6 +135,22 @@ def write_parquet(path: str | os.PathLike, df: pd.DataFrame) -> Path:
     return Path(path)
 
 
+def read_parquet(path: str | os.PathLike, **kwargs) -> pd.DataFrame:
+    """``pd.read_parquet``, with a missing, truncated or corrupted file as a one-line :class:`QuantaError`."""
+    path = Path(path)
+    try:
+        return pd.read_parquet(path, **kwargs)
+    except FileNotFoundError as exc:
+        raise QuantaError(f"{path} does not exist", "check the path") from exc
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a damaged file
+        if isinstance(exc, (MemoryError, KeyboardInterrupt)):
+            raise
+        first = " ".join(str(exc).split())
+        raise QuantaError(f"{path} cannot be read as a table ({type(exc).__name__}: "
+                          f"{first[:160]}{'…' if len(first) > 160 else ''})",
+                          "the file is damaged; re-run the command that made it") from exc
+
+
 def read_json(path: str | os.PathLike) -> dict:
     path = Path(path)
     try:
@@ -195,6 +211,8 @@ class Run:
         A failed run without a checkpoint (nothing written, or a command that cannot resume) is replaced
         silently.
         """
+        if force and resume:
+            raise QuantaError("resume=True and force=True contradict each other", "pass one of them")
         path = Path(out)
         _check_writable(path)
         manifest_path = path / MANIFEST
@@ -336,7 +354,7 @@ class Run:
         if not p.exists():
             raise QuantaError(f"{self.path} has no table {p.name}",
                               "the run may be from an older version or another command")
-        return pd.read_parquet(p)
+        return read_parquet(p)
 
     def tables(self) -> list[str]:
         return sorted(p.stem for p in self.path.glob("*.parquet"))
