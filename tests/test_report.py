@@ -114,6 +114,7 @@ def make_runs(root: Path) -> dict[str, Path]:
 
     p = paths["unfinished"] = root / "unfinished"
     r = Run.create(p, command="qdg parity", config={}, argv=["quanta", "qdg", "parity"])
+    r.write_json("partial", {})  # a run that wrote nothing would be removed on failure
     r.fail(RuntimeError("killed <by> test"))
     return paths
 

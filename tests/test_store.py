@@ -39,9 +39,9 @@ def test_finished_run_is_refused_without_force(tmp_path):
 
 def test_unfinished_run_needs_resume_with_same_config(tmp_path):
     out = tmp_path / "r"
-    Run.create(out, command="x", config={"a": 1})
+    Run.create(out, command="x", config={"a": 1}, resume=False)
     with pytest.raises(QuantaError, match="resume=True"):
-        Run.create(out, command="x", config={"a": 1})
+        Run.create(out, command="x", config={"a": 1}, resume=False)
     with pytest.raises(QuantaError, match="config differs"):
         Run.create(out, command="x", config={"a": 2}, resume=True)
     run = Run.create(out, command="x", config={"a": 1}, resume=True)
@@ -68,10 +68,67 @@ def test_open_checks_kind_and_status(tmp_path):
 
 def test_failure_is_recorded(tmp_path):
     with pytest.raises(RuntimeError):
-        with Run.create(tmp_path / "r", command="x", config={}):
+        with Run.create(tmp_path / "r", command="x", config={}) as run:
+            run.write_table("t", pd.DataFrame({"a": [1]}))
             raise RuntimeError("boom")
     man = json.loads((tmp_path / "r" / "manifest.json").read_text())
     assert man["status"] == "failed" and "boom" in man["error"]
+    # a failed run with no checkpoint to continue is replaced by the next run, without force
+    with Run.create(tmp_path / "r", command="x", config={"b": 2}) as run:
+        assert not run.has_table("t")
+        run.finish({})
+
+
+def test_run_that_wrote_nothing_leaves_nothing(tmp_path):
+    for exc in (RuntimeError("boom"), QuantaError("bad input"), KeyboardInterrupt()):
+        with pytest.raises(type(exc)):
+            with Run.create(tmp_path / "a" / "b", command="x", config={}, resume=False):
+                raise exc
+        assert not (tmp_path / "a").exists()
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RuntimeError):
+        with Run.create(tmp_path / "empty", command="x", config={}):
+            raise RuntimeError("boom")
+    assert (tmp_path / "empty").is_dir() and not list((tmp_path / "empty").iterdir())
+
+
+def test_bad_input_midway_leaves_nothing_unless_it_can_resume(tmp_path):
+    with pytest.raises(QuantaError):
+        with Run.create(tmp_path / "a", command="x", config={}) as run:
+            run.write_table("t", pd.DataFrame({"a": [1]}))
+            raise QuantaError("bad input")
+    assert not (tmp_path / "a").exists()
+    # a command that resumes keeps its checkpoint; the same command is told to resume, another to force
+    with pytest.raises(QuantaError):
+        with Run.create(tmp_path / "b", command="x", config={"a": 1}, resume=False) as run:
+            run.write_table("checkpoint", pd.DataFrame({"a": [1]}))
+            raise QuantaError("bad input")
+    assert json.loads((tmp_path / "b" / "manifest.json").read_text())["status"] == "failed"
+    with pytest.raises(QuantaError, match="resume=True"):
+        Run.create(tmp_path / "b", command="x", config={"a": 1}, resume=False)
+    with pytest.raises(QuantaError, match="force=True") as info:
+        Run.create(tmp_path / "b", command="x", config={"a": 2}, resume=False)
+    assert "resume=" not in str(info.value)
+    run = Run.create(tmp_path / "b", command="x", config={"a": 1}, resume=True)
+    assert run.resumed and run.has_table("checkpoint")
+
+
+def test_advice_names_resume_only_where_the_command_has_it(tmp_path):
+    Run.create(tmp_path / "r", command="x", config={})  # a command without resume, killed
+    with pytest.raises(QuantaError) as info:
+        Run.create(tmp_path / "r", command="x", config={})
+    assert "resume=" not in str(info.value) and "force=True" in str(info.value)
+    with pytest.raises(QuantaError) as info:
+        Run.open(tmp_path / "r")
+    assert "resume=" not in str(info.value)
+
+
+@pytest.mark.parametrize("where", ["/proc/quanta-test/out", "/sys/quanta-test", "file/sub"])
+def test_unwritable_out_is_refused_before_writing(tmp_path, where):
+    (tmp_path / "file").write_text("x")
+    out = tmp_path / where if not where.startswith("/") else where
+    with pytest.raises(QuantaError, match="out="):
+        Run.create(out, command="x", config={})
 
 
 def test_killed_writer_leaves_old_file_intact(tmp_path):

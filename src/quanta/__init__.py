@@ -34,7 +34,7 @@ _EXPORTS = {
     "fit_zipf_from_sizes": "quanta.fit.rank_frequency",
     "fit_rank_frequency": "quanta.fit.rank_frequency",
     # sparse parity
-    "ParityConfig": "quanta.parity.train",
+    "ParityConfig": "quanta.parity.config",
     "preset_config": "quanta.parity.presets",
     "train_sweep": "quanta.parity.train",
     "run_parity": "quanta.parity.train",

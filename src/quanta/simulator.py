@@ -21,6 +21,7 @@ from quanta.errors import QuantaError
 from quanta.fit import PowerLawFit, fit_power_law
 from quanta.theory import (DEFAULT_B, REGIMES, _check_ab, _check_alpha, _check_n_quanta, frequency_exponent,
                            loss_exact, predicted_exponents, tail_mass, zipf_probs)
+from quanta.utils import check_memory
 from quanta.validation import Interval, Satisfies, is_int, validate_config
 
 
@@ -85,6 +86,9 @@ class SimulatorConfig:
         _check_n_quanta(self.n_quanta)
         _check_ab(self.a, self.b)
         if self.n_max is None:
+            if self.n_quanta is not None and self.n_quanta < 10:
+                raise QuantaError(f"n_quanta={self.n_quanta}: the sweeps need at least 10 quanta (they cover "
+                                  "budgets up to n_quanta)", "pass n_quanta=10 or more, or leave it unset")
             object.__setattr__(self, "n_max", 3000 if self.n_quanta is None else min(3000, int(self.n_quanta)))
         validate_config(self, {
             "params_per_quantum": [Interval(float, 0, None, closed="neither")],
@@ -107,13 +111,19 @@ class SimulatorConfig:
                               "(less than a factor 3)", "raise n_max or n_quanta, or lower fit_n_min")
         # the D and S sweeps need about tau / p_{n_max} samples; keep them within 64-bit counts
         s = frequency_exponent(self.alpha)
-        log_z = math.log(float(zeta(s, 1.0))) if self.n_quanta is None else math.log(
-            float(np.sum(np.arange(1, self.n_quanta + 1, dtype=float) ** -s)))
+        # sum_{k <= n} k^-s = zeta(s) - zeta(s, n + 1): no array of n_quanta terms
+        log_z = math.log(float(zeta(s, 1.0)) - (0.0 if self.n_quanta is None else float(zeta(s, self.n_quanta + 1))))
         log10_samples = (math.log(self.tau) + s * math.log(self.n_max) + log_z) / math.log(10)
         if log10_samples > 18.6:  # 4e18, half of the int64 range
             raise QuantaError(f"alpha={self.alpha:g} with n_max={self.n_max} needs about 1e{log10_samples:.0f} "
                               "samples to learn n_max quanta from data, beyond what the simulator can count (4e18)",
                               "lower n_max (e.g. n_max=1000) or alpha")
+        # the simulator tracks about n_max * (1 / _TRACK_FRACTION)^(1/s) quanta, a few float64 arrays of them
+        n_track = self.n_max * max(2.0, (1.0 / _TRACK_FRACTION) ** (1.0 / s))
+        if self.n_quanta is not None:
+            n_track = min(n_track, self.n_quanta)
+        check_memory(n_track * 8 * 6, f"n_max={self.n_max} (about {n_track:.3g} quanta tracked)",
+                     "lower n_max (e.g. n_max=3000)")
         object.__setattr__(self, "genes", tuple(int(v) for v in self.genes))
         object.__setattr__(self, "alpha", float(self.alpha))
 
@@ -151,8 +161,7 @@ class Simulator:
         """Probabilities of the quanta worth tracking for up to ``max_samples`` samples, and the pooled rest."""
         cfg = self.config
         s = frequency_exponent(cfg.alpha)
-        z = float(zeta(s, 1.0)) if cfg.n_quanta is None else float(
-            np.sum(np.arange(1, cfg.n_quanta + 1, dtype=float) ** -s))
+        z = float(zeta(s, 1.0)) - (0.0 if cfg.n_quanta is None else float(zeta(s, cfg.n_quanta + 1)))
         # smallest k with max_samples * p_k < _TRACK_FRACTION * tau
         k_need = math.ceil((max_samples / (_TRACK_FRACTION * cfg.tau * z)) ** (1.0 / s)) + 1
         k_track = max(k_need, 2 * cfg.n_max)

@@ -12,6 +12,11 @@ which is then renamed over the target, so a killed command never leaves a
 half-written table. A finished run is not written into again unless ``force``;
 an unfinished one is continued with ``resume`` (engines that support it).
 
+A run that fails leaves no trap behind: one that failed before writing anything
+(or, in a command that cannot resume, failed on bad input) is removed, and a
+failed run without a checkpoint to continue is replaced by the next run into
+the same directory.
+
 Typical use::
 
     with Run.create(out, command="theory", config=asdict(cfg), seed=cfg.seed) as run:
@@ -130,6 +135,22 @@ def write_parquet(path: str | os.PathLike, df: pd.DataFrame) -> Path:
     return Path(path)
 
 
+def read_parquet(path: str | os.PathLike, **kwargs) -> pd.DataFrame:
+    """``pd.read_parquet``, with a missing, truncated or corrupted file as a one-line :class:`QuantaError`."""
+    path = Path(path)
+    try:
+        return pd.read_parquet(path, **kwargs)
+    except FileNotFoundError as exc:
+        raise QuantaError(f"{path} does not exist", "check the path") from exc
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a damaged file
+        if isinstance(exc, (MemoryError, KeyboardInterrupt)):
+            raise
+        first = " ".join(str(exc).split())
+        raise QuantaError(f"{path} cannot be read as a table ({type(exc).__name__}: "
+                          f"{first[:160]}{'…' if len(first) > 160 else ''})",
+                          "the file is damaged; re-run the command that made it") from exc
+
+
 def read_json(path: str | os.PathLike) -> dict:
     path = Path(path)
     try:
@@ -149,12 +170,14 @@ class Run:
         self._timings: dict[str, float] = {}
         self._t0 = time.perf_counter()
         self.resumed = False
+        self.resumable = False
+        self._made: Path | None = None
 
     # ------------------------------------------------------------------ creation
     @classmethod
     def create(cls, out: str | os.PathLike, *, command: str, config: dict, seed: int | None = None,
                device: str | None = None, argv: list[str] | None = None, force: bool = False,
-               resume: bool = False) -> "Run":
+               resume: bool | None = None) -> "Run":
         """Start (or, with ``resume``, continue) a run directory at ``out``.
 
         Parameters
@@ -172,37 +195,44 @@ class Run:
             The command line; defaults to ``sys.argv``.
         force : bool
             Start over in a directory that holds a run (finished or not).
-        resume : bool
-            Continue an unfinished run with the same command and config.
+        resume : bool or None
+            Continue an unfinished run with the same command and config. Engines that can continue a run pass
+            ``True`` or ``False``; the default ``None`` says that the command cannot, so that errors never
+            advise ``resume`` for it, and a failed run of it holds no checkpoint worth keeping.
 
         Raises
         ------
         QuantaError
             When ``out`` holds a finished run and ``force`` is not set, holds an
-            unfinished run and neither ``resume`` nor ``force`` is set, holds a run of
-            another command or config on ``resume``, or is a non-empty folder that is not a run directory.
+            unfinished run (running, or failed with a checkpoint) and neither ``resume`` nor ``force`` is set,
+            holds a run of another command or config on ``resume``, is a non-empty folder that is not a run
+            directory, or cannot be written.
+
+        A failed run without a checkpoint (nothing written, or a command that cannot resume) is replaced
+        silently.
         """
+        if force and resume:
+            raise QuantaError("resume=True and force=True contradict each other", "pass one of them")
         path = Path(out)
-        if path.exists() and not path.is_dir():
-            raise QuantaError(f"out={path} is a file, not a directory", "choose a new directory (out=DIR)")
+        _check_writable(path)
         manifest_path = path / MANIFEST
         config = to_jsonable(config)
         prior = read_json(manifest_path) if manifest_path.exists() else None
         run = cls(path)
+        run.resumable = resume is not None
         if prior is not None:
             status = prior.get("status")
+            prior_cmd = prior.get("command")
+            same = prior_cmd == command and prior.get("config") == config
             if force:
                 _clear_run_dir(path)
                 prior = None
             elif status == "complete":
                 raise QuantaError(f"out={path} already holds a finished run",
                                   "choose a new directory or pass force=True to overwrite it")
-            elif not resume:
-                raise QuantaError(f"out={path} holds an unfinished run (status {status!r})",
-                                  "pass resume=True to continue it or force=True to start over")
-            else:
-                if prior.get("command") != command:
-                    raise QuantaError(f"resume=True: {path} holds a {prior.get('command')!r} run, not {command!r}",
+            elif resume:
+                if prior_cmd != command:
+                    raise QuantaError(f"resume=True: {path} holds a {prior_cmd!r} run, not {command!r}",
                                       "pass the run to resume as out=DIR")
                 if prior.get("config") != config:
                     diff = sorted(k for k in set(config) | set(prior.get("config", {}))
@@ -210,13 +240,33 @@ class Run:
                     raise QuantaError(f"resume=True: the config differs from the run in {path} (in {', '.join(diff)})",
                                       "resume with the same settings, or start a new run")
                 run.resumed = True
+            elif status == "failed" and not _has_checkpoint(path, prior):
+                _clear_run_dir(path)  # nothing to continue: the new run takes its place
+                prior = None
+            elif status == "failed":
+                if same and run.resumable:
+                    raise QuantaError(f"out={path} holds a failed run with a checkpoint",
+                                      "pass resume=True to continue it, or force=True to start over")
+                raise QuantaError(f"out={path} holds a failed {prior_cmd!r} run with a checkpoint of other settings",
+                                  "choose a new directory, or pass force=True to discard it")
+            elif run.resumable and prior.get("resumable", True) and prior_cmd == command:
+                raise QuantaError(f"out={path} holds an unfinished run (status {status!r})",
+                                  "pass resume=True to continue it or force=True to start over")
+            else:
+                raise QuantaError(f"out={path} holds an unfinished {prior_cmd!r} run (status {status!r}); another "
+                                  "process may still be writing it",
+                                  "choose a new directory, or pass force=True if no process is writing it")
         elif path.exists() and any(p for p in path.iterdir() if not p.name.startswith(".")):
             if not force:
                 raise QuantaError(f"out={path} is a non-empty folder that is not a quanta run directory",
                                   "pass a new or empty directory as out=DIR")
             raise QuantaError(f"out={path} is not a quanta run directory, so force=True will not empty it",
                               "pass a new or empty directory as out=DIR")
-        path.mkdir(parents=True, exist_ok=True)
+        run._made = _first_missing(path)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _unwritable(path, exc) from exc
         if run.resumed:
             manifest = prior
             manifest.setdefault("resumed_at", []).append(_now())
@@ -236,11 +286,16 @@ class Run:
                 "started_at": _now(),
                 "ended_at": None,
                 "status": "running",
+                "resumable": run.resumable,
                 "timings_s": {},
             }
         run._manifest = manifest
         run._timings = dict(manifest.get("timings_s") or {})
-        run._write_manifest()
+        try:
+            run._write_manifest()
+        except OSError as exc:
+            run._remove()
+            raise _unwritable(path, exc) from exc
         return run
 
     @classmethod
@@ -260,9 +315,15 @@ class Run:
         if command is not None and not str(got).startswith(command):
             raise QuantaError(f"{path} holds a {got!r} run, but a {command!r} run is needed",
                               f"pass the run directory of a `quanta {command}` run (its out=DIR)")
-        if require_complete and run._manifest.get("status") != "complete":
-            raise QuantaError(f"{path} holds an unfinished run (status {run._manifest.get('status')!r})",
-                              "finish it first (re-run its command with resume=True)")
+        status = run._manifest.get("status")
+        if require_complete and status != "complete":
+            if not run._manifest.get("resumable", True):
+                hint = "re-run its command to write it anew"
+            elif status == "failed" and not _has_checkpoint(path, run._manifest):
+                hint = "re-run its command (out=DIR) to write it anew"
+            else:
+                hint = "finish it first: re-run its command with resume=True"
+            raise QuantaError(f"{path} holds an unfinished {got!r} run (status {status!r})", hint)
         return run
 
     # ------------------------------------------------------------------ accessors
@@ -293,7 +354,7 @@ class Run:
         if not p.exists():
             raise QuantaError(f"{self.path} has no table {p.name}",
                               "the run may be from an older version or another command")
-        return pd.read_parquet(p)
+        return read_parquet(p)
 
     def tables(self) -> list[str]:
         return sorted(p.stem for p in self.path.glob("*.parquet"))
@@ -355,10 +416,32 @@ class Run:
         return summary
 
     def fail(self, exc: BaseException) -> None:
+        """Mark the run failed, or remove it when nothing of it is worth keeping.
+
+        A new run (not a resumed one) is removed when it wrote nothing but its manifest, or when it failed on
+        bad input (a :class:`QuantaError`) and holds no checkpoint to continue (its command cannot resume, or
+        it wrote nothing): bad input leaves nothing behind. Otherwise the manifest says ``failed`` and the
+        error; the next run into the directory replaces it unless it holds a checkpoint.
+        """
+        if not self.resumed and (not _has_content(self.path) or
+                                 (isinstance(exc, QuantaError) and not _has_checkpoint(self.path, self._manifest))):
+            self._remove()
+            return
         self._manifest["status"] = "failed"
         self._manifest["error"] = " ".join(f"{type(exc).__name__}: {exc}".split())[:2000]
         self._manifest["ended_at"] = _now()
-        self._write_manifest()
+        with contextlib.suppress(OSError):
+            self._write_manifest()
+
+    def _remove(self) -> None:
+        """Remove what this run wrote: its directory (and the parents it made), or the contents of a directory
+        that existed before (empty, or holding a run that was replaced)."""
+        made = getattr(self, "_made", None)
+        with contextlib.suppress(OSError):
+            if made is not None and made.exists():
+                shutil.rmtree(made)
+            elif self.path.is_dir():
+                _clear_run_dir(self.path)
 
     def _write_manifest(self) -> None:
         atomic_write_json(self.path / MANIFEST, self._manifest)
@@ -370,6 +453,58 @@ class Run:
         if exc is not None and self._manifest.get("status") != "complete":
             self.fail(exc)
         return False
+
+
+def _has_content(path: Path) -> bool:
+    """Whether the run directory holds a file other than its manifest (hidden temporary files aside)."""
+    if not path.is_dir():
+        return False
+    for root, dirs, files in os.walk(path):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        if any(not f.startswith(".") and not (Path(root) == path and f == MANIFEST) for f in files):
+            return True
+    return False
+
+
+def _has_checkpoint(path: Path, manifest: dict) -> bool:
+    """Whether an unfinished run holds work a resumed run would continue from: its command can resume (runs
+    written before this was recorded are assumed to) and it wrote something besides its manifest."""
+    return bool(manifest.get("resumable", True)) and _has_content(path)
+
+
+def _first_missing(path: Path) -> Path | None:
+    """The outermost folder of ``path`` (itself or a parent) that does not exist yet, or None."""
+    missing = None
+    for p in [path, *path.parents]:
+        if p.exists():
+            break
+        missing = p
+    return missing
+
+
+def _unwritable(path: Path, exc: OSError) -> QuantaError:
+    reason = exc.strerror or type(exc).__name__
+    return QuantaError(f"out={path} cannot be written ({reason})",
+                       "choose a directory you can write to as out=DIR")
+
+
+def _check_writable(path: Path) -> None:
+    """Refuse ``out`` when it is a file, or lies where no run can be written (a file on the way, /proc, /sys,
+    a read-only or unwritable folder), before anything is created."""
+    if path.exists() and not path.is_dir():
+        raise QuantaError(f"out={path} is a file, not a directory", "choose a new directory (out=DIR)")
+    resolved = path.resolve()
+    if resolved.parts[1:2] in (("proc",), ("sys",), ("dev",)):
+        raise QuantaError(f"out={path} lies in /{resolved.parts[1]}, which holds no files of yours",
+                          "choose a directory you can write to as out=DIR")
+    base = resolved
+    while not base.exists():
+        base = base.parent
+    if not base.is_dir():
+        raise QuantaError(f"out={path} lies under the file {base}", "choose a new directory (out=DIR)")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise QuantaError(f"out={path} cannot be written (no write permission on {base})",
+                          "choose a directory you can write to as out=DIR")
 
 
 def _clear_run_dir(path: Path) -> None:

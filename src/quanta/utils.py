@@ -31,6 +31,35 @@ def resolve_device(device: str | None = None):
     return dev
 
 
+def memory_bytes() -> int | None:
+    """This machine's physical memory in bytes (None where it cannot be read)."""
+    import os
+
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def format_bytes(n: float) -> str:
+    """``1.5 GiB``-style size."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(n) < 1024 or unit == "PiB":
+            return f"{n:.3g} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return f"{n:.3g} PiB"
+
+
+def check_memory(nbytes: float, what: str, hint: str, *, available: int | None = None, where: str = "memory",
+                 fraction: float = 0.8) -> None:
+    """Refuse a request that needs more than ``fraction`` of ``available`` bytes (default: this machine's
+    memory) before anything is allocated or written: a :class:`QuantaError` naming both figures."""
+    total = memory_bytes() if available is None else available
+    if total and nbytes > fraction * total:
+        raise QuantaError(f"{what} needs about {format_bytes(nbytes)} of {where}, more than the "
+                          f"{format_bytes(total)} here", hint)
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (all devices)."""
     import torch

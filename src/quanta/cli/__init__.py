@@ -8,7 +8,9 @@ their traceback.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import importlib
 import importlib.util
 import sys
@@ -81,6 +83,13 @@ def cli():
     """
 
 
+def _fields(target: str) -> set[str]:
+    """The field names of the config dataclass ``"module:Class"``."""
+    module, attr = target.split(":")
+    return {f.name for f in dataclasses.fields(getattr(importlib.import_module(module), attr))}
+
+
+@functools.lru_cache(maxsize=1)
 def _flags() -> tuple[dict[str, str], set[str], set[str]]:
     """``{parameter: --flag}`` over every command (names that map to one flag only), which are switches, and the
     config fields that commands take as ``--set KEY=VALUE``."""
@@ -107,24 +116,63 @@ def _flags() -> tuple[dict[str, str], set[str], set[str]]:
     walk(cli)
     settings: set[str] = set()
     for target in sorted(configs):
-        module, attr = target.split(":")
-        settings |= {f.name for f in dataclasses.fields(getattr(importlib.import_module(module), attr))}
+        settings |= _fields(target)
     return {name: next(iter(f)) for name, f in seen.items() if len(f) == 1}, switches, settings
 
 
-def cli_message(text: str) -> str:
+def _invoked(argv) -> click.Command | None:
+    """The (sub)command an argument list runs, or None (``quanta`` itself)."""
+    ctx = click.Context(cli)
+    cmd, found = cli, None
+    for tok in argv or ():
+        if not isinstance(cmd, click.Group):
+            break
+        if tok.startswith("-"):
+            continue
+        try:
+            sub = cmd.get_command(ctx, tok)
+        except Exception:  # noqa: BLE001 - a command module that fails to import: no mapping from it
+            sub = None
+        if sub is not None:
+            cmd = found = sub
+    return found
+
+
+def cli_message(text: str, argv: list[str] | None = None) -> str:
     """A library error message in the CLI's words: ``name=VALUE`` of a parameter that is an option becomes
     ``--flag VALUE`` (``name=True`` of a switch: ``--flag``), e.g. ``pass n_tokens=1000`` -> ``pass --n-tokens 1000``;
     of a config field that a command takes as ``--set KEY=VALUE`` (and no option), ``--set name=VALUE``.
 
-    Library messages name the parameters of the call (``out=``, ``force=True``); the CLI prints its flags.
+    With ``argv``, the options and ``--set`` fields of the command it runs come first (``batch_size=`` is
+    ``--set batch_size=`` of ``parity run`` but ``--batch-size`` of ``qdg``); other names are mapped by every
+    command's options. Library messages name the parameters of the call (``out=``, ``force=True``); the CLI
+    prints its flags.
     """
     import re
 
-    flags, switches, settings = _flags()
+    from quanta.cli.common import SetOption
+
+    cmd = _invoked(argv) if argv is not None else None
+    own: dict[str, click.Option] = {}
+    own_settings: set[str] = set()
+    if cmd is not None:
+        for p in cmd.params:
+            if isinstance(p, SetOption):
+                with contextlib.suppress(Exception):
+                    own_settings |= _fields(p.config)
+            elif isinstance(p, click.Option) and p.name and p.opts[0].startswith("--"):
+                own[p.name] = p
 
     def swap(m):
         name, value = m.group(1), m.group(2)
+        if name in own:
+            p = own[name]
+            if p.is_flag and not p.secondary_opts:
+                return p.opts[0] if value == "True" else m.group(0)
+            return f"{p.opts[0]} {value}"
+        if name in own_settings:
+            return f"--set {name}={value.lower() if value in ('True', 'False', 'None') else value}"
+        flags, switches, settings = _flags()
         if name not in flags:
             if name in settings:
                 return f"--set {name}={value.lower() if value in ('True', 'False', 'None') else value}"
@@ -141,7 +189,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         code = cli.main(args=argv, prog_name="quanta", standalone_mode=False)
     except QuantaError as exc:
-        click.echo(f"error: {cli_message(exc.one_line())}", err=True)
+        click.echo(f"error: {cli_message(exc.one_line(), sys.argv[1:] if argv is None else argv)}", err=True)
         sys.exit(2)
     except getattr(click.exceptions, "NoArgsIsHelpError", ()) as exc:
         click.echo(exc.ctx.get_help() if exc.ctx else exc.format_message())

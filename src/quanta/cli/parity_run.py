@@ -14,7 +14,7 @@ PRESET_HELP = "paper-fig2-params, paper-fig2-data, paper-alpha-sweep, cpu-small,
 @click.option("--preset", required=True, metavar="NAME", help=f"The sweep to run: {PRESET_HELP}.")
 @out_option()
 @device_option
-@set_option("quanta.parity.train:ParityConfig")
+@set_option("quanta.parity.config:ParityConfig")
 @resume_option
 @force_option
 def run(preset, out, device, overrides, resume, force):
@@ -24,8 +24,9 @@ def run(preset, out, device, overrides, resume, force):
     (see docs/parity-run.md). α is the paper's α (the reference code's alpha is α+1).
     """
     from quanta.parity.presets import preset_config
+
+    cfg = preset_config(preset, parse_overrides(overrides))  # checked before torch is imported
     from quanta.parity.train import run_parity
 
-    cfg = preset_config(preset, parse_overrides(overrides))
     summary = run_parity(cfg, out, device=device, force=force, resume=resume)
     echo_summary(summary, out)

@@ -90,11 +90,11 @@ def qdg(ctx, model, revision, corpus, max_docs, context_length, threshold, keep_
                               f"put options after the subcommand: quanta qdg {ctx.invoked_subcommand} ... --out DIR")
         return
     if model is None:
-        click.echo(ctx.get_help())
-        if out is not None:
-            raise QuantaError("--model is required for QDG on a language model",
-                              "pass --model PATH|NAME, or use `quanta qdg parity RUN_DIR`")
-        return
+        if not any(ctx.get_parameter_source(k).name == "COMMANDLINE" for k in ctx.params):
+            click.echo(ctx.get_help())  # bare `quanta qdg`: the help
+            return
+        raise QuantaError("--model is required for QDG on a language model",
+                          "pass --model PATH|NAME, or use `quanta qdg parity RUN_DIR`; see `quanta qdg --help`")
     if out is None:
         raise QuantaError("--out is required", "pass --out DIR for the run directory")
     from quanta.qdg import QDGConfig, run_qdg_lm

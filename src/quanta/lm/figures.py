@@ -109,7 +109,7 @@ def save_figures(run, dist, msum, models, xname, fit, fit_cols, L, labels, fits,
 def _examples_figure(run, xp, xlabel, cfg):
     from matplotlib.figure import Figure
 
-    ex = pd.read_parquet(run.table_path("examples"))
+    ex = run.read_table("examples")
     if ex.empty:
         return
     n = len(ex)

@@ -153,7 +153,7 @@ def _count_nan_losses(pq, shards, value_set, n_models) -> np.ndarray:
 
     out = np.zeros(n_models, dtype=np.int64)
     for shard in shards:
-        t = pq.read_table(shard, columns=["model", "loss"])
+        t = _read(pq, shard, ["model", "loss"])
         loss = t.column("loss").to_numpy()
         bad = np.isnan(loss)
         if bad.any():

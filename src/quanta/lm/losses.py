@@ -341,8 +341,37 @@ def read_losses(run_dir) -> pd.DataFrame:
     files = sorted((Path(run_dir) / LOSSES_DIR).glob("part-*.parquet"))
     if not files:
         raise QuantaError(f"{run_dir} has no {LOSSES_DIR}/part-*.parquet", "pass a quanta lm losses run directory")
-    df = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    from quanta.store import read_parquet
+
+    df = pd.concat([read_parquet(f) for f in files], ignore_index=True)
     return df.sort_values(["model", "doc", "pos"], kind="stable").reset_index(drop=True)
+
+
+def _model_positions(config) -> int | None:
+    """The most positions a model's config allows (``max_position_embeddings`` or ``n_positions``), or None."""
+    get = config.get if isinstance(config, dict) else lambda k: getattr(config, k, None)
+    for key in ("max_position_embeddings", "n_positions", "max_seq_len"):
+        value = get(key)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def _local_positions(path) -> int | None:
+    """The position limit of a local model directory's config.json (None for hub ids or unreadable configs)."""
+    p = Path(path) / "config.json"
+    try:
+        return _model_positions(json.loads(p.read_text())) if p.is_file() else None
+    except (OSError, ValueError):
+        return None
+
+
+def _check_positions(name: str, limit: int | None, context_length: int) -> None:
+    """Refuse windows longer than a model's positions: past them its losses are meaningless, not just worse."""
+    if limit is not None and context_length > limit:
+        raise QuantaError(f"context_length={context_length} is longer than the {limit} positions model {name} "
+                          "was built for", f"pass context_length={limit} or less; n_windows=... covers longer "
+                          "documents")
 
 
 def _default_context_length(refs) -> int:
@@ -368,14 +397,21 @@ def compute_losses(cfg: LossesConfig, out, *, device=None, force: bool = False, 
         The summary (written to summary.json): models, their mean loss over the same tokens, counts, throughput.
     """
     from quanta.lm.corpus import limit_tokens, load_corpus, tokenize_documents
-    from quanta.store import Run, atomic_write_json, read_json, write_parquet
+    from quanta.store import Run, atomic_write_json, read_json, read_parquet, write_parquet
     from quanta.utils import device_description
 
     dist_info, dev = _init_distributed(device)
     try:
         precision = resolve_precision(cfg.precision, dev)
         refs = resolve_suite(cfg.suite, revisions=cfg.revisions or None)
+        limits = [x for x in (_local_positions(ref.path) for ref in refs) if x is not None]
         context_length = cfg.context_length or _default_context_length(refs)
+        if cfg.context_length is None and limits and context_length > min(limits):
+            log.info("context length %d capped at %d, the positions of the suite's models", context_length,
+                     min(limits))
+            context_length = min(limits)  # the default, not the user's choice: cap it at the models' limit
+        for ref in refs:  # local models: their position limit is read before anything is written
+            _check_positions(ref.name, _local_positions(ref.path), context_length)
         first = refs[0]
         tokenizer = load_tokenizer(first.path, revision=first.revision)
         run = None
@@ -421,6 +457,7 @@ def compute_losses(cfg: LossesConfig, out, *, device=None, force: bool = False, 
                 atomic_write_json(meta_file, _model_meta(ref, ref.n_params, ref.n_params_nonembed, mi))
                 continue
             model, tok = load_model(ref, device=dev, dtype=resolve_dtype(precision, dev))
+            _check_positions(ref.name, _model_positions(model.config), context_length)
             if tok.get_vocab() != first_vocab:
                 raise QuantaError(f"suite: {ref.name} has another tokenizer than {first.name}",
                                   "a suite's models must share one tokenizer")
@@ -459,7 +496,7 @@ def compute_losses(cfg: LossesConfig, out, *, device=None, force: bool = False, 
         tokenizer.save_pretrained(str(tok_out))
         means = {}
         for mi, name in enumerate(models.sort_values("index")["model"]):
-            parts = [pd.read_parquet(shard_path(out, s, mi), columns=["loss"])["loss"] for s in range(n_shards)]
+            parts = [read_parquet(shard_path(out, s, mi), columns=["loss"])["loss"] for s in range(n_shards)]
             means[name] = float(pd.concat(parts).astype("float64").mean())
         ordered = list(models["model"])
         summary = {

@@ -176,10 +176,13 @@ def resolve_suite(spec: str | Sequence[str], *, revisions: Sequence[str] | None 
         elif path.is_dir() and (path / "config.json").is_file():
             refs.extend(_local_refs(path, path.name, _final_step_of_dir(path), revisions))
         elif path.is_dir():
+            _refuse_unfinished_suite(path)
             raise QuantaError(f"suite: {path} holds neither a model (config.json) nor a suite ({SUITE_FILE})",
                               "pass a save_pretrained directory or a quanta lm train-suite output")
         else:
             hub_ids = _pythia_ids(item)
+            if hub_ids is None and _looks_local(item, path):
+                raise QuantaError(f"suite: no such folder {item}", _near_miss(path))
             if hub_ids is None:
                 if item.count("/") != 1 or item.startswith((".", "/", "~")):
                     raise QuantaError(f"suite: {item!r} is not a local directory, a Pythia name or a hub id owner/name",
@@ -203,6 +206,40 @@ def resolve_suite(spec: str | Sequence[str], *, revisions: Sequence[str] | None 
     if dup:
         raise QuantaError(f"suite: model names repeat ({', '.join(dup)})", "list every model once")
     return refs
+
+
+def _looks_local(item: str, path: Path) -> bool:
+    """Whether a name that is no folder was meant as a local path: it starts like one (./, ../, /, ~) or its
+    parent folder exists here (``runs/siute`` where ``runs/`` exists), so it is not looked up on the hub."""
+    if item.startswith((".", "/", "~")) or item.endswith("/"):
+        return True
+    return "/" in item and path.parent.is_dir() and str(path.parent) not in (".", "")
+
+
+def _near_miss(path: Path) -> str:
+    """A hint for a mistyped folder: the closest existing name next to it, if any."""
+    import difflib
+
+    parent = path.parent if str(path.parent) else Path(".")
+    names = sorted(p.name for p in parent.iterdir() if p.is_dir()) if parent.is_dir() else []
+    close = difflib.get_close_matches(path.name, names, n=1)
+    if close:
+        return f"did you mean {parent / close[0]}?"
+    return "check the path: a model directory, or a quanta lm train-suite output"
+
+
+def _refuse_unfinished_suite(path: Path) -> None:
+    """Say so when ``path`` is a ``quanta lm train-suite`` run that did not finish (killed, or failed)."""
+    man = path / "manifest.json"
+    if not man.is_file():
+        return
+    try:
+        manifest = json.loads(man.read_text())
+    except (OSError, ValueError):
+        return
+    if manifest.get("command") == "lm train-suite" and manifest.get("status") != "complete":
+        raise QuantaError(f"suite: {path} is an unfinished lm train-suite run (status {manifest.get('status')!r})",
+                          f"resume it: re-run quanta lm train-suite with resume=True out={path}")
 
 
 def _final_step_of_dir(path: Path) -> int:
@@ -240,11 +277,21 @@ def resolve_dtype(dtype, device=None):
     return table[str(dtype)]
 
 
+def _first_sentence(text: str, limit: int = 200) -> str:
+    """The first sentence of an error text, whole (cut at a word, with an ellipsis, only past ``limit``)."""
+    text = " ".join(text.split())
+    end = text.find(". ")
+    first = text if end < 0 else text[:end + 1]
+    if len(first) > limit:
+        first = first[:limit].rsplit(" ", 1)[0] + " …"
+    return first
+
+
 def _hub_error(path: str, revision: str | None, exc: BaseException) -> QuantaError:
     rev = f" (revision {revision})" if revision else ""
     return QuantaError(
         f"model {path}{rev} could not be loaded from the Hugging Face hub or its cache "
-        f"({type(exc).__name__}: {' '.join(str(exc).split())[:160]})",
+        f"({type(exc).__name__}: {_first_sentence(str(exc))})",
         f"on a machine with hub access run `huggingface-cli download {path}"
         + (f" --revision {revision}" if revision else "")
         + " --local-dir DIR`, copy DIR here and pass suite=DIR (or train a suite offline: quanta lm train-suite)")

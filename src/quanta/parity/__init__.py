@@ -24,7 +24,7 @@ _EXPORTS = {
     "zipf_probs": "quanta.theory",  # the one home of the model's formulas: zipf_probs(alpha, n_tasks)
     "ParityMLP": "quanta.parity.ensemble",
     "BatchedMLP": "quanta.parity.ensemble",
-    "ParityConfig": "quanta.parity.train",
+    "ParityConfig": "quanta.parity.config",
     "SweepTrainer": "quanta.parity.train",
     "train_sweep": "quanta.parity.train",
     "run_parity": "quanta.parity.train",

@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 
 from quanta.errors import QuantaError
-from quanta.theory import zipf_probs
+from quanta.parity.config import TASK_DISTS, check_task_shape, task_probs  # noqa: F401
 
 
 def derive_seed(*parts) -> int:
@@ -52,63 +52,6 @@ def derive_seed(*parts) -> int:
             raise TypeError(f"derive_seed: cannot use {type(part).__name__}")
     state = np.random.SeedSequence(words).generate_state(2, dtype=np.uint32)
     return int((int(state[0]) << 31) ^ int(state[1])) & ((1 << 63) - 1)
-
-
-TASK_DISTS = ("zipf", "exp:RATE", "broken:RANK:STEEPER")
-
-
-def task_probs(alpha: float, n_tasks: int, dist: str = "zipf") -> np.ndarray:
-    """Task frequencies, ``p_i`` for ``i = 0 .. n_tasks-1``, summing to 1.
-
-    ``dist`` is ``"zipf"`` (the quantization model's ``p_i ∝ (i+1)^-(α+1)``, :func:`quanta.theory.zipf_probs`) or
-    one of two worlds that are *not* a power law, which the calibration (:mod:`quanta.calibrate`) plants to check
-    that the test notices:
-
-    ``"exp:RATE"``
-        ``p_i ∝ exp(-RATE·i)``; ``alpha`` is only a label.
-    ``"broken:RANK:STEEPER"``
-        Zipf with exponent ``α+1`` up to rank ``RANK``, then ``α+1+STEEPER`` beyond it (continuous at ``RANK``).
-
-    Examples
-    --------
-    >>> task_probs(0.4, 4, "exp:1.0").round(3)
-    array([0.644, 0.237, 0.087, 0.032])
-    >>> bool(np.allclose(task_probs(0.4, 50, "broken:50:2"), task_probs(0.4, 50)))
-    True
-    """
-    kind, *args = str(dist).split(":")
-    hint = "use zipf, exp:RATE (e.g. exp:0.1) or broken:RANK:STEEPER (e.g. broken:10:2)"
-    try:
-        values = [float(a) for a in args]
-    except ValueError:
-        raise QuantaError(f"task_dist {dist!r} has a value that is not a number", hint) from None
-    rank = np.arange(1, n_tasks + 1, dtype=np.float64)
-    if kind == "zipf" and not values:
-        return zipf_probs(alpha, n_tasks)
-    if kind == "exp" and len(values) == 1 and math.isfinite(values[0]) and values[0] > 0:
-        logp = -values[0] * (rank - 1)
-    elif (kind == "broken" and len(values) == 2 and values[0] >= 1 and values[0] == int(values[0])
-          and math.isfinite(values[1]) and values[1] > 0):
-        r, extra = values
-        logp = -(alpha + 1) * np.log(rank) - extra * np.log(np.maximum(rank / r, 1.0))
-    else:
-        raise QuantaError(f"task_dist must be zipf, exp:RATE (RATE > 0) or broken:RANK:STEEPER (RANK >= 1 an "
-                          f"integer, STEEPER > 0), got {dist!r}", hint)
-    p = np.exp(logp - logp.max())
-    return p / p.sum()
-
-
-def check_task_shape(n_tasks: int, n: int, k: int) -> None:
-    """Raise QuantaError unless ``n_tasks`` distinct k-subsets of ``n`` bits exist."""
-    for name, value, low in (("n_tasks", n_tasks, 1), ("n", n, 1), ("k", k, 1)):
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
-            raise QuantaError(f"{name} must be an integer >= {low}, got {value!r}", f"pass e.g. {name}=3")
-    if k > n:
-        raise QuantaError(f"k must be <= n (a task's bits are a k-subset of the n data bits), got k={k}, n={n}",
-                          "lower k or raise n")
-    if n_tasks > math.comb(n, k):
-        raise QuantaError(f"n_tasks={n_tasks} is more than the {math.comb(n, k)} distinct {k}-subsets of n={n} bits",
-                          "lower n_tasks or raise n")
 
 
 def draw_subsets(n_tasks: int, n: int, k: int, seed: int) -> np.ndarray:

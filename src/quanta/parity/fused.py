@@ -25,7 +25,7 @@ import torch
 
 from quanta.errors import QuantaError
 
-KERNELS = ("torch", "triton", "auto")
+from quanta.parity.config import KERNELS  # noqa: E402
 
 
 def triton_available() -> bool:

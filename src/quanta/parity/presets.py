@@ -67,7 +67,7 @@ def preset_config(name: str, overrides: dict | None = None):
     QuantaError
         For an unknown preset, an unknown key or an impossible value.
     """
-    from quanta.parity.train import ParityConfig
+    from quanta.parity.config import ParityConfig
 
     if name not in PRESETS:
         raise QuantaError(f"preset: unknown preset {name!r}", f"choose one of {', '.join(PRESETS)}")

@@ -13,12 +13,10 @@ run's ``task_seed`` and are shared by every member, so all models are scored on 
 
 from __future__ import annotations
 
-import dataclasses
-import itertools
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +25,8 @@ import pandas as pd
 import torch
 
 from quanta.errors import QuantaError
-from quanta.parity.data import DataStream, ParityTasks, check_task_shape, draw_subsets, task_probs, task_tables
+from quanta.parity.config import ParityConfig, _is_int, _is_num  # noqa: F401  (ParityConfig lives here too)
+from quanta.parity.data import DataStream, ParityTasks, draw_subsets, task_tables
 from quanta.parity.ensemble import BatchedMLP, ParityMLP, n_params, parity_ce
 
 log = logging.getLogger(__name__)
@@ -35,133 +34,6 @@ log = logging.getLogger(__name__)
 LEARNED_NATS = 0.1 * math.log(2)  # "learned" threshold of the papers: 0.1 bits
 CHECKPOINT = "checkpoint.pt"
 FINAL_STATE = "final_state.pt"
-
-
-def _is_int(v) -> bool:
-    return (isinstance(v, (int, np.integer)) and not isinstance(v, bool)) or (
-        isinstance(v, float) and math.isfinite(v) and v == int(v))
-
-
-def _is_num(v) -> bool:
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-@dataclass(frozen=True)
-class ParityConfig:
-    """A multitask sparse parity sweep. Defaults are the paper's parameter sweep (Fig. 2).
-
-    Sweep axes (lists; a scalar is taken as a one-element list): ``widths``, ``seeds``,
-    ``data_sizes`` (``0`` = online sampling, a fresh batch every step; ``D > 0`` = a fixed
-    training set of D samples, reshuffled every epoch), ``alphas`` (the paper's α: task ``i`` has
-    probability ∝ (i+1)^-(α+1); the reference code's ``alpha`` is our α+1).
-    """
-
-    n_tasks: int = 500
-    n: int = 100  # data bits
-    k: int = 3  # bits per task
-    alphas: tuple = (0.4,)
-    widths: tuple = tuple(int(w) for w in np.unique(np.round(np.geomspace(10, 500, 30)).astype(int)))
-    seeds: tuple = (0,)
-    data_sizes: tuple = (0,)
-    depth: int = 1  # hidden layers
-    task_seed: int = 0  # draws the task subsets and the test set
-    batch_size: int = 20000  # per group; a fixed-D group uses min(batch_size, D)
-    steps: int = 200000
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    betas: tuple = (0.9, 0.999)
-    eps: float = 1e-8
-    n_evals: int = 40  # log-spaced evaluation steps (plus step 0 and the last step)
-    eval_every: int | None = None  # also evaluate every this many steps
-    n_test_per_task: int = 1000
-    eval_batch: int = 50000  # test rows per forward pass
-    patience: int | None = None  # fixed-D members stop after this many evaluations without a better test loss
-    checkpoint_every: int | None = None  # steps between checkpoints (None: none)
-    tf32: bool = False  # CUDA TF32 matmuls (changes numerics: ~1e-3 relative)
-    bf16: bool = False  # bf16 autocast for training forward/backward (changes numerics)
-    compile: bool = False  # torch.compile the batched forward (same maths, different fusion order)
-    task_dist: str = "zipf"  # task frequencies: zipf, or a planted non-power-law world (parity.data.task_probs)
-    kernel: str = "torch"  # training step: "torch" (autograd), "triton" (fused, quanta.parity.fused) or "auto"
-
-    def __post_init__(self):
-        for key in ("alphas", "widths", "seeds", "data_sizes", "betas"):
-            value = getattr(self, key)
-            if not isinstance(value, (list, tuple)):
-                value = (value,)
-            object.__setattr__(self, key, tuple(value))
-        for key in ("n_tasks", "n", "k", "depth", "task_seed", "batch_size", "steps", "n_evals", "n_test_per_task",
-                    "eval_batch", "eval_every", "patience", "checkpoint_every"):
-            value = getattr(self, key)
-            if value is None and key in ("eval_every", "patience", "checkpoint_every"):
-                continue
-            if not _is_int(value):
-                raise QuantaError(f"{key} must be an integer, got {value!r}", f"e.g. {key}=10")
-            object.__setattr__(self, key, int(value))
-        lows = {"n_tasks": 1, "n": 1, "k": 1, "depth": 1, "batch_size": 1, "steps": 1, "n_evals": 1,
-                "n_test_per_task": 1, "eval_batch": 1, "eval_every": 1, "patience": 1, "checkpoint_every": 1,
-                "task_seed": 0}
-        for key, low in lows.items():
-            value = getattr(self, key)
-            if value is not None and value < low:
-                raise QuantaError(f"{key} must be >= {low}, got {value}", f"e.g. {key}={max(low, 1)}")
-        check_task_shape(self.n_tasks, self.n, self.k)
-        task_probs(1.0, self.n_tasks, self.task_dist)  # refuses a bad spec up front
-
-        def _list(key, ok, what, conv):
-            values = getattr(self, key)
-            if not values:
-                raise QuantaError(f"{key} must list at least one value, got []", f"e.g. {key}=[...]")
-            bad = [v for v in values if not ok(v)]
-            if bad:
-                raise QuantaError(f"{key} must hold {what}, got {bad[0]!r}", f"fix {key}=...")
-            values = tuple(conv(v) for v in values)
-            if len(set(values)) != len(values):
-                raise QuantaError(f"{key} must not repeat a value, got {list(values)}", "list each value once")
-            object.__setattr__(self, key, values)
-
-        _list("widths", lambda v: _is_int(v) and v >= 1, "integers >= 1 (width < 1 is impossible)", int)
-        _list("seeds", lambda v: _is_int(v) and v >= 0, "integers >= 0", int)
-        _list("data_sizes", lambda v: _is_int(v) and v >= 0, "integers >= 0 (0 = online sampling)", int)
-        _list("alphas", lambda v: _is_num(v) and v > 0, "numbers > 0 (the paper's α; α <= 0 is impossible)", float)
-        if len(self.betas) != 2 or not all(_is_num(b) and 0 <= b < 1 for b in self.betas):
-            raise QuantaError(f"betas must be two numbers in [0, 1), got {list(self.betas)}", "e.g. betas=[0.9,0.999]")
-        object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
-        for key, low in (("lr", 0.0), ("weight_decay", 0.0), ("eps", 0.0)):
-            value = getattr(self, key)
-            if not _is_num(value) or value < low or (key != "weight_decay" and value == 0):
-                raise QuantaError(f"{key} must be a number {'>=' if key == 'weight_decay' else '>'} 0, got {value!r}",
-                                  f"e.g. {key}=0.001")
-            object.__setattr__(self, key, float(value))
-        for key in ("tf32", "bf16", "compile"):
-            if not isinstance(getattr(self, key), bool):
-                raise QuantaError(f"{key} must be true or false, got {getattr(self, key)!r}", f"pass e.g. {key}=True")
-        from quanta.parity.fused import KERNELS
-
-        if self.kernel not in KERNELS:
-            raise QuantaError(f"kernel must be one of {', '.join(KERNELS)}, got {self.kernel!r}", "pass e.g. kernel='torch'")
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "ParityConfig":
-        """Build a config from a dict, refusing unknown keys (one-line QuantaError)."""
-        known = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(values) - set(known))
-        if unknown:
-            raise QuantaError(f"unknown parity config key {unknown[0]!r}", f"known keys: {', '.join(known)}")
-        return cls(**values)
-
-    # ------------------------------------------------------------------ derived
-    @property
-    def groups(self) -> list[tuple[float, int, int]]:
-        """The (alpha, D, seed) of every group, in order."""
-        return list(itertools.product(self.alphas, self.data_sizes, self.seeds))
-
-    def eval_steps(self) -> list[int]:
-        """Steps after which the test set is evaluated: 0, log-spaced points, every ``eval_every``, the last."""
-        pts = set(np.unique(np.round(np.geomspace(1, self.steps, self.n_evals)).astype(int)).tolist())
-        pts |= {0, self.steps}
-        if self.eval_every:
-            pts |= set(range(self.eval_every, self.steps + 1, self.eval_every))
-        return sorted(int(p) for p in pts)
 
 
 # ====================================================================== the trainer
@@ -480,6 +352,21 @@ def train_sweep(cfg: ParityConfig, *, device="cpu") -> dict[str, pd.DataFrame]:
     return trainer.tables()
 
 
+def check_sweep_memory(cfg: ParityConfig, device) -> None:
+    """Refuse a sweep whose estimated memory (:meth:`ParityConfig.memory_bytes`) exceeds the device's, before
+    anything is allocated or written."""
+    from quanta.utils import check_memory
+
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        total = torch.cuda.get_device_properties(dev).total_memory
+        where = f"memory on {dev}"
+    else:
+        total, where = None, "memory"
+    check_memory(cfg.memory_bytes(), f"the sweep (widths up to {max(cfg.widths)}, {len(cfg.groups)} group(s))",
+                 "lower widths=..., batch_size=... or eval_batch=...", available=total, where=where)
+
+
 def run_parity(cfg: ParityConfig, out, *, device: str | None = None, force: bool = False, resume: bool = False,
                argv: list[str] | None = None) -> dict:
     """Train a sweep and write its run directory (tables, ``final_state.pt``, a figure, summary).
@@ -497,6 +384,7 @@ def run_parity(cfg: ParityConfig, out, *, device: str | None = None, force: bool
     from quanta.utils import device_description, resolve_device
 
     dev = resolve_device(device)
+    check_sweep_memory(cfg, dev)
     run = Run.create(out, command="parity run", config=asdict(cfg), seed=cfg.task_seed,
                      device=device_description(dev), force=force, resume=resume, argv=argv)
     with run:

@@ -244,6 +244,9 @@ def run_qdg_lm(cfg: QDGConfig, out, *, device=None, force: bool = False, argv=No
     # every random choice below takes cfg.seed explicitly (its own numpy or torch Generator): no global state
     # load and check the inputs before anything is written, so bad input leaves no run directory behind
     model, tok = load_model(cfg.model, revision=cfg.revision, device=dev, dtype="float32")
+    from quanta.lm.losses import _check_positions, _model_positions
+
+    _check_positions(str(cfg.model), _model_positions(model.config), cfg.context_length)
     docs = load_corpus(cfg.corpus, max_docs=cfg.max_docs)
     windows = tokenize_documents(docs, tok, context_length=cfg.context_length, n_windows=1, min_tokens=3)
     if not windows:
