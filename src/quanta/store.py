@@ -389,6 +389,11 @@ class Run:
         p.mkdir(parents=True, exist_ok=True)
         return p
 
+    @property
+    def timings(self) -> dict:
+        """Wall seconds of every timed block, summed over the attempts of a resumed run."""
+        return dict(self._timings)
+
     @contextlib.contextmanager
     def timer(self, name: str):
         """Record the wall time of a block under ``timings_s[name]`` in the manifest."""

@@ -82,7 +82,9 @@ def run_calibration(cfg, out, *, force: bool = False, resume: bool = False, devi
                         "seeds_per_verdict": cfg.seeds_per_verdict, "n_verdicts_per_world": cfg.n_verdicts,
                         "n_samples": cfg.n_samples, "n_draws": cfg.n_draws,
                         "worlds": [asdict(w) for w in cfg.worlds],
-                        "minutes": (time.perf_counter() - t_start) / 60})
+                        # summed over every attempt of a resumed run (the manifest's timings_s)
+                        "minutes": sum(v for k, v in run.timings.items() if k != "total") / 60,
+                        "minutes_this_attempt": (time.perf_counter() - t_start) / 60})
         run.save_figure(plot_power(summary), "power")
         run.save_figure(plot_coverage(summary), "coverage")
         if ship:
