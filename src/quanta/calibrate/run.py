@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import asdict
@@ -31,14 +32,6 @@ def run_calibration(cfg, out, *, force: bool = False, resume: bool = False, devi
     (:func:`quanta.calibrate.rates.summarize`). With ``ship``, the headline rates are also written to the package's
     table (:data:`quanta.calibrate.shipped.SHIPPED`), which ``quanta falsify`` and the demo quote.
     """
-    from quanta.calibrate.figures import plot_coverage, plot_power
-    from quanta.calibrate.rates import summarize
-    from quanta.calibrate.shipped import SHIPPED, write_shipped
-    from quanta.calibrate.units import parts_units, scaling_units
-    from quanta.calibrate.verdicts import world_verdicts
-    from quanta.parity.train import run_parity
-    from quanta.progress import progress
-    from quanta.store import Run
     from quanta.utils import resolve_device
 
     if ship and cfg.preset != "cpu":
@@ -49,6 +42,38 @@ def run_calibration(cfg, out, *, force: bool = False, resume: bool = False, devi
     for w in cfg.worlds:  # every world's parity config is checked before anything is written
         cfg.parity_config(w)
     dev = resolve_device(device)
+    with _one_thread_on_cpu(dev):
+        return _run(cfg, out, force=force, resume=resume, dev=dev, ship=ship, argv=argv)
+
+
+@contextlib.contextmanager
+def _one_thread_on_cpu(dev):
+    """On a CPU, torch on one thread for the duration (restored after). The calibration's models are small: on the
+    shared 2-core machine, beside another job, one thread trained them 4.7x faster per model-step than torch's default
+    of two (24 groups at 27 steps a second against 36 groups at 3.8, 2026-12-02)."""
+    import torch
+
+    if dev.type != "cpu":
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _run(cfg, out, *, force, resume, dev, ship, argv):
+    from quanta.calibrate.figures import plot_coverage, plot_power
+    from quanta.calibrate.rates import summarize
+    from quanta.calibrate.shipped import SHIPPED, write_shipped
+    from quanta.calibrate.units import parts_units, scaling_units
+    from quanta.calibrate.verdicts import world_verdicts
+    from quanta.parity.train import run_parity
+    from quanta.progress import progress
+    from quanta.store import Run
+
     out = Path(out)
     fcfg = cfg.falsify_config()
     t_start = time.perf_counter()
