@@ -73,19 +73,14 @@ class DemoConfig:
     device: str | None = None
 
     def __post_init__(self):
-        if isinstance(self.parity_seeds, bool) or not isinstance(self.parity_seeds, int) or self.parity_seeds < 1:
-            raise QuantaError(f"parity_seeds must be an integer >= 1, got {self.parity_seeds!r}",
-                              "e.g. --set parity_seeds=3")
-        for name in ("lm_max_docs", "qdg_tokens", "qdg_parity_samples"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 20:
-                raise QuantaError(f"{name} must be an integer >= 20, got {v!r}", f"raise {name}")
-        if not (isinstance(self.qdg_threshold, (int, float)) and self.qdg_threshold > 0):
-            raise QuantaError(f"qdg_threshold must be > 0 nats, got {self.qdg_threshold!r}",
-                              "e.g. --set qdg_threshold=1.0")
-        if self.suite_steps is not None and (not isinstance(self.suite_steps, int) or self.suite_steps < 1):
-            raise QuantaError(f"suite_steps must be a positive integer, got {self.suite_steps!r}",
-                              "e.g. --set suite_steps=200")
+        from quanta.validation import Interval, validate_config
+
+        validate_config(self, {
+            "parity_seeds": [Interval(int, 1, None)], "lm_max_docs": [Interval(int, 20, None)],
+            "qdg_tokens": [Interval(int, 20, None)], "qdg_parity_samples": [Interval(int, 20, None)],
+            "qdg_threshold": [Interval(float, 0, None, closed="neither")],
+            "suite_steps": [None, Interval(int, 1, None)],
+        }, examples={"suite_steps": 200})
 
 
 @dataclass(frozen=True)

@@ -264,17 +264,14 @@ class LossesConfig:
         object.__setattr__(self, "revisions", revs)
         if not suite:
             raise QuantaError("suite: no models were given", "pass suite=pythia, suite=DIR or a hub id")
-        if self.precision not in PRECISIONS:
-            raise QuantaError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}",
-                              "fp32 on CPU; bf16 on GPU")
-        for key, low in (("context_length", 2), ("max_tokens", 1), ("max_docs", 1), ("batch_tokens", 2)):
-            value = getattr(self, key)
-            if value is not None and (not isinstance(value, int) or value < low):
-                raise QuantaError(f"{key} must be an integer >= {low}, got {value!r}", "or leave it unset")
-        for key in ("n_windows", "docs_per_shard"):
-            value = getattr(self, key)
-            if not isinstance(value, int) or value < 1:
-                raise QuantaError(f"{key} must be an integer >= 1, got {value!r}", "e.g. 1 or 256")
+        from quanta.validation import Interval, Options, validate_config
+
+        validate_config(self, {
+            "precision": [Options(PRECISIONS)],
+            "context_length": [None, Interval(int, 2, None)], "max_tokens": [None, Interval(int, 1, None)],
+            "max_docs": [None, Interval(int, 1, None)], "batch_tokens": [None, Interval(int, 2, None)],
+            "n_windows": [Interval(int, 1, None)], "docs_per_shard": [Interval(int, 1, None)],
+        }, examples={"context_length": 1024, "max_tokens": 100000, "max_docs": 100, "batch_tokens": 16384})
 
 
 @dataclass
