@@ -151,9 +151,21 @@ def test_score_against_planted_on_a_perfect_decomposition(tmp_path, docs, tokeni
         run.finish({"n_clusters": k, "zipf_exponent": 1.4, "zipf_exponent_ci": [1.3, 1.5]})
     score = score_against_planted(tmp_path / "qdg", tokenizer=tokenizer, n_boot=0)
     assert score["ari"] == pytest.approx(1.0) and score["ari_skill_tokens"] == pytest.approx(1.0)
+    assert score["ari_kind"] < 1.0
     assert score["background_share"] == 0.0 and score["planted_exponent"] == 1.5
     assert score["n_skills_selected"] == k and score["oracle_exponent"] > 1.0
     # skill_losses groups a loss table by model and planted skill
     losses = pd.DataFrame({"model": ["m"] * len(truth), "loss": np.where(truth == 1, 0.01, 2.0)})
     sl = skill_losses(losses, truth)
     assert bool(sl.set_index("skill").loc[1, "learned"]) and not sl.set_index("skill").loc[2, "learned"]
+
+
+def test_loss_floor_share_matches_the_generated_documents():
+    from quanta.lm.planted import loss_floor
+
+    ps = PlantedSpec(skills=200, alpha=0.5, seed=2, doc_len=2000)
+    gen = [generate_document(ps, i) for i in range(40)]
+    share = sum(len(g.episodes) for g in gen) / sum(len(g.text.split()) for g in gen)
+    floor = loss_floor(ps)
+    assert abs(share - floor["skill_token_share"]) < 0.01
+    assert 0 < floor["per_token"] < floor["background_word"]

@@ -48,7 +48,7 @@ from quanta.errors import QuantaError
 
 __all__ = ["PLANTED", "PlantedSpec", "PlantedDoc", "parse_planted_spec", "is_planted_spec", "skill_table",
            "generate_document", "planted_sources", "skill_probabilities", "document_token_skills",
-           "window_skills", "row_skills", "skill_losses", "score_against_planted", "KINDS"]
+           "window_skills", "row_skills", "skill_losses", "score_against_planted", "loss_floor", "KINDS"]
 
 PLANTED = "planted"
 KINDS = ("complete", "copy", "count")
@@ -556,7 +556,8 @@ def score_against_planted(run_dir, *, spec=None, tokenizer=None, n_boot: int = 2
     dict
         ``ari`` (ARI of QDG's labels at the headline count against the planted skills, background tokens as
         one more class), ``ari_skill_tokens`` (the same on tokens of a skill only), ``ari_by_count``
-        (count -> ARI), ``n_tokens``, ``background_share`` (selected tokens of no skill), ``n_skills_selected``
+        (count -> ARI), ``ari_kind`` (ARI at the headline count against the planted *kind*, background as one
+        more class: a decomposition by mechanism rather than by skill scores high here), ``n_tokens``, ``background_share`` (selected tokens of no skill), ``n_skills_selected``
         (distinct skills among them), ``planted_exponent`` (α+1), ``parts_exponent`` and its CI (QDG's MLE at
         the headline count), ``parts_exponent_envelope``, ``oracle_exponent`` and its CI (the same MLE on the
         sizes of the true skills among the selected tokens: what a perfect decomposition of this sample gives).
@@ -586,13 +587,19 @@ def score_against_planted(run_dir, *, spec=None, tokenizer=None, n_boot: int = 2
     summary = run.summary
     k_head = int(summary["n_clusters"])
     aris = {}
-    ari_skill = None
+    ari_skill = ari_kind = None
     is_skill = truth > 0
+    kind_of = np.asarray([-1] + [KINDS.index(k) for k in skill_table(ps)["kind"]])
     for k, grp in clusters.groupby("n_clusters"):
         lab = grp.sort_values("token")["cluster"].to_numpy()
+        if len(lab) != len(truth):
+            raise QuantaError(f"{run_dir}: clusters at count {k} label {len(lab)} tokens, tokens has {len(truth)}",
+                              "pass a complete quanta qdg run")
         aris[int(k)] = float(adjusted_rand_score(truth, lab))
-        if int(k) == k_head and is_skill.sum() >= 2:
-            ari_skill = float(adjusted_rand_score(truth[is_skill], lab[is_skill]))
+        if int(k) == k_head:
+            ari_kind = float(adjusted_rand_score(kind_of[np.maximum(truth, 0)], lab))
+            if is_skill.sum() >= 2:
+                ari_skill = float(adjusted_rand_score(truth[is_skill], lab[is_skill]))
     sizes = np.bincount(truth[is_skill])[1:]
     sizes = sizes[sizes > 0]
     oracle = None
@@ -610,6 +617,7 @@ def score_against_planted(run_dir, *, spec=None, tokenizer=None, n_boot: int = 2
         "n_clusters": k_head,
         "ari": aris.get(k_head),
         "ari_skill_tokens": ari_skill,
+        "ari_kind": ari_kind,
         "ari_by_count": aris,
         "planted_exponent": ps.alpha + 1.0,
         "parts_exponent": summary.get("zipf_exponent"),
@@ -618,3 +626,30 @@ def score_against_planted(run_dir, *, spec=None, tokenizer=None, n_boot: int = 2
         "oracle_exponent": oracle.exponent if oracle else None,
         "oracle_exponent_ci": list(oracle.exponent_ci) if oracle and oracle.exponent_ci else None,
     }
+
+
+def loss_floor(spec) -> dict:
+    """The loss of the ideal predictor (the generating process itself), per token, in nats, for long documents.
+
+    A slot is a background word with probability ``1 - rate`` (loss ``-log((1 - rate)/background)``) or an
+    episode of skill ``k`` with probability ``rate·p_k``: its trigger pair costs ``-log(rate·p_k)`` in all, the
+    random digit of a ``count`` costs ``log 10``, and the determined word costs 0. The floor is the expected
+    loss per slot over the expected words per slot (the background words that open every document and the
+    document ends are left out). A model's loss on skill tokens can fall to 0; the rest is irreducible.
+
+    Returns
+    -------
+    dict
+        ``per_token`` (the mean floor over all tokens), ``background_word`` (the floor of one background word),
+        ``skill_token_share`` (the expected share of determined tokens).
+    """
+    ps = _as_spec(spec)
+    p = skill_probabilities(ps)
+    is_count = np.asarray([k == "count" for k in skill_table(ps)["kind"]])
+    r, nb = ps.rate, ps.background
+    h = float(-(p * np.log(p)).sum())
+    p_count = float(p[is_count].sum())
+    loss_slot = (1 - r) * -math.log((1 - r) / nb) + r * (-math.log(r) + h + p_count * math.log(10))
+    words_slot = (1 - r) + r * (3 + p_count)
+    return {"per_token": loss_slot / words_slot, "background_word": -math.log((1 - r) / nb),
+            "skill_token_share": r / words_slot}
