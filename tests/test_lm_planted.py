@@ -169,3 +169,10 @@ def test_loss_floor_share_matches_the_generated_documents():
     floor = loss_floor(ps)
     assert abs(share - floor["skill_token_share"]) < 0.01
     assert 0 < floor["per_token"] < floor["background_word"]
+
+
+def test_cli_refuses_a_bad_planted_spec_in_one_line_and_writes_nothing(cli_run, tmp_path):
+    code, _, err = cli_run("lm", "train-suite", "--corpus", "planted:skills=200,alfa=0.5", "--preset", "tiny",
+                           "--out", str(tmp_path / "s"))
+    assert code == 2 and err.count("\n") == 1 and "unknown key 'alfa'" in err
+    assert not (tmp_path / "s").exists()
