@@ -38,6 +38,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--out", required=True, help="folder for the suite, losses and qdg runs")
     ap.add_argument("--suite", default=None, help="an already trained suite (skips step 1)")
     ap.add_argument("--preset", default="cpu")
+    ap.add_argument("--steps", type=int, default=None, help="training steps (default: the preset's; warmup 10%%)")
     ap.add_argument("--max-docs", type=int, default=200, help="held-out documents scored")
     ap.add_argument("--windows", type=int, default=2)
     ap.add_argument("--learned-below", type=float, default=0.1)
@@ -57,12 +58,13 @@ def main(argv=None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     ps, _ = parse_planted_spec(args.spec)
     test_spec = ps.to_spec("test")
-    record: dict = {"spec": args.spec, "test_spec": test_spec, "preset": args.preset,
+    record: dict = {"spec": args.spec, "test_spec": test_spec, "preset": args.preset, "steps": args.steps,
                     "machine": f"{platform.machine()}, {os.cpu_count()} CPUs (shared)", "seconds": {}}
     suite = Path(args.suite) if args.suite else out / "suite"
     if not args.suite:
         t0 = time.perf_counter()
-        summary = train_suite(SuiteConfig(corpus=args.spec, preset=args.preset), suite, force=True)
+        extra = {"steps": args.steps, "warmup_steps": args.steps // 10} if args.steps else {}
+        summary = train_suite(SuiteConfig(corpus=args.spec, preset=args.preset, **extra), suite, force=True)
         record["seconds"]["train_suite"] = round(time.perf_counter() - t0, 1)
     summary = json.loads((suite / "summary.json").read_text())
     record["suite"] = {k: summary[k] for k in ("models", "n_params_nonembed", "heldout_loss", "decades_nonembed",
@@ -83,6 +85,10 @@ def main(argv=None) -> dict:
     sl = skill_losses(df, skills, learned_below=args.learned_below)
     models = summary["models"]
     n_params = summary["n_params_nonembed"]
+    import pandas as pd
+
+    train_log = pd.read_parquet(suite / "train.parquet")
+    last = train_log[train_log["step"] > train_log["step"].max() - 100].groupby("model")["loss"].mean()
     per_model = []
     for m in models:
         rows = df["model"] == m
@@ -92,6 +98,7 @@ def main(argv=None) -> dict:
         per_model.append({
             "model": m, "mean_loss": float(loss.mean()), "background_loss": float(loss[s <= 0].mean()),
             "skill_loss": float(loss[s > 0].mean()),
+            "train_loss_last100": float(last[m]),
             "skills_learned": int(t["learned"].sum()),
             "skills_seen": int(len(t)),
             "learned_ranks": [int(k) for k in t.loc[t["learned"], "skill"]],

@@ -557,7 +557,8 @@ def score_against_planted(run_dir, *, spec=None, tokenizer=None, n_boot: int = 2
         ``ari`` (ARI of QDG's labels at the headline count against the planted skills, background tokens as
         one more class), ``ari_skill_tokens`` (the same on tokens of a skill only), ``ari_by_count``
         (count -> ARI), ``ari_kind`` (ARI at the headline count against the planted *kind*, background as one
-        more class: a decomposition by mechanism rather than by skill scores high here), ``n_tokens``, ``background_share`` (selected tokens of no skill), ``n_skills_selected``
+        more class: a decomposition by mechanism rather than by skill scores high here), ``n_tokens``, ``background_share`` (selected tokens of no skill), ``background_top`` (their five most
+        common token strings and counts), ``n_skills_selected``
         (distinct skills among them), ``planted_exponent`` (α+1), ``parts_exponent`` and its CI (QDG's MLE at
         the headline count), ``parts_exponent_envelope``, ``oracle_exponent`` and its CI (the same MLE on the
         sizes of the true skills among the selected tokens: what a perfect decomposition of this sample gives).
@@ -612,6 +613,8 @@ def score_against_planted(run_dir, *, spec=None, tokenizer=None, n_boot: int = 2
         "corpus": corpus,
         "n_tokens": int(len(truth)),
         "background_share": float((~is_skill).mean()) if len(truth) else None,
+        "background_top": ({str(k): int(v) for k, v in tokens.loc[~is_skill, "token_str"].value_counts().head(5).items()}
+                           if "token_str" in tokens else {}),
         "n_skills_planted": ps.skills,
         "n_skills_selected": int(sizes.size),
         "n_clusters": k_head,
