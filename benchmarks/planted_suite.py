@@ -51,7 +51,7 @@ def main(argv=None) -> dict:
     from quanta.lm.corpus import load_corpus
     from quanta.lm.losses import LossesConfig, compute_losses, read_losses
     from quanta.lm.models import load_tokenizer
-    from quanta.lm.planted import parse_planted_spec, row_skills, skill_losses
+    from quanta.lm.planted import parse_planted_spec, row_skills, skill_losses, skill_table
     from quanta.lm.train import SuiteConfig, train_suite
 
     out = Path(args.out)
@@ -89,6 +89,8 @@ def main(argv=None) -> dict:
 
     train_log = pd.read_parquet(suite / "train.parquet")
     last = train_log[train_log["step"] > train_log["step"].max() - 100].groupby("model")["loss"].mean()
+    tab = skill_table(ps)
+    kind_skills = {k: tab.loc[tab["kind"] == k, "skill"].to_numpy() for k in ps.kind_list}
     per_model = []
     for m in models:
         rows = df["model"] == m
@@ -99,6 +101,7 @@ def main(argv=None) -> dict:
             "model": m, "mean_loss": float(loss.mean()), "background_loss": float(loss[s <= 0].mean()),
             "skill_loss": float(loss[s > 0].mean()),
             "train_loss_last100": float(last[m]),
+            "skill_loss_by_kind": {k: float(loss[np.isin(s, kind_skills[k])].mean()) for k in kind_skills},
             "skills_learned": int(t["learned"].sum()),
             "skills_seen": int(len(t)),
             "learned_ranks": [int(k) for k in t.loc[t["learned"], "skill"]],
