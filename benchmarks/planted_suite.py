@@ -9,7 +9,8 @@ scoring steps):
    tokens per model, skills learned per model (mean loss below ``--learned-below`` nats), loss by skill rank;
    fits of ``L = L_inf + A·N^-alpha`` to the mean loss and to the skill-token loss
    (:func:`quanta.fit.fit_power_law`, bootstrap over tokens is not done: 5 points, read as a rough figure);
-4. ``quanta qdg`` on the largest model on ``SPEC:test``, scored by :func:`quanta.lm.planted.score_against_planted`.
+4. ``quanta qdg`` on the largest model on ``SPEC:test``, scored by
+   :func:`quanta.lm.planted_score.score_against_planted`.
 
 Writes a JSON of the figures (``--json``; docs/data/planted_cpu.json is one such record). Usage::
 
@@ -125,7 +126,7 @@ def main(argv=None) -> dict:
     record["learned_below"] = args.learned_below
 
     if not args.skip_qdg:
-        from quanta.lm.planted import score_against_planted
+        from quanta.lm.planted_score import score_against_planted
         from quanta.qdg.pipeline import QDGConfig, run_qdg_lm
 
         largest = json.loads((suite / "suite.json").read_text())["models"][-1]["path"]

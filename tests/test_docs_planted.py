@@ -10,12 +10,12 @@ DOC = ROOT / "docs" / "planted.md"
 
 def suite_table(run: dict) -> str:
     """The by-size table of one recorded run, as docs/planted.md shows it."""
-    lines = ["| model | non-embedding params | training loss, last 100 steps | held-out loss (train-suite) | mean loss | "
-             "skill-token loss | "
-             "skills learned (< {:g} nats) | skill loss, top 10% of ranks | bottom 10% |".format(run["learned_below"]),
+    lines = ["| model | non-embedding params | training loss, last 100 steps | held-out loss (train-suite) | "
+             "mean loss | skill-token loss | skills learned (< {:g} nats) | skill loss, top 10% of ranks | bottom 10% |".format(run["learned_below"]),
              "|---|---|---|---|---|---|---|---|---|"]
     for p, n, h in zip(run["per_model"], run["suite"]["n_params_nonembed"], run["suite"]["heldout_loss"]):
-        lines.append(f"| {p['model']} | {n:,} | {p['train_loss_last100']:.3f} | {h:.3f} | {p['mean_loss']:.3f} | {p['skill_loss']:.3f} | "
+        lines.append(f"| {p['model']} | {n:,} | {p['train_loss_last100']:.3f} | {h:.3f} | {p['mean_loss']:.3f} | "
+                     f"{p['skill_loss']:.3f} | "
                      f"{p['skills_learned']} of {p['skills_seen']} | {p['skill_loss_by_decile'][0]:.2f} | "
                      f"{p['skill_loss_by_decile'][-1]:.2f} |")
     return "\n".join(lines)

@@ -6,8 +6,9 @@ import pytest
 
 from quanta.errors import QuantaError
 from quanta.lm.corpus import load_corpus, tokenize_documents
-from quanta.lm.planted import (PlantedSpec, generate_document, parse_planted_spec, row_skills, score_against_planted,
-                               skill_losses, skill_table, window_skills)
+from quanta.lm.planted import (PlantedSpec, generate_document, parse_planted_spec, row_skills, skill_losses,
+                               skill_table, window_skills)
+from quanta.lm.planted_score import score_against_planted
 
 SPEC = "planted:skills=60,alpha=0.5,seed=3,docs=300,doc_len=128"
 

@@ -210,7 +210,7 @@ def _iter_spec(spec: str, *, text_field: str, test_fraction: float) -> Iterable[
     if head == "planted" and not Path(spec).exists():
         from quanta.lm.planted import planted_sources
 
-        yield from planted_sources(spec, test_fraction=test_fraction)
+        yield from planted_sources(spec, held_out=lambda source: held_out(source, test_fraction))
         return
     if head == STDLIB and not Path(spec).exists():
         root = stdlib_root()
