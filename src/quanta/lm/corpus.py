@@ -2,6 +2,9 @@
 
 A corpus *spec* is a string (or a list of them, read in order):
 
+``planted:KEY=VALUE,...[:train|:test]``
+    The planted-quanta language (:mod:`quanta.lm.planted`): generated documents whose skills and their Zipf
+    frequencies are known; split by source as the stdlib corpus is.
 ``stdlib``, ``stdlib:train``, ``stdlib:test``
     The Python standard library's ``.py`` source on the running machine (no site-packages, no test folders),
     one document per file, in sorted order of relative path. The split is by file: a file is held out when
@@ -204,6 +207,11 @@ def _expand_path_spec(spec: str) -> list[tuple[Path, str]]:
 def _iter_spec(spec: str, *, text_field: str, test_fraction: float) -> Iterable[tuple[str, str]]:
     spec = str(spec).strip()
     head, _, split = spec.partition(":")
+    if head == "planted" and not Path(spec).exists():
+        from quanta.lm.planted import planted_sources
+
+        yield from planted_sources(spec, held_out=lambda source: held_out(source, test_fraction))
+        return
     if head == STDLIB and not Path(spec).exists():
         root = stdlib_root()
         for p in stdlib_files(split or "all", test_fraction=test_fraction):
@@ -221,6 +229,20 @@ def _iter_spec(spec: str, *, text_field: str, test_fraction: float) -> Iterable[
             text = _read_text_file(path)
             if text is not None:
                 yield label, text
+
+
+def _split_specs(spec: str) -> list[str]:
+    """A comma-separated string into specs; the ``KEY=VALUE`` pieces of a ``planted:`` spec stay with it."""
+    out: list[str] = []
+    for piece in spec.split(","):
+        if not piece.strip():
+            continue
+        head = piece.strip().partition(":")[0]
+        if out and out[-1].strip().startswith("planted:") and "=" in head and "/" not in head:
+            out[-1] += "," + piece
+        else:
+            out.append(piece)
+    return out
 
 
 def load_corpus(spec: str | Sequence[str], *, max_docs: int | None = None, min_chars: int = 1,
@@ -252,7 +274,7 @@ def load_corpus(spec: str | Sequence[str], *, max_docs: int | None = None, min_c
         For a spec that names nothing, a malformed record, or a corpus with no documents.
     """
     if isinstance(spec, str):
-        specs = [s for s in spec.split(",") if s.strip()] if not Path(spec).exists() else [spec]
+        specs = _split_specs(spec) if not Path(spec).exists() else [spec]
     else:
         specs = [str(s) for s in spec]
     if not specs:
