@@ -166,7 +166,10 @@ def per_token_losses(model, windows: Sequence[TokenizedWindow], *, device=None, 
     base = getattr(model, model.base_model_prefix) if split_head else None
     head = model.get_output_embeddings() if split_head else None
     lengths = [len(w.ids) for w in windows]
-    with torch.inference_mode():
+    from quanta.progress import progress
+
+    bar = progress(total=n_pred, desc=f"losses {getattr(model.config, 'name_or_path', '') or 'model'}"[:60], unit="tok")
+    with torch.inference_mode(), bar:
         for batch in make_batches(lengths, batch_tokens=batch_tokens, max_batch_size=max_batch_size):
             width = lengths[batch[0]]
             ids = torch.zeros((len(batch), width), dtype=torch.long)  # (B, T), right-padded
@@ -196,6 +199,7 @@ def per_token_losses(model, windows: Sequence[TokenizedWindow], *, device=None, 
                 m = lengths[k] - 1
                 out_loss[offsets[k]:offsets[k] + m] = loss[a:a + m]
                 a += m
+            bar.update(a)
     df = pd.DataFrame({"doc": out_doc, "pos": out_pos, "token_id": out_tok, "loss": out_loss})
     if len(windows) > 1 and not (np.all(np.diff(out_doc) >= 0)):
         df = df.sort_values(["doc", "pos"], kind="stable").reset_index(drop=True)
