@@ -81,7 +81,8 @@ def world_verdicts(world, scaling: pd.DataFrame, parts: pd.DataFrame, *, seeds_p
         ``alpha_scaling``, ``alpha_parts``, ``gap`` (|a - b|, 0 when they match), ``method``, ``replicate``,
         ``seeds``, ``verdict``, ``gap_test`` (the test of the exponents alone, before the power-law check),
         ``p_value``, ``zipf_pred`` with ``pred_lo``/``pred_hi``, ``zipf_measured`` with ``meas_lo``/``meas_hi``,
-        ``zipf_true`` (the planted α + 1 of the scaling side, for true worlds), ``ari`` (mean over the parts).
+        ``zipf_true`` (the planted α + 1 of the parts' models), ``ari`` (mean over the parts), ``seconds`` (the
+        decompositions' time; the training is in the manifest's ``timings_s``).
     """
     alphas = sorted(float(a) for a in world.alphas)
     all_seeds = sorted(set(int(s) for s in parts["seed"]) | set(int(s) for s in scaling["seed"]))
@@ -110,6 +111,7 @@ def world_verdicts(world, scaling: pd.DataFrame, parts: pd.DataFrame, *, seeds_p
                        meas_hi=math.nan, alpha_N=math.nan,
                        zipf_true=(b + 1.0) if world.planted_power_law else math.nan,
                        ari=float(pa["ari"].mean()) if len(pa) else math.nan,
+                       seconds=float(pa["seconds"].sum()) if len(pa) else math.nan,
                        share_plausible=float((pa["gof_p"].fillna(0.0) > 0.1).mean()) if len(pa) else math.nan)
             row.update({k: v for k, v in _decide(sc, pa, config).items() if v is not None})
             rows.append(row)
