@@ -28,7 +28,7 @@ def wilson(k: int, n: int, *, confidence: float = 0.95) -> tuple[float, float]:
     p = k / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    return (0.0 if k == 0 else max(0.0, centre - half), 1.0 if k == n else min(1.0, centre + half))
 
 
 def rate(mask) -> dict:
@@ -137,16 +137,17 @@ def markdown_tables(summary: dict) -> str:
              (f" {o['mean_alpha_N_minus_alpha']:+.3f}; {o['mean_measured_minus_true']:+.3f}; 1 |" if o else ""),
              "", "| planted gap | n | called `inconsistent` | inconsistent or not a power law | exponent test alone |",
              "|---|---|---|---|---|"]
-    for r in summary["power_by_gap"]:
+    for r in sorted(summary["power_by_gap"], key=lambda r: r["gap"]):
         lines.append(f"| {r['gap']:g} | {r['n']} | {_cell(r['power'])} | {_cell(r['detected'])} | "
                      f"{_cell(r['gap_test_power'])} |")
     lines += ["", "| world that is not the model | n | detected (inconsistent or not a power law) | called `consistent` | "
               "mean ARI |", "|---|---|---|---|---|"]
-    for kind, v in summary["false_worlds"].items():
+    order = ("untrained", "random", "raw_inputs", "not_power_law")
+    for kind, v in sorted(summary["false_worlds"].items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 9):
         lines.append(f"| {kind} | {v['n']} | {_cell(v['detected'])} | {_cell(v['called_consistent'])} | "
                      f"{v['mean_ari']:.2f} |")
     gap = summary.get("min_detectable_gap")
-    lines += ["", f"min_detectable_gap (80% power, among {', '.join(str(g) for g in summary.get('headline_gaps', {}))}): "
+    lines += ["", f"min_detectable_gap (80% power, among {', '.join(sorted(summary.get('headline_gaps', {}), key=float))}): "
               f"{gap if gap is not None else 'none'}; over every gap tested: "
               f"{summary.get('min_detectable_gap_all') if summary.get('min_detectable_gap_all') is not None else 'none'}"
               f"; by the exponent test alone: "

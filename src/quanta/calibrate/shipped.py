@@ -46,10 +46,12 @@ def calibration_sentence(cal: dict | None = None) -> str:
         return "the test has no shipped calibration (run: quanta calibrate --preset cpu --ship)"
     w = cal["wrong_inconsistent"]
     gap = cal.get("min_detectable_gap")
+    gaps = [r["gap"] for r in cal["power_by_gap"] if r["gap"] > 0]
     gap_text = (f"detects a gap of {gap:g} with >= 80% power" if gap is not None else
-                "detects none of the planted gaps (" + ", ".join(f"{r['gap']:g}: {r['power']['rate']:.0%}"
-                                                                 for r in cal["power_by_gap"] if r["gap"] > 0) +
-                ") with 80% power")
+                f"detects no planted gap ({min(gaps):g}-{max(gaps):g}) with 80% power" if gaps else
+                "has no measured power")
+    npl = cal.get("wrong_not_power_law") or {}
     return (f"calibrated on planted parity worlds at CPU scale ({cal['n_true']} true-world verdicts): the test wrongly "
-            f"says inconsistent in {w['rate']:.0%} [{w['lo']:.0%}, {w['hi']:.0%}] of true worlds, says consistent in "
-            f"{cal['consistent']['rate']:.0%}, and {gap_text}")
+            f"says inconsistent in {w['rate']:.0%} [{w['lo']:.0%}, {w['hi']:.0%}] of true worlds, consistent in "
+            f"{cal['consistent']['rate']:.0%}, not a power law in {npl.get('rate', float('nan')):.0%}, and "
+            f"{gap_text} (docs/calibration.md)")

@@ -72,7 +72,7 @@ def _row(sizes, *, n_boot: int, seed: int) -> dict:
         out.update(exponent=fit.exponent_corrected, exponent_se=fit.se)
         out["gof_p"] = power_law_check(sizes, n_boot=n_boot, seed=seed).gof_p
     except QuantaError as exc:  # fewer than 3 parts, or no law fits: counts as not plausible downstream
-        log.warning("parts fit skipped: %s", exc.message)
+        log.info("parts fit skipped: %s", exc.message)
     return out
 
 
