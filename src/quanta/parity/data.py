@@ -27,6 +27,7 @@ import torch
 
 from quanta.errors import QuantaError
 from quanta.parity.config import TASK_DISTS, check_task_shape, task_probs  # noqa: F401
+from quanta.theory import zipf_probs  # noqa: F401  (the task frequencies are theory's; kept importable here)
 
 
 def derive_seed(*parts) -> int:
