@@ -135,3 +135,27 @@ def test_shipped_calibration_is_generated():
     assert (w["lo"], w["hi"]) == pytest.approx(wilson(w["k"], w["n"]))
     assert "wrongly says inconsistent" in calibration_sentence(cal)
     assert json.loads(json.dumps(cal)) == cal
+
+
+def test_parts_that_cannot_be_checked_are_not_plausible():
+    """Replicates of 2 parts get an exponent but no goodness of fit: they count as not plausible, so the verdict
+    cannot be `consistent` without the power-law check ever running."""
+    from quanta.falsify import verdict_from_replicates
+    from quanta.verdict import Estimate
+
+    alpha_N = Estimate(0.5, 0.02, 3, 3, 0.02, 0.02, ("fit",))
+    reps = pd.DataFrame(dict(seed=[0, 1, 2], exponent=[1.5, 1.51, 1.49], exponent_se=[0.02] * 3,
+                             gof_p=[math.nan, math.nan, 0.5]))
+    assert verdict_from_replicates(alpha_N, reps, config=FalsifyConfig())["verdict"] == "not a power law"
+    reps["gof_p"] = [0.5, 0.6, math.nan]
+    assert verdict_from_replicates(alpha_N, reps, config=FalsifyConfig())["verdict"] == "consistent"
+
+
+def test_ship_needs_the_cpu_preset_unchanged(tmp_path):
+    from quanta.calibrate import run_calibration
+
+    with pytest.raises(QuantaError, match="cpu preset unchanged"):
+        run_calibration(calibration_config("cpu", {"steps": 10}), tmp_path / "c", ship=True)
+    with pytest.raises(QuantaError, match="preset"):
+        calibration_config("cpu", {"preset": "gpu"})
+    assert not (tmp_path / "c").exists()

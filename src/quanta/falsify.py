@@ -254,7 +254,8 @@ def verdict_from_replicates(alpha_N, replicates: pd.DataFrame, *, config: Falsif
     parts = pool_replicates(replicates.loc[ok, "exponent"], units=replicates.loc[ok, "seed"],
                             within_var=replicates.loc[ok, "exponent_se"] ** 2,
                             sources=("training seed", "sample draw", "cluster count rule", "fit"))
-    gof = replicates["gof_p"].where(ok, 0.0).dropna()
+    # a replicate without an exponent, or whose law could not be checked (fewer than 3 parts), is not plausible
+    gof = replicates["gof_p"].where(ok, 0.0).fillna(0.0)
     plausible = bool((gof > PLAUSIBLE_P).mean() >= 0.5) if len(gof) else None
     return verdict_from_estimates(alpha_N, parts, plausible=plausible, config=config)
 
@@ -493,7 +494,7 @@ def falsify_parity_run(run_dir, out, config: FalsifyConfig | None = None, *, for
         summary = {"mode": "end to end", "run_dir": str(run_dir), "ci_level": cfg.ci,
                    **verdict_from_replicates(scaling.estimate, reps, config=cfg)}
         ok = reps["exponent"].notna()
-        gof = reps["gof_p"].where(ok, 0.0).dropna()
+        gof = reps["gof_p"].where(ok, 0.0).fillna(0.0)
         env = reps["envelope_exponent"].dropna()
         a_sc = Run.open(steps["scaling"]).summary
         lo_q, hi_q = (1 - cfg.ci) / 2, (1 + cfg.ci) / 2
@@ -507,7 +508,8 @@ def falsify_parity_run(run_dir, out, config: FalsifyConfig | None = None, *, for
             "n_clusters": int(np.median(reps["n_clusters"])),
             "power_law_gof_p_median": float(gof.median()) if len(gof) else None,
             "power_law_share_plausible": float((gof > PLAUSIBLE_P).mean()) if len(gof) else None,
-            "power_law_preferred": reps["preferred"].dropna().mode().iloc[0] if len(gof) else None,
+            "power_law_preferred": (reps["preferred"].dropna().mode().iloc[0] if reps["preferred"].notna().any()
+                                    else None),
             "zipf_envelope": float(env.mean()) if len(env) else None,
             "zipf_envelope_ci": [float(env.quantile(lo_q)), float(env.quantile(hi_q))] if len(env) >= 3 else None,
             "envelope_rank_range": (list(cfg.rank_range) if cfg.rank_range else "1 .. the rule's count, per replicate"),

@@ -176,6 +176,8 @@ def calibration_config(preset: str = "cpu", overrides: dict | None = None) -> Ca
     if preset not in PRESETS:
         raise QuantaError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}",
                           "cpu runs in <= 30 minutes on 2 cores; gpu needs a GPU; mini is for tests")
+    if "preset" in (overrides or {}):
+        raise QuantaError("preset is chosen by preset=, not among the overrides", "drop the preset override")
     values = {**PRESETS[preset][1], **(overrides or {})}
     known = {f.name for f in dataclasses.fields(CalibrationConfig)}
     unknown = sorted(set(values) - known)

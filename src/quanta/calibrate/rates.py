@@ -71,10 +71,15 @@ def summarize(verdicts: pd.DataFrame, *, gaps=(0.1, 0.2, 0.4), ci: float = 0.9, 
       rejects (``gap_test_power``); the gap 0 row is the true worlds;
     * ``false_worlds``: per world that is not the model (untrained, random, raw inputs, not a power law), the share
       detected and the answers;
-    * ``min_detectable_gap``: the smallest gap of ``gaps`` whose power reaches ``power_target`` (None if none);
-      ``min_detectable_gap_all`` over every gap tested.
+    * ``min_detectable_gap``: the smallest gap of ``gaps`` whose power reaches ``power_target`` there and at every
+      larger gap tested (None if none); ``min_detectable_gap_all`` over every gap tested. Verdicts share
+      measurements (a seed set's parts serve its true verdict and every mismatch), so the Wilson intervals, which
+      treat verdicts as independent, are too narrow.
     """
-    out: dict = {"n_verdicts": int(len(verdicts)), "ci_level": ci, "power_target": power_target}
+    out: dict = {"n_verdicts": int(len(verdicts)), "ci_level": ci, "power_target": power_target,
+                 "n_no_data": int((verdicts["verdict"] == "no data").sum())}
+    # a verdict without data (every decomposition failed) is left out of every rate; n_no_data counts them
+    verdicts = verdicts[verdicts["verdict"] != "no data"]
     out["true_worlds"] = _true_rates(verdicts[verdicts["kind"] == "true"])
     if (verdicts["kind"] == "oracle").any():
         out["oracle_worlds"] = _true_rates(verdicts[verdicts["kind"] == "oracle"])
@@ -97,9 +102,13 @@ def summarize(verdicts: pd.DataFrame, *, gaps=(0.1, 0.2, 0.4), ci: float = 0.9, 
                                          "mean_ari": float(grp["ari"].mean())}
 
     def smallest(candidates, key):
-        ok = [r["gap"] for r in rows if r["gap"] > 0 and any(abs(r["gap"] - c) < 1e-6 for c in candidates)
-              and r[key]["rate"] >= power_target]
-        return min(ok) if ok else None
+        """The smallest candidate gap whose power reaches the target and stays there at every larger gap tested."""
+        tested = sorted((r for r in rows if r["gap"] > 0), key=lambda r: r["gap"])
+        for i, r in enumerate(tested):
+            if any(abs(r["gap"] - c) < 1e-6 for c in candidates) and all(
+                    q[key]["rate"] >= power_target for q in tested[i:]):
+                return r["gap"]
+        return None
 
     every = [r["gap"] for r in rows]
     out["min_detectable_gap"] = smallest(gaps, "power")

@@ -32,11 +32,12 @@ def run_calibration(cfg, out, *, force: bool = False, resume: bool = False, devi
     (:func:`quanta.calibrate.rates.summarize`). With ``ship``, the headline rates are also written to the package's
     table (:data:`quanta.calibrate.shipped.SHIPPED`), which ``quanta falsify`` and the demo quote.
     """
+    from quanta.calibrate.config import calibration_config
     from quanta.utils import resolve_device
 
-    if ship and cfg.preset != "cpu":
-        raise QuantaError("ship=True writes the CPU-scale table the package quotes; it needs preset='cpu'",
-                          "drop ship, or run the cpu preset")
+    if ship and cfg != calibration_config("cpu"):
+        raise QuantaError("ship=True writes the CPU-scale table the package quotes; it needs the cpu preset unchanged",
+                          "drop ship, or run the cpu preset without overrides")
     if force and resume:
         raise QuantaError("resume=True and force=True contradict each other", "pass one of them")
     for w in cfg.worlds:  # every world's parity config is checked before anything is written
@@ -93,7 +94,8 @@ def _run(cfg, out, *, force, resume, dev, ship, argv):
                 else:
                     scaling = scaling_units(src.read_table("models"), ci=cfg.ci)
                     parts = parts_units(wdir, n_samples=cfg.n_samples, n_draws=cfg.n_draws, n_boot=cfg.n_boot,
-                                        control_alphas=cfg.control_alphas, seed=cfg.seed, device=dev,
+                                        control_alphas=cfg.control_alphas if w.planted_power_law else (),
+                                        seed=cfg.seed, device=dev,
                                         progress=lambda jobs, n=w.name: progress(jobs, desc=f"calibrate {n}: units",
                                                                                  unit="model"))
                     run.write_table(f"scaling_{w.name}", scaling)

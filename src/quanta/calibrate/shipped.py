@@ -45,7 +45,7 @@ def calibration_sentence(cal: dict | None = None) -> str:
     if not cal:
         return "the test has no shipped calibration (run: quanta calibrate --preset cpu --ship)"
     w = cal["wrong_inconsistent"]
-    gap = cal.get("min_detectable_gap")
+    gap = cal.get("min_detectable_gap_all")
     gaps = [r["gap"] for r in cal["power_by_gap"] if r["gap"] > 0]
     gap_text = (f"detects a gap of {gap:g} with >= 80% power" if gap is not None else
                 f"detects no planted gap ({min(gaps):g}-{max(gaps):g}) with 80% power" if gaps else

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from quanta.errors import QuantaError
+from quanta.plausibility import PLAUSIBLE_P
 
 __all__ = ["KINDS", "world_verdicts"]
 
@@ -45,9 +46,8 @@ def _decide(scaling: pd.DataFrame, parts: pd.DataFrame, config) -> dict:
 
     if scaling.empty:
         return dict(verdict="undetermined", verdict_reason="no scaling fit for these seeds")
-    if parts.empty or parts["exponent"].notna().sum() == 0:
-        return dict(verdict="not a power law", verdict_reason="no decomposition gave a parts exponent",
-                    gap_test="undetermined")
+    if parts.empty or parts["exponent"].notna().sum() == 0:  # `quanta falsify` would stop with an error here
+        return dict(verdict="no data", verdict_reason="no decomposition gave a parts exponent")
     try:
         s = verdict_from_replicates(pool_scaling(scaling), parts, config=config)
     except QuantaError as exc:
@@ -112,7 +112,7 @@ def world_verdicts(world, scaling: pd.DataFrame, parts: pd.DataFrame, *, seeds_p
                        zipf_true=(b + 1.0) if world.planted_power_law else math.nan,
                        ari=float(pa["ari"].mean()) if len(pa) else math.nan,
                        seconds=float(pa["seconds"].sum()) if len(pa) else math.nan,
-                       share_plausible=float((pa["gof_p"].fillna(0.0) > 0.1).mean()) if len(pa) else math.nan)
+                       share_plausible=float((pa["gof_p"].fillna(0.0) > PLAUSIBLE_P).mean()) if len(pa) else math.nan)
             row.update({k: v for k, v in _decide(sc, pa, config).items() if v is not None})
             rows.append(row)
     return pd.DataFrame(rows)

@@ -390,7 +390,7 @@ def untrained_twin(model, seed: int):
 
     net = ParityMLP(model.n_in, model.width, model.depth)
     net.load_state_dict(init_member(model.n_in, model.width, model.depth, int(seed)))
-    return net
+    return net.to(next(model.parameters()).device)
 
 
 def margin_gradients(net, x, y, cfg: "ParityQDGConfig", seed: int, device="cpu"):
