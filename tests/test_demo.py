@@ -32,7 +32,7 @@ def test_headline_lines_handle_missing_figures():
                            "falsify_parity_ari": 0.62, "falsify_parity_n_train_seeds": 3})
     # the closing lines give the parity verdict with its p-value and the label-free ARI
     assert "undetermined (p = 0.31" in full[2] and "label-free ARI 0.62" in full[2] and "3 training seeds" in full[2]
-    assert full[4].startswith("the test, ")
+    assert full[4].startswith("calibration: ")
 
 
 # the library function each step calls, as the module it lives in and its name

@@ -306,5 +306,5 @@ def headline_lines(summary: dict) -> list[str]:
         f"{f(summary.get('falsify_parity_ari'), '.2f')}, counts {summary.get('falsify_parity_n_clusters')})",
         f"falsify, LM: {summary.get('falsify_lm_verdict')} (p = {f(summary.get('falsify_lm_p_value'), '.3g')}; "
         f"α_N+1 = {f(summary.get('falsify_lm_zipf_pred'))} vs parts {f(summary.get('falsify_lm_zipf_measured'))})",
-        f"the test, {summary.get('falsify_calibration') or 'uncalibrated'}",
+        f"calibration: {summary.get('falsify_calibration') or 'none shipped'}",
     ]
