@@ -43,7 +43,7 @@ def _worlds(rows) -> tuple:
                  for r in rows)
 
 
-# the cpu preset is also the config's defaults
+# the cpu preset is also the config's defaults (its fields read them from here)
 _CPU = dict(
     worlds=_worlds([
         dict(name="zipf120", n_tasks=120, n=10, k=3, alphas=(0.25, 0.35, 0.55, 0.75)),
@@ -110,17 +110,17 @@ class CalibrationConfig:
     preset: str = "cpu"
     worlds: tuple = _CPU["worlds"]
     widths: tuple = _CPU["widths"]
-    steps: int = 3000
-    batch_size: int = 500
-    lr: float = 1e-2
-    n_test_per_task: int = 100
-    seeds_per_verdict: int = 3
-    n_verdicts: int = 2
-    n_samples: int = 1500
-    n_draws: int = 1
-    n_boot: int = 200
-    gaps: tuple = (0.1, 0.2, 0.4)
-    control_alphas: tuple = (0.25, 0.5)
+    steps: int = _CPU["steps"]
+    batch_size: int = _CPU["batch_size"]
+    lr: float = _CPU["lr"]
+    n_test_per_task: int = _CPU["n_test_per_task"]
+    seeds_per_verdict: int = _CPU["seeds_per_verdict"]
+    n_verdicts: int = _CPU["n_verdicts"]
+    n_samples: int = _CPU["n_samples"]
+    n_draws: int = _CPU["n_draws"]
+    n_boot: int = _CPU["n_boot"]
+    gaps: tuple = _CPU["gaps"]
+    control_alphas: tuple = _CPU["control_alphas"]
     level: float = 0.05
     margin: float = 0.15
     ci: float = 0.9

@@ -26,18 +26,11 @@ Random projection (``project=k``)
     memory is ``n_targets × k`` plus one layer for one batch.
 
 Preconditioning (``precondition="diag"``)
-    Influence-function methods (TRAK, Kronfluence) compare gradients under a Fisher / Gauss-Newton metric, not the
-    Euclidean one. ``"diag"`` uses the diagonal of the empirical Fisher of the examples themselves: every coordinate
-    ``c`` is divided by its root-mean-square over the examples, ``g_c / sqrt(mean_s g_c² + λ)``, so a coordinate
-    that is large for every example (a shared, dominant block) stops dominating the cosines, and a coordinate that
-    only few examples touch (a rare feature) counts as much as any other. ``λ`` is ``damping`` (1e-8) times the
-    mean of ``mean_s g_c²`` over all coordinates, so the result does not depend on the gradients' overall scale and
-    coordinates that are zero for every example stay zero. With exact gradients the scaling is applied to the
-    finished matrix (:func:`precondition_gradients`). With a sketch it must come *before* sketching: a bucket sums
-    many coordinates of different scales, so rescaling buckets is not rescaling coordinates, and the sketch of the
-    preconditioned gradient is not a rescaled sketch. The gradients are then computed twice: a first pass sums
+    Each coordinate is divided by its root-mean-square over the examples (the diagonal of their empirical Fisher;
+    :mod:`quanta.qdg.precondition` says why and how, and its names are re-exported here). With a sketch it must
+    come *before* sketching: a bucket sums many coordinates of different scales, so rescaling buckets is not
+    rescaling coordinates, and the sketch of the preconditioned gradient is not a rescaled sketch. The gradients are then computed twice: a first pass sums
     ``g_c²`` block by block (memory: one float per parameter), the second scales each block before it is sketched.
-    The scaling itself is :mod:`quanta.qdg.precondition`, whose names are re-exported here.
 """
 
 from __future__ import annotations
