@@ -32,12 +32,23 @@ def test_decide_has_three_answers_and_a_stated_error_rate():
     assert far.verdict == "inconsistent" and far.p_value < 1e-6 and far.z == pytest.approx(0.2 / math.hypot(.02, .02))
     vague = decide(pred, Estimate(1.45, 0.3, 1, 1, 0.3, 0.3, ("fit",)))
     assert vague.verdict == "undetermined" and "cannot tell" in vague.reason
-    # under the null (no gap, right standard errors) the test says 'inconsistent' at about its level
+    # a gap below the margin, however well measured, is not called inconsistent; the zero-gap p-value still says it
+    small = decide(pred, Estimate(1.5, 0.005, 3, 9, 0.005, 0.005, ("fit",)))
+    assert small.p_value < 1e-4 and small.verdict == "consistent" and "less than the margin" in small.reason
+    edge = decide(pred, Estimate(1.54, 0.005, 3, 9, 0.005, 0.005, ("fit",)))
+    assert edge.p_value < 1e-4 and edge.verdict == "undetermined" and "d = 0 alone is rejected" in edge.reason
+    # at the boundary (a true gap of exactly the margin, right standard errors) 'inconsistent' comes at about the
+    # level; with no gap, essentially never
     rng = np.random.default_rng(0)
-    wrong = [decide(Estimate(1.4 + rng.normal(0, .05), .05, 3, 3, 0, 0, ()),
-                    Estimate(1.4 + rng.normal(0, .05), .05, 3, 3, 0, 0, ())).verdict == "inconsistent"
-             for _ in range(2000)]
-    assert np.mean(wrong) == pytest.approx(0.05, abs=0.015)
+
+    def rate(gap):
+        return np.mean([decide(Estimate(1.4 + rng.normal(0, .05), .05, 3, 3, 0, 0, ()),
+                               Estimate(1.4 + gap + rng.normal(0, .05), .05, 3, 3, 0, 0, ())).verdict
+                        == "inconsistent" for _ in range(2000)])
+
+    assert rate(0.15) == pytest.approx(0.05, abs=0.015)
+    assert rate(0.0) < 0.002
+    assert rate(0.5) > 0.95
 
 
 def test_an_unbounded_replicate_makes_the_answer_undetermined():

@@ -144,12 +144,14 @@ def parts_replicates(run_dir, *, config: FalsifyConfig, device=None, qdg_config=
     """Label-free QDG on the widest model of every training seed of a parity run, ``n_draws`` draws each.
 
     Returns one row per (seed, draw): ``seed``, ``draw``, ``model``, ``n_clusters`` (by the rule), ``exponent``
-    (bias-corrected MLE), ``exponent_se``, ``exponent_raw``, ``envelope_exponent``, ``envelope_lo``, ``envelope_hi``
+    (bias-corrected MLE over the plausible head, :func:`quanta.plausibility.head_law`), ``exponent_se``,
+    ``exponent_raw``, ``head`` (its last rank; None when no head of 5 or more ranks is plausible),
+    ``exponent_all_ranks`` (QDG's own fit over every rank), ``envelope_exponent``, ``envelope_lo``, ``envelope_hi``
     (the envelope's rank range), ``gof_p``, ``plausible``, ``preferred``, ``n_samples``, ``n_dropped``, and the
     label-based diagnostics ``ari`` and ``n_tasks_in_samples`` (read after the decomposition, never used by it).
     """
     from quanta.parity import ParityTasks, load_member
-    from quanta.plausibility import power_law_check
+    from quanta.plausibility import head_law
     from quanta.qdg.parity import ParityQDGConfig, decompose_parity, score_clusters, widest_models
     from quanta.store import Run
     from quanta.utils import resolve_device
@@ -168,11 +170,7 @@ def parts_replicates(run_dir, *, config: FalsifyConfig, device=None, qdg_config=
         tasks = ParityTasks.from_config(src.config, alpha=float(row["alpha"]), device="cpu")
         draw_seed = 1000 * config.seed + 100 * d + 7
         parts = decompose_parity(model, tasks, qcfg, train_seed=seed, model_id=mid, draw_seed=draw_seed, device=dev)
-        try:
-            chk = power_law_check(parts.sizes, n_boot=config.n_boot, seed=draw_seed)
-        except QuantaError as exc:  # fewer than 3 parts: no law to check
-            log.warning("power-law check skipped (seed %s, draw %s): %s", seed, d, exc.message)
-            chk = None
+        law = head_law(parts.sizes, n_boot=config.n_boot, seed=draw_seed)
         env = parts.envelope
         if config.rank_range is not None:  # the user's ranks (e.g. the paper's 100-1000) instead of 1 .. the count
             from quanta.fit import fit_rank_frequency, rank_frequency_envelope
@@ -183,18 +181,21 @@ def parts_replicates(run_dir, *, config: FalsifyConfig, device=None, qdg_config=
             except QuantaError as exc:
                 log.warning("envelope over ranks %s skipped: %s", config.rank_range, exc.message)
                 env = None
-        fit = parts.fit
         rows.append(dict(seed=seed, draw=d, model=mid, n_clusters=parts.n_clusters, count_rule=parts.count_rule,
-                         exponent=parts.exponent, exponent_se=fit.se if fit else math.nan,
-                         exponent_raw=fit.exponent if fit else math.nan,
+                         exponent=law["exponent"], exponent_se=law["exponent_se"], exponent_raw=law["exponent_raw"],
+                         head=law["head"], exponent_all_ranks=parts.exponent,
                          envelope_exponent=env.exponent if env else math.nan,
                          envelope_lo=env.x_min if env else None, envelope_hi=env.x_max if env else None,
-                         gof_p=chk.gof_p if chk else math.nan, plausible=chk.plausible if chk else None,
-                         preferred=chk.preferred if chk else None,
+                         gof_p=law["gof_p"], plausible=law["plausible"], preferred=law["preferred"],
                          n_samples=len(parts.task), n_dropped=int(sum(parts.n_dropped_by_task.values())),
                          ari=score_clusters(parts.labels[parts.n_clusters], parts.task)["ari"],
                          n_tasks_in_samples=int(np.unique(parts.task).size)))
     return pd.DataFrame(rows)
+
+
+#: How the ranks of the parts' law are chosen, as the summaries state it.
+HEAD_RULE = ("the largest head 1..r (r >= 5) of the parts' rank-frequency law that is a plausible power law "
+             "(goodness-of-fit p > 0.1; quanta.plausibility.plausible_head); no labels")
 
 
 # ------------------------------------------------------------------------------------------------------ decision
@@ -375,8 +376,8 @@ def falsify(scaling_dir, parts_dir, out, config: FalsifyConfig | None = None, *,
     """
     from scipy.stats import norm
 
-    from quanta.fit import MIN_DOF, fit_zipf_from_sizes
-    from quanta.plausibility import power_law_check
+    from quanta.fit import MIN_DOF
+    from quanta.plausibility import head_law
     from quanta.store import Run
     from quanta.verdict import Estimate
 
@@ -394,9 +395,12 @@ def falsify(scaling_dir, parts_dir, out, config: FalsifyConfig | None = None, *,
         raise QuantaError("rank_range applies to the end-to-end mode (RUN_DIR), whose replicates each give an envelope",
                           "drop --rank-range, or falsify the parity run end to end")
     # everything that can fail is computed before the run directory is created
-    fit = fit_zipf_from_sizes(by_k[k], n_boot=cfg.n_boot, seed=cfg.seed)
-    parts = Estimate(fit.exponent_corrected, fit.se, 1, 1, math.nan, fit.se, ("fit (parametric bootstrap)",))
-    chk = power_law_check(by_k[k], n_boot=cfg.n_boot, seed=cfg.seed)
+    law = head_law(by_k[k], n_boot=cfg.n_boot, seed=cfg.seed, ci=cfg.ci)
+    if not math.isfinite(law["exponent"]):
+        raise QuantaError(f"no Zipf law fits the {law['n_parts']} parts at n_clusters {k} of {parts_dir}",
+                          "pick a count with more parts (--n-clusters) or decompose more samples")
+    parts = Estimate(law["exponent"], law["exponent_se"], 1, 1, math.nan, law["exponent_se"],
+                     ("fit (parametric bootstrap)",))
     with Run.create(out, command="falsify", config={**asdict(cfg), "scaling": str(scaling_dir),
                                                     "parts": str(parts_dir)},
                     seed=cfg.seed, argv=argv, force=force) as run:
@@ -405,8 +409,8 @@ def falsify(scaling_dir, parts_dir, out, config: FalsifyConfig | None = None, *,
                    "n_clusters": k, "ci_level": cfg.ci}
         a, ci = s.get("alpha_N"), s.get("alpha_N_ci")
         n_pts = s.get("alpha_N_n_points")
-        summary.update({"power_law_gof_p": chk.gof_p, "power_law_preferred": chk.preferred,
-                        "power_law_check": chk.to_dict()})
+        summary.update({"power_law_gof_p": law["gof_p"], "power_law_preferred": law["preferred"],
+                        "parts_head": law["head"], "parts_head_rule": HEAD_RULE})
         reason = None
         if n_pts is not None and int(n_pts) - 3 < MIN_DOF:
             reason = (f"alpha_N of {scaling_dir} comes from {n_pts} points and 3 parameters ({int(n_pts) - 3} "
@@ -417,7 +421,7 @@ def falsify(scaling_dir, parts_dir, out, config: FalsifyConfig | None = None, *,
             summary.update({"verdict": "undetermined", "verdict_reason": reason, "p_value": None, "gap_se": None,
                             "alpha_N": a, "alpha_N_ci": ci, "zipf_pred": None, "zipf_pred_ci": None,
                             "zipf_measured": parts.value, "zipf_measured_ci": list(parts.ci(cfg.ci)),
-                            "power_law_plausible": chk.plausible})
+                            "power_law_plausible": law["plausible"]})
             table = pd.DataFrame([dict(quantity="measured (parts)", method="mle", exponent=parts.value, se=parts.se,
                                        ci_lo=parts.ci(cfg.ci)[0], ci_hi=parts.ci(cfg.ci)[1], contains_truth=None)])
         else:
@@ -426,7 +430,7 @@ def falsify(scaling_dir, parts_dir, out, config: FalsifyConfig | None = None, *,
                 level = float(s.get("ci_level") or srun.config.get("ci") or 0.9)
                 se = (float(ci[1]) - float(ci[0])) / (2 * float(norm.ppf(0.5 + level / 2)))
             alpha = Estimate(float(a), float(se), 1, 1, math.nan, float(se), ("fit",))
-            summary.update(verdict_from_estimates(alpha, parts, plausible=chk.plausible, config=cfg))
+            summary.update(verdict_from_estimates(alpha, parts, plausible=law["plausible"], config=cfg))
             if s.get("alpha") is not None and srun.command == "parity analyze":
                 summary["alpha_planted"] = s["alpha"]
                 summary["zipf_true"] = float(s["alpha"]) + 1.0
@@ -510,6 +514,8 @@ def falsify_parity_run(run_dir, out, config: FalsifyConfig | None = None, *, for
             "power_law_share_plausible": float((gof > PLAUSIBLE_P).mean()) if len(gof) else None,
             "power_law_preferred": (reps["preferred"].dropna().mode().iloc[0] if reps["preferred"].notna().any()
                                     else None),
+            "parts_head_by_replicate": [None if pd.isna(h) else int(h) for h in reps["head"]],
+            "parts_head_rule": HEAD_RULE,
             "zipf_envelope": float(env.mean()) if len(env) else None,
             "zipf_envelope_ci": [float(env.quantile(lo_q)), float(env.quantile(hi_q))] if len(env) >= 3 else None,
             "envelope_rank_range": (list(cfg.rank_range) if cfg.rank_range else "1 .. the rule's count, per replicate"),

@@ -6,15 +6,22 @@ training seed, sample draw, ...) with a within-replicate variance (its own fit's
 :func:`pool_replicates` turns them into one estimate with a standard error that carries every source of
 variance, and :func:`decide` tests their difference:
 
-* ``inconsistent``: the two-sided test of ``d = measured - predicted = 0`` rejects at ``level``;
-* ``consistent``: it does not, *and* the ``1 - 2·level`` interval of ``d`` lies inside ``±margin`` (two
-  one-sided tests of equivalence, TOST), so the data can tell a gap of ``margin`` from none;
-* ``undetermined``: neither; the intervals are too wide to decide at this scale.
+* ``inconsistent``: the gap is larger than ``margin``: the ``1 - 2·level`` interval of
+  ``d = measured - predicted`` lies wholly beyond ``+margin`` or below ``-margin`` (a minimal-effect test: at most
+  ``level`` of wrong answers when the true gap is ``margin`` or less and the standard errors are right);
+* ``consistent``: that interval lies inside ``±margin`` (two one-sided tests of equivalence, TOST), so the data can
+  tell a gap of ``margin`` from none;
+* ``undetermined``: neither; the interval reaches across ``±margin`` (the reason says when ``d = 0`` alone is
+  rejected).
 
-An overlap of two 90% intervals, which earlier versions used, has no stated error rate; this test has: at most
-``level`` of wrong ``inconsistent`` answers when the standard errors are right (issue 16 measures it on planted
-worlds). ``margin`` is the smallest gap the user cares about; its default 0.15 is set from the science, not from
-data: it is about the gap the quanta paper found between Pythia's parts (1.24) and its scaling law (1.08).
+``margin`` is the smallest gap the user cares about; its default 0.15 is set from the science, not from data: it is
+about the gap the quanta paper found between Pythia's parts (1.24) and its scaling law (1.08). Both answers are
+tested against the same margin. Earlier versions called ``inconsistent`` whenever ``d = 0`` was rejected. Any real
+network deviates from the ideal law by something, and the known finite-size biases of both sides are of the order
+of 0.1 (docs/calibration.md), so that test rejects every world once there are enough samples: its answer said
+more about n than about the theory. The calibration's first recorded run showed it (half of its true worlds
+rejected by the exponent test alone); that run used task seed 0, and the run docs/calibration.md reports for the
+current test uses new tasks (docs/calibration.md, "Held out"). The p-value of ``d = 0`` is still reported.
 """
 
 from __future__ import annotations
@@ -135,12 +142,15 @@ class Decision:
     z : float
         ``difference / se``: the gap in standard errors.
     p_value : float
-        Two-sided p-value of ``difference = 0``.
+        Two-sided p-value of ``difference = 0`` (reported; the verdict does not use it).
     diff_ci : (float, float)
-        The ``1 - 2·level`` interval of the difference (the one TOST checks against ``±margin``).
+        The ``1 - 2·level`` interval of the difference (the one both tests check against ``±margin``).
     level, margin : float
     reason : str
         One sentence that says why.
+    p_beyond_margin : float
+        One-sided p-value of ``|difference| <= margin`` (the minimal-effect test): ``inconsistent`` when it is
+        below ``level``.
     """
 
     verdict: str
@@ -152,6 +162,7 @@ class Decision:
     level: float
     margin: float
     reason: str
+    p_beyond_margin: float = math.nan
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -161,7 +172,7 @@ class Decision:
 
 def decide(predicted: Estimate, measured: Estimate, *, level: float = DEFAULT_LEVEL,
            margin: float = DEFAULT_MARGIN) -> Decision:
-    """Test ``measured - predicted = 0`` at ``level``, with equivalence within ``margin`` for ``consistent``.
+    """``inconsistent`` when the gap is shown to exceed ``margin``, ``consistent`` when shown to be within it.
 
     Examples
     --------
@@ -188,16 +199,19 @@ def decide(predicted: Estimate, measured: Estimate, *, level: float = DEFAULT_LE
     p = float(2 * norm.sf(abs(z)))
     zq = float(norm.ppf(1 - level))
     ci = (d - zq * se, d + zq * se)
-    if p < level:
+    p_beyond = float(norm.sf((abs(d) - margin) / se))
+    if ci[0] > margin or ci[1] < -margin:
         verdict = "inconsistent"
-        reason = (f"the exponents differ by {d:+.3f} ({abs(z):.1f} standard errors, p = {p:.2g} < {level:g})")
+        reason = (f"the exponents differ by {d:+.3f}, more than the margin ±{margin:g}: its {1 - 2 * level:.0%} "
+                  f"interval [{ci[0]:+.3f}, {ci[1]:+.3f}] lies beyond it (p = {p_beyond:.2g} < {level:g})")
     elif -margin < ci[0] and ci[1] < margin:
         verdict = "consistent"
-        reason = (f"the difference {d:+.3f} is not significant (p = {p:.2g}) and its {1 - 2 * level:.0%} interval "
-                  f"[{ci[0]:+.3f}, {ci[1]:+.3f}] lies within ±{margin:g}")
+        reason = (f"the difference {d:+.3f} has its {1 - 2 * level:.0%} interval [{ci[0]:+.3f}, {ci[1]:+.3f}] "
+                  f"within ±{margin:g}" + (f" (d = 0 itself is rejected, p = {p:.2g}, but by less than the margin)"
+                                             if p < level else ""))
     else:
         verdict = "undetermined"
-        reason = (f"the difference {d:+.3f} is not significant (p = {p:.2g}), but its {1 - 2 * level:.0%} interval "
-                  f"[{ci[0]:+.3f}, {ci[1]:+.3f}] reaches beyond ±{margin:g}: the data cannot tell a gap of "
-                  f"{margin:g} from none")
-    return Decision(verdict, d, se, z, p, ci, level, margin, reason)
+        reason = (f"the difference {d:+.3f} has its {1 - 2 * level:.0%} interval [{ci[0]:+.3f}, {ci[1]:+.3f}] "
+                  f"reaching across ±{margin:g}: the data cannot tell whether the gap exceeds {margin:g}"
+                  + (f" (d = 0 alone is rejected, p = {p:.2g})" if p < level else f" (p of d = 0: {p:.2g})"))
+    return Decision(verdict, d, se, z, p, ci, level, margin, reason, p_beyond)

@@ -61,19 +61,13 @@ def scaling_units(models: pd.DataFrame, *, ci: float = 0.9) -> pd.DataFrame:
 
 
 def _row(sizes, *, n_boot: int, seed: int) -> dict:
-    from quanta.fit import fit_zipf_from_sizes
-    from quanta.plausibility import power_law_check
+    """The parts' law as ``quanta falsify`` reads it (:func:`quanta.plausibility.head_law`)."""
+    from quanta.plausibility import head_law
 
     sizes = np.asarray(sizes)
-    sizes = sizes[sizes > 0]
-    out = dict(n_clusters=int(sizes.size), exponent=math.nan, exponent_se=math.nan, gof_p=math.nan)
-    try:
-        fit = fit_zipf_from_sizes(sizes, n_boot=n_boot, seed=seed)
-        out.update(exponent=fit.exponent_corrected, exponent_se=fit.se)
-        out["gof_p"] = power_law_check(sizes, n_boot=n_boot, seed=seed).gof_p
-    except QuantaError as exc:  # fewer than 3 parts, or no law fits: counts as not plausible downstream
-        log.info("parts fit skipped: %s", exc.message)
-    return out
+    law = head_law(sizes[sizes > 0], n_boot=n_boot, seed=seed)
+    return dict(n_clusters=int(law["n_parts"]), exponent=law["exponent"], exponent_se=law["exponent_se"],
+                gof_p=law["gof_p"], head=law["head"])
 
 
 def parts_units(run_dir, *, n_samples: int, n_draws: int, n_boot: int, control_alphas=(), seed: int = 0,
@@ -81,7 +75,7 @@ def parts_units(run_dir, *, n_samples: int, n_draws: int, n_boot: int, control_a
     """The parts side of every (α, training seed, draw, method) of a finished parity run.
 
     Returns one row per unit: ``alpha``, ``seed``, ``draw``, ``method``, ``n_clusters``, ``exponent``
-    (bias-corrected MLE), ``exponent_se``, ``gof_p``, ``ari`` (diagnostic), ``seconds``. ``qdg`` and ``oracle``
+    (bias-corrected MLE over the plausible head), ``exponent_se``, ``gof_p``, ``head``, ``ari`` (diagnostic), ``seconds``. ``qdg`` and ``oracle``
     run at every α; the controls only at ``control_alphas``.
     """
     import torch
@@ -111,7 +105,8 @@ def parts_units(run_dir, *, n_samples: int, n_draws: int, n_boot: int, control_a
         except QuantaError as exc:  # e.g. too few low-loss samples: this unit has no parts
             log.warning("alpha %s seed %s: QDG failed (%s)", alpha, s, exc.message)
             rows.append(dict(alpha=alpha, seed=s, draw=d, method="qdg", n_clusters=0, exponent=math.nan,
-                             exponent_se=math.nan, gof_p=math.nan, ari=math.nan, seconds=time.perf_counter() - t0))
+                             exponent_se=math.nan, gof_p=math.nan, head=None, ari=math.nan,
+                             seconds=time.perf_counter() - t0))
             continue
         base = dict(alpha=alpha, seed=s, draw=d)
         rows.append(dict(base, method="qdg", **_row(parts.sizes, n_boot=n_boot, seed=draw_seed),
@@ -134,7 +129,7 @@ def parts_units(run_dir, *, n_samples: int, n_draws: int, n_boot: int, control_a
             except QuantaError as exc:  # e.g. every untrained gradient is zero: no parts at all
                 log.warning("alpha %s seed %s: %s decomposition failed (%s)", alpha, s, method, exc.message)
                 rows.append(dict(base, method=method, n_clusters=0, exponent=math.nan, exponent_se=math.nan,
-                                 gof_p=math.nan, ari=math.nan, seconds=time.perf_counter() - t0))
+                                 gof_p=math.nan, head=None, ari=math.nan, seconds=time.perf_counter() - t0))
         t0 = time.perf_counter()
         rng = np.random.default_rng([seed, s, d, 11])
         labels = rng.integers(parts.n_clusters, size=len(parts.task))
