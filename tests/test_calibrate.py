@@ -88,9 +88,10 @@ def test_config_is_checked_and_the_cpu_preset_is_the_default():
         calibration_config("cpu", {"n_seeds": 3})
     with pytest.raises(QuantaError, match="preset"):
         calibration_config("huge")
-    with pytest.raises(QuantaError, match="task_dist"):
-        w = TrainingWorld("w", 20, 8, 3, (0.5,), task_dist="exp:-1")
-        calibration_config("mini", {"worlds": (w,)}).parity_config(w)
+    for bad in ("exp:-1", "exp:inf", "broken:inf:2", "broken:nan:2", "broken:2.5:1", "broken:4:0"):
+        with pytest.raises(QuantaError, match="task_dist"):
+            w = TrainingWorld("w", 20, 8, 3, (0.5,), task_dist=bad)
+            calibration_config("mini", {"worlds": (w,)}).parity_config(w)
 
 
 @pytest.mark.slow

@@ -52,7 +52,8 @@ def task_probs(alpha: float, n_tasks: int, dist: str = "zipf") -> np.ndarray:
         return zipf_probs(alpha, n_tasks)
     if kind == "exp" and len(values) == 1 and math.isfinite(values[0]) and values[0] > 0:
         logp = -values[0] * (rank - 1)
-    elif (kind == "broken" and len(values) == 2 and values[0] >= 1 and values[0] == int(values[0])
+    elif (kind == "broken" and len(values) == 2 and math.isfinite(values[0]) and values[0] >= 1
+          and values[0] == int(values[0])
           and math.isfinite(values[1]) and values[1] > 0):
         r, extra = values
         logp = -(alpha + 1) * np.log(rank) - extra * np.log(np.maximum(rank / r, 1.0))
