@@ -359,12 +359,18 @@ def _same_world(scaling, parts, allow_mismatch: bool) -> None:
 
 
 def falsify(scaling_dir, parts_dir, out, config: FalsifyConfig | None = None, *, force: bool = False,
-            argv: list[str] | None = None, allow_mismatch: bool = False) -> tuple[dict, pd.DataFrame]:
+            argv: list[str] | None = None, allow_mismatch: bool = False,
+            dynamics_dir=None) -> tuple[dict, pd.DataFrame]:
     """Compare the scaling exponent of ``scaling_dir`` with the Zipf law of the parts in ``parts_dir``.
 
     One model and one decomposition: the prediction's standard error is the scaling run's (its ``alpha_N_se``, or
     its interval's half-width over the normal quantile), the parts' is their fit's parametric bootstrap. Neither
     carries training seeds (``n_train_seeds = 1``); :func:`falsify_parity_run` does.
+
+    With ``dynamics_dir`` (a ``quanta lm analyze`` run over checkpoints of the decomposed model), the two formation
+    tests of :mod:`quanta.formation` run as a second, independent test: are the parts' tokens learned together, and
+    in order of frequency? Their rows go to the table ``formation`` and their answers to the summary
+    (``formation_learned_together``, ``formation_frequency_order``, with statistics and p-values).
 
     Returns
     -------
@@ -401,8 +407,17 @@ def falsify(scaling_dir, parts_dir, out, config: FalsifyConfig | None = None, *,
                           "pick a count with more parts (--n-clusters) or decompose more samples")
     parts = Estimate(law["exponent"], law["exponent_se"], 1, 1, math.nan, law["exponent_se"],
                      ("fit (parametric bootstrap)",))
+    formation = None
+    if dynamics_dir is not None:
+        from quanta.formation import formation_answers, formation_inputs, part_formation
+
+        members, learning, _ = formation_inputs(parts_dir, dynamics_dir, n_clusters=k,
+                                                allow_mismatch=allow_mismatch)
+        formation = part_formation(members, learning, seed=cfg.seed)
+        formation_rows = pd.DataFrame(formation_answers(formation, level=cfg.level))
+    extra = {"dynamics": str(dynamics_dir)} if dynamics_dir is not None else {}
     with Run.create(out, command="falsify", config={**asdict(cfg), "scaling": str(scaling_dir),
-                                                    "parts": str(parts_dir)},
+                                                    "parts": str(parts_dir), **extra},
                     seed=cfg.seed, argv=argv, force=force) as run:
         summary = {"mode": "two runs", "scaling_run": str(scaling_dir), "parts_run": str(parts_dir),
                    "n_train_seeds": 1, "n_draws": 1, "cluster_count_rule": p.get("cluster_count_rule", "fixed"),
@@ -438,6 +453,15 @@ def falsify(scaling_dir, parts_dir, out, config: FalsifyConfig | None = None, *,
         summary.update({f"parts_{key}": p[key] for key in ("ari", "purity", "n_learned", "model_id") if key in p})
         summary["calibration"] = _calibration()
         run.write_table("verdict", table)
+        if formation is not None:
+            fs = formation.summary()
+            summary.update({"formation_learned_together": formation_rows.loc[0, "answer"],
+                            "formation_frequency_order": formation_rows.loc[1, "answer"],
+                            **{f"formation_{key}": fs[key] for key in (
+                                "spread", "spread_null_median", "spread_ratio", "spread_p", "rho",
+                                "rho_null_median", "rho_p", "n_learned", "n_parts_tested", "n_perm", "x_name")},
+                            "dynamics_run": str(dynamics_dir)})
+            run.write_table("formation", formation_rows)
         if summary.get("zipf_pred") is not None:
             run.save_figure(plot_verdict(summary), "verdict")
         return run.finish(summary), table

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "lm": ("quanta.cli.lm:lm", "Language-model suites: train-suite, per-token losses, analyze."),
     "qdg": ("quanta.cli.qdg:qdg", "Quanta discovery from gradients, on an LM or a parity run."),
     "falsify": ("quanta.cli.falsify:falsify", "The closing test: scaling exponent against the Zipf law of discovered quanta."),
+    "formation": ("quanta.cli.formation:formation", "Watching parts form: learned together, and in order of frequency?"),
     "calibrate": ("quanta.cli.calibrate:calibrate", "Error rates of the closing test on planted worlds (true and false)."),
     "report": ("quanta.cli.report:report", "One self-contained HTML report from run directories."),
     "demo": ("quanta.cli.demo:demo", "The whole chain offline on small defaults, ending in a report."),

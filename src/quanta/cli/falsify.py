@@ -20,6 +20,15 @@ def _print_result(table, summary) -> None:
     click.echo(f"  {summary['verdict_reason']}")
     if summary.get("calibration"):
         click.echo(f"  {summary['calibration']}")
+    if summary.get("formation_learned_together"):
+        click.echo("second test, over training (quanta formation; null: learning steps shuffled across parts):")
+        click.echo(f"  learned together: {summary['formation_learned_together']}"
+                   + (f" (spread {summary['formation_spread_ratio']:.2f} × the null's, "
+                      f"p = {summary['formation_spread_p']:.3g})" if summary.get("formation_spread_ratio") else ""))
+        rho = summary.get("formation_rho")
+        click.echo(f"  in order of frequency: {summary['formation_frequency_order']}"
+                   + (f" (rho = {rho:+.2f}, null median {summary['formation_rho_null_median']:+.2f}, "
+                      f"p = {summary['formation_rho_p']:.3g})" if rho is not None else ""))
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -40,6 +49,9 @@ def _print_result(table, summary) -> None:
               help="Smallest exponent gap worth calling; 'consistent' needs the difference's interval inside it.")
 @click.option("--n-boot", type=int, default=500, show_default=True, help="Bootstrap replicates.")
 @click.option("--ci", type=float, default=0.9, show_default=True, help="Level of the printed intervals.")
+@click.option("--dynamics", type=click.Path(file_okay=False), default=None,
+              help="With --parts of an LM: a `quanta lm analyze` run over checkpoints of the same model; adds the "
+                   "formation tests (learned together, in order of frequency) as a second test.")
 @click.option("--allow-mismatch", is_flag=True, default=False,
               help="Compare a scaling run and a parts run from different models or domains.")
 @out_option()
@@ -48,7 +60,7 @@ def _print_result(table, summary) -> None:
 @force_option
 @resume_option
 def falsify(run_dir, scaling, parts, n_clusters, rank_range, n_draws, n_samples, level, margin, n_boot, ci,
-            allow_mismatch, out, seed, device, force, resume):
+            dynamics, allow_mismatch, out, seed, device, force, resume):
     """The closing test: predicted Zipf exponent α_N+1 against the one of the parts QDG finds, by a test.
 
     Either give a `quanta parity run` directory (RUN_DIR): every training seed is analyzed and decomposed
@@ -64,11 +76,15 @@ def falsify(run_dir, scaling, parts, n_clusters, rank_range, n_draws, n_samples,
                         n_draws=n_draws, n_samples=n_samples, level=level, margin=margin, n_boot=n_boot, ci=ci,
                         seed=0 if seed is None else seed)
     if run_dir is not None:
+        if dynamics:
+            raise QuantaError("--dynamics applies to --scaling with --parts of a language model",
+                              "drop --dynamics, or give --scaling and --parts")
         summary, table = falsify_parity_run(run_dir, out, cfg, force=force, resume=resume, device=device)
     elif scaling and parts:
         if resume:
             raise QuantaError("--resume applies to the end-to-end mode (RUN_DIR)", "drop --resume")
-        summary, table = falsify_runs(scaling, parts, out, cfg, force=force, allow_mismatch=allow_mismatch)
+        summary, table = falsify_runs(scaling, parts, out, cfg, force=force, allow_mismatch=allow_mismatch,
+                                      dynamics_dir=dynamics)
     else:
         raise QuantaError("nothing to falsify: give a parity RUN_DIR, or both --scaling and --parts",
                           "e.g. quanta falsify runs/parity --out runs/falsify")
