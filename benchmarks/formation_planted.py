@@ -14,6 +14,9 @@ Every call is the library call the CLI makes. Nothing here chose a default of qu
 nulls, ``min_learned = 3`` and the level 0.05 were fixed before any run (docs/formation.md). Usage::
 
     python benchmarks/formation_planted.py --out runs/formation --seeds 3 4 5 --json docs/data/formation_planted_cpu.json
+
+With that ``--json`` it also rewrites the tables of docs/formation.md; ``tests/test_docs_figures.py`` checks that the
+page holds the recorded tables. ``--render`` rewrites the page from the recorded JSON alone.
 """
 
 from __future__ import annotations
@@ -30,6 +33,62 @@ os.environ.setdefault("QUANTA_PROGRESS", "0")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 SPEC = "planted:skills=500,alpha=0.5,seed={seed},kinds=complete+count,rate=0.4,docs=12000"
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "docs" / "data" / "formation_planted_cpu.json"
+DOC = ROOT / "docs" / "formation.md"
+START, END = "<!-- formation:start -->", "<!-- formation:end -->"
+NAMES = {"qdg": "QDG (label-free)", "oracle": "planted skills (oracle)", "token": "token ids (trivial)"}
+
+
+def _p(v) -> str:
+    return "–" if v is None else f"{v:.3g}"
+
+
+def render(record: dict) -> str:
+    """The doc's tables from a record: one row per (seed, decomposition), then the spread over seeds."""
+    import numpy as np
+
+    head = (f"Recorded {record['date']} on a {record['cpus']}-core {record['machine']} machine: spec "
+            f"`{record['spec']}`, seeds {', '.join(str(r['seed']) for r in record['runs'])}; one model "
+            f"{record['size'][0]}×{record['size'][1]} trained {record['steps']} steps with {record['n_checkpoints']} "
+            f"log-spaced checkpoints; {record['max_docs']} held-out documents; QDG on {record['n_tokens']} "
+            f"tokens of the final model; {record['n_perm']} permutations per null.\n\n")
+    rows = ["| seed | parts | tested parts | learned tokens | spread ratio (× null) | p | p within token id "
+            "| ρ(f, step) | null median | p | p within token id |", "|" + "---|" * 11]
+    for r in record["runs"]:
+        for name in NAMES:
+            s = r[name]
+            rows.append(f"| {r['seed']} | {NAMES[name]} | {s['n_parts_tested']} of {s['n_parts']} | "
+                        f"{s['n_learned']} of {s['n_tokens']} | {s['spread_ratio']:.2f} | {_p(s['spread_p'])} | "
+                        f"{_p(s['spread_p_token'])} | "
+                        + (f"{s['rho']:+.2f} | {s['rho_null_median']:+.2f}" if s["rho"] is not None else "– | –")
+                        + f" | {_p(s['rho_p'])} | {_p(s['rho_p_token'])} |")
+    summ = ["", "| parts | spread ratio, mean ± sd over seeds | ρ, mean ± sd | learned together (p < 0.05) "
+            "| beyond token id | in order of frequency | beyond token id |", "|" + "---|" * 7]
+    for name in NAMES:
+        ss = [r[name] for r in record["runs"]]
+        n = len(ss)
+
+        def count(key):
+            return sum(1 for s in ss if s[key] is not None and s[key] < 0.05)
+
+        sr = np.array([s["spread_ratio"] for s in ss], float)
+        rho = np.array([s["rho"] if s["rho"] is not None else np.nan for s in ss], float)
+        summ.append(f"| {NAMES[name]} | {sr.mean():.2f} ± {sr.std(ddof=1) if n > 1 else 0:.2f} | "
+                    f"{np.nanmean(rho):+.2f} ± {np.nanstd(rho, ddof=1) if n > 1 else 0:.2f} | "
+                    f"{count('spread_p')} of {n} | {count('spread_p_token')} of {n} | {count('rho_p')} of {n} | "
+                    f"{count('rho_p_token')} of {n} |")
+    return START + "\n" + head + "\n".join(rows + summ) + "\n" + END
+
+
+def check_docs() -> bool:
+    return render(json.loads(DATA.read_text())) in DOC.read_text()
+
+
+def write_docs(record: dict) -> None:
+    text = DOC.read_text()
+    i, j = text.index(START), text.index(END) + len(END)
+    DOC.write_text(text[:i] + render(record) + text[j:])
 
 
 def one_seed(seed: int, out: Path, *, steps: int, n_checkpoints: int, size, max_docs: int, n_tokens: int,
@@ -83,7 +142,7 @@ def one_seed(seed: int, out: Path, *, steps: int, n_checkpoints: int, size, max_
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--out", default=None, help="folder of the runs (required unless --render)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[3, 4, 5])
     ap.add_argument("--steps", type=int, default=1200)
     ap.add_argument("--n-checkpoints", type=int, default=16)
@@ -92,7 +151,14 @@ def main(argv=None) -> dict:
     ap.add_argument("--n-tokens", type=int, default=1000)
     ap.add_argument("--n-perm", type=int, default=999)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--render", action="store_true", help="only rewrite docs/formation.md from the recorded JSON")
     args = ap.parse_args(argv)
+    if args.render:
+        record = json.loads(DATA.read_text())
+        write_docs(record)
+        return record
+    if args.out is None:
+        ap.error("--out is required")
     size = (int(args.size[0]), int(args.size[1]), int(args.size[2]), float(args.size[3]))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -112,6 +178,8 @@ def main(argv=None) -> dict:
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(record, indent=1) + "\n")
+        if Path(args.json).resolve() == DATA.resolve() and DOC.exists():
+            write_docs(record)
     return record
 
 

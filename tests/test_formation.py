@@ -218,3 +218,15 @@ def test_the_token_null_tells_parts_from_sorted_token_types():
     r = part_formation(m, l_, n_perm=299, seed=0)
     assert r.spread_p <= 0.01 and r.spread_p_token <= 0.01
     assert "also beyond token identity" in formation_answers(r)[0]["answer"]
+
+
+def test_the_report_has_a_formation_section(cli_run, tmp_path):
+    from quanta.report import render_report
+
+    root = _runs(tmp_path)
+    code, out, err = cli_run("formation", "--parts", root / "qdg", "--dynamics", root / "dyn", "--out", root / "f",
+                             "--n-perm", "99")
+    assert code == 0, err
+    rep = render_report([root / "f"])
+    assert "formation" in rep.sections
+    assert "Watching parts form over training" in rep.html and "data:image/png" in rep.html

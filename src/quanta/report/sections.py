@@ -37,6 +37,7 @@ SECTIONS: dict[str, str] = {
     "lm": "Language models",
     "qdg": "Quanta discovery from gradients (QDG)",
     "falsify": "Falsification: Zipf exponent against the scaling law",
+    "formation": "Watching parts form over training",
     "calibrate": "Calibration: how often the test is right",
     "other": "Other runs",
 }
@@ -55,6 +56,9 @@ INTROS: dict[str, str] = {
             "and its top contexts with the token highlighted."),
     "falsify": ("The closing test: the Zipf exponent implied by the scaling exponent (\u03b1_N + 1) against the "
                 "exponent measured on the discovered parts, each with its interval."),
+    "formation": ("A second test, over checkpoints: the tokens of a part should be learned at about the same step, "
+                  "and frequent parts first. Each statistic against a null that shuffles learning steps across parts, "
+                  "and a stricter one that shuffles them only among tokens of the same token id."),
     "calibrate": ("The test run on planted worlds where the answer is known: true worlds (the model holds), "
                   "mismatched pairs (the scaling side from another \u03b1), decompositions that ignore the network, "
                   "and task frequencies that are not a power law. Every rate with its 95% Wilson interval and the "
