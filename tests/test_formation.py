@@ -160,7 +160,8 @@ def test_cli_writes_a_run_and_prints_both_answers(cli_run, tmp_path):
 ])
 def test_cli_bad_input_is_one_line_and_writes_nothing(cli_run, tmp_path, args, match):
     root = _runs(tmp_path)
-    code, out, err = cli_run("formation", "--parts", root / "qdg", "--dynamics", root / "dyn", "--out", root / "f", *args)
+    code, out, err = cli_run("formation", "--parts", root / "qdg", "--dynamics", root / "dyn", "--out", root / "f",
+                             *args)
     assert code == 2 and match in err and "Traceback" not in err + out
     assert len(err.strip().splitlines()) == 1 and not (root / "f").exists()
 

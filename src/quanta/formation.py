@@ -184,7 +184,8 @@ def part_formation(members: pd.DataFrame, learning: pd.DataFrame, *, n_perm: int
                           "pass the parts run's tokens with their part (doc, pos, part)")
     x_name = next((c for c in ("learning_step", "learning_size") if c in learning.columns), None)
     if x_name is None or not {"doc", "pos"} <= set(learning.columns):
-        raise QuantaError(f"learning: needs doc, pos and learning_step (or learning_size), got {sorted(learning.columns)}",
+        raise QuantaError("learning: needs doc, pos and learning_step (or learning_size), got "
+                          f"{sorted(learning.columns)}",
                           "pass the tokens.parquet of a `quanta lm analyze` run that fitted per-token curves")
     m = members
     if "weight" in m.columns:

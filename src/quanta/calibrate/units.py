@@ -75,8 +75,8 @@ def parts_units(run_dir, *, n_samples: int, n_draws: int, n_boot: int, control_a
     """The parts side of every (α, training seed, draw, method) of a finished parity run.
 
     Returns one row per unit: ``alpha``, ``seed``, ``draw``, ``method``, ``n_clusters``, ``exponent``
-    (bias-corrected MLE over the plausible head), ``exponent_se``, ``gof_p``, ``head``, ``ari`` (diagnostic), ``seconds``. ``qdg`` and ``oracle``
-    run at every α; the controls only at ``control_alphas``.
+    (bias-corrected MLE over the plausible head), ``exponent_se``, ``gof_p``, ``head``, ``ari`` (diagnostic),
+    ``seconds``. ``qdg`` and ``oracle`` run at every α; the controls only at ``control_alphas``.
     """
     import torch
 
