@@ -231,3 +231,28 @@ def test_the_report_has_a_formation_section(cli_run, tmp_path):
     rep = render_report([root / "f"])
     assert "formation" in rep.sections
     assert "Watching parts form over training" in rep.html and "data:image/png" in rep.html
+
+
+def test_falsify_refuses_lm_runs_of_different_worlds(cli_run, tmp_path):
+    """quanta.world: the parts must come from a model of the analyzed suite, on its corpus (either split)."""
+    from quanta.store import Run
+    from quanta.world import base_corpus
+
+    assert base_corpus("planted:skills=5,seed=1:test") == "planted:skills=5,seed=1" and base_corpus(None) is None
+    root = _runs(tmp_path, parts_corpus="stdlib")  # the other split of the same corpus: one world
+    other = _runs(tmp_path / "b")  # a model outside root's suite
+    with Run.create(root / "scaling", command="lm analyze", config={"losses_dir": str(root / "losses")}) as run:
+        run.finish({"mode": "suite", "alpha_N": 0.5, "alpha_N_ci": [0.4, 0.6], "alpha_N_n_points": 8})
+    args = ["--n-boot", "50"]
+    code, out, err = cli_run("falsify", "--scaling", root / "scaling", "--parts", root / "qdg", "--out", root / "a",
+                             *args)
+    assert code == 0, err
+    code, out, err = cli_run("falsify", "--scaling", root / "scaling", "--parts", other / "qdg", "--out", root / "b",
+                             *args)
+    assert code == 2 and "model" in err and not (root / "b").exists()
+    code, out, err = cli_run("falsify", "--scaling", root / "scaling", "--parts", other / "qdg", "--out", root / "b",
+                             "--allow-mismatch", *args)
+    assert code == 0, err
+    # formation matches tokens by position: the split must be the same there
+    code, out, err = cli_run("formation", "--parts", root / "qdg", "--dynamics", root / "dyn", "--out", root / "c")
+    assert code == 2 and "corpus" in err

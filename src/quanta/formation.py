@@ -323,54 +323,6 @@ def plot_formation(result: FormationResult, *, title: str = ""):
 
 
 # ----------------------------------------------------------------------------------------------- run directories
-def _resolved(path) -> str:
-    from pathlib import Path
-
-    p = Path(str(path))
-    return str(p.resolve()) if p.exists() else str(path)
-
-
-def _world_of_dynamics(drun) -> tuple[str | None, list[str]]:
-    """The corpus and the models behind a ``quanta lm analyze`` run, read from the losses run it analyzed."""
-    from quanta.store import Run
-
-    losses_dir = drun.config.get("losses_dir")
-    if not losses_dir:
-        return None, []
-    try:
-        lrun = Run.open(losses_dir, command="lm losses")
-    except QuantaError:
-        return None, []
-    return lrun.config.get("corpus"), [str(s) for s in lrun.config.get("suite") or []]
-
-
-def _same_world(parts_summary: dict, corpus: str | None, suite: list[str], parts_dir, dynamics_dir) -> None:
-    model, p_corpus = parts_summary.get("model"), parts_summary.get("corpus")
-    if corpus is not None and p_corpus is not None and str(corpus) != str(p_corpus):
-        raise QuantaError(f"the parts of {parts_dir} come from corpus {p_corpus!r} but the learning steps of "
-                          f"{dynamics_dir} from {corpus!r}",
-                          "use runs on the same corpus, or pass allow_mismatch (--allow-mismatch)")
-    if model is not None and suite:
-        from pathlib import Path
-
-        m = _resolved(model)
-        ok = False
-        for s in suite:
-            r = _resolved(s)
-            if m == r or str(model) == str(s):
-                ok = True
-            elif Path(m).is_absolute() and Path(r).is_absolute():
-                try:
-                    Path(m).relative_to(r)
-                    ok = True
-                except ValueError:
-                    pass
-        if not ok:
-            raise QuantaError(f"the parts come from model {model} but the learning steps from {', '.join(suite)}",
-                              "decompose a model of the analyzed suite (its checkpoints), or pass allow_mismatch "
-                              "(--allow-mismatch)")
-
-
 def formation_inputs(parts_dir, dynamics_dir, *, n_clusters: int | None = None,
                      allow_mismatch: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """The members of each part and every token's learning step, read from two finished runs.
@@ -427,9 +379,10 @@ def formation_inputs(parts_dir, dynamics_dir, *, n_clusters: int | None = None,
         raise QuantaError(f"{parts_dir} is a {prun.command!r} run with no parts table",
                           "pass a `quanta qdg --model` run (or a parts run with membership.parquet)")
     if not allow_mismatch:
-        corpus, suite = _world_of_dynamics(drun)
-        _same_world(psum, corpus, suite, parts_dir, dynamics_dir)
-        info["world_checked"] = corpus is not None or bool(suite)
+        from quanta.world import check_same_lm_world, lm_world
+
+        info["world_checked"] = check_same_lm_world(psum, lm_world(drun), parts_dir=parts_dir, other_dir=dynamics_dir,
+                                                    what="the learning steps", same_split=True)
     return members, learning, info
 
 

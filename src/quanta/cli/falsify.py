@@ -84,7 +84,7 @@ def falsify(run_dir, scaling, parts, n_clusters, rank_range, n_draws, n_samples,
         if resume:
             raise QuantaError("--resume applies to the end-to-end mode (RUN_DIR)", "drop --resume")
         summary, table = falsify_runs(scaling, parts, out, cfg, force=force, allow_mismatch=allow_mismatch,
-                                      dynamics_dir=dynamics)
+                                      **({"dynamics_dir": dynamics} if dynamics else {}))
     else:
         raise QuantaError("nothing to falsify: give a parity RUN_DIR, or both --scaling and --parts",
                           "e.g. quanta falsify runs/parity --out runs/falsify")
