@@ -247,10 +247,10 @@ def test_falsify_refuses_lm_runs_of_different_worlds(cli_run, tmp_path):
     code, out, err = cli_run("falsify", "--scaling", root / "scaling", "--parts", root / "qdg", "--out", root / "a",
                              *args)
     assert code == 0, err
-    code, out, err = cli_run("falsify", "--scaling", root / "scaling", "--parts", other / "qdg", "--out", root / "b",
+    code, out, err = cli_run("falsify", "--scaling", root / "scaling", "--parts", other / "qdg", "--out", root / "fb",
                              *args)
-    assert code == 2 and "model" in err and not (root / "b").exists()
-    code, out, err = cli_run("falsify", "--scaling", root / "scaling", "--parts", other / "qdg", "--out", root / "b",
+    assert code == 2 and "model" in err and not (root / "fb").exists()
+    code, out, err = cli_run("falsify", "--scaling", root / "scaling", "--parts", other / "qdg", "--out", root / "fb",
                              "--allow-mismatch", *args)
     assert code == 0, err
     # formation matches tokens by position: the split must be the same there
