@@ -60,3 +60,13 @@ def test_calibration_tables_are_the_recorded_run_and_the_shipped_table_agrees():
     # the worlds of the calibration are not the ones the QDG defaults were tuned on (cpu-small, 286 tasks)
     tuning = pd.concat([pd.read_csv(p) for p in sorted((ROOT / "docs" / "data" / "tuning").glob("*.csv"))])
     assert {w["n_tasks"] for w in summary["worlds"]}.isdisjoint({286}) and len(tuning)
+
+
+def test_formation_tables_are_the_recorded_run():
+    """docs/formation.md's tables are rendered from docs/data/formation_planted_cpu.json."""
+    bench = _bench("formation_planted")
+    assert bench.check_docs()
+    record = json.loads(bench.DATA.read_text())
+    assert len(record["runs"]) >= 3  # a spread over seeds, not one run
+    for r in record["runs"]:
+        assert set(r) >= {"qdg", "oracle", "token"} and r["qdg"]["n_perm"] == record["n_perm"]
