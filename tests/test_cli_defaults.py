@@ -103,5 +103,19 @@ def test_every_command_is_checked():
             else:
                 yield path
 
-    no_config = {"parity run"}  # a preset name and --set overrides (preset_config), no option defaults
+    no_config = {"parity run",  # a preset name and --set overrides (preset_config), no option defaults
+                 "formation"}  # keyword arguments, checked by test_formation_defaults_are_the_library_defaults
     assert set(leaves(cli, "")) == {c.split(" RUN_DIR")[0] for c in CASES} | no_config
+
+
+def test_formation_defaults_are_the_library_defaults(monkeypatch, tmp_path):
+    args, kwargs, signature = _captured(monkeypatch, "quanta.formation", "run_formation",
+                                        ["formation", "--parts", tmp_path, "--dynamics", tmp_path, "--out",
+                                         tmp_path / "out"])
+    checked = 0
+    for key, value in kwargs.items():
+        p = signature.parameters[key]
+        if p.default is not inspect.Parameter.empty:
+            assert value == p.default, (key, value, p.default)
+            checked += 1
+    assert checked >= 6
