@@ -256,3 +256,18 @@ def test_falsify_refuses_lm_runs_of_different_worlds(cli_run, tmp_path):
     # formation matches tokens by position: the split must be the same there
     code, out, err = cli_run("formation", "--parts", root / "qdg", "--dynamics", root / "dyn", "--out", root / "c")
     assert code == 2 and "corpus" in err
+
+
+def test_the_vectorised_spread_is_the_plain_one():
+    from quanta.formation import _pooled_spread
+
+    rng = np.random.default_rng(0)
+    for n, k in [(7, 3), (50, 5), (1000, 40)]:
+        codes = np.concatenate([np.arange(k), rng.integers(0, k, n - k)])
+        y = rng.normal(size=n)
+        total, med, spr = _pooled_spread(y, codes, k)
+        med2 = np.array([np.median(y[codes == i]) for i in range(k)])
+        spr2 = np.array([np.abs(y[codes == i] - med2[i]).mean() for i in range(k)])
+        np.testing.assert_allclose(med, med2)
+        np.testing.assert_allclose(spr, spr2)
+        assert total == pytest.approx(sum(np.abs(y[codes == i] - med2[i]).sum() for i in range(k)) / n)
