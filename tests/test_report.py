@@ -18,6 +18,7 @@ from quanta.report import html as H
 from quanta.report.sections import as_interval, overlaps, section_of, summary_rows, verdict_records
 from quanta.store import Run
 
+CALIBRATION = "calibrated on planted parity worlds: the test wrongly says inconsistent in 0% [0%, 22%] of true worlds"
 NASTY = '<script>alert("x")</script> & <b>'  # code-like text that must come out escaped
 
 
@@ -56,7 +57,7 @@ def make_runs(root: Path) -> dict[str, Path]:
         rows = [(reg, float(x), float(x) ** -0.4, int(x) // 2, 0.4) for reg in ("n", "N") for x in (10, 100, 1000)]
         r.write_table("curves", pd.DataFrame(rows, columns=["regime", "x", "loss", "n_learned", "alpha"]))
         r.save_figure(_figure(0), "loss_vs_n")
-        r.finish({"alpha": 0.4, "alpha_N_pred": 0.4, "alpha_N_sim": 0.41, "alpha_N_sim_ci": [0.405, 0.415],
+        r.finish({"alpha": 0.4, "alpha_N_pred": 0.4, "alpha_N_sim": 0.4006, "alpha_N_sim_ci": [0.4002, 0.4011],
                   "alpha_D_pred": 0.2857, "alpha_D_sim": 0.284, "alpha_D_sim_ci": [0.28, 0.29],
                   "fits": {"N": {"alpha": 0.41, "r2": 0.99}, "D": {"alpha": 0.284, "r2": 0.98}}})
 
@@ -106,7 +107,8 @@ def make_runs(root: Path) -> dict[str, Path]:
         r.finish({"alpha_N": 0.083, "alpha_N_ci": [0.07, 0.095], "zipf_pred": 1.083, "zipf_pred_ci": [1.07, 1.095],
                   "zipf_measured": 1.24, "zipf_measured_ci": [1.18, 1.30], "method": "mle", "overlap": False,
                   "verdict": "inconsistent", "n_clusters": 6, "zipf_envelope": 1.09,
-                  "zipf_envelope_ci": [1.0, 1.2], "zipf_true": 1.4})
+                  "zipf_envelope_ci": [1.0, 1.2], "zipf_true": 1.4, "alpha_N_predicted_finite": 0.11,
+                  "calibration": CALIBRATION})
 
     p = paths["other"] = root / "other"
     with Run.create(p, command="demo", config={}, argv=["quanta", "demo"]) as r:
@@ -234,9 +236,14 @@ def test_sections_follow_the_chain_and_every_run_is_there(runs, report_html):
 def test_theory_predicted_against_simulated(runs, report_html):
     dom = parse(report_html)
     table = next(t for t in dom.find_all("table") if t.attrs.get("id", "").endswith("theory-exponents"))
-    # a prediction without an interval is a point: inside the simulated interval or not; the difference says by how much
-    assert rows_of(table) == [["alpha_N", "0.4", H.MISSING, "0.41", "[0.405, 0.415]", "0.01", "no"],
-                              ["alpha_D", "0.2857", H.MISSING, "0.284", "[0.28, 0.29]", "-0.0017", "yes"]]
+    # an exact prediction has no interval: no "intervals overlap: no" for 0.4 against 0.4006 [0.4002, 0.4011],
+    # the difference is the comparison, and the table says so
+    assert [th.text() for th in table.find_all("thead")[0].find_all("th")] == ["quantity", "predicted", "simulated",
+                                                                             "simulated interval",
+                                                                             "simulated \u2212 predicted"]
+    assert rows_of(table) == [["alpha_N", "0.4", "0.4006", "[0.4002, 0.4011]", "0.0006"],
+                              ["alpha_D", "0.2857", "0.284", "[0.28, 0.29]", "-0.0017"]]
+    assert "predictions are exact" in table.parent.parent.text()
     fits = next(t for t in dom.find_all("table") if t.attrs.get("id", "").endswith("theory-summary-fits"))
     assert rows_of(fits) == [["N", "0.41", "0.99"], ["D", "0.284", "0.98"]]
 
@@ -331,7 +338,17 @@ def test_falsify_verdict_table(runs, report_html):
                               ["zipf_envelope", "1.083", "[1.07, 1.095]", "1.09", "[1, 1.2]", "0.007", "yes"],
                               ["zipf_true", "1.083", "[1.07, 1.095]", "1.4", H.MISSING, "0.317", "no"]]
     inputs = dom.by_id(table.attrs["id"] + "-inputs")
-    assert rows_of(inputs) == [["alpha_N", "0.083", "[0.07, 0.095]"], ["n_clusters", "6", H.MISSING]]
+    assert rows_of(inputs) == [["alpha_N", "0.083", "[0.07, 0.095]"], ["n_clusters", "6", H.MISSING],
+                               ["alpha_N_predicted_finite", "0.11", H.MISSING]]
+    # a verdict on the planted toy carries the finite-task caveat (with the run's own figures) and the test's
+    # measured error rates, right under the verdict line
+    after = verdict[0].parent.children[verdict[0].parent.children.index(verdict[0]) + 1:]
+    notes = [n for n in after if isinstance(n, type(verdict[0])) and n.tag == "p" and "note" in n.attrs["class"]]
+    assert len(notes) == 2
+    assert "planted toy world" in notes[0].text() and "finite" in notes[0].text()
+    assert "\u03b1_N = 0.11" in notes[0].text() and "planted \u03b1 = 0.4" in notes[0].text()
+    assert "docs/falsify.md" in notes[0].text()
+    assert notes[1].text() == f"How often this test is right: {CALIBRATION}."
     assert len(dom.find_all("svg", cls="ivl")) == 1
 
 
@@ -357,7 +374,7 @@ def test_verdict_computed_from_intervals_when_not_stated():
     assert 'data-overlap="True"' in text and "differs from the intervals" in text
     # a missing interval is shown as missing, not invented
     text = render_verdict("", {"zipf_pred": 1.08, "zipf_measured": None, "verdict": "undetermined"}, "u")
-    assert rows_of(parse(text).by_id("u"))[0] == ["zipf", "1.08", H.MISSING, H.MISSING, H.MISSING, H.MISSING, H.MISSING]
+    assert rows_of(parse(text).by_id("u"))[0] == ["zipf", "1.08", H.MISSING, H.MISSING, H.MISSING]
 
 
 def test_summary_rows_pair_intervals_flatten_and_tabulate():
