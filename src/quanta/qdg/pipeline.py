@@ -194,7 +194,7 @@ def analyze_gradients(run, G, *, counts, n_clusters, assign="cluster_qr", dense_
     all_sizes = sweep.sizes()
     run.save_figure(C.plot_rank_frequency(all_sizes, env, fit=fe, title=f"{title}cluster sizes, {len(counts)} counts"),
                     "rank_frequency")
-    run.save_figure(C.plot_rank_frequency({n_clusters: all_sizes[n_clusters]}, all_sizes[n_clusters],
+    run.save_figure(C.plot_rank_frequency({n_clusters: all_sizes[n_clusters]},
                                           title=f"{title}cluster sizes, k={n_clusters}"),
                     f"rank_frequency_k{n_clusters}")
     run.save_figure(C.plot_sorted_similarity(A, sweep.labels[n_clusters], seed=seed, similarity=similarity,
