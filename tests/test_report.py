@@ -589,3 +589,21 @@ def test_verdict_agrees_with_quanta_falsify(tmp_path, alpha_N):
     assert summary["verdict"] in box.text() and f"p = {summary['p_value']:.3g}" in box.text()
     assert ("bad" in box.attrs["class"]) == (summary["verdict"] == "inconsistent")
     assert "differs from the intervals" not in dom.text()
+
+
+def test_parity_cluster_summaries_count_tasks_not_labels(tmp_path):
+    """QDG on parity writes the label y (0/1) as the "token" and the planted task beside it: a cluster's summary
+    counts the tasks of its samples (the labels would say every cluster is half 0s and half 1s)."""
+    rows = [(5, c, 10, r, task, f"task {task} | bits 0101 | label ", str(r % 2), "")
+            for c, tasks in enumerate([[3] * 6 + [7] * 2, [1] * 8]) for r, task in enumerate(tasks)]
+    df = pd.DataFrame(rows, columns=["n_clusters", "cluster", "cluster_size", "member_rank", "task",
+                                     "context_before", "token", "context_after"])
+    with Run.create(tmp_path / "qp", command="qdg parity", config={}, argv=["quanta", "qdg", "parity"]) as r:
+        r.write_table("contexts", df)
+        r.finish({"n_clusters": 5})
+    dom = parse(render_report([tmp_path / "qp"]).html)
+    summaries = [d.find_all("summary")[0].text() for d in dom.find_all("details", cls="cluster")]
+    assert len(summaries) == 2
+    assert "task 3\u00d76" in summaries[0] and "task 7\u00d72" in summaries[0] and "task 1\u00d78" in summaries[1]
+    assert not any("\u00d74" in s for s in summaries)  # no count of labels 0/1 (4 each)
+    assert "task 3" in dom.find_all("details", cls="cluster")[0].attrs["data-text"]

@@ -79,11 +79,16 @@ def _cluster_group(k: Any, g: pd.DataFrame, cols: ContextColumns, opts: Options)
     before, after = _text(g, cols.before), _text(g, cols.after)
     tokens = ["" if t is None else str(t) for t in g[cols.token].tolist()]
     meta = {m: g[m].tolist() for m in meta_cols}
+    units = None if cols.unit is None else [H.fmt_value(u) for u in g[cols.unit].tolist()]
     for pos, (c, size) in enumerate(sizes.items(), start=1):
         rows = members[c]
         toks = [tokens[i] for i in rows]
-        chips = " ".join(f'<span class="ctx"><mark>{H.esc(t) if t.strip() else H.esc(repr(t))}</mark></span>'
-                         f'<span class="mut">\u00d7{n}</span>' for t, n in Counter(toks).most_common(5))
+        if units is not None:  # e.g. parity: the tasks of the listed samples (their "tokens" are labels 0/1)
+            chips = " ".join(f'<span class="unit">{H.esc(cols.unit)} {H.esc(u)}</span><span class="mut">\u00d7{n}'
+                             f'</span>' for u, n in Counter(units[i] for i in rows).most_common(5))
+        else:
+            chips = " ".join(f'<span class="ctx"><mark>{H.esc(t) if t.strip() else H.esc(repr(t))}</mark></span>'
+                             f'<span class="mut">\u00d7{n}</span>' for t, n in Counter(toks).most_common(5))
         summary = (f"<strong>#{pos}</strong> cluster {H.esc(c)} \u00b7 {size_label} {H.esc(H.fmt_value(size))}"
                    f" \u00b7 {chips}")
         items = []
@@ -93,6 +98,8 @@ def _cluster_group(k: Any, g: pd.DataFrame, cols: ContextColumns, opts: Options)
         more = (f'<p class="mut">top {len(items)} of the {len(rows)} contexts in the table</p>'
                 if len(rows) > len(items) else "")
         text = " ".join(sorted(set(toks))).lower() + f" cluster {c}"
+        if units is not None:
+            text += "".join(f" {cols.unit} {u}" for u in sorted({units[i] for i in rows}))
         out.append(H.details(summary, f'<ol class="contexts">{"".join(items)}</ol>{more}', cls="cluster",
                              open_=pos <= 3, attrs={"data-text": text, "data-cluster": str(c),
                                                     "data-size": str(size)}))

@@ -274,6 +274,7 @@ border-color:#feb2b2}.badge.running{background:#fffbea;border-color:#f6e05e}
 .ctx{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12.5px;white-space:pre-wrap;
 overflow-wrap:anywhere}
 .ctx mark{background:var(--mark);outline:1px solid #d69e2e;border-radius:2px;padding:0 1px}
+span.unit{font-size:12.5px;padding:0 4px;border:1px solid var(--line);border-radius:3px;background:var(--alt)}
 .ctx .ws{color:#a0aec0}.ctx .cut{color:#a0aec0}
 td.ctxcell{min-width:24em}
 ol.contexts{margin:4px 0 8px;padding-left:28px}ol.contexts li{margin:2px 0;border-bottom:1px dotted var(--line)}
