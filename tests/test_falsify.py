@@ -133,6 +133,9 @@ def test_end_to_end_uses_no_label(small_run, tmp_path, cli_run):
     assert sorted(reps["seed"].unique().tolist()) == [5, 6]
     for step in ("scaling", "parts"):
         assert Run.open(tmp_path / "f" / step).manifest["status"] == "complete"
+    # each nested run records the sub-command that reproduces it, not the falsify command line
+    assert Run.open(tmp_path / "f" / "scaling").manifest["argv"].startswith("quanta parity analyze ")
+    assert Run.open(tmp_path / "f" / "parts").manifest["argv"].startswith("quanta qdg parity ")
     code, _, err = cli_run("falsify", small_run, "--out", tmp_path / "f", "--resume", *cfg)
     assert code == 2 and "finished" in err
 
@@ -160,3 +163,31 @@ def test_rank_range_reaches_the_envelope(small_run):
 
     reps = parts_replicates(small_run, config=FalsifyConfig(n_draws=1, n_samples=200, n_boot=20, rank_range=(1, 3)))
     assert len(reps) == 2 and (reps["envelope_lo"] == 1).all() and (reps["envelope_hi"] == 3).all()
+
+
+def test_nested_runs_record_commands_that_reproduce_them(tmp_path, monkeypatch):
+    """The command lines falsify records for its scaling/ and parts/ runs make the same library calls, with the
+    same configs, as falsify makes."""
+    import quanta.parity.analyze as PA
+    import quanta.qdg.parity as QP
+    from quanta.cli import cli
+    from quanta.falsify import nested_commands
+    from quanta.parity.analyze import AnalyzeConfig
+    from quanta.qdg.parity import ParityQDGConfig
+
+    qcfg = ParityQDGConfig(run_dir=str(tmp_path / "run"), model_id=17, n_samples=300, n_boot=100, seed=3007,
+                           n_clusters="stable_eigengap")
+    seen = {}
+    monkeypatch.setattr(QP, "run_qdg_parity", lambda cfg, out, **kw: seen.setdefault("parts", (cfg, str(out))) and {})
+    monkeypatch.setattr(PA, "run_parity_analysis",
+                        lambda run_dir, out, config=None, **kw: seen.setdefault("scaling", (config, str(out))) and {})
+    argvs = nested_commands(tmp_path / "run", tmp_path / "f", qcfg)
+    for name, argv in argvs.items():
+        assert argv[0] == "quanta"
+        try:
+            cli.main(args=argv[1:], prog_name="quanta", standalone_mode=False)
+        except Exception:  # the patched calls return nothing for the command to print
+            pass
+    assert seen["parts"] == (qcfg, str(tmp_path / "f" / "parts"))
+    assert seen["scaling"][1] == str(tmp_path / "f" / "scaling")
+    assert seen["scaling"][0] in (None, AnalyzeConfig())

@@ -443,6 +443,23 @@ def falsify(scaling_dir, parts_dir, out, config: FalsifyConfig | None = None, *,
         return run.finish(summary), table
 
 
+def nested_commands(run_dir, out, qdg_config, *, device=None) -> dict[str, list[str]]:
+    """The ``quanta`` command lines that reproduce the runs :func:`falsify_parity_run` keeps inside ``OUT``.
+
+    ``scaling``: ``quanta parity analyze RUN_DIR`` with its defaults; ``parts``: ``quanta qdg parity RUN_DIR`` with
+    ``qdg_config``'s model, samples, count rule, bootstrap and seed (its other fields are the command's defaults).
+    Each nested manifest records its own line, not the ``quanta falsify`` (or ``quanta demo``) that ran it.
+    """
+    from pathlib import Path
+
+    out, q = Path(out), qdg_config
+    dev = ["--device", str(device)] if device else []
+    return {"scaling": ["quanta", "parity", "analyze", str(run_dir), "--out", str(out / "scaling")],
+            "parts": ["quanta", "qdg", "parity", str(run_dir), "--out", str(out / "parts"), "--model-id",
+                      str(q.model_id), "--n-samples", str(q.n_samples), "--n-clusters", str(q.n_clusters),
+                      "--n-boot", str(q.n_boot), "--seed", str(q.seed), *dev]}
+
+
 def falsify_parity_run(run_dir, out, config: FalsifyConfig | None = None, *, force: bool = False,
                        resume: bool = False, device=None, argv: list[str] | None = None) -> tuple[dict, pd.DataFrame]:
     """End to end on a ``quanta parity run`` directory, label-free, every training seed a replicate.
@@ -481,15 +498,20 @@ def falsify_parity_run(run_dir, out, config: FalsifyConfig | None = None, *, for
             return (p / "manifest.json").exists() and Run.open(p, require_complete=False).manifest.get(
                 "status") == "complete"
 
-        with run.timer("scaling"):
-            if not done(steps["scaling"]):
-                run_parity_analysis(run_dir, steps["scaling"], force=steps["scaling"].exists())
         first_seed, first_model = sorted(widest_models(models).items())[0]
         qcfg = ParityQDGConfig(run_dir=str(run_dir), model_id=first_model, n_samples=cfg.n_samples,
                                n_boot=cfg.n_boot, seed=1000 * cfg.seed + 7, n_clusters=rule)
+        argvs = nested_commands(run_dir, out, qcfg, device=device)
+        with run.timer("scaling"):
+            if not done(steps["scaling"]):
+                redo = steps["scaling"].exists()
+                run_parity_analysis(run_dir, steps["scaling"], force=redo,
+                                    argv=argvs["scaling"] + (["--force"] if redo else []))
         with run.timer("parts"):
             if not done(steps["parts"]):
-                run_qdg_parity(qcfg, steps["parts"], device=device, force=steps["parts"].exists())
+                redo = steps["parts"].exists()
+                run_qdg_parity(qcfg, steps["parts"], device=device, force=redo,
+                               argv=argvs["parts"] + (["--force"] if redo else []))
         with run.timer("replicates"):
             reps = parts_replicates(run_dir, config=cfg, device=device,
                                     progress=lambda jobs: progress(jobs, desc="falsify: seeds × draws"))
