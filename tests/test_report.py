@@ -313,6 +313,17 @@ def test_cluster_browser(runs, report_html):
     assert NASTY.lower() in browser.find_all("details", data_cluster="0")[-1].attrs["data-text"]
 
 
+def test_lm_examples_note_says_when_no_monogenic_token_is_a_step(tmp_path):
+    note = "no monogenic example is shown: none of the 3 monogenic tokens is a clean step (...)"
+    with Run.create(tmp_path / "lm", command="lm analyze", config={}, argv=["quanta", "lm", "analyze"]) as r:
+        r.write_table("examples", pd.DataFrame({"label": ["polygenic"], "rank": [0], "context_before": ["a"],
+                                                "token_text": ["b"], "context_after": ["c"]}))
+        r.finish({"n_monogenic": 3, "n_monogenic_steps": 0, "examples_note": note})
+    dom = parse(render_report([tmp_path / "lm"]).html)
+    notes = [p.text() for p in dom.find_all("p", cls="note")]
+    assert note in notes
+
+
 def test_lm_examples_grouped_by_label_in_rank_order_with_curves(runs, report_html):
     dom = parse(report_html)
     tables = [t for t in dom.find_all("table", cls="ctx-table")]

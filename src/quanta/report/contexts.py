@@ -175,10 +175,14 @@ def render_contexts(block: RunBlock, tables: list[TableInfo], opts: Options) -> 
             out.append(cluster_browser(df, cols, browser_id=bid, opts=opts, default_k=summary.get("n_clusters")))
         elif cols.kind is not None:
             out.append(f"<h4>Tokens in context <span class=\"mut\">({H.esc(t.name)})</span></h4>")
+            if isinstance(summary.get("examples_note"), str):  # e.g. no monogenic token is a clean step
+                out.append(H.note(summary["examples_note"], kind="warn"))
             for kind, g in df.groupby(cols.kind, sort=False):
                 out.append(context_table(g, cols, table_id=f"{bid}-{H.slug(kind)}", opts=opts,
                                          caption=f"{cols.kind} = {kind}: {len(g)} tokens"))
         else:
             out.append(f"<h4>Tokens in context <span class=\"mut\">({H.esc(t.name)})</span></h4>")
+            if isinstance(summary.get("examples_note"), str):  # e.g. no monogenic token is a clean step
+                out.append(H.note(summary["examples_note"], kind="warn"))
             out.append(context_table(df, cols, table_id=bid, opts=opts))
     return "".join(out), used
