@@ -72,9 +72,18 @@ def make_runs(root: Path) -> dict[str, Path]:
         # 300 rows > the test's max_rows: only a preview is shown
         r.write_table("eval_mean", pd.DataFrame({"model": np.repeat([0, 1, 2], 100), "step": np.tile(np.arange(100), 3),
                                                  "loss": np.linspace(1, 0, 300)}))
+        # a wide table, as `quanta parity analyze` writes its fits (18 columns, names and rules in text)
+        r.write_table("fits", pd.DataFrame([{
+            "alpha": 0.4, "fit": f"learn_step_p_{i}", "x_name": "n_params_nonembed", "y_name": "1/n_learned",
+            "exponent": 0.493089 + i, "ci_lo": 0.466699, "ci_hi": 0.556835, "predicted": 0.4,
+            "predicted_finite": 0.403505, "A": 1976.806754, "L_inf": 0.082061, "offset": True, "r2": 0.994043,
+            "n_points": 10, "x_min": 1210.0, "x_max": 38658.0, "range_rule": "1 <= n_learned <= n_tasks-1",
+            "ci_level": 0.9} for i in range(3)]))
         r.save_figure(_figure(1), "loss_vs_step")
         r.save_figure(_figure(2), "tasks")
-        r.finish({"final_loss_min": 0.2, "n_models": 3})
+        # a summary record with many fields (parity analyze's per_alpha)
+        r.finish({"final_loss_min": 0.2, "n_models": 3,
+                  "per_alpha": [{f"field_number_{i}": [0.1 * i, 0.2 * i] if i % 3 else 1e-3 * i for i in range(30)}]})
 
     p = paths["lm"] = root / "lm"
     with Run.create(p, command="lm analyze", config={"n_examples": 3}, argv=["quanta", "lm", "analyze"]) as r:
@@ -162,7 +171,7 @@ class Node:
         return next((n for n in self.iter() if n.attrs.get("id") == ident), None)
 
 
-VOID = {"meta", "img", "br", "hr", "input", "link", "circle", "line", "polyline"}
+VOID = {"meta", "img", "br", "hr", "input", "link", "circle", "line", "polyline", "wbr"}
 
 
 class TreeBuilder(HTMLParser):

@@ -147,7 +147,14 @@ def render_summary(block: RunBlock) -> str:
     if rows:
         out.append(H.kv_table(rows, header=("figure", "value", "interval"), table_id=f"{block.anchor}-summary"))
     for name, df in records:
-        out.append(H.table(df, table_id=f"{block.anchor}-summary-{H.slug(name)}", caption=name))
+        tid = f"{block.anchor}-summary-{H.slug(name)}"
+        if len(df.columns) > H.WIDE_COLUMNS and len(df) <= 3:  # a few wide records: one column per record
+            rows = [(c, *df[c].tolist()) for c in df.columns]
+            out.append(f'<p class="meta">{H.esc(name)}</p>')
+            out.append(H.kv_table(rows, header=("field", *(f"{name}[{i}]" for i in range(len(df)))),
+                                  table_id=tid))
+        else:
+            out.append(H.table(df, table_id=tid, caption=name))
     return "".join(out)
 
 
