@@ -109,7 +109,8 @@ def make_runs(root: Path) -> dict[str, Path]:
     p = paths["qdg"] = root / "qdg"
     with Run.create(p, command="qdg", config={"n_tokens": 200}, argv=["quanta", "qdg"]) as r:
         r.write_table("contexts", cluster_contexts())
-        r.finish({"n_clusters": 6, "slope": -1.2, "slope_ci": [-1.3, -1.1]})
+        r.finish({"n_clusters": 6, "slope": -1.2, "slope_ci": [-1.3, -1.1], "slope_ranks": "1\u20136",
+                  "zipf_exponent_envelope": 1.67, "zipf_exponent_envelope_ranks": "1\u201326"})
 
     p = paths["falsify"] = root / "falsify"
     with Run.create(p, command="falsify", config={}, argv=["quanta", "falsify"]) as r:
@@ -117,6 +118,8 @@ def make_runs(root: Path) -> dict[str, Path]:
                   "zipf_measured": 1.24, "zipf_measured_ci": [1.18, 1.30], "method": "mle", "overlap": False,
                   "verdict": "inconsistent", "n_clusters": 6, "zipf_envelope": 1.09,
                   "zipf_envelope_ci": [1.0, 1.2], "zipf_true": 1.4, "alpha_N_predicted_finite": 0.11,
+                  "zipf_measured_ranks": "1\u2013r (the plausible head r: 5\u20139) in each of 9 replicates",
+                  "zipf_envelope_ranks": "1\u2013k (the rule's count k: 12\u201353) in each of 9 replicates, their mean",
                   "calibration": CALIBRATION})
 
     p = paths["other"] = root / "other"
@@ -354,9 +357,12 @@ def test_falsify_verdict_table(runs, report_html):
     assert "inconsistent (method: mle)" in verdict[0].text()
     table = next(t for t in dom.find_all("table") if t.attrs.get("id", "").endswith("-verdict-0"))
     # the other estimates of the same exponent are compared with the prediction too (not deciding the verdict)
-    assert rows_of(table) == [["zipf", "1.083", "[1.07, 1.095]", "1.24", "[1.18, 1.3]", "0.157", "no"],
-                              ["zipf_envelope", "1.083", "[1.07, 1.095]", "1.09", "[1, 1.2]", "0.007", "yes"],
-                              ["zipf_true", "1.083", "[1.07, 1.095]", "1.4", H.MISSING, "0.317", "no"]]
+    # every measured exponent names the ranks it was fitted over (the envelope is a mean over replicates)
+    assert rows_of(table) == [["zipf", "1.083", "[1.07, 1.095]", "1.24", "[1.18, 1.3]", "0.157", "no",
+                               "1\u2013r (the plausible head r: 5\u20139) in each of 9 replicates"],
+                              ["zipf_envelope", "1.083", "[1.07, 1.095]", "1.09", "[1, 1.2]", "0.007", "yes",
+                               "1\u2013k (the rule's count k: 12\u201353) in each of 9 replicates, their mean"],
+                              ["zipf_true", "1.083", "[1.07, 1.095]", "1.4", H.MISSING, "0.317", "no", H.MISSING]]
     inputs = dom.by_id(table.attrs["id"] + "-inputs")
     assert rows_of(inputs) == [["alpha_N", "0.083", "[0.07, 0.095]"], ["n_clusters", "6", H.MISSING],
                                ["alpha_N_predicted_finite", "0.11", H.MISSING]]
@@ -627,3 +633,15 @@ def test_parity_cluster_summaries_count_tasks_not_labels(tmp_path):
     assert "task 3\u00d76" in summaries[0] and "task 7\u00d72" in summaries[0] and "task 1\u00d78" in summaries[1]
     assert not any("\u00d74" in s for s in summaries)  # no count of labels 0/1 (4 each)
     assert "task 3" in dom.find_all("details", cls="cluster")[0].attrs["data-text"]
+
+
+def test_exponents_show_their_rank_range_on_their_row(runs, report_html):
+    dom = parse(report_html)
+    table = next(t for t in dom.find_all("table") if t.attrs.get("id", "").endswith("-qdg-summary"))
+    assert [th.text() for th in table.find_all("thead")[0].find_all("th")] == ["figure", "value", "interval",
+                                                                             "ranks"]
+    rows = {r[0]: r[1:] for r in rows_of(table)}
+    assert rows["slope"] == ["-1.2", "[-1.3, -1.1]", "1\u20136"]
+    assert rows["zipf_exponent_envelope"] == ["1.67", H.MISSING, "1\u201326"]
+    assert rows["n_clusters"] == ["6", H.MISSING, H.MISSING]
+    assert not any(name.endswith("_ranks") for name in rows)  # not a row of its own

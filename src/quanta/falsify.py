@@ -316,6 +316,19 @@ def _verdict_table(summary: dict) -> pd.DataFrame:
     return table
 
 
+def _replicate_ranks(lo: pd.Series, hi: pd.Series, symbol: str, what: str, *, mean: bool = False) -> str | None:
+    """The ranks per-replicate fits were made over, as one line (``1–k (the rule's count k: 12–53) in each of 9
+    replicates``)."""
+    ok = lo.notna() & hi.notna()
+    if not ok.any():
+        return None
+    lo, hi = lo[ok].astype(int), hi[ok].astype(int)
+    first = f"{lo.min()}" if lo.min() == lo.max() else f"{lo.min()}..{lo.max()}"
+    span = (f"{first}\u2013{hi.min()}" if hi.min() == hi.max() else
+            f"{first}\u2013{symbol} ({what} {symbol}: {hi.min()}\u2013{hi.max()})")
+    return f"{span} in each of {int(ok.sum())} replicates" + (", their mean" if mean else "")
+
+
 def _calibration() -> str:
     """The test's error rates measured on planted worlds (:mod:`quanta.calibrate`), as one sentence."""
     from quanta.calibrate.shipped import calibration_sentence
@@ -410,7 +423,9 @@ def falsify(scaling_dir, parts_dir, out, config: FalsifyConfig | None = None, *,
         a, ci = s.get("alpha_N"), s.get("alpha_N_ci")
         n_pts = s.get("alpha_N_n_points")
         summary.update({"power_law_gof_p": law["gof_p"], "power_law_preferred": law["preferred"],
-                        "parts_head": law["head"], "parts_head_rule": HEAD_RULE})
+                        "parts_head": law["head"], "parts_head_rule": HEAD_RULE,
+                        "zipf_measured_ranks": f"1\u2013{int(law['head'])} (the plausible head at k={k})"
+                        if law["head"] else None})
         reason = None
         if n_pts is not None and int(n_pts) - 3 < MIN_DOF:
             reason = (f"alpha_N of {scaling_dir} comes from {n_pts} points and 3 parameters ({int(n_pts) - 3} "
@@ -541,6 +556,10 @@ def falsify_parity_run(run_dir, out, config: FalsifyConfig | None = None, *, for
             "zipf_envelope": float(env.mean()) if len(env) else None,
             "zipf_envelope_ci": [float(env.quantile(lo_q)), float(env.quantile(hi_q))] if len(env) >= 3 else None,
             "envelope_rank_range": (list(cfg.rank_range) if cfg.rank_range else "1 .. the rule's count, per replicate"),
+            "zipf_envelope_ranks": _replicate_ranks(reps["envelope_lo"], reps["envelope_hi"], "k", "the rule's count",
+                                                    mean=True),
+            "zipf_measured_ranks": _replicate_ranks(pd.Series(1, index=reps.index).where(reps["head"].notna()),
+                                                    reps["head"], "r", "the plausible head"),
             "alpha_N_per_seed": scaling.per_seed["alpha_N"].tolist(),
             "alpha_N_at_bound": int(scaling.per_seed["at_bound"].sum()),
             "alpha_N_fit_range_rule": scaling.fit_range_rule,

@@ -215,6 +215,9 @@ def analyze_gradients(run, G, *, counts, n_clusters, assign="cluster_qr", dense_
         "zipf_exponent_envelope": fe.exponent if fe else None,
         "zipf_exponent_envelope_ci": list(fe.exponent_ci) if fe else None,
         "envelope_rank_range": [fe.x_min, fe.x_max] if fe else None,
+        # the ranks each exponent was fitted over, as the report shows them beside it
+        "zipf_exponent_ranks": f"1\u2013{int(np.count_nonzero(all_sizes[n_clusters]))} (the parts at k={n_clusters})",
+        "zipf_exponent_envelope_ranks": f"{fe.x_min}\u2013{fe.x_max}" if fe else None,
         "largest_cluster": int(all_sizes[n_clusters][0]),
     }
     return sweep, A, summary

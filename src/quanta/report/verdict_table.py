@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from quanta.report import html as H
-from quanta.report.run_block import is_number, as_interval, fmt_interval
+from quanta.report.run_block import as_interval, fmt_interval, is_number, ranks_of
 
 
 _PRED = ("_pred", "_predicted")
@@ -61,6 +61,7 @@ class Comparison:
     measured: Any
     measured_ci: tuple[float, float] | None
     primary: bool = True
+    ranks: str | None = None  # the ranks the measured exponent was fitted over (its ``X_ranks``)
 
     @property
     def difference(self) -> float | None:
@@ -104,7 +105,7 @@ def comparisons(rec: Mapping, *, others: bool = False) -> list[Comparison]:
         keys += tuple(f"{k}{s}" for k in keys for s in ("_ci", "_interval") if f"{k}{s}" in rec)
         main = Comparison(name=base or "exponent", keys=keys, predicted=rec.get(key),
                           predicted_ci=_get_ci(rec, key), measured=rec.get(mk) if mk else None,
-                          measured_ci=_get_ci(rec, mk) if mk else None)
+                          measured_ci=_get_ci(rec, mk) if mk else None, ranks=ranks_of(rec, mk) if mk else None)
         out.append(main)
         if not (others and base):
             continue
@@ -115,7 +116,7 @@ def comparisons(rec: Mapping, *, others: bool = False) -> list[Comparison]:
                 ci_keys = tuple(f"{k}{s}" for s in ("_ci", "_interval") if f"{k}{s}" in rec)
                 out.append(Comparison(name=k, keys=(k, *ci_keys), predicted=main.predicted,
                                       predicted_ci=main.predicted_ci, measured=v, measured_ci=_get_ci(rec, k),
-                                      primary=False))
+                                      primary=False, ranks=ranks_of(rec, k)))
     return out
 
 
@@ -134,6 +135,9 @@ def comparison_table(comps: list[Comparison], *, table_id: str, measured: str = 
     if exact:
         rows = [r[:2] + r[3:6] for r in rows]
         header = header[:2] + header[3:6]
+    if any(c.ranks for c in comps):  # the ranks each measured exponent was fitted over
+        rows = [(*r, c.ranks) for r, c in zip(rows, comps)]
+        header = (*header, "ranks")
     out = H.kv_table(rows, header=header, table_id=table_id)
     if exact and any(is_number(c.predicted) and is_number(c.measured) for c in comps):
         out += H.paragraph(f"The predictions are exact (no interval): the {measured} value is compared by its "
