@@ -241,7 +241,10 @@ def test_qdg_figures_name_what_they_show(tmp_path, saved_figures):
     centres = rng.normal(size=(12, 16))
     G = np.concatenate([c + 0.2 * rng.normal(size=(n, 16)) for c, n in zip(centres, np.arange(40, 4, -3))])
     run = Run.create(tmp_path / "q", command="qdg", config={})
-    analyze_gradients(run, G.astype(np.float32), counts=list(range(2, 16)), n_clusters=12, n_boot=0)
+    _, _, summary = analyze_gradients(run, G.astype(np.float32), counts=list(range(2, 16)), n_clusters=12, n_boot=0)
+    # one envelope exponent: over the ranks of the headline count's parts (as qdg parity and falsify fit it),
+    # and the summary says so beside it
+    assert summary["envelope_rank_range"] == [1, 12] and summary["zipf_exponent_envelope_ranks"] == "1\u201312"
     assert {"rank_frequency", "rank_frequency_k12", "similarity_sorted"} <= set(saved_figures)
     assert {n: figure_defects(f) for n, f in saved_figures.items()} == {n: [] for n in saved_figures}
     # the one-count figure draws its curve, not an envelope over it; the fit names its ranks

@@ -63,7 +63,8 @@ def _int_list(text: str | None, name: str):
               show_default=True, help="Affinity: the paper's 1 - arccos(cos)/π, the same of |cos|, or |cos|.")
 @click.option("--affinity-power", type=int, default=1, show_default=True,
               help="Raise the affinity to this power (1: the paper's; see docs/qdg.md).")
-@click.option("--rank-range", default=None, metavar="LO,HI", help="Ranks of the envelope fit (the paper: 100,1000).")
+@click.option("--rank-range", default=None, metavar="LO,HI",
+              help="Ranks of the envelope fit (default 1..n_clusters; the paper: 100,1000).")
 @click.option("--precondition", type=click.Choice(["none", "diag"]), default="none", show_default=True,
               help="diag: divide every gradient coordinate by its RMS over the tokens (before the sketch; "
                    "computes the gradients twice).")

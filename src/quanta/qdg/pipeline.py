@@ -63,7 +63,9 @@ class QDGConfig:
         The affinity raised elementwise to this power (1: the paper's); see
         :func:`quanta.qdg.cluster.angular_affinity` and docs/qdg.md.
     rank_range : tuple (int, int), optional
-        Ranks of the envelope fit (the paper: (100, 1000)); default all ranks.
+        Ranks of the envelope fit (the paper: (100, 1000)); default ``1 .. n_clusters``, the ranks of the parts
+        at the chosen count, as ``quanta qdg parity`` and ``quanta falsify`` fit it (one definition of the
+        envelope exponent everywhere).
     precondition : str, default "none"
         ``none`` (the paper: raw gradients) or ``diag`` (every coordinate divided by its RMS over the selected
         tokens, before the sketch; the gradients are then computed twice). See
@@ -187,6 +189,8 @@ def analyze_gradients(run, G, *, counts, n_clusters, assign="cluster_qr", dense_
     run.write_table("clusters", clusters)
     run.write_table("sizes", sizes)
     run.write_table("eigenvalues", eig)
+    if rank_range is None:  # the envelope over the ranks of the chosen count's parts, as qdg parity and falsify
+        rank_range = (1, max(int(n_clusters), 3))
     fits = C.zipf_fits(sweep, n_clusters, rank_range=rank_range, n_boot=n_boot, seed=seed)
     env = np.asarray(fits["envelope"])
     run.write_table("envelope", pd.DataFrame({"rank": np.arange(1, len(env) + 1, dtype=np.int32), "size": env}))
