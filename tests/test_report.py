@@ -92,9 +92,12 @@ def make_runs(root: Path) -> dict[str, Path]:
             for rank in (2, 0, 1):  # out of order on purpose
                 rows.append((label, rank, 7, 3 + rank, f"{label}-{rank}: x = y <", NASTY if rank == 0 else " z",
                              "\n", [1, 2], 0.5 + rank, [1e5, 1e6, 1e7], [6.0, 3.0 - rank, 0.1]))
-        r.write_table("examples", pd.DataFrame(rows, columns=["label", "rank", "doc", "pos", "context_before",
-                                                              "token_text", "context_after", "token_ids", "score",
-                                                              "x", "losses"]))
+        ex = pd.DataFrame(rows, columns=["label", "rank", "doc", "pos", "context_before", "token_text",
+                                         "context_after", "token_ids", "score", "x", "losses"])
+        # the other columns lm analyze writes (a long source path among them): a wide context table
+        ex = ex.assign(token_id=7, token_index=123456, learning_size=1.5e6,
+                       source="/usr/lib/python3.11/site-packages/some_package/a_rather_long_module_name.py")
+        r.write_table("examples", ex)
         r.finish({"alpha_N": 0.083, "alpha_N_ci": [0.07, 0.095], "n_monogenic": 3})
 
     p = paths["losses"] = root / "losses"
@@ -114,6 +117,13 @@ def make_runs(root: Path) -> dict[str, Path]:
 
     p = paths["falsify"] = root / "falsify"
     with Run.create(p, command="falsify", config={}, argv=["quanta", "falsify"]) as r:
+        # one row per seed x draw with the 20 columns falsify writes: a table wider than the page unless compact
+        r.write_table("replicates", pd.DataFrame([dict(
+            seed=s, draw=d, model=9, n_clusters=12 + 7 * d, count_rule="stable_eigengap", exponent=1.203456,
+            exponent_se=0.0861234, exponent_raw=1.31234, head=9, exponent_all_ranks=0.951234,
+            envelope_exponent=1.431234, envelope_lo=1, envelope_hi=12 + 7 * d, gof_p=0.0123, plausible=False,
+            preferred="lognormal", n_samples=1987, n_dropped=13, ari=0.681234, n_tasks_in_samples=41)
+            for s in range(3) for d in range(3)]))
         r.finish({"alpha_N": 0.083, "alpha_N_ci": [0.07, 0.095], "zipf_pred": 1.083, "zipf_pred_ci": [1.07, 1.095],
                   "zipf_measured": 1.24, "zipf_measured_ci": [1.18, 1.30], "method": "mle", "overlap": False,
                   "verdict": "inconsistent", "n_clusters": 6, "zipf_envelope": 1.09,

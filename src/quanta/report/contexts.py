@@ -123,7 +123,7 @@ def context_table(df: pd.DataFrame, cols: ContextColumns, *, table_id: str, opts
     others = [c for c in rows.columns if c not in skip and not _is_list_column(rows[c])]
     lead = [cols.kind] if cols.kind else []
     curve_head = [f"{cols.curve[1]} vs {cols.curve[0]}"] if cols.curve else []
-    head = "".join(f'<th scope="col">{H.esc(c)}</th>' for c in [*lead, "context", *curve_head, *others])
+    head = "".join(f'<th scope="col">{H.header_text(c)}</th>' for c in [*lead, "context", *curve_head, *others])
     body = []
     for i, (b, t, a) in enumerate(zip(_text(rows, cols.before), rows[cols.token].tolist(), _text(rows, cols.after))):
         r = rows.iloc[i]
@@ -139,8 +139,9 @@ def context_table(df: pd.DataFrame, cols: ContextColumns, *, table_id: str, opts
     if len(df) > len(rows):
         cap = (cap + " \u2014 " if cap else "") + f"first {len(rows)} of {len(df)} rows"
     cap_html = f"<caption>{H.esc(cap)}</caption>" if cap else ""
-    return (f'<div class="table-wrap"><table id="{H.esc(table_id)}" class="data sortable ctx-table">{cap_html}'
-            f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
+    wide = " wide" if len(lead) + 1 + len(curve_head) + len(others) > H.WIDE_COLUMNS else ""
+    return (f'<div class="table-wrap"><table id="{H.esc(table_id)}" class="data sortable ctx-table{wide}">'
+            f"{cap_html}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
 
 
 def _sizes_from_labels(df: pd.DataFrame, cols: ContextColumns, tables: list[TableInfo]):

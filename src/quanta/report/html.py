@@ -267,7 +267,8 @@ table.data th,table.data td{border:1px solid var(--line);padding:3px 8px;text-al
 max-width:44em;overflow-wrap:break-word}
 table.data td.num{text-align:right;font-variant-numeric:tabular-nums}
 table.data.wide{font-size:12px}table.data.wide th,table.data.wide td{padding:2px 5px;max-width:18em}
-table.data.wide td:not(.num){overflow-wrap:anywhere}
+table.data.wide td:not(.num),table.data.wide th{overflow-wrap:anywhere}
+table.data.wide td.ctxcell{min-width:18em}
 table.data thead th{background:var(--alt);position:sticky;top:0}
 table.data tbody tr:nth-child(even){background:#fafbfc}
 table.sortable thead th{cursor:pointer;user-select:none}
