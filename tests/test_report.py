@@ -655,3 +655,21 @@ def test_exponents_show_their_rank_range_on_their_row(runs, report_html):
     assert rows["zipf_exponent_envelope"] == ["1.67", H.MISSING, "1\u201326"]
     assert rows["n_clusters"] == ["6", H.MISSING, H.MISSING]
     assert not any(name.endswith("_ranks") for name in rows)  # not a row of its own
+
+
+def test_a_nested_test_reads_as_part_of_the_verdict_and_standard_errors_are_not_estimates(tmp_path):
+    """falsify's summary holds the exponent test as ``test`` (its own verdict, before the power-law check): it is
+    shown as one input of the verdict, not as a second verdict; ``zipf_pred_se`` is no estimate of zipf."""
+    s = {"verdict": "not a power law", "p_value": 0.0015, "zipf_pred": 1.49, "zipf_pred_se": 0.045,
+         "zipf_pred_ci": [1.416, 1.563], "zipf_measured": 1.203, "zipf_measured_se": 0.079,
+         "zipf_measured_ci": [1.074, 1.333],
+         "test": {"verdict": "undetermined", "p_value": 0.0015, "difference": -0.287, "margin": 0.15}}
+    with Run.create(tmp_path / "f", command="falsify", config={}, argv=["quanta", "falsify"]) as r:
+        r.finish(s)
+    dom = parse(render_report([tmp_path / "f"]).html)
+    lines = [d.text() for d in dom.find_all("div", cls="verdict")]
+    assert len(lines) == 2 and sum(t.startswith("Verdict:") for t in lines) == 1
+    assert lines[0].startswith("Verdict: not a power law")
+    assert lines[1].startswith("Outcome of test alone (one input of the verdict 'not a power law' above): undetermined")
+    table = next(t for t in dom.find_all("table") if t.attrs.get("id", "").endswith("-verdict-0"))
+    assert [r[0] for r in rows_of(table)] == ["zipf"]

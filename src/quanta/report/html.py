@@ -287,6 +287,7 @@ border:1px solid var(--line)}
 border-color:#feb2b2}.badge.running{background:#fffbea;border-color:#f6e05e}
 .verdict{font-size:16px;padding:8px 12px;margin:8px 0;border-radius:4px;border:1px solid var(--line)}
 .verdict.ok{background:#e6ffed;border-color:#9ae6b4}.verdict.bad{background:#fff5f5;border-color:#feb2b2}
+.verdict.part{font-size:14px}
 .ctx{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12.5px;white-space:pre-wrap;
 overflow-wrap:anywhere}
 .ctx mark{background:var(--mark);outline:1px solid #d69e2e;border-radius:2px;padding:0 1px}

@@ -112,7 +112,7 @@ def comparisons(rec: Mapping, *, others: bool = False) -> list[Comparison]:
         for k, v in rec.items():
             k = str(k)
             if (k.startswith(f"{base}_") and k not in keys and is_number(v) and not k.endswith(_PRED + _MEAS)
-                    and not k.endswith(("_ci", "_interval"))):
+                    and not k.endswith(("_ci", "_interval", "_se"))):  # standard errors are no estimates of it
                 ci_keys = tuple(f"{k}{s}" for s in ("_ci", "_interval") if f"{k}{s}" in rec)
                 out.append(Comparison(name=k, keys=(k, *ci_keys), predicted=main.predicted,
                                       predicted_ci=main.predicted_ci, measured=v, measured_ci=_get_ci(rec, k),
@@ -179,9 +179,13 @@ def verdict_caveats(rec: Mapping) -> list[tuple[str, str]]:
     return out
 
 
-def render_verdict(label: str, rec: Mapping, table_id: str) -> str:
+def render_verdict(label: str, rec: Mapping, table_id: str, *, part_of: str | None = None) -> str:
     """The verdict of one record: the verdict line, predicted against measured with intervals and overlap,
-    then the other numeric inputs (e.g. ``alpha_N`` and its interval)."""
+    then the other numeric inputs (e.g. ``alpha_N`` and its interval).
+
+    ``part_of`` names the verdict a nested record feeds (falsify's ``test``: the exponent test alone, before the
+    power-law check): its line then reads as that part's outcome, not as a second verdict.
+    """
     comps = comparisons(rec, others=True)
     computed = [c.overlap for c in comps if c.primary]
     stated = rec.get("overlap")
@@ -200,15 +204,17 @@ def render_verdict(label: str, rec: Mapping, table_id: str) -> str:
         gap = rec.get("gap_se")
         tag = f"p = {float(rec['p_value']):.3g}" + (f", gap {float(gap):+.1f} se" if is_number(gap) else "")
         how = f" ({rec['verdict_reason']})" if isinstance(rec.get("verdict_reason"), str) else ""
-        out.append(f'<div class="verdict {cls}" data-overlap="{H.esc(flag)}" data-p="{H.esc(rec["p_value"])}">'
-                   f'<strong>Verdict:</strong> {H.esc(verdict)} <span class="badge {cls}">{H.esc(tag)}</span>'
+        head = "Verdict:" if part_of is None else f"Outcome of {label} alone ({part_of}):"
+        kind = "verdict" if part_of is None else "verdict part"
+        out.append(f'<div class="{kind} {cls}" data-overlap="{H.esc(flag)}" data-p="{H.esc(rec["p_value"])}">'
+                   f'<strong>{H.esc(head)}</strong> {H.esc(verdict)} <span class="badge {cls}">{H.esc(tag)}</span>'
                    f'<span class="mut">{H.esc(how)}</span></div>')
     elif verdict is not None:
         tag = {True: "intervals overlap", False: "intervals do not overlap", None: "overlap not stated"}[flag]
         how = f" (method: {rec['method']})" if isinstance(rec.get("method"), str) else ""
         out.append(f'<div class="verdict {cls}" data-overlap="{H.esc(flag)}"><strong>Verdict:</strong> '
                    f'{H.esc(H.fmt_value(verdict))}{H.esc(how)} <span class="badge {cls}">{H.esc(tag)}</span></div>')
-    if verdict is not None:
+    if verdict is not None and part_of is None:
         out += [H.note(text, kind=kind) for kind, text in verdict_caveats(rec)]
     if comps:
         out.append(comparison_table(comps, table_id=table_id))
