@@ -133,6 +133,9 @@ def test_end_to_end_uses_no_label(small_run, tmp_path, cli_run):
     assert sorted(reps["seed"].unique().tolist()) == [5, 6]
     for step in ("scaling", "parts"):
         assert Run.open(tmp_path / "f" / step).manifest["status"] == "complete"
+    # every exponent says which ranks it was fitted over, per replicate
+    assert s["zipf_envelope_ranks"].startswith("1\u2013") and "replicates, their mean" in s["zipf_envelope_ranks"]
+    assert f"in each of {s['n_replicates']} replicates" in s["zipf_measured_ranks"]
     # each nested run records the sub-command that reproduces it, not the falsify command line
     assert Run.open(tmp_path / "f" / "scaling").manifest["argv"].startswith("quanta parity analyze ")
     assert Run.open(tmp_path / "f" / "parts").manifest["argv"].startswith("quanta qdg parity ")
@@ -191,3 +194,13 @@ def test_nested_runs_record_commands_that_reproduce_them(tmp_path, monkeypatch):
     assert seen["parts"] == (qcfg, str(tmp_path / "f" / "parts"))
     assert seen["scaling"][1] == str(tmp_path / "f" / "scaling")
     assert seen["scaling"][0] in (None, AnalyzeConfig())
+
+
+def test_replicate_ranks_are_stated_as_fitted():
+    from quanta.falsify import _replicate_ranks
+
+    lo, hi = pd.Series([1, 1, 1, None]), pd.Series([12, 26, 53, None])
+    assert (_replicate_ranks(lo, hi, "k", "the rule's count", mean=True)
+            == "1\u2013k (the rule's count k: 12\u201353) in each of 3 replicates, their mean")
+    assert _replicate_ranks(pd.Series([100, 100]), pd.Series([1000, 1000]), "k", "x") == "100\u20131000 in each of 2 replicates"
+    assert _replicate_ranks(pd.Series([None]), pd.Series([None]), "k", "x") is None

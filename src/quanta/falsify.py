@@ -424,8 +424,9 @@ def falsify(scaling_dir, parts_dir, out, config: FalsifyConfig | None = None, *,
         n_pts = s.get("alpha_N_n_points")
         summary.update({"power_law_gof_p": law["gof_p"], "power_law_preferred": law["preferred"],
                         "parts_head": law["head"], "parts_head_rule": HEAD_RULE,
-                        "zipf_measured_ranks": f"1\u2013{int(law['head'])} (the plausible head at k={k})"
-                        if law["head"] else None})
+                        "zipf_measured_ranks": (f"1\u2013{int(law['head'])} (the plausible head at k={k})"
+                                                if law["head"] else
+                                                f"1\u2013{law['n_parts']} (all parts at k={k}: no head is plausible)")})
         reason = None
         if n_pts is not None and int(n_pts) - 3 < MIN_DOF:
             reason = (f"alpha_N of {scaling_dir} comes from {n_pts} points and 3 parameters ({int(n_pts) - 3} "
@@ -558,8 +559,10 @@ def falsify_parity_run(run_dir, out, config: FalsifyConfig | None = None, *, for
             "envelope_rank_range": (list(cfg.rank_range) if cfg.rank_range else "1 .. the rule's count, per replicate"),
             "zipf_envelope_ranks": _replicate_ranks(reps["envelope_lo"], reps["envelope_hi"], "k", "the rule's count",
                                                     mean=True),
-            "zipf_measured_ranks": _replicate_ranks(pd.Series(1, index=reps.index).where(reps["head"].notna()),
-                                                    reps["head"], "r", "the plausible head"),
+            # without a plausible head a replicate's exponent is fitted on all its parts (head_law)
+            "zipf_measured_ranks": _replicate_ranks(pd.Series(1, index=reps.index).where(reps["exponent"].notna()),
+                                                    reps["head"].fillna(reps["n_clusters"]), "r",
+                                                    "the plausible head, or all parts where none is,"),
             "alpha_N_per_seed": scaling.per_seed["alpha_N"].tolist(),
             "alpha_N_at_bound": int(scaling.per_seed["at_bound"].sum()),
             "alpha_N_fit_range_rule": scaling.fit_range_rule,
