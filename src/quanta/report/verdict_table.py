@@ -169,9 +169,9 @@ def verdict_caveats(rec: Mapping) -> list[tuple[str, str]]:
         out.append(("warn", f"A planted toy world: read this verdict with its finite-size biases. The task set is "
                             f"finite, so the loss curve bends as most tasks are learned and the fitted \u03b1_N moves "
                             f"away from \u03b1{by}; at CPU scale the widest model learns few tasks, so both exponents "
-                            f"rest on few quanta. These biases are of the order of 0.1 here, so a verdict on the toy "
-                            f"says as much about its size as about the theory (docs/falsify.md, 'Caveats it makes "
-                            f"visible'; the planted truth \u03b1 + 1 = {H.fmt_value(planted + 1.0)} is in the table "
+                            f"rest on few quanta. At CPU scale both sides' biases are of the order of 0.1 "
+                            f"(docs/calibration.md), so a verdict on the toy says as much about its size as about the "
+                            f"theory (docs/falsify.md, 'Caveats it makes visible'; the planted truth \u03b1 + 1 = {H.fmt_value(planted + 1.0)} is in the table "
                             f"below)."))
     cal = rec.get("calibration")
     if isinstance(cal, str) and cal:
