@@ -133,6 +133,12 @@ def test_end_to_end_uses_no_label(small_run, tmp_path, cli_run):
     assert sorted(reps["seed"].unique().tolist()) == [5, 6]
     for step in ("scaling", "parts"):
         assert Run.open(tmp_path / "f" / step).manifest["status"] == "complete"
+    # every exponent says which ranks it was fitted over, per replicate
+    assert s["zipf_envelope_ranks"].startswith("1\u2013") and "replicates, their mean" in s["zipf_envelope_ranks"]
+    assert f"in each of {s['n_replicates']} replicates" in s["zipf_measured_ranks"]
+    # each nested run records the sub-command that reproduces it, not the falsify command line
+    assert Run.open(tmp_path / "f" / "scaling").manifest["argv"].startswith("quanta parity analyze ")
+    assert Run.open(tmp_path / "f" / "parts").manifest["argv"].startswith("quanta qdg parity ")
     code, _, err = cli_run("falsify", small_run, "--out", tmp_path / "f", "--resume", *cfg)
     assert code == 2 and "finished" in err
 
@@ -160,3 +166,41 @@ def test_rank_range_reaches_the_envelope(small_run):
 
     reps = parts_replicates(small_run, config=FalsifyConfig(n_draws=1, n_samples=200, n_boot=20, rank_range=(1, 3)))
     assert len(reps) == 2 and (reps["envelope_lo"] == 1).all() and (reps["envelope_hi"] == 3).all()
+
+
+def test_nested_runs_record_commands_that_reproduce_them(tmp_path, monkeypatch):
+    """The command lines falsify records for its scaling/ and parts/ runs make the same library calls, with the
+    same configs, as falsify makes."""
+    import quanta.parity.analyze as PA
+    import quanta.qdg.parity as QP
+    from quanta.cli import cli
+    from quanta.falsify import nested_commands
+    from quanta.parity.analyze import AnalyzeConfig
+    from quanta.qdg.parity import ParityQDGConfig
+
+    qcfg = ParityQDGConfig(run_dir=str(tmp_path / "run"), model_id=17, n_samples=300, n_boot=100, seed=3007,
+                           n_clusters="stable_eigengap")
+    seen = {}
+    monkeypatch.setattr(QP, "run_qdg_parity", lambda cfg, out, **kw: seen.setdefault("parts", (cfg, str(out))) and {})
+    monkeypatch.setattr(PA, "run_parity_analysis",
+                        lambda run_dir, out, config=None, **kw: seen.setdefault("scaling", (config, str(out))) and {})
+    argvs = nested_commands(tmp_path / "run", tmp_path / "f", qcfg)
+    for name, argv in argvs.items():
+        assert argv[0] == "quanta"
+        try:
+            cli.main(args=argv[1:], prog_name="quanta", standalone_mode=False)
+        except Exception:  # the patched calls return nothing for the command to print
+            pass
+    assert seen["parts"] == (qcfg, str(tmp_path / "f" / "parts"))
+    assert seen["scaling"][1] == str(tmp_path / "f" / "scaling")
+    assert seen["scaling"][0] in (None, AnalyzeConfig())
+
+
+def test_replicate_ranks_are_stated_as_fitted():
+    from quanta.falsify import _replicate_ranks
+
+    lo, hi = pd.Series([1, 1, 1, None]), pd.Series([12, 26, 53, None])
+    assert (_replicate_ranks(lo, hi, "k", "the rule's count", mean=True)
+            == "1\u2013k (the rule's count k: 12\u201353) in each of 3 replicates, their mean")
+    assert _replicate_ranks(pd.Series([100, 100]), pd.Series([1000, 1000]), "k", "x") == "100\u20131000 in each of 2 replicates"
+    assert _replicate_ranks(pd.Series([None]), pd.Series([None]), "k", "x") is None

@@ -316,6 +316,19 @@ def _verdict_table(summary: dict) -> pd.DataFrame:
     return table
 
 
+def _replicate_ranks(lo: pd.Series, hi: pd.Series, symbol: str, what: str, *, mean: bool = False) -> str | None:
+    """The ranks per-replicate fits were made over, as one line (``1–k (the rule's count k: 12–53) in each of 9
+    replicates``)."""
+    ok = lo.notna() & hi.notna()
+    if not ok.any():
+        return None
+    lo, hi = lo[ok].astype(int), hi[ok].astype(int)
+    first = f"{lo.min()}" if lo.min() == lo.max() else f"{lo.min()}..{lo.max()}"
+    span = (f"{first}\u2013{hi.min()}" if hi.min() == hi.max() else
+            f"{first}\u2013{symbol} ({what} {symbol}: {hi.min()}\u2013{hi.max()})")
+    return f"{span} in each of {int(ok.sum())} replicates" + (", their mean" if mean else "")
+
+
 def _calibration() -> str:
     """The test's error rates measured on planted worlds (:mod:`quanta.calibrate`), as one sentence."""
     from quanta.calibrate.shipped import calibration_sentence
@@ -430,7 +443,10 @@ def falsify(scaling_dir, parts_dir, out, config: FalsifyConfig | None = None, *,
         a, ci = s.get("alpha_N"), s.get("alpha_N_ci")
         n_pts = s.get("alpha_N_n_points")
         summary.update({"power_law_gof_p": law["gof_p"], "power_law_preferred": law["preferred"],
-                        "parts_head": law["head"], "parts_head_rule": HEAD_RULE})
+                        "parts_head": law["head"], "parts_head_rule": HEAD_RULE,
+                        "zipf_measured_ranks": (f"1\u2013{int(law['head'])} (the plausible head at k={k})"
+                                                if law["head"] else
+                                                f"1\u2013{law['n_parts']} (all parts at k={k}: no head is plausible)")})
         reason = None
         if n_pts is not None and int(n_pts) - 3 < MIN_DOF:
             reason = (f"alpha_N of {scaling_dir} comes from {n_pts} points and 3 parameters ({int(n_pts) - 3} "
@@ -472,6 +488,23 @@ def falsify(scaling_dir, parts_dir, out, config: FalsifyConfig | None = None, *,
         return run.finish(summary), table
 
 
+def nested_commands(run_dir, out, qdg_config, *, device=None) -> dict[str, list[str]]:
+    """The ``quanta`` command lines that reproduce the runs :func:`falsify_parity_run` keeps inside ``OUT``.
+
+    ``scaling``: ``quanta parity analyze RUN_DIR`` with its defaults; ``parts``: ``quanta qdg parity RUN_DIR`` with
+    ``qdg_config``'s model, samples, count rule, bootstrap and seed (its other fields are the command's defaults).
+    Each nested manifest records its own line, not the ``quanta falsify`` (or ``quanta demo``) that ran it.
+    """
+    from pathlib import Path
+
+    out, q = Path(out), qdg_config
+    dev = ["--device", str(device)] if device else []
+    return {"scaling": ["quanta", "parity", "analyze", str(run_dir), "--out", str(out / "scaling")],
+            "parts": ["quanta", "qdg", "parity", str(run_dir), "--out", str(out / "parts"), "--model-id",
+                      str(q.model_id), "--n-samples", str(q.n_samples), "--n-clusters", str(q.n_clusters),
+                      "--n-boot", str(q.n_boot), "--seed", str(q.seed), *dev]}
+
+
 def falsify_parity_run(run_dir, out, config: FalsifyConfig | None = None, *, force: bool = False,
                        resume: bool = False, device=None, argv: list[str] | None = None) -> tuple[dict, pd.DataFrame]:
     """End to end on a ``quanta parity run`` directory, label-free, every training seed a replicate.
@@ -510,15 +543,20 @@ def falsify_parity_run(run_dir, out, config: FalsifyConfig | None = None, *, for
             return (p / "manifest.json").exists() and Run.open(p, require_complete=False).manifest.get(
                 "status") == "complete"
 
-        with run.timer("scaling"):
-            if not done(steps["scaling"]):
-                run_parity_analysis(run_dir, steps["scaling"], force=steps["scaling"].exists())
         first_seed, first_model = sorted(widest_models(models).items())[0]
         qcfg = ParityQDGConfig(run_dir=str(run_dir), model_id=first_model, n_samples=cfg.n_samples,
                                n_boot=cfg.n_boot, seed=1000 * cfg.seed + 7, n_clusters=rule)
+        argvs = nested_commands(run_dir, out, qcfg, device=device)
+        with run.timer("scaling"):
+            if not done(steps["scaling"]):
+                redo = steps["scaling"].exists()
+                run_parity_analysis(run_dir, steps["scaling"], force=redo,
+                                    argv=argvs["scaling"] + (["--force"] if redo else []))
         with run.timer("parts"):
             if not done(steps["parts"]):
-                run_qdg_parity(qcfg, steps["parts"], device=device, force=steps["parts"].exists())
+                redo = steps["parts"].exists()
+                run_qdg_parity(qcfg, steps["parts"], device=device, force=redo,
+                               argv=argvs["parts"] + (["--force"] if redo else []))
         with run.timer("replicates"):
             reps = parts_replicates(run_dir, config=cfg, device=device,
                                     progress=lambda jobs: progress(jobs, desc="falsify: seeds × draws"))
@@ -548,6 +586,12 @@ def falsify_parity_run(run_dir, out, config: FalsifyConfig | None = None, *, for
             "zipf_envelope": float(env.mean()) if len(env) else None,
             "zipf_envelope_ci": [float(env.quantile(lo_q)), float(env.quantile(hi_q))] if len(env) >= 3 else None,
             "envelope_rank_range": (list(cfg.rank_range) if cfg.rank_range else "1 .. the rule's count, per replicate"),
+            "zipf_envelope_ranks": _replicate_ranks(reps["envelope_lo"], reps["envelope_hi"], "k", "the rule's count",
+                                                    mean=True),
+            # without a plausible head a replicate's exponent is fitted on all its parts (head_law)
+            "zipf_measured_ranks": _replicate_ranks(pd.Series(1, index=reps.index).where(reps["exponent"].notna()),
+                                                    reps["head"].fillna(reps["n_clusters"]), "r",
+                                                    "the plausible head, or all parts where none is,"),
             "alpha_N_per_seed": scaling.per_seed["alpha_N"].tolist(),
             "alpha_N_at_bound": int(scaling.per_seed["at_bound"].sum()),
             "alpha_N_fit_range_rule": scaling.fit_range_rule,

@@ -535,6 +535,9 @@ def run_qdg_parity(cfg: ParityQDGConfig, out, *, device=None, force: bool = Fals
             "zipf_bias": fit.bias if fit else None,
             "zipf_exponent_envelope": parts.envelope.exponent if parts.envelope else None,
             "envelope_rank_range": [parts.envelope.x_min, parts.envelope.x_max] if parts.envelope else None,
+            "zipf_exponent_ranks": f"1\u2013{k_head} (the parts at k={k_head})",
+            "zipf_exponent_envelope_ranks": (f"{parts.envelope.x_min}\u2013{parts.envelope.x_max}" if parts.envelope
+                                             else None),
             "zipf_method": f"MLE of cluster sizes at k={k_head}, bias-corrected by its parametric bootstrap",
             "ari": score["ari"],
             "purity": score["purity"],

@@ -63,7 +63,9 @@ class QDGConfig:
         The affinity raised elementwise to this power (1: the paper's); see
         :func:`quanta.qdg.cluster.angular_affinity` and docs/qdg.md.
     rank_range : tuple (int, int), optional
-        Ranks of the envelope fit (the paper: (100, 1000)); default all ranks.
+        Ranks of the envelope fit (the paper: (100, 1000)); default ``1 .. n_clusters``, the ranks of the parts
+        at the chosen count, as ``quanta qdg parity`` and ``quanta falsify`` fit it (one definition of the
+        envelope exponent everywhere).
     precondition : str, default "none"
         ``none`` (the paper: raw gradients) or ``diag`` (every coordinate divided by its RMS over the selected
         tokens, before the sketch; the gradients are then computed twice). See
@@ -187,6 +189,8 @@ def analyze_gradients(run, G, *, counts, n_clusters, assign="cluster_qr", dense_
     run.write_table("clusters", clusters)
     run.write_table("sizes", sizes)
     run.write_table("eigenvalues", eig)
+    if rank_range is None:  # the envelope over the ranks of the chosen count's parts, as qdg parity and falsify
+        rank_range = (1, max(int(n_clusters), 3))
     fits = C.zipf_fits(sweep, n_clusters, rank_range=rank_range, n_boot=n_boot, seed=seed)
     env = np.asarray(fits["envelope"])
     run.write_table("envelope", pd.DataFrame({"rank": np.arange(1, len(env) + 1, dtype=np.int32), "size": env}))
@@ -194,7 +198,7 @@ def analyze_gradients(run, G, *, counts, n_clusters, assign="cluster_qr", dense_
     all_sizes = sweep.sizes()
     run.save_figure(C.plot_rank_frequency(all_sizes, env, fit=fe, title=f"{title}cluster sizes, {len(counts)} counts"),
                     "rank_frequency")
-    run.save_figure(C.plot_rank_frequency({n_clusters: all_sizes[n_clusters]}, all_sizes[n_clusters],
+    run.save_figure(C.plot_rank_frequency({n_clusters: all_sizes[n_clusters]},
                                           title=f"{title}cluster sizes, k={n_clusters}"),
                     f"rank_frequency_k{n_clusters}")
     run.save_figure(C.plot_sorted_similarity(A, sweep.labels[n_clusters], seed=seed, similarity=similarity,
@@ -215,6 +219,9 @@ def analyze_gradients(run, G, *, counts, n_clusters, assign="cluster_qr", dense_
         "zipf_exponent_envelope": fe.exponent if fe else None,
         "zipf_exponent_envelope_ci": list(fe.exponent_ci) if fe else None,
         "envelope_rank_range": [fe.x_min, fe.x_max] if fe else None,
+        # the ranks each exponent was fitted over, as the report shows them beside it
+        "zipf_exponent_ranks": f"1\u2013{int(np.count_nonzero(all_sizes[n_clusters]))} (the parts at k={n_clusters})",
+        "zipf_exponent_envelope_ranks": f"{fe.x_min}\u2013{fe.x_max}" if fe else None,
         "largest_cluster": int(all_sizes[n_clusters][0]),
     }
     return sweep, A, summary
