@@ -348,6 +348,8 @@ def _same_world(scaling, parts, allow_mismatch: bool) -> None:
     if s_dom != p_dom:
         raise QuantaError(f"the scaling run is a {s_dom} analysis but the parts come from QDG on a {p_dom} model",
                           "compare runs of the same model family, or pass allow_mismatch (--allow-mismatch)")
+    if s_dom == "lm":
+        _same_lm_world(scaling, parts)
     if s_dom == "parity":
         a, b = scaling.summary.get("run_dir"), parts.summary.get("run_dir")
         if a and b and str(a) != str(b):
@@ -356,6 +358,44 @@ def _same_world(scaling, parts, allow_mismatch: bool) -> None:
             if Path(a).resolve() != Path(b).resolve():
                 raise QuantaError(f"the scaling run analyzes {a} but the parts come from {b}",
                                   "use runs of the same parity run, or pass --allow-mismatch")
+
+
+def _same_lm_world(scaling, parts) -> None:
+    """Refuse ``lm analyze`` of one suite against QDG on a model of another, or on another planted world.
+
+    Read from the runs' configs: the analysis's losses run (its ``suite`` and ``corpus``) and the QDG run's
+    ``model`` and ``corpus``. Only what can be told for sure is refused: a local model directory outside every
+    local suite directory the losses were computed for, and two planted corpora (``planted:...``) that differ in
+    more than their split. Hub names and other corpora pass (the same model may be read on different text).
+    """
+    from pathlib import Path
+
+    from quanta.store import Run
+
+    losses_dir = scaling.config.get("losses_dir")
+    if not losses_dir or not (Path(losses_dir) / "manifest.json").is_file():
+        return
+    lcfg = Run.open(losses_dir, require_complete=False).config
+    suites = [Path(s) for s in (lcfg.get("suite") or ())]
+    model = parts.config.get("model")
+    if model and suites and Path(model).is_dir() and all(s.is_dir() for s in suites):
+        m = Path(model).resolve()
+        if not any(m == s.resolve() or s.resolve() in m.parents for s in suites):
+            raise QuantaError(f"the scaling run analyzes the suite {', '.join(map(str, suites))} but the parts come "
+                              f"from QDG on {model}, a model of another suite",
+                              "run quanta qdg on a model of the analyzed suite, or pass --allow-mismatch")
+    from quanta.lm.planted import is_planted_spec, parse_planted_spec
+
+    a, b = lcfg.get("corpus"), parts.config.get("corpus")
+    if a and b and is_planted_spec(a) and is_planted_spec(b):
+        try:
+            pa, pb = parse_planted_spec(a)[0], parse_planted_spec(b)[0]
+        except QuantaError:  # a list of specs that mixes planted with others: not told here
+            return
+        if pa != pb:
+            raise QuantaError(f"the scaling run's losses were computed on {pa.to_spec()} but the parts come from "
+                              f"{pb.to_spec()}: another planted world",
+                              "compare runs on the same planted corpus, or pass --allow-mismatch")
 
 
 def falsify(scaling_dir, parts_dir, out, config: FalsifyConfig | None = None, *, force: bool = False,
