@@ -1,7 +1,8 @@
 """The closing test (``quanta falsify``) on the planted-quanta language at CPU scale, true and mismatched pairs.
 
-For each planted exponent (default 0.3 and 0.8; the other runs and the spec's default use 0.5), on
-``planted:skills=500,alpha=A,seed=2,kinds=complete+count,rate=0.4`` (run B's fields of docs/planted.md, a new seed):
+For each planted exponent (default 0.3 and 0.8; the other runs and the spec's default use 0.5) and spec seed
+(default 2 and 3; runs A-C use 1), on
+``planted:skills=500,alpha=A,seed=S,kinds=complete+count,rate=0.4`` (run B's fields of docs/planted.md):
 
 1. ``quanta lm train-suite --corpus SPEC --preset cpu`` with one size more than the preset (24x2, between its
    16x2 and 32x2): ``quanta lm analyze`` fits ``L = L_inf + A·N^-alpha`` only with >= 3 degrees of freedom, so the
@@ -248,7 +249,7 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=None, help="folder of the suites and runs (finished steps are kept)")
     ap.add_argument("--alphas", type=float, nargs="+", default=[0.3, 0.8])
-    ap.add_argument("--seeds", type=int, nargs="+", default=[2], help="the spec's seeds (skills and documents)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[2, 3], help="the spec's seeds (skills and documents)")
     ap.add_argument("--preset", default="cpu")
     ap.add_argument("--max-docs", type=int, default=200, help="held-out documents scored (losses and QDG)")
     ap.add_argument("--windows", type=int, default=2)
