@@ -62,7 +62,7 @@ def measure_world(spec: str, out: Path, *, preset: str, max_docs: int, windows: 
     """Steps 1-4 for one planted spec; finished steps (complete run directories) are kept."""
     from quanta.lm.analyze import AnalyzeConfig, analyze_losses
     from quanta.lm.losses import LossesConfig, compute_losses
-    from quanta.lm.planted import parse_planted_spec
+    from quanta.lm.planted import loss_floor, parse_planted_spec
     from quanta.lm.planted_score import score_against_planted
     from quanta.lm.train import SuiteConfig, train_suite
     from quanta.qdg.pipeline import QDGConfig, run_qdg_lm
@@ -109,6 +109,7 @@ def measure_world(spec: str, out: Path, *, preset: str, max_docs: int, windows: 
         "alpha_N": asum.get("alpha_N"), "alpha_N_ci": asum.get("alpha_N_ci"),
         "alpha_N_n_points": asum.get("alpha_N_n_points"), "fit_r2": asum.get("fit_r2"),
         "L_inf": asum.get("L_inf"), "ci_level": asum.get("ci_level"), "fit_error": asum.get("fit_error"),
+        "ideal_loss": loss_floor(ps)["per_token"],
         "qdg": {"model": largest, **{k: score[k] for k in (
             "n_tokens", "background_share", "background_top", "n_skills_selected", "n_clusters", "ari",
             "ari_skill_tokens", "ari_kind", "planted_exponent", "parts_exponent", "parts_exponent_ci",
@@ -185,14 +186,16 @@ def block(record: dict) -> str:
              f"{min(train):.0f}–{max(train):.0f} minutes (two or four suites trained at once), losses, analysis, "
              f"QDG and scoring {min(rest):.0f}–{max(rest):.0f} s; each falsify {max(fals):.0f} s at most.",
              "",
-             "| seed | planted α | α_N (mean loss, " + f"{len(record['sizes'])} sizes) | R² | QDG parts | ARI vs skills "
+             "| seed | planted α | α_N (mean loss, " + f"{len(record['sizes'])} sizes) | R² | fit's L∞ | lowest mean "
+             "loss | ideal predictor's loss | QDG parts | ARI vs skills "
              "(skill tokens only; kinds) | selected tokens of no skill | skills among them | parts exponent "
              "(QDG's MLE, all ranks) | oracle exponent | planted α + 1 |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for w in worlds:
         q = w["qdg"]
         lines.append(
             f"| {w['seed']} | {w['planted_alpha']:g} | {_num(w['alpha_N'])} {_ci(w['alpha_N_ci'])} | {_num(w['fit_r2'])} | "
+            f"{_num(w['L_inf'], '{:.3f}')} | {min(w['mean_loss'].values()):.3f} | {w['ideal_loss']:.3f} | "
             f"{q['n_clusters']} | {_num(q['ari'])} ({_num(q['ari_skill_tokens'])}; {_num(q['ari_kind'])}) | "
             f"{q['background_share']:.0%} | {q['n_skills_selected']} | {_num(q['parts_exponent'])} "
             f"{_ci(q['parts_exponent_ci'])} | {_num(q['oracle_exponent'])} {_ci(q['oracle_exponent_ci'])} | "
