@@ -121,7 +121,8 @@ def test_falsify_cli_matches_library(tmp_path, cli_run):
     lib, _ = falsify(tmp_path / "s", tmp_path / "p", tmp_path / "g", FalsifyConfig(n_boot=200))
     cli = json.loads((tmp_path / "f" / "summary.json").read_text())
     assert cli["zipf_measured"] == pytest.approx(lib["zipf_measured"]) and cli["verdict"] in out
-    assert "p = " in out
+    # the verdict line's p-value is that of d = 0, told apart from the margin test's p in the reason
+    assert "p of d = 0: " in out and "p = " not in out.split("verdict:")[1].splitlines()[0]
 
 
 def test_scaling_pools_seeds_with_a_label_free_range():
