@@ -214,7 +214,7 @@ def block(record: dict) -> str:
             lines.append("")
         lines.pop()
     lines += ["", "| seed | pair | scaling (α of the suite) | parts (α of the QDG model) | predicted α_N + 1 | parts "
-              "exponent (falsify: plausible head) | difference | p-value | verdict |",
+              "exponent (falsify: plausible head) | difference d (90% interval) | p of d = 0 | verdict |",
               "|---|---|---|---|---|---|---|---|---|"]
     for p in record["pairs"]:
         lines.append(
