@@ -15,7 +15,7 @@ def _scaling_run(path, alpha_N, ci, command="parity analyze", n_points=8, run_di
                 "run_dir": run_dir})
 
 
-def _parts_run(path, s, n_parts=40, n=20000, seed=0, command="qdg parity", run_dir=None):
+def _parts_run(path, s, n_parts=40, n=20000, seed=0, command="qdg parity", run_dir=None, config=None):
     rng = np.random.default_rng(seed)
     p = np.arange(1, n_parts + 1, dtype=float) ** -s
     rows = []
@@ -23,7 +23,7 @@ def _parts_run(path, s, n_parts=40, n=20000, seed=0, command="qdg parity", run_d
         pk = p[:k] / p[:k].sum()
         sizes = np.sort(rng.multinomial(n, pk))[::-1]
         rows.append(pd.DataFrame({"n_clusters": k, "rank": np.arange(1, k + 1), "size": sizes}))
-    run = Run.create(path, command=command, config={})
+    run = Run.create(path, command=command, config=config or {})
     run.write_table("sizes", pd.concat(rows, ignore_index=True))
     run.finish({"n_clusters": n_parts, "cluster_count_rule": "stable_eigengap", "run_dir": run_dir})
 
@@ -68,6 +68,37 @@ def test_runs_from_different_worlds_are_refused(tmp_path):
     assert summary["verdict"] in ("consistent", "inconsistent", "undetermined", "not a power law")
 
 
+def test_lm_runs_of_another_suite_or_planted_world_are_refused(tmp_path):
+    """An LM analysis of one suite against QDG on a model of another (or on another planted world) is refused."""
+    spec = "planted:skills=50,alpha={a},seed=2"
+    for name in ("A", "B"):
+        (tmp_path / name / "models" / "m").mkdir(parents=True)
+
+    def world(tag, suite, a):
+        losses = Run.create(tmp_path / f"losses{tag}", command="lm losses",
+                            config={"suite": [str(tmp_path / suite)], "corpus": spec.format(a=a) + ":test"})
+        losses.finish({})
+        run = Run.create(tmp_path / f"s{tag}", command="lm analyze", config={"losses_dir": str(losses.path)})
+        run.finish({"alpha_N": 0.4, "alpha_N_ci": [0.3, 0.5], "alpha_N_n_points": 8})
+        _parts_run(tmp_path / f"p{tag}", 1.4, command="qdg",
+                   config={"model": str(tmp_path / suite / "models" / "m"), "corpus": spec.format(a=a) + ":test"})
+
+    world("A", "A", 0.3)
+    world("B", "B", 0.8)
+    world("C", "A", 0.8)  # a model of suite A read on another planted world
+    cfg = FalsifyConfig(n_boot=50)
+    summary, _ = falsify(tmp_path / "sA", tmp_path / "pA", tmp_path / "fA", cfg)  # the same world passes
+    assert summary["verdict"] in ("consistent", "inconsistent", "not a power law")
+    with pytest.raises(QuantaError, match="another suite") as exc:
+        falsify(tmp_path / "sA", tmp_path / "pB", tmp_path / "f", cfg)
+    assert "--allow-mismatch" in exc.value.one_line()
+    with pytest.raises(QuantaError, match="another planted world"):
+        falsify(tmp_path / "sA", tmp_path / "pC", tmp_path / "f", cfg)
+    assert not (tmp_path / "f").exists()
+    summary, _ = falsify(tmp_path / "sA", tmp_path / "pB", tmp_path / "f", cfg, allow_mismatch=True)
+    assert summary["zipf_pred"] == pytest.approx(1.4)
+
+
 def test_falsify_cli_bad_input_is_one_line(tmp_path, cli_run):
     _scaling_run(tmp_path / "s", 0.4, (0.3, 0.5))
     code, _, err = cli_run("falsify", "--scaling", tmp_path / "s", "--parts", tmp_path / "s", "--out", tmp_path / "f")
@@ -90,7 +121,8 @@ def test_falsify_cli_matches_library(tmp_path, cli_run):
     lib, _ = falsify(tmp_path / "s", tmp_path / "p", tmp_path / "g", FalsifyConfig(n_boot=200))
     cli = json.loads((tmp_path / "f" / "summary.json").read_text())
     assert cli["zipf_measured"] == pytest.approx(lib["zipf_measured"]) and cli["verdict"] in out
-    assert "p = " in out
+    # the verdict line's p-value is that of d = 0, told apart from the margin test's p in the reason
+    assert "p of d = 0: " in out and "p = " not in out.split("verdict:")[1].splitlines()[0]
 
 
 def test_scaling_pools_seeds_with_a_label_free_range():

@@ -364,8 +364,8 @@ def _same_world(scaling, parts, allow_mismatch: bool) -> None:
     if s_dom == "lm":
         from quanta.world import check_same_lm_world, lm_world
 
-        check_same_lm_world(parts.summary, lm_world(scaling), parts_dir=parts.path, other_dir=scaling.path,
-                            what="the scaling law")
+        check_same_lm_world({**parts.config, **parts.summary}, lm_world(scaling), parts_dir=parts.path,
+                            other_dir=scaling.path, what="the scaling law")
     if s_dom == "parity":
         a, b = scaling.summary.get("run_dir"), parts.summary.get("run_dir")
         if a and b and str(a) != str(b):

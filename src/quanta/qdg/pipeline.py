@@ -146,6 +146,11 @@ class QDGConfig:
             object.__setattr__(self, "rank_range", rr)
 
 
+def count_rule(n_clusters=None) -> str:
+    """How :func:`choose_counts` picks the headline count, as summaries (and ``quanta falsify``) state it."""
+    return "given (n_clusters)" if n_clusters is not None else "n_tokens/25, at most 400 (default; not data-driven)"
+
+
 def choose_counts(n: int, counts=None, n_clusters=None) -> tuple[list[int], int]:
     """The sweep's counts and the headline count for ``n`` points (see :class:`QDGConfig`)."""
     from quanta.qdg.cluster import default_counts
@@ -333,6 +338,7 @@ def run_qdg_lm(cfg: QDGConfig, out, *, device=None, force: bool = False, argv=No
             "grad_dim": int(D),
             "project": project,
             "precondition": cfg.precondition,
+            "cluster_count_rule": count_rule(cfg.n_clusters),
             **head,
             "timings_s": {k: round(v, 3) for k, v in run.manifest.get("timings_s", {}).items()},
         }
