@@ -92,3 +92,34 @@ def test_models_named_inside_a_suite_are_the_presets():
         assert suite in suites, f"{f}:{i}: {suite} is trained on no train-suite line"
         if model != "PLACEHOLDER" and not model.startswith("<"):
             assert model in suites[suite], f"{f}:{i}: {suite} has no model {model} (it has {sorted(suites[suite])})"
+
+
+def _number(text: str) -> int:
+    return int(text.replace(",", ""))
+
+
+def test_cpu_small_figures_quoted_in_docs_are_the_presets():
+    """A parenthesis after `cpu-small` (or "the current preset") that quotes tasks, data bits, widths or steps
+    quotes today's preset, unless the text calls that cpu-small earlier."""
+    from quanta.parity.presets import preset_config
+
+    cfg = preset_config("cpu-small")
+    want = {"tasks": cfg.n_tasks, "bits": cfg.n, "steps": cfg.steps, "widths": (min(cfg.widths), max(cfg.widths))}
+    pattern = re.compile(r"(earlier |old )?(?:`?cpu-small`?(?: preset)?|the current preset) \(([^)]*)\)")
+    checked = 0
+    for f in DOCS:
+        text = " ".join(f.read_text().split())
+        for m in pattern.finditer(text):
+            if m.group(1):
+                continue
+            inside, where = m.group(2), f"{f.name}: ({m.group(2)})"
+            for got in re.findall(r"([\d,]+) tasks", inside):
+                assert _number(got) == want["tasks"], where
+            for got in re.findall(r"([\d,]+) data bits|\bn =? ?([\d,]+)\b", inside):
+                assert _number(next(g for g in got if g)) == want["bits"], where
+            for got in re.findall(r"([\d,]+) steps", inside):
+                assert _number(got) == want["steps"], where
+            for lo, hi in re.findall(r"widths ([\d,]+) ?(?:–|-|\.\.) ?([\d,]+)", inside):
+                assert (_number(lo), _number(hi)) == want["widths"], where
+            checked += 1
+    assert checked >= 2
