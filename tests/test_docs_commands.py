@@ -123,3 +123,18 @@ def test_cpu_small_figures_quoted_in_docs_are_the_presets():
                 assert (_number(lo), _number(hi)) == want["widths"], where
             checked += 1
     assert checked >= 2
+
+
+def test_demo_help_quotes_the_recorded_time_budget():
+    """`quanta demo --help` names no duration but the budget docs/benchmarks.md records for the demo, and points
+    there for the measured times."""
+    from conftest import run_cli
+
+    code, help_text, _ = run_cli("demo", "--help")
+    assert code == 0
+    help_text = " ".join(help_text.split())
+    row = next(line for line in (ROOT / "docs" / "benchmarks.md").read_text().splitlines()
+               if line.startswith("|") and "`quanta demo`" in line)
+    budget = re.search(r"target ≤ (\d+) min", row).group(1)
+    assert "docs/benchmarks.md" in help_text
+    assert set(re.findall(r"(\d+) minutes", help_text)) <= {budget}
