@@ -323,6 +323,7 @@ class Run:
                               "pass a run directory a quanta command wrote (its out=DIR)")
         run = cls(path)
         run._manifest = read_json(path / MANIFEST)
+        run._foreign = set(run._manifest.get(USER_FILES) or ())
         got = run._manifest.get("command", "")
         if command is not None and not str(got).startswith(command):
             raise QuantaError(f"{path} holds a {got!r} run, but a {command!r} run is needed",
