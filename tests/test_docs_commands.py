@@ -86,7 +86,8 @@ def test_models_named_inside_a_suite_are_the_presets():
         if argv[:2] == ["lm", "train-suite"] and "--out" in argv:
             preset = argv[argv.index("--preset") + 1] if "--preset" in argv else "cpu"
             suites[argv[argv.index("--out") + 1]] = {m.name for m in SuiteConfig(preset=preset).sizes}
-    named = [(f, i, m.group(1), m.group(2)) for f, i, s in LINES for m in re.finditer(r"(runs/[\w.-]+)/models/([^\s/]+)", s)]
+    named = [(f, i, m.group(1), m.group(2)) for f, i, s in LINES
+             for m in re.finditer(r"(runs/[\w.-]+)/models/([^\s/]+)", s)]
     assert named
     for f, i, suite, model in named:
         assert suite in suites, f"{f}:{i}: {suite} is trained on no train-suite line"
