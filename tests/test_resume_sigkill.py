@@ -9,50 +9,17 @@ work, not on a checkpoint boundary; the resumed run must then redo that unit and
 from __future__ import annotations
 
 import json
-import os
 import random
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from conftest import run_cli
+from conftest import kill_mid_run as _kill_mid_run, run_cli
 
 pytestmark = pytest.mark.slow
 
 SUITE = ["lm", "train-suite", "--preset", "tiny", "--corpus", "stdlib", "--device", "cpu"]
-
-
-def _kill_mid_run(argv, out: Path, events: list[str], rng: random.Random, timeout: float = 120.0) -> str:
-    """Start ``quanta *argv --out out`` in a subprocess; once the seeded choice among ``events`` (globs under
-    ``out``) exists, wait a seeded delay of 0-50 ms and SIGKILL it. Returns the event it was killed after."""
-    event = rng.choice(events)
-    delay = rng.uniform(0.0, 0.05)
-    env = dict(os.environ, OMP_NUM_THREADS="1", QUANTA_PROGRESS="0", HF_HUB_OFFLINE="1")
-    proc = subprocess.Popen([sys.executable, "-m", "quanta", *map(str, argv), "--out", str(out)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + timeout
-    try:
-        while not any(out.glob(event)):
-            assert proc.poll() is None, f"finished before {event}: {proc.stderr.read().decode()}"
-            assert time.monotonic() < deadline, f"no {event} within {timeout} s"
-            time.sleep(0.005)
-        time.sleep(delay)
-        assert proc.poll() is None, f"finished within {delay:.3f} s after {event}; choose an earlier event"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == -signal.SIGKILL
-    assert not (out / "summary.json").exists()
-    assert json.loads((out / "manifest.json").read_text())["status"] == "running"
-    return event
 
 
 def _assert_same_tables(got: Path, want: Path, names, drop=()):
