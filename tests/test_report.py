@@ -494,6 +494,30 @@ def test_cli_writes_a_run_directory(tmp_path, runs, cli_run):
     assert code == 0 and json.loads((out / "summary.json").read_text())["sections"] == ["theory"]
 
 
+def test_rerun_over_a_glob_leaves_its_own_report_out(tmp_path, runs, cli_run):
+    """`quanta report runs/* --out runs/report` run a second time: the glob names runs/report, which is skipped."""
+    import shutil
+
+    root = tmp_path / "runs"
+    shutil.copytree(runs["theory"], root / "theory")
+    code, _, err = cli_run("report", root / "theory", "--out", root / "report")
+    assert code == 0, err
+    first = (root / "report" / "report.html").read_text()
+    again = sorted(root.iterdir())  # what the shell's runs/* gives now
+    assert root / "report" in again
+    code, _, err = cli_run("report", *again, "--out", root / "report")
+    assert code == 2 and "already holds a finished run" in err and err.count("\n") == 1
+    code, _, err = cli_run("report", *again, "--out", root / "report", "--force")
+    assert code == 0, err
+    summary = json.loads((root / "report" / "summary.json").read_text())
+    assert summary["n_runs"] == 1 and [r["command"] for r in summary["runs"]] == ["theory"]
+    stamp = re.compile(r"generated [0-9T:+-]+")
+    assert stamp.sub("", first) == stamp.sub("", (root / "report" / "report.html").read_text())
+    # only a report run is left out: another run given as --out is still refused
+    code, _, err = cli_run("report", root / "theory", "--out", root / "theory", "--force")
+    assert code == 2 and "overlaps" in err
+
+
 @pytest.mark.parametrize("case", ["missing", "not_run", "inside_out", "out_inside", "no_dirs", "bad_option"])
 def test_cli_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, runs, cli_run, case):
     out = tmp_path / "rep"

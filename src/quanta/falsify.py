@@ -523,16 +523,26 @@ def falsify_parity_run(run_dir, out, config: FalsifyConfig | None = None, *, for
     from quanta.store import Run
 
     cfg = config or FalsifyConfig()
-    source = Run.open(run_dir, command="parity run")
-    if len(source.config.get("alphas") or []) > 1:
-        raise QuantaError(f"{run_dir} sweeps several alpha values", "falsify one alpha at a time")
-    models = source.read_table("models")
-    scaling = scaling_from_models(models, ci=cfg.ci)  # checked before anything is written
+    # the options first (no work, nothing read), then the run, then the scaling side, all before anything is written
     k_max = default_k_max(cfg.n_samples)
     if cfg.rank_range is not None and cfg.rank_range[1] > k_max:
         raise QuantaError(f"rank_range {cfg.rank_range} reaches beyond the {k_max} parts the sweep has at most with "
                           f"n_samples={cfg.n_samples} (counts up to min(60, n_samples/20))",
                           "use a range within it; the paper's 100-1000 needs a sweep of 1000 counts (GPU scale)")
+    # the count against the samples (ParityQDGConfig's check), before the run is read
+    qdg_check = ParityQDGConfig(run_dir=str(run_dir), n_samples=cfg.n_samples,
+                                **({"n_clusters": cfg.n_clusters} if cfg.n_clusters else {}))
+    source = Run.open(run_dir, command="parity run")
+    if len(source.config.get("alphas") or []) > 1:
+        raise QuantaError(f"{run_dir} sweeps several alpha values", "falsify one alpha at a time")
+    from quanta.qdg.parity import check_decompose_memory
+    from quanta.utils import resolve_device
+
+    check_decompose_memory(qdg_check,
+                           int(source.config.get("n_tasks", 0)) + int(source.config.get("n", 0)),
+                           resolve_device(device))
+    models = source.read_table("models")
+    scaling = scaling_from_models(models, ci=cfg.ci)  # checked before anything is written
     out = Path(out)
     rule = cfg.n_clusters or ParityQDGConfig.__dataclass_fields__["n_clusters"].default
     with Run.create(out, command="falsify", config={**asdict(cfg), "run": str(run_dir)}, seed=cfg.seed, argv=argv,
