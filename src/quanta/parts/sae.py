@@ -57,8 +57,9 @@ class SAEConfig:
         Weight of the AuxK loss (the paper's).
     seed : int, default 0
 
-    The defaults were chosen on the planted toy's tuning configuration (tests/test_parts_sae.py, ``TUNE``: alpha
-    0.8, seed 100), which the planted-exponent assertions never use; docs/parts.md names both sets.
+    The defaults are generic starting points for LM activations (not tuned on anything here). The planted toy's
+    settings (tests/test_parts_sae.py, ``TOY_SAE``) were chosen on its tuning configuration ``TUNE`` (alpha 0.8,
+    seed 100), which the planted-exponent assertions never use; docs/parts.md names both sets.
     """
 
     n_latents: int = 128

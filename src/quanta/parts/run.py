@@ -1,0 +1,346 @@
+"""Parts runs: the tables every ``quanta parts METHOD`` writes, and the SAE method on a language model.
+
+The contract (docs/parts.md), written by :func:`write_parts_tables`: ``samples.parquet`` (one row per sample or
+token: ``sample`` and where it comes from), ``parts.parquet`` (:func:`quanta.parts.law.parts_table`),
+``membership.parquet`` (``sample``, ``part``, ``weight``: one row per firing), ``contexts.parquet`` (the
+``n_contexts`` samples on which each part fires most strongly, with their text), figures ``rank_frequency`` and
+``feature_density``, and the law in ``summary.json`` (:func:`quanta.parts.law.fit_parts_law`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from quanta.errors import QuantaError
+from quanta.parts.law import DENSE_SHARE
+from quanta.validation import Interval, validate_config
+
+__all__ = ["SAEPartsConfig", "SAEParityConfig", "run_parts_sae_lm", "run_parts_sae_parity", "parity_hidden", "write_parts_tables", "plot_parts_rank_frequency",
+           "plot_feature_density"]
+
+
+@dataclass(frozen=True)
+class SAEPartsConfig:
+    """Settings of ``quanta parts sae --model ...``: activations of an LM at one site, a TopK SAE, its parts.
+
+    Attributes
+    ----------
+    model, revision, corpus, max_docs, context_length
+        As in :class:`quanta.qdg.QDGConfig` (the model, its checkpoint, the text and how much of it).
+    layer : int, default 1
+        Block index (``resid``: 0 = embeddings .. n_layers; ``mlp``: 0 .. n_layers - 1).
+    site : str, default "resid"
+        ``resid`` or ``mlp`` (:mod:`quanta.parts.activations`).
+    n_latents, k, sparsity, n_steps, sae_batch_size, lr
+        The SAE (:class:`quanta.parts.sae.SAEConfig`).
+    dense_share : float, default 0.5
+        Parts firing on more than this share of tokens are dense (excluded from the law).
+    batch_size : int, default 8
+        Contexts per forward pass.
+    n_contexts : int, default 10
+    n_boot : int, default 200
+    seed : int, default 0
+    """
+
+    model: str
+    revision: str | None = None
+    corpus: str = "stdlib:test"
+    max_docs: int | None = 100
+    context_length: int = 128
+    layer: int = 1
+    site: str = "resid"
+    n_latents: int = 512
+    k: float = 8
+    sparsity: str = "batchtopk"
+    n_steps: int = 3000
+    sae_batch_size: int = 256
+    lr: float = 2e-3
+    dense_share: float = DENSE_SHARE
+    batch_size: int = 8
+    n_contexts: int = 10
+    n_boot: int = 200
+    seed: int = 0
+
+    def __post_init__(self):
+        if not isinstance(self.model, str) or not self.model:
+            raise QuantaError(f"model: a model directory or name is needed, got {self.model!r}",
+                              "pass --model PATH|NAME")
+        validate_config(self, {
+            "max_docs": [Interval(int, 1, None), None],
+            "context_length": [Interval(int, 2, None)],
+            "layer": [Interval(int, 0, None)],
+            "dense_share": [Interval(float, 0, 1, closed="right")],
+            "batch_size": [Interval(int, 1, None)],
+            "n_contexts": [Interval(int, 1, None)],
+            "n_boot": [Interval(int, 0, None)],
+        })
+        self.sae_config()  # checks the SAE's settings now, before anything is loaded
+
+    def sae_config(self):
+        from quanta.parts.sae import SAEConfig
+
+        return SAEConfig(n_latents=self.n_latents, k=self.k, sparsity=self.sparsity, n_steps=self.n_steps,
+                         batch_size=self.sae_batch_size, lr=self.lr, seed=self.seed)
+
+
+def plot_parts_rank_frequency(parts: pd.DataFrame, law: dict | None, *, title: str = ""):
+    """Use count of the live parts against their rank (log-log), with the fitted law's slope."""
+    from matplotlib.figure import Figure
+
+    live = np.sort(parts.loc[parts["live"], "count"].to_numpy())[::-1]
+    fig = Figure(figsize=(6, 4.2))
+    ax = fig.subplots()
+    r = np.arange(1, live.size + 1)
+    ax.loglog(r, live, "o-", ms=3, color="k", lw=1, label="live parts")
+    if law and law.get("zipf_exponent") is not None and np.isfinite(law["zipf_exponent"]):
+        s = law["zipf_exponent"]
+        c = np.mean(np.log(live[live > 0]) + s * np.log(r[live > 0]))
+        ax.loglog(r, np.exp(c) * r ** (-s), "r--", lw=1.5, label=f"slope -{s:.2f} (MLE)")
+    ax.set_xlabel("rank")
+    ax.set_ylabel("count (rows on which the part fires)")
+    ax.set_title(title or "Rank-frequency of part use")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_feature_density(parts: pd.DataFrame, *, dense_share: float, title: str = ""):
+    """Histogram of log10 firing frequency of the parts that fire (the SAELens feature-density plot)."""
+    from matplotlib.figure import Figure
+
+    from quanta.parts.law import log10_density
+
+    x = log10_density(parts)
+    fig = Figure(figsize=(6, 4.2))
+    ax = fig.subplots()
+    if x.size:
+        ax.hist(x, bins=min(50, max(5, x.size // 4)), color="tab:blue")
+    ax.axvline(np.log10(dense_share), color="tab:red", ls="--", lw=1, label=f"dense above {dense_share:g}")
+    n_dead = int(parts["dead"].sum())
+    ax.set_xlabel("log10 firing frequency")
+    ax.set_ylabel("parts")
+    ax.set_title(title or f"Feature density ({n_dead} dead not shown)")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def write_parts_tables(run, codes, samples: pd.DataFrame, *, method: str, dense_share: float, n_contexts: int,
+                       n_boot: int, seed: int, title: str = "") -> dict:
+    """Write the contract's tables and figures from ``codes`` (n_samples, n_parts); returns the summary fields.
+
+    ``samples`` has one row per row of ``codes`` with a ``sample`` column (0..n-1) and any text columns
+    (``context_before``, ``token``, ``context_after`` for tokens) that ``contexts.parquet`` should carry.
+    """
+    import torch
+
+    from quanta.parts.law import feature_counts, fit_parts_law, parts_table
+
+    codes = codes if torch.is_tensor(codes) else torch.as_tensor(np.asarray(codes))
+    n = codes.shape[0]
+    parts = parts_table(feature_counts(codes), n, dense_share=dense_share)
+    run.write_table("samples", samples)
+    run.write_table("parts", parts)
+    nz = torch.nonzero(codes > 0)  # (n_firings, 2)
+    membership = pd.DataFrame({"sample": nz[:, 0].numpy().astype(np.int64), "part": nz[:, 1].numpy().astype(np.int32),
+                               "weight": codes[nz[:, 0], nz[:, 1]].numpy().astype(np.float32)})
+    run.write_table("membership", membership)
+    # contexts: per part, the samples with the largest weight
+    top = membership.sort_values(["part", "weight"], ascending=[True, False], kind="stable")
+    top = top.groupby("part", sort=True).head(n_contexts).copy()
+    top["member_rank"] = top.groupby("part").cumcount().astype(np.int32)
+    top = top.merge(parts[["part", "count", "rank"]], on="part").merge(samples, on="sample", how="left")
+    run.write_table("contexts", top.reset_index(drop=True))
+    try:
+        law = fit_parts_law(parts, n_boot=n_boot, seed=seed)
+    except QuantaError as exc:  # too few live parts: the run is still written, the law says why it is missing
+        law = {"zipf_exponent": None, "zipf_exponent_ci": None, "zipf_missing": exc.args[0]}
+    run.save_figure(plot_parts_rank_frequency(parts, law, title=f"{title}part use, {method}"), "rank_frequency")
+    run.save_figure(plot_feature_density(parts, dense_share=dense_share, title=f"{title}feature density, {method}"),
+                    "feature_density")
+    return {
+        "method": method,
+        "n_samples": int(n),
+        "n_parts": int(len(parts)),
+        "n_live": int(parts["live"].sum()),
+        "n_dead": int(parts["dead"].sum()),
+        "n_dense": int(parts["dense"].sum()),
+        "dense_share": dense_share,
+        "count_definition": "rows (samples or tokens) on which the part fires (code > 0); parts overlap, so counts "
+                            "sum to the number of firings, not of rows",
+        "law_rule": "dead (never fires) and dense (fires on more than dense_share of rows) parts are left out",
+        "mean_parts_per_sample": float(len(membership) / max(1, n)),
+        **law,
+    }
+
+
+def run_parts_sae_lm(cfg: SAEPartsConfig, out, *, device=None, force: bool = False, argv=None) -> dict:
+    """``quanta parts sae --model ...``: activations at (layer, site) of every token, a TopK SAE, the parts tables.
+
+    Returns the summary (also in ``out/summary.json``): the contract's fields (:func:`write_parts_tables`) plus the
+    model, site, number of tokens and the SAE's fraction of variance unexplained (``fvu``).
+    """
+    import torch
+
+    from quanta.lm.corpus import load_corpus, tokenize_documents
+    from quanta.lm.models import load_model
+    from quanta.parts.activations import check_site, lm_activations
+    from quanta.parts.sae import train_sae
+    from quanta.progress import progress
+    from quanta.store import Run
+    from quanta.utils import device_description, resolve_device
+
+    dev = resolve_device(device)
+    model, tok = load_model(cfg.model, revision=cfg.revision, device=dev, dtype="float32")
+    check_site(model, cfg.layer, cfg.site)
+    from quanta.lm.losses import _check_positions, _model_positions
+
+    _check_positions(str(cfg.model), _model_positions(model.config), cfg.context_length)
+    docs = load_corpus(cfg.corpus, max_docs=cfg.max_docs)
+    windows = tokenize_documents(docs, tok, context_length=cfg.context_length, n_windows=1, min_tokens=2)
+    if not windows:
+        raise QuantaError(f"corpus {cfg.corpus!r} gave no document of at least 2 tokens",
+                          "pass a corpus with longer documents")
+    contexts = [w.ids for w in windows]
+    if sum(len(c) for c in contexts) < 2 * cfg.n_latents:
+        raise QuantaError(f"{sum(len(c) for c in contexts)} tokens are too few for {cfg.n_latents} latents "
+                          "(at least two tokens per latent)", "give more text (--max-docs) or fewer --n-latents")
+    run = Run.create(out, command="parts sae", config=asdict(cfg), seed=cfg.seed, device=device_description(dev),
+                     force=force, argv=argv)
+    with run:
+        with run.timer("activations"), progress(total=len(contexts), desc="activations", unit="ctx") as bar:
+            X, index = lm_activations(model, contexts, layer=cfg.layer, site=cfg.site, batch_size=cfg.batch_size,
+                                      device=dev, progress=bar.update)
+        with run.timer("sae"), progress(total=cfg.n_steps, desc="sae", unit="step") as bar:
+            sae, info = train_sae(X, cfg.sae_config(), device=dev, progress=bar.update)
+        with torch.no_grad():
+            codes = torch.cat([sae.encode(X[i:i + 4096]) for i in range(0, len(X), 4096)])
+
+        def dec(ids):
+            return tok.decode([int(i) for i in ids])
+
+        before, text, after = [], [], []
+        for c, p in zip(index["context"].to_numpy(), index["pos"].to_numpy()):
+            ids = contexts[c]
+            before.append(dec(ids[max(0, p - 48):p]))
+            text.append(dec(ids[p:p + 1]))
+            after.append(dec(ids[p + 1:p + 13]))
+        samples = pd.DataFrame({"sample": index["row"].to_numpy(), "doc": [windows[c].doc for c in index["context"]],
+                                "pos": index["pos"].to_numpy(), "token_id": index["token_id"].to_numpy(),
+                                "context_before": before, "token": text, "context_after": after})
+        summary = write_parts_tables(run, codes, samples, method="sae", dense_share=cfg.dense_share,
+                                     n_contexts=cfg.n_contexts, n_boot=cfg.n_boot, seed=cfg.seed,
+                                     title=f"{cfg.site} L{cfg.layer}: ")
+        summary = {"model": cfg.model, "corpus": cfg.corpus, "layer": cfg.layer, "site": cfg.site,
+                   "n_documents": len(windows), "d_model": int(X.shape[1]), "fvu": info["fvu"],
+                   "sae_threshold": sae.threshold if cfg.sparsity == "batchtopk" else None,
+                   "n_dead_in_training": info["n_dead_at_end"], **summary,
+                   "timings_s": {k: round(v, 3) for k, v in run.manifest.get("timings_s", {}).items()}}
+        return run.finish(summary)
+
+
+@dataclass(frozen=True)
+class SAEParityConfig:
+    """Settings of ``quanta parts sae --parity RUN``: a TopK SAE on the last hidden layer of one parity model.
+
+    Attributes
+    ----------
+    run_dir : str
+        A finished ``quanta parity run``.
+    model_id : int, optional
+        Model of the sweep (default: the widest, as ``quanta qdg parity``).
+    n_samples : int, default 20000
+        Inputs drawn from the run's task distribution (every draw is kept: no loss filter).
+    n_latents, k, sparsity, n_steps, sae_batch_size, lr, dense_share, n_contexts, n_boot, seed
+        As in :class:`SAEPartsConfig`.
+    """
+
+    run_dir: str
+    model_id: int | None = None
+    n_samples: int = 20000
+    n_latents: int = 512
+    k: float = 8
+    sparsity: str = "batchtopk"
+    n_steps: int = 3000
+    sae_batch_size: int = 256
+    lr: float = 2e-3
+    dense_share: float = DENSE_SHARE
+    n_contexts: int = 10
+    n_boot: int = 200
+    seed: int = 0
+
+    def __post_init__(self):
+        validate_config(self, {
+            "model_id": [Interval(int, 0, None), None],
+            "n_samples": [Interval(int, 2, None)],
+            "dense_share": [Interval(float, 0, 1, closed="right")],
+            "n_contexts": [Interval(int, 1, None)],
+            "n_boot": [Interval(int, 0, None)],
+        })
+        self.sae_config()
+
+    sae_config = SAEPartsConfig.sae_config
+
+
+def parity_hidden(model, x):
+    """The last hidden layer (after its ReLU) of a :class:`quanta.parity.ensemble.ParityMLP`: (B, width)."""
+    import torch
+
+    h = x
+    for layer in model.layers[:-1]:
+        h = torch.relu(layer(h))
+    return h
+
+
+def run_parts_sae_parity(cfg: SAEParityConfig, out, *, device=None, force: bool = False, argv=None) -> dict:
+    """``quanta parts sae --parity RUN``: the parts tables of a TopK SAE on a parity model's hidden layer.
+
+    ``samples.parquet`` carries each input's task id, label and loss (for reading the parts afterwards; the SAE
+    never sees them). Returns the summary, which adds ``zipf_true`` (the run's planted alpha + 1).
+    """
+    import torch
+
+    from quanta.parity import ParityTasks, load_member
+    from quanta.parts.sae import train_sae
+    from quanta.progress import progress
+    from quanta.qdg.parity import _check_model
+    from quanta.store import Run
+    from quanta.utils import device_description, resolve_device
+
+    dev = resolve_device(device)
+    src = Run.open(cfg.run_dir, command="parity run")
+    models = src.read_table("models")
+    model_id = _check_model(models, cfg.model_id, cfg.run_dir)
+    row = models[models["model"] == model_id].iloc[0]
+    alpha = float(row["alpha"])
+    model = load_member(cfg.run_dir, model_id, device=dev)
+    if int(model.width) * 2 > cfg.n_samples or cfg.n_latents * 2 > cfg.n_samples:
+        raise QuantaError(f"n_samples {cfg.n_samples} is too few for a hidden layer of {model.width} units and "
+                          f"{cfg.n_latents} latents (at least two samples per latent and unit)",
+                          "raise --n-samples or lower --n-latents")
+    run = Run.create(out, command="parts sae", config=asdict(cfg), seed=cfg.seed, device=device_description(dev),
+                     force=force, argv=argv)
+    with run:
+        tasks = ParityTasks.from_config(src.config, alpha=alpha, device="cpu")
+        g = torch.Generator().manual_seed(cfg.seed)
+        x, y, task = tasks.sample(cfg.n_samples, generator=g)
+        with torch.no_grad():
+            H = torch.cat([parity_hidden(model, x[i:i + 8192].to(dev)).float().cpu()
+                           for i in range(0, len(x), 8192)])
+            logits = torch.cat([model(x[i:i + 8192].to(dev)).float().cpu() for i in range(0, len(x), 8192)])
+            loss = torch.nn.functional.cross_entropy(logits, y, reduction="none")
+        with run.timer("sae"), progress(total=cfg.n_steps, desc="sae", unit="step") as bar:
+            sae, info = train_sae(H, cfg.sae_config(), device=dev, progress=bar.update)
+        with torch.no_grad():
+            codes = torch.cat([sae.encode(H[i:i + 4096]) for i in range(0, len(H), 4096)])
+        samples = pd.DataFrame({"sample": np.arange(len(x), dtype=np.int64), "task": task.numpy(),
+                                "y": y.numpy(), "loss": loss.numpy().astype(np.float32)})
+        summary = write_parts_tables(run, codes, samples, method="sae", dense_share=cfg.dense_share,
+                                     n_contexts=cfg.n_contexts, n_boot=cfg.n_boot, seed=cfg.seed,
+                                     title=f"parity model {model_id}: ")
+        summary = {"run_dir": str(cfg.run_dir), "model_id": int(model_id), "width": int(model.width),
+                   "zipf_true": alpha + 1.0, "fvu": info["fvu"],
+                   "sae_threshold": sae.threshold if cfg.sparsity == "batchtopk" else None,
+                   "n_dead_in_training": info["n_dead_at_end"], **summary}
+        return run.finish(summary)
