@@ -18,7 +18,7 @@ from quanta.errors import QuantaError
 from quanta.parts.law import DENSE_SHARE
 from quanta.validation import Interval, validate_config
 
-__all__ = ["SAEPartsConfig", "SAEParityConfig", "run_parts_sae_lm", "run_parts_sae_parity", "parity_hidden", "write_parts_tables", "plot_parts_rank_frequency",
+__all__ = ["SAEPartsConfig", "SAEParityConfig", "run_parts_sae_lm", "run_parts_sae_parity", "parity_hidden", "write_partition_tables", "write_parts_tables", "plot_parts_rank_frequency",
            "plot_feature_density"]
 
 
@@ -344,3 +344,18 @@ def run_parts_sae_parity(cfg: SAEParityConfig, out, *, device=None, force: bool 
                    "sae_threshold": sae.threshold if cfg.sparsity == "batchtopk" else None,
                    "n_dead_in_training": info["n_dead_at_end"], **summary}
         return run.finish(summary)
+
+
+def write_partition_tables(run, labels) -> None:
+    """The contract's ``parts`` and ``membership`` tables for a partition (QDG's clusters at one count).
+
+    Every sample belongs to exactly one part with weight 1, so a part's count is its cluster size. No cluster is
+    flagged dense (``dense_share`` 1): QDG's law reads every cluster, and the flags must say what the law used.
+    """
+    from quanta.parts.law import parts_table
+
+    labels = np.asarray(labels).astype(np.int64)
+    run.write_table("parts", parts_table(np.bincount(labels), int(labels.size), dense_share=1.0))
+    run.write_table("membership", pd.DataFrame({"sample": np.arange(labels.size, dtype=np.int64),
+                                                "part": labels.astype(np.int32),
+                                                "weight": np.ones(labels.size, dtype=np.float32)}))
