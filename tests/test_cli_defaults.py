@@ -42,7 +42,7 @@ def _cases(tmp):
     from quanta.lm.losses import LossesConfig
     from quanta.lm.train import SuiteConfig
     from quanta.parity.analyze import AnalyzeConfig as ParityAnalyzeConfig
-    from quanta.parts.run import SAEParityConfig, SAEPartsConfig
+    from quanta.parts.run import ActsPartsConfig, SAEParityConfig, SAEPartsConfig
     from quanta.qdg.parity import ParityQDGConfig
     from quanta.qdg.pipeline import QDGConfig
     from quanta.report.sections import Options
@@ -55,6 +55,8 @@ def _cases(tmp):
                        ParityQDGConfig(run_dir=run)),
         "parts sae": (["parts", "sae", "--model", "m", "--out", out], "quanta.parts.run", "run_parts_sae_lm",
                       SAEPartsConfig(model="m")),
+        "parts acts": (["parts", "acts", "--model", "m", "--out", out], "quanta.parts.run", "run_parts_acts_lm",
+                       ActsPartsConfig(model="m")),
         "parts sae --parity": (["parts", "sae", "--parity", run, "--out", out], "quanta.parts.run",
                                "run_parts_sae_parity", SAEParityConfig(run_dir=run)),
         "falsify": (["falsify", "--scaling", run, "--parts", run, "--out", out], "quanta.falsify", "falsify",
@@ -73,7 +75,7 @@ def _cases(tmp):
     }
 
 
-CASES = ["qdg", "qdg parity", "parts sae", "parts sae --parity", "falsify", "falsify RUN_DIR", "parity analyze", "lm losses", "lm analyze",
+CASES = ["qdg", "qdg parity", "parts sae", "parts sae --parity", "parts acts", "falsify", "falsify RUN_DIR", "parity analyze", "lm losses", "lm analyze",
          "lm train-suite", "theory", "report", "demo", "calibrate"]
 
 

@@ -93,3 +93,21 @@ def test_parts_sae_bad_layer_leaves_nothing(cli_run, tiny_lm, tmp_path):  # noqa
     code, _, err = cli_run("parts", "sae", "--model", mdir, "--corpus", cdir, "--layer", "2", "--site", "mlp",
                            "--out", out)
     assert code == 2 and "layer must be 0..1" in err and not out.exists()
+
+
+def test_parts_acts_lm_writes_the_contract(cli_run, tiny_lm, tmp_path):  # noqa: F811
+    mdir, cdir = tiny_lm
+    out = tmp_path / "acts"
+    code, stdout, err = cli_run("parts", "acts", "--model", mdir, "--corpus", cdir, "--layer", "2", "--n-tokens",
+                                "120", "--n-clusters", "6", "--seed", "2", "--out", out)
+    assert code == 0, err
+    run = Run.open(out, command="parts acts")
+    parts, mem, ctx, samples = (run.read_table(t) for t in ("parts", "membership", "contexts", "samples"))
+    assert len(samples) == 120 and len(parts) == 6 and run.summary["n_clusters"] == 6
+    # a partition: every token in exactly one part, counts are cluster sizes, nothing flagged dense
+    assert mem.groupby("sample").size().eq(1).all() and len(mem) == 120
+    assert parts["count"].sum() == 120 and not parts["dense"].any()
+    assert (mem["weight"] > 0).all() and {"context_before", "token"} <= set(ctx.columns)
+    code, _, err = cli_run("parts", "acts", "--model", mdir, "--corpus", cdir, "--n-tokens", "120",
+                           "--n-clusters", "200", "--out", tmp_path / "bad")
+    assert code == 2 and "out of range" in err and not (tmp_path / "bad").exists()

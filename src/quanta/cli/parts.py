@@ -1,7 +1,8 @@
 """``quanta parts METHOD``: decompositions into parts that all write the same tables (docs/parts.md).
 
 ``quanta parts sae --model M --layer L --site resid|mlp --out DIR`` trains a TopK SAE on a language model's
-activations; ``quanta parts sae --parity RUN --out DIR`` on a parity model's hidden layer.
+activations; ``quanta parts sae --parity RUN --out DIR`` on a parity model's hidden layer; ``quanta parts acts
+--model M ...`` clusters the activations spectrally (QDG's code, activations instead of gradients).
 """
 
 from __future__ import annotations
@@ -73,3 +74,36 @@ def sae(model, parity_run, out, seed, device, force, **options):
         summary = run_parts_sae_parity(SAEParityConfig(run_dir=str(parity_run), **given), out, device=device,
                                        force=force)
     echo_summary(summary, out, keys=KEYS)
+
+
+@parts.command("acts")
+@click.option("--model", required=True, metavar="PATH|NAME",
+              help="Language model: a saved model directory, a suite member, or a hub name.")
+@click.option("--revision", default=None, help="Checkpoint of the model (stepN).")
+@click.option("--corpus", default=None, help="Corpus spec (see quanta lm losses); default stdlib:test.")
+@click.option("--max-docs", type=int, default=None, help="Documents read at most (default 100).")
+@click.option("--context-length", type=int, default=None, help="Tokens kept per document (default 128).")
+@click.option("--layer", type=int, default=None,
+              help="Block: resid 0 (embeddings)..n_layers, mlp 0..n_layers-1 (default 1).")
+@click.option("--site", type=click.Choice(["resid", "mlp"]), default=None,
+              help="Residual stream after the block, or the block's MLP output (default resid).")
+@click.option("--n-tokens", type=int, default=None, help="Tokens clustered, a seeded subsample (default 1000).")
+@click.option("--n-clusters", type=int, default=None, help="Parts (default n_tokens/25).")
+@click.option("--similarity", type=click.Choice(["angular", "abs_angular", "abs_cosine"]), default=None,
+              help="Affinity of the centred activations (default angular, as QDG on an LM).")
+@click.option("--affinity-power", type=int, default=None, help="Raise the affinity to this power (default 1).")
+@click.option("--batch-size", type=int, default=None, help="Contexts per forward pass (default 8).")
+@click.option("--n-contexts", type=int, default=None, help="Top contexts kept per part (default 10).")
+@out_option()
+@seed_option
+@device_option
+@force_option
+def acts(model, out, seed, device, force, **options):
+    """Spectral clustering of activations (QDG's code on activations instead of gradients) as parts."""
+    from quanta.parts.run import ActsPartsConfig, run_parts_acts_lm
+
+    given = {k: v for k, v in options.items() if v is not None}
+    if seed is not None:
+        given["seed"] = seed
+    summary = run_parts_acts_lm(ActsPartsConfig(model=model, **given), out, device=device, force=force)
+    echo_summary(summary, out, keys=KEYS + ("n_clusters",))

@@ -18,7 +18,7 @@ from quanta.errors import QuantaError
 from quanta.parts.law import DENSE_SHARE
 from quanta.validation import Interval, validate_config
 
-__all__ = ["SAEPartsConfig", "SAEParityConfig", "run_parts_sae_lm", "run_parts_sae_parity", "parity_hidden", "write_partition_tables", "write_parts_tables", "plot_parts_rank_frequency",
+__all__ = ["SAEPartsConfig", "SAEParityConfig", "run_parts_sae_lm", "run_parts_sae_parity", "parity_hidden", "write_partition_tables", "ActsPartsConfig", "run_parts_acts_lm", "write_parts_tables", "plot_parts_rank_frequency",
            "plot_feature_density"]
 
 
@@ -175,6 +175,46 @@ def write_parts_tables(run, codes, samples: pd.DataFrame, *, method: str, dense_
     }
 
 
+def _load_lm(cfg, dev, *, min_tokens: int):
+    """Model, tokenizer, windows and token-id contexts of an LM parts run, all checked before anything is written."""
+    from quanta.lm.corpus import load_corpus, tokenize_documents
+    from quanta.lm.losses import _check_positions, _model_positions
+    from quanta.lm.models import load_model
+    from quanta.parts.activations import check_site
+
+    model, tok = load_model(cfg.model, revision=cfg.revision, device=dev, dtype="float32")
+    check_site(model, cfg.layer, cfg.site)
+    _check_positions(str(cfg.model), _model_positions(model.config), cfg.context_length)
+    docs = load_corpus(cfg.corpus, max_docs=cfg.max_docs)
+    windows = tokenize_documents(docs, tok, context_length=cfg.context_length, n_windows=1, min_tokens=2)
+    if not windows:
+        raise QuantaError(f"corpus {cfg.corpus!r} gave no document of at least 2 tokens",
+                          "pass a corpus with longer documents")
+    contexts = [w.ids for w in windows]
+    n_tokens = sum(len(c) for c in contexts)
+    if n_tokens < min_tokens:
+        raise QuantaError(f"{n_tokens} tokens are too few: this run needs at least {min_tokens}",
+                          "give more text (--max-docs, --context-length) or ask for fewer parts")
+    return model, tok, windows, contexts
+
+
+def _token_samples(index: pd.DataFrame, contexts, windows, tok) -> pd.DataFrame:
+    """The ``samples`` table of LM tokens: where each row comes from and its text (48 tokens before, 12 after)."""
+    def dec(ids):
+        return tok.decode([int(i) for i in ids])
+
+    before, text, after = [], [], []
+    for c, p in zip(index["context"].to_numpy(), index["pos"].to_numpy()):
+        ids = contexts[c]
+        before.append(dec(ids[max(0, p - 48):p]))
+        text.append(dec(ids[p:p + 1]))
+        after.append(dec(ids[p + 1:p + 13]))
+    return pd.DataFrame({"sample": np.arange(len(index), dtype=np.int64),
+                         "doc": [windows[c].doc for c in index["context"]], "pos": index["pos"].to_numpy(),
+                         "token_id": index["token_id"].to_numpy(), "context_before": before, "token": text,
+                         "context_after": after})
+
+
 def run_parts_sae_lm(cfg: SAEPartsConfig, out, *, device=None, force: bool = False, argv=None) -> dict:
     """``quanta parts sae --model ...``: activations at (layer, site) of every token, a TopK SAE, the parts tables.
 
@@ -183,29 +223,14 @@ def run_parts_sae_lm(cfg: SAEPartsConfig, out, *, device=None, force: bool = Fal
     """
     import torch
 
-    from quanta.lm.corpus import load_corpus, tokenize_documents
-    from quanta.lm.models import load_model
-    from quanta.parts.activations import check_site, lm_activations
+    from quanta.parts.activations import lm_activations
     from quanta.parts.sae import train_sae
     from quanta.progress import progress
     from quanta.store import Run
     from quanta.utils import device_description, resolve_device
 
     dev = resolve_device(device)
-    model, tok = load_model(cfg.model, revision=cfg.revision, device=dev, dtype="float32")
-    check_site(model, cfg.layer, cfg.site)
-    from quanta.lm.losses import _check_positions, _model_positions
-
-    _check_positions(str(cfg.model), _model_positions(model.config), cfg.context_length)
-    docs = load_corpus(cfg.corpus, max_docs=cfg.max_docs)
-    windows = tokenize_documents(docs, tok, context_length=cfg.context_length, n_windows=1, min_tokens=2)
-    if not windows:
-        raise QuantaError(f"corpus {cfg.corpus!r} gave no document of at least 2 tokens",
-                          "pass a corpus with longer documents")
-    contexts = [w.ids for w in windows]
-    if sum(len(c) for c in contexts) < 2 * cfg.n_latents:
-        raise QuantaError(f"{sum(len(c) for c in contexts)} tokens are too few for {cfg.n_latents} latents "
-                          "(at least two tokens per latent)", "give more text (--max-docs) or fewer --n-latents")
+    model, tok, windows, contexts = _load_lm(cfg, dev, min_tokens=2 * cfg.n_latents)
     run = Run.create(out, command="parts sae", config=asdict(cfg), seed=cfg.seed, device=device_description(dev),
                      force=force, argv=argv)
     with run:
@@ -216,19 +241,7 @@ def run_parts_sae_lm(cfg: SAEPartsConfig, out, *, device=None, force: bool = Fal
             sae, info = train_sae(X, cfg.sae_config(), device=dev, progress=bar.update)
         with torch.no_grad():
             codes = torch.cat([sae.encode(X[i:i + 4096]) for i in range(0, len(X), 4096)])
-
-        def dec(ids):
-            return tok.decode([int(i) for i in ids])
-
-        before, text, after = [], [], []
-        for c, p in zip(index["context"].to_numpy(), index["pos"].to_numpy()):
-            ids = contexts[c]
-            before.append(dec(ids[max(0, p - 48):p]))
-            text.append(dec(ids[p:p + 1]))
-            after.append(dec(ids[p + 1:p + 13]))
-        samples = pd.DataFrame({"sample": index["row"].to_numpy(), "doc": [windows[c].doc for c in index["context"]],
-                                "pos": index["pos"].to_numpy(), "token_id": index["token_id"].to_numpy(),
-                                "context_before": before, "token": text, "context_after": after})
+        samples = _token_samples(index, contexts, windows, tok)
         summary = write_parts_tables(run, codes, samples, method="sae", dense_share=cfg.dense_share,
                                      n_contexts=cfg.n_contexts, n_boot=cfg.n_boot, seed=cfg.seed,
                                      title=f"{cfg.site} L{cfg.layer}: ")
@@ -237,6 +250,115 @@ def run_parts_sae_lm(cfg: SAEPartsConfig, out, *, device=None, force: bool = Fal
                    "sae_threshold": sae.threshold if cfg.sparsity == "batchtopk" else None,
                    "n_dead_in_training": info["n_dead_at_end"], **summary,
                    "timings_s": {k: round(v, 3) for k, v in run.manifest.get("timings_s", {}).items()}}
+        return run.finish(summary)
+
+
+@dataclass(frozen=True)
+class ActsPartsConfig:
+    """Settings of ``quanta parts acts --model ...``: spectral clustering of one LM site's activations.
+
+    Attributes
+    ----------
+    model, revision, corpus, max_docs, context_length, layer, site, batch_size, n_contexts, n_boot, seed
+        As in :class:`SAEPartsConfig`.
+    n_tokens : int, default 1000
+        Tokens clustered (a seeded uniform subsample of all tokens).
+    n_clusters : int, optional
+        Parts; default n_tokens / 25 (QDG's headline rule, :func:`quanta.qdg.pipeline.choose_counts`).
+    similarity, affinity_power, dense_max, n_neighbors, assign
+        The affinity and spectral step, as in :class:`quanta.qdg.QDGConfig` (the same code). The activations
+        are centred on their mean first, so that the residual stream's shared direction does not make every
+        pair similar.
+    """
+
+    model: str
+    revision: str | None = None
+    corpus: str = "stdlib:test"
+    max_docs: int | None = 100
+    context_length: int = 128
+    layer: int = 1
+    site: str = "resid"
+    n_tokens: int = 1000
+    n_clusters: int | None = None
+    similarity: str = "angular"
+    affinity_power: int = 1
+    dense_max: int = 20000
+    n_neighbors: int = 30
+    assign: str = "cluster_qr"
+    batch_size: int = 8
+    n_contexts: int = 10
+    n_boot: int = 200
+    seed: int = 0
+
+    def __post_init__(self):
+        from quanta.validation import Options
+
+        if not isinstance(self.model, str) or not self.model:
+            raise QuantaError(f"model: a model directory or name is needed, got {self.model!r}",
+                              "pass --model PATH|NAME")
+        validate_config(self, {
+            "max_docs": [Interval(int, 1, None), None],
+            "context_length": [Interval(int, 2, None)],
+            "layer": [Interval(int, 0, None)],
+            "n_tokens": [Interval(int, 10, None)],
+            "n_clusters": [Interval(int, 2, None), None],
+            "dense_max": [Interval(int, 1, None)],
+            "n_neighbors": [Interval(int, 1, None)],
+            "batch_size": [Interval(int, 1, None)],
+            "n_contexts": [Interval(int, 1, None)],
+            "n_boot": [Interval(int, 0, None)],
+            "assign": [Options(("cluster_qr", "kmeans"))],
+        })
+        from quanta.qdg.cluster import _check_power, _check_similarity
+
+        _check_similarity(self.similarity)
+        _check_power(self.affinity_power)
+
+
+def run_parts_acts_lm(cfg: ActsPartsConfig, out, *, device=None, force: bool = False, argv=None) -> dict:
+    """``quanta parts acts --model ...``: spectral clustering of activations (QDG's affinity and spectral code).
+
+    The parts are a partition: membership weight is each token's centrality (mean affinity to the other members
+    of its part), so ``contexts.parquet`` lists the most central members; no part is flagged dense (as for QDG).
+    """
+    import torch
+
+    from quanta.parts.activations import lm_activations
+    from quanta.progress import progress
+    from quanta.qdg.cluster import affinity_graph, member_centrality, spectral_sweep
+    from quanta.qdg.pipeline import choose_counts
+    from quanta.store import Run
+    from quanta.utils import device_description, resolve_device
+
+    dev = resolve_device(device)
+    model, tok, windows, contexts = _load_lm(cfg, dev, min_tokens=cfg.n_tokens)
+    _, k = choose_counts(cfg.n_tokens, (), cfg.n_clusters)
+    run = Run.create(out, command="parts acts", config=asdict(cfg), seed=cfg.seed, device=device_description(dev),
+                     force=force, argv=argv)
+    with run:
+        with run.timer("activations"), progress(total=len(contexts), desc="activations", unit="ctx") as bar:
+            X, index = lm_activations(model, contexts, layer=cfg.layer, site=cfg.site, batch_size=cfg.batch_size,
+                                      device=dev, progress=bar.update)
+        rng = np.random.default_rng(cfg.seed)
+        keep = np.sort(rng.choice(len(X), cfg.n_tokens, replace=False))
+        Xs = X[torch.as_tensor(keep)]
+        Xs = Xs - Xs.mean(dim=0)  # (n_tokens, d), centred
+        with run.timer("spectral"):
+            A = affinity_graph(Xs, dense_max=cfg.dense_max, n_neighbors=min(cfg.n_neighbors, len(Xs) - 1),
+                               similarity=cfg.similarity, device=dev, power=cfg.affinity_power)
+            labels = spectral_sweep(A, [k], assign=cfg.assign, seed=cfg.seed, device=dev).labels[k]
+        labels = np.asarray(labels).astype(np.int64)
+        weight = np.maximum(member_centrality(A, labels), 1e-6)  # > 0: every member fires its part
+        codes = torch.zeros((len(keep), k))
+        codes[torch.arange(len(keep)), torch.as_tensor(labels)] = torch.as_tensor(weight, dtype=torch.float32)
+        samples = _token_samples(index.iloc[keep].reset_index(drop=True), contexts, windows, tok)
+        summary = write_parts_tables(run, codes, samples, method="acts", dense_share=1.0, n_contexts=cfg.n_contexts,
+                                     n_boot=cfg.n_boot, seed=cfg.seed, title=f"{cfg.site} L{cfg.layer}: ")
+        summary = {"model": cfg.model, "corpus": cfg.corpus, "layer": cfg.layer, "site": cfg.site,
+                   "n_documents": len(windows), "d_model": int(X.shape[1]), "n_tokens_total": int(len(X)),
+                   "n_clusters": int(k), "similarity": cfg.similarity, "affinity_power": cfg.affinity_power,
+                   "graph": "knn" if len(keep) > cfg.dense_max else "dense", **summary,
+                   "timings_s": {kk: round(v, 3) for kk, v in run.manifest.get("timings_s", {}).items()}}
         return run.finish(summary)
 
 
