@@ -223,8 +223,8 @@ def train_sae(X, config: SAEConfig = SAEConfig(), *, device=None, progress=None)
             for group in opt.param_groups:
                 group["lr"] = cfg.lr * (cfg.n_steps - step) / max(1, cfg.n_steps - decay_from)
         idx = torch.randint(0, n, (cfg.batch_size,), generator=gen).to(dev)
-        x = Xd[idx] / scale  # (B, d), scaled units
-        a = sae.pre_acts(x * scale)
+        x = Xd[idx] / scale  # (B, d), the target in the SAE's scaled units
+        a = sae.pre_acts(x * scale)  # (B, n_latents); pre_acts takes raw units (kept so: the record used it)
         z = sae.train_codes(a)  # (B, n_latents)
         if cfg.sparsity == "batchtopk":
             kept = z[z > 0]
