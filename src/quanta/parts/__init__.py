@@ -5,7 +5,8 @@ frequencies, dead and dense flags), ``membership`` (sample, part, weight), ``con
 a rank-frequency figure and the Zipf law in ``summary.json``. Modules: :mod:`quanta.parts.sae` (a TopK sparse
 autoencoder), :mod:`quanta.parts.law` (counts, frequencies, dead/dense rule, the Zipf fit),
 :mod:`quanta.parts.planted` (planted activations with Zipf frequencies), :mod:`quanta.parts.activations` (LM
-activations at a layer and site) and :mod:`quanta.parts.run` (the run directories). Names are imported lazily.
+activations at a layer and site), :mod:`quanta.parts.tables` (the contract's tables and figures) and
+:mod:`quanta.parts.run` (the run directories). Names are imported lazily.
 """
 
 from __future__ import annotations
