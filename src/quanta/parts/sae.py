@@ -63,7 +63,7 @@ class SAEConfig:
     """
 
     n_latents: int = 128
-    k: int = 4
+    k: float = 4
     sparsity: str = "batchtopk"
     n_steps: int = 3000
     batch_size: int = 256
