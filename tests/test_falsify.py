@@ -260,3 +260,34 @@ def test_end_to_end_resumes_after_sigkill(small_run, tmp_path, cli_run):
     want, got = (json.loads((d / "summary.json").read_text()) for d in (ref, killed))
     for key in ("verdict", "p_value", "zipf_measured", "alpha_N_per_seed"):
         assert got[key] == want[key], key
+
+
+def _sae_parts_run(path, s, n_parts=40, n=20000, seed=0, run_dir=None):
+    """A `quanta parts` run: one set of parts, counts drawn from p ∝ r^-s, plus a dead and a dense part."""
+    from quanta.parts.law import parts_table
+
+    rng = np.random.default_rng(seed)
+    p = np.arange(1, n_parts + 1, dtype=float) ** -s
+    n_rows = 2 * n  # firings spread over twice as many rows, so no real part is dense
+    counts = np.concatenate([rng.multinomial(n, p / p.sum()), [0, n_rows]])  # a dead part and a dense one
+    run = Run.create(path, command="parts sae", config={})
+    run.write_table("parts", parts_table(counts, n_rows))
+    run.finish({"method": "sae", "run_dir": run_dir})
+
+
+def test_two_runs_read_a_parts_run(tmp_path):
+    _scaling_run(tmp_path / "s", 0.4, (0.37, 0.43), run_dir="/a/parity")
+    _sae_parts_run(tmp_path / "p", 1.4, run_dir="/a/parity")
+    summary, _ = falsify(tmp_path / "s", tmp_path / "p", tmp_path / "f", FalsifyConfig(n_boot=300))
+    assert summary["zipf_measured"] == pytest.approx(1.4, abs=0.05)
+    assert summary["n_clusters"] == 40 and summary["cluster_count_rule"] == "live parts"  # dead, dense left out
+    assert summary["verdict"] == "consistent"
+    _sae_parts_run(tmp_path / "q", 1.8, run_dir="/a/parity")
+    summary, _ = falsify(tmp_path / "s", tmp_path / "q", tmp_path / "g", FalsifyConfig(n_boot=300))
+    assert summary["verdict"] == "inconsistent"
+    with pytest.raises(QuantaError, match="one set of 40 live parts"):
+        falsify(tmp_path / "s", tmp_path / "p", tmp_path / "h", FalsifyConfig(n_clusters=20))
+    _sae_parts_run(tmp_path / "lm", 1.4)  # no run_dir: parts of a language model
+    with pytest.raises(QuantaError, match="parity analysis"):
+        falsify(tmp_path / "s", tmp_path / "lm", tmp_path / "h")
+    assert not (tmp_path / "h").exists()

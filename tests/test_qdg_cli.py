@@ -66,6 +66,12 @@ def test_qdg_lm_cli_writes_tables_figures_and_contexts(cli_run, tiny_lm, tmp_pat
     assert (cl.groupby("n_clusters")["token"].count() == 60).all()
     sizes = run.read_table("sizes")
     assert (sizes.groupby("n_clusters")["size"].sum() == 60).all()
+    # the parts contract (docs/parts.md) at the headline count: a partition, counts = cluster sizes
+    parts, mem = run.read_table("parts"), run.read_table("membership")
+    head = cl[cl["n_clusters"] == 4].sort_values("token")
+    assert mem["part"].tolist() == head["cluster"].tolist() and (mem["weight"] == 1).all()
+    assert sorted(parts["count"], reverse=True) == sizes[sizes["n_clusters"] == 4].sort_values("rank")["size"].tolist()
+    assert not parts["dense"].any()
     ctx = run.read_table("contexts")
     assert {"context_before", "token", "context_after", "cluster", "n_clusters"} <= set(ctx.columns)
     assert (ctx["member_rank"] < 10).all()

@@ -346,10 +346,35 @@ def _scaling_run(run):
 
 
 def _parts_run(run):
-    if not run.command.startswith("qdg"):
-        raise QuantaError(f"{run.path} is a {run.command!r} run, but the parts come from `quanta qdg`",
-                          "pass the --out directory of a `quanta qdg` or `quanta qdg parity` run as --parts")
+    if not (run.command.startswith("qdg") or run.command.startswith("parts")):
+        raise QuantaError(f"{run.path} is a {run.command!r} run, but the parts come from `quanta qdg` or "
+                          "`quanta parts`",
+                          "pass the --out directory of a `quanta qdg`, `quanta qdg parity` or `quanta parts` run "
+                          "as --parts")
     return run.summary
+
+
+def _parts_sizes(run, summary: dict, n_clusters) -> tuple[dict, int]:
+    """The parts' sizes by count (``{k: sizes}``) and the count to read.
+
+    A ``quanta qdg`` run swept several counts (``sizes.parquet``); a ``quanta parts`` run has one set of parts,
+    whose live parts' use counts (``parts.parquet``: neither dead nor dense) are the sizes (docs/parts.md).
+    """
+    if run.command.startswith("parts"):
+        t = run.read_table("parts")
+        live = np.sort(t.loc[t["live"], "count"].to_numpy())[::-1]
+        k = int(live.size)
+        if isinstance(n_clusters, int) and n_clusters != k:
+            raise QuantaError(f"n_clusters {n_clusters} does not apply to a `quanta parts` run: it has one set of "
+                              f"{k} live parts", "drop --n-clusters")
+        return {k: live}, k
+    sizes_t = run.read_table("sizes")
+    by_k = {int(k): g.sort_values("rank")["size"].to_numpy() for k, g in sizes_t.groupby("n_clusters")}
+    k = n_clusters if isinstance(n_clusters, int) else int(summary.get("n_clusters") or max(by_k))
+    if k not in by_k:
+        raise QuantaError(f"n_clusters {k} was not swept by the parts run (it has {sorted(by_k)})",
+                          "pick one of those counts")
+    return by_k, k
 
 
 def _same_world(scaling, parts, allow_mismatch: bool) -> None:
@@ -357,9 +382,10 @@ def _same_world(scaling, parts, allow_mismatch: bool) -> None:
     if allow_mismatch:
         return
     s_dom = "parity" if scaling.command == "parity analyze" else "lm"
-    p_dom = "parity" if parts.command == "qdg parity" else "lm"
+    p_dom = "parity" if parts.command == "qdg parity" or (parts.command.startswith("parts")
+                                                          and parts.summary.get("run_dir")) else "lm"
     if s_dom != p_dom:
-        raise QuantaError(f"the scaling run is a {s_dom} analysis but the parts come from QDG on a {p_dom} model",
+        raise QuantaError(f"the scaling run is a {s_dom} analysis but the parts come from a {p_dom} model",
                           "compare runs of the same model family, or pass allow_mismatch (--allow-mismatch)")
     if s_dom == "lm":
         from quanta.world import check_same_lm_world, lm_world
@@ -409,12 +435,7 @@ def falsify(scaling_dir, parts_dir, out, config: FalsifyConfig | None = None, *,
     srun, prun = Run.open(scaling_dir), Run.open(parts_dir)
     s, p = _scaling_run(srun), _parts_run(prun)
     _same_world(srun, prun, allow_mismatch)
-    sizes_t = prun.read_table("sizes")
-    by_k = {int(k): g.sort_values("rank")["size"].to_numpy() for k, g in sizes_t.groupby("n_clusters")}
-    k = cfg.n_clusters if isinstance(cfg.n_clusters, int) else int(p.get("n_clusters") or max(by_k))
-    if k not in by_k:
-        raise QuantaError(f"n_clusters {k} was not swept by the parts run (it has {sorted(by_k)})",
-                          "pick one of those counts")
+    by_k, k = _parts_sizes(prun, p, cfg.n_clusters)
     if cfg.rank_range is not None:
         raise QuantaError("rank_range applies to the end-to-end mode (RUN_DIR), whose replicates each give an envelope",
                           "drop --rank-range, or falsify the parity run end to end")
@@ -438,7 +459,8 @@ def falsify(scaling_dir, parts_dir, out, config: FalsifyConfig | None = None, *,
                                                     "parts": str(parts_dir), **extra},
                     seed=cfg.seed, argv=argv, force=force) as run:
         summary = {"mode": "two runs", "scaling_run": str(scaling_dir), "parts_run": str(parts_dir),
-                   "n_train_seeds": 1, "n_draws": 1, "cluster_count_rule": p.get("cluster_count_rule", "fixed"),
+                   "n_train_seeds": 1, "n_draws": 1, "cluster_count_rule": p.get("cluster_count_rule", "live parts" if prun.command.startswith("parts")
+                                                                 else "fixed"),
                    "n_clusters": k, "ci_level": cfg.ci}
         a, ci = s.get("alpha_N"), s.get("alpha_N_ci")
         n_pts = s.get("alpha_N_n_points")

@@ -36,7 +36,7 @@ def _print_result(table, summary) -> None:
 @click.option("--scaling", type=click.Path(file_okay=False), default=None,
               help="A `quanta parity analyze` or `quanta lm analyze` run (gives alpha_N).")
 @click.option("--parts", type=click.Path(file_okay=False), default=None,
-              help="A `quanta qdg` or `quanta qdg parity` run (gives the part sizes).")
+              help="A `quanta qdg`, `quanta qdg parity` or `quanta parts` run (gives the part sizes).")
 @click.option("--n-clusters", default=None, metavar="stable_eigengap|stability|eigengap|K",
               help="The parts' count rule (end to end; default stable_eigengap), or a count the parts run swept.")
 @click.option("--rank-range", nargs=2, type=int, default=None, metavar="LO HI",

@@ -170,7 +170,8 @@ def analyze_gradients(run, G, *, counts, n_clusters, assign="cluster_qr", dense_
                       title="", affinity=None, embedding=None, solver="auto"):
     """Similarity, the spectral sweep, its tables, figures and Zipf fits; returns (sweep, affinity, summary).
 
-    Writes ``clusters``, ``sizes``, ``envelope`` and ``eigenvalues`` tables and the ``rank_frequency``,
+    Writes ``clusters``, ``sizes``, ``envelope`` and ``eigenvalues`` tables, the parts contract's ``parts`` and
+    ``membership`` at ``n_clusters`` (:func:`quanta.parts.tables.write_partition_tables`) and the ``rank_frequency``,
     ``rank_frequency_k{n_clusters}`` and ``similarity_sorted`` figures into ``run``. ``affinity`` (the graph of
     ``G`` built with the same settings) and ``embedding`` (its ``(vectors, eigenvalues)`` with at least
     ``max(counts)`` columns) skip rebuilding them when the caller already has them. ``solver`` is the
@@ -194,6 +195,9 @@ def analyze_gradients(run, G, *, counts, n_clusters, assign="cluster_qr", dense_
     run.write_table("clusters", clusters)
     run.write_table("sizes", sizes)
     run.write_table("eigenvalues", eig)
+    from quanta.parts.tables import write_partition_tables
+
+    write_partition_tables(run, sweep.labels[n_clusters])  # the parts contract (docs/parts.md) at the headline count
     if rank_range is None:  # the envelope over the ranks of the chosen count's parts, as qdg parity and falsify
         rank_range = (1, max(int(n_clusters), 3))
     fits = C.zipf_fits(sweep, n_clusters, rank_range=rank_range, n_boot=n_boot, seed=seed)
