@@ -1,6 +1,12 @@
+import json
 import os
+import random
+import signal
+import subprocess
 import sys
+import time
 from io import StringIO
+from pathlib import Path
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
@@ -28,6 +34,34 @@ def run_cli(*args):
     finally:
         sys.argv, sys.stdout, sys.stderr = old
     return code, out.getvalue(), err.getvalue()
+
+
+def kill_mid_run(argv, out: Path, events: list[str], rng: random.Random, timeout: float = 120.0) -> str:
+    """Start ``quanta *argv --out out`` in a subprocess; once the seeded choice among ``events`` (globs under
+    ``out``) exists, wait a seeded delay of 0-50 ms and SIGKILL it. Returns the event it was killed after."""
+    event = rng.choice(events)
+    delay = rng.uniform(0.0, 0.05)
+    env = dict(os.environ, OMP_NUM_THREADS="1", QUANTA_PROGRESS="0", HF_HUB_OFFLINE="1")
+    proc = subprocess.Popen([sys.executable, "-m", "quanta", *map(str, argv), "--out", str(out)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + timeout
+    try:
+        while not any(out.glob(event)):
+            assert proc.poll() is None, f"finished before {event}: {proc.stderr.read().decode()}"
+            assert time.monotonic() < deadline, f"no {event} within {timeout} s"
+            time.sleep(0.005)
+        time.sleep(delay)
+        assert proc.poll() is None, f"finished within {delay:.3f} s after {event}; choose an earlier event"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert not (out / "summary.json").exists()
+    assert json.loads((out / "manifest.json").read_text())["status"] == "running"
+    return event
 
 
 @pytest.fixture(autouse=True)

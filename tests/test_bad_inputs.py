@@ -99,7 +99,7 @@ CASES = [
     ("unknown-option", ["theory", "--bogus"], None),
     # ------------------------------------------------------------------ theory
     ("theory-alpha-negative", ["theory", "--alpha", "-1"], ["theory", *THEORY_SMALL]),
-    ("theory-alpha-zero", ["theory", "--alpha", "0"], None),
+    ("theory-alpha-zero", ["theory", "--alpha", "0"], ["theory", "--alpha", "0.3", *THEORY_SMALL]),
     ("theory-alpha-nan", ["theory", "--alpha", "nan"], None),
     ("theory-alpha-text", ["theory", "--alpha", "abc"], None),
     ("theory-n-quanta-2", ["theory", "--n-quanta", "2"], None),
@@ -108,7 +108,7 @@ CASES = [
     ("theory-n-quanta-huge", ["theory", "--n-quanta", "1000000000000", "--set", "n_max=100000000000"], None),
     ("theory-n-max-small", ["theory", "--set", "n_max=5"], None),
     ("theory-set-unknown", ["theory", "--set", "bogus=1"], None),
-    ("theory-set-tau-0", ["theory", "--set", "tau=0"], None),
+    ("theory-set-tau-0", ["theory", "--set", "tau=0"], ["theory", "--set", "tau=1", *THEORY_SMALL]),
     ("theory-set-genes-empty", ["theory", "--set", "genes=[]"], None),
     ("theory-set-not-a-number", ["theory", "--set", "n_budgets=x"], None),
     ("theory-set-no-equals", ["theory", "--set", "noequals"], None),
@@ -144,13 +144,17 @@ CASES = [
     ("parity-run-resume-force", ["parity", "run", "--preset", "cpu-tiny", "--resume", "--force"], None),
     ("parity-run-out-proc", ["parity", "run", "--preset", "cpu-tiny", "--out", "/proc/quanta-test"], None),
     ("parity-run-out-finished", ["parity", "run", "--preset", "cpu-tiny", "--out", "{P}"], None),
+    ("parity-run-resume-finished", ["parity", "run", "--preset", "cpu-tiny", "--set", "steps=40", "--out", "{P}",
+                                    "--resume"], None),
+    ("parity-run-out-is-file", ["parity", "run", "--preset", "cpu-tiny", "--out", "{F}"], None),
     # ------------------------------------------------------------------ parity analyze
     ("parity-analyze-missing", ["parity", "analyze", "{MISSING}"], None),
     ("parity-analyze-empty", ["parity", "analyze", "{EMPTY}"], None),
     ("parity-analyze-file", ["parity", "analyze", "{F}"], None),
     ("parity-analyze-truncated", ["parity", "analyze", "{TRUNC_P}"], None),
     ("parity-analyze-wrong-kind", ["parity", "analyze", "{L}"], None),
-    ("parity-analyze-n-boot", ["parity", "analyze", "{P}", "--n-boot", "-1"], None),
+    ("parity-analyze-n-boot", ["parity", "analyze", "{P}", "--n-boot", "-1"],
+     ["parity", "analyze", "{P}", "--n-boot", "20", "--no-figures"]),
     ("parity-analyze-ci", ["parity", "analyze", "{P}", "--ci", "2"], None),
     ("parity-analyze-fit-range", ["parity", "analyze", "{P}", "--fit-range", "N=bad"], None),
     ("parity-analyze-fit-axis", ["parity", "analyze", "{P}", "--fit-range", "Q=1:2"], None),
@@ -158,6 +162,7 @@ CASES = [
     ("parity-analyze-into-itself", ["parity", "analyze", "{P}", "--out", "{P}"], None),
     ("parity-analyze-emergence-width", ["parity", "analyze", "{P}", "--emergence-width", "-5"], None),
     ("parity-analyze-out-proc", ["parity", "analyze", "{P}", "--out", "/proc/quanta-test"], None),
+    ("parity-analyze-out-is-file", ["parity", "analyze", "{P}", "--out", "{F}"], None),
     # ------------------------------------------------------------------ lm train-suite
     ("suite-corpus-missing", ["lm", "train-suite", "--preset", "tiny", "--corpus", "{MISSING}"], None),
     ("suite-corpus-empty", ["lm", "train-suite", "--preset", "tiny", "--corpus", "{EMPTY}"], None),
@@ -168,6 +173,7 @@ CASES = [
     ("suite-steps-zero", ["lm", "train-suite", "--preset", "tiny", "--set", "steps=0"], None),
     ("suite-test-fraction", ["lm", "train-suite", "--preset", "tiny", "--set", "test_fraction=2"], None),
     ("suite-out-proc", ["lm", "train-suite", "--preset", "tiny", "--out", "/proc/quanta-test"], None),
+    ("suite-out-is-file", ["lm", "train-suite", "--preset", "tiny", "--out", "{F}"], None),
     # ------------------------------------------------------------------ lm losses
     ("losses-suite-typo", ["lm", "losses", "--suite", "{T}/losess"], None),
     ("losses-suite-dot-path", ["lm", "losses", "--suite", "./no-such-suite"], None),
@@ -198,6 +204,7 @@ CASES = [
     ("losses-out-is-file", ["lm", "losses", "--suite", "{M}", "--corpus", "{C}", "--out", "{F}"], None),
     # ------------------------------------------------------------------ lm analyze
     ("analyze-missing", ["lm", "analyze", "{MISSING}"], None),
+    ("analyze-file", ["lm", "analyze", "{F}"], None),
     ("analyze-empty", ["lm", "analyze", "{EMPTY}"], None),
     ("analyze-wrong-kind", ["lm", "analyze", "{P}"], None),
     ("analyze-truncated", ["lm", "analyze", "{TRUNC_L}"], None),
@@ -210,6 +217,7 @@ CASES = [
     ("qdg-no-model", ["qdg", "--threshold", "0.5"], None),
     ("qdg-model-typo", ["qdg", "--model", "{T}/m3"], None),
     ("qdg-model-empty-folder", ["qdg", "--model", "{EMPTY}"], None),
+    ("qdg-model-file", ["qdg", "--model", "{F}"], None),
     ("qdg-counts", ["qdg", "--model", "{M}", "--counts", "a,b"], None),
     ("qdg-threshold", ["qdg", "--model", "{M}", "--threshold", "-1"], None),
     ("qdg-n-tokens", ["qdg", "--model", "{M}", "--n-tokens", "0"], None),
@@ -225,6 +233,10 @@ CASES = [
     ("qdg-parity-truncated", ["qdg", "parity", "{TRUNC_P}"], None),
     ("qdg-parity-n-clusters-0", ["qdg", "parity", "{P}", "--n-clusters", "0"], None),
     ("qdg-parity-n-clusters-word", ["qdg", "parity", "{P}", "--n-clusters", "nope"], None),
+    ("qdg-parity-n-clusters-huge", ["qdg", "parity", "{P}", "--n-clusters", "10000"], None),
+    ("qdg-parity-counts-beyond-samples", ["qdg", "parity", "{P}", "--n-samples", "100", "--counts", "50,120"], None),
+    ("qdg-parity-n-samples-huge", ["qdg", "parity", "{P}", "--n-samples", "100000000000"], None),
+    ("qdg-parity-file", ["qdg", "parity", "{F}"], None),
     ("qdg-parity-model-id", ["qdg", "parity", "{P}", "--model-id", "999"], None),
     ("qdg-parity-n-samples", ["qdg", "parity", "{P}", "--n-samples", "0"], None),
     ("qdg-parity-threshold", ["qdg", "parity", "{P}", "--threshold", "-1"], None),
@@ -232,6 +244,7 @@ CASES = [
     ("qdg-parity-k-max", ["qdg", "parity", "{P}", "--k-max", "1"], None),
     ("qdg-parity-affinity-power", ["qdg", "parity", "{P}", "--affinity-power", "0"], None),
     ("qdg-parity-out-proc", ["qdg", "parity", "{P}", "--out", "/proc/quanta-test"], None),
+    ("qdg-parity-out-is-file", ["qdg", "parity", "{P}", "--out", "{F}"], None),
     # ------------------------------------------------------------------ falsify
     ("falsify-nothing", ["falsify"], None),
     ("falsify-both-modes", ["falsify", "{P}", "--scaling", "{P}", "--parts", "{P}"], None),
@@ -239,6 +252,9 @@ CASES = [
     ("falsify-wrong-kinds", ["falsify", "--scaling", "{P}", "--parts", "{P}"], None),
     ("falsify-n-clusters-huge", ["falsify", "{P}", "--n-clusters", "10000"], None),
     ("falsify-n-clusters-word", ["falsify", "{P}", "--n-clusters", "zero"], None),
+    ("falsify-n-samples-huge", ["falsify", "{P}", "--n-samples", "100000000000"], None),
+    ("falsify-file", ["falsify", "{F}"], None),
+    ("falsify-out-is-file", ["falsify", "{P}", "--out", "{F}"], None),
     ("falsify-n-draws", ["falsify", "{P}", "--n-draws", "0"], None),
     ("falsify-level", ["falsify", "{P}", "--level", "2"], None),
     ("falsify-rank-range", ["falsify", "{P}", "--rank-range", "10", "5"], None),
@@ -248,12 +264,18 @@ CASES = [
     # ------------------------------------------------------------------ report, demo, calibrate
     ("report-missing", ["report", "{MISSING}"], None),
     ("report-no-dirs", ["report"], None),
-    ("report-max-rows", ["report", "{P}", "--max-rows", "0"], None),
+    ("report-max-rows", ["report", "{P}", "--max-rows", "0"], ["report", "{P}", "--max-rows", "10"]),
+    ("report-file", ["report", "{F}"], ["report", "{P}"]),
+    ("report-out-proc", ["report", "{P}", "--out", "/proc/quanta-test"], None),
+    ("report-out-is-file", ["report", "{P}", "--out", "{F}"], None),
+    ("demo-out-is-file", ["demo", "--out", "{F}"], None),
     ("demo-set-unknown", ["demo", "--set", "bogus=1"], None),
     ("demo-out-proc", ["demo", "--out", "/proc/quanta-test"], None),
     ("calibrate-preset", ["calibrate", "--preset", "nope"], None),
     ("calibrate-set-unknown", ["calibrate", "--preset", "mini", "--set", "bogus=1"], None),
     ("calibrate-ship-mini", ["calibrate", "--preset", "mini", "--ship"], None),
+    ("calibrate-out-proc", ["calibrate", "--preset", "mini", "--out", "/proc/quanta-test"], None),
+    ("calibrate-out-is-file", ["calibrate", "--preset", "mini", "--out", "{F}"], None),
 ]
 
 
@@ -319,3 +341,7 @@ def test_messages_say_what_is_wrong(world):
     assert "--set batch_size" in err_of("parity", "run", "--preset", "cpu-tiny", "--set", "widths=[100000000]")
     assert "cannot be read" in err_of("parity", "analyze", "{TRUNC_P}")
     assert "--resume" not in err_of("qdg", "parity", "{EMPTY}")
+    # counts that cannot be drawn are refused for what they are, before the run is read
+    assert "n_clusters" in err_of("falsify", "{P}", "--n-clusters", "10000")
+    assert "n_clusters" in err_of("qdg", "parity", "{P}", "--n-clusters", "0")
+    assert "memory" in err_of("qdg", "parity", "{P}", "--n-samples", "100000000000")

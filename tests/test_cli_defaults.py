@@ -42,6 +42,7 @@ def _cases(tmp):
     from quanta.lm.losses import LossesConfig
     from quanta.lm.train import SuiteConfig
     from quanta.parity.analyze import AnalyzeConfig as ParityAnalyzeConfig
+    from quanta.parts.run import ActsPartsConfig, SAEParityConfig, SAEPartsConfig
     from quanta.qdg.parity import ParityQDGConfig
     from quanta.qdg.pipeline import QDGConfig
     from quanta.report.sections import Options
@@ -52,6 +53,12 @@ def _cases(tmp):
         "qdg": (["qdg", "--model", "m", "--out", out], "quanta.qdg.pipeline", "run_qdg_lm", QDGConfig(model="m")),
         "qdg parity": (["qdg", "parity", run, "--out", out], "quanta.qdg.parity", "run_qdg_parity",
                        ParityQDGConfig(run_dir=run)),
+        "parts sae": (["parts", "sae", "--model", "m", "--out", out], "quanta.parts.run", "run_parts_sae_lm",
+                      SAEPartsConfig(model="m")),
+        "parts acts": (["parts", "acts", "--model", "m", "--out", out], "quanta.parts.run", "run_parts_acts_lm",
+                       ActsPartsConfig(model="m")),
+        "parts sae --parity": (["parts", "sae", "--parity", run, "--out", out], "quanta.parts.run",
+                               "run_parts_sae_parity", SAEParityConfig(run_dir=run)),
         "falsify": (["falsify", "--scaling", run, "--parts", run, "--out", out], "quanta.falsify", "falsify",
                     FalsifyConfig()),
         "falsify RUN_DIR": (["falsify", run, "--out", out], "quanta.falsify", "falsify_parity_run", FalsifyConfig()),
@@ -68,7 +75,7 @@ def _cases(tmp):
     }
 
 
-CASES = ["qdg", "qdg parity", "falsify", "falsify RUN_DIR", "parity analyze", "lm losses", "lm analyze",
+CASES = ["qdg", "qdg parity", "parts sae", "parts sae --parity", "parts acts", "falsify", "falsify RUN_DIR", "parity analyze", "lm losses", "lm analyze",
          "lm train-suite", "theory", "report", "demo", "calibrate"]
 
 
@@ -105,7 +112,7 @@ def test_every_command_is_checked():
 
     no_config = {"parity run",  # a preset name and --set overrides (preset_config), no option defaults
                  "formation"}  # keyword arguments, checked by test_formation_defaults_are_the_library_defaults
-    assert set(leaves(cli, "")) == {c.split(" RUN_DIR")[0] for c in CASES} | no_config
+    assert set(leaves(cli, "")) == {c.split(" RUN_DIR")[0].split(" --")[0] for c in CASES} | no_config
 
 
 def test_formation_defaults_are_the_library_defaults(monkeypatch, tmp_path):

@@ -61,3 +61,33 @@ def test_doc_tables_match_the_recorded_runs():
         assert kind_table(run) in doc, run["spec"]
         if "qdg" in run:
             assert qdg_line(run) in doc, run["spec"]
+
+
+def test_planted_falsify_section_is_the_recorded_run_and_held_out():
+    """docs/calibration.md's planted-language section is rendered from docs/data/planted_falsify_cpu.json."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("planted_falsify", ROOT / "benchmarks" / "planted_falsify.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.check_docs()
+    record = json.loads(bench.DATA.read_text())
+    # held out: neither the planted alpha nor the seed of the runs the planted language was looked at on
+    looked_at = json.loads(DATA.read_text())["runs"]
+    from quanta.lm.planted import parse_planted_spec
+
+    seen = {(parse_planted_spec(r["spec"])[0].alpha, parse_planted_spec(r["spec"])[0].seed) for r in looked_at}
+    for w in record["worlds"]:
+        ps, _ = parse_planted_spec(w["spec"])
+        assert ps.alpha not in {a for a, _ in seen} and ps.seed not in {s for _, s in seen}, w["spec"]
+        assert (ps.alpha, ps.seed) == (w["planted_alpha"], w["seed"])
+    # every (scaling, parts) pair of each seed, true exactly when the alphas agree
+    for seed in record["seeds"]:
+        pairs = [p for p in record["pairs"] if p["seed"] == seed]
+        assert sorted((p["scaling_alpha"], p["parts_alpha"]) for p in pairs) == sorted(
+            (a, b) for a in record["alphas"] for b in record["alphas"])
+        for p in pairs:
+            assert (p["kind"] == "true") == (p["scaling_alpha"] == p["parts_alpha"])
+            w = next(w for w in record["worlds"] if w["seed"] == seed and w["planted_alpha"] == p["scaling_alpha"])
+            if p["zipf_pred"] is not None:  # the prediction is the scaling world's alpha_N + 1
+                assert abs(p["zipf_pred"] - (w["alpha_N"] + 1)) < 1e-9

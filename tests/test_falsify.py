@@ -15,7 +15,7 @@ def _scaling_run(path, alpha_N, ci, command="parity analyze", n_points=8, run_di
                 "run_dir": run_dir})
 
 
-def _parts_run(path, s, n_parts=40, n=20000, seed=0, command="qdg parity", run_dir=None):
+def _parts_run(path, s, n_parts=40, n=20000, seed=0, command="qdg parity", run_dir=None, config=None):
     rng = np.random.default_rng(seed)
     p = np.arange(1, n_parts + 1, dtype=float) ** -s
     rows = []
@@ -23,7 +23,7 @@ def _parts_run(path, s, n_parts=40, n=20000, seed=0, command="qdg parity", run_d
         pk = p[:k] / p[:k].sum()
         sizes = np.sort(rng.multinomial(n, pk))[::-1]
         rows.append(pd.DataFrame({"n_clusters": k, "rank": np.arange(1, k + 1), "size": sizes}))
-    run = Run.create(path, command=command, config={})
+    run = Run.create(path, command=command, config=config or {})
     run.write_table("sizes", pd.concat(rows, ignore_index=True))
     run.finish({"n_clusters": n_parts, "cluster_count_rule": "stable_eigengap", "run_dir": run_dir})
 
@@ -68,6 +68,37 @@ def test_runs_from_different_worlds_are_refused(tmp_path):
     assert summary["verdict"] in ("consistent", "inconsistent", "undetermined", "not a power law")
 
 
+def test_lm_runs_of_another_suite_or_planted_world_are_refused(tmp_path):
+    """An LM analysis of one suite against QDG on a model of another (or on another planted world) is refused."""
+    spec = "planted:skills=50,alpha={a},seed=2"
+    for name in ("A", "B"):
+        (tmp_path / name / "models" / "m").mkdir(parents=True)
+
+    def world(tag, suite, a):
+        losses = Run.create(tmp_path / f"losses{tag}", command="lm losses",
+                            config={"suite": [str(tmp_path / suite)], "corpus": spec.format(a=a) + ":test"})
+        losses.finish({})
+        run = Run.create(tmp_path / f"s{tag}", command="lm analyze", config={"losses_dir": str(losses.path)})
+        run.finish({"alpha_N": 0.4, "alpha_N_ci": [0.3, 0.5], "alpha_N_n_points": 8})
+        _parts_run(tmp_path / f"p{tag}", 1.4, command="qdg",
+                   config={"model": str(tmp_path / suite / "models" / "m"), "corpus": spec.format(a=a) + ":test"})
+
+    world("A", "A", 0.3)
+    world("B", "B", 0.8)
+    world("C", "A", 0.8)  # a model of suite A read on another planted world
+    cfg = FalsifyConfig(n_boot=50)
+    summary, _ = falsify(tmp_path / "sA", tmp_path / "pA", tmp_path / "fA", cfg)  # the same world passes
+    assert summary["verdict"] in ("consistent", "inconsistent", "not a power law")
+    with pytest.raises(QuantaError, match="another suite") as exc:
+        falsify(tmp_path / "sA", tmp_path / "pB", tmp_path / "f", cfg)
+    assert "--allow-mismatch" in exc.value.one_line()
+    with pytest.raises(QuantaError, match="another planted world"):
+        falsify(tmp_path / "sA", tmp_path / "pC", tmp_path / "f", cfg)
+    assert not (tmp_path / "f").exists()
+    summary, _ = falsify(tmp_path / "sA", tmp_path / "pB", tmp_path / "f", cfg, allow_mismatch=True)
+    assert summary["zipf_pred"] == pytest.approx(1.4)
+
+
 def test_falsify_cli_bad_input_is_one_line(tmp_path, cli_run):
     _scaling_run(tmp_path / "s", 0.4, (0.3, 0.5))
     code, _, err = cli_run("falsify", "--scaling", tmp_path / "s", "--parts", tmp_path / "s", "--out", tmp_path / "f")
@@ -90,7 +121,8 @@ def test_falsify_cli_matches_library(tmp_path, cli_run):
     lib, _ = falsify(tmp_path / "s", tmp_path / "p", tmp_path / "g", FalsifyConfig(n_boot=200))
     cli = json.loads((tmp_path / "f" / "summary.json").read_text())
     assert cli["zipf_measured"] == pytest.approx(lib["zipf_measured"]) and cli["verdict"] in out
-    assert "p = " in out
+    # the verdict line's p-value is that of d = 0, told apart from the margin test's p in the reason
+    assert "p of d = 0: " in out and "p = " not in out.split("verdict:")[1].splitlines()[0]
 
 
 def test_scaling_pools_seeds_with_a_label_free_range():
@@ -133,6 +165,12 @@ def test_end_to_end_uses_no_label(small_run, tmp_path, cli_run):
     assert sorted(reps["seed"].unique().tolist()) == [5, 6]
     for step in ("scaling", "parts"):
         assert Run.open(tmp_path / "f" / step).manifest["status"] == "complete"
+    # every exponent says which ranks it was fitted over, per replicate
+    assert s["zipf_envelope_ranks"].startswith("1\u2013") and "replicates, their mean" in s["zipf_envelope_ranks"]
+    assert f"in each of {s['n_replicates']} replicates" in s["zipf_measured_ranks"]
+    # each nested run records the sub-command that reproduces it, not the falsify command line
+    assert Run.open(tmp_path / "f" / "scaling").manifest["argv"].startswith("quanta parity analyze ")
+    assert Run.open(tmp_path / "f" / "parts").manifest["argv"].startswith("quanta qdg parity ")
     code, _, err = cli_run("falsify", small_run, "--out", tmp_path / "f", "--resume", *cfg)
     assert code == 2 and "finished" in err
 
@@ -160,3 +198,96 @@ def test_rank_range_reaches_the_envelope(small_run):
 
     reps = parts_replicates(small_run, config=FalsifyConfig(n_draws=1, n_samples=200, n_boot=20, rank_range=(1, 3)))
     assert len(reps) == 2 and (reps["envelope_lo"] == 1).all() and (reps["envelope_hi"] == 3).all()
+
+
+def test_nested_runs_record_commands_that_reproduce_them(tmp_path, monkeypatch):
+    """The command lines falsify records for its scaling/ and parts/ runs make the same library calls, with the
+    same configs, as falsify makes."""
+    import quanta.parity.analyze as PA
+    import quanta.qdg.parity as QP
+    from quanta.cli import cli
+    from quanta.falsify import nested_commands
+    from quanta.parity.analyze import AnalyzeConfig
+    from quanta.qdg.parity import ParityQDGConfig
+
+    qcfg = ParityQDGConfig(run_dir=str(tmp_path / "run"), model_id=17, n_samples=300, n_boot=100, seed=3007,
+                           n_clusters="stable_eigengap")
+    seen = {}
+    monkeypatch.setattr(QP, "run_qdg_parity", lambda cfg, out, **kw: seen.setdefault("parts", (cfg, str(out))) and {})
+    monkeypatch.setattr(PA, "run_parity_analysis",
+                        lambda run_dir, out, config=None, **kw: seen.setdefault("scaling", (config, str(out))) and {})
+    argvs = nested_commands(tmp_path / "run", tmp_path / "f", qcfg)
+    for name, argv in argvs.items():
+        assert argv[0] == "quanta"
+        try:
+            cli.main(args=argv[1:], prog_name="quanta", standalone_mode=False)
+        except Exception:  # the patched calls return nothing for the command to print
+            pass
+    assert seen["parts"] == (qcfg, str(tmp_path / "f" / "parts"))
+    assert seen["scaling"][1] == str(tmp_path / "f" / "scaling")
+    assert seen["scaling"][0] in (None, AnalyzeConfig())
+
+
+def test_replicate_ranks_are_stated_as_fitted():
+    from quanta.falsify import _replicate_ranks
+
+    lo, hi = pd.Series([1, 1, 1, None]), pd.Series([12, 26, 53, None])
+    assert (_replicate_ranks(lo, hi, "k", "the rule's count", mean=True)
+            == "1\u2013k (the rule's count k: 12\u201353) in each of 3 replicates, their mean")
+    assert _replicate_ranks(pd.Series([100, 100]), pd.Series([1000, 1000]), "k", "x") == "100\u20131000 in each of 2 replicates"
+    assert _replicate_ranks(pd.Series([None]), pd.Series([None]), "k", "x") is None
+
+
+@pytest.mark.slow
+def test_end_to_end_resumes_after_sigkill(small_run, tmp_path, cli_run):
+    """SIGKILL at a seeded moment inside `falsify RUN_DIR` (while a step runs, after the run wrote part of its work),
+    then --resume: the tables equal an uninterrupted run's, bit for bit."""
+    import random
+
+    from conftest import kill_mid_run
+
+    cfg = ["falsify", small_run, "--n-samples", "300", "--n-draws", "1", "--n-boot", "50"]
+    ref, killed = tmp_path / "ref", tmp_path / "killed"
+    code, _, err = cli_run(*cfg, "--out", ref)
+    assert code == 0, err
+    kill_mid_run(cfg, killed, ["scaling/manifest.json", "scaling/summary.json", "parts/manifest.json",
+                               "parts/summary.json"], random.Random(0))
+    code, _, err = cli_run(*cfg, "--out", killed, "--resume")
+    assert code == 0, err
+    for name in ("scaling_fits", "replicates", "verdict", "scaling/exponents", "parts/sizes", "parts/clusters"):
+        pd.testing.assert_frame_equal(pd.read_parquet(killed / f"{name}.parquet"),
+                                      pd.read_parquet(ref / f"{name}.parquet"), check_exact=True, obj=name)
+    want, got = (json.loads((d / "summary.json").read_text()) for d in (ref, killed))
+    for key in ("verdict", "p_value", "zipf_measured", "alpha_N_per_seed"):
+        assert got[key] == want[key], key
+
+
+def _sae_parts_run(path, s, n_parts=40, n=20000, seed=0, run_dir=None):
+    """A `quanta parts` run: one set of parts, counts drawn from p ∝ r^-s, plus a dead and a dense part."""
+    from quanta.parts.law import parts_table
+
+    rng = np.random.default_rng(seed)
+    p = np.arange(1, n_parts + 1, dtype=float) ** -s
+    n_rows = 2 * n  # firings spread over twice as many rows, so no real part is dense
+    counts = np.concatenate([rng.multinomial(n, p / p.sum()), [0, n_rows]])  # a dead part and a dense one
+    run = Run.create(path, command="parts sae", config={})
+    run.write_table("parts", parts_table(counts, n_rows))
+    run.finish({"method": "sae", "run_dir": run_dir})
+
+
+def test_two_runs_read_a_parts_run(tmp_path):
+    _scaling_run(tmp_path / "s", 0.4, (0.37, 0.43), run_dir="/a/parity")
+    _sae_parts_run(tmp_path / "p", 1.4, run_dir="/a/parity")
+    summary, _ = falsify(tmp_path / "s", tmp_path / "p", tmp_path / "f", FalsifyConfig(n_boot=300))
+    assert summary["zipf_measured"] == pytest.approx(1.4, abs=0.05)
+    assert summary["n_clusters"] == 40 and summary["cluster_count_rule"] == "live parts"  # dead, dense left out
+    assert summary["verdict"] == "consistent"
+    _sae_parts_run(tmp_path / "q", 1.8, run_dir="/a/parity")
+    summary, _ = falsify(tmp_path / "s", tmp_path / "q", tmp_path / "g", FalsifyConfig(n_boot=300))
+    assert summary["verdict"] == "inconsistent"
+    with pytest.raises(QuantaError, match="one set of 40 live parts"):
+        falsify(tmp_path / "s", tmp_path / "p", tmp_path / "h", FalsifyConfig(n_clusters=20))
+    _sae_parts_run(tmp_path / "lm", 1.4)  # no run_dir: parts of a language model
+    with pytest.raises(QuantaError, match="parity analysis"):
+        falsify(tmp_path / "s", tmp_path / "lm", tmp_path / "h")
+    assert not (tmp_path / "h").exists()

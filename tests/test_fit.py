@@ -241,3 +241,16 @@ def test_zipf_fits_refuse_data_flatter_than_any_power_law():
     samples = np.concatenate([np.random.default_rng(2).integers(600, 751, size=20_000), np.arange(1, 10)])
     with pytest.raises(QuantaError, match="flatter"):
         fit_zipf_mle(samples, x_min=1, x_max=750, n_boot=0)
+
+
+def test_bootstrap_beyond_memory_is_one_quanta_error_before_allocating():
+    import numpy as np
+
+    from quanta.errors import QuantaError
+    from quanta.fit import fit_power_law, fit_zipf_from_sizes
+
+    x = np.geomspace(1, 100, 8)
+    with pytest.raises(QuantaError, match="n_boot=100000000000000 .* memory"):
+        fit_power_law(x, 0.5 + 3 * x ** -0.4, n_boot=10**14)
+    with pytest.raises(QuantaError, match="n_boot=100000000000000 .* memory"):
+        fit_zipf_from_sizes(np.array([100, 50, 30, 20, 10, 8, 5, 3, 2, 1]), n_boot=10**14)

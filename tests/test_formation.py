@@ -271,3 +271,11 @@ def test_the_vectorised_spread_is_the_plain_one():
         np.testing.assert_allclose(med, med2)
         np.testing.assert_allclose(spr, spr2)
         assert total == pytest.approx(sum(np.abs(y[codes == i] - med2[i]).sum() for i in range(k)) / n)
+
+
+def test_the_formation_figure_has_no_defects():
+    from tests.test_figures import figure_defects
+
+    m, l_ = planted_world(10)
+    fig = plot_formation(part_formation(m, l_, n_perm=199), title="planted world")
+    assert figure_defects(fig) == []

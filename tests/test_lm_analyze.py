@@ -549,3 +549,41 @@ def test_classification_shares_come_with_their_nulls(planted_run, planted):
         obs = summary[f"share_{lab}"]
         for null in ("permuted", "reversed"):
             assert 0 <= summary[f"share_{lab}_null_{null}"] < obs / 2, (lab, null)
+
+
+def test_clean_steps_reach_a_low_loss_and_stay_there():
+    from quanta.lm.analyze import clean_steps
+
+    xs = np.log10(SIZES)[:5]
+    x0 = np.full(4, (xs[0] + xs[1]) / 2)
+    L = np.array([[15.4, 7.5, 9.0, 9.5, 10.0],   # a drop to a high plateau (the "monogenic" #1)
+                  [6.0, 0.1, 0.05, 0.2, 0.04],    # a step to a low loss that stays low
+                  [6.0, 0.1, 0.9, 0.05, 0.04],    # low, then back up: not a clean step
+                  [0.9, 0.1, 0.05, 0.04, 0.03]])  # low already before the transition (drop < min_drop)
+    assert clean_steps(L, xs, x0, AnalyzeConfig()).tolist() == [False, True, False, False]
+    assert clean_steps(L[:1], xs, np.array([np.nan]), AnalyzeConfig()).tolist() == [False]
+
+
+def test_monogenic_examples_are_clean_steps_or_the_summary_says_none(tmp_path):
+    from quanta.lm.analyze import clean_steps
+
+    x = np.log10(SIZES)
+    Y, labels = planted_curves(x, 60, seed=4)
+    # tall drops onto a high plateau: the sigmoid criteria call them monogenic with the highest scores
+    bad = np.array([15.4, 14.9, 7.5, 9.0, 9.5, 10.0])[None, :] + np.random.default_rng(1).normal(0, 0.05, (20, 6))
+    cfg = AnalyzeConfig(n_boot=20, n_examples=6, figures=False)
+    path = write_losses_dir(tmp_path / "losses", np.concatenate([bad, Y]))
+    s = analyze_losses(path, tmp_path / "out", cfg)
+    ex = Run.open(tmp_path / "out").read_table("examples")
+    mono = ex[ex["label"] == "monogenic"]
+    assert len(mono) == 6 and s["n_monogenic_steps"] >= 6 and "examples_note" not in s
+    tok = Run.open(tmp_path / "out").read_table("tokens")
+    assert (tok["label"] == "monogenic").sum() > s["n_monogenic_steps"]  # some monogenic tokens are not steps
+    L = np.stack(mono["losses"].to_numpy())
+    x0 = tok.set_index(["doc", "pos"]).loc[list(zip(mono["doc"], mono["pos"])), "x0_log10"].to_numpy()
+    assert clean_steps(L, x, x0, cfg).all() and (L[:, -1] < cfg.ref_low).all()
+    # only drops onto a plateau: no monogenic example, and the summary says why
+    s = analyze_losses(write_losses_dir(tmp_path / "bad", np.concatenate([bad, Y[60:]])), tmp_path / "out2", cfg)
+    ex = Run.open(tmp_path / "out2").read_table("examples")
+    assert s["n_monogenic"] > 0 and s["n_monogenic_steps"] == 0
+    assert "monogenic" not in set(ex["label"]) and "no monogenic example" in s["examples_note"]

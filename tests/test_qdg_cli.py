@@ -54,6 +54,11 @@ def test_qdg_lm_cli_writes_tables_figures_and_contexts(cli_run, tiny_lm, tmp_pat
     s = run.summary
     assert s["n_tokens"] == 60 and s["n_clusters"] == 4 and s["counts"] == [3, 4, 5, 8] and s["project"] == 512
     assert s["precondition"] == "none"  # the paper's raw gradients stay the LM default
+    # falsify prints how the count was chosen; LM QDG has no data-driven rule, and says so
+    from quanta.qdg.pipeline import choose_counts, count_rule
+
+    assert s["cluster_count_rule"] == count_rule(4) == "given (n_clusters)"
+    assert choose_counts(300)[1] == 12 and count_rule().startswith("n_tokens/25")
     tokens = run.read_table("tokens")
     assert len(tokens) == 60 and (tokens["pos"] >= 1).all() and (tokens["loss"] < 100).all()
     cl = run.read_table("clusters")
@@ -61,6 +66,12 @@ def test_qdg_lm_cli_writes_tables_figures_and_contexts(cli_run, tiny_lm, tmp_pat
     assert (cl.groupby("n_clusters")["token"].count() == 60).all()
     sizes = run.read_table("sizes")
     assert (sizes.groupby("n_clusters")["size"].sum() == 60).all()
+    # the parts contract (docs/parts.md) at the headline count: a partition, counts = cluster sizes
+    parts, mem = run.read_table("parts"), run.read_table("membership")
+    head = cl[cl["n_clusters"] == 4].sort_values("token")
+    assert mem["part"].tolist() == head["cluster"].tolist() and (mem["weight"] == 1).all()
+    assert sorted(parts["count"], reverse=True) == sizes[sizes["n_clusters"] == 4].sort_values("rank")["size"].tolist()
+    assert not parts["dense"].any()
     ctx = run.read_table("contexts")
     assert {"context_before", "token", "context_after", "cluster", "n_clusters"} <= set(ctx.columns)
     assert (ctx["member_rank"] < 10).all()

@@ -18,6 +18,7 @@ from quanta.report import html as H
 from quanta.report.sections import as_interval, overlaps, section_of, summary_rows, verdict_records
 from quanta.store import Run
 
+CALIBRATION = "calibrated on planted parity worlds: the test wrongly says inconsistent in 0% [0%, 22%] of true worlds"
 NASTY = '<script>alert("x")</script> & <b>'  # code-like text that must come out escaped
 
 
@@ -56,7 +57,7 @@ def make_runs(root: Path) -> dict[str, Path]:
         rows = [(reg, float(x), float(x) ** -0.4, int(x) // 2, 0.4) for reg in ("n", "N") for x in (10, 100, 1000)]
         r.write_table("curves", pd.DataFrame(rows, columns=["regime", "x", "loss", "n_learned", "alpha"]))
         r.save_figure(_figure(0), "loss_vs_n")
-        r.finish({"alpha": 0.4, "alpha_N_pred": 0.4, "alpha_N_sim": 0.41, "alpha_N_sim_ci": [0.405, 0.415],
+        r.finish({"alpha": 0.4, "alpha_N_pred": 0.4, "alpha_N_sim": 0.4006, "alpha_N_sim_ci": [0.4002, 0.4011],
                   "alpha_D_pred": 0.2857, "alpha_D_sim": 0.284, "alpha_D_sim_ci": [0.28, 0.29],
                   "fits": {"N": {"alpha": 0.41, "r2": 0.99}, "D": {"alpha": 0.284, "r2": 0.98}}})
 
@@ -71,9 +72,18 @@ def make_runs(root: Path) -> dict[str, Path]:
         # 300 rows > the test's max_rows: only a preview is shown
         r.write_table("eval_mean", pd.DataFrame({"model": np.repeat([0, 1, 2], 100), "step": np.tile(np.arange(100), 3),
                                                  "loss": np.linspace(1, 0, 300)}))
+        # a wide table, as `quanta parity analyze` writes its fits (18 columns, names and rules in text)
+        r.write_table("fits", pd.DataFrame([{
+            "alpha": 0.4, "fit": f"learn_step_p_{i}", "x_name": "n_params_nonembed", "y_name": "1/n_learned",
+            "exponent": 0.493089 + i, "ci_lo": 0.466699, "ci_hi": 0.556835, "predicted": 0.4,
+            "predicted_finite": 0.403505, "A": 1976.806754, "L_inf": 0.082061, "offset": True, "r2": 0.994043,
+            "n_points": 10, "x_min": 1210.0, "x_max": 38658.0, "range_rule": "1 <= n_learned <= n_tasks-1",
+            "ci_level": 0.9} for i in range(3)]))
         r.save_figure(_figure(1), "loss_vs_step")
         r.save_figure(_figure(2), "tasks")
-        r.finish({"final_loss_min": 0.2, "n_models": 3})
+        # a summary record with many fields (parity analyze's per_alpha)
+        r.finish({"final_loss_min": 0.2, "n_models": 3,
+                  "per_alpha": [{f"field_number_{i}": [0.1 * i, 0.2 * i] if i % 3 else 1e-3 * i for i in range(30)}]})
 
     p = paths["lm"] = root / "lm"
     with Run.create(p, command="lm analyze", config={"n_examples": 3}, argv=["quanta", "lm", "analyze"]) as r:
@@ -82,9 +92,12 @@ def make_runs(root: Path) -> dict[str, Path]:
             for rank in (2, 0, 1):  # out of order on purpose
                 rows.append((label, rank, 7, 3 + rank, f"{label}-{rank}: x = y <", NASTY if rank == 0 else " z",
                              "\n", [1, 2], 0.5 + rank, [1e5, 1e6, 1e7], [6.0, 3.0 - rank, 0.1]))
-        r.write_table("examples", pd.DataFrame(rows, columns=["label", "rank", "doc", "pos", "context_before",
-                                                              "token_text", "context_after", "token_ids", "score",
-                                                              "x", "losses"]))
+        ex = pd.DataFrame(rows, columns=["label", "rank", "doc", "pos", "context_before", "token_text",
+                                         "context_after", "token_ids", "score", "x", "losses"])
+        # the other columns lm analyze writes (a long source path among them): a wide context table
+        ex = ex.assign(token_id=7, token_index=123456, learning_size=1.5e6,
+                       source="/usr/lib/python3.11/site-packages/some_package/a_rather_long_module_name.py")
+        r.write_table("examples", ex)
         r.finish({"alpha_N": 0.083, "alpha_N_ci": [0.07, 0.095], "n_monogenic": 3})
 
     p = paths["losses"] = root / "losses"
@@ -99,14 +112,25 @@ def make_runs(root: Path) -> dict[str, Path]:
     p = paths["qdg"] = root / "qdg"
     with Run.create(p, command="qdg", config={"n_tokens": 200}, argv=["quanta", "qdg"]) as r:
         r.write_table("contexts", cluster_contexts())
-        r.finish({"n_clusters": 6, "slope": -1.2, "slope_ci": [-1.3, -1.1]})
+        r.finish({"n_clusters": 6, "slope": -1.2, "slope_ci": [-1.3, -1.1], "slope_ranks": "1\u20136",
+                  "zipf_exponent_envelope": 1.67, "zipf_exponent_envelope_ranks": "1\u201326"})
 
     p = paths["falsify"] = root / "falsify"
     with Run.create(p, command="falsify", config={}, argv=["quanta", "falsify"]) as r:
+        # one row per seed x draw with the 20 columns falsify writes: a table wider than the page unless compact
+        r.write_table("replicates", pd.DataFrame([dict(
+            seed=s, draw=d, model=9, n_clusters=12 + 7 * d, count_rule="stable_eigengap", exponent=1.203456,
+            exponent_se=0.0861234, exponent_raw=1.31234, head=9, exponent_all_ranks=0.951234,
+            envelope_exponent=1.431234, envelope_lo=1, envelope_hi=12 + 7 * d, gof_p=0.0123, plausible=False,
+            preferred="lognormal", n_samples=1987, n_dropped=13, ari=0.681234, n_tasks_in_samples=41)
+            for s in range(3) for d in range(3)]))
         r.finish({"alpha_N": 0.083, "alpha_N_ci": [0.07, 0.095], "zipf_pred": 1.083, "zipf_pred_ci": [1.07, 1.095],
                   "zipf_measured": 1.24, "zipf_measured_ci": [1.18, 1.30], "method": "mle", "overlap": False,
                   "verdict": "inconsistent", "n_clusters": 6, "zipf_envelope": 1.09,
-                  "zipf_envelope_ci": [1.0, 1.2], "zipf_true": 1.4})
+                  "zipf_envelope_ci": [1.0, 1.2], "zipf_true": 1.4, "alpha_N_predicted_finite": 0.11,
+                  "zipf_measured_ranks": "1\u2013r (the plausible head r: 5\u20139) in each of 9 replicates",
+                  "zipf_envelope_ranks": "1\u2013k (the rule's count k: 12\u201353) in each of 9 replicates, their mean",
+                  "calibration": CALIBRATION})
 
     p = paths["other"] = root / "other"
     with Run.create(p, command="demo", config={}, argv=["quanta", "demo"]) as r:
@@ -160,7 +184,7 @@ class Node:
         return next((n for n in self.iter() if n.attrs.get("id") == ident), None)
 
 
-VOID = {"meta", "img", "br", "hr", "input", "link", "circle", "line", "polyline"}
+VOID = {"meta", "img", "br", "hr", "input", "link", "circle", "line", "polyline", "wbr"}
 
 
 class TreeBuilder(HTMLParser):
@@ -234,9 +258,14 @@ def test_sections_follow_the_chain_and_every_run_is_there(runs, report_html):
 def test_theory_predicted_against_simulated(runs, report_html):
     dom = parse(report_html)
     table = next(t for t in dom.find_all("table") if t.attrs.get("id", "").endswith("theory-exponents"))
-    # a prediction without an interval is a point: inside the simulated interval or not; the difference says by how much
-    assert rows_of(table) == [["alpha_N", "0.4", H.MISSING, "0.41", "[0.405, 0.415]", "0.01", "no"],
-                              ["alpha_D", "0.2857", H.MISSING, "0.284", "[0.28, 0.29]", "-0.0017", "yes"]]
+    # an exact prediction has no interval: no "intervals overlap: no" for 0.4 against 0.4006 [0.4002, 0.4011],
+    # the difference is the comparison, and the table says so
+    assert [th.text() for th in table.find_all("thead")[0].find_all("th")] == ["quantity", "predicted", "simulated",
+                                                                             "simulated interval",
+                                                                             "simulated \u2212 predicted"]
+    assert rows_of(table) == [["alpha_N", "0.4", "0.4006", "[0.4002, 0.4011]", "0.0006"],
+                              ["alpha_D", "0.2857", "0.284", "[0.28, 0.29]", "-0.0017"]]
+    assert "predictions are exact" in table.parent.parent.text()
     fits = next(t for t in dom.find_all("table") if t.attrs.get("id", "").endswith("theory-summary-fits"))
     assert rows_of(fits) == [["N", "0.41", "0.99"], ["D", "0.284", "0.98"]]
 
@@ -306,6 +335,17 @@ def test_cluster_browser(runs, report_html):
     assert NASTY.lower() in browser.find_all("details", data_cluster="0")[-1].attrs["data-text"]
 
 
+def test_lm_examples_note_says_when_no_monogenic_token_is_a_step(tmp_path):
+    note = "no monogenic example is shown: none of the 3 monogenic tokens is a clean step (...)"
+    with Run.create(tmp_path / "lm", command="lm analyze", config={}, argv=["quanta", "lm", "analyze"]) as r:
+        r.write_table("examples", pd.DataFrame({"label": ["polygenic"], "rank": [0], "context_before": ["a"],
+                                                "token_text": ["b"], "context_after": ["c"]}))
+        r.finish({"n_monogenic": 3, "n_monogenic_steps": 0, "examples_note": note})
+    dom = parse(render_report([tmp_path / "lm"]).html)
+    notes = [p.text() for p in dom.find_all("p", cls="note")]
+    assert note in notes
+
+
 def test_lm_examples_grouped_by_label_in_rank_order_with_curves(runs, report_html):
     dom = parse(report_html)
     tables = [t for t in dom.find_all("table", cls="ctx-table")]
@@ -327,11 +367,24 @@ def test_falsify_verdict_table(runs, report_html):
     assert "inconsistent (method: mle)" in verdict[0].text()
     table = next(t for t in dom.find_all("table") if t.attrs.get("id", "").endswith("-verdict-0"))
     # the other estimates of the same exponent are compared with the prediction too (not deciding the verdict)
-    assert rows_of(table) == [["zipf", "1.083", "[1.07, 1.095]", "1.24", "[1.18, 1.3]", "0.157", "no"],
-                              ["zipf_envelope", "1.083", "[1.07, 1.095]", "1.09", "[1, 1.2]", "0.007", "yes"],
-                              ["zipf_true", "1.083", "[1.07, 1.095]", "1.4", H.MISSING, "0.317", "no"]]
+    # every measured exponent names the ranks it was fitted over (the envelope is a mean over replicates)
+    assert rows_of(table) == [["zipf", "1.083", "[1.07, 1.095]", "1.24", "[1.18, 1.3]", "0.157", "no",
+                               "1\u2013r (the plausible head r: 5\u20139) in each of 9 replicates"],
+                              ["zipf_envelope", "1.083", "[1.07, 1.095]", "1.09", "[1, 1.2]", "0.007", "yes",
+                               "1\u2013k (the rule's count k: 12\u201353) in each of 9 replicates, their mean"],
+                              ["zipf_true", "1.083", "[1.07, 1.095]", "1.4", H.MISSING, "0.317", "no", H.MISSING]]
     inputs = dom.by_id(table.attrs["id"] + "-inputs")
-    assert rows_of(inputs) == [["alpha_N", "0.083", "[0.07, 0.095]"], ["n_clusters", "6", H.MISSING]]
+    assert rows_of(inputs) == [["alpha_N", "0.083", "[0.07, 0.095]"], ["n_clusters", "6", H.MISSING],
+                               ["alpha_N_predicted_finite", "0.11", H.MISSING]]
+    # a verdict on the planted toy carries the finite-task caveat (with the run's own figures) and the test's
+    # measured error rates, right under the verdict line
+    after = verdict[0].parent.children[verdict[0].parent.children.index(verdict[0]) + 1:]
+    notes = [n for n in after if isinstance(n, type(verdict[0])) and n.tag == "p" and "note" in n.attrs["class"]]
+    assert len(notes) == 2
+    assert "planted toy world" in notes[0].text() and "finite" in notes[0].text()
+    assert "\u03b1_N = 0.11" in notes[0].text() and "planted \u03b1 = 0.4" in notes[0].text()
+    assert "docs/falsify.md" in notes[0].text()
+    assert notes[1].text() == f"How often this test is right: {CALIBRATION}."
     assert len(dom.find_all("svg", cls="ivl")) == 1
 
 
@@ -357,7 +410,7 @@ def test_verdict_computed_from_intervals_when_not_stated():
     assert 'data-overlap="True"' in text and "differs from the intervals" in text
     # a missing interval is shown as missing, not invented
     text = render_verdict("", {"zipf_pred": 1.08, "zipf_measured": None, "verdict": "undetermined"}, "u")
-    assert rows_of(parse(text).by_id("u"))[0] == ["zipf", "1.08", H.MISSING, H.MISSING, H.MISSING, H.MISSING, H.MISSING]
+    assert rows_of(parse(text).by_id("u"))[0] == ["zipf", "1.08", H.MISSING, H.MISSING, H.MISSING]
 
 
 def test_summary_rows_pair_intervals_flatten_and_tabulate():
@@ -439,6 +492,30 @@ def test_cli_writes_a_run_directory(tmp_path, runs, cli_run):
     assert code == 2 and "already holds a finished run" in err
     code, _, err = cli_run("report", runs["theory"], "--out", out, "--force")
     assert code == 0 and json.loads((out / "summary.json").read_text())["sections"] == ["theory"]
+
+
+def test_rerun_over_a_glob_leaves_its_own_report_out(tmp_path, runs, cli_run):
+    """`quanta report runs/* --out runs/report` run a second time: the glob names runs/report, which is skipped."""
+    import shutil
+
+    root = tmp_path / "runs"
+    shutil.copytree(runs["theory"], root / "theory")
+    code, _, err = cli_run("report", root / "theory", "--out", root / "report")
+    assert code == 0, err
+    first = (root / "report" / "report.html").read_text()
+    again = sorted(root.iterdir())  # what the shell's runs/* gives now
+    assert root / "report" in again
+    code, _, err = cli_run("report", *again, "--out", root / "report")
+    assert code == 2 and "already holds a finished run" in err and err.count("\n") == 1
+    code, _, err = cli_run("report", *again, "--out", root / "report", "--force")
+    assert code == 0, err
+    summary = json.loads((root / "report" / "summary.json").read_text())
+    assert summary["n_runs"] == 1 and [r["command"] for r in summary["runs"]] == ["theory"]
+    stamp = re.compile(r"generated [0-9T:+-]+")
+    assert stamp.sub("", first) == stamp.sub("", (root / "report" / "report.html").read_text())
+    # only a report run is left out: another run given as --out is still refused
+    code, _, err = cli_run("report", root / "theory", "--out", root / "theory", "--force")
+    assert code == 2 and "overlaps" in err
 
 
 @pytest.mark.parametrize("case", ["missing", "not_run", "inside_out", "out_inside", "no_dirs", "bad_option"])
@@ -572,3 +649,51 @@ def test_verdict_agrees_with_quanta_falsify(tmp_path, alpha_N):
     assert summary["verdict"] in box.text() and f"p = {summary['p_value']:.3g}" in box.text()
     assert ("bad" in box.attrs["class"]) == (summary["verdict"] == "inconsistent")
     assert "differs from the intervals" not in dom.text()
+
+
+def test_parity_cluster_summaries_count_tasks_not_labels(tmp_path):
+    """QDG on parity writes the label y (0/1) as the "token" and the planted task beside it: a cluster's summary
+    counts the tasks of its samples (the labels would say every cluster is half 0s and half 1s)."""
+    rows = [(5, c, 10, r, task, f"task {task} | bits 0101 | label ", str(r % 2), "")
+            for c, tasks in enumerate([[3] * 6 + [7] * 2, [1] * 8]) for r, task in enumerate(tasks)]
+    df = pd.DataFrame(rows, columns=["n_clusters", "cluster", "cluster_size", "member_rank", "task",
+                                     "context_before", "token", "context_after"])
+    with Run.create(tmp_path / "qp", command="qdg parity", config={}, argv=["quanta", "qdg", "parity"]) as r:
+        r.write_table("contexts", df)
+        r.finish({"n_clusters": 5})
+    dom = parse(render_report([tmp_path / "qp"]).html)
+    summaries = [d.find_all("summary")[0].text() for d in dom.find_all("details", cls="cluster")]
+    assert len(summaries) == 2
+    assert "task 3\u00d76" in summaries[0] and "task 7\u00d72" in summaries[0] and "task 1\u00d78" in summaries[1]
+    assert not any("\u00d74" in s for s in summaries)  # no count of labels 0/1 (4 each)
+    assert "task 3" in dom.find_all("details", cls="cluster")[0].attrs["data-text"]
+
+
+def test_exponents_show_their_rank_range_on_their_row(runs, report_html):
+    dom = parse(report_html)
+    table = next(t for t in dom.find_all("table") if t.attrs.get("id", "").endswith("-qdg-summary"))
+    assert [th.text() for th in table.find_all("thead")[0].find_all("th")] == ["figure", "value", "interval",
+                                                                             "ranks"]
+    rows = {r[0]: r[1:] for r in rows_of(table)}
+    assert rows["slope"] == ["-1.2", "[-1.3, -1.1]", "1\u20136"]
+    assert rows["zipf_exponent_envelope"] == ["1.67", H.MISSING, "1\u201326"]
+    assert rows["n_clusters"] == ["6", H.MISSING, H.MISSING]
+    assert not any(name.endswith("_ranks") for name in rows)  # not a row of its own
+
+
+def test_a_nested_test_reads_as_part_of_the_verdict_and_standard_errors_are_not_estimates(tmp_path):
+    """falsify's summary holds the exponent test as ``test`` (its own verdict, before the power-law check): it is
+    shown as one input of the verdict, not as a second verdict; ``zipf_pred_se`` is no estimate of zipf."""
+    s = {"verdict": "not a power law", "p_value": 0.0015, "zipf_pred": 1.49, "zipf_pred_se": 0.045,
+         "zipf_pred_ci": [1.416, 1.563], "zipf_measured": 1.203, "zipf_measured_se": 0.079,
+         "zipf_measured_ci": [1.074, 1.333],
+         "test": {"verdict": "undetermined", "p_value": 0.0015, "difference": -0.287, "margin": 0.15}}
+    with Run.create(tmp_path / "f", command="falsify", config={}, argv=["quanta", "falsify"]) as r:
+        r.finish(s)
+    dom = parse(render_report([tmp_path / "f"]).html)
+    lines = [d.text() for d in dom.find_all("div", cls="verdict")]
+    assert len(lines) == 2 and sum(t.startswith("Verdict:") for t in lines) == 1
+    assert lines[0].startswith("Verdict: not a power law")
+    assert lines[1].startswith("Outcome of test alone (one input of the verdict 'not a power law' above): undetermined")
+    table = next(t for t in dom.find_all("table") if t.attrs.get("id", "").endswith("-verdict-0"))
+    assert [r[0] for r in rows_of(table)] == ["zipf"]

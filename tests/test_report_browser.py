@@ -154,3 +154,41 @@ def test_missing_chromium_fails_with_the_install_command(monkeypatch, tmp_path):
         require_chromium()
     monkeypatch.setenv("QUANTA_CHROMIUM", str(tmp_path / "no-such-binary"))
     assert find_chromium() is None
+
+
+# Measures the laid-out page and writes what it finds into the DOM, for --dump-dom to read back.
+MEASURE_JS = """<script>
+(function(){var de=document.documentElement, vw=de.clientWidth, out=[];
+if(de.scrollWidth>vw+1){out.push('page '+de.scrollWidth+' > '+vw);}
+document.querySelectorAll('table').forEach(function(t){var r=t.getBoundingClientRect(), w=t.parentElement.clientWidth;
+ if(r.right>vw+1||r.width>w+1){out.push('table '+t.id+' '+Math.round(r.width)+' in '+w);}});
+document.querySelectorAll('img').forEach(function(e){var r=e.getBoundingClientRect();
+ if(r.right>vw+1){out.push('img '+e.alt+' '+Math.round(r.right));}});
+var p=document.createElement('pre');p.id='layout-defects';p.setAttribute('data-n',String(out.length));
+p.textContent=out.join('\\n');document.body.appendChild(p);})();
+</script></body>"""
+
+
+def layout_defects(chromium: str, html: str, workdir: Path, width: int = 1280) -> list[str]:
+    """What sticks out of a page ``width`` pixels wide: the page scrolling sideways, tables wider than the
+    column they sit in, images beyond the edge."""
+    page = workdir / "measured.html"
+    page.write_text(html.replace("</body>", MEASURE_JS))
+    proc = run_chromium(chromium, page.as_uri(), workdir, "--dump-dom", f"--window-size={width},2000")
+    pre = parse(proc.stdout).by_id("layout-defects")
+    assert pre is not None, "the measuring script did not run"
+    return [line for line in pre.text().split("\n") if line]
+
+
+def test_tables_fit_the_page(chromium, report, tmp_path):
+    path, static = report
+    wide = next(t for t in static.find_all("table") if t.attrs.get("id", "").endswith("-parity-run-t-fits"))
+    assert "wide" in wide.attrs["class"].split()
+    assert layout_defects(chromium, path.read_text(), tmp_path) == []
+
+
+def test_layout_check_catches_a_table_wider_than_the_page(chromium, tmp_path):
+    df = pd.DataFrame({f"column_without_breaks_{i}": ["averyveryverylongvaluewithoutanyspaces" * 2] for i in range(12)})
+    body = H.table(df, table_id="t").replace(' wide"', '"')  # as tables were set before: not compact
+    html = H.page("wide", body, generated="now")
+    assert any(d.startswith("table t ") for d in layout_defects(chromium, html, tmp_path))

@@ -154,3 +154,89 @@ def test_files_get_the_usual_permissions(tmp_path):
     finally:
         os.umask(old)
     assert (p.stat().st_mode & 0o777) == 0o644
+
+
+def _write_engine_files(run):
+    """What an engine writes besides the Run API: a file and a folder straight into run.path."""
+    run.write_table("t", pd.DataFrame({"a": [1]}))
+    (run.path / "checkpoint.pt").write_bytes(b"x")
+    (run.path / "models" / "m").mkdir(parents=True)
+    (run.path / "models" / "m" / "w.bin").write_bytes(b"w")
+
+
+def test_force_removes_what_the_run_wrote_and_keeps_the_users_files(tmp_path):
+    out = tmp_path / "r"
+    with Run.create(out, command="x", config={"a": 1}) as run:
+        _write_engine_files(run)
+        run.finish({})
+    assert set(json.loads((out / "manifest.json").read_text())["files"]) == {
+        "manifest.json", "summary.json", "t.parquet", "checkpoint.pt", "models"}
+    (out / "notes.md").write_text("my notes")
+    (out / "mine").mkdir()
+    (out / "mine" / "plot.png").write_bytes(b"p")
+    with Run.create(out, command="x", config={"a": 2}, force=True) as run:
+        assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "mine", "notes.md"]
+        run.write_table("u", pd.DataFrame({"b": [2]}))
+        run.finish({})
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["files"] == ["manifest.json", "summary.json", "u.parquet"]
+    assert man["user_files"] == ["mine", "notes.md"]
+    # the user's files stay through any number of forced runs, and a forced run that fails on bad input
+    with pytest.raises(QuantaError):
+        with Run.create(out, command="x", config={"a": 3}, force=True) as run:
+            run.write_table("v", pd.DataFrame({"c": [3]}))
+            raise QuantaError("bad input", "fix it")
+    assert sorted(p.name for p in out.iterdir()) == ["mine", "notes.md"]
+    assert (out / "notes.md").read_text() == "my notes" and (out / "mine" / "plot.png").read_bytes() == b"p"
+
+
+def test_failed_run_keeps_the_users_files_when_replaced(tmp_path):
+    out = tmp_path / "r"
+    with pytest.raises(RuntimeError):
+        with Run.create(out, command="x", config={}, resume=False) as run:
+            _write_engine_files(run)
+            raise RuntimeError("crash")
+    assert json.loads((out / "manifest.json").read_text())["status"] == "failed"
+    (out / "notes.md").write_text("why it crashed")
+    Run.create(out, command="x", config={}, force=True).finish({})
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "notes.md", "summary.json"]
+
+
+def test_force_clears_a_killed_run_whole(tmp_path):
+    """A killed run's list may miss what it wrote after its last manifest write, so all of it goes."""
+    out = tmp_path / "r"
+    run = Run.create(out, command="x", config={}, resume=False)
+    _write_engine_files(run)  # no manifest write after these: as if killed here
+    (out / "late.txt").write_text("?")
+    assert json.loads((out / "manifest.json").read_text())["files"] == ["manifest.json"]
+    Run.create(out, command="x", config={}, force=True)
+    assert [p.name for p in out.iterdir()] == ["manifest.json"]
+
+
+def test_resumed_run_keeps_the_user_files_of_the_run_it_continues(tmp_path):
+    out = tmp_path / "r"
+    Run.create(out, command="x", config={}).finish({})
+    (out / "notes.md").write_text("n")
+    run = Run.create(out, command="x", config={}, force=True, resume=None)
+    run.write_table("t", pd.DataFrame({"a": [1]}))  # killed here, then resumed
+    with Run.create(out, command="x", config={}, resume=True) as again:
+        again.finish({})
+    assert json.loads((out / "manifest.json").read_text())["user_files"] == ["notes.md"]
+    Run.create(out, command="x", config={}, force=True)
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "notes.md"]
+
+
+def test_cli_force_keeps_notes_added_to_a_finished_run(tmp_path, cli_run):
+    out = tmp_path / "theory"
+    small = ["--set", "n_max=300", "--set", "n_budgets=10", "--set", "n_samples=20"]
+    code, _, err = cli_run("theory", "--alpha", "0.4", "--out", out, *small)
+    assert code == 0, err
+    wrote = sorted(p.name for p in out.iterdir())
+    (out / "notes.md").write_text("alpha 0.4 looks right")
+    code, _, err = cli_run("theory", "--alpha", "0.3", "--out", out, "--force", *small)
+    assert code == 0, err
+    assert (out / "notes.md").read_text() == "alpha 0.4 looks right"
+    assert sorted(p.name for p in out.iterdir()) == sorted([*wrote, "notes.md"])
+    assert json.loads((out / "manifest.json").read_text())["config"]["alpha"] == 0.3
+    _, help_text, _ = cli_run("theory", "--help")
+    assert "keep files you" in " ".join(help_text.split())

@@ -316,6 +316,19 @@ def _verdict_table(summary: dict) -> pd.DataFrame:
     return table
 
 
+def _replicate_ranks(lo: pd.Series, hi: pd.Series, symbol: str, what: str, *, mean: bool = False) -> str | None:
+    """The ranks per-replicate fits were made over, as one line (``1–k (the rule's count k: 12–53) in each of 9
+    replicates``)."""
+    ok = lo.notna() & hi.notna()
+    if not ok.any():
+        return None
+    lo, hi = lo[ok].astype(int), hi[ok].astype(int)
+    first = f"{lo.min()}" if lo.min() == lo.max() else f"{lo.min()}..{lo.max()}"
+    span = (f"{first}\u2013{hi.min()}" if hi.min() == hi.max() else
+            f"{first}\u2013{symbol} ({what} {symbol}: {hi.min()}\u2013{hi.max()})")
+    return f"{span} in each of {int(ok.sum())} replicates" + (", their mean" if mean else "")
+
+
 def _calibration() -> str:
     """The test's error rates measured on planted worlds (:mod:`quanta.calibrate`), as one sentence."""
     from quanta.calibrate.shipped import calibration_sentence
@@ -333,10 +346,35 @@ def _scaling_run(run):
 
 
 def _parts_run(run):
-    if not run.command.startswith("qdg"):
-        raise QuantaError(f"{run.path} is a {run.command!r} run, but the parts come from `quanta qdg`",
-                          "pass the --out directory of a `quanta qdg` or `quanta qdg parity` run as --parts")
+    if not (run.command.startswith("qdg") or run.command.startswith("parts")):
+        raise QuantaError(f"{run.path} is a {run.command!r} run, but the parts come from `quanta qdg` or "
+                          "`quanta parts`",
+                          "pass the --out directory of a `quanta qdg`, `quanta qdg parity` or `quanta parts` run "
+                          "as --parts")
     return run.summary
+
+
+def _parts_sizes(run, summary: dict, n_clusters) -> tuple[dict, int]:
+    """The parts' sizes by count (``{k: sizes}``) and the count to read.
+
+    A ``quanta qdg`` run swept several counts (``sizes.parquet``); a ``quanta parts`` run has one set of parts,
+    whose live parts' use counts (``parts.parquet``: neither dead nor dense) are the sizes (docs/parts.md).
+    """
+    if run.command.startswith("parts"):
+        t = run.read_table("parts")
+        live = np.sort(t.loc[t["live"], "count"].to_numpy())[::-1]
+        k = int(live.size)
+        if isinstance(n_clusters, int) and n_clusters != k:
+            raise QuantaError(f"n_clusters {n_clusters} does not apply to a `quanta parts` run: it has one set of "
+                              f"{k} live parts", "drop --n-clusters")
+        return {k: live}, k
+    sizes_t = run.read_table("sizes")
+    by_k = {int(k): g.sort_values("rank")["size"].to_numpy() for k, g in sizes_t.groupby("n_clusters")}
+    k = n_clusters if isinstance(n_clusters, int) else int(summary.get("n_clusters") or max(by_k))
+    if k not in by_k:
+        raise QuantaError(f"n_clusters {k} was not swept by the parts run (it has {sorted(by_k)})",
+                          "pick one of those counts")
+    return by_k, k
 
 
 def _same_world(scaling, parts, allow_mismatch: bool) -> None:
@@ -344,15 +382,16 @@ def _same_world(scaling, parts, allow_mismatch: bool) -> None:
     if allow_mismatch:
         return
     s_dom = "parity" if scaling.command == "parity analyze" else "lm"
-    p_dom = "parity" if parts.command == "qdg parity" else "lm"
+    p_dom = "parity" if parts.command == "qdg parity" or (parts.command.startswith("parts")
+                                                          and parts.summary.get("run_dir")) else "lm"
     if s_dom != p_dom:
-        raise QuantaError(f"the scaling run is a {s_dom} analysis but the parts come from QDG on a {p_dom} model",
+        raise QuantaError(f"the scaling run is a {s_dom} analysis but the parts come from a {p_dom} model",
                           "compare runs of the same model family, or pass allow_mismatch (--allow-mismatch)")
     if s_dom == "lm":
         from quanta.world import check_same_lm_world, lm_world
 
-        check_same_lm_world(parts.summary, lm_world(scaling), parts_dir=parts.path, other_dir=scaling.path,
-                            what="the scaling law")
+        check_same_lm_world({**parts.config, **parts.summary}, lm_world(scaling), parts_dir=parts.path,
+                            other_dir=scaling.path, what="the scaling law")
     if s_dom == "parity":
         a, b = scaling.summary.get("run_dir"), parts.summary.get("run_dir")
         if a and b and str(a) != str(b):
@@ -396,12 +435,7 @@ def falsify(scaling_dir, parts_dir, out, config: FalsifyConfig | None = None, *,
     srun, prun = Run.open(scaling_dir), Run.open(parts_dir)
     s, p = _scaling_run(srun), _parts_run(prun)
     _same_world(srun, prun, allow_mismatch)
-    sizes_t = prun.read_table("sizes")
-    by_k = {int(k): g.sort_values("rank")["size"].to_numpy() for k, g in sizes_t.groupby("n_clusters")}
-    k = cfg.n_clusters if isinstance(cfg.n_clusters, int) else int(p.get("n_clusters") or max(by_k))
-    if k not in by_k:
-        raise QuantaError(f"n_clusters {k} was not swept by the parts run (it has {sorted(by_k)})",
-                          "pick one of those counts")
+    by_k, k = _parts_sizes(prun, p, cfg.n_clusters)
     if cfg.rank_range is not None:
         raise QuantaError("rank_range applies to the end-to-end mode (RUN_DIR), whose replicates each give an envelope",
                           "drop --rank-range, or falsify the parity run end to end")
@@ -425,12 +459,16 @@ def falsify(scaling_dir, parts_dir, out, config: FalsifyConfig | None = None, *,
                                                     "parts": str(parts_dir), **extra},
                     seed=cfg.seed, argv=argv, force=force) as run:
         summary = {"mode": "two runs", "scaling_run": str(scaling_dir), "parts_run": str(parts_dir),
-                   "n_train_seeds": 1, "n_draws": 1, "cluster_count_rule": p.get("cluster_count_rule", "fixed"),
+                   "n_train_seeds": 1, "n_draws": 1, "cluster_count_rule": p.get("cluster_count_rule", "live parts" if prun.command.startswith("parts")
+                                                                 else "fixed"),
                    "n_clusters": k, "ci_level": cfg.ci}
         a, ci = s.get("alpha_N"), s.get("alpha_N_ci")
         n_pts = s.get("alpha_N_n_points")
         summary.update({"power_law_gof_p": law["gof_p"], "power_law_preferred": law["preferred"],
-                        "parts_head": law["head"], "parts_head_rule": HEAD_RULE})
+                        "parts_head": law["head"], "parts_head_rule": HEAD_RULE,
+                        "zipf_measured_ranks": (f"1\u2013{int(law['head'])} (the plausible head at k={k})"
+                                                if law["head"] else
+                                                f"1\u2013{law['n_parts']} (all parts at k={k}: no head is plausible)")})
         reason = None
         if n_pts is not None and int(n_pts) - 3 < MIN_DOF:
             reason = (f"alpha_N of {scaling_dir} comes from {n_pts} points and 3 parameters ({int(n_pts) - 3} "
@@ -472,6 +510,23 @@ def falsify(scaling_dir, parts_dir, out, config: FalsifyConfig | None = None, *,
         return run.finish(summary), table
 
 
+def nested_commands(run_dir, out, qdg_config, *, device=None) -> dict[str, list[str]]:
+    """The ``quanta`` command lines that reproduce the runs :func:`falsify_parity_run` keeps inside ``OUT``.
+
+    ``scaling``: ``quanta parity analyze RUN_DIR`` with its defaults; ``parts``: ``quanta qdg parity RUN_DIR`` with
+    ``qdg_config``'s model, samples, count rule, bootstrap and seed (its other fields are the command's defaults).
+    Each nested manifest records its own line, not the ``quanta falsify`` (or ``quanta demo``) that ran it.
+    """
+    from pathlib import Path
+
+    out, q = Path(out), qdg_config
+    dev = ["--device", str(device)] if device else []
+    return {"scaling": ["quanta", "parity", "analyze", str(run_dir), "--out", str(out / "scaling")],
+            "parts": ["quanta", "qdg", "parity", str(run_dir), "--out", str(out / "parts"), "--model-id",
+                      str(q.model_id), "--n-samples", str(q.n_samples), "--n-clusters", str(q.n_clusters),
+                      "--n-boot", str(q.n_boot), "--seed", str(q.seed), *dev]}
+
+
 def falsify_parity_run(run_dir, out, config: FalsifyConfig | None = None, *, force: bool = False,
                        resume: bool = False, device=None, argv: list[str] | None = None) -> tuple[dict, pd.DataFrame]:
     """End to end on a ``quanta parity run`` directory, label-free, every training seed a replicate.
@@ -490,16 +545,26 @@ def falsify_parity_run(run_dir, out, config: FalsifyConfig | None = None, *, for
     from quanta.store import Run
 
     cfg = config or FalsifyConfig()
-    source = Run.open(run_dir, command="parity run")
-    if len(source.config.get("alphas") or []) > 1:
-        raise QuantaError(f"{run_dir} sweeps several alpha values", "falsify one alpha at a time")
-    models = source.read_table("models")
-    scaling = scaling_from_models(models, ci=cfg.ci)  # checked before anything is written
+    # the options first (no work, nothing read), then the run, then the scaling side, all before anything is written
     k_max = default_k_max(cfg.n_samples)
     if cfg.rank_range is not None and cfg.rank_range[1] > k_max:
         raise QuantaError(f"rank_range {cfg.rank_range} reaches beyond the {k_max} parts the sweep has at most with "
                           f"n_samples={cfg.n_samples} (counts up to min(60, n_samples/20))",
                           "use a range within it; the paper's 100-1000 needs a sweep of 1000 counts (GPU scale)")
+    # the count against the samples (ParityQDGConfig's check), before the run is read
+    qdg_check = ParityQDGConfig(run_dir=str(run_dir), n_samples=cfg.n_samples,
+                                **({"n_clusters": cfg.n_clusters} if cfg.n_clusters else {}))
+    source = Run.open(run_dir, command="parity run")
+    if len(source.config.get("alphas") or []) > 1:
+        raise QuantaError(f"{run_dir} sweeps several alpha values", "falsify one alpha at a time")
+    from quanta.qdg.parity import check_decompose_memory
+    from quanta.utils import resolve_device
+
+    check_decompose_memory(qdg_check,
+                           int(source.config.get("n_tasks", 0)) + int(source.config.get("n", 0)),
+                           resolve_device(device))
+    models = source.read_table("models")
+    scaling = scaling_from_models(models, ci=cfg.ci)  # checked before anything is written
     out = Path(out)
     rule = cfg.n_clusters or ParityQDGConfig.__dataclass_fields__["n_clusters"].default
     with Run.create(out, command="falsify", config={**asdict(cfg), "run": str(run_dir)}, seed=cfg.seed, argv=argv,
@@ -510,15 +575,20 @@ def falsify_parity_run(run_dir, out, config: FalsifyConfig | None = None, *, for
             return (p / "manifest.json").exists() and Run.open(p, require_complete=False).manifest.get(
                 "status") == "complete"
 
-        with run.timer("scaling"):
-            if not done(steps["scaling"]):
-                run_parity_analysis(run_dir, steps["scaling"], force=steps["scaling"].exists())
         first_seed, first_model = sorted(widest_models(models).items())[0]
         qcfg = ParityQDGConfig(run_dir=str(run_dir), model_id=first_model, n_samples=cfg.n_samples,
                                n_boot=cfg.n_boot, seed=1000 * cfg.seed + 7, n_clusters=rule)
+        argvs = nested_commands(run_dir, out, qcfg, device=device)
+        with run.timer("scaling"):
+            if not done(steps["scaling"]):
+                redo = steps["scaling"].exists()
+                run_parity_analysis(run_dir, steps["scaling"], force=redo,
+                                    argv=argvs["scaling"] + (["--force"] if redo else []))
         with run.timer("parts"):
             if not done(steps["parts"]):
-                run_qdg_parity(qcfg, steps["parts"], device=device, force=steps["parts"].exists())
+                redo = steps["parts"].exists()
+                run_qdg_parity(qcfg, steps["parts"], device=device, force=redo,
+                               argv=argvs["parts"] + (["--force"] if redo else []))
         with run.timer("replicates"):
             reps = parts_replicates(run_dir, config=cfg, device=device,
                                     progress=lambda jobs: progress(jobs, desc="falsify: seeds × draws"))
@@ -548,6 +618,12 @@ def falsify_parity_run(run_dir, out, config: FalsifyConfig | None = None, *, for
             "zipf_envelope": float(env.mean()) if len(env) else None,
             "zipf_envelope_ci": [float(env.quantile(lo_q)), float(env.quantile(hi_q))] if len(env) >= 3 else None,
             "envelope_rank_range": (list(cfg.rank_range) if cfg.rank_range else "1 .. the rule's count, per replicate"),
+            "zipf_envelope_ranks": _replicate_ranks(reps["envelope_lo"], reps["envelope_hi"], "k", "the rule's count",
+                                                    mean=True),
+            # without a plausible head a replicate's exponent is fitted on all its parts (head_law)
+            "zipf_measured_ranks": _replicate_ranks(pd.Series(1, index=reps.index).where(reps["exponent"].notna()),
+                                                    reps["head"].fillna(reps["n_clusters"]), "r",
+                                                    "the plausible head, or all parts where none is,"),
             "alpha_N_per_seed": scaling.per_seed["alpha_N"].tolist(),
             "alpha_N_at_bound": int(scaling.per_seed["at_bound"].sum()),
             "alpha_N_fit_range_rule": scaling.fit_range_rule,

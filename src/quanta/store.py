@@ -12,6 +12,9 @@ which is then renamed over the target, so a killed command never leaves a
 half-written table. A finished run is not written into again unless ``force``;
 an unfinished one is continued with ``resume`` (engines that support it).
 
+``manifest.json`` lists the top-level names the run wrote (``files``), so that ``force`` removes those and
+keeps what the user added to the folder after the run ended (notes, say).
+
 A run that fails leaves no trap behind: one that failed before writing anything
 (or, in a command that cannot resume, failed on bad input) is removed, and a
 failed run without a checkpoint to continue is replaced by the next run into
@@ -49,6 +52,8 @@ from quanta.errors import QuantaError
 MANIFEST = "manifest.json"
 SUMMARY = "summary.json"
 FIGURES = "figures"
+FILES = "files"  # manifest key: the top-level names the run wrote (force removes these and nothing else)
+USER_FILES = "user_files"  # manifest key: names that were in the folder before the run and are not its own
 
 
 def _now() -> str:
@@ -172,6 +177,7 @@ class Run:
         self.resumed = False
         self.resumable = False
         self._made: Path | None = None
+        self._foreign: set[str] = set()
 
     # ------------------------------------------------------------------ creation
     @classmethod
@@ -194,7 +200,9 @@ class Run:
         argv : list of str, optional
             The command line; defaults to ``sys.argv``.
         force : bool
-            Start over in a directory that holds a run (finished or not).
+            Start over in a directory that holds a run (finished or not). Only what that run wrote is removed
+            (the names its manifest lists as ``files``): files added after it ended, such as notes, are kept. A
+            run that did not end (killed) is cleared entirely, since its list may miss what it wrote last.
         resume : bool or None
             Continue an unfinished run with the same command and config. Engines that can continue a run pass
             ``True`` or ``False``; the default ``None`` says that the command cannot, so that errors never
@@ -225,7 +233,7 @@ class Run:
             prior_cmd = prior.get("command")
             same = prior_cmd == command and prior.get("config") == config
             if force:
-                _clear_run_dir(path)
+                _clear_run_dir(path, prior)
                 prior = None
             elif status == "complete":
                 raise QuantaError(f"out={path} already holds a finished run",
@@ -241,7 +249,7 @@ class Run:
                                       "resume with the same settings, or start a new run")
                 run.resumed = True
             elif status == "failed" and not _has_checkpoint(path, prior):
-                _clear_run_dir(path)  # nothing to continue: the new run takes its place
+                _clear_run_dir(path, prior)  # nothing to continue: the new run takes its place
                 prior = None
             elif status == "failed":
                 if same and run.resumable:
@@ -267,6 +275,10 @@ class Run:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise _unwritable(path, exc) from exc
+        # what is left in the folder now is not this run's: files the user added to a replaced run (kept by
+        # force), or, on resume, those the run being continued recorded as the user's
+        run._foreign = (set(prior.get(USER_FILES) or ()) if run.resumed
+                        else {p.name for p in path.iterdir()})
         if run.resumed:
             manifest = prior
             manifest.setdefault("resumed_at", []).append(_now())
@@ -311,6 +323,7 @@ class Run:
                               "pass a run directory a quanta command wrote (its out=DIR)")
         run = cls(path)
         run._manifest = read_json(path / MANIFEST)
+        run._foreign = set(run._manifest.get(USER_FILES) or ())
         got = run._manifest.get("command", "")
         if command is not None and not str(got).startswith(command):
             raise QuantaError(f"{path} holds a {got!r} run, but a {command!r} run is needed",
@@ -428,7 +441,7 @@ class Run:
         it wrote nothing): bad input leaves nothing behind. Otherwise the manifest says ``failed`` and the
         error; the next run into the directory replaces it unless it holds a checkpoint.
         """
-        if not self.resumed and (not _has_content(self.path) or
+        if not self.resumed and (not _has_content(self.path, self._foreign) or
                                  (isinstance(exc, QuantaError) and not _has_checkpoint(self.path, self._manifest))):
             self._remove()
             return
@@ -439,16 +452,24 @@ class Run:
             self._write_manifest()
 
     def _remove(self) -> None:
-        """Remove what this run wrote: its directory (and the parents it made), or the contents of a directory
-        that existed before (empty, or holding a run that was replaced)."""
+        """Remove what this run wrote: its directory (and the parents it made), or, in a directory that existed
+        before (empty, or holding a run that was replaced), everything but what was there when it started."""
         made = getattr(self, "_made", None)
         with contextlib.suppress(OSError):
             if made is not None and made.exists():
                 shutil.rmtree(made)
             elif self.path.is_dir():
-                _clear_run_dir(self.path)
+                for child in self.path.iterdir():
+                    if child.name not in self._foreign:
+                        _remove_entry(child)
 
     def _write_manifest(self) -> None:
+        # the names this run owns, so that force removes them and nothing else (files the user adds are kept)
+        if self.path.is_dir():
+            foreign = getattr(self, "_foreign", set())
+            self._manifest[FILES] = sorted({p.name for p in self.path.iterdir()
+                                            if not p.name.startswith(".") and p.name not in foreign} | {MANIFEST})
+            self._manifest[USER_FILES] = sorted(n for n in foreign if not n.startswith("."))
         atomic_write_json(self.path / MANIFEST, self._manifest)
 
     def __enter__(self) -> "Run":
@@ -460,13 +481,15 @@ class Run:
         return False
 
 
-def _has_content(path: Path) -> bool:
-    """Whether the run directory holds a file other than its manifest (hidden temporary files aside)."""
+def _has_content(path: Path, ignore=()) -> bool:
+    """Whether the run directory holds a file other than its manifest (hidden temporary files and the top-level
+    entries named in ``ignore``, the user's, aside)."""
     if not path.is_dir():
         return False
     for root, dirs, files in os.walk(path):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        if any(not f.startswith(".") and not (Path(root) == path and f == MANIFEST) for f in files):
+        top = Path(root) == path
+        dirs[:] = [d for d in dirs if not d.startswith(".") and not (top and d in ignore)]
+        if any(not f.startswith(".") and not (top and (f == MANIFEST or f in ignore)) for f in files):
             return True
     return False
 
@@ -474,7 +497,7 @@ def _has_content(path: Path) -> bool:
 def _has_checkpoint(path: Path, manifest: dict) -> bool:
     """Whether an unfinished run holds work a resumed run would continue from: its command can resume (runs
     written before this was recorded are assumed to) and it wrote something besides its manifest."""
-    return bool(manifest.get("resumable", True)) and _has_content(path)
+    return bool(manifest.get("resumable", True)) and _has_content(path, set(manifest.get(USER_FILES) or ()))
 
 
 def _first_missing(path: Path) -> Path | None:
@@ -512,10 +535,26 @@ def _check_writable(path: Path) -> None:
                           "choose a directory you can write to as out=DIR")
 
 
-def _clear_run_dir(path: Path) -> None:
-    """Remove the contents of a run directory (only called when it holds a manifest)."""
-    for child in path.iterdir():
-        if child.is_dir() and not child.is_symlink():
-            shutil.rmtree(child)
-        else:
-            child.unlink()
+def _clear_run_dir(path: Path, manifest: dict) -> None:
+    """Remove what the run in ``path`` wrote (only called when it holds a manifest), keeping files the user added.
+
+    A run that ended (complete or failed) lists the names it owns in its manifest (``files``, recorded at each
+    manifest write and when it ends); only those, its manifest and summary go. A run that did not end (killed,
+    so its list may miss what it wrote last) or one written before the list was kept is cleared entirely.
+    """
+    owned = manifest.get(FILES)
+    if manifest.get("status") not in ("complete", "failed") or not isinstance(owned, list):
+        for child in path.iterdir():
+            _remove_entry(child)
+        return
+    for name in {*owned, MANIFEST, SUMMARY}:
+        child = path / name
+        if name and "/" not in name and name not in (".", "..") and (child.exists() or child.is_symlink()):
+            _remove_entry(child)
+
+
+def _remove_entry(child: Path) -> None:
+    if child.is_dir() and not child.is_symlink():
+        shutil.rmtree(child)
+    else:
+        child.unlink()

@@ -111,17 +111,39 @@ def check_same_lm_world(parts_summary: dict, world: LMWorld, *, parts_dir, other
     """
     model, corpus = parts_summary.get("model"), parts_summary.get("corpus")
     checked = False
-    if world.corpus is not None and corpus is not None:
-        checked = True
-        a, b = (str(corpus), str(world.corpus)) if same_split else (base_corpus(corpus), base_corpus(world.corpus))
-        if a != b:
-            raise QuantaError(f"the parts of {parts_dir} come from corpus {corpus!r} but {what} of {other_dir} from "
-                              f"{world.corpus!r}", "use runs on the same corpus, or pass allow_mismatch "
-                              "(--allow-mismatch)")
     if model is not None and world.suite:
         checked = True
         if not _model_in_suite(str(model), world.suite):
-            raise QuantaError(f"the parts come from model {model} but {what} of {other_dir} from "
-                              f"{', '.join(world.suite)}", "decompose a model of the analyzed suite, or pass "
-                              "allow_mismatch (--allow-mismatch)")
+            raise QuantaError(f"the parts come from {model}, a model of another suite than the one {what} of "
+                              f"{other_dir} comes from ({', '.join(world.suite)})",
+                              "decompose a model of the analyzed suite, or pass allow_mismatch (--allow-mismatch)")
+    if world.corpus is not None and corpus is not None:
+        checked = True
+        if not _same_corpus(str(corpus), str(world.corpus), same_split=same_split):
+            planted = _planted(str(corpus)) is not None and _planted(str(world.corpus)) is not None
+            raise QuantaError(f"the parts of {parts_dir} come from {corpus!r} but {what} of {other_dir} from "
+                              f"{world.corpus!r}" + (": another planted world" if planted else ": another corpus"),
+                              "use runs on the same corpus, or pass allow_mismatch (--allow-mismatch)")
     return checked
+
+
+def _planted(spec: str):
+    """The parsed planted spec and its split, or None for other corpora."""
+    from quanta.lm.planted import is_planted_spec, parse_planted_spec
+
+    if not is_planted_spec(spec):
+        return None
+    try:
+        return parse_planted_spec(spec)
+    except QuantaError:
+        return None
+
+
+def _same_corpus(a: str, b: str, *, same_split: bool) -> bool:
+    """Two corpus specs name the same text (planted specs compared by their parsed fields)."""
+    pa, pb = _planted(a), _planted(b)
+    if pa is not None and pb is not None:
+        return pa[0] == pb[0] and (not same_split or pa[1] == pb[1])
+    if same_split:
+        return a == b
+    return base_corpus(a) == base_corpus(b)

@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "parity": ("quanta.cli.parity:parity", "Multitask sparse parity: train sweeps (run) and analyze them."),
     "lm": ("quanta.cli.lm:lm", "Language-model suites: train-suite, per-token losses, analyze."),
     "qdg": ("quanta.cli.qdg:qdg", "Quanta discovery from gradients, on an LM or a parity run."),
+    "parts": ("quanta.cli.parts:parts", "Parts (SAE features, ...) under one contract: use counts and their Zipf law."),
     "falsify": ("quanta.cli.falsify:falsify", "The closing test: scaling exponent against the Zipf law of discovered quanta."),
     "formation": ("quanta.cli.formation:formation", "Watching parts form: learned together, and in order of frequency?"),
     "calibrate": ("quanta.cli.calibrate:calibrate", "Error rates of the closing test on planted worlds (true and false)."),

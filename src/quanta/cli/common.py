@@ -14,7 +14,9 @@ def out_option(required: bool = True):
                         help="Run directory to write (manifest.json, summary.json, tables, figures).")
 
 
-force_option = click.option("--force", is_flag=True, help="Overwrite a run directory that already holds a run.")
+force_option = click.option("--force", is_flag=True,
+                            help="Replace the run in --out: remove the files it wrote (listed in its manifest) and "
+                                 "keep files you added after it ended; a run that was killed is removed whole.")
 resume_option = click.option("--resume", is_flag=True, help="Continue an unfinished run in --out.")
 seed_option = click.option("--seed", type=int, default=None, help="Random seed (default: the config's).")
 device_option = click.option("--device", type=str, default=None,

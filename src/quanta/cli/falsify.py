@@ -13,7 +13,7 @@ def _print_result(table, summary) -> None:
     for r in table.itertuples():
         click.echo(f"{r.quantity:<24}{r.method:<10}{r.exponent:>9.3f}  [{r.ci_lo:.3f}, {r.ci_hi:.3f}]")
     p = summary.get("p_value")
-    click.echo(f"verdict: {summary['verdict']}" + (f" (p = {p:.3g}, gap {summary['gap_se']:+.2f} standard errors; "
+    click.echo(f"verdict: {summary['verdict']}" + (f" (p of d = 0: {p:.3g}, gap {summary['gap_se']:+.2f} standard errors; "
                                                    f"{summary['n_train_seeds']} training seed(s) × "
                                                    f"{summary['n_draws']} draw(s), count rule "
                                                    f"{summary['cluster_count_rule']})" if p is not None else ""))
@@ -36,7 +36,7 @@ def _print_result(table, summary) -> None:
 @click.option("--scaling", type=click.Path(file_okay=False), default=None,
               help="A `quanta parity analyze` or `quanta lm analyze` run (gives alpha_N).")
 @click.option("--parts", type=click.Path(file_okay=False), default=None,
-              help="A `quanta qdg` or `quanta qdg parity` run (gives the part sizes).")
+              help="A `quanta qdg`, `quanta qdg parity` or `quanta parts` run (gives the part sizes).")
 @click.option("--n-clusters", default=None, metavar="stable_eigengap|stability|eigengap|K",
               help="The parts' count rule (end to end; default stable_eigengap), or a count the parts run swept.")
 @click.option("--rank-range", nargs=2, type=int, default=None, metavar="LO HI",

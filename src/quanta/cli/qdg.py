@@ -63,7 +63,8 @@ def _int_list(text: str | None, name: str):
               show_default=True, help="Affinity: the paper's 1 - arccos(cos)/π, the same of |cos|, or |cos|.")
 @click.option("--affinity-power", type=int, default=1, show_default=True,
               help="Raise the affinity to this power (1: the paper's; see docs/qdg.md).")
-@click.option("--rank-range", default=None, metavar="LO,HI", help="Ranks of the envelope fit (the paper: 100,1000).")
+@click.option("--rank-range", default=None, metavar="LO,HI",
+              help="Ranks of the envelope fit (default 1..n_clusters; the paper: 100,1000).")
 @click.option("--precondition", type=click.Choice(["none", "diag"]), default="none", show_default=True,
               help="diag: divide every gradient coordinate by its RMS over the tokens (before the sketch; "
                    "computes the gradients twice).")
@@ -141,12 +142,14 @@ def qdg(ctx, model, revision, corpus, max_docs, context_length, threshold, keep_
                    "input: see docs/qdg.md).")
 @click.option("--null-control/--no-null-control", default=True, show_default=True,
               help="Also score the same pipeline on the model's initial weights (ari_null).")
+@click.option("--n-boot", type=int, default=200, show_default=True,
+              help="Bootstrap replicates of the Zipf fit's bias correction and interval.")
 @out_option()
 @seed_option
 @device_option
 @force_option
 def parity(run_dir, model_id, n_samples, threshold, n_clusters, k_max, learned_bits, counts, project, n_neighbors,
-           similarity, affinity_power, params, precondition, null_control, out, seed, device, force):
+           similarity, affinity_power, params, precondition, null_control, n_boot, out, seed, device, force):
     """QDG on one model of a `quanta parity run`, label-free; scored afterwards against the true task ids."""
     from quanta.qdg.parity import ParityQDGConfig, run_qdg_parity
 
@@ -155,6 +158,6 @@ def parity(run_dir, model_id, n_samples, threshold, n_clusters, k_max, learned_b
                           counts=_int_list(counts, "--counts"),
                           project=project or None, n_neighbors=n_neighbors, similarity=similarity,
                           affinity_power=affinity_power, params=tuple(params) or None, precondition=precondition,
-                          null_control=null_control, seed=0 if seed is None else seed)
+                          null_control=null_control, n_boot=n_boot, seed=0 if seed is None else seed)
     summary = run_qdg_parity(cfg, out, device=device, force=force)
     echo_summary(summary, out, keys=PARITY_KEYS)

@@ -39,3 +39,12 @@ def _percentile_ci(values: np.ndarray, ci: float) -> tuple[float, float]:
         return (math.nan, math.nan)
     lo, hi = np.quantile(values, [(1 - ci) / 2, (1 + ci) / 2])
     return (float(lo), float(hi))
+
+
+def _check_boot_memory(n_boot: int, width: int, where: str) -> None:
+    """Refuse ``n_boot`` replicates whose working arrays (about three of ``n_boot x width`` float64 / int64) exceed
+    this machine's memory, as one :class:`QuantaError` rather than a MemoryError."""
+    from quanta.utils import check_memory
+
+    check_memory(24.0 * n_boot * max(int(width), 1), f"{where}: n_boot={n_boot} bootstrap replicates",
+                 "lower n_boot (a few hundred give a 90% interval)")

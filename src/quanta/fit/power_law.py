@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from quanta.errors import QuantaError
-from quanta.fit._shared import _as_1d_float, _check_common, _percentile_ci
+from quanta.fit._shared import _as_1d_float, _check_boot_memory, _check_common, _percentile_ci
 from quanta.fit.results import PowerLawFit
 
 
@@ -120,6 +120,7 @@ def fit_power_law(x, y, *, offset: bool = True, n_boot: int = 200, ci: float = 0
     alpha_ci = (math.nan, math.nan)
     linf_ci = (math.nan, math.nan) if offset else (0.0, 0.0)
     if n_boot > 0:
+        _check_boot_memory(n_boot, x.size, "fit_power_law")
         rng = np.random.default_rng(seed)
         dof = max(x.size - n_params, 1)
         r = (resid - resid.mean()) * math.sqrt(x.size / dof)

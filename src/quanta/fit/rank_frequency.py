@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from quanta.errors import QuantaError
-from quanta.fit._shared import _as_1d_float, _check_common, _percentile_ci
+from quanta.fit._shared import _as_1d_float, _check_boot_memory, _check_common, _percentile_ci
 from quanta.fit.power_law import _ols_slopes
 from quanta.fit.results import RankEnvelope, ZipfFit
 from quanta.fit.zipf import _check_searchable, _mle_exponents, _zipf_ks
@@ -107,6 +107,7 @@ def fit_zipf_from_sizes(sizes, *, rank_range: tuple[int, int] | None = None, n_b
     ks = _zipf_ks(ranks[c > 0].astype(np.int64), c[c > 0], s, lo, hi)
     s_ci, bias, se = (math.nan, math.nan), math.nan, math.nan
     if n_boot > 0:
+        _check_boot_memory(n_boot, hi - lo + 1, "fit_zipf_from_sizes")
         rng = np.random.default_rng(seed)
         s_b = _mle_exponents(_sorted_zipf_mean_logs(s, lo, hi, n, n_boot, rng), lo, hi)
         bias = float(np.median(s_b) - s)

@@ -54,7 +54,7 @@ __all__ = [
     "loss_bins", "loss_distribution", "summarize_models",
     "LABELS", "TokenFits", "model_gap", "sigmoid_grid", "fit_token_curves", "classify_tokens", "classification_nulls",
     "learning_sizes", "learning_size_distribution",
-    "load_tokenizer", "token_contexts", "pick_examples",
+    "load_tokenizer", "token_contexts", "pick_examples", "clean_steps",
 ]
 
 log = logging.getLogger(__name__)
@@ -322,7 +322,14 @@ def _analyze(run, lm: LossMatrix, cfg: AnalyzeConfig, losses_dir) -> dict:
         with run.timer("examples"):
             tokenizer = load_tokenizer(losses_dir)
             summary["contexts"] = "decoded" if tokenizer is not None else "token ids (no tokenizer/ in the losses run)"
-            ex = _examples(lm, labels, score, Lf, xs, xv[fit_cols], cfg, tokenizer, losses_dir, size_col, sizes)
+            steps = clean_steps(Lf, xs, fits.x0, cfg) & (labels == "monogenic")
+            summary["n_monogenic_steps"] = int(steps.sum())
+            summary["monogenic_step_rule"] = STEP_RULE.format(min_drop=cfg.min_drop, ref_low=cfg.ref_low)
+            if counts["monogenic"] and not steps.any():
+                summary["examples_note"] = (f"no monogenic example is shown: none of the {counts['monogenic']} "
+                                            f"monogenic tokens is a clean step ({summary['monogenic_step_rule']})")
+            ex_labels = np.where((labels == "monogenic") & ~steps, "neither", labels)
+            ex = _examples(lm, ex_labels, score, Lf, xs, xv[fit_cols], cfg, tokenizer, losses_dir, size_col, sizes)
             run.write_table("examples", ex)
             run.write_json("examples", {"x": xname, "examples": ex.to_dict(orient="records")})
     else:
@@ -348,6 +355,32 @@ def _mean_loss_fit(x, y, cfg):
         return fit_loss_law(x, y, ci=cfg.ci, seed=cfg.seed), None
     except QuantaError as exc:
         return None, exc.one_line()
+
+
+#: Which monogenic tokens are shown as examples (the summary states it with the run's values).
+STEP_RULE = ("every loss before the fitted transition at least min_drop = {min_drop:g} nats above every loss after "
+             "it, and every loss after it below ref_low = {ref_low:g} nats")
+
+
+def clean_steps(L: np.ndarray, xs: np.ndarray, x0: np.ndarray, cfg) -> np.ndarray:
+    """Tokens whose loss curve is a clean step at its fitted transition ``x0`` (bool, shape (T,)).
+
+    The sigmoid criteria of :func:`classify_tokens` accept a curve whose first model sits far above a plateau
+    that never gets low (15 nats, then 7.5, 9, 9.5, 10): it is a drop, not a learned quantum. A clean step also
+    reaches a low loss and stays there: every loss before ``x0`` is at least ``cfg.min_drop`` above every loss
+    after it, and every loss after it is below ``cfg.ref_low`` (the paper's "low" level, docs/science.md §3).
+    ``L`` has shape (T, M), ``xs`` (M,) the models' log10 sizes; tokens without a transition are False.
+    """
+    L = np.asarray(L, dtype=np.float64)
+    xs = np.asarray(xs, dtype=np.float64)
+    x0 = np.asarray(x0, dtype=np.float64)
+    before = xs[None, :] < x0[:, None]                                   # (T, M)
+    after = ~before
+    with np.errstate(invalid="ignore"):
+        lo_before = np.where(before, L, np.inf).min(axis=1)
+        hi_after = np.where(after, L, -np.inf).max(axis=1)
+    ok = np.isfinite(x0) & before.any(axis=1) & after.any(axis=1)
+    return ok & (lo_before - hi_after >= cfg.min_drop) & (hi_after < cfg.ref_low)
 
 
 def _examples(lm, labels, score, Lf, xs, xraw, cfg, tokenizer, losses_dir, size_col, sizes) -> pd.DataFrame:

@@ -39,6 +39,13 @@ def save_figures(run, dist, msum, models, xname, fit, fit_cols, L, labels, fits,
     axes[1].set_title("loss-weighted distribution L·p(L)")
     if M <= 12:
         axes[0].legend(fontsize=7)
+    else:  # too many models to name: the colour scale is their order
+        from matplotlib.cm import ScalarMappable
+        from matplotlib.colors import Normalize
+
+        fig.colorbar(ScalarMappable(norm=Normalize(0, M - 1), cmap=cmap), ax=axes, label="model (smallest = 0)")
+    if M <= 12:
+        fig.tight_layout()
     run.save_figure(fig, "loss_distribution")
 
     # mean loss and share below against x
@@ -62,6 +69,7 @@ def save_figures(run, dist, msum, models, xname, fit, fit_cols, L, labels, fits,
     ax.set_xscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(f"share of tokens below {cfg.low_loss:g} nats")
+    fig.tight_layout()
     run.save_figure(fig, "mean_loss_scaling")
 
     if labels is None:
@@ -83,6 +91,7 @@ def save_figures(run, dist, msum, models, xname, fit, fit_cols, L, labels, fits,
         ax.set_title(f"{lab}: {rows.size} tokens ({rows.size / max(labels.size, 1):.1%})")
         ax.set_xlabel(xlabel)
     axes[0].set_ylabel("per-token loss (nats)")
+    fig.tight_layout()
     run.save_figure(fig, "token_curves")
 
     size_col = "learning_step" if mode == "dynamics" else "learning_size"
@@ -101,6 +110,7 @@ def save_figures(run, dist, msum, models, xname, fit, fit_cols, L, labels, fits,
     ax.set_xlabel(f"learning {'step' if mode == 'dynamics' else 'size'} (sigmoid transition point)")
     ax.set_ylabel("tokens")
     ax.legend(fontsize=8)
+    fig.tight_layout()
     run.save_figure(fig, "learning_sizes")
 
     _examples_figure(run, xp, xlabel, cfg)

@@ -44,13 +44,14 @@ def plot_parity_analysis(result) -> dict:
             lab += f" [{r['ci_lo']:.3f}, {r['ci_hi']:.3f}]"
         ax.plot(xs, ys, "--", color=color, lw=1.5, label=lab + f" (theory {r['predicted']:.3f})")
 
-    # loss scaling
-    fig = Figure(figsize=(15, 4.2))
-    axes = fig.subplots(1, 3)
-    for (axis, title, xlabel, fname), ax in zip(
-            [("N", "L(N): end of training", "parameters N", "L_N"),
-             ("D", "L(D): best test loss", "training samples D", "L_D"),
-             ("S", "L(S): widest model", "step S", "L_S")], axes):
+    # loss scaling: one panel per axis the run sweeps (no empty "no such sweep" panels)
+    specs = [s for s in [("N", "L(N): end of training", "parameters N", "L_N"),
+                         ("D", "L(D): best test loss", "training samples D", "L_D"),
+                         ("S", "L(S): widest model", "step S", "L_S")]
+             if ((counts["axis"] == s[0]) & (counts["x"] > 0)).any()] if len(counts) else []
+    fig = Figure(figsize=(5 * max(len(specs), 1), 4.2))
+    axes = np.atleast_1d(fig.subplots(1, max(len(specs), 1)))
+    for (axis, title, xlabel, fname), ax in zip(specs, axes):
         for a, color in zip(alphas, acolors):
             c = counts[(counts["alpha"] == a) & (counts["axis"] == axis)]
             if not len(c):
@@ -69,24 +70,25 @@ def plot_parity_analysis(result) -> dict:
         else:
             _mark_empty(ax)
     fig.tight_layout()
-    figs["loss_scaling"] = fig
+    if specs:
+        figs["loss_scaling"] = fig
 
     # per-task curves
     cv = result.curves
     for a in alphas:
-        fig = Figure(figsize=(15, 4.2))
-        axes = fig.subplots(1, 3)
         c_a = cv[cv["alpha"] == a]
+        specs = [s for s in [("S", "step S (widest model)"), ("N", "parameters N (end of training)"),
+                             ("D", "training samples D (best step)")]
+                 if ((c_a["axis"] == s[0]) & (c_a["x"] > 0)).any()]
+        if not specs:
+            continue
+        fig = Figure(figsize=(5 * len(specs), 4.2))
+        axes = np.atleast_1d(fig.subplots(1, len(specs)))
         n_tasks = int(c_a["rank"].max()) if len(c_a) else 1
         norm = LogNorm(vmin=1, vmax=max(n_tasks, 2))
         cmap = colormaps["plasma"]
-        for (axis, xlabel), ax in zip([("S", "step S (widest model)"), ("N", "parameters N (end of training)"),
-                                       ("D", "training samples D (best step)")], axes):
+        for (axis, xlabel), ax in zip(specs, axes):
             c = c_a[(c_a["axis"] == axis) & (c_a["x"] > 0)]
-            if not len(c):
-                _mark_empty(ax)
-                ax.set_xlabel(xlabel)
-                continue
             g = c.groupby(["rank", "x"])["loss"].mean().reset_index()
             ranks = np.unique(g["rank"])
             if len(ranks) > 60:  # draw at most 60 tasks, spread evenly in log rank
@@ -137,9 +139,11 @@ def plot_parity_analysis(result) -> dict:
     figs["learning_order"] = fig
 
     # learned counts
-    fig = Figure(figsize=(10, 4.2))
-    axes = fig.subplots(1, 2)
-    for (axis, fname, xl), ax in zip([("N", "n_N", "parameters N"), ("D", "n_D", "training samples D")], axes):
+    specs = [s for s in [("N", "n_N", "parameters N"), ("D", "n_D", "training samples D")]
+             if (counts["axis"] == s[0]).any()] if len(counts) else []
+    fig = Figure(figsize=(5 * max(len(specs), 1), 4.2))
+    axes = np.atleast_1d(fig.subplots(1, max(len(specs), 1)))
+    for (axis, fname, xl), ax in zip(specs, axes):
         for a, color in zip(alphas, acolors):
             c = counts[(counts["alpha"] == a) & (counts["axis"] == axis)]
             if not len(c):
@@ -161,7 +165,8 @@ def plot_parity_analysis(result) -> dict:
         else:
             _mark_empty(ax)
     fig.tight_layout()
-    figs["learned_counts"] = fig
+    if specs:
+        figs["learned_counts"] = fig
 
     # emergence prediction
     pr = result.emergence_prediction

@@ -427,24 +427,43 @@ def run_parity(cfg: ParityConfig, out, *, device: str | None = None, force: bool
 
 
 def _plot_mean_loss(run, ev_mean: pd.DataFrame) -> None:
+    run.save_figure(plot_mean_loss(ev_mean), "mean_loss_vs_step")
+
+
+def plot_mean_loss(ev_mean: pd.DataFrame):
+    """Mean test loss against step, one line per model, coloured by width with a colourbar as its key (line
+    style by training-set size when the sweep has several)."""
     from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import LogNorm
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(6, 4))
+    fig = Figure(figsize=(6.4, 4))
     ax = fig.subplots()
     keys = ev_mean[["width", "seed", "D", "alpha"]].drop_duplicates()
     cmap = colormaps["viridis"]
     widths = sorted(ev_mean["width"].unique())
+    norm = LogNorm(vmin=min(widths), vmax=max(max(widths), min(widths) * 1.01))
+    Ds = sorted(ev_mean["D"].unique())
+    styles = ["-", "--", ":", "-."]
     for _, k in keys.iterrows():
         d = ev_mean[(ev_mean["width"] == k["width"]) & (ev_mean["seed"] == k["seed"]) & (ev_mean["D"] == k["D"])
                     & (ev_mean["alpha"] == k["alpha"]) & (ev_mean["step"] > 0)]
-        ax.plot(d["step"], d["loss"], color=cmap(widths.index(k["width"]) / max(len(widths) - 1, 1)), lw=1)
+        ax.plot(d["step"], d["loss"], color=cmap(norm(k["width"])), lw=1, ls=styles[Ds.index(k["D"]) % 4])
+    if len(Ds) > 1:  # the line styles' key; online training (D = 0) reads "online"
+        from matplotlib.lines import Line2D
+
+        ax.legend([Line2D([], [], color="0.3", ls=styles[i % 4]) for i in range(len(Ds))],
+                  ["online" if D == 0 else f"D = {D:g}" for D in Ds], fontsize=7, title="training samples",
+                  title_fontsize=7)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel("mean test loss (nats)")
-    ax.set_title("parity sweep: colour = width (dark small, light large)")
-    run.save_figure(fig, "mean_loss_vs_step")
+    ax.set_title("parity sweep: mean test loss, every model")
+    fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="width (hidden units)")
+    fig.tight_layout()
+    return fig
 
 
 def load_member(run_dir, model: int, device="cpu") -> ParityMLP:

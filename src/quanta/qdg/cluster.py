@@ -188,21 +188,33 @@ def member_centrality(A, labels) -> np.ndarray:
     return (within - diag) / np.maximum(size - 1, 1)
 
 
-def plot_rank_frequency(sizes: dict, envelope, *, fit=None, fit_label: str = "", title: str = ""):
-    """Cluster size against rank for every count (thin), the envelope (thick) and a fitted law (dashed)."""
+def plot_rank_frequency(sizes: dict, envelope=None, *, fit=None, fit_label: str = "", title: str = ""):
+    """Cluster size against rank for every count (thin), the envelope (thick) and a fitted law (dashed).
+
+    With one count and no ``envelope``, the one curve is drawn and named by its count (an envelope of one
+    clustering is that clustering: drawn over it, it would hide it). More than 8 counts are keyed by a colourbar
+    instead of legend entries. The fit's label names the ranks it was fitted over.
+    """
     from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(6, 4.2))
+    fig = Figure(figsize=(6.4, 4.2))
     ax = fig.subplots()
     cmap = colormaps["viridis"]
     ks = sorted(sizes)
-    for i, k in enumerate(ks):
+    norm = Normalize(vmin=min(ks), vmax=max(max(ks), min(ks) + 1))
+    for k in ks:
         s = np.asarray(sizes[k])
-        ax.loglog(np.arange(1, len(s) + 1), s, color=cmap(i / max(1, len(ks) - 1)), lw=0.8, alpha=0.7,
-                  label=f"k={k}" if len(ks) <= 8 or i in (0, len(ks) - 1) else None)
-    env = np.asarray(envelope)
-    ax.loglog(np.arange(1, len(env) + 1), env, color="k", lw=2, label="envelope")
+        ax.loglog(np.arange(1, len(s) + 1), s, color=cmap(norm(k)) if len(ks) > 1 else "C0",
+                  lw=0.8 if envelope is not None else 1.5, alpha=0.7 if envelope is not None else 1.0,
+                  marker=None if envelope is not None else "o", ms=3, label=f"k={k}" if len(ks) <= 8 else None)
+    if len(ks) > 8:
+        fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="cluster count k")
+    env = np.asarray(sizes[ks[-1]] if envelope is None else envelope)
+    if envelope is not None:
+        ax.loglog(np.arange(1, len(env) + 1), env, color="k", lw=2, label="envelope")
     if fit is not None and np.isfinite(fit.exponent):
         r = np.arange(fit.x_min, (fit.x_max or len(env)) + 1)
         y = env[r - 1]
@@ -210,11 +222,12 @@ def plot_rank_frequency(sizes: dict, envelope, *, fit=None, fit_label: str = "",
         # the least-squares intercept of log size at the fitted slope, over the fitted ranks
         c = np.mean(np.log(y[ok]) + fit.exponent * np.log(r[ok]))
         ax.loglog(r, np.exp(c) * r ** (-fit.exponent), "r--", lw=1.5,
-                  label=fit_label or f"slope -{fit.exponent:.2f}")
+                  label=fit_label or f"slope -{fit.exponent:.2f} (ranks {r[0]}\u2013{r[-1]})")
     ax.set_xlabel("rank")
     ax.set_ylabel("cluster size")
     ax.set_title(title or "Rank-frequency of cluster sizes")
     ax.legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
     return fig
 
 

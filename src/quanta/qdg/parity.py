@@ -133,6 +133,10 @@ class ParityQDGConfig:
         }, examples={"params": "('layers.0.bias',)", "counts": "(5, 10, 20)", "n_neighbors": 30, "k_max": 60,
                      "model_id": 0, "project": 0})
         _check_rule(self.n_clusters)
+        most = max([self.n_clusters if isinstance(self.n_clusters, int) else 0, *(self.counts or ())])
+        if most >= self.n_samples - 1:
+            raise QuantaError(f"n_clusters/counts: a count of {most} needs more than the n_samples={self.n_samples} "
+                              "samples clustered", f"pass counts below {self.n_samples - 1}, or raise n_samples")
 
 
 def score_clusters(labels, truth) -> dict:
@@ -290,6 +294,23 @@ class ParityParts:
     def exponent(self) -> float:
         """The bias-corrected Zipf exponent of the parts (NaN when it could not be fitted)."""
         return float(self.fit.exponent_corrected) if self.fit is not None else math.nan
+
+
+def check_decompose_memory(cfg: ParityQDGConfig, n_inputs: int, device, *, flag: str = "--n-samples") -> None:
+    """Refuse ``cfg.n_samples`` when a decomposition would need more memory than the device has, before anything
+    is drawn or written: the candidate draws (``max(4 n, 1024)`` rows of ``n_inputs`` floats) and, with the dense
+    graph (the default), the ``n x n`` affinity with one working copy."""
+    import torch
+
+    from quanta.utils import check_memory
+
+    n = int(cfg.n_samples)
+    need = max(4 * n, 1024) * (n_inputs + 3) * 4 + (8 * n * n if cfg.n_neighbors is None else 0)
+    dev = torch.device(device)
+    total, where = (torch.cuda.get_device_properties(dev).total_memory, f"memory on {dev}") if dev.type == "cuda" \
+        else (None, "memory")
+    check_memory(need, f"{flag} {n} ({'dense' if cfg.n_neighbors is None else 'kNN'} affinity of {n} samples)",
+                 f"lower {flag}", available=total, where=where)
 
 
 def default_k_max(n: int) -> int:
@@ -452,6 +473,7 @@ def run_qdg_parity(cfg: ParityQDGConfig, out, *, device=None, force: bool = Fals
     model_id = _check_model(models, cfg.model_id, cfg.run_dir)
     row = models[models["model"] == model_id].iloc[0]
     alpha = float(row["alpha"])
+    check_decompose_memory(cfg, int(src.config.get("n_tasks", 0)) + int(src.config.get("n", 0)), dev)
     run = Run.create(out, command="qdg parity", config=asdict(cfg), seed=cfg.seed, device=device_description(dev),
                      force=force, argv=argv)
     with run:
@@ -535,6 +557,9 @@ def run_qdg_parity(cfg: ParityQDGConfig, out, *, device=None, force: bool = Fals
             "zipf_bias": fit.bias if fit else None,
             "zipf_exponent_envelope": parts.envelope.exponent if parts.envelope else None,
             "envelope_rank_range": [parts.envelope.x_min, parts.envelope.x_max] if parts.envelope else None,
+            "zipf_exponent_ranks": f"1\u2013{k_head} (the parts at k={k_head})",
+            "zipf_exponent_envelope_ranks": (f"{parts.envelope.x_min}\u2013{parts.envelope.x_max}" if parts.envelope
+                                             else None),
             "zipf_method": f"MLE of cluster sizes at k={k_head}, bias-corrected by its parametric bootstrap",
             "ari": score["ari"],
             "purity": score["purity"],

@@ -63,7 +63,9 @@ class QDGConfig:
         The affinity raised elementwise to this power (1: the paper's); see
         :func:`quanta.qdg.cluster.angular_affinity` and docs/qdg.md.
     rank_range : tuple (int, int), optional
-        Ranks of the envelope fit (the paper: (100, 1000)); default all ranks.
+        Ranks of the envelope fit (the paper: (100, 1000)); default ``1 .. n_clusters``, the ranks of the parts
+        at the chosen count, as ``quanta qdg parity`` and ``quanta falsify`` fit it (one definition of the
+        envelope exponent everywhere).
     precondition : str, default "none"
         ``none`` (the paper: raw gradients) or ``diag`` (every coordinate divided by its RMS over the selected
         tokens, before the sketch; the gradients are then computed twice). See
@@ -144,6 +146,11 @@ class QDGConfig:
             object.__setattr__(self, "rank_range", rr)
 
 
+def count_rule(n_clusters=None) -> str:
+    """How :func:`choose_counts` picks the headline count, as summaries (and ``quanta falsify``) state it."""
+    return "given (n_clusters)" if n_clusters is not None else "n_tokens/25, at most 400 (default; not data-driven)"
+
+
 def choose_counts(n: int, counts=None, n_clusters=None) -> tuple[list[int], int]:
     """The sweep's counts and the headline count for ``n`` points (see :class:`QDGConfig`)."""
     from quanta.qdg.cluster import default_counts
@@ -163,7 +170,8 @@ def analyze_gradients(run, G, *, counts, n_clusters, assign="cluster_qr", dense_
                       title="", affinity=None, embedding=None, solver="auto"):
     """Similarity, the spectral sweep, its tables, figures and Zipf fits; returns (sweep, affinity, summary).
 
-    Writes ``clusters``, ``sizes``, ``envelope`` and ``eigenvalues`` tables and the ``rank_frequency``,
+    Writes ``clusters``, ``sizes``, ``envelope`` and ``eigenvalues`` tables, the parts contract's ``parts`` and
+    ``membership`` at ``n_clusters`` (:func:`quanta.parts.tables.write_partition_tables`) and the ``rank_frequency``,
     ``rank_frequency_k{n_clusters}`` and ``similarity_sorted`` figures into ``run``. ``affinity`` (the graph of
     ``G`` built with the same settings) and ``embedding`` (its ``(vectors, eigenvalues)`` with at least
     ``max(counts)`` columns) skip rebuilding them when the caller already has them. ``solver`` is the
@@ -187,6 +195,11 @@ def analyze_gradients(run, G, *, counts, n_clusters, assign="cluster_qr", dense_
     run.write_table("clusters", clusters)
     run.write_table("sizes", sizes)
     run.write_table("eigenvalues", eig)
+    from quanta.parts.tables import write_partition_tables
+
+    write_partition_tables(run, sweep.labels[n_clusters])  # the parts contract (docs/parts.md) at the headline count
+    if rank_range is None:  # the envelope over the ranks of the chosen count's parts, as qdg parity and falsify
+        rank_range = (1, max(int(n_clusters), 3))
     fits = C.zipf_fits(sweep, n_clusters, rank_range=rank_range, n_boot=n_boot, seed=seed)
     env = np.asarray(fits["envelope"])
     run.write_table("envelope", pd.DataFrame({"rank": np.arange(1, len(env) + 1, dtype=np.int32), "size": env}))
@@ -194,7 +207,7 @@ def analyze_gradients(run, G, *, counts, n_clusters, assign="cluster_qr", dense_
     all_sizes = sweep.sizes()
     run.save_figure(C.plot_rank_frequency(all_sizes, env, fit=fe, title=f"{title}cluster sizes, {len(counts)} counts"),
                     "rank_frequency")
-    run.save_figure(C.plot_rank_frequency({n_clusters: all_sizes[n_clusters]}, all_sizes[n_clusters],
+    run.save_figure(C.plot_rank_frequency({n_clusters: all_sizes[n_clusters]},
                                           title=f"{title}cluster sizes, k={n_clusters}"),
                     f"rank_frequency_k{n_clusters}")
     run.save_figure(C.plot_sorted_similarity(A, sweep.labels[n_clusters], seed=seed, similarity=similarity,
@@ -215,6 +228,9 @@ def analyze_gradients(run, G, *, counts, n_clusters, assign="cluster_qr", dense_
         "zipf_exponent_envelope": fe.exponent if fe else None,
         "zipf_exponent_envelope_ci": list(fe.exponent_ci) if fe else None,
         "envelope_rank_range": [fe.x_min, fe.x_max] if fe else None,
+        # the ranks each exponent was fitted over, as the report shows them beside it
+        "zipf_exponent_ranks": f"1\u2013{int(np.count_nonzero(all_sizes[n_clusters]))} (the parts at k={n_clusters})",
+        "zipf_exponent_envelope_ranks": f"{fe.x_min}\u2013{fe.x_max}" if fe else None,
         "largest_cluster": int(all_sizes[n_clusters][0]),
     }
     return sweep, A, summary
@@ -326,6 +342,7 @@ def run_qdg_lm(cfg: QDGConfig, out, *, device=None, force: bool = False, argv=No
             "grad_dim": int(D),
             "project": project,
             "precondition": cfg.precondition,
+            "cluster_count_rule": count_rule(cfg.n_clusters),
             **head,
             "timings_s": {k: round(v, 3) for k, v in run.manifest.get("timings_s", {}).items()},
         }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
 from collections.abc import Iterable
@@ -171,9 +172,12 @@ def run_report(run_dirs: Iterable[str | os.PathLike], out: str | os.PathLike, *,
         The summary: ``report`` (the file), ``n_runs``, ``sections``, ``size_bytes`` and ``runs``.
     """
     options = options or Options()
-    run_dirs = [Path(d) for d in run_dirs]
     out = Path(out)
     target = out.resolve()
+    # `quanta report runs/* --out runs/report` run again: the glob now names the earlier report, which is left out
+    run_dirs = [Path(d) for d in run_dirs if not (Path(d).resolve() == target and _is_report_run(d))]
+    if not run_dirs:
+        raise QuantaError(f"out={out} is the only run directory given", "name the run directories to report")
     for d in run_dirs:
         p = d.resolve()
         if p == target or target in p.parents or p in target.parents:
@@ -186,3 +190,11 @@ def run_report(run_dirs: Iterable[str | os.PathLike], out: str | os.PathLike, *,
         return run.finish({"report": str(path.resolve()), "n_runs": len(rendered.runs),
                            "sections": rendered.sections, "size_bytes": path.stat().st_size,
                            "runs": rendered.runs})
+
+
+def _is_report_run(path: str | os.PathLike) -> bool:
+    """Whether ``path`` holds a run of ``quanta report`` (by its manifest)."""
+    try:
+        return json.loads((Path(path) / MANIFEST).read_text()).get("command") == "report"
+    except (OSError, ValueError, AttributeError):
+        return False

@@ -79,11 +79,16 @@ def _cluster_group(k: Any, g: pd.DataFrame, cols: ContextColumns, opts: Options)
     before, after = _text(g, cols.before), _text(g, cols.after)
     tokens = ["" if t is None else str(t) for t in g[cols.token].tolist()]
     meta = {m: g[m].tolist() for m in meta_cols}
+    units = None if cols.unit is None else [H.fmt_value(u) for u in g[cols.unit].tolist()]
     for pos, (c, size) in enumerate(sizes.items(), start=1):
         rows = members[c]
         toks = [tokens[i] for i in rows]
-        chips = " ".join(f'<span class="ctx"><mark>{H.esc(t) if t.strip() else H.esc(repr(t))}</mark></span>'
-                         f'<span class="mut">\u00d7{n}</span>' for t, n in Counter(toks).most_common(5))
+        if units is not None:  # e.g. parity: the tasks of the listed samples (their "tokens" are labels 0/1)
+            chips = " ".join(f'<span class="unit">{H.esc(cols.unit)} {H.esc(u)}</span><span class="mut">\u00d7{n}'
+                             f'</span>' for u, n in Counter(units[i] for i in rows).most_common(5))
+        else:
+            chips = " ".join(f'<span class="ctx"><mark>{H.esc(t) if t.strip() else H.esc(repr(t))}</mark></span>'
+                             f'<span class="mut">\u00d7{n}</span>' for t, n in Counter(toks).most_common(5))
         summary = (f"<strong>#{pos}</strong> cluster {H.esc(c)} \u00b7 {size_label} {H.esc(H.fmt_value(size))}"
                    f" \u00b7 {chips}")
         items = []
@@ -93,6 +98,8 @@ def _cluster_group(k: Any, g: pd.DataFrame, cols: ContextColumns, opts: Options)
         more = (f'<p class="mut">top {len(items)} of the {len(rows)} contexts in the table</p>'
                 if len(rows) > len(items) else "")
         text = " ".join(sorted(set(toks))).lower() + f" cluster {c}"
+        if units is not None:
+            text += "".join(f" {cols.unit} {u}" for u in sorted({units[i] for i in rows}))
         out.append(H.details(summary, f'<ol class="contexts">{"".join(items)}</ol>{more}', cls="cluster",
                              open_=pos <= 3, attrs={"data-text": text, "data-cluster": str(c),
                                                     "data-size": str(size)}))
@@ -116,7 +123,7 @@ def context_table(df: pd.DataFrame, cols: ContextColumns, *, table_id: str, opts
     others = [c for c in rows.columns if c not in skip and not _is_list_column(rows[c])]
     lead = [cols.kind] if cols.kind else []
     curve_head = [f"{cols.curve[1]} vs {cols.curve[0]}"] if cols.curve else []
-    head = "".join(f'<th scope="col">{H.esc(c)}</th>' for c in [*lead, "context", *curve_head, *others])
+    head = "".join(f'<th scope="col">{H.header_text(c)}</th>' for c in [*lead, "context", *curve_head, *others])
     body = []
     for i, (b, t, a) in enumerate(zip(_text(rows, cols.before), rows[cols.token].tolist(), _text(rows, cols.after))):
         r = rows.iloc[i]
@@ -132,8 +139,9 @@ def context_table(df: pd.DataFrame, cols: ContextColumns, *, table_id: str, opts
     if len(df) > len(rows):
         cap = (cap + " \u2014 " if cap else "") + f"first {len(rows)} of {len(df)} rows"
     cap_html = f"<caption>{H.esc(cap)}</caption>" if cap else ""
-    return (f'<div class="table-wrap"><table id="{H.esc(table_id)}" class="data sortable ctx-table">{cap_html}'
-            f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
+    wide = " wide" if len(lead) + 1 + len(curve_head) + len(others) > H.WIDE_COLUMNS else ""
+    return (f'<div class="table-wrap"><table id="{H.esc(table_id)}" class="data sortable ctx-table{wide}">'
+            f"{cap_html}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
 
 
 def _sizes_from_labels(df: pd.DataFrame, cols: ContextColumns, tables: list[TableInfo]):
@@ -168,10 +176,14 @@ def render_contexts(block: RunBlock, tables: list[TableInfo], opts: Options) -> 
             out.append(cluster_browser(df, cols, browser_id=bid, opts=opts, default_k=summary.get("n_clusters")))
         elif cols.kind is not None:
             out.append(f"<h4>Tokens in context <span class=\"mut\">({H.esc(t.name)})</span></h4>")
+            if isinstance(summary.get("examples_note"), str):  # e.g. no monogenic token is a clean step
+                out.append(H.note(summary["examples_note"], kind="warn"))
             for kind, g in df.groupby(cols.kind, sort=False):
                 out.append(context_table(g, cols, table_id=f"{bid}-{H.slug(kind)}", opts=opts,
                                          caption=f"{cols.kind} = {kind}: {len(g)} tokens"))
         else:
             out.append(f"<h4>Tokens in context <span class=\"mut\">({H.esc(t.name)})</span></h4>")
+            if isinstance(summary.get("examples_note"), str):  # e.g. no monogenic token is a clean step
+                out.append(H.note(summary["examples_note"], kind="warn"))
             out.append(context_table(df, cols, table_id=bid, opts=opts))
     return "".join(out), used

@@ -89,7 +89,10 @@ def falsify_extra(block: RunBlock, tables: list[TableInfo], opts: Options) -> st
     recs = verdict_records(block.summary)
     if not recs:
         return H.note("This run's summary holds no verdict (no verdict, overlap or *_pred keys).", kind="warn")
-    return "".join(render_verdict(label, rec, f"{block.anchor}-verdict-{i}") for i, (label, rec) in enumerate(recs))
+    top = recs[0][0] == "" and isinstance(recs[0][1].get("verdict"), str)
+    part = f"one input of the verdict {recs[0][1]['verdict']!r} above" if top else None
+    return "".join(render_verdict(label, rec, f"{block.anchor}-verdict-{i}", part_of=part if label else None)
+                   for i, (label, rec) in enumerate(recs))
 
 
 def _rate(r) -> str:

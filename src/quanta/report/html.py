@@ -93,14 +93,27 @@ def cell(value: Any) -> str:
     return f"<td{attrs}>{esc(fmt_value(value))}</td>"
 
 
+#: Tables with more columns than this are set compact (smaller type, headers that break at ``_``) to fit the page.
+WIDE_COLUMNS = 8
+
+
+def header_text(name: Any) -> str:
+    """A column name, escaped, that may break after ``_`` and ``.`` (``predicted_finite`` fits a narrow column)."""
+    return re.sub(r"([_.])", r"\1<wbr>", esc(name))
+
+
 def table(df: pd.DataFrame, *, table_id: str, caption: str | None = None) -> str:
-    """An HTML table of ``df`` (all its rows: slice it first). Sortable by clicking the headers."""
-    head = "".join(f'<th scope="col" title="{esc(c)}">{esc(c)}</th>' for c in df.columns)
+    """An HTML table of ``df`` (all its rows: slice it first). Sortable by clicking the headers.
+
+    A table with more than :data:`WIDE_COLUMNS` columns is set compact so that it fits the page's width.
+    """
+    head = "".join(f'<th scope="col" title="{esc(c)}">{header_text(c)}</th>' for c in df.columns)
     rows = []
     for rec in df.itertuples(index=False, name=None):
         rows.append("<tr>" + "".join(cell(v) for v in rec) + "</tr>")
     cap = f"<caption>{esc(caption)}</caption>" if caption else ""
-    return (f'<div class="table-wrap"><table id="{esc(table_id)}" class="data sortable">{cap}'
+    wide = " wide" if len(df.columns) > WIDE_COLUMNS else ""
+    return (f'<div class="table-wrap"><table id="{esc(table_id)}" class="data sortable{wide}">{cap}'
             f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
 
 
@@ -253,6 +266,9 @@ table.data{border-collapse:collapse;font-size:13px}
 table.data th,table.data td{border:1px solid var(--line);padding:3px 8px;text-align:left;vertical-align:top;
 max-width:44em;overflow-wrap:break-word}
 table.data td.num{text-align:right;font-variant-numeric:tabular-nums}
+table.data.wide{font-size:12px}table.data.wide th,table.data.wide td{padding:2px 5px;max-width:18em}
+table.data.wide td:not(.num),table.data.wide th{overflow-wrap:anywhere}
+table.data.wide td.ctxcell{min-width:18em}
 table.data thead th{background:var(--alt);position:sticky;top:0}
 table.data tbody tr:nth-child(even){background:#fafbfc}
 table.sortable thead th{cursor:pointer;user-select:none}
@@ -271,9 +287,11 @@ border:1px solid var(--line)}
 border-color:#feb2b2}.badge.running{background:#fffbea;border-color:#f6e05e}
 .verdict{font-size:16px;padding:8px 12px;margin:8px 0;border-radius:4px;border:1px solid var(--line)}
 .verdict.ok{background:#e6ffed;border-color:#9ae6b4}.verdict.bad{background:#fff5f5;border-color:#feb2b2}
+.verdict.part{font-size:14px}
 .ctx{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12.5px;white-space:pre-wrap;
 overflow-wrap:anywhere}
 .ctx mark{background:var(--mark);outline:1px solid #d69e2e;border-radius:2px;padding:0 1px}
+span.unit{font-size:12.5px;padding:0 4px;border:1px solid var(--line);border-radius:3px;background:var(--alt)}
 .ctx .ws{color:#a0aec0}.ctx .cut{color:#a0aec0}
 td.ctxcell{min-width:24em}
 ol.contexts{margin:4px 0 8px;padding-left:28px}ol.contexts li{margin:2px 0;border-bottom:1px dotted var(--line)}

@@ -100,6 +100,16 @@ def _duration(manifest: Mapping) -> str | None:
     return f"{(b - a).total_seconds():.0f} s"
 
 
+#: ``X_ranks`` beside an exponent ``X``: the ranks it was fitted over, shown on X's row wherever X is shown.
+RANKS = "_ranks"
+
+
+def ranks_of(summary: Mapping, key: str) -> str | None:
+    """The ranks the exponent ``key`` of ``summary`` was fitted over (its ``key_ranks``), if stated."""
+    v = summary.get(f"{key}{RANKS}")
+    return v if isinstance(v, str) and v else None
+
+
 def summary_rows(summary: Mapping, prefix: str = "", depth: int = 0):
     """Flatten a summary into ``(name, value, interval text)`` rows and ``(name, DataFrame)`` record tables.
 
@@ -115,6 +125,8 @@ def summary_rows(summary: Mapping, prefix: str = "", depth: int = 0):
         base = next((key[: -len(s)] for s in ("_ci", "_interval") if key.endswith(s)), None)
         if base is not None and base in summary and as_interval(value) is not None:
             continue  # shown on its estimate's row
+        if key.endswith(RANKS) and key[: -len(RANKS)] in summary and (value is None or isinstance(value, str)):
+            continue  # the ranks an exponent was fitted over: shown on its row (render_summary)
         if isinstance(value, Mapping) and value and all(isinstance(v, Mapping) for v in value.values()):
             records.append((name, pd.DataFrame([{str(key): str(k), **dict(v)} for k, v in value.items()])))
             continue
@@ -144,11 +156,33 @@ def render_summary(block: RunBlock) -> str:
         return H.note("No summary.json: the run did not finish.", kind="warn")
     rows, records = summary_rows(summary)
     out = ["<h4>Headline figures</h4>"]
+    ranks = [ranks_of(_parent(summary, name), name.rsplit(".", 1)[-1]) for name, _, _ in rows]
+    if any(ranks):  # exponents fitted over some ranks say which, on their own row
+        rows = [(*r, k) for r, k in zip(rows, ranks)]
     if rows:
-        out.append(H.kv_table(rows, header=("figure", "value", "interval"), table_id=f"{block.anchor}-summary"))
+        header = ("figure", "value", "interval") + (("ranks",) if any(ranks) else ())
+        out.append(H.kv_table(rows, header=header, table_id=f"{block.anchor}-summary"))
     for name, df in records:
-        out.append(H.table(df, table_id=f"{block.anchor}-summary-{H.slug(name)}", caption=name))
+        tid = f"{block.anchor}-summary-{H.slug(name)}"
+        if len(df.columns) > H.WIDE_COLUMNS and len(df) <= 3:  # a few wide records: one column per record
+            rows = [(c, *df[c].tolist()) for c in df.columns]
+            out.append(f'<p class="meta">{H.esc(name)}</p>')
+            out.append(H.kv_table(rows, header=("field", *(f"{name}[{i}]" for i in range(len(df)))),
+                                  table_id=tid))
+        else:
+            out.append(H.table(df, table_id=tid, caption=name))
     return "".join(out)
+
+
+def _parent(summary: Mapping, dotted: str) -> Mapping:
+    """The dict of ``summary`` that holds the flattened name ``dotted`` (``a.b.c`` -> ``summary["a"]["b"]``)."""
+    d = summary
+    for part in dotted.split(".")[:-1]:
+        nxt = d.get(part) if isinstance(d, Mapping) else None
+        if not isinstance(nxt, Mapping):
+            return {}
+        d = nxt
+    return d if isinstance(d, Mapping) else {}
 
 
 def render_header(block: RunBlock) -> str:

@@ -104,6 +104,12 @@ class ContextColumns:
     curve: tuple[str, str] | None = None
     size: str | None = None
     rank: str | None = None
+    unit: str | None = None  # what a cluster summary counts: the planted task when the table has one, else the token
+
+
+#: Columns naming the planted unit a context belongs to (``quanta qdg parity``: the task, whose label y is the
+#: "token"): a cluster's summary counts these, not the tokens.
+UNIT_COLUMNS = ("task",)
 
 
 def context_columns(columns) -> ContextColumns | None:
@@ -120,4 +126,5 @@ def context_columns(columns) -> ContextColumns | None:
     curve = next((pair for pair in CURVE_COLUMNS if set(pair) <= columns), None)
     return ContextColumns(before=before or "", token=token, after=after or "",
                           cluster=_first(columns, CLUSTER_COLUMNS), kind=_first(columns, KIND_COLUMNS), curve=curve,
-                          size=_first(columns, SIZE_COLUMNS), rank=_first(columns, RANK_COLUMNS))
+                          size=_first(columns, SIZE_COLUMNS), rank=_first(columns, RANK_COLUMNS),
+                          unit=_first(columns, UNIT_COLUMNS))

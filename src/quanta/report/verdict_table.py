@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from quanta.report import html as H
-from quanta.report.run_block import is_number, as_interval, fmt_interval
+from quanta.report.run_block import as_interval, fmt_interval, is_number, ranks_of
 
 
 _PRED = ("_pred", "_predicted")
@@ -61,6 +61,7 @@ class Comparison:
     measured: Any
     measured_ci: tuple[float, float] | None
     primary: bool = True
+    ranks: str | None = None  # the ranks the measured exponent was fitted over (its ``X_ranks``)
 
     @property
     def difference(self) -> float | None:
@@ -75,16 +76,16 @@ class Comparison:
 
     @property
     def overlap(self) -> bool | None:
-        """Whether the intervals share a point; a value without an interval counts as a point.
+        """Whether the predicted interval meets the measured one (a measured value without an interval counts as a
+        point, e.g. the planted truth).
 
-        None when a value is missing or neither side has an interval.
+        None when a value is missing or the prediction has no interval: an exact prediction (theory's α_N = α) has
+        nothing to overlap, and a tight simulated interval that misses it by 0.001 is not a disagreement; the
+        :attr:`difference` is the comparison then.
         """
-        if not (is_number(self.predicted) and is_number(self.measured)):
+        if not (is_number(self.predicted) and is_number(self.measured)) or self.predicted_ci is None:
             return None
-        if self.predicted_ci is None and self.measured_ci is None:
-            return None
-        return overlaps(self.predicted_ci or (self.predicted, self.predicted),
-                        self.measured_ci or (self.measured, self.measured))
+        return overlaps(self.predicted_ci, self.measured_ci or (self.measured, self.measured))
 
 
 def comparisons(rec: Mapping, *, others: bool = False) -> list[Comparison]:
@@ -104,28 +105,43 @@ def comparisons(rec: Mapping, *, others: bool = False) -> list[Comparison]:
         keys += tuple(f"{k}{s}" for k in keys for s in ("_ci", "_interval") if f"{k}{s}" in rec)
         main = Comparison(name=base or "exponent", keys=keys, predicted=rec.get(key),
                           predicted_ci=_get_ci(rec, key), measured=rec.get(mk) if mk else None,
-                          measured_ci=_get_ci(rec, mk) if mk else None)
+                          measured_ci=_get_ci(rec, mk) if mk else None, ranks=ranks_of(rec, mk) if mk else None)
         out.append(main)
         if not (others and base):
             continue
         for k, v in rec.items():
             k = str(k)
             if (k.startswith(f"{base}_") and k not in keys and is_number(v) and not k.endswith(_PRED + _MEAS)
-                    and not k.endswith(("_ci", "_interval"))):
+                    and not k.endswith(("_ci", "_interval", "_se"))):  # standard errors are no estimates of it
                 ci_keys = tuple(f"{k}{s}" for s in ("_ci", "_interval") if f"{k}{s}" in rec)
                 out.append(Comparison(name=k, keys=(k, *ci_keys), predicted=main.predicted,
                                       predicted_ci=main.predicted_ci, measured=v, measured_ci=_get_ci(rec, k),
-                                      primary=False))
+                                      primary=False, ranks=ranks_of(rec, k)))
     return out
 
 
 def comparison_table(comps: list[Comparison], *, table_id: str, measured: str = "measured",
                      svg: bool = True) -> str:
-    """The predicted-against-measured table (and, with ``svg``, the intervals drawn on one axis)."""
+    """The predicted-against-measured table (and, with ``svg``, the intervals drawn on one axis).
+
+    Predictions without an interval are exact: their rows have no overlap (the difference is the comparison), and
+    a table where no prediction has an interval drops those two columns and says so.
+    """
+    exact = all(c.predicted_ci is None for c in comps)
     rows = [(c.name, c.predicted, fmt_interval(c.predicted_ci), c.measured, fmt_interval(c.measured_ci),
              c.difference, c.overlap) for c in comps]
-    out = H.kv_table(rows, header=("quantity", "predicted", "predicted interval", measured, f"{measured} interval",
-                                   f"{measured} − predicted", "intervals overlap"), table_id=table_id)
+    header = ("quantity", "predicted", "predicted interval", measured, f"{measured} interval",
+              f"{measured} \u2212 predicted", "intervals overlap")
+    if exact:
+        rows = [r[:2] + r[3:6] for r in rows]
+        header = header[:2] + header[3:6]
+    if any(c.ranks for c in comps):  # the ranks each measured exponent was fitted over
+        rows = [(*r, c.ranks) for r, c in zip(rows, comps)]
+        header = (*header, "ranks")
+    out = H.kv_table(rows, header=header, table_id=table_id)
+    if exact and any(is_number(c.predicted) and is_number(c.measured) for c in comps):
+        out += H.paragraph(f"The predictions are exact (no interval): the {measured} value is compared by its "
+                           f"difference, not by an overlap of intervals.")
     if svg:
         svg_rows = []
         for c in comps:
@@ -138,9 +154,38 @@ def comparison_table(comps: list[Comparison], *, table_id: str, measured: str = 
     return out
 
 
-def render_verdict(label: str, rec: Mapping, table_id: str) -> str:
+def verdict_caveats(rec: Mapping) -> list[tuple[str, str]]:
+    """What a verdict must be read with, as ``(kind, text)`` notes: on a planted toy world (a record with
+    ``alpha_planted`` or ``zipf_true``) the finite-task bias of docs/falsify.md, with the run's own figures; and the
+    test's error rates measured on planted worlds (the record's ``calibration``, as ``quanta falsify`` prints it)."""
+    out = []
+    planted = next((rec[k] for k in ("alpha_planted",) if is_number(rec.get(k))), None)
+    if planted is None and is_number(rec.get("zipf_true")):
+        planted = float(rec["zipf_true"]) - 1.0
+    if planted is not None:
+        finite = rec.get("alpha_N_predicted_finite")
+        by = (f" (this run's per-task losses predict \u03b1_N = {H.fmt_value(finite)} from its finite task set, "
+              f"against the planted \u03b1 = {H.fmt_value(planted)})" if is_number(finite) else "")
+        out.append(("warn", f"A planted toy world: read this verdict with its finite-size biases. The task set is "
+                            f"finite, so the loss curve bends as most tasks are learned and the fitted \u03b1_N moves "
+                            f"away from \u03b1{by}; at CPU scale the widest model learns few tasks, so both exponents "
+                            f"rest on few quanta. At CPU scale both sides' biases are of the order of 0.1 "
+                            f"(docs/calibration.md), so a verdict on the toy says as much about its size as about the "
+                            f"theory (docs/falsify.md, 'Caveats it makes visible'; the planted truth \u03b1 + 1 = {H.fmt_value(planted + 1.0)} is in the table "
+                            f"below)."))
+    cal = rec.get("calibration")
+    if isinstance(cal, str) and cal:
+        out.append(("info", f"How often this test is right: {cal}."))
+    return out
+
+
+def render_verdict(label: str, rec: Mapping, table_id: str, *, part_of: str | None = None) -> str:
     """The verdict of one record: the verdict line, predicted against measured with intervals and overlap,
-    then the other numeric inputs (e.g. ``alpha_N`` and its interval)."""
+    then the other numeric inputs (e.g. ``alpha_N`` and its interval).
+
+    ``part_of`` names the verdict a nested record feeds (falsify's ``test``: the exponent test alone, before the
+    power-law check): its line then reads as that part's outcome, not as a second verdict.
+    """
     comps = comparisons(rec, others=True)
     computed = [c.overlap for c in comps if c.primary]
     stated = rec.get("overlap")
@@ -159,14 +204,18 @@ def render_verdict(label: str, rec: Mapping, table_id: str) -> str:
         gap = rec.get("gap_se")
         tag = f"p = {float(rec['p_value']):.3g}" + (f", gap {float(gap):+.1f} se" if is_number(gap) else "")
         how = f" ({rec['verdict_reason']})" if isinstance(rec.get("verdict_reason"), str) else ""
-        out.append(f'<div class="verdict {cls}" data-overlap="{H.esc(flag)}" data-p="{H.esc(rec["p_value"])}">'
-                   f'<strong>Verdict:</strong> {H.esc(verdict)} <span class="badge {cls}">{H.esc(tag)}</span>'
+        head = "Verdict:" if part_of is None else f"Outcome of {label} alone ({part_of}):"
+        kind = "verdict" if part_of is None else "verdict part"
+        out.append(f'<div class="{kind} {cls}" data-overlap="{H.esc(flag)}" data-p="{H.esc(rec["p_value"])}">'
+                   f'<strong>{H.esc(head)}</strong> {H.esc(verdict)} <span class="badge {cls}">{H.esc(tag)}</span>'
                    f'<span class="mut">{H.esc(how)}</span></div>')
     elif verdict is not None:
         tag = {True: "intervals overlap", False: "intervals do not overlap", None: "overlap not stated"}[flag]
         how = f" (method: {rec['method']})" if isinstance(rec.get("method"), str) else ""
         out.append(f'<div class="verdict {cls}" data-overlap="{H.esc(flag)}"><strong>Verdict:</strong> '
                    f'{H.esc(H.fmt_value(verdict))}{H.esc(how)} <span class="badge {cls}">{H.esc(tag)}</span></div>')
+    if verdict is not None and part_of is None:
+        out += [H.note(text, kind=kind) for kind, text in verdict_caveats(rec)]
     if comps:
         out.append(comparison_table(comps, table_id=table_id))
     used = {k for c in comps for k in c.keys} | {"verdict", "overlap", "method"}

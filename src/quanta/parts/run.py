@@ -1,0 +1,377 @@
+"""Parts runs: ``quanta parts sae`` (an LM site or a parity hidden layer) and ``quanta parts acts`` (an LM site).
+
+The contract's tables are written by :mod:`quanta.parts.tables`; this module loads the inputs (an LM's
+activations, a parity model's hidden layer), runs the method and writes the run directory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from quanta.errors import QuantaError
+from quanta.parts.law import DENSE_SHARE
+from quanta.parts.tables import write_parts_tables
+from quanta.validation import Interval, validate_config
+
+__all__ = ["SAEPartsConfig", "SAEParityConfig", "ActsPartsConfig", "run_parts_sae_lm", "run_parts_sae_parity",
+           "run_parts_acts_lm", "parity_hidden"]
+
+
+@dataclass(frozen=True)
+class SAEPartsConfig:
+    """Settings of ``quanta parts sae --model ...``: activations of an LM at one site, a TopK SAE, its parts.
+
+    Attributes
+    ----------
+    model, revision, corpus, max_docs, context_length
+        As in :class:`quanta.qdg.QDGConfig` (the model, its checkpoint, the text and how much of it).
+    layer : int, default 1
+        Block index (``resid``: 0 = embeddings .. n_layers; ``mlp``: 0 .. n_layers - 1).
+    site : str, default "resid"
+        ``resid`` or ``mlp`` (:mod:`quanta.parts.activations`).
+    n_latents, k, sparsity, n_steps, sae_batch_size, lr
+        The SAE (:class:`quanta.parts.sae.SAEConfig`).
+    dense_share : float, default 0.5
+        Parts firing on more than this share of tokens are dense (excluded from the law).
+    batch_size : int, default 8
+        Contexts per forward pass.
+    n_contexts : int, default 10
+    n_boot : int, default 200
+    seed : int, default 0
+    """
+
+    model: str
+    revision: str | None = None
+    corpus: str = "stdlib:test"
+    max_docs: int | None = 100
+    context_length: int = 128
+    layer: int = 1
+    site: str = "resid"
+    n_latents: int = 512
+    k: float = 8
+    sparsity: str = "batchtopk"
+    n_steps: int = 3000
+    sae_batch_size: int = 256
+    lr: float = 2e-3
+    dense_share: float = DENSE_SHARE
+    batch_size: int = 8
+    n_contexts: int = 10
+    n_boot: int = 200
+    seed: int = 0
+
+    def __post_init__(self):
+        if not isinstance(self.model, str) or not self.model:
+            raise QuantaError(f"model: a model directory or name is needed, got {self.model!r}",
+                              "pass --model PATH|NAME")
+        validate_config(self, {
+            "max_docs": [Interval(int, 1, None), None],
+            "context_length": [Interval(int, 2, None)],
+            "layer": [Interval(int, 0, None)],
+            "dense_share": [Interval(float, 0, 1, closed="right")],
+            "batch_size": [Interval(int, 1, None)],
+            "n_contexts": [Interval(int, 1, None)],
+            "n_boot": [Interval(int, 0, None)],
+        })
+        self.sae_config()  # checks the SAE's settings now, before anything is loaded
+
+    def sae_config(self):
+        from quanta.parts.sae import SAEConfig
+
+        return SAEConfig(n_latents=self.n_latents, k=self.k, sparsity=self.sparsity, n_steps=self.n_steps,
+                         batch_size=self.sae_batch_size, lr=self.lr, seed=self.seed)
+
+
+def _load_lm(cfg, dev, *, min_tokens: int):
+    """Model, tokenizer, windows and token-id contexts of an LM parts run, all checked before anything is written."""
+    from quanta.lm.corpus import load_corpus, tokenize_documents
+    from quanta.lm.losses import _check_positions, _model_positions
+    from quanta.lm.models import load_model
+    from quanta.parts.activations import check_site
+
+    model, tok = load_model(cfg.model, revision=cfg.revision, device=dev, dtype="float32")
+    check_site(model, cfg.layer, cfg.site)
+    _check_positions(str(cfg.model), _model_positions(model.config), cfg.context_length)
+    docs = load_corpus(cfg.corpus, max_docs=cfg.max_docs)
+    windows = tokenize_documents(docs, tok, context_length=cfg.context_length, n_windows=1, min_tokens=2)
+    if not windows:
+        raise QuantaError(f"corpus {cfg.corpus!r} gave no document of at least 2 tokens",
+                          "pass a corpus with longer documents")
+    contexts = [w.ids for w in windows]
+    n_tokens = sum(len(c) for c in contexts)
+    if n_tokens < min_tokens:
+        raise QuantaError(f"{n_tokens} tokens are too few: this run needs at least {min_tokens}",
+                          "give more text (--max-docs, --context-length) or ask for fewer parts")
+    return model, tok, windows, contexts
+
+
+def _token_samples(index: pd.DataFrame, contexts, windows, tok) -> pd.DataFrame:
+    """The ``samples`` table of LM tokens: where each row comes from and its text (48 tokens before, 12 after)."""
+    def dec(ids):
+        return tok.decode([int(i) for i in ids])
+
+    before, text, after = [], [], []
+    for c, p in zip(index["context"].to_numpy(), index["pos"].to_numpy()):
+        ids = contexts[c]
+        before.append(dec(ids[max(0, p - 48):p]))
+        text.append(dec(ids[p:p + 1]))
+        after.append(dec(ids[p + 1:p + 13]))
+    return pd.DataFrame({"sample": np.arange(len(index), dtype=np.int64),
+                         "doc": [windows[c].doc for c in index["context"]], "pos": index["pos"].to_numpy(),
+                         "token_id": index["token_id"].to_numpy(), "context_before": before, "token": text,
+                         "context_after": after})
+
+
+def run_parts_sae_lm(cfg: SAEPartsConfig, out, *, device=None, force: bool = False, argv=None) -> dict:
+    """``quanta parts sae --model ...``: activations at (layer, site) of every token, a TopK SAE, the parts tables.
+
+    Returns the summary (also in ``out/summary.json``): the contract's fields (:func:`write_parts_tables`) plus the
+    model, site, number of tokens and the SAE's fraction of variance unexplained (``fvu``).
+    """
+    import torch
+
+    from quanta.parts.activations import lm_activations
+    from quanta.parts.sae import train_sae
+    from quanta.progress import progress
+    from quanta.store import Run
+    from quanta.utils import device_description, resolve_device
+
+    dev = resolve_device(device)
+    model, tok, windows, contexts = _load_lm(cfg, dev, min_tokens=2 * cfg.n_latents)
+    run = Run.create(out, command="parts sae", config=asdict(cfg), seed=cfg.seed, device=device_description(dev),
+                     force=force, argv=argv)
+    with run:
+        with run.timer("activations"), progress(total=len(contexts), desc="activations", unit="ctx") as bar:
+            X, index = lm_activations(model, contexts, layer=cfg.layer, site=cfg.site, batch_size=cfg.batch_size,
+                                      device=dev, progress=bar.update)
+        with run.timer("sae"), progress(total=cfg.n_steps, desc="sae", unit="step") as bar:
+            sae, info = train_sae(X, cfg.sae_config(), device=dev, progress=bar.update)
+        with torch.no_grad():
+            codes = torch.cat([sae.encode(X[i:i + 4096]) for i in range(0, len(X), 4096)])
+        samples = _token_samples(index, contexts, windows, tok)
+        summary = write_parts_tables(run, codes, samples, method="sae", dense_share=cfg.dense_share,
+                                     n_contexts=cfg.n_contexts, n_boot=cfg.n_boot, seed=cfg.seed,
+                                     title=f"{cfg.site} L{cfg.layer}: ")
+        summary = {"model": cfg.model, "corpus": cfg.corpus, "layer": cfg.layer, "site": cfg.site,
+                   "n_documents": len(windows), "d_model": int(X.shape[1]), "fvu": info["fvu"],
+                   "sae_threshold": sae.threshold if cfg.sparsity == "batchtopk" else None,
+                   "n_dead_in_training": info["n_dead_at_end"], **summary,
+                   "timings_s": {k: round(v, 3) for k, v in run.manifest.get("timings_s", {}).items()}}
+        return run.finish(summary)
+
+
+@dataclass(frozen=True)
+class ActsPartsConfig:
+    """Settings of ``quanta parts acts --model ...``: spectral clustering of one LM site's activations.
+
+    Attributes
+    ----------
+    model, revision, corpus, max_docs, context_length, layer, site, batch_size, n_contexts, n_boot, seed
+        As in :class:`SAEPartsConfig`.
+    n_tokens : int, default 1000
+        Tokens clustered (a seeded uniform subsample of all tokens).
+    n_clusters : int, optional
+        Parts; default n_tokens / 25 (QDG's headline rule, :func:`quanta.qdg.pipeline.choose_counts`).
+    similarity, affinity_power, dense_max, n_neighbors, assign
+        The affinity and spectral step, as in :class:`quanta.qdg.QDGConfig` (the same code). The activations
+        are centred on their mean first, so that the residual stream's shared direction does not make every
+        pair similar.
+    """
+
+    model: str
+    revision: str | None = None
+    corpus: str = "stdlib:test"
+    max_docs: int | None = 100
+    context_length: int = 128
+    layer: int = 1
+    site: str = "resid"
+    n_tokens: int = 1000
+    n_clusters: int | None = None
+    similarity: str = "angular"
+    affinity_power: int = 1
+    dense_max: int = 20000
+    n_neighbors: int = 30
+    assign: str = "cluster_qr"
+    batch_size: int = 8
+    n_contexts: int = 10
+    n_boot: int = 200
+    seed: int = 0
+
+    def __post_init__(self):
+        from quanta.validation import Options
+
+        if not isinstance(self.model, str) or not self.model:
+            raise QuantaError(f"model: a model directory or name is needed, got {self.model!r}",
+                              "pass --model PATH|NAME")
+        validate_config(self, {
+            "max_docs": [Interval(int, 1, None), None],
+            "context_length": [Interval(int, 2, None)],
+            "layer": [Interval(int, 0, None)],
+            "n_tokens": [Interval(int, 10, None)],
+            "n_clusters": [Interval(int, 2, None), None],
+            "dense_max": [Interval(int, 1, None)],
+            "n_neighbors": [Interval(int, 1, None)],
+            "batch_size": [Interval(int, 1, None)],
+            "n_contexts": [Interval(int, 1, None)],
+            "n_boot": [Interval(int, 0, None)],
+            "assign": [Options(("cluster_qr", "kmeans"))],
+        })
+        from quanta.qdg.cluster import _check_power, _check_similarity
+
+        _check_similarity(self.similarity)
+        _check_power(self.affinity_power)
+
+
+def run_parts_acts_lm(cfg: ActsPartsConfig, out, *, device=None, force: bool = False, argv=None) -> dict:
+    """``quanta parts acts --model ...``: spectral clustering of activations (QDG's affinity and spectral code).
+
+    The parts are a partition: membership weight is each token's centrality (mean affinity to the other members
+    of its part), so ``contexts.parquet`` lists the most central members; no part is flagged dense (as for QDG).
+    """
+    import torch
+
+    from quanta.parts.activations import lm_activations
+    from quanta.progress import progress
+    from quanta.qdg.cluster import affinity_graph, member_centrality, spectral_sweep
+    from quanta.qdg.pipeline import choose_counts
+    from quanta.store import Run
+    from quanta.utils import device_description, resolve_device
+
+    dev = resolve_device(device)
+    model, tok, windows, contexts = _load_lm(cfg, dev, min_tokens=cfg.n_tokens)
+    _, k = choose_counts(cfg.n_tokens, (), cfg.n_clusters)
+    run = Run.create(out, command="parts acts", config=asdict(cfg), seed=cfg.seed, device=device_description(dev),
+                     force=force, argv=argv)
+    with run:
+        with run.timer("activations"), progress(total=len(contexts), desc="activations", unit="ctx") as bar:
+            X, index = lm_activations(model, contexts, layer=cfg.layer, site=cfg.site, batch_size=cfg.batch_size,
+                                      device=dev, progress=bar.update)
+        rng = np.random.default_rng(cfg.seed)
+        keep = np.sort(rng.choice(len(X), cfg.n_tokens, replace=False))
+        Xs = X[torch.as_tensor(keep)]
+        Xs = Xs - Xs.mean(dim=0)  # (n_tokens, d), centred
+        with run.timer("spectral"):
+            A = affinity_graph(Xs, dense_max=cfg.dense_max, n_neighbors=min(cfg.n_neighbors, len(Xs) - 1),
+                               similarity=cfg.similarity, device=dev, power=cfg.affinity_power)
+            labels = spectral_sweep(A, [k], assign=cfg.assign, seed=cfg.seed, device=dev).labels[k]
+        labels = np.asarray(labels).astype(np.int64)
+        weight = np.maximum(member_centrality(A, labels), 1e-6)  # > 0: every member fires its part
+        codes = torch.zeros((len(keep), k))
+        codes[torch.arange(len(keep)), torch.as_tensor(labels)] = torch.as_tensor(weight, dtype=torch.float32)
+        samples = _token_samples(index.iloc[keep].reset_index(drop=True), contexts, windows, tok)
+        summary = write_parts_tables(run, codes, samples, method="acts", dense_share=1.0, n_contexts=cfg.n_contexts,
+                                     n_boot=cfg.n_boot, seed=cfg.seed, title=f"{cfg.site} L{cfg.layer}: ")
+        summary = {"model": cfg.model, "corpus": cfg.corpus, "layer": cfg.layer, "site": cfg.site,
+                   "n_documents": len(windows), "d_model": int(X.shape[1]), "n_tokens_total": int(len(X)),
+                   "n_clusters": int(k), "similarity": cfg.similarity, "affinity_power": cfg.affinity_power,
+                   "graph": "knn" if len(keep) > cfg.dense_max else "dense", **summary,
+                   "timings_s": {kk: round(v, 3) for kk, v in run.manifest.get("timings_s", {}).items()}}
+        return run.finish(summary)
+
+
+@dataclass(frozen=True)
+class SAEParityConfig:
+    """Settings of ``quanta parts sae --parity RUN``: a TopK SAE on the last hidden layer of one parity model.
+
+    Attributes
+    ----------
+    run_dir : str
+        A finished ``quanta parity run``.
+    model_id : int, optional
+        Model of the sweep (default: the widest, as ``quanta qdg parity``).
+    n_samples : int, default 20000
+        Inputs drawn from the run's task distribution (every draw is kept: no loss filter).
+    n_latents, k, sparsity, n_steps, sae_batch_size, lr, dense_share, n_contexts, n_boot, seed
+        As in :class:`SAEPartsConfig`.
+    """
+
+    run_dir: str
+    model_id: int | None = None
+    n_samples: int = 20000
+    n_latents: int = 512
+    k: float = 8
+    sparsity: str = "batchtopk"
+    n_steps: int = 3000
+    sae_batch_size: int = 256
+    lr: float = 2e-3
+    dense_share: float = DENSE_SHARE
+    n_contexts: int = 10
+    n_boot: int = 200
+    seed: int = 0
+
+    def __post_init__(self):
+        validate_config(self, {
+            "model_id": [Interval(int, 0, None), None],
+            "n_samples": [Interval(int, 2, None)],
+            "dense_share": [Interval(float, 0, 1, closed="right")],
+            "n_contexts": [Interval(int, 1, None)],
+            "n_boot": [Interval(int, 0, None)],
+        })
+        self.sae_config()
+
+    sae_config = SAEPartsConfig.sae_config
+
+
+def parity_hidden(model, x):
+    """The last hidden layer (after its ReLU) of a :class:`quanta.parity.ensemble.ParityMLP`: (B, width)."""
+    import torch
+
+    h = x
+    for layer in model.layers[:-1]:
+        h = torch.relu(layer(h))
+    return h
+
+
+def run_parts_sae_parity(cfg: SAEParityConfig, out, *, device=None, force: bool = False, argv=None) -> dict:
+    """``quanta parts sae --parity RUN``: the parts tables of a TopK SAE on a parity model's hidden layer.
+
+    ``samples.parquet`` carries each input's task id, label and loss (for reading the parts afterwards; the SAE
+    never sees them). Returns the summary, which adds ``zipf_true`` (the run's planted alpha + 1).
+    """
+    import torch
+
+    from quanta.parity import ParityTasks, load_member
+    from quanta.parts.sae import train_sae
+    from quanta.progress import progress
+    from quanta.qdg.parity import _check_model
+    from quanta.store import Run
+    from quanta.utils import device_description, resolve_device
+
+    dev = resolve_device(device)
+    src = Run.open(cfg.run_dir, command="parity run")
+    models = src.read_table("models")
+    model_id = _check_model(models, cfg.model_id, cfg.run_dir)
+    row = models[models["model"] == model_id].iloc[0]
+    alpha = float(row["alpha"])
+    model = load_member(cfg.run_dir, model_id, device=dev)
+    if int(model.width) * 2 > cfg.n_samples or cfg.n_latents * 2 > cfg.n_samples:
+        raise QuantaError(f"n_samples {cfg.n_samples} is too few for a hidden layer of {model.width} units and "
+                          f"{cfg.n_latents} latents (at least two samples per latent and unit)",
+                          "raise --n-samples or lower --n-latents")
+    run = Run.create(out, command="parts sae", config=asdict(cfg), seed=cfg.seed, device=device_description(dev),
+                     force=force, argv=argv)
+    with run:
+        tasks = ParityTasks.from_config(src.config, alpha=alpha, device="cpu")
+        g = torch.Generator().manual_seed(cfg.seed)
+        x, y, task = tasks.sample(cfg.n_samples, generator=g)
+        with torch.no_grad():
+            H = torch.cat([parity_hidden(model, x[i:i + 8192].to(dev)).float().cpu()
+                           for i in range(0, len(x), 8192)])
+            logits = torch.cat([model(x[i:i + 8192].to(dev)).float().cpu() for i in range(0, len(x), 8192)])
+            loss = torch.nn.functional.cross_entropy(logits, y, reduction="none")
+        with run.timer("sae"), progress(total=cfg.n_steps, desc="sae", unit="step") as bar:
+            sae, info = train_sae(H, cfg.sae_config(), device=dev, progress=bar.update)
+        with torch.no_grad():
+            codes = torch.cat([sae.encode(H[i:i + 4096]) for i in range(0, len(H), 4096)])
+        samples = pd.DataFrame({"sample": np.arange(len(x), dtype=np.int64), "task": task.numpy(),
+                                "y": y.numpy(), "loss": loss.numpy().astype(np.float32)})
+        summary = write_parts_tables(run, codes, samples, method="sae", dense_share=cfg.dense_share,
+                                     n_contexts=cfg.n_contexts, n_boot=cfg.n_boot, seed=cfg.seed,
+                                     title=f"parity model {model_id}: ")
+        summary = {"run_dir": str(cfg.run_dir), "model_id": int(model_id), "width": int(model.width),
+                   "zipf_true": alpha + 1.0, "fvu": info["fvu"],
+                   "sae_threshold": sae.threshold if cfg.sparsity == "batchtopk" else None,
+                   "n_dead_in_training": info["n_dead_at_end"], **summary}
+        return run.finish(summary)
