@@ -273,6 +273,10 @@ def main(argv=None) -> dict:
             Path(args.json).write_text(text + "\n")
     if args.doc or args.render:
         render_doc(record)
+        # what `quanta falsify` quotes beside an LM verdict (tests/test_docs_figures.py checks it is this record's)
+        from quanta.calibrate.shipped import SHIPPED_LM, write_shipped_lm
+
+        write_shipped_lm(record, SHIPPED_LM)
     return record
 
 

@@ -70,3 +70,15 @@ def test_formation_tables_are_the_recorded_run():
     assert len(record["runs"]) >= 3  # a spread over seeds, not one run
     for r in record["runs"]:
         assert set(r) >= {"qdg", "oracle", "token"} and r["qdg"]["n_perm"] == record["n_perm"]
+
+
+def test_the_shipped_lm_table_is_the_planted_language_record():
+    """`quanta falsify` quotes, beside an LM verdict, the planted-language rates of the recorded run."""
+    from quanta.calibrate.shipped import SHIPPED_LM, lm_calibration_sentence, lm_table
+
+    record = json.loads((ROOT / "docs" / "data" / "planted_falsify_cpu.json").read_text())
+    shipped = json.loads(SHIPPED_LM.read_text())
+    assert shipped == json.loads(json.dumps(lm_table(record)))
+    n_true = sum(1 for r in record["pairs"] if r["kind"] == "true")
+    assert shipped["true"]["n"] == n_true > 0
+    assert f"of {n_true}" in lm_calibration_sentence()

@@ -329,10 +329,13 @@ def _replicate_ranks(lo: pd.Series, hi: pd.Series, symbol: str, what: str, *, me
     return f"{span} in each of {int(ok.sum())} replicates" + (", their mean" if mean else "")
 
 
-def _calibration() -> str:
-    """The test's error rates measured on planted worlds (:mod:`quanta.calibrate`), as one sentence."""
-    from quanta.calibrate.shipped import calibration_sentence
+def _calibration(domain: str = "parity") -> str:
+    """The test's error rates measured on planted worlds (:mod:`quanta.calibrate`), as one sentence; for an LM
+    verdict, also what the planted-quanta language measured (the parity rates do not carry over)."""
+    from quanta.calibrate.shipped import calibration_sentence, lm_calibration_sentence
 
+    if domain == "lm":
+        return calibration_sentence() + "; " + lm_calibration_sentence()
     return calibration_sentence()
 
 
@@ -494,7 +497,7 @@ def falsify(scaling_dir, parts_dir, out, config: FalsifyConfig | None = None, *,
                 summary["zipf_true"] = float(s["alpha"]) + 1.0
             table = _verdict_table(summary)
         summary.update({f"parts_{key}": p[key] for key in ("ari", "purity", "n_learned", "model_id") if key in p})
-        summary["calibration"] = _calibration()
+        summary["calibration"] = _calibration("lm" if srun.command == "lm analyze" else "parity")
         run.write_table("verdict", table)
         if formation is not None:
             fs = formation.summary()
