@@ -83,3 +83,28 @@ def test_losses_resumes_after_sigkill(tiny_suite, tmp_path, seed):
                                       check_exact=True, obj=part.name)
     want, got = json.loads((ref / "summary.json").read_text()), json.loads((killed / "summary.json").read_text())
     assert got["mean_loss"] == want["mean_loss"]
+
+
+@pytest.fixture(scope="module")
+def mini_calibration(tmp_path_factory):
+    ref = tmp_path_factory.mktemp("calibrate") / "ref"
+    code, _, err = run_cli("calibrate", "--preset", "mini", "--out", ref)
+    assert code == 0, err
+    return ref
+
+
+@pytest.mark.parametrize("seed", [0, 1])  # 0: killed while parts are decomposed, 1: while its world trains
+def test_calibrate_resumes_after_sigkill(mini_calibration, tmp_path, seed):
+    """SIGKILL inside `quanta calibrate --preset mini` (while its planted world trains, or while its parts are
+    decomposed), then --resume: every table equals an uninterrupted run's, bit for bit (times aside)."""
+    args = ["calibrate", "--preset", "mini"]
+    ref, killed = mini_calibration, tmp_path / "killed"
+    _kill_mid_run(args, killed, ["worlds/t20/manifest.json", "scaling_t20.parquet"], random.Random(seed),
+                  timeout=300.0)
+    code, _, err = run_cli(*args, "--out", killed, "--resume")
+    assert code == 0, err
+    names = [p.stem for p in sorted(ref.glob("*.parquet"))]
+    assert {"verdicts", "parts_t20", "scaling_t20"} <= set(names)
+    _assert_same_tables(killed, ref, names, drop=("seconds",))
+    _assert_same_tables(killed / "worlds" / "t20", ref / "worlds" / "t20",
+                        [p.stem for p in sorted((ref / "worlds" / "t20").glob("*.parquet"))], drop=("train_s",))
