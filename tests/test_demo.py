@@ -49,7 +49,8 @@ class _Called(Exception):
 
 
 @pytest.mark.parametrize("cfg", [DemoConfig(), DemoConfig(seed=3, alpha=0.5, suite_steps=200, qdg_threshold=2,
-                                                           device="cpu", lm_max_docs=30)])
+                                                           device="cpu", lm_max_docs=30),
+                                 DemoConfig(suite_preset="tiny", qdg_threshold=6)])
 def test_every_step_calls_what_its_command_calls(cfg, monkeypatch, tmp_path):
     """Each step's library call gets the same arguments (configs included) as its `quanta` command line."""
     import importlib
@@ -78,3 +79,11 @@ def test_every_step_calls_what_its_command_calls(cfg, monkeypatch, tmp_path):
             norm[0] = [str(p) for p in norm[0]]
         assert (demo_args, demo_kw) == (tuple(norm), cli_kw), step.name
         monkeypatch.undo()
+
+
+def test_qdg_reads_no_more_positions_than_the_suite_has(tmp_path):
+    """A suite preset with short contexts (tiny: 32) gives QDG that context; the cpu preset keeps QDG's default."""
+    for preset, flag in (("tiny", ["--context-length", "32"]), ("cpu", [])):
+        step = next(s for s in steps(tmp_path, DemoConfig(suite_preset=preset)) if s.name == "qdg-lm")
+        has = "--context-length" in step.argv
+        assert has == bool(flag) and (not flag or step.argv[step.argv.index("--context-length") + 1] == "32")

@@ -110,6 +110,14 @@ def steps(out: Path, cfg: DemoConfig, *, largest: str | None = None) -> list[Ste
     if cfg.suite_steps is not None:
         suite += ["--set", f"steps={cfg.suite_steps}"]
     largest = largest or d["lm-suite"]
+    # QDG reads as many positions as the suite's models have, at most its own default (the suite's tiny preset has 32)
+    from quanta.lm.train import PRESETS as SUITE_PRESETS
+    from quanta.qdg.pipeline import QDGConfig
+
+    qdg_context = min(QDGConfig.__dataclass_fields__["context_length"].default,
+                      int(SUITE_PRESETS[cfg.suite_preset]["context_length"]))
+    ctx_flag = ([] if qdg_context == QDGConfig.__dataclass_fields__["context_length"].default
+                else ["--context-length", str(qdg_context)])
     report_dirs = [d[k] for k in ("theory", "parity", "parity-analyze", "qdg-parity", "lm-suite", "lm-losses",
                                   "lm-analyze", "qdg-lm", "falsify-parity", "falsify-lm")]
 
@@ -160,7 +168,8 @@ def steps(out: Path, cfg: DemoConfig, *, largest: str | None = None) -> list[Ste
         from quanta.qdg.pipeline import QDGConfig, run_qdg_lm
 
         qcfg = QDGConfig(model=largest, corpus="stdlib:test", n_tokens=cfg.qdg_tokens,
-                         threshold=float(cfg.qdg_threshold), max_docs=300, seed=cfg.seed)
+                         threshold=float(cfg.qdg_threshold), max_docs=300, seed=cfg.seed,
+                         **({"context_length": qdg_context} if ctx_flag else {}))
         return run_qdg_lm(qcfg, d["qdg-lm"], device=cfg.device, **kw)
 
     def falsify(scaling, parts, target):
@@ -196,8 +205,8 @@ def steps(out: Path, cfg: DemoConfig, *, largest: str | None = None) -> list[Ste
                            str(cfg.lm_max_docs), "--out", d["lm-losses"], *dev], lm_losses),
         Step("lm-analyze", ["lm", "analyze", d["lm-losses"], "--out", d["lm-analyze"]], lm_analyze),
         Step("qdg-lm", ["qdg", "--model", largest, "--corpus", "stdlib:test", "--n-tokens", str(cfg.qdg_tokens),
-                        "--threshold", str(cfg.qdg_threshold), "--max-docs", "300", "--out", d["qdg-lm"], *seed,
-                        *dev], qdg_lm),
+                        "--threshold", str(cfg.qdg_threshold), "--max-docs", "300", *ctx_flag, "--out", d["qdg-lm"],
+                        *seed, *dev], qdg_lm),
         Step("falsify-parity", ["falsify", d["parity"], "--n-samples", str(cfg.qdg_parity_samples), "--out",
                                 d["falsify-parity"], *seed, *dev], falsify_parity),
         Step("falsify-lm", ["falsify", "--scaling", d["lm-analyze"], "--parts", d["qdg-lm"], "--out", d["falsify-lm"],
