@@ -233,8 +233,11 @@ def block(record: dict) -> str:
         lines.append(f"{kind.capitalize()} pairs (right answer `{right}`): {counts} of {len(ps)}; called "
                      f"`inconsistent` in {n_inc / len(ps):.0%} [{lo:.0%}, {hi:.0%}] (95% Wilson).")
         lines.append("")
-    cal = {p["calibration"] for p in record["pairs"] if p.get("calibration")}
-    lines += [f"falsify prints with every verdict: \"{c}\"" for c in sorted(cal)] + [END]
+    # what falsify prints today beside an LM verdict: the shipped parity calibration and this record's rates
+    from quanta.calibrate.shipped import calibration_sentence, lm_calibration_sentence, lm_table
+
+    lines += [f"falsify prints with every LM verdict: \"{calibration_sentence()}; "
+              f"{lm_calibration_sentence(lm_table(record))}\"", END]
     return "\n".join(lines)
 
 
