@@ -280,3 +280,29 @@ def test_the_formation_figure_has_no_defects():
     m, l_ = planted_world(10)
     fig = plot_formation(part_formation(m, l_, n_perm=199), title="planted world")
     assert figure_defects(fig) == []
+
+
+def test_a_parts_run_with_overlapping_features_is_read_through_its_samples(cli_run, tmp_path):
+    """A `quanta parts` run (samples + membership with weights) gives each token its heaviest part; a real
+    `quanta qdg` run, which also writes membership, is read through its clusters at the chosen count."""
+    from quanta.store import Run
+
+    root = _runs(tmp_path)
+    m, _ = planted_world(7)
+    samples = m[["doc", "pos", "token_id"]].assign(sample=np.arange(len(m)))
+    membership = pd.concat([pd.DataFrame({"sample": samples["sample"], "part": m["part"], "weight": 0.9}),
+                            pd.DataFrame({"sample": samples["sample"], "part": (m["part"] + 7) % 20, "weight": 0.1})])
+    model = Run.open(root / "qdg").summary["model"]
+    with Run.create(root / "sae", command="parts sae", config={"model": model, "corpus": "stdlib:test"}) as run:
+        run.write_table("samples", samples)
+        run.write_table("membership", membership)
+        run.finish({"n_parts": 20})
+    code, out, err = cli_run("formation", "--parts", root / "sae", "--dynamics", root / "dyn", "--out", root / "fs",
+                             "--n-perm", "199")
+    assert code == 0, err
+    a = Run.open(root / "fs").summary
+    code, out, err = cli_run("formation", "--parts", root / "qdg", "--dynamics", root / "dyn", "--out", root / "fq",
+                             "--n-perm", "199")
+    b = Run.open(root / "fq").summary
+    assert a["spread"] == pytest.approx(b["spread"]) and a["n_tokens"] == b["n_tokens"] == 600
+    assert a["world_checked"] and a["n_clusters"] is None

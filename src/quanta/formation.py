@@ -362,10 +362,7 @@ def formation_inputs(parts_dir, dynamics_dir, *, n_clusters: int | None = None,
         raise QuantaError(f"{parts_dir} decomposes a parity run, whose samples have no per-token learning steps",
                           "pass the parts of `quanta qdg --model` on a language model")
     info = {"model": psum.get("model"), "corpus": psum.get("corpus"), "world_checked": False}
-    if (prun.path / "membership.parquet").exists():
-        members = prun.read_table("membership")
-        info["n_clusters"] = None
-    elif prun.command == "qdg":
+    if prun.command == "qdg":
         tokens, clusters = prun.read_table("tokens"), prun.read_table("clusters")
         swept = sorted(int(k) for k in clusters["n_clusters"].unique())
         k = int(n_clusters) if n_clusters is not None else int(psum.get("n_clusters") or max(swept))
@@ -375,13 +372,22 @@ def formation_inputs(parts_dir, dynamics_dir, *, n_clusters: int | None = None,
         lab = clusters[clusters["n_clusters"] == k][["token", "cluster"]].rename(columns={"cluster": "part"})
         members = tokens.merge(lab, on="token", how="inner")
         info["n_clusters"] = k
+    elif (prun.path / "membership.parquet").exists() and (prun.path / "samples.parquet").exists():
+        # a `quanta parts` run: (sample, part, weight) rows, the samples' places in the corpus beside them
+        samples = prun.read_table("samples")
+        if not {"sample", "doc", "pos"} <= set(samples.columns):
+            raise QuantaError(f"{parts_dir} decomposes samples without a place in a corpus (no doc, pos)",
+                              "pass the parts of a language model")
+        keep = ["sample", "doc", "pos"] + (["token_id"] if "token_id" in samples.columns else [])
+        members = prun.read_table("membership").merge(samples[keep], on="sample", how="inner")
+        info["n_clusters"] = None
     else:
         raise QuantaError(f"{parts_dir} is a {prun.command!r} run with no parts table",
                           "pass a `quanta qdg --model` run (or a parts run with membership.parquet)")
     if not allow_mismatch:
         from quanta.world import check_same_lm_world, lm_world
 
-        info["world_checked"] = check_same_lm_world(psum, lm_world(drun), parts_dir=parts_dir, other_dir=dynamics_dir,
+        info["world_checked"] = check_same_lm_world({**prun.config, **psum}, lm_world(drun), parts_dir=parts_dir, other_dir=dynamics_dir,
                                                     what="the learning steps", same_split=True)
     return members, learning, info
 
