@@ -387,8 +387,9 @@ def formation_inputs(parts_dir, dynamics_dir, *, n_clusters: int | None = None,
     if not allow_mismatch:
         from quanta.world import check_same_lm_world, lm_world
 
-        info["world_checked"] = check_same_lm_world({**prun.config, **psum}, lm_world(drun), parts_dir=parts_dir, other_dir=dynamics_dir,
-                                                    what="the learning steps", same_split=True)
+        info["world_checked"] = check_same_lm_world({**prun.config, **psum}, lm_world(drun), parts_dir=parts_dir,
+                                                    other_dir=dynamics_dir, what="the learning steps",
+                                                    same_split=True)
     return members, learning, info
 
 
