@@ -291,3 +291,29 @@ def test_two_runs_read_a_parts_run(tmp_path):
     with pytest.raises(QuantaError, match="parity analysis"):
         falsify(tmp_path / "s", tmp_path / "lm", tmp_path / "h")
     assert not (tmp_path / "h").exists()
+
+
+def test_several_decompositions_side_by_side(tmp_path, cli_run):
+    """`--parts A --parts B`: one verdict per parts run, as each alone would get, in one table and one figure."""
+    _scaling_run(tmp_path / "s", 0.4, (0.35, 0.45))
+    _parts_run(tmp_path / "a", 1.4, seed=1)  # the predicted law
+    _parts_run(tmp_path / "b", 2.4, seed=2)  # far from it
+    code, out, err = cli_run("falsify", "--scaling", tmp_path / "s", "--parts", tmp_path / "a", "--parts",
+                             tmp_path / "b", "--out", tmp_path / "f", "--n-boot", "100")
+    assert code == 0, err
+    run = Run.open(tmp_path / "f", command="falsify")
+    table = run.read_table("verdicts")
+    assert list(table["parts_run"]) == [str(tmp_path / "a"), str(tmp_path / "b")]
+    alone = [falsify(tmp_path / "s", tmp_path / p, tmp_path / f"alone-{p}", FalsifyConfig(n_boot=100))[0]
+             for p in ("a", "b")]
+    assert list(table["verdict"]) == [s["verdict"] for s in alone]
+    assert table["zipf_measured"].tolist() == pytest.approx([s["zipf_measured"] for s in alone])
+    assert alone[1]["verdict"] == "inconsistent" and alone[0]["verdict"] != "inconsistent"
+    assert (tmp_path / "f" / "figures" / "side_by_side.png").exists() and (tmp_path / "f" / "parts-1").is_dir()
+    # refused before anything is written
+    code, _, err = cli_run("falsify", "--scaling", tmp_path / "s", "--parts", tmp_path / "a", "--parts",
+                           tmp_path / "a", "--out", tmp_path / "g")
+    assert code == 2 and "twice" in err and not (tmp_path / "g").exists()
+    code, _, err = cli_run("falsify", "--scaling", tmp_path / "s", "--parts", tmp_path / "a", "--parts",
+                           tmp_path / "s", "--out", tmp_path / "g")
+    assert code == 2 and not (tmp_path / "g").exists()

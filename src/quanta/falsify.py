@@ -31,7 +31,7 @@ from quanta.errors import QuantaError
 log = logging.getLogger(__name__)
 
 __all__ = ["FalsifyConfig", "ScalingSide", "scaling_from_models", "pool_scaling", "parts_replicates", "verdict_from_estimates", "verdict_from_replicates",
-           "falsify", "falsify_parity_run", "plot_verdict"]
+           "falsify", "falsify_parity_run", "plot_verdict", "falsify_side_by_side", "plot_side_by_side"]
 
 
 @dataclass(frozen=True)
@@ -644,3 +644,78 @@ def falsify_parity_run(run_dir, out, config: FalsifyConfig | None = None, *, for
         run.write_table("verdict", table)
         run.save_figure(plot_verdict(summary, reps, scaling.per_seed), "verdict")
         return run.finish(summary), table
+
+
+def falsify_side_by_side(scaling_dir, parts_dirs, out, config: FalsifyConfig | None = None, *, force: bool = False,
+                         argv: list[str] | None = None, allow_mismatch: bool = False) -> tuple[dict, pd.DataFrame]:
+    """Several decompositions of one model against one scaling exponent: one verdict per parts run, one table.
+
+    Each parts run (``quanta qdg``, ``quanta parts sae``, ``quanta parts acts`` ...) is decided exactly as
+    :func:`falsify` decides it, into ``out/parts-<i>/`` (a complete falsify run each); ``out`` holds the table
+    ``verdicts`` (one row per parts run: its method, count, exponent with interval, the difference from α_N + 1,
+    the p-value of d = 0 and the verdict) and the figure ``side_by_side``. Every input is checked before anything is
+    written.
+    """
+    from pathlib import Path
+
+    from quanta.store import Run
+
+    cfg = config or FalsifyConfig()
+    parts_dirs = [str(p) for p in parts_dirs]
+    if len(parts_dirs) < 2:
+        raise QuantaError("side by side needs at least two parts runs", "pass --parts twice or more")
+    if len({str(Path(p).resolve()) for p in parts_dirs}) < len(parts_dirs):
+        raise QuantaError("the same parts run is given twice", "pass each parts run once")
+    srun = Run.open(scaling_dir)
+    _scaling_run(srun)
+    for p in parts_dirs:  # everything that can be refused without work, before out is created
+        prun = Run.open(p)
+        _parts_run(prun)
+        _same_world(srun, prun, allow_mismatch)
+    config_d = {**asdict(cfg), "scaling": str(scaling_dir), "parts": parts_dirs}
+    with Run.create(out, command="falsify", config=config_d, seed=cfg.seed, argv=argv, force=force) as run:
+        rows, summaries = [], []
+        for i, p in enumerate(parts_dirs):
+            s, _ = falsify(scaling_dir, p, run.path / f"parts-{i}", cfg, force=True, allow_mismatch=allow_mismatch)
+            method = Run.open(p).command
+            ci = s.get("zipf_measured_ci") or [math.nan, math.nan]
+            rows.append(dict(parts_run=p, method=method, n_parts=s.get("n_clusters"),
+                             zipf_measured=s.get("zipf_measured"), ci_lo=ci[0], ci_hi=ci[1],
+                             parts_ranks=s.get("zipf_measured_ranks"), zipf_pred=s.get("zipf_pred"),
+                             difference=s.get("difference"), p_value=s.get("p_value"),
+                             power_law_plausible=s.get("power_law_plausible"), verdict=s["verdict"]))
+            summaries.append(s)
+        table = pd.DataFrame(rows)
+        first = summaries[0]
+        summary = {"mode": "side by side", "scaling_run": str(scaling_dir), "parts_runs": parts_dirs,
+                   "alpha_N": first.get("alpha_N"), "alpha_N_ci": first.get("alpha_N_ci"),
+                   "zipf_pred": first.get("zipf_pred"), "zipf_pred_ci": first.get("zipf_pred_ci"),
+                   "verdicts": [{"parts_run": r["parts_run"], "method": r["method"], "verdict": r["verdict"],
+                                 "zipf_measured": r["zipf_measured"], "p_value": r["p_value"]} for r in rows],
+                   "verdict": "; ".join(f"{r['method']}: {r['verdict']}" for r in rows),
+                   "verdict_reason": "one verdict per parts run (see verdicts.parquet and parts-<i>/)",
+                   "calibration": first.get("calibration"), "n_train_seeds": 1, "n_draws": 1,
+                   "cluster_count_rule": "per parts run", "ci_level": cfg.ci}
+        run.write_table("verdicts", table)
+        run.save_figure(plot_side_by_side(summary, table), "side_by_side")
+        return run.finish(summary), table
+
+
+def plot_side_by_side(summary: dict, table: pd.DataFrame):
+    """Each decomposition's exponent with its interval, against the band of α_N + 1."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 1.2 + 0.6 * len(table)), layout="constrained")
+    ax = fig.subplots()
+    y = np.arange(len(table))
+    pred, pci = summary.get("zipf_pred"), summary.get("zipf_pred_ci")
+    if pred is not None and pci:
+        ax.axvspan(pci[0], pci[1], color="C0", alpha=0.15, label=f"α_N + 1 = {pred:.2f} [{pci[0]:.2f}, {pci[1]:.2f}]")
+        ax.axvline(pred, color="C0")
+    m = table["zipf_measured"].to_numpy(float)
+    ax.errorbar(m, y, xerr=[m - table["ci_lo"].to_numpy(float), table["ci_hi"].to_numpy(float) - m], fmt="o",
+                color="C3", capsize=3, label="parts' exponent (interval)")
+    ax.set_yticks(y, [f"{r.method} ({r.verdict})" for r in table.itertuples()])
+    ax.set_xlabel("Zipf exponent of the parts' use frequencies")
+    ax.legend(fontsize=8, loc="best")
+    return fig

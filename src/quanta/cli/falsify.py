@@ -35,8 +35,9 @@ def _print_result(table, summary) -> None:
 @click.argument("run_dir", required=False, type=click.Path(file_okay=False))
 @click.option("--scaling", type=click.Path(file_okay=False), default=None,
               help="A `quanta parity analyze` or `quanta lm analyze` run (gives alpha_N).")
-@click.option("--parts", type=click.Path(file_okay=False), default=None,
-              help="A `quanta qdg`, `quanta qdg parity` or `quanta parts` run (gives the part sizes).")
+@click.option("--parts", type=click.Path(file_okay=False), multiple=True,
+              help="A `quanta qdg`, `quanta qdg parity` or `quanta parts` run (gives the part sizes); repeat it to "
+                   "set several decompositions of one model side by side, one verdict each.")
 @click.option("--n-clusters", default=None, metavar="stable_eigengap|stability|eigengap|K",
               help="The parts' count rule (end to end; default stable_eigengap), or a count the parts run swept.")
 @click.option("--rank-range", nargs=2, type=int, default=None, metavar="LO HI",
@@ -80,10 +81,25 @@ def falsify(run_dir, scaling, parts, n_clusters, rank_range, n_draws, n_samples,
             raise QuantaError("--dynamics applies to --scaling with --parts of a language model",
                               "drop --dynamics, or give --scaling and --parts")
         summary, table = falsify_parity_run(run_dir, out, cfg, force=force, resume=resume, device=device)
+    elif scaling and len(parts) > 1:
+        if resume or dynamics:
+            raise QuantaError("--resume and --dynamics apply to one --parts run", "drop them, or give one --parts")
+        from quanta.falsify import falsify_side_by_side
+
+        summary, table = falsify_side_by_side(scaling, parts, out, cfg, force=force, allow_mismatch=allow_mismatch)
+        click.echo(f"predicted α_N + 1 = {summary['zipf_pred']:.3f}" if summary.get("zipf_pred") is not None
+                   else "predicted α_N + 1: none (the scaling fit gives no exponent)")
+        for r in table.itertuples():
+            p = "" if r.p_value is None or r.p_value != r.p_value else f", p of d = 0: {r.p_value:.3g}"
+            click.echo(f"  {r.method:<12} {r.zipf_measured:.3f} [{r.ci_lo:.3f}, {r.ci_hi:.3f}]  {r.verdict}{p}")
+        if summary.get("calibration"):
+            click.echo(f"  {summary['calibration']}")
+        click.echo(f"wrote {out}")
+        return
     elif scaling and parts:
         if resume:
             raise QuantaError("--resume applies to the end-to-end mode (RUN_DIR)", "drop --resume")
-        summary, table = falsify_runs(scaling, parts, out, cfg, force=force, allow_mismatch=allow_mismatch,
+        summary, table = falsify_runs(scaling, parts[0], out, cfg, force=force, allow_mismatch=allow_mismatch,
                                       **({"dynamics_dir": dynamics} if dynamics else {}))
     else:
         raise QuantaError("nothing to falsify: give a parity RUN_DIR, or both --scaling and --parts",
