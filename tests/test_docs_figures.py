@@ -82,3 +82,11 @@ def test_the_shipped_lm_table_is_the_planted_language_record():
     n_true = sum(1 for r in record["pairs"] if r["kind"] == "true")
     assert shipped["true"]["n"] == n_true > 0
     assert f"of {n_true}" in lm_calibration_sentence()
+
+
+def test_side_by_side_table_is_the_recorded_run():
+    """docs/parts.md's side-by-side table is rendered from docs/data/side_by_side_cpu.json."""
+    bench = _bench("side_by_side_cpu")
+    assert bench.check_docs()
+    record = json.loads(bench.DATA.read_text())
+    assert {r["method"] for r in record["rows"]} == {"qdg", "parts sae", "parts acts"}
