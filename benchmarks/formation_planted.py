@@ -93,8 +93,6 @@ def write_docs(record: dict) -> None:
 
 def one_seed(seed: int, out: Path, *, steps: int, n_checkpoints: int, size, max_docs: int, n_tokens: int,
              n_perm: int) -> dict:
-    import numpy as np
-
     from quanta.formation import formation_answers, formation_inputs, part_formation
     from quanta.lm.analyze import AnalyzeConfig, analyze_losses
     from quanta.lm.corpus import load_corpus
@@ -136,7 +134,6 @@ def one_seed(seed: int, out: Path, *, steps: int, n_checkpoints: int, size, max_
         ans = formation_answers(r)
         rec[name] = {**r.summary(), "learned_together": ans[0]["answer"], "frequency_order": ans[1]["answer"]}
     rec["minutes"] = (time.perf_counter() - t0) / 60
-    del np
     return rec
 
 
