@@ -16,6 +16,22 @@ KEYS = ("method", "n_samples", "n_parts", "n_live", "n_dead", "n_dense", "fvu", 
         "head_exponent", "head", "zipf_true")
 
 
+def _lm_site_options(f):
+    """The options that name a language model's text and activation site (both methods read them)."""
+    for option in reversed([
+        click.option("--revision", default=None, help="Checkpoint of the model (stepN)."),
+        click.option("--corpus", default=None, help="Corpus spec (see quanta lm losses); default stdlib:test."),
+        click.option("--max-docs", type=int, default=None, help="Documents read at most (default 100)."),
+        click.option("--context-length", type=int, default=None, help="Tokens kept per document (default 128)."),
+        click.option("--layer", type=int, default=None,
+                     help="Block: resid 0 (embeddings)..n_layers, mlp 0..n_layers-1 (default 1)."),
+        click.option("--site", type=click.Choice(["resid", "mlp"]), default=None,
+                     help="Residual stream after the block, or the block's MLP output (default resid)."),
+    ]):
+        f = option(f)
+    return f
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def parts():
     """Parts of a model's computation and the Zipf law of their use (docs/parts.md)."""
@@ -26,14 +42,7 @@ def parts():
               help="Language model: a saved model directory, a suite member, or a hub name.")
 @click.option("--parity", "parity_run", default=None, metavar="RUN_DIR",
               help="A finished `quanta parity run`: the SAE reads its model's last hidden layer.")
-@click.option("--revision", default=None, help="Checkpoint of the model (stepN).")
-@click.option("--corpus", default=None, help="Corpus spec (see quanta lm losses); default stdlib:test.")
-@click.option("--max-docs", type=int, default=None, help="Documents read at most (default 100).")
-@click.option("--context-length", type=int, default=None, help="Tokens kept per document (default 128).")
-@click.option("--layer", type=int, default=None,
-              help="Block: resid 0 (embeddings)..n_layers, mlp 0..n_layers-1 (default 1).")
-@click.option("--site", type=click.Choice(["resid", "mlp"]), default=None,
-              help="Residual stream after the block, or the block's MLP output (default resid).")
+@_lm_site_options
 @click.option("--model-id", type=int, default=None, help="Parity: model of the sweep (default the widest).")
 @click.option("--n-samples", type=int, default=None, help="Parity: inputs drawn (default 20000).")
 @click.option("--n-latents", type=int, default=None, help="SAE latents (default 512).")
@@ -79,14 +88,7 @@ def sae(model, parity_run, out, seed, device, force, **options):
 @parts.command("acts")
 @click.option("--model", required=True, metavar="PATH|NAME",
               help="Language model: a saved model directory, a suite member, or a hub name.")
-@click.option("--revision", default=None, help="Checkpoint of the model (stepN).")
-@click.option("--corpus", default=None, help="Corpus spec (see quanta lm losses); default stdlib:test.")
-@click.option("--max-docs", type=int, default=None, help="Documents read at most (default 100).")
-@click.option("--context-length", type=int, default=None, help="Tokens kept per document (default 128).")
-@click.option("--layer", type=int, default=None,
-              help="Block: resid 0 (embeddings)..n_layers, mlp 0..n_layers-1 (default 1).")
-@click.option("--site", type=click.Choice(["resid", "mlp"]), default=None,
-              help="Residual stream after the block, or the block's MLP output (default resid).")
+@_lm_site_options
 @click.option("--n-tokens", type=int, default=None, help="Tokens clustered, a seeded subsample (default 1000).")
 @click.option("--n-clusters", type=int, default=None, help="Parts (default n_tokens/25).")
 @click.option("--similarity", type=click.Choice(["angular", "abs_angular", "abs_cosine"]), default=None,

@@ -20,6 +20,24 @@ __all__ = ["SAEPartsConfig", "SAEParityConfig", "ActsPartsConfig", "run_parts_sa
            "run_parts_acts_lm", "parity_hidden"]
 
 
+#: Settings every parts method on an LM site shares (SAEPartsConfig, ActsPartsConfig).
+_LM_SITE_CONSTRAINTS = {
+    "max_docs": [Interval(int, 1, None), None],
+    "context_length": [Interval(int, 2, None)],
+    "layer": [Interval(int, 0, None)],
+    "batch_size": [Interval(int, 1, None)],
+    "n_contexts": [Interval(int, 1, None)],
+    "n_boot": [Interval(int, 0, None)],
+}
+
+
+def _check_lm_site(cfg, constraints: dict) -> None:
+    """The model is named, and the shared LM-site settings and the method's own ``constraints`` hold."""
+    if not isinstance(cfg.model, str) or not cfg.model:
+        raise QuantaError(f"model: a model directory or name is needed, got {cfg.model!r}", "pass --model PATH|NAME")
+    validate_config(cfg, {**_LM_SITE_CONSTRAINTS, **constraints})
+
+
 @dataclass(frozen=True)
 class SAEPartsConfig:
     """Settings of ``quanta parts sae --model ...``: activations of an LM at one site, a TopK SAE, its parts.
@@ -63,18 +81,7 @@ class SAEPartsConfig:
     seed: int = 0
 
     def __post_init__(self):
-        if not isinstance(self.model, str) or not self.model:
-            raise QuantaError(f"model: a model directory or name is needed, got {self.model!r}",
-                              "pass --model PATH|NAME")
-        validate_config(self, {
-            "max_docs": [Interval(int, 1, None), None],
-            "context_length": [Interval(int, 2, None)],
-            "layer": [Interval(int, 0, None)],
-            "dense_share": [Interval(float, 0, 1, closed="right")],
-            "batch_size": [Interval(int, 1, None)],
-            "n_contexts": [Interval(int, 1, None)],
-            "n_boot": [Interval(int, 0, None)],
-        })
+        _check_lm_site(self, {"dense_share": [Interval(float, 0, 1, closed="right")]})
         self.sae_config()  # checks the SAE's settings now, before anything is loaded
 
     def sae_config(self):
@@ -202,20 +209,11 @@ class ActsPartsConfig:
     def __post_init__(self):
         from quanta.validation import Options
 
-        if not isinstance(self.model, str) or not self.model:
-            raise QuantaError(f"model: a model directory or name is needed, got {self.model!r}",
-                              "pass --model PATH|NAME")
-        validate_config(self, {
-            "max_docs": [Interval(int, 1, None), None],
-            "context_length": [Interval(int, 2, None)],
-            "layer": [Interval(int, 0, None)],
+        _check_lm_site(self, {
             "n_tokens": [Interval(int, 10, None)],
             "n_clusters": [Interval(int, 2, None), None],
             "dense_max": [Interval(int, 1, None)],
             "n_neighbors": [Interval(int, 1, None)],
-            "batch_size": [Interval(int, 1, None)],
-            "n_contexts": [Interval(int, 1, None)],
-            "n_boot": [Interval(int, 0, None)],
             "assign": [Options(("cluster_qr", "kmeans"))],
         })
         from quanta.qdg.cluster import _check_power, _check_similarity
