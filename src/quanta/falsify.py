@@ -462,8 +462,9 @@ def falsify(scaling_dir, parts_dir, out, config: FalsifyConfig | None = None, *,
                                                     "parts": str(parts_dir), **extra},
                     seed=cfg.seed, argv=argv, force=force) as run:
         summary = {"mode": "two runs", "scaling_run": str(scaling_dir), "parts_run": str(parts_dir),
-                   "n_train_seeds": 1, "n_draws": 1, "cluster_count_rule": p.get("cluster_count_rule", "live parts" if prun.command.startswith("parts")
-                                                                 else "fixed"),
+                   "n_train_seeds": 1, "n_draws": 1,
+                   "cluster_count_rule": p.get("cluster_count_rule",
+                                               "live parts" if prun.command.startswith("parts") else "fixed"),
                    "n_clusters": k, "ci_level": cfg.ci}
         a, ci = s.get("alpha_N"), s.get("alpha_N_ci")
         n_pts = s.get("alpha_N_n_points")

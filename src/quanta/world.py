@@ -9,6 +9,7 @@ user says so (``allow_mismatch``). This module reads what each run recorded; it 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 from quanta.errors import QuantaError
 
@@ -17,21 +18,11 @@ __all__ = ["LMWorld", "lm_world", "base_corpus", "check_same_lm_world"]
 _SPLITS = (":train", ":test")
 
 
-class LMWorld(tuple):
-    """``(corpus, suite)`` of an LM analysis: the corpus spec its losses read and the models they scored."""
+class LMWorld(NamedTuple):
+    """The corpus spec an LM analysis's losses read, and the models they scored."""
 
-    __slots__ = ()
-
-    def __new__(cls, corpus: str | None, suite: list[str]):
-        return super().__new__(cls, (corpus, list(suite)))
-
-    @property
-    def corpus(self) -> str | None:
-        return self[0]
-
-    @property
-    def suite(self) -> list[str]:
-        return self[1]
+    corpus: str | None
+    suite: list[str]
 
 
 def base_corpus(spec: str | None) -> str | None:
