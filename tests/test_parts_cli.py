@@ -111,3 +111,45 @@ def test_parts_acts_lm_writes_the_contract(cli_run, tiny_lm, tmp_path):  # noqa:
     code, _, err = cli_run("parts", "acts", "--model", mdir, "--corpus", cdir, "--n-tokens", "120",
                            "--n-clusters", "200", "--out", tmp_path / "bad")
     assert code == 2 and "out of range" in err and not (tmp_path / "bad").exists()
+
+
+def test_parts_acts_parity_clusters_qdgs_samples_by_their_activations(cli_run, parity_run, tmp_path):  # noqa: F811
+    out = tmp_path / "acts_parity"
+    code, stdout, err = cli_run("parts", "acts", "--parity", parity_run, "--n-samples", "400", "--seed", "3",
+                                "--out", out)
+    assert code == 0, err
+    run = Run.open(out, command="parts acts")
+    parts, mem, ctx, samples = (run.read_table(t) for t in ("parts", "membership", "contexts", "samples"))
+    s = run.summary
+    assert len(samples) == 400 and s["zipf_true"] == pytest.approx(1.4)
+    assert s["cluster_count_rule"] == "stable_eigengap" and s["similarity"] == "abs_cosine"
+    assert mem.groupby("sample").size().eq(1).all() and parts["count"].sum() == 400 and not parts["dense"].any()
+    # the same samples QDG parity clusters with the same seed (its draw and loss filter); only the rows differ
+    code, _, err = cli_run("qdg", "parity", parity_run, "--n-samples", "400", "--seed", "3", "--out",
+                           tmp_path / "qdg")
+    assert code == 0, err
+    q = Run.open(tmp_path / "qdg").read_table("samples")
+    assert np.array_equal(q["task"].to_numpy(), samples["task"].to_numpy())
+    # the solver gives each solved task its own hidden units, so no part mixes two tasks; its units also encode
+    # the bit sum, so a task's activations may split into several parts (purity 1, not ARI 1)
+    from quanta.qdg.parity import score_clusters
+
+    labels = mem.sort_values("sample")["part"].to_numpy()
+    assert score_clusters(labels, samples["task"].to_numpy())["purity"] == 1.0
+    # falsify reads it as a parity parts run
+    assert run.summary["run_dir"] == str(parity_run)
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--parity", "r", "--n-tokens", "100"), "--n-tokens do not apply to a parity run"),
+    (("--model", "m", "--threshold", "0.2"), "--threshold do not apply to a language model"),
+    (("--model", "m", "--n-clusters", "stable_eigengap"), "an LM takes a count"),
+    (("--parity", "r", "--n-clusters", "banana"), "n_clusters"),
+    ((), "exactly one of --model and --parity"),
+])
+def test_parts_acts_bad_input_is_one_line(cli_run, tmp_path, args, message):
+    out = tmp_path / "bad"
+    code, stdout, err = cli_run("parts", "acts", *args, "--out", out)
+    assert code == 2 and message in err and "Traceback" not in err, err
+    assert len(err.strip().splitlines()) == 1
+    assert not out.exists()

@@ -2,14 +2,15 @@
 
 ``quanta parts sae --model M --layer L --site resid|mlp --out DIR`` trains a TopK SAE on a language model's
 activations; ``quanta parts sae --parity RUN --out DIR`` on a parity model's hidden layer; ``quanta parts acts
---model M ...`` clusters the activations spectrally (QDG's code, activations instead of gradients).
+--model M ...`` (or ``--parity RUN``) clusters the activations spectrally (QDG's code, activations instead of
+gradients). ``quanta parts bench`` scores every method on planted worlds (:mod:`quanta.parts.bench`).
 """
 
 from __future__ import annotations
 
 import click
 
-from quanta.cli.common import device_option, echo_summary, force_option, out_option, seed_option
+from quanta.cli.common import device_option, echo_summary, force_option, out_option, resume_option, seed_option
 from quanta.errors import QuantaError
 
 KEYS = ("method", "n_samples", "n_parts", "n_live", "n_dead", "n_dense", "fvu", "zipf_exponent", "zipf_exponent_ci",
@@ -86,26 +87,100 @@ def sae(model, parity_run, out, seed, device, force, **options):
 
 
 @parts.command("acts")
-@click.option("--model", required=True, metavar="PATH|NAME",
+@click.option("--model", default=None, metavar="PATH|NAME",
               help="Language model: a saved model directory, a suite member, or a hub name.")
+@click.option("--parity", "parity_run", default=None, metavar="RUN_DIR",
+              help="A finished `quanta parity run`: cluster its model's last hidden layer on QDG parity's samples.")
 @_lm_site_options
-@click.option("--n-tokens", type=int, default=None, help="Tokens clustered, a seeded subsample (default 1000).")
-@click.option("--n-clusters", type=int, default=None, help="Parts (default n_tokens/25).")
+@click.option("--model-id", type=int, default=None, help="Parity: model of the sweep (default the widest).")
+@click.option("--n-samples", type=int, default=None,
+              help="Parity: low-loss samples clustered, as `quanta qdg parity` (default 2000).")
+@click.option("--threshold", type=float, default=None, help="Parity: loss in nats below which a sample is kept (0.1).")
+@click.option("--n-tokens", type=int, default=None, help="LM: tokens clustered, a seeded subsample (default 1000).")
+@click.option("--n-clusters", default=None,
+              help="Parts: a count; LM default n_tokens/25, parity default QDG parity's rule (stable_eigengap).")
 @click.option("--similarity", type=click.Choice(["angular", "abs_angular", "abs_cosine"]), default=None,
-              help="Affinity of the centred activations (default angular, as QDG on an LM).")
-@click.option("--affinity-power", type=int, default=None, help="Raise the affinity to this power (default 1).")
-@click.option("--batch-size", type=int, default=None, help="Contexts per forward pass (default 8).")
+              help="Affinity of the centred activations (default: angular on an LM, abs_cosine on parity, as QDG).")
+@click.option("--affinity-power", type=int, default=None,
+              help="Raise the affinity to this power (default: 1 on an LM, 4 on parity, as QDG).")
+@click.option("--batch-size", type=int, default=None, help="LM: contexts per forward pass (default 8).")
 @click.option("--n-contexts", type=int, default=None, help="Top contexts kept per part (default 10).")
 @out_option()
 @seed_option
 @device_option
 @force_option
-def acts(model, out, seed, device, force, **options):
+def acts(model, parity_run, out, seed, device, force, **options):
     """Spectral clustering of activations (QDG's code on activations instead of gradients) as parts."""
-    from quanta.parts.run import ActsPartsConfig, run_parts_acts_lm
+    from quanta.parts.run import ActsParityConfig, ActsPartsConfig, run_parts_acts_lm, run_parts_acts_parity
 
+    if (model is None) == (parity_run is None):
+        raise QuantaError("give exactly one of --model and --parity",
+                          "quanta parts acts --model PATH --layer L --out DIR, or --parity RUN_DIR --out DIR")
     given = {k: v for k, v in options.items() if v is not None}
     if seed is not None:
         given["seed"] = seed
-    summary = run_parts_acts_lm(ActsPartsConfig(model=model, **given), out, device=device, force=force)
+    k = given.get("n_clusters")
+    if isinstance(k, str) and k.isdigit():
+        given["n_clusters"] = int(k)
+    lm_only = {"revision", "corpus", "max_docs", "context_length", "layer", "site", "batch_size", "n_tokens"}
+    parity_only = {"model_id", "n_samples", "threshold"}
+    wrong = sorted((parity_only if model is not None else lm_only) & set(given))
+    if model is not None and isinstance(given.get("n_clusters"), str):
+        wrong.append("n_clusters")
+    if wrong:
+        raise QuantaError(f"options {', '.join('--' + w.replace('_', '-') for w in wrong)} do not apply to "
+                          f"{'a language model' if model is not None else 'a parity run'}"
+                          + (" (an LM takes a count for --n-clusters)" if "n_clusters" in wrong else ""),
+                          "drop them; see `quanta parts acts --help`")
+    if model is not None:
+        summary = run_parts_acts_lm(ActsPartsConfig(model=model, **given), out, device=device, force=force)
+    else:
+        summary = run_parts_acts_parity(ActsParityConfig(run_dir=str(parity_run), **given), out, device=device,
+                                        force=force)
     echo_summary(summary, out, keys=KEYS + ("n_clusters",))
+
+
+def _int_list(text: str, flag: str) -> tuple:
+    try:
+        return tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise QuantaError(f"{flag} {text!r} is not a comma-separated list of integers", f"write e.g. {flag} 0,1,2")
+
+
+@parts.command("bench")
+@click.option("--world", "worlds", multiple=True, required=True, metavar="SCALING_RUN",
+              help="A `quanta parity analyze` run, or a `quanta lm analyze` run on a planted: corpus; repeatable.")
+@click.option("--methods", default="qdg,sae,acts", show_default=True, help="Methods to run, comma-separated.")
+@click.option("--seeds", default="0,1,2", show_default=True, help="Seeds of every method, comma-separated.")
+@click.option("--max-docs", type=int, default=None, help="LM worlds: documents every method reads (default 100).")
+@click.option("--layer", type=int, default=None,
+              help="LM worlds: residual-stream layer of sae and acts (default the last block's output).")
+@click.option("--n-perm", type=int, default=None, help="Permutations of the truth for the null (default 20).")
+@click.option("--set", "overrides", multiple=True, metavar="METHOD.KEY=VALUE",
+              help="Override one method's default, e.g. --set sae.n_steps=500; repeatable.")
+@out_option()
+@device_option
+@force_option
+@resume_option
+def bench(worlds, methods, seeds, max_docs, layer, n_perm, overrides, out, device, force, resume):
+    """Run every method on planted worlds and score its parts against the planted quanta (docs/parts.md).
+
+    For each world, method and seed: the method's parts run, the closing test against the world's scaling law,
+    the match F1 (and ARI for partitions) with a permutation null, the exponent against α+1 and the wall time.
+    Writes scores.parquet, methods.parquet, figures/bench.png and summary.json; --resume continues a killed run.
+    """
+    from quanta.cli.common import parse_overrides
+    from quanta.parts.bench import BenchConfig, bench_markdown, run_bench
+
+    options: dict = {}
+    for key, value in parse_overrides(overrides).items():
+        method, _, name = key.partition(".")
+        if not name:
+            raise QuantaError(f"--set {key}=...: name the method, as METHOD.KEY", "write e.g. --set sae.n_steps=500")
+        options.setdefault(method, {})[name] = value
+    given = {k: v for k, v in {"max_docs": max_docs, "layer": layer, "n_perm": n_perm}.items() if v is not None}
+    cfg = BenchConfig(worlds=worlds, methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
+                      seeds=_int_list(seeds, "--seeds"), options=options, **given)
+    summary, _ = run_bench(cfg, out, device=device, force=force, resume=resume)
+    click.echo(bench_markdown(summary).rstrip())
+    click.echo(f"wrote {out}")

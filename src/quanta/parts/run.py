@@ -1,4 +1,4 @@
-"""Parts runs: ``quanta parts sae`` (an LM site or a parity hidden layer) and ``quanta parts acts`` (an LM site).
+"""Parts runs: ``quanta parts sae`` and ``quanta parts acts``, each on an LM site or a parity model's hidden layer.
 
 The contract's tables are written by :mod:`quanta.parts.tables`; this module loads the inputs (an LM's
 activations, a parity model's hidden layer), runs the method and writes the run directory.
@@ -16,8 +16,8 @@ from quanta.parts.law import DENSE_SHARE
 from quanta.parts.tables import write_parts_tables
 from quanta.validation import Interval, validate_config
 
-__all__ = ["SAEPartsConfig", "SAEParityConfig", "ActsPartsConfig", "run_parts_sae_lm", "run_parts_sae_parity",
-           "run_parts_acts_lm", "parity_hidden"]
+__all__ = ["SAEPartsConfig", "SAEParityConfig", "ActsPartsConfig", "ActsParityConfig", "run_parts_sae_lm",
+           "run_parts_sae_parity", "run_parts_acts_lm", "run_parts_acts_parity", "parity_hidden"]
 
 
 #: Settings every parts method on an LM site shares (SAEPartsConfig, ActsPartsConfig).
@@ -372,4 +372,108 @@ def run_parts_sae_parity(cfg: SAEParityConfig, out, *, device=None, force: bool 
                    "zipf_true": alpha + 1.0, "fvu": info["fvu"],
                    "sae_threshold": sae.threshold if cfg.sparsity == "batchtopk" else None,
                    "n_dead_in_training": info["n_dead_at_end"], **summary}
+        return run.finish(summary)
+
+
+@dataclass(frozen=True)
+class ActsParityConfig:
+    """Settings of ``quanta parts acts --parity RUN``: QDG parity's clustering on the hidden layer instead of gradients.
+
+    The samples, the count rule and the affinity are those of ``quanta qdg parity``
+    (:class:`quanta.qdg.parity.ParityQDGConfig`, whose defaults were chosen on docs/qdg.md's tuning
+    configurations); only the rows clustered differ: the last hidden layer's activations, centred on their mean
+    over the samples, instead of per-sample gradients. So the two methods are compared on the same samples.
+
+    Attributes
+    ----------
+    run_dir : str
+        A finished ``quanta parity run``.
+    model_id : int, optional
+        Model of the sweep (default: the widest, as ``quanta qdg parity``).
+    n_samples, threshold, n_clusters, similarity, affinity_power, n_boot, seed
+        As in :class:`quanta.qdg.parity.ParityQDGConfig` (2000 samples of loss below 0.1 nats, the stable
+        eigengap count, ``abs_cosine`` to the power 4).
+    n_contexts : int, default 10
+        Top contexts kept per part.
+    """
+
+    run_dir: str
+    model_id: int | None = None
+    n_samples: int = 2000
+    threshold: float = 0.1
+    n_clusters: int | str = "stable_eigengap"
+    similarity: str = "abs_cosine"
+    affinity_power: int = 4
+    n_contexts: int = 10
+    n_boot: int = 200
+    seed: int = 0
+
+    def __post_init__(self):
+        validate_config(self, {"n_contexts": [Interval(int, 1, None)]})
+        self.qdg_config()  # checks the shared settings now, before anything is loaded
+
+    def qdg_config(self):
+        from quanta.qdg.parity import ParityQDGConfig
+
+        return ParityQDGConfig(run_dir=self.run_dir, model_id=self.model_id, n_samples=self.n_samples,
+                               threshold=self.threshold, n_clusters=self.n_clusters, similarity=self.similarity,
+                               affinity_power=self.affinity_power, null_control=False, n_boot=self.n_boot,
+                               seed=self.seed)
+
+
+def run_parts_acts_parity(cfg: ActsParityConfig, out, *, device=None, force: bool = False, argv=None) -> dict:
+    """``quanta parts acts --parity RUN``: spectral clustering of a parity model's centred hidden activations.
+
+    The samples (the model's own loss below ``threshold``), the count rule and the affinity are QDG parity's
+    (:func:`quanta.qdg.parity.decompose_parity` with the activations as its rows). The parts are a partition;
+    membership weight is each sample's centrality in its part. ``samples.parquet`` carries each sample's task id,
+    label and loss for reading the parts afterwards (the clustering never sees them). Returns the summary, which
+    adds ``zipf_true`` (the run's planted alpha + 1).
+    """
+    import torch
+
+    from quanta.parity import ParityTasks, load_member
+    from quanta.qdg.cluster import member_centrality
+    from quanta.qdg.parity import _check_model, check_decompose_memory, decompose_parity
+    from quanta.store import Run
+    from quanta.utils import device_description, resolve_device
+
+    dev = resolve_device(device)
+    qcfg = cfg.qdg_config()
+    src = Run.open(cfg.run_dir, command="parity run")
+    models = src.read_table("models")
+    model_id = _check_model(models, cfg.model_id, cfg.run_dir)
+    row = models[models["model"] == model_id].iloc[0]
+    alpha = float(row["alpha"])
+    check_decompose_memory(qcfg, int(src.config.get("n_tasks", 0)) + int(src.config.get("n", 0)), dev)
+    run = Run.create(out, command="parts acts", config=asdict(cfg), seed=cfg.seed, device=device_description(dev),
+                     force=force, argv=argv)
+    with run:
+        model = load_member(cfg.run_dir, model_id, device=dev)
+        tasks = ParityTasks.from_config(src.config, alpha=alpha, device="cpu")
+
+        def centred_hidden(x, _y):
+            with torch.no_grad():
+                H = torch.cat([parity_hidden(model, x[i:i + 8192].to(dev)).float() for i in range(0, len(x), 8192)])
+            return H - H.mean(dim=0)
+
+        with run.timer("decompose"):
+            parts = decompose_parity(model, tasks, qcfg, train_seed=int(row["seed"]), model_id=model_id, device=dev,
+                                     gradients_of=centred_hidden)
+        k = parts.n_clusters
+        labels = np.asarray(parts.labels[k]).astype(np.int64)
+        weight = np.maximum(member_centrality(parts.affinity, labels), 1e-6)  # > 0: every member fires its part
+        codes = torch.zeros((len(labels), int(labels.max()) + 1))
+        codes[torch.arange(len(labels)), torch.as_tensor(labels)] = torch.as_tensor(weight, dtype=torch.float32)
+        samples = pd.DataFrame({"sample": np.arange(len(labels), dtype=np.int64), "task": parts.task,
+                                "y": parts.y.numpy(), "loss": np.asarray(parts.loss, dtype=np.float32)})
+        summary = write_parts_tables(run, codes, samples, method="acts", dense_share=1.0, n_contexts=cfg.n_contexts,
+                                     n_boot=cfg.n_boot, seed=cfg.seed, title=f"parity model {model_id}: ")
+        summary = {"run_dir": str(cfg.run_dir), "model_id": int(model_id), "width": int(model.width),
+                   "zipf_true": alpha + 1.0, "n_clusters": int(k), "cluster_count_rule": parts.count_rule,
+                   "similarity": cfg.similarity, "affinity_power": cfg.affinity_power,
+                   "selection": f"loss < {cfg.threshold} nats (the model's own; no task id)",
+                   "n_drawn": parts.n_drawn, "n_dropped": int(sum(parts.n_dropped_by_task.values())),
+                   "n_isolated": parts.n_isolated, **summary,
+                   "timings_s": {kk: round(v, 3) for kk, v in run.manifest.get("timings_s", {}).items()}}
         return run.finish(summary)
