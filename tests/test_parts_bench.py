@@ -241,3 +241,14 @@ def test_summary_ranks_and_leads_by_paired_units():
     sae = methods.set_index("method").loc["sae"]
     assert sae["n_consistent"] == 6 and sae["exponent_bias"] == pytest.approx(-0.1) and np.isnan(sae["ari"])
     assert methods.set_index("method").loc["qdg", "n_inconsistent"] == 6
+
+
+def test_report_shows_the_scoreboard(parity_bench, tmp_path, cli_run):
+    out, _ = parity_bench
+    code, _, err = cli_run("report", out, *sorted(out.glob("units/*/sae-s0/parts")), "--out", tmp_path / "rep")
+    assert code == 0, err
+    html = (tmp_path / "rep" / "report.html").read_text()
+    assert "Parts: other decompositions and the scoreboard" in html and "Scoreboard: parts against" in html
+    summary = json.loads((out / "summary.json").read_text())
+    assert f"By match F1: {' &gt; '.join(summary['ranking_f1']['order'])}" in html
+    assert "Method sae:" in html  # a single parts run gets its one-line digest

@@ -1,5 +1,5 @@
 """What each kind of run adds to its block: the predicted exponents (theory), the task distribution and models
-(parity), the suite (lm) and the verdict (falsify)."""
+(parity), the suite (lm), the method and the scoreboard (parts), the verdict (falsify) and the rates (calibrate)."""
 
 from __future__ import annotations
 
@@ -122,5 +122,53 @@ def calibrate_extra(block: RunBlock, tables: list[TableInfo], opts: Options) -> 
     return H.kv_table(rows, header=("rate", "share of verdicts (95% Wilson)"), table_id=f"{block.anchor}-rates")
 
 
+def _mean_sd(mean, sd) -> str:
+    if mean is None:
+        return "\u2013"
+    return f"{mean:.3f}" + (f" \u00b1 {sd:.3f}" if sd is not None else "")
+
+
+def parts_extra(block: RunBlock, tables: list[TableInfo], opts: Options) -> str:
+    """A parts run: its method and law in one line; the bench: the scoreboard by method and the two rankings."""
+    s = block.summary
+    if block.run.command != "parts bench":
+        if s.get("method") is None:
+            return ""
+        law = s.get("zipf_exponent")
+        return H.paragraph(f"Method {s['method']}: {s.get('n_live')} live parts of {s.get('n_parts')} "
+                           f"({s.get('n_dead')} dead, {s.get('n_dense')} dense) on {s.get('n_samples')} samples; "
+                           f"Zipf exponent of their use {H.fmt_value(law) if law is not None else 'not fitted'}"
+                           + (f" (planted \u03b1+1 = {H.fmt_value(s['zipf_true'])})" if s.get("zipf_true") else "")
+                           + ".")
+    methods = s.get("methods") or []
+    if not methods:
+        return H.note("This bench's summary holds no methods.", kind="warn")
+    rows = []
+    for r in methods:
+        n = r["n_units"]
+        rows.append((r["method"], n, _mean_sd(r.get("f1"), r.get("f1_sd")), H.fmt_value(r.get("f1_null")),
+                     f"{r.get('f1_above_null_q95')}/{n}", H.fmt_value(r.get("ari")),
+                     _mean_sd(r.get("abs_exponent_error"), r.get("abs_exponent_error_sd")),
+                     f"{r.get('n_consistent')}/{n}", f"{r.get('n_inconsistent')}/{n}",
+                     f"{r.get('n_not_power_law')}/{n}", H.fmt_value(r.get("seconds_median"))))
+    out = ["<h4>Scoreboard: parts against the planted quanta</h4>",
+           H.kv_table(rows, header=("method", "units", "match F1", "null F1", "F1 above null 95%", "ARI",
+                                    "|exponent \u2212 (\u03b1+1)|", "consistent", "inconsistent",
+                                    "not a power law", "seconds (median)"), table_id=f"{block.anchor}-bench")]
+    for key, what in (("ranking_f1", "match F1"), ("ranking_exponent", "exponent error")):
+        r = s.get(key)
+        if not r:
+            continue
+        text = f"By {what}: {' > '.join(r['order'])}"
+        if r.get("runner_up"):
+            lo, hi = r["lead_ci"]
+            text += (f"; {r['best']} leads {r['runner_up']} by {r['lead']:.3f} [{lo:.3f}, {hi:.3f}] "
+                     f"({s.get('ci_level', 0.9):.0%} bootstrap over {r['n_paired']} paired units).")
+        out.append(H.paragraph(text))
+    out.append(H.paragraph("Every world is true, so consistent is the right verdict and inconsistent a false alarm. "
+                           "The null F1 is the same parts scored against the truth shuffled across their samples."))
+    return "".join(out)
+
+
 EXTRAS = {"theory": theory_extra, "parity": parity_extra, "lm": lm_extra, "falsify": falsify_extra,
-          "calibrate": calibrate_extra}
+          "calibrate": calibrate_extra, "parts": parts_extra}

@@ -8,6 +8,7 @@ preview of the first rows when large) and its config. On top of that:
 - ``parity``: the task distribution and the models of the sweep;
 - ``lm``: the suite's models, the corpus, and tokens in context (e.g. monogenic/polygenic tokens);
 - ``qdg``: the cluster browser (clusters by size with their top contexts, the token highlighted);
+- ``parts``: the method and its law; for ``parts bench``, the scoreboard by method and the rankings;
 - ``falsify``: the verdict table (predicted α+1 against the measured Zipf exponent, with intervals).
 
 This module holds the sections and assembles a run's block (:func:`render_run`); each family of parts is its own
@@ -36,6 +37,7 @@ SECTIONS: dict[str, str] = {
     "parity": "Multitask sparse parity",
     "lm": "Language models",
     "qdg": "Quanta discovery from gradients (QDG)",
+    "parts": "Parts: other decompositions and the scoreboard",
     "falsify": "Falsification: Zipf exponent against the scaling law",
     "formation": "Watching parts form over training",
     "calibrate": "Calibration: how often the test is right",
@@ -54,6 +56,9 @@ INTROS: dict[str, str] = {
     "qdg": ("Clusters of per-token gradients. If quanta are real, cluster sizes follow a Zipf law whose "
             "exponent matches \u03b1+1 from the scaling law. Browse the clusters below: each shows its size "
             "and its top contexts with the token highlighted."),
+    "parts": ("Decompositions other than QDG (sparse autoencoder features, clusters of activations) under one "
+              "contract, and the bench that runs every method on planted worlds and scores its parts against the "
+              "quanta that were planted."),
     "falsify": ("The closing test: the Zipf exponent implied by the scaling exponent (\u03b1_N + 1) against the "
                 "exponent measured on the discovered parts, each with its interval."),
     "formation": ("A second test, over checkpoints: the tokens of a part should be learned at about the same step, "
