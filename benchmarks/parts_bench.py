@@ -106,6 +106,8 @@ def main(argv=None) -> dict | None:
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
         "machine": f"a {os.cpu_count()}-core {platform.machine()} machine (shared)",
         "worlds": summary["worlds"], "methods": list(cfg.methods), "seeds": list(cfg.seeds),
+        "options": manifest["config"].get("options", {}), "n_perm": manifest["config"].get("n_perm"),
+        "max_docs": manifest["config"].get("max_docs"),
         "held_out": HELD_OUT, "minutes": minutes, "summary": {k: v for k, v in summary.items() if k != "worlds"},
     }
     if args.json:

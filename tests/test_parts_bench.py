@@ -159,7 +159,10 @@ def test_bench_on_a_planted_language_world(lm_world, tmp_path):
         assert info["shift"] == (0 if r["method"] == "qdg" else 1)
         docs = load_corpus(run.config["corpus"], max_docs=40)
         tok = load_tokenizer(run.config["model"])
-        lengths = {d.doc: len(tok(d.text)["input_ids"]) for d in docs}
+        ids = {d.doc: tok(d.text)["input_ids"] for d in docs}
+        lengths = {d: len(v) for d, v in ids.items()}
+        # the rows' positions index the same tokenisation the planted labels are read from
+        assert all(ids[d][p] == t for d, p, t in zip(rows["doc"], rows["pos"], rows["token_id"]))
         nxt = rows.assign(pos=rows["pos"] + info["shift"])
         ok = nxt["pos"].to_numpy() < nxt["doc"].map(lengths).to_numpy()
         want = np.full(len(rows), -1)
@@ -169,6 +172,16 @@ def test_bench_on_a_planted_language_world(lm_world, tmp_path):
         # the world is the suite's largest model, read on the analysis's corpus
         assert run.config["model"].endswith("neox-d48-l2") and run.config["corpus"] == PLANTED + ":test"
     assert "| qdg |" in bench_markdown(summary)
+    # a method that cannot run on a world is a result: recorded with its message, and the bench goes on
+    strict = {**TINY_LM, "qdg": {**TINY_LM["qdg"], "threshold": 1e-9}}
+    cfg2 = BenchConfig(worlds=(str(lm_world),), methods=("qdg", "acts"), seeds=(0,), max_docs=40, n_perm=5,
+                       options=strict)
+    summary2, scores2 = run_bench(cfg2, tmp_path / "bench2")
+    q = scores2.set_index("method")
+    assert q.loc["qdg", "verdict"] == "error" and "no token has loss below" in q.loc["qdg", "error"]
+    assert q.loc["acts", "verdict"] != "error" and np.isfinite(q.loc["acts", "f1"])
+    assert {r["method"]: r["n_failed"] for r in summary2["methods"]} == {"qdg": 1, "acts": 0}
+    assert "| qdg | 1 (1 failed) |" in bench_markdown(summary2)
 
 
 @pytest.mark.parametrize("args, message", [

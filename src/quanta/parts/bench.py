@@ -21,6 +21,10 @@ its command would (a parts run directory), runs the closing test against the wor
   is a false alarm;
 * **seconds**: the method's wall time (its run directory's ``total``).
 
+A method that cannot run on a world (a :class:`QuantaError` inside a unit, e.g. no token below QDG's loss
+threshold on a weak model) is a result too: its unit is recorded with verdict ``error`` and the message, counted as
+``n_failed``, and the bench goes on. Settings are checked for every world and method before anything runs.
+
 Samples of an LM: QDG's rows are predicted tokens (its ``tokens`` table). An activation at token ``t`` (``sae``,
 ``acts``) is what the model uses to predict token ``t+1``, so it is scored against the skill of token ``t+1``;
 the last token of a document has none.
@@ -436,10 +440,15 @@ def run_bench(cfg: BenchConfig, out, *, device=None, force: bool = False, resume
                     continue
                 t0 = time.perf_counter()
                 with run.timer(f"{w.name} {m}"):
-                    _run_method(w, m, _method_config(w, m, s, cfg), udir / "parts", dev)
-                    fs, _ = falsify(w.scaling, udir / "parts", udir / "falsify",
-                                    dataclasses.replace(fcfg, seed=int(s)), force=(udir / "falsify").exists())
-                    score = score_unit(udir / "parts", fs, zipf_true=w.zipf_true, n_perm=cfg.n_perm, seed=int(s))
+                    try:
+                        if not _complete(udir / "parts"):
+                            _run_method(w, m, _method_config(w, m, s, cfg), udir / "parts", dev)
+                        fs, _ = falsify(w.scaling, udir / "parts", udir / "falsify",
+                                        dataclasses.replace(fcfg, seed=int(s)), force=(udir / "falsify").exists())
+                        score = score_unit(udir / "parts", fs, zipf_true=w.zipf_true, n_perm=cfg.n_perm,
+                                           seed=int(s))
+                    except QuantaError as exc:  # the method cannot run on this world: a result, recorded as such
+                        score = {"verdict": "error", "error": " ".join(str(exc).split())[:500]}
                 row = {"world": w.name, "domain": w.domain, "planted_alpha": w.planted_alpha,
                        "zipf_true": w.zipf_true, "method": m, "seed": int(s), **score,
                        "unit_seconds": round(time.perf_counter() - t0, 2),
@@ -448,7 +457,14 @@ def run_bench(cfg: BenchConfig, out, *, device=None, force: bool = False, resume
                 rows.append(json.loads(done.read_text()))
                 bar.update(1)
         scores = pd.DataFrame(rows)
+        if (scores["verdict"] == "error").all():
+            raise QuantaError(f"every unit of the bench failed; the first: {scores['error'].iloc[0]}",
+                              "check the worlds and the methods' settings (--set METHOD.KEY=VALUE)")
+        if "error" not in scores:
+            scores["error"] = None
         for c in ("exponent_ci", "zipf_pred_ci"):
+            if c not in scores:
+                scores[c] = None
             scores[c] = scores[c].map(lambda v: json.dumps(v))
         run.write_table("scores", scores)
         summary, methods = summarize_bench(scores, seed=int(cfg.seeds[0]))
@@ -456,6 +472,11 @@ def run_bench(cfg: BenchConfig, out, *, device=None, force: bool = False, resume
         run.write_table("methods", methods)
         run.save_figure(plot_bench(scores, summary), "bench")
         return run.finish(summary), scores
+
+
+def _complete(path: Path) -> bool:
+    m = path / "manifest.json"
+    return m.exists() and json.loads(m.read_text()).get("status") == "complete"
 
 
 def _worlds(cfg: BenchConfig) -> list[BenchWorld]:
@@ -502,7 +523,7 @@ def summarize_bench(scores: pd.DataFrame, *, ci: float = 0.9, n_boot: int = 2000
         ari, ari_sd = _mean_sd(g["ari"]) if "ari" in g else (None, None)
         ae, ae_sd = _mean_sd(err.abs())
         bias, _ = _mean_sd(err)
-        rows.append({"method": m, "n_units": n, "f1": f1, "f1_sd": f1_sd, "f1_null": f1n,
+        rows.append({"method": m, "n_units": n, "n_failed": int((g["verdict"] == "error").sum()), "f1": f1, "f1_sd": f1_sd, "f1_null": f1n,
                      "f1_above_null_q95": int((g["f1"] > g["f1_null_q95"]).sum()),
                      "f1_unweighted": _mean_sd(g["f1_unweighted"])[0],
                      "n_matched": float(g["n_matched"].mean()), "n_quanta": float(g["n_quanta"].mean()),
@@ -614,8 +635,9 @@ def bench_markdown(summary: dict) -> str:
              "| inconsistent | not a power law | seconds (median) |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in summary["methods"]:
         n = r["n_units"]
+        failed = f" ({r['n_failed']} failed)" if r.get("n_failed") else ""
         lines.append(
-            f"| {r['method']} | {n} | {f(r['f1'])} ± {f(r['f1_sd'])} | {f(r['f1_null'])} | {r['f1_above_null_q95']}/{n} "
+            f"| {r['method']} | {n}{failed} | {f(r['f1'])} ± {f(r['f1_sd'])} | {f(r['f1_null'])} | {r['f1_above_null_q95']}/{n} "
             f"| {f(r['ari'])} | {f(r['abs_exponent_error'])} ± {f(r['abs_exponent_error_sd'])} "
             f"| {f(r['exponent_bias'], 2)} | {r['n_within_0.1']}/{n} "
             f"| {r['n_consistent']}/{n} [{r['consistent_lo']:.0%}, {r['consistent_hi']:.0%}] "

@@ -146,7 +146,7 @@ def parts_extra(block: RunBlock, tables: list[TableInfo], opts: Options) -> str:
     rows = []
     for r in methods:
         n = r["n_units"]
-        rows.append((r["method"], n, _mean_sd(r.get("f1"), r.get("f1_sd")), H.fmt_value(r.get("f1_null")),
+        rows.append((r["method"], f"{n} ({r['n_failed']} failed)" if r.get("n_failed") else n, _mean_sd(r.get("f1"), r.get("f1_sd")), H.fmt_value(r.get("f1_null")),
                      f"{r.get('f1_above_null_q95')}/{n}", H.fmt_value(r.get("ari")),
                      _mean_sd(r.get("abs_exponent_error"), r.get("abs_exponent_error_sd")),
                      f"{r.get('n_consistent')}/{n}", f"{r.get('n_inconsistent')}/{n}",
