@@ -254,6 +254,9 @@ def test_summary_ranks_and_leads_by_paired_units():
     sae = methods.set_index("method").loc["sae"]
     assert sae["n_consistent"] == 6 and sae["exponent_bias"] == pytest.approx(-0.1) and np.isnan(sae["ari"])
     assert methods.set_index("method").loc["qdg", "n_inconsistent"] == 6
+    table = [line for line in bench_markdown(summary).splitlines() if line.startswith("|")]
+    assert len(table) == 5 and len({line.replace("\\|", "").count("|") for line in table}) == 1
+    assert "| 3.0 of 5.0 |" in table[2]
 
 
 def test_report_shows_the_scoreboard(parity_bench, tmp_path, cli_run):

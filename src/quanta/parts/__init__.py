@@ -6,7 +6,8 @@ a rank-frequency figure and the Zipf law in ``summary.json``. Modules: :mod:`qua
 autoencoder), :mod:`quanta.parts.law` (counts, frequencies, dead/dense rule, the Zipf fit),
 :mod:`quanta.parts.planted` (planted activations with Zipf frequencies), :mod:`quanta.parts.activations` (LM
 activations at a layer and site), :mod:`quanta.parts.tables` (the contract's tables and figures) and
-:mod:`quanta.parts.run` (the run directories). Names are imported lazily.
+:mod:`quanta.parts.run` (the run directories) and :mod:`quanta.parts.bench` (every method on planted worlds, scored
+against the planted quanta). Names are imported lazily.
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ _EXPORTS = {
     "log10_density": "quanta.parts.law",
     "PlantedActivations": "quanta.parts.planted",
     "planted_activations": "quanta.parts.planted",
+    "BenchConfig": "quanta.parts.bench",
+    "run_bench": "quanta.parts.bench",
+    "match_scores": "quanta.parts.bench",
+    "unit_truth": "quanta.parts.bench",
+    "bench_world": "quanta.parts.bench",
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS, globals())

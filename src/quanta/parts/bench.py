@@ -585,7 +585,7 @@ def plot_bench(scores: pd.DataFrame, summary: dict | None = None):
     methods = list(dict.fromkeys(scores["method"]))
     worlds = list(dict.fromkeys(scores["world"]))
     cmap = {w: f"C{i % 10}" for i, w in enumerate(worlds)}
-    fig = Figure(figsize=(13, 4.4), layout="constrained")
+    fig = Figure(figsize=(13, 5.0), layout="constrained")
     ax1, ax2, ax3 = fig.subplots(1, 3)
     for i, m in enumerate(methods):
         g = scores[scores["method"] == m]
@@ -598,7 +598,8 @@ def plot_bench(scores: pd.DataFrame, summary: dict | None = None):
     ax1.set_ylabel("match F1 with the planted quanta")
     ax1.set_ylim(0, 1)
     ax1.set_title("Parts against planted quanta\n(filled: method; open: permutation null)", fontsize=10)
-    ax1.legend(fontsize=7, title="world", title_fontsize=7, loc="upper right")
+    ax1.legend(fontsize=7, title="world", title_fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1),
+               ncol=min(3, len(worlds)), frameon=False)
     markers = dict(zip(methods, "osD^v"))
     ys = np.r_[scores["exponent"].astype(float), scores["oracle_exponent"].astype(float)]
     lo = min(scores["zipf_true"].min(), np.nanmin(ys)) - 0.1
@@ -637,8 +638,8 @@ def bench_markdown(summary: dict) -> str:
         n = r["n_units"]
         failed = f" ({r['n_failed']} failed)" if r.get("n_failed") else ""
         lines.append(
-            f"| {r['method']} | {n}{failed} | {f(r['f1'])} ± {f(r['f1_sd'])} | {f(r['f1_null'])} | {r['f1_above_null_q95']}/{n} "
-            f"| {f(r['ari'])} | {f(r['abs_exponent_error'])} ± {f(r['abs_exponent_error_sd'])} "
+            f"| {r['method']} | {n}{failed} | {f(r['f1'])} ± {f(r['f1_sd'])} | {f(r['f1_null'])} "
+            f"| {r['f1_above_null_q95']}/{n} | {f(r['n_matched'], 1)} of {f(r['n_quanta'], 1)} | {f(r['ari'])} | {f(r['abs_exponent_error'])} ± {f(r['abs_exponent_error_sd'])} "
             f"| {f(r['exponent_bias'], 2)} | {r['n_within_0.1']}/{n} "
             f"| {r['n_consistent']}/{n} [{r['consistent_lo']:.0%}, {r['consistent_hi']:.0%}] "
             f"| {r['n_inconsistent']}/{n} [{r['inconsistent_lo']:.0%}, {r['inconsistent_hi']:.0%}] "
