@@ -13,8 +13,8 @@ from quanta.errors import QuantaError
 @seed_option
 @device_option
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a demo setting (seed, alpha, parity_preset, suite_preset, suite_steps, lm_max_docs, "
-                   "qdg_tokens, qdg_parity_samples, qdg_threshold).")
+              help="Override a demo setting (seed, alpha, parity_preset, parity_steps, parity_seeds, suite_preset, "
+                   "suite_steps, lm_max_docs, qdg_tokens, qdg_parity_samples, qdg_threshold).")
 @force_option
 @resume_option
 def demo(out, seed, device, overrides, force, resume):
