@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DemoConfig:
-    """Sizes of the demo; the defaults finish in about 10 minutes on 2 CPU cores.
+    """Sizes of the demo. The defaults aim at 10 minutes on 2 CPU cores, a target: the measured times are in
+    docs/benchmarks.md (whose figure predates the current defaults).
 
     Attributes
     ----------

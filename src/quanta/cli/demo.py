@@ -19,8 +19,8 @@ from quanta.errors import QuantaError
 @resume_option
 def demo(out, seed, device, overrides, force, resume):
     """Run theory, parity (run, analyze, QDG), an LM suite on the Python standard library (train, losses,
-    analyze, QDG), falsify and the report, offline, into OUT (sized for at most 10 minutes on 2 CPU cores; the
-    times measured are in docs/benchmarks.md)."""
+    analyze, QDG), falsify and the report, offline, into OUT (the defaults aim at 10 minutes on 2 CPU cores, a
+    target; the measured times are in docs/benchmarks.md)."""
     import dataclasses
 
     from quanta.demo import DemoConfig, headline_lines, run_demo
