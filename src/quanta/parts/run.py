@@ -247,9 +247,9 @@ def run_parts_acts_lm(cfg: ActsPartsConfig, out, *, device=None, force: bool = F
     from quanta.utils import device_description, resolve_device
 
     dev = resolve_device(device)
-    model, tok, windows, contexts = _load_lm(cfg, dev, min_tokens=cfg.n_tokens)
     _, k = choose_counts(cfg.n_tokens, (), cfg.n_clusters)
     _check_parts_boot(cfg.n_boot, k, "parts acts")
+    model, tok, windows, contexts = _load_lm(cfg, dev, min_tokens=cfg.n_tokens)
     run = Run.create(out, command="parts acts", config=asdict(cfg), seed=cfg.seed, device=device_description(dev),
                      force=force, argv=argv)
     with run:
