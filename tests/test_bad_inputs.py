@@ -155,6 +155,9 @@ CASES = [
     ("parity-analyze-wrong-kind", ["parity", "analyze", "{L}"], None),
     ("parity-analyze-n-boot", ["parity", "analyze", "{P}", "--n-boot", "-1"],
      ["parity", "analyze", "{P}", "--n-boot", "20", "--no-figures"]),
+    # a bootstrap beyond memory: refused before the analysis, then the corrected command into the same --out works
+    ("parity-analyze-n-boot-huge", ["parity", "analyze", "{P}", "--n-boot", "10000000000"],
+     ["parity", "analyze", "{P}", "--n-boot", "20", "--no-figures"]),
     ("parity-analyze-ci", ["parity", "analyze", "{P}", "--ci", "2"], None),
     ("parity-analyze-fit-range", ["parity", "analyze", "{P}", "--fit-range", "N=bad"], None),
     ("parity-analyze-fit-axis", ["parity", "analyze", "{P}", "--fit-range", "Q=1:2"], None),
@@ -211,6 +214,8 @@ CASES = [
     ("analyze-set-unknown", ["lm", "analyze", "{L}", "--set", "bogus=1"], None),
     ("analyze-n-examples", ["lm", "analyze", "{L}", "--n-examples", "-1"], None),
     ("analyze-n-boot", ["lm", "analyze", "{L}", "--set", "n_boot=-5"], None),
+    ("analyze-n-boot-huge", ["lm", "analyze", "{L}", "--set", "fit_offset=false", "--set", "n_boot=10000000000"],
+     ["lm", "analyze", "{L}", "--set", "fit_offset=false", "--set", "n_boot=20"]),
     ("analyze-mode", ["lm", "analyze", "{L}", "--mode", "x"], None),
     ("analyze-out-proc", ["lm", "analyze", "{L}", "--out", "/proc/quanta-test"], None),
     # ------------------------------------------------------------------ qdg (LM)
@@ -236,6 +241,7 @@ CASES = [
     ("qdg-parity-n-clusters-huge", ["qdg", "parity", "{P}", "--n-clusters", "10000"], None),
     ("qdg-parity-counts-beyond-samples", ["qdg", "parity", "{P}", "--n-samples", "100", "--counts", "50,120"], None),
     ("qdg-parity-n-samples-huge", ["qdg", "parity", "{P}", "--n-samples", "100000000000"], None),
+    ("qdg-parity-n-boot-huge", ["qdg", "parity", "{P}", "--n-boot", "10000000000"], None),
     ("qdg-parity-file", ["qdg", "parity", "{F}"], None),
     ("qdg-parity-model-id", ["qdg", "parity", "{P}", "--model-id", "999"], None),
     ("qdg-parity-n-samples", ["qdg", "parity", "{P}", "--n-samples", "0"], None),
@@ -253,6 +259,7 @@ CASES = [
     ("falsify-n-clusters-huge", ["falsify", "{P}", "--n-clusters", "10000"], None),
     ("falsify-n-clusters-word", ["falsify", "{P}", "--n-clusters", "zero"], None),
     ("falsify-n-samples-huge", ["falsify", "{P}", "--n-samples", "100000000000"], None),
+    ("falsify-n-boot-huge", ["falsify", "{P}", "--n-boot", "10000000000"], None),
     ("falsify-file", ["falsify", "{F}"], None),
     ("falsify-out-is-file", ["falsify", "{P}", "--out", "{F}"], None),
     ("falsify-n-draws", ["falsify", "{P}", "--n-draws", "0"], None),
@@ -274,6 +281,7 @@ CASES = [
     ("calibrate-preset", ["calibrate", "--preset", "nope"], None),
     ("calibrate-set-unknown", ["calibrate", "--preset", "mini", "--set", "bogus=1"], None),
     ("calibrate-ship-mini", ["calibrate", "--preset", "mini", "--ship"], None),
+    ("calibrate-n-boot-huge", ["calibrate", "--preset", "mini", "--set", "n_boot=10000000000"], None),
     ("calibrate-out-proc", ["calibrate", "--preset", "mini", "--out", "/proc/quanta-test"], None),
     ("calibrate-out-is-file", ["calibrate", "--preset", "mini", "--out", "{F}"], None),
 ]
@@ -345,3 +353,6 @@ def test_messages_say_what_is_wrong(world):
     assert "n_clusters" in err_of("falsify", "{P}", "--n-clusters", "10000")
     assert "n_clusters" in err_of("qdg", "parity", "{P}", "--n-clusters", "0")
     assert "memory" in err_of("qdg", "parity", "{P}", "--n-samples", "100000000000")
+    # a bootstrap beyond memory names the flag, the figure and a value that works
+    err = err_of("falsify", "{P}", "--n-boot", "10000000000")
+    assert "--n-boot 10000000000" in err and "TiB of memory" in err and "--n-boot 200" in err

@@ -50,7 +50,7 @@ class _Called(Exception):
 
 @pytest.mark.parametrize("cfg", [DemoConfig(), DemoConfig(seed=3, alpha=0.5, suite_steps=200, qdg_threshold=2,
                                                            device="cpu", lm_max_docs=30),
-                                 DemoConfig(suite_preset="tiny", qdg_threshold=6)])
+                                 DemoConfig(suite_preset="tiny", qdg_threshold=6, parity_steps=400, parity_seeds=1)])
 def test_every_step_calls_what_its_command_calls(cfg, monkeypatch, tmp_path):
     """Each step's library call gets the same arguments (configs included) as its `quanta` command line."""
     import importlib

@@ -254,3 +254,55 @@ def test_bootstrap_beyond_memory_is_one_quanta_error_before_allocating():
         fit_power_law(x, 0.5 + 3 * x ** -0.4, n_boot=10**14)
     with pytest.raises(QuantaError, match="n_boot=100000000000000 .* memory"):
         fit_zipf_from_sizes(np.array([100, 50, 30, 20, 10, 8, 5, 3, 2, 1]), n_boot=10**14)
+
+
+@pytest.mark.parametrize("points", [5, 60])
+def test_bootstrap_memory_model_bounds_the_measured_peak(points):
+    """BOOT_BYTES, the per-replicate figures the up-front n_boot checks use, hold: each fit's traced peak is within
+    them and not far below (an estimate that refuses requests that would fit is as wrong as one that lets a
+    MemoryError through)."""
+    import tracemalloc
+
+    import numpy as np
+
+    from quanta.fit import fit_power_law, fit_rank_frequency, fit_zipf_from_sizes, fit_zipf_mle
+    from quanta.fit._shared import bootstrap_bytes
+    from quanta.plausibility import power_law_check
+
+    B = 4000
+    x = np.geomspace(10, 1e4, points)
+    y = 0.5 + 3 * x ** -0.4 * (1 + 0.01 * np.random.default_rng(0).standard_normal(points))
+    sizes = np.round(30000 * np.arange(1, points + 1) ** -1.3) + 1
+    samples = np.random.default_rng(0).zipf(1.5, 20000)
+    samples = samples[samples <= 10 * points]
+    values = np.unique(samples).size
+    calls = {"fit_power_law": (lambda: fit_power_law(x, y, offset=False, n_boot=B), points),
+             "fit_power_law(offset=True)": (lambda: fit_power_law(x, y, n_boot=B), points),
+             "fit_zipf_from_sizes": (lambda: fit_zipf_from_sizes(sizes, n_boot=B), points),
+             "fit_rank_frequency": (lambda: fit_rank_frequency(sizes, n_boot=B), points),
+             "power_law_check": (lambda: power_law_check(sizes, n_boot=B), points),
+             "fit_zipf_mle": (lambda: fit_zipf_mle(samples, x_min=1, x_max=10 * points, n_boot=B),
+                              values + 10 * points)}
+    power_law_check(sizes, n_boot=2)  # imports (scipy's optimisers) outside the traced peaks
+    for name, (call, width) in calls.items():
+        tracemalloc.start()
+        call()
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        model = bootstrap_bytes(B, width, (name,))
+        assert peak <= model <= 4 * peak, (name, points, peak, model)
+
+
+def test_every_bootstrap_refuses_beyond_memory_before_allocating():
+    import numpy as np
+
+    from quanta.errors import QuantaError
+    from quanta.fit import fit_rank_frequency, fit_zipf_mle
+    from quanta.plausibility import head_law, power_law_check
+
+    sizes = np.round(3000 * np.arange(1, 21) ** -1.4)
+    for call in (lambda: fit_rank_frequency(sizes, n_boot=10**14), lambda: power_law_check(sizes, n_boot=10**14),
+                 lambda: head_law(sizes, n_boot=10**14),  # not read as "no plausible head"
+                 lambda: fit_zipf_mle(np.random.default_rng(0).zipf(2.0, 500), x_max=10**4, n_boot=10**14)):
+        with pytest.raises(QuantaError, match="n_boot=100000000000000 .* memory"):
+            call()

@@ -95,6 +95,20 @@ def test_parts_sae_bad_layer_leaves_nothing(cli_run, tiny_lm, tmp_path):  # noqa
     assert code == 2 and "layer must be 0..1" in err and not out.exists()
 
 
+def test_parts_refuse_a_bootstrap_beyond_memory_before_writing(parity_run, tmp_path):  # noqa: F811
+    """`n_boot` has no flag on `quanta parts`, but the library configs take it: a huge one is refused before the
+    run directory is created (the parts law's fits would otherwise fail after the SAE was trained)."""
+    from quanta.errors import QuantaError
+    from quanta.parts.run import ActsPartsConfig, SAEParityConfig, run_parts_acts_lm, run_parts_sae_parity
+
+    out = tmp_path / "huge"
+    with pytest.raises(QuantaError, match="parts sae: n_boot=10000000000 .* memory"):
+        run_parts_sae_parity(SAEParityConfig(run_dir=str(parity_run), n_boot=10**10), out)
+    with pytest.raises(QuantaError, match="parts acts: n_boot=10000000000 .* memory"):
+        run_parts_acts_lm(ActsPartsConfig(model=str(tmp_path / "no-model"), n_boot=10**10), out)
+    assert not out.exists()
+
+
 def test_parts_acts_lm_writes_the_contract(cli_run, tiny_lm, tmp_path):  # noqa: F811
     mdir, cdir = tiny_lm
     out = tmp_path / "acts"

@@ -556,17 +556,20 @@ def falsify_parity_run(run_dir, out, config: FalsifyConfig | None = None, *, for
                           f"n_samples={cfg.n_samples} (counts up to min(60, n_samples/20))",
                           "use a range within it; the paper's 100-1000 needs a sweep of 1000 counts (GPU scale)")
     # the count against the samples (ParityQDGConfig's check), before the run is read
-    qdg_check = ParityQDGConfig(run_dir=str(run_dir), n_samples=cfg.n_samples,
+    qdg_check = ParityQDGConfig(run_dir=str(run_dir), n_samples=cfg.n_samples, n_boot=cfg.n_boot,
                                 **({"n_clusters": cfg.n_clusters} if cfg.n_clusters else {}))
     source = Run.open(run_dir, command="parity run")
     if len(source.config.get("alphas") or []) > 1:
         raise QuantaError(f"{run_dir} sweeps several alpha values", "falsify one alpha at a time")
-    from quanta.qdg.parity import check_decompose_memory
+    from quanta.qdg.parity import check_decompose_memory, check_parts_boot_memory
     from quanta.utils import resolve_device
 
     check_decompose_memory(qdg_check,
                            int(source.config.get("n_tasks", 0)) + int(source.config.get("n", 0)),
                            resolve_device(device))
+    # the replicates' laws (head_law) and the nested qdg parity's Zipf fits
+    check_parts_boot_memory(qdg_check, int(source.config.get("n_tasks", 0)), where="falsify",
+                            fits=("fit_zipf_from_sizes", "fit_rank_frequency", "power_law_check"))
     models = source.read_table("models")
     scaling = scaling_from_models(models, ci=cfg.ci)  # checked before anything is written
     out = Path(out)
@@ -669,10 +672,13 @@ def falsify_side_by_side(scaling_dir, parts_dirs, out, config: FalsifyConfig | N
         raise QuantaError("the same parts run is given twice", "pass each parts run once")
     srun = Run.open(scaling_dir)
     _scaling_run(srun)
+    from quanta.fit._shared import check_bootstrap_memory
+
     for p in parts_dirs:  # everything that can be refused without work, before out is created
         prun = Run.open(p)
-        _parts_run(prun)
+        by_k, k = _parts_sizes(prun, _parts_run(prun), cfg.n_clusters)
         _same_world(srun, prun, allow_mismatch)
+        check_bootstrap_memory(cfg.n_boot, len(by_k[k]), ("fit_zipf_from_sizes", "power_law_check"), "falsify")
     config_d = {**asdict(cfg), "scaling": str(scaling_dir), "parts": parts_dirs}
     with Run.create(out, command="falsify", config=config_d, seed=cfg.seed, argv=argv, force=force) as run:
         rows, summaries = [], []

@@ -217,9 +217,11 @@ def power_law_check(sizes, *, n_boot: int = 500, seed: int | None = 0) -> PowerL
     if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 2:
         raise QuantaError(f"n_boot must be an integer >= 2, got {n_boot!r}", "use e.g. n_boot=500")
     from quanta.fit import sample_sorted_sizes
+    from quanta.fit._shared import _check_boot_memory
 
     c = _ranks_counts(sizes)
     m, n = c.size, int(c.sum())
+    _check_boot_memory(int(n_boot), m, "power_law_check")
     lr = np.log(np.arange(1, m + 1, dtype=float))
     s = float(_pl_fit(np.array([c @ lr / n]), m)[0])
     ks = float(_ks_sorted(c[None, :], np.array([s]))[0])
@@ -310,6 +312,11 @@ def plausible_head(sizes, *, min_ranks: int = MIN_HEAD_RANKS, n_boot: int = 500,
     c = np.sort(np.asarray(sizes, dtype=float))[::-1]
     c = c[c > 0]
     m = int(c.size)
+    # before the heads are tried: each try's QuantaError below means "not this head", never "out of memory"
+    if isinstance(n_boot, (int, np.integer)) and not isinstance(n_boot, bool):
+        from quanta.fit._shared import _check_boot_memory
+
+        _check_boot_memory(int(n_boot), m, "power_law_check")
     if m < min_ranks:
         try:
             chk = power_law_check(c, n_boot=n_boot, seed=seed)

@@ -40,8 +40,14 @@ def run_calibration(cfg, out, *, force: bool = False, resume: bool = False, devi
                           "drop ship, or run the cpu preset without overrides")
     if force and resume:
         raise QuantaError("resume=True and force=True contradict each other", "pass one of them")
+    from quanta.fit._shared import check_bootstrap_memory
+    from quanta.qdg.parity import default_k_max
+
     for w in cfg.worlds:  # every world's parity config is checked before anything is written
         cfg.parity_config(w)
+        # the units' Zipf fits and plausibility checks: over the parts (at most the sweep's top count) or the tasks
+        check_bootstrap_memory(cfg.n_boot, max(default_k_max(cfg.n_samples), int(w.n_tasks)),
+                               ("fit_zipf_from_sizes", "fit_rank_frequency", "power_law_check"), "calibrate")
     dev = resolve_device(device)
     with _one_thread_on_cpu(dev):
         return _run(cfg, out, force=force, resume=resume, dev=dev, ship=ship, argv=argv)

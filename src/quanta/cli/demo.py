@@ -13,14 +13,14 @@ from quanta.errors import QuantaError
 @seed_option
 @device_option
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override a demo setting (seed, alpha, parity_preset, suite_preset, suite_steps, lm_max_docs, "
-                   "qdg_tokens, qdg_parity_samples, qdg_threshold).")
+              help="Override a demo setting (seed, alpha, parity_preset, parity_steps, parity_seeds, suite_preset, "
+                   "suite_steps, lm_max_docs, qdg_tokens, qdg_parity_samples, qdg_threshold).")
 @force_option
 @resume_option
 def demo(out, seed, device, overrides, force, resume):
     """Run theory, parity (run, analyze, QDG), an LM suite on the Python standard library (train, losses,
-    analyze, QDG), falsify and the report, offline, into OUT (sized for at most 10 minutes on 2 CPU cores; the
-    times measured are in docs/benchmarks.md)."""
+    analyze, QDG), falsify and the report, offline, into OUT (the defaults aim at 10 minutes on 2 CPU cores, a
+    target; the measured times are in docs/benchmarks.md)."""
     import dataclasses
 
     from quanta.demo import DemoConfig, headline_lines, run_demo

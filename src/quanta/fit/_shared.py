@@ -41,10 +41,42 @@ def _percentile_ci(values: np.ndarray, ci: float) -> tuple[float, float]:
     return (float(lo), float(hi))
 
 
-def _check_boot_memory(n_boot: int, width: int, where: str) -> None:
-    """Refuse ``n_boot`` replicates whose working arrays (about three of ``n_boot x width`` float64 / int64) exceed
-    this machine's memory, as one :class:`QuantaError` rather than a MemoryError."""
+#: Peak bytes of one bootstrap replicate of each fit, as (bytes per fitted point, bytes per replicate): the
+#: replicates are arrays of shape (n_boot, points), so a fit's peak is ``n_boot * (per_point * points + per_rep)``.
+#: Measured with tracemalloc at 4 to 200 points and rounded up; tests/test_fit.py checks the figures still hold.
+BOOT_BYTES = {
+    "fit_power_law": (16, 96),              # offset=False: resampled log-losses (B, n) and their OLS slopes
+    "fit_power_law(offset=True)": (176, 512),  # + the batched Levenberg-Marquardt's residuals and Jacobians
+    "fit_zipf_from_sizes": (16, 160),       # sorted multinomial replicates (B, ranks)
+    "fit_rank_frequency": (56, 96),         # resampled indices, log-ranks and log-sizes (B, ranks)
+    "power_law_check": (48, 256),           # sorted multinomial replicates and their KS statistics (B, ranks)
+    "fit_zipf_mle": (32, 160),  # points = distinct values + power-sum terms: replicates (B, values), sums (B, terms)
+}
+
+
+def bootstrap_bytes(n_boot: int, points: int, fits=tuple(BOOT_BYTES)) -> float:
+    """Peak memory in bytes of ``n_boot`` bootstrap replicates over ``points`` points, for the hungriest of
+    ``fits`` (names of :data:`BOOT_BYTES`)."""
+    per_point, per_rep = max(BOOT_BYTES[f][0] for f in fits), max(BOOT_BYTES[f][1] for f in fits)
+    return float(n_boot) * (per_point * max(int(points), 1) + per_rep)
+
+
+def check_bootstrap_memory(n_boot: int, points: int, fits, where: str, *, flag: str = "n_boot") -> None:
+    """Refuse ``n_boot`` replicates whose working arrays (:func:`bootstrap_bytes`) exceed this machine's memory,
+    as one :class:`QuantaError` naming both figures, before anything is allocated or written.
+
+    A command calls it before it creates its run directory, with ``points`` the most points (models, ranks, parts)
+    any of its fits can see; each fit calls it again with its own.
+    """
     from quanta.utils import check_memory
 
-    check_memory(24.0 * n_boot * max(int(width), 1), f"{where}: n_boot={n_boot} bootstrap replicates",
-                 "lower n_boot (a few hundred give a 90% interval)")
+    if not n_boot:
+        return
+    check_memory(bootstrap_bytes(n_boot, points, fits),
+                 f"{where}: {flag}={n_boot} (bootstrap replicates of fits over up to {int(points)} points)",
+                 f"lower it, e.g. {flag}=200: a few hundred replicates give a 90% interval")
+
+
+def _check_boot_memory(n_boot: int, width: int, where: str, fit: str | None = None) -> None:
+    """:func:`check_bootstrap_memory` for one fit, named ``where`` (or ``fit`` where the cost differs by option)."""
+    check_bootstrap_memory(n_boot, width, (fit or where,), where)

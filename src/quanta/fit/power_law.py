@@ -120,7 +120,7 @@ def fit_power_law(x, y, *, offset: bool = True, n_boot: int = 200, ci: float = 0
     alpha_ci = (math.nan, math.nan)
     linf_ci = (math.nan, math.nan) if offset else (0.0, 0.0)
     if n_boot > 0:
-        _check_boot_memory(n_boot, x.size, "fit_power_law")
+        _check_boot_memory(n_boot, x.size, "fit_power_law", "fit_power_law(offset=True)" if offset else None)
         rng = np.random.default_rng(seed)
         dof = max(x.size - n_params, 1)
         r = (resid - resid.mean()) * math.sqrt(x.size / dof)

@@ -213,6 +213,7 @@ def fit_rank_frequency(sizes, *, rank_range: tuple[int, int] | None = None, n_bo
     exponent = float(-_ols_slopes(lr, ls[None, :])[0])
     s_ci = (math.nan, math.nan)
     if n_boot > 0:
+        _check_boot_memory(n_boot, lr.size, "fit_rank_frequency")
         rng = np.random.default_rng(seed)
         idx = rng.integers(0, lr.size, size=(n_boot, lr.size))
         lr_b, ls_b = lr[idx], ls[idx]

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from quanta.errors import QuantaError
-from quanta.fit._shared import _as_1d_float, _check_common, _percentile_ci
+from quanta.fit._shared import _as_1d_float, _check_boot_memory, _check_common, _percentile_ci
 from quanta.fit.results import ZipfFit
 
 
@@ -243,6 +243,8 @@ def fit_zipf_mle(samples, *, x_min: int | None = None, x_max: int | None = None,
     ks = _zipf_ks(v, c, s, x_min, x_max)
     s_ci = (math.nan, math.nan)
     if n_boot > 0:
+        terms = _DIRECT if x_max is None else min(x_max - x_min + 1, _DIRECT)  # _power_sums' (B, terms)
+        _check_boot_memory(n_boot, v.size + terms, "fit_zipf_mle")
         rng = np.random.default_rng(seed)
         boot = rng.multinomial(n, c / n, size=n_boot)  # (B, V)
         s_b = _mle_exponents(boot @ np.log(v) / n, x_min, x_max)

@@ -200,6 +200,10 @@ def analyze_losses(losses_dir, out, cfg: AnalyzeConfig | None = None, *, force: 
     cfg = cfg or AnalyzeConfig()
     Run.open(losses_dir, command="lm losses")  # a finished losses run, or a one-line error
     models = read_models(losses_dir)
+    if not cfg.fit_offset:  # the mean-loss fit over the models is bootstrapped (the offset law's is profiled)
+        from quanta.fit._shared import check_bootstrap_memory
+
+        check_bootstrap_memory(cfg.n_boot, len(models), ("fit_power_law",), "lm analyze")
     config = dict(dataclasses.asdict(cfg), losses_dir=str(Path(losses_dir).resolve()))
     with Run.create(out, command="lm analyze", config=config, seed=cfg.seed, device="cpu", argv=argv,
                     force=force) as run:

@@ -292,6 +292,7 @@ def analyze_parity(run_dir: str | os.PathLike | ParityTables | Mapping[str, pd.D
         tabs = parity_tables(run_dir)
     else:
         tabs = load_parity_run(run_dir)
+    _check_boot_memory(tabs, cfg)
     thr = cfg.threshold_nats
     alphas = sorted(float(a) for a in tabs.models["alpha"].unique())
     parts = {k: [] for k in ("fits", "exponents", "emergence", "learned_counts", "curves", "prediction")}
@@ -492,6 +493,21 @@ def _analyze_alpha(alpha: float, tabs: ParityTables, cfg: AnalyzeConfig, thr: fl
     return {"summary": summary, "fits": pd.DataFrame(fits) if fits else None,
             "exponents": pd.DataFrame(exps) if exps else None, "emergence": em, "learned_counts": cnt,
             "curves": cv, "prediction": prediction}
+
+
+def _check_boot_memory(tabs: ParityTables, cfg: AnalyzeConfig) -> None:
+    """Refuse ``cfg.n_boot`` before any fit when its replicates cannot fit in memory (a fit that fails is only a
+    note, so a bootstrap beyond memory must be refused here). The bootstrapped fits (``offset=False``) are over
+    models (n(N), n(D), emergence) or over the tasks learned by the widest models (learning order)."""
+    from quanta.fit._shared import check_bootstrap_memory
+
+    m = tabs.models
+    order = 0  # the most models the learning order can pool: those at the largest width, or at the largest D
+    for col in ("width", "D"):
+        if len(m) and col in m.columns:
+            top = m.groupby("alpha")[col].transform("max") == m[col]
+            order = max(order, int(top.groupby(m["alpha"]).sum().max()))
+    check_bootstrap_memory(cfg.n_boot, max(len(m), order * len(tabs.tasks)), ("fit_power_law",), "parity analyze")
 
 
 def run_parity_analysis(run_dir: str | os.PathLike, out: str | os.PathLike, config: AnalyzeConfig | None = None,

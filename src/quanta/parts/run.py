@@ -131,6 +131,14 @@ def _token_samples(index: pd.DataFrame, contexts, windows, tok) -> pd.DataFrame:
                          "context_after": after})
 
 
+def _check_parts_boot(n_boot: int, n_parts: int, where: str) -> None:
+    """Refuse ``n_boot`` before the run directory is created when the parts law's bootstraps (a Zipf fit and the
+    plausibility checks, over up to ``n_parts`` ranks) cannot fit in memory."""
+    from quanta.fit._shared import check_bootstrap_memory
+
+    check_bootstrap_memory(n_boot, n_parts, ("fit_zipf_from_sizes", "power_law_check"), where)
+
+
 def run_parts_sae_lm(cfg: SAEPartsConfig, out, *, device=None, force: bool = False, argv=None) -> dict:
     """``quanta parts sae --model ...``: activations at (layer, site) of every token, a TopK SAE, the parts tables.
 
@@ -146,6 +154,7 @@ def run_parts_sae_lm(cfg: SAEPartsConfig, out, *, device=None, force: bool = Fal
     from quanta.utils import device_description, resolve_device
 
     dev = resolve_device(device)
+    _check_parts_boot(cfg.n_boot, cfg.n_latents, "parts sae")
     model, tok, windows, contexts = _load_lm(cfg, dev, min_tokens=2 * cfg.n_latents)
     run = Run.create(out, command="parts sae", config=asdict(cfg), seed=cfg.seed, device=device_description(dev),
                      force=force, argv=argv)
@@ -238,8 +247,9 @@ def run_parts_acts_lm(cfg: ActsPartsConfig, out, *, device=None, force: bool = F
     from quanta.utils import device_description, resolve_device
 
     dev = resolve_device(device)
-    model, tok, windows, contexts = _load_lm(cfg, dev, min_tokens=cfg.n_tokens)
     _, k = choose_counts(cfg.n_tokens, (), cfg.n_clusters)
+    _check_parts_boot(cfg.n_boot, k, "parts acts")
+    model, tok, windows, contexts = _load_lm(cfg, dev, min_tokens=cfg.n_tokens)
     run = Run.create(out, command="parts acts", config=asdict(cfg), seed=cfg.seed, device=device_description(dev),
                      force=force, argv=argv)
     with run:
@@ -338,6 +348,7 @@ def run_parts_sae_parity(cfg: SAEParityConfig, out, *, device=None, force: bool 
     from quanta.utils import device_description, resolve_device
 
     dev = resolve_device(device)
+    _check_parts_boot(cfg.n_boot, cfg.n_latents, "parts sae")
     src = Run.open(cfg.run_dir, command="parity run")
     models = src.read_table("models")
     model_id = _check_model(models, cfg.model_id, cfg.run_dir)

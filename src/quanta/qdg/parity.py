@@ -313,6 +313,22 @@ def check_decompose_memory(cfg: ParityQDGConfig, n_inputs: int, device, *, flag:
                  f"lower {flag}", available=total, where=where)
 
 
+def parts_points(cfg: ParityQDGConfig, n_tasks: int) -> int:
+    """The most ranks a Zipf fit of a parity decomposition can see: the largest count of the sweep (or the
+    fixed ``n_clusters``), or the run's ``n_tasks`` (the true tasks' law)."""
+    k = max(cfg.counts) if cfg.counts is not None else (cfg.k_max or default_k_max(int(cfg.n_samples)))
+    return max(int(k), cfg.n_clusters if isinstance(cfg.n_clusters, int) else 0, int(n_tasks))
+
+
+def check_parts_boot_memory(cfg: ParityQDGConfig, n_tasks: int, *, where: str = "qdg parity",
+                            fits=("fit_zipf_from_sizes", "fit_rank_frequency")) -> None:
+    """Refuse ``cfg.n_boot`` before anything is written when the Zipf fits' bootstraps over the parts
+    (:func:`parts_points`) cannot fit in memory."""
+    from quanta.fit._shared import check_bootstrap_memory
+
+    check_bootstrap_memory(cfg.n_boot, parts_points(cfg, n_tasks), fits, where)
+
+
 def default_k_max(n: int) -> int:
     """The largest count of the label-free sweep for ``n`` samples: ``min(60, n // 20)``, at least 3."""
     return max(3, min(60, n // 20))
@@ -474,6 +490,7 @@ def run_qdg_parity(cfg: ParityQDGConfig, out, *, device=None, force: bool = Fals
     row = models[models["model"] == model_id].iloc[0]
     alpha = float(row["alpha"])
     check_decompose_memory(cfg, int(src.config.get("n_tasks", 0)) + int(src.config.get("n", 0)), dev)
+    check_parts_boot_memory(cfg, int(src.config.get("n_tasks", 0)))
     run = Run.create(out, command="qdg parity", config=asdict(cfg), seed=cfg.seed, device=device_description(dev),
                      force=force, argv=argv)
     with run:

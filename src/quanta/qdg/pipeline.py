@@ -257,6 +257,12 @@ def run_qdg_lm(cfg: QDGConfig, out, *, device=None, force: bool = False, argv=No
     from quanta.utils import device_description, resolve_device
 
     dev = resolve_device(device)
+    # the Zipf fits' bootstraps over the largest count: given, or default_counts' top for n_tokens tokens
+    from quanta.fit._shared import check_bootstrap_memory
+
+    top = max(cfg.counts) if cfg.counts is not None else max(11, min(int(0.15 * cfg.n_tokens), 1500))
+    check_bootstrap_memory(cfg.n_boot, max(top, cfg.n_clusters or 0), ("fit_zipf_from_sizes", "fit_rank_frequency"),
+                           "qdg")
     # every random choice below takes cfg.seed explicitly (its own numpy or torch Generator): no global state
     # load and check the inputs before anything is written, so bad input leaves no run directory behind
     model, tok = load_model(cfg.model, revision=cfg.revision, device=dev, dtype="float32")
