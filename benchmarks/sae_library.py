@@ -194,6 +194,20 @@ def summarise(rows: list[dict]) -> list[dict]:
     return out
 
 
+def share_exponent_spearman(rows: list[dict]) -> float:
+    """Spearman correlation, over every TopK run, of the commonest latent's share of rows and the exponent."""
+    from scipy.stats import spearmanr
+
+    topk = [r for r in rows if r["method"] != "quanta_batchtopk"]
+    return float(spearmanr([r["top_share"] for r in topk], [r["exponent"] for r in topk]).statistic)
+
+
+def finish(record: dict) -> dict:
+    """The record's derived fields, from its rows only."""
+    return {**record, "summary": summarise(record["rows"]),
+            "topk_share_exponent_spearman": share_exponent_spearman(record["rows"])}
+
+
 def _mr(s: dict, fmt: str = ".3f") -> str:
     return f"{s['median']:{fmt}} [{s['min']:{fmt}}, {s['max']:{fmt}}]"
 
@@ -259,7 +273,7 @@ def main():
            "toy": TOY, "toy_sae": TOY_SAE, "matched": MATCHED, "alphas": list(ALPHAS), "n_seeds": args.seeds,
            "cos_recovered": COS_RECOVERED, "n_boot": N_BOOT, "seconds": round(time.time() - t0, 1),
            "rows": rows}
-    out["summary"] = summarise(rows)
+    out = finish(out)
     DATA.write_text(json.dumps(out, indent=1) + "\n")
     write_doc(out)
     print(render_table(out))
