@@ -87,6 +87,8 @@ def test_reading_holds_on_the_record():
         q, lib = s[(alpha, "quanta_topk")], s[(alpha, "sparsify_topk")]
         assert q["top_share"]["median"] > lib["top_share"]["median"]
         assert q["exponent"]["median"] > lib["exponent"]["median"] + 0.4
+        assert lib["exponent_minus_quanta_topk"]["median"] < -0.1  # the per-seed difference
+    assert s[(a1, "sparsify_topk")]["exponent_minus_quanta_topk"]["max"] < 0  # below quanta's on every seed at 1.5
     # b_dec at the geometric median: the library follows quanta's at alpha+1 = 2.0, not at 1.5
     gm2 = s[(a2, "sparsify_topk_gm")]["exponent_minus_quanta_topk"]
     assert abs(gm2["median"]) < 0.1 and gm2["min"] > -0.1
