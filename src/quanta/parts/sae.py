@@ -11,6 +11,7 @@ The loop is written here (about 100 lines) rather than taken from SAELens or Ele
 6.x requires transformer-lens < 4 plus plotly, datasets, nltk and more, and sparsify's trainer is built around
 hooking a Hugging Face model and streaming a ``datasets`` corpus; quanta needs neither, trains on an
 activation matrix it already holds (parity's hidden layer, an LM site) and must stay CPU-testable in seconds.
+docs/parts.md compares this loop with sparsify's SparseCoder on the planted toy (benchmarks/sae_library.py).
 """
 
 from __future__ import annotations
