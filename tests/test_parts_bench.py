@@ -193,6 +193,7 @@ def test_bench_on_a_planted_language_world(lm_world, tmp_path):
     (("--world", "{parity_world}", "--set", "sae.run_dir=x"), "set by the bench"),
     (("--world", "{parity_world}", "--set", "qdg.n_clusters=0"), "n_clusters"),
     (("--world", "{parity_world}", "--resume", "--force"), "contradict"),
+    (("--world", "{parity_world}", "--set", "sae.n_boot=10000000000"), "sae.n_boot=10000000000"),
 ])
 def test_bench_bad_input_is_one_line_and_leaves_nothing(parity_world, tmp_path, cli_run, args, message):
     parity_run = Run.open(parity_world).summary["run_dir"]

@@ -219,6 +219,21 @@ def _method_config(world: BenchWorld, method: str, seed: int, cfg: BenchConfig):
     return cls(**{**base, **opts})
 
 
+def _check_boots(worlds, cfg: BenchConfig) -> None:
+    """Each method's settings on each world, and the bootstraps of its law and of the closing test, checked
+    before the bench writes anything: a bad setting is bad input, never a unit's failure."""
+    from quanta.fit._shared import check_bootstrap_memory
+
+    fits = ("fit_zipf_from_sizes", "fit_rank_frequency", "power_law_check")
+    for w in worlds:
+        for m in cfg.methods:
+            mcfg = _method_config(w, m, cfg.seeds[0], cfg)
+            # parts are at most the latents (sae) or the samples clustered (qdg, acts)
+            points = getattr(mcfg, "n_latents", None) or getattr(mcfg, "n_samples", None) or mcfg.n_tokens
+            check_bootstrap_memory(mcfg.n_boot, points, fits, f"parts bench ({m})", flag=f"{m}.n_boot")
+            check_bootstrap_memory(cfg.falsify_n_boot, points, fits, "parts bench", flag="falsify_n_boot")
+
+
 def _n_blocks(model_path: str) -> int:
     """Number of transformer blocks of a saved model, from its config (no weights are loaded)."""
     from transformers import AutoConfig
@@ -419,9 +434,7 @@ def run_bench(cfg: BenchConfig, out, *, device=None, force: bool = False, resume
     if force and resume:
         raise QuantaError("resume=True and force=True contradict each other", "pass one of them")
     worlds = _worlds(cfg)
-    for w in worlds:  # every method's settings are checked before anything is written
-        for m in cfg.methods:
-            _method_config(w, m, cfg.seeds[0], cfg)
+    _check_boots(worlds, cfg)  # every method's settings are checked before anything is written
     dev = resolve_device(device)
     out = Path(out)
     config = json.loads(json.dumps(asdict(cfg), default=str))

@@ -445,7 +445,7 @@ def run_parts_acts_parity(cfg: ActsParityConfig, out, *, device=None, force: boo
 
     from quanta.parity import ParityTasks, load_member
     from quanta.qdg.cluster import member_centrality
-    from quanta.qdg.parity import _check_model, check_decompose_memory, decompose_parity
+    from quanta.qdg.parity import _check_model, check_decompose_memory, check_parts_boot_memory, decompose_parity
     from quanta.store import Run
     from quanta.utils import device_description, resolve_device
 
@@ -457,6 +457,8 @@ def run_parts_acts_parity(cfg: ActsParityConfig, out, *, device=None, force: boo
     row = models[models["model"] == model_id].iloc[0]
     alpha = float(row["alpha"])
     check_decompose_memory(qcfg, int(src.config.get("n_tasks", 0)) + int(src.config.get("n", 0)), dev)
+    check_parts_boot_memory(qcfg, int(src.config.get("n_tasks", 0)), where="parts acts",
+                            fits=("fit_zipf_from_sizes", "fit_rank_frequency", "power_law_check"))
     run = Run.create(out, command="parts acts", config=asdict(cfg), seed=cfg.seed, device=device_description(dev),
                      force=force, argv=argv)
     with run:
