@@ -42,6 +42,32 @@ PLANTED = "planted:skills=500,alpha=0.5,seed=1,kinds=complete+count,rate=0.4"
 LM_SIZE = (96, 3, 4, 5e-3)  # the cpu preset's largest member
 
 
+DOC = ROOT / "docs" / "parts.md"
+START, END = "<!-- sae-k:start -->", "<!-- sae-k:end -->"
+
+
+def render(record: dict) -> str:
+    """docs/parts.md's block: mean exponent error, exponent and F1 for every k and domain (over the SAE seeds)."""
+    lines = [f"Recorded {record['date']} on {record['machine']}, {record['minutes']:.0f} minutes; SAE seeds "
+             f"{', '.join(map(str, record['seeds']))}, every other setting the command's default.", "",
+             "| world | k | exponent (mean) | exponent − (α+1) (mean) | match F1 (mean) | live latents (mean) |",
+             "|---|---|---|---|---|---|"]
+    names = {"parity": "parity α 0.3, seed 10 (α+1 = 1.3)", "lm": "planted α 0.5, seed 1 (α+1 = 1.5)"}
+    for domain in ("parity", "lm"):
+        for k in record["grid"]:
+            rs = [r for r in record["rows"] if r["domain"] == domain and r["k"] == k]
+            mean = lambda key: sum(r[key] for r in rs) / len(rs)  # noqa: E731
+            lines.append(f"| {names[domain]} | {k:g} | {mean('exponent'):.3f} | {mean('error'):+.3f} "
+                         f"| {mean('f1'):.3f} | {mean('n_live'):.0f} |")
+    return START + "\n" + "\n".join(lines) + "\n" + END
+
+
+def write_doc(record: dict) -> None:
+    text = DOC.read_text()
+    i, j = text.index(START), text.index(END) + len(END)
+    DOC.write_text(text[:i] + render(record) + text[j:])
+
+
 def _complete(path: Path) -> bool:
     m = path / "manifest.json"
     return m.exists() and json.loads(m.read_text()).get("status") == "complete"
@@ -85,7 +111,11 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="runs/sae_tuning")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--render", action="store_true", help="only rewrite the doc's block from the recorded JSON")
     args = ap.parse_args(argv)
+    if args.render:
+        write_doc(json.loads(DATA.read_text()))
+        return {}
     from quanta.parts.run import SAEParityConfig, SAEPartsConfig, run_parts_sae_lm, run_parts_sae_parity
 
     out = Path(args.out)

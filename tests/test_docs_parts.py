@@ -77,3 +77,26 @@ def test_parts_bench_reading_holds_on_the_record():
     assert all(r["n_consistent"] == 0 and r["n_inconsistent"] + r["n_not_power_law"] == r["n_units"]
                for r in m.values())
     assert m["acts"]["seconds_median"] < m["qdg"]["seconds_median"] < m["sae"]["seconds_median"]
+
+
+def test_sae_k_sweep_block_and_reading_match_the_record():
+    tuning = _load("sae_tuning")
+    data = json.loads(tuning.DATA.read_text())
+    assert tuning.render(data) in (ROOT / "docs" / "parts.md").read_text()
+    assert data["grid"] == list(tuning.GRID) and data["planted_world"] == tuning.PLANTED
+    # tuning worlds only: not a world of the bench record
+    bench = json.loads(_load("parts_bench").DATA.read_text())
+    assert 0.3 not in {w["planted_alpha"] for w in bench["worlds"] if w["domain"] == "parity"}
+    assert 0.5 not in {w["planted_alpha"] for w in bench["worlds"]}
+
+    def mean(domain, k, key):
+        rs = [r[key] for r in data["rows"] if r["domain"] == domain and r["k"] == k]
+        return sum(rs) / len(rs)
+
+    for domain in ("parity", "lm"):
+        e = [mean(domain, k, "exponent") for k in data["grid"]]
+        assert all(a > b for a, b in zip(e, e[1:]))  # rises as k falls
+        assert data["chosen_k"][domain] == min(data["grid"])  # the grid's edge
+        assert mean(domain, min(data["grid"]), "error") < -0.2  # still clearly flatter
+    f1 = [mean("lm", k, "f1") for k in data["grid"]]
+    assert max(f1) - min(f1) < 0.03
