@@ -42,7 +42,8 @@ def _cases(tmp):
     from quanta.lm.losses import LossesConfig
     from quanta.lm.train import SuiteConfig
     from quanta.parity.analyze import AnalyzeConfig as ParityAnalyzeConfig
-    from quanta.parts.run import ActsPartsConfig, SAEParityConfig, SAEPartsConfig
+    from quanta.parts.bench import BenchConfig
+    from quanta.parts.run import ActsParityConfig, ActsPartsConfig, SAEParityConfig, SAEPartsConfig
     from quanta.qdg.parity import ParityQDGConfig
     from quanta.qdg.pipeline import QDGConfig
     from quanta.report.sections import Options
@@ -59,6 +60,10 @@ def _cases(tmp):
                        ActsPartsConfig(model="m")),
         "parts sae --parity": (["parts", "sae", "--parity", run, "--out", out], "quanta.parts.run",
                                "run_parts_sae_parity", SAEParityConfig(run_dir=run)),
+        "parts acts --parity": (["parts", "acts", "--parity", run, "--out", out], "quanta.parts.run",
+                                "run_parts_acts_parity", ActsParityConfig(run_dir=run)),
+        "parts bench": (["parts", "bench", "--world", run, "--out", out], "quanta.parts.bench", "run_bench",
+                        BenchConfig(worlds=(run,))),
         "falsify": (["falsify", "--scaling", run, "--parts", run, "--out", out], "quanta.falsify", "falsify",
                     FalsifyConfig()),
         "falsify RUN_DIR": (["falsify", run, "--out", out], "quanta.falsify", "falsify_parity_run", FalsifyConfig()),
@@ -75,7 +80,8 @@ def _cases(tmp):
     }
 
 
-CASES = ["qdg", "qdg parity", "parts sae", "parts sae --parity", "parts acts", "falsify", "falsify RUN_DIR", "parity analyze", "lm losses", "lm analyze",
+CASES = ["qdg", "qdg parity", "parts sae", "parts sae --parity", "parts acts", "parts acts --parity", "parts bench",
+         "falsify", "falsify RUN_DIR", "parity analyze", "lm losses", "lm analyze",
          "lm train-suite", "theory", "report", "demo", "calibrate"]
 
 
