@@ -15,7 +15,7 @@ that are used for nothing else:
 For every k of the grid and SAE seeds 0 and 1, the score is the parts' exponent as the closing test reads it (the
 plausible head of the live parts' use counts) against the planted α+1, beside the match F1 with the planted quanta
 (:func:`quanta.parts.bench.match_scores`). The chosen k minimises the mean |exponent − (α+1)|; the record goes to
-``--json`` (docs/data/tuning/sae_k.json) and the library's defaults cite it. Usage::
+``--json`` (docs/data/tuning/sae_k.json); docs/parts.md renders it (``--render``). Usage::
 
     python benchmarks/sae_tuning.py --out runs/sae_tuning --json docs/data/tuning/sae_k.json
 """
@@ -35,7 +35,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "docs" / "data" / "tuning" / "sae_k.json"
-GRID = (1, 2, 4, 8, 16)
+GRID = (0.25, 0.5, 1, 2, 4, 8, 16)
 SEEDS = (0, 1)
 PARITY = {"preset": "cpu-small", "alphas": [0.3], "seeds": [10]}
 PLANTED = "planted:skills=500,alpha=0.5,seed=1,kinds=complete+count,rate=0.4"
@@ -48,7 +48,8 @@ START, END = "<!-- sae-k:start -->", "<!-- sae-k:end -->"
 
 def render(record: dict) -> str:
     """docs/parts.md's block: mean exponent error, exponent and F1 for every k and domain (over the SAE seeds)."""
-    lines = [f"Recorded {record['date']} on {record['machine']}, {record['minutes']:.0f} minutes; SAE seeds "
+    sae_minutes = sum(r["seconds"] for r in record["rows"]) / 60
+    lines = [f"Recorded {record['date']} on {record['machine']}; the SAE runs took {sae_minutes:.0f} minutes in all; SAE seeds "
              f"{', '.join(map(str, record['seeds']))}, every other setting the command's default.", "",
              "| world | k | exponent (mean) | exponent − (α+1) (mean) | match F1 (mean) | live latents (mean) |",
              "|---|---|---|---|---|---|"]
