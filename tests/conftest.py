@@ -36,6 +36,17 @@ def run_cli(*args):
     return code, out.getvalue(), err.getvalue()
 
 
+def load_benchmark(name: str):
+    """The module ``benchmarks/<name>.py`` (the docs tests render and check its recorded block with it)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def kill_mid_run(argv, out: Path, events: list[str], rng: random.Random, timeout: float = 120.0) -> str:
     """Start ``quanta *argv --out out`` in a subprocess; once the seeded choice among ``events`` (globs under
     ``out``) exists, wait a seeded delay of 0-50 ms and SIGKILL it. Returns the event it was killed after."""

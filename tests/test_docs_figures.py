@@ -1,19 +1,13 @@
 """The figures in docs come from recorded runs: the tables are regenerated from the recorded data and compared."""
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pandas as pd
 
+from conftest import load_benchmark as _bench
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _bench(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def test_qdg_tuning_table_is_the_recorded_one():

@@ -1,23 +1,17 @@
 """docs/parts.md quotes only the recorded run in docs/data/parts_planted.json (benchmarks/parts_planted.py)."""
 
-import importlib.util
 import json
 from pathlib import Path
 
+from conftest import load_benchmark
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _bench():
-    spec = importlib.util.spec_from_file_location("parts_planted", ROOT / "benchmarks" / "parts_planted.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def test_parts_doc_table_matches_the_recorded_run():
     from quanta.parts.planted import TOY, TOY_SAE, TOY_TUNING
 
-    bench = _bench()
+    bench = load_benchmark("parts_planted")
     data = json.loads(bench.DATA.read_text())
     assert bench.render_table(data) in (ROOT / "docs" / "parts.md").read_text()
     # the record was made with the toy and SAE the library ships, tuned where the doc says
@@ -25,17 +19,10 @@ def test_parts_doc_table_matches_the_recorded_run():
     assert TOY_TUNING["alpha"] not in data["reported_alphas"]
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def test_parts_bench_block_matches_the_recorded_bench():
     """docs/parts.md's scoreboard is rendered from docs/data/parts_bench_cpu.json, a bench run with every method's
     defaults (no options) on the held-out worlds the page names."""
-    bench = _load("parts_bench")
+    bench = load_benchmark("parts_bench")
     data = json.loads(bench.DATA.read_text())
     assert bench.render(data) in (ROOT / "docs" / "parts.md").read_text()
     assert data["options"] == {} and data["methods"] == ["qdg", "sae", "acts"] and len(data["seeds"]) >= 3
@@ -51,7 +38,7 @@ def test_parts_bench_block_matches_the_recorded_bench():
 
 def test_parts_bench_reading_holds_on_the_record():
     """Each statement of the reading under docs/parts.md's scoreboard, checked on the recorded bench."""
-    data = json.loads(_load("parts_bench").DATA.read_text())
+    data = json.loads(load_benchmark("parts_bench").DATA.read_text())
     s = data["summary"]
     m = {r["method"]: r for r in s["methods"]}
     # every unit above its null's 95th percentile
@@ -80,12 +67,12 @@ def test_parts_bench_reading_holds_on_the_record():
 
 
 def test_sae_k_sweep_block_and_reading_match_the_record():
-    tuning = _load("sae_tuning")
+    tuning = load_benchmark("sae_tuning")
     data = json.loads(tuning.DATA.read_text())
     assert tuning.render(data) in (ROOT / "docs" / "parts.md").read_text()
     assert data["grid"] == list(tuning.GRID) and data["planted_world"] == tuning.PLANTED
     # tuning worlds only: not a world of the bench record
-    bench = json.loads(_load("parts_bench").DATA.read_text())
+    bench = json.loads(load_benchmark("parts_bench").DATA.read_text())
     assert 0.3 not in {w["planted_alpha"] for w in bench["worlds"] if w["domain"] == "parity"}
     assert 0.5 not in {w["planted_alpha"] for w in bench["worlds"]}
 

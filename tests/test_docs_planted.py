@@ -65,11 +65,9 @@ def test_doc_tables_match_the_recorded_runs():
 
 def test_planted_falsify_section_is_the_recorded_run_and_held_out():
     """docs/calibration.md's planted-language section is rendered from docs/data/planted_falsify_cpu.json."""
-    import importlib.util
+    from conftest import load_benchmark
 
-    spec = importlib.util.spec_from_file_location("planted_falsify", ROOT / "benchmarks" / "planted_falsify.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_benchmark("planted_falsify")
     assert bench.check_docs()
     record = json.loads(bench.DATA.read_text())
     # held out: neither the planted alpha nor the seed of the runs the planted language was looked at on

@@ -4,21 +4,19 @@ The benchmark runs in a separate venv with eai-sparsify installed; these tests r
 the library (it is not a dependency of quanta).
 """
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from conftest import load_benchmark
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("sae_library", ROOT / "benchmarks" / "sae_library.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("sae_library")
 
 
 def _data(bench):
