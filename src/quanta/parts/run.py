@@ -343,16 +343,13 @@ def run_parts_sae_parity(cfg: SAEParityConfig, out, *, device=None, force: bool 
     from quanta.parity import ParityTasks, load_member
     from quanta.parts.sae import train_sae
     from quanta.progress import progress
-    from quanta.qdg.parity import _check_model
+    from quanta.qdg.parity import parity_model
     from quanta.store import Run
     from quanta.utils import device_description, resolve_device
 
     dev = resolve_device(device)
     _check_parts_boot(cfg.n_boot, cfg.n_latents, "parts sae")
-    src = Run.open(cfg.run_dir, command="parity run")
-    models = src.read_table("models")
-    model_id = _check_model(models, cfg.model_id, cfg.run_dir)
-    row = models[models["model"] == model_id].iloc[0]
+    src, model_id, row = parity_model(cfg.run_dir, cfg.model_id)
     alpha = float(row["alpha"])
     model = load_member(cfg.run_dir, model_id, device=dev)
     if int(model.width) * 2 > cfg.n_samples or cfg.n_latents * 2 > cfg.n_samples:
@@ -445,16 +442,13 @@ def run_parts_acts_parity(cfg: ActsParityConfig, out, *, device=None, force: boo
 
     from quanta.parity import ParityTasks, load_member
     from quanta.qdg.cluster import member_centrality
-    from quanta.qdg.parity import _check_model, check_decompose_memory, check_parts_boot_memory, decompose_parity
+    from quanta.qdg.parity import check_decompose_memory, check_parts_boot_memory, decompose_parity, parity_model
     from quanta.store import Run
     from quanta.utils import device_description, resolve_device
 
     dev = resolve_device(device)
     qcfg = cfg.qdg_config()
-    src = Run.open(cfg.run_dir, command="parity run")
-    models = src.read_table("models")
-    model_id = _check_model(models, cfg.model_id, cfg.run_dir)
-    row = models[models["model"] == model_id].iloc[0]
+    src, model_id, row = parity_model(cfg.run_dir, cfg.model_id)
     alpha = float(row["alpha"])
     check_decompose_memory(qcfg, int(src.config.get("n_tasks", 0)) + int(src.config.get("n", 0)), dev)
     check_parts_boot_memory(qcfg, int(src.config.get("n_tasks", 0)), where="parts acts",

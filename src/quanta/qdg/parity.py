@@ -467,6 +467,17 @@ def _check_model(models: pd.DataFrame, model_id, run_dir) -> int:
     return int(model_id)
 
 
+def parity_model(run_dir, model_id=None):
+    """The finished parity run at ``run_dir``, one of its models (default the widest) and that model's row:
+    ``(run, model_id, row)``. Refuses a run that is not a finished ``quanta parity run``, or an unknown model id."""
+    from quanta.store import Run
+
+    src = Run.open(run_dir, command="parity run")
+    models = src.read_table("models")
+    model_id = _check_model(models, model_id, run_dir)
+    return src, model_id, models[models["model"] == model_id].iloc[0]
+
+
 def run_qdg_parity(cfg: ParityQDGConfig, out, *, device=None, force: bool = False, argv=None) -> dict:
     """QDG on one model of a parity run (:func:`decompose_parity`), written as a run directory; returns its summary.
 
@@ -484,10 +495,7 @@ def run_qdg_parity(cfg: ParityQDGConfig, out, *, device=None, force: bool = Fals
     from quanta.utils import device_description, resolve_device
 
     dev = resolve_device(device)
-    src = Run.open(cfg.run_dir, command="parity run")
-    models = src.read_table("models")
-    model_id = _check_model(models, cfg.model_id, cfg.run_dir)
-    row = models[models["model"] == model_id].iloc[0]
+    src, model_id, row = parity_model(cfg.run_dir, cfg.model_id)
     alpha = float(row["alpha"])
     check_decompose_memory(cfg, int(src.config.get("n_tasks", 0)) + int(src.config.get("n", 0)), dev)
     check_parts_boot_memory(cfg, int(src.config.get("n_tasks", 0)))
