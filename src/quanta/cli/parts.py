@@ -33,6 +33,36 @@ def _lm_site_options(f):
     return f
 
 
+#: options only a language model's activations take, and only a parity run's, in both methods
+_LM_ONLY = {"revision", "corpus", "max_docs", "context_length", "layer", "site"}
+_PARITY_ONLY = {"model_id", "n_samples"}
+
+
+def _given(model, parity_run, seed, options: dict, method: str, *, lm_only: set, parity_only: set) -> dict:
+    """The options the user gave a method that reads either ``--model`` or ``--parity``: exactly one of the two,
+    and none of the other domain's options (the method's own ``lm_only`` and ``parity_only`` besides the shared
+    ones). A ``--n-clusters`` that is a number becomes an int; an LM takes nothing else there."""
+    if (model is None) == (parity_run is None):
+        raise QuantaError("give exactly one of --model and --parity",
+                          f"quanta parts {method} --model PATH --layer L --out DIR, or --parity RUN_DIR --out DIR")
+    given = {k: v for k, v in options.items() if v is not None}
+    if seed is not None:
+        given["seed"] = seed
+    k = given.get("n_clusters")
+    if isinstance(k, str) and k.isdigit():
+        given["n_clusters"] = int(k)
+    other = (_PARITY_ONLY | parity_only) if model is not None else (_LM_ONLY | lm_only)
+    wrong = sorted(other & set(given))
+    if model is not None and isinstance(given.get("n_clusters"), str):
+        wrong.append("n_clusters")
+    if wrong:
+        raise QuantaError(f"options {', '.join('--' + w.replace('_', '-') for w in wrong)} do not apply to "
+                          f"{'a language model' if model is not None else 'a parity run'}"
+                          + (" (an LM takes a count for --n-clusters)" if "n_clusters" in wrong else ""),
+                          f"drop them; see `quanta parts {method} --help`")
+    return given
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def parts():
     """Parts of a model's computation and the Zipf law of their use (docs/parts.md)."""
@@ -65,19 +95,7 @@ def sae(model, parity_run, out, seed, device, force, **options):
     """A sparse autoencoder's features as parts: use counts, membership, top contexts, the Zipf law."""
     from quanta.parts.run import SAEParityConfig, SAEPartsConfig, run_parts_sae_lm, run_parts_sae_parity
 
-    if (model is None) == (parity_run is None):
-        raise QuantaError("give exactly one of --model and --parity",
-                          "quanta parts sae --model PATH --layer L --out DIR, or --parity RUN_DIR --out DIR")
-    given = {k: v for k, v in options.items() if v is not None}
-    if seed is not None:
-        given["seed"] = seed
-    lm_only = {"revision", "corpus", "max_docs", "context_length", "layer", "site", "batch_size"}
-    parity_only = {"model_id", "n_samples"}
-    wrong = sorted((parity_only if model is not None else lm_only) & set(given))
-    if wrong:
-        raise QuantaError(f"options {', '.join('--' + w.replace('_', '-') for w in wrong)} do not apply to "
-                          f"{'a language model' if model is not None else 'a parity run'}",
-                          "drop them; see `quanta parts sae --help`")
+    given = _given(model, parity_run, seed, options, "sae", lm_only={"batch_size"}, parity_only=set())
     if model is not None:
         summary = run_parts_sae_lm(SAEPartsConfig(model=model, **given), out, device=device, force=force)
     else:
@@ -113,25 +131,8 @@ def acts(model, parity_run, out, seed, device, force, **options):
     """Spectral clustering of activations (QDG's code on activations instead of gradients) as parts."""
     from quanta.parts.run import ActsParityConfig, ActsPartsConfig, run_parts_acts_lm, run_parts_acts_parity
 
-    if (model is None) == (parity_run is None):
-        raise QuantaError("give exactly one of --model and --parity",
-                          "quanta parts acts --model PATH --layer L --out DIR, or --parity RUN_DIR --out DIR")
-    given = {k: v for k, v in options.items() if v is not None}
-    if seed is not None:
-        given["seed"] = seed
-    k = given.get("n_clusters")
-    if isinstance(k, str) and k.isdigit():
-        given["n_clusters"] = int(k)
-    lm_only = {"revision", "corpus", "max_docs", "context_length", "layer", "site", "batch_size", "n_tokens"}
-    parity_only = {"model_id", "n_samples", "threshold"}
-    wrong = sorted((parity_only if model is not None else lm_only) & set(given))
-    if model is not None and isinstance(given.get("n_clusters"), str):
-        wrong.append("n_clusters")
-    if wrong:
-        raise QuantaError(f"options {', '.join('--' + w.replace('_', '-') for w in wrong)} do not apply to "
-                          f"{'a language model' if model is not None else 'a parity run'}"
-                          + (" (an LM takes a count for --n-clusters)" if "n_clusters" in wrong else ""),
-                          "drop them; see `quanta parts acts --help`")
+    given = _given(model, parity_run, seed, options, "acts", lm_only={"batch_size", "n_tokens"},
+                   parity_only={"threshold"})
     if model is not None:
         summary = run_parts_acts_lm(ActsPartsConfig(model=model, **given), out, device=device, force=force)
     else:
