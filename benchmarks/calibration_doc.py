@@ -13,6 +13,8 @@ import json
 import sys
 from pathlib import Path
 
+from docblock import write_block
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "docs" / "data" / "calibration_cpu.json"
 DOC = ROOT / "docs" / "calibration.md"
@@ -40,9 +42,7 @@ def main(run_dir: str) -> None:
     summary = Run.open(run_dir, command="calibrate").summary
     DATA.parent.mkdir(parents=True, exist_ok=True)
     DATA.write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
-    text = DOC.read_text()
-    i, j = text.index(START), text.index(END) + len(END)
-    DOC.write_text(text[:i] + block(summary) + text[j:])
+    write_block(DOC, block(summary), START, END)
     print(f"wrote {DATA} and the tables of {DOC}")
 
 

@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+from docblock import write_block
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "docs" / "data" / "falsify_validation.json"
 DOC = ROOT / "docs" / "falsify.md"
@@ -89,9 +91,7 @@ def main(argv=None) -> int:
               f"{__import__('os').cpu_count()} CPUs", "quanta_version": quanta.__version__, "rows": rows}
     DATA.write_text(json.dumps(record, indent=1) + "\n")
     if args.write_docs:
-        text = DOC.read_text()
-        a, b = text.index(START), text.index(END) + len(END)
-        DOC.write_text(text[:a] + docs_block(record) + text[b:])
+        write_block(DOC, docs_block(record), START, END)
     print(render(rows))
     return 0
 

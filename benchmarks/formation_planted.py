@@ -29,6 +29,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from docblock import write_block
+
 os.environ.setdefault("QUANTA_PROGRESS", "0")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -86,9 +88,7 @@ def check_docs() -> bool:
 
 
 def write_docs(record: dict) -> None:
-    text = DOC.read_text()
-    i, j = text.index(START), text.index(END) + len(END)
-    DOC.write_text(text[:i] + render(record) + text[j:])
+    write_block(DOC, render(record), START, END)
 
 
 def one_seed(seed: int, out: Path, *, steps: int, n_checkpoints: int, size, max_docs: int, n_tokens: int,

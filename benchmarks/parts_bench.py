@@ -26,6 +26,8 @@ import platform
 from datetime import datetime, timezone
 from pathlib import Path
 
+from docblock import write_block
+
 os.environ.setdefault("QUANTA_PROGRESS", "0")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -44,6 +46,12 @@ def _f(v, d=3):
     return "–" if v is None else f"{v:.{d}f}"
 
 
+def _sae_k(record: dict) -> str:
+    ks = record.get("sae_k") or {}
+    said = [f"{ks[d]:g} on {name}" for d, name in (("parity", "parity"), ("lm", "the planted language")) if d in ks]
+    return f" The SAE ran at its defaults: k = {' and '.join(said)}." if said else ""
+
+
 def render(record: dict) -> str:
     """The doc's block: where and when, the per-method table and rankings, the per-world table, the figure."""
     from quanta.parts.bench import bench_markdown
@@ -53,7 +61,7 @@ def render(record: dict) -> str:
             f"worlds × {len(record['methods'])} methods × seeds {', '.join(map(str, record['seeds']))}), "
             f"{record['minutes']:.0f} minutes. Worlds: " +
             "; ".join(f"`{w['name']}` ({w['domain']}, α+1 = {w['planted_alpha'] + 1:g})" for w in record["worlds"])
-            + ".\n\n")
+            + "." + _sae_k(record) + "\n\n")
     rows = ["| world | α + 1 | method | match F1 (mean ± sd over seeds) | F1 of the null | ARI | exponent (mean ± sd) "
             "| planted quanta of the same samples | verdicts |", "|---|---|---|---|---|---|---|---|---|"]
     for r in s["by_world"]:
@@ -65,15 +73,19 @@ def render(record: dict) -> str:
             "![parts bench](img/parts_bench.png)\n" + END)
 
 
+def sae_settings(out: Path, worlds: list[dict]) -> dict:
+    """The k each domain's SAE units ran with, read back from their run directories (the command's defaults)."""
+    ks: dict[str, set] = {}
+    for w in worlds:
+        for m in sorted((out / "units" / w["name"]).glob("sae-s*/parts/manifest.json")):
+            ks.setdefault(w["domain"], set()).add(float(json.loads(m.read_text())["config"]["k"]))
+    if any(len(v) != 1 for v in ks.values()):
+        raise SystemExit(f"the SAE units of {out} ran with different k within a domain: {ks}; record the bench anew")
+    return {d: v.pop() for d, v in ks.items()}
+
+
 def write_doc(record: dict) -> None:
-    text = DOC.read_text()
-    block = render(record)
-    if START in text:
-        i, j = text.index(START), text.index(END) + len(END)
-        text = text[:i] + block + text[j:]
-    else:
-        raise SystemExit(f"{DOC} has no {START} marker")
-    DOC.write_text(text)
+    write_block(DOC, render(record), START, END)
 
 
 def main(argv=None) -> dict | None:
@@ -107,7 +119,7 @@ def main(argv=None) -> dict | None:
         "seeds": list(manifest["config"]["seeds"]),
         "options": manifest["config"].get("options", {}), "n_perm": manifest["config"].get("n_perm"),
         "max_docs": manifest["config"].get("max_docs"),
-        "held_out": HELD_OUT, "minutes": minutes, "summary": {k: v for k, v in summary.items() if k != "worlds"},
+        "held_out": HELD_OUT, "sae_k": sae_settings(out, summary["worlds"]), "minutes": minutes, "summary": {k: v for k, v in summary.items() if k != "worlds"},
     }
     if args.json:
         Path(args.json).write_text(json.dumps(record, indent=1) + "\n")

@@ -17,6 +17,8 @@ import json
 import time
 from pathlib import Path
 
+from docblock import write_block
+
 import numpy as np
 import torch
 
@@ -74,10 +76,7 @@ def render_table(data: dict) -> str:
 
 
 def write_doc(data: dict) -> None:
-    text = DOC.read_text()
-    head, rest = text.split(START)
-    _, tail = rest.split(END)
-    DOC.write_text(head + START + "\n" + render_table(data) + "\n" + END + tail)
+    write_block(DOC, START + "\n" + render_table(data) + "\n" + END, START, END)
 
 
 def main():

@@ -33,6 +33,8 @@ import sys
 import time
 from pathlib import Path
 
+from docblock import write_block
+
 os.environ.setdefault("QUANTA_PROGRESS", "0")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -246,9 +248,7 @@ def check_docs() -> bool:
 
 
 def render_doc(record: dict) -> None:
-    text = DOC.read_text()
-    i, j = text.index(START), text.index(END) + len(END)
-    DOC.write_text(text[:i] + block(record) + text[j:])
+    write_block(DOC, block(record), START, END)
 
 
 def main(argv=None) -> dict:

@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+from docblock import write_block
+
 import numpy as np
 import pandas as pd
 
@@ -127,9 +129,7 @@ def main(argv=None) -> int:
                   "table": table.to_dict(orient="records")}
         DATA.write_text(json.dumps(record, indent=1) + "\n")
         if args.write_docs:
-            text = DOC.read_text()
-            a, b = text.index(START), text.index(END) + len(END)
-            DOC.write_text(text[:a] + START + "\n" + render(table) + END + text[b:])
+            write_block(DOC, START + "\n" + render(table) + END, START, END)
         print(render(table, top=40))
     return 0
 

@@ -32,6 +32,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from docblock import write_block
+
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -229,10 +231,7 @@ def render_table(data: dict) -> str:
 
 
 def write_doc(data: dict) -> None:
-    text = DOC.read_text()
-    head, rest = text.split(START)
-    _, tail = rest.split(END)
-    DOC.write_text(head + START + "\n" + render_table(data) + "\n" + END + tail)
+    write_block(DOC, START + "\n" + render_table(data) + "\n" + END, START, END)
 
 
 def _machine() -> str:

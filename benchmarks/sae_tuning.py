@@ -30,6 +30,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from docblock import write_block
+
 os.environ.setdefault("QUANTA_PROGRESS", "0")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -64,9 +66,7 @@ def render(record: dict) -> str:
 
 
 def write_doc(record: dict) -> None:
-    text = DOC.read_text()
-    i, j = text.index(START), text.index(END) + len(END)
-    DOC.write_text(text[:i] + render(record) + text[j:])
+    write_block(DOC, render(record), START, END)
 
 
 def _complete(path: Path) -> bool:

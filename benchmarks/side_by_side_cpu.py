@@ -28,6 +28,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from docblock import write_block
+
 os.environ.setdefault("QUANTA_PROGRESS", "0")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -47,7 +49,8 @@ def render(record: dict) -> str:
     a = record["alpha_N"]
     head = (f"Recorded {record['date']} on a {record['cpus']}-core {record['machine']} machine: stdlib suite of "
             f"{len(record['sizes'])} sizes (cpu preset and 24×2), largest model `{record['model']}`, layer "
-            f"{record['layer']}. α_N = " + (f"{a:.3f} {_ci(record['alpha_N_ci'])}" if a is not None else "none")
+            f"{record['layer']}" + (f", SAE k = {record['sae_k']:g} (its default)" if record.get("sae_k") else "")
+            + ". α_N = " + (f"{a:.3f} {_ci(record['alpha_N_ci'])}" if a is not None else "none")
             + ", so α_N + 1 = " + (f"{record['zipf_pred']:.3f} {_ci(record['zipf_pred_ci'])}"
                                    if record["zipf_pred"] is not None else "none") + ".\n\n")
     rows = ["| parts | count | exponent of f_i (90%) | difference from α_N + 1 | p of d = 0 | verdict |",
@@ -112,14 +115,12 @@ def main(argv=None) -> dict:
                   "cpus": os.cpu_count(), "sizes": SIZES, "model": model.name, "layer": n_layers,
                   "alpha_N": an.get("alpha_N"), "alpha_N_ci": an.get("alpha_N_ci"), "zipf_pred": s.get("zipf_pred"),
                   "zipf_pred_ci": s.get("zipf_pred_ci"), "rows": rows,
+                  "sae_k": json.loads((out / "sae" / "manifest.json").read_text())["config"]["k"],
                   "minutes": (time.perf_counter() - t0) / 60}
         if args.json:
             Path(args.json).write_text(json.dumps(record, indent=1, default=str) + "\n")
     if args.json or args.render:
-        text = DOC.read_text()
-        if START in text:
-            i, j = text.index(START), text.index(END) + len(END)
-            DOC.write_text(text[:i] + render(record) + text[j:])
+        write_block(DOC, render(record), START, END)
     print(render(record))
     return record
 

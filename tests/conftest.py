@@ -41,6 +41,8 @@ def load_benchmark(name: str):
     import importlib.util
 
     path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    if str(path.parent) not in sys.path:  # as when run as a script: its siblings (docblock) import by bare name
+        sys.path.insert(0, str(path.parent))
     spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

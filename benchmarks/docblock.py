@@ -1,0 +1,25 @@
+"""One writer of a doc page's recorded block, for every benchmark that renders its record into docs/.
+
+A block runs from its start marker to its end marker (``<!-- name:start -->`` ... ``<!-- name:end -->``), both
+included; the page outside it is kept byte for byte. Benchmarks are run as scripts (``python benchmarks/x.py``), so
+this module is imported by its bare name; ``tests/conftest.load_benchmark`` puts benchmarks/ on the path as well.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def write_block(doc: Path, block: str, start: str, end: str) -> None:
+    """Replace the marked block of ``doc`` by ``block`` (which carries the same markers), atomically."""
+    if not (block.startswith(start) and block.endswith(end)):
+        raise ValueError(f"the new block must begin with {start!r} and end with {end!r}")
+    doc = Path(doc)
+    text = doc.read_text()
+    if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
+        raise SystemExit(f"{doc} must hold exactly one {start} ... {end} block; add the markers where it belongs")
+    i, j = text.index(start), text.index(end) + len(end)
+    tmp = doc.with_name(f".{doc.name}.tmp")
+    tmp.write_text(text[:i] + block + text[j:])
+    os.replace(tmp, doc)
