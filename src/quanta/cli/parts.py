@@ -77,7 +77,9 @@ def parts():
 @click.option("--model-id", type=int, default=None, help="Parity: model of the sweep (default the widest).")
 @click.option("--n-samples", type=int, default=None, help="Parity: inputs drawn (default 20000).")
 @click.option("--n-latents", type=int, default=None, help="SAE latents (default 512).")
-@click.option("--k", type=float, default=None, help="Active latents per row; a mean per row for batchtopk (default 8).")
+@click.option("--k", type=float, default=None,
+              help="Active latents per row; a mean per row for batchtopk (default 0.5 with --model, 1 with --parity: "
+                   "chosen on tuning worlds, docs/parts.md).")
 @click.option("--sparsity", type=click.Choice(["batchtopk", "topk"]), default=None,
               help="batchtopk (default; use counts need it) or topk (exactly k per row).")
 @click.option("--steps", "n_steps", type=int, default=None, help="Adam steps (default 3000).")

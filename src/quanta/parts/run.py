@@ -50,8 +50,12 @@ class SAEPartsConfig:
         Block index (``resid``: 0 = embeddings .. n_layers; ``mlp``: 0 .. n_layers - 1).
     site : str, default "resid"
         ``resid`` or ``mlp`` (:mod:`quanta.parts.activations`).
-    n_latents, k, sparsity, n_steps, sae_batch_size, lr
+    n_latents, sparsity, n_steps, sae_batch_size, lr
         The SAE (:class:`quanta.parts.sae.SAEConfig`).
+    k : float, default 0.5
+        Mean active latents per token (BatchTopK). Chosen on a tuning world no record reports (planted language
+        α 0.5, spec seed 1; ``benchmarks/sae_tuning.py``, docs/parts.md) as the k whose parts' exponent came
+        closest to the planted α+1.
     dense_share : float, default 0.5
         Parts firing on more than this share of tokens are dense (excluded from the law).
     batch_size : int, default 8
@@ -69,7 +73,7 @@ class SAEPartsConfig:
     layer: int = 1
     site: str = "resid"
     n_latents: int = 512
-    k: float = 8
+    k: float = 0.5
     sparsity: str = "batchtopk"
     n_steps: int = 3000
     sae_batch_size: int = 256
@@ -291,7 +295,10 @@ class SAEParityConfig:
         Model of the sweep (default: the widest, as ``quanta qdg parity``).
     n_samples : int, default 20000
         Inputs drawn from the run's task distribution (every draw is kept: no loss filter).
-    n_latents, k, sparsity, n_steps, sae_batch_size, lr, dense_share, n_contexts, n_boot, seed
+    k : float, default 1
+        Mean active latents per input (BatchTopK), chosen as for :class:`SAEPartsConfig` on a parity tuning world
+        (``cpu-small`` α 0.3, training seed 10).
+    n_latents, sparsity, n_steps, sae_batch_size, lr, dense_share, n_contexts, n_boot, seed
         As in :class:`SAEPartsConfig`.
     """
 
@@ -299,7 +306,7 @@ class SAEParityConfig:
     model_id: int | None = None
     n_samples: int = 20000
     n_latents: int = 512
-    k: float = 8
+    k: float = 1
     sparsity: str = "batchtopk"
     n_steps: int = 3000
     sae_batch_size: int = 256
