@@ -43,26 +43,44 @@ def test_parts_bench_reading_holds_on_the_record():
     m = {r["method"]: r for r in s["methods"]}
     # every unit above its null's 95th percentile
     assert all(r["f1_above_null_q95"] == r["n_units"] for r in m.values())
-    # the SAE first by F1, its lead's interval above zero; on parity QDG about as good or better
+    # by F1 nothing settled: the SAE's mean highest, its lead's interval spans zero; QDG ahead by > 0.15 on both
+    # parity worlds, the SAE ahead of QDG on every planted world
     r = s["ranking_f1"]
-    assert r["best"] == "sae" and r["lead_ci"][0] > 0
+    assert r["best"] == "sae" and r["lead_ci"][0] < 0 < r["lead_ci"][1]
     w = {(x["world"], x["method"]): x for x in s["by_world"]}
     parity = sorted({x["world"] for x in s["by_world"] if x["domain"] == "parity"})
-    assert all(w[(p, "qdg")]["f1"] >= w[(p, "sae")]["f1"] - 0.02 for p in parity)
     planted = sorted({x["world"] for x in s["by_world"] if x["domain"] == "lm"})
+    assert len(parity) == 2 and len(planted) == 4
+    assert all(w[(p, "qdg")]["f1"] > w[(p, "sae")]["f1"] + 0.15 for p in parity)
     assert all(w[(p, "sae")]["f1"] > w[(p, "qdg")]["f1"] for p in planted)
+    # the earlier record, k = 8 (kept as docs/data/parts_bench_cpu_k8.json): the lead the page quotes
+    old = json.loads((ROOT / "docs" / "data" / "parts_bench_cpu_k8.json").read_text())["summary"]["ranking_f1"]
+    assert old["best"] == "sae" and old["runner_up"] == "qdg"
+    doc = (ROOT / "docs" / "parts.md").read_text()
+    assert (f"With k = 8 (the earlier default, recorded\n  before the sweep chose k) the SAE led by {old['lead']:.3f} "
+            f"[{old['lead_ci'][0]:.3f}, {old['lead_ci'][1]:.3f}]") in doc
+    assert data["sae_k"] == {"parity": 1, "lm": 0.5}
     # acts on the planted language: ARI near zero, F1 close to the others'
     assert all(w[(p, "acts")]["ari"] < 0.15 and w[(p, "acts")]["f1"] > 0.4 for p in planted)
-    # no method recovers the exponent; QDG's samples flatter than alpha+1 on the planted language, the SAE's not
+    # by exponent error the SAE first, its lead's interval above zero; every bias negative, few units within 0.1
+    e = s["ranking_exponent"]
+    assert e["best"] == "sae" and e["lead_ci"][0] > 0
     assert all(r["exponent_bias"] < -0.3 and r["n_within_0.1"] <= 2 for r in m.values())
+    # the SAE's exponent moves less than half as much as alpha+1 between a domain's two alphas; QDG's on parity more
+    def slope(method, lo, hi):
+        return (w[(hi, method)]["exponent"] - w[(lo, method)]["exponent"]) / (w[(hi, method)]["zipf_true"]
+                                                                             - w[(lo, method)]["zipf_true"])
+    pairs = [("parity-a0.25", "parity-a0.55"), ("planted-a0.3-s2", "planted-a0.8-s2"),
+             ("planted-a0.3-s3", "planted-a0.8-s3")]
+    assert all(0 <= slope("sae", lo, hi) < 0.5 for lo, hi in pairs)
+    assert slope("qdg", *pairs[0]) > 1
+    # the SAE's samples hold the planted law; QDG's low-loss samples on the planted language a flatter one
     assert all(w[(p, "qdg")]["oracle_exponent"] < w[(p, "qdg")]["zipf_true"] - 0.1 for p in planted)
     assert all(abs(w[(p, "sae")]["oracle_exponent"] - w[(p, "sae")]["zipf_true"]) < 0.06 for p in planted + parity)
-    assert all(w[(p, "sae")]["exponent"] < w[(p, "sae")]["oracle_exponent"] - 0.3 for p in planted + parity)
-    e = s["ranking_exponent"]
-    assert e["lead_ci"][0] <= 0 <= e["lead_ci"][1]
-    # no verdict right; the rest inconsistent or not a power law
+    # no verdict right; the rest inconsistent or not a power law; every SAE unit not a power law
     assert all(r["n_consistent"] == 0 and r["n_inconsistent"] + r["n_not_power_law"] == r["n_units"]
                for r in m.values())
+    assert m["sae"]["n_not_power_law"] == m["sae"]["n_units"]
     assert m["acts"]["seconds_median"] < m["qdg"]["seconds_median"] < m["sae"]["seconds_median"]
 
 
