@@ -8,8 +8,9 @@ Steps, each the library call its command makes (defaults everywhere unless named
 2. ``quanta lm losses --corpus stdlib:test --max-docs 200`` and ``quanta lm analyze`` (α_N);
 3. on the largest model, on ``stdlib:test``: ``quanta qdg`` with the demo's settings (``--threshold 1.0
    --n-tokens 600 --max-docs 300``: the default 0.1 nats selects almost no token of this small suite),
-   ``quanta parts sae --layer L --site resid`` and ``quanta parts acts --layer L`` (L = the last block);
-4. ``quanta falsify --scaling <analyze> --parts <qdg> --parts <sae> --parts <acts>``.
+   ``quanta parts sae --layer L --site resid`` and ``quanta parts acts --layer L`` (L = the last block), each
+   with ``--seed`` 0, 1 and 2 (``--seeds``), so that every exponent comes with its spread across seeds;
+4. ``quanta falsify --scaling <analyze> --parts <qdg-s0> --parts <sae-s0> ...`` over all nine parts runs.
 
 Nothing here is tuned: every setting is the command's default or forced by the fit's rule above. The record goes to
 ``--json`` (docs/data/side_by_side_cpu.json); with it the block of docs/parts.md is rewritten, and
@@ -53,14 +54,32 @@ def render(record: dict) -> str:
             + ". α_N = " + (f"{a:.3f} {_ci(record['alpha_N_ci'])}" if a is not None else "none")
             + ", so α_N + 1 = " + (f"{record['zipf_pred']:.3f} {_ci(record['zipf_pred_ci'])}"
                                    if record["zipf_pred"] is not None else "none") + ".\n\n")
-    rows = ["| parts | count | exponent of f_i (90%) | difference from α_N + 1 | p of d = 0 | verdict |",
-            "|---|---|---|---|---|---|"]
+    seeded = "seed" in record["rows"][0]
+    rows = ["| parts |" + (" seed |" if seeded else "") + " count | exponent of f_i (90%) | difference from α_N + 1 "
+            "| p of d = 0 | verdict |", "|---|" + ("---|" if seeded else "") + "---|---|---|---|---|"]
     for r in record["rows"]:
         d = "–" if r["difference"] is None else f"{r['difference']:+.3f}"
         p = "–" if r["p_value"] is None else f"{r['p_value']:.3g}"
-        rows.append(f"| {r['method']} | {r['n_parts']} | {r['zipf_measured']:.3f} [{r['ci_lo']:.3f}, "
-                    f"{r['ci_hi']:.3f}] | {d} | {p} | `{r['verdict']}` |")
-    return START + "\n" + head + "\n".join(rows) + "\n" + END
+        rows.append(f"| {r['method']} |" + (f" {r['seed']} |" if seeded else "") + f" {r['n_parts']} | "
+                    f"{r['zipf_measured']:.3f} [{r['ci_lo']:.3f}, {r['ci_hi']:.3f}] | {d} | {p} | `{r['verdict']}` |")
+    return START + "\n" + head + "\n".join(rows) + "\n" + spread(record) + END
+
+
+def spread(record: dict) -> str:
+    """Per decomposition: its exponent's mean and standard deviation across the seeds, and its verdicts."""
+    if "seed" not in record["rows"][0]:
+        return ""
+    import statistics
+
+    lines = ["", "| parts | seeds | exponent (mean ± sd over seeds) | verdicts |", "|---|---|---|---|"]
+    for method in dict.fromkeys(r["method"] for r in record["rows"]):
+        rs = [r for r in record["rows"] if r["method"] == method]
+        e = [r["zipf_measured"] for r in rs]
+        sd = statistics.stdev(e) if len(e) > 1 else float("nan")
+        verdicts = ", ".join(f"{v} {n}" for v, n in sorted(
+            {v: sum(r["verdict"] == v for r in rs) for v in {r["verdict"] for r in rs}}.items()))
+        lines.append(f"| {method} | {len(rs)} | {statistics.mean(e):.3f} ± {sd:.3f} | {verdicts} |")
+    return "\n".join(lines) + "\n"
 
 
 def check_docs() -> bool:
@@ -72,6 +91,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--out", required=False)
     ap.add_argument("--suite", default=None, help="a trained suite (skips step 1)")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--seeds", default="0,1,2", help="seeds of every decomposition (the spread of its exponent)")
     ap.add_argument("--render", action="store_true", help="only rewrite docs/parts.md from the record")
     args = ap.parse_args(argv)
     if args.render:
@@ -87,6 +107,7 @@ def main(argv=None) -> dict:
         if not args.out:
             ap.error("--out is needed to measure")
         out = Path(args.out)
+        seeds = [int(x) for x in args.seeds.split(",")]
         out.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
         suite = Path(args.suite) if args.suite else out / "suite"
@@ -103,19 +124,30 @@ def main(argv=None) -> dict:
         from quanta.demo import DemoConfig
 
         demo = DemoConfig()  # QDG as the demo runs it on this suite (the default 0.1 nats leaves ~no token here)
-        run_qdg_lm(QDGConfig(model=str(model), corpus="stdlib:test", n_tokens=demo.qdg_tokens,
-                             threshold=float(demo.qdg_threshold), max_docs=300), out / "qdg", force=True)
-        run_parts_sae_lm(SAEPartsConfig(model=str(model), layer=n_layers), out / "sae", force=True)
-        run_parts_acts_lm(ActsPartsConfig(model=str(model), layer=n_layers), out / "acts", force=True)
-        s, table = falsify_side_by_side(out / "analyze", [out / "qdg", out / "sae", out / "acts"], out / "side",
-                                        FalsifyConfig(), force=True)
+        runs, seed_of = [], {}
+        for seed in seeds:
+            for name, call in (
+                ("qdg", lambda d, seed=seed: run_qdg_lm(QDGConfig(
+                    model=str(model), corpus="stdlib:test", n_tokens=demo.qdg_tokens,
+                    threshold=float(demo.qdg_threshold), max_docs=300, seed=seed), d, force=True)),
+                ("sae", lambda d, seed=seed: run_parts_sae_lm(SAEPartsConfig(model=str(model), layer=n_layers,
+                                                                             seed=seed), d, force=True)),
+                ("acts", lambda d, seed=seed: run_parts_acts_lm(ActsPartsConfig(model=str(model), layer=n_layers,
+                                                                               seed=seed), d, force=True))):
+                d = out / f"{name}-s{seed}"
+                call(d)
+                runs.append(d)
+                seed_of[str(d)] = seed
+        s, table = falsify_side_by_side(out / "analyze", runs, out / "side", FalsifyConfig(), force=True)
+        table.insert(1, "seed", [seed_of[str(r)] for r in table["parts_run"]])
         rows = [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()}
                 for r in table.drop(columns=["parts_run"]).to_dict("records")]
         record = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d"), "machine": platform.machine(),
                   "cpus": os.cpu_count(), "sizes": SIZES, "model": model.name, "layer": n_layers,
                   "alpha_N": an.get("alpha_N"), "alpha_N_ci": an.get("alpha_N_ci"), "zipf_pred": s.get("zipf_pred"),
                   "zipf_pred_ci": s.get("zipf_pred_ci"), "rows": rows,
-                  "sae_k": json.loads((out / "sae" / "manifest.json").read_text())["config"]["k"],
+                  "seeds": list(seeds),
+                  "sae_k": json.loads((out / "sae-s0" / "manifest.json").read_text())["config"]["k"],
                   "minutes": (time.perf_counter() - t0) / 60}
         if args.json:
             Path(args.json).write_text(json.dumps(record, indent=1, default=str) + "\n")

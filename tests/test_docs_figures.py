@@ -84,3 +84,13 @@ def test_side_by_side_table_is_the_recorded_run():
     assert bench.check_docs()
     record = json.loads(bench.DATA.read_text())
     assert {r["method"] for r in record["rows"]} == {"qdg", "parts sae", "parts acts"}
+    # the reading under the table: three seeds each; in every seed sae > qdg > acts, all below alpha_N + 1; only
+    # qdg and acts called inconsistent (every seed), the SAE undetermined or not a power law
+    by = {m: [r for r in record["rows"] if r["method"] == m] for m in ("qdg", "parts sae", "parts acts")}
+    assert record["seeds"] == [0, 1, 2] and all(sorted(r["seed"] for r in rs) == [0, 1, 2] for rs in by.values())
+    e = {m: [r["zipf_measured"] for r in rs] for m, rs in by.items()}
+    assert min(e["parts sae"]) > max(e["qdg"]) and min(e["qdg"]) > max(e["parts acts"])
+    assert all(r["difference"] < 0 for r in record["rows"])
+    assert all(r["verdict"] == "inconsistent" for m in ("qdg", "parts acts") for r in by[m])
+    assert {r["verdict"] for r in by["parts sae"]} <= {"undetermined", "not a power law"}
+    assert record["sae_k"] == 0.5
