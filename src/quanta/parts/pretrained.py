@@ -135,7 +135,8 @@ def _download(repo_id: str, subfolder: str | None) -> Path:
         return Path(snapshot_download(repo_id, allow_patterns=[f"{subfolder}/*"] if subfolder else None))
     except Exception as exc:  # offline, not cached, no such repo, no network: all bad input here
         kind = type(exc).__name__
-        raise QuantaError(f"pretrained SAE {repo_id!r} could not be fetched from the hub ({kind})",
+        raise QuantaError(f"pretrained SAE {repo_id!r} is no local folder and could not be fetched from the hub "
+                          f"({kind})",
                           "download it on a machine with hub access (huggingface-cli download "
                           f"{repo_id}), then pass the directory to --pretrained") from None
 
