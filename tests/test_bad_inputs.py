@@ -86,6 +86,18 @@ def world(tmp_path_factory):
     (root / "suite_killed" / "manifest.json").write_text(json.dumps({"command": "lm train-suite",
                                                                       "status": "running", "config": {}}))
     w["KILLED"] = root / "suite_killed"
+    # published SAEs in sparsify's layout (cfg.json + sae.safetensors), of width 32 (the m32 model's) and 16
+    from safetensors.torch import save_file
+
+    for name, d in (("sae32", 32), ("sae16", 16)):
+        (root / name).mkdir()
+        g = torch.Generator().manual_seed(d)
+        save_file({"encoder.weight": torch.randn(8, d, generator=g), "encoder.bias": torch.zeros(8),
+                   "W_dec": torch.randn(8, d, generator=g), "b_dec": torch.zeros(d)},
+                  str(root / name / "sae.safetensors"))
+        (root / name / "cfg.json").write_text(json.dumps({"activation": "topk", "num_latents": 8, "k": 2,
+                                                          "transcode": False, "d_in": d}))
+    w["SAE32"], w["SAE16"] = root / "sae32", root / "sae16"
     (root / "outs").mkdir()
     return w
 
@@ -275,6 +287,17 @@ CASES = [
      ["parts", "sae", "--model", "{M}", "--corpus", "{C}", "--layer", "1", "--n-latents", "8", "--k", "1",
       "--steps", "20"]),
     ("parts-sae-k-zero", ["parts", "sae", "--model", "{M}", "--corpus", "{C}", "--k", "0"], None),
+    ("parts-sae-pretrained-missing", ["parts", "sae", "--model", "{M}", "--corpus", "{C}", "--pretrained",
+                                      "{MISSING}"], None),
+    ("parts-sae-pretrained-no-files", ["parts", "sae", "--model", "{M}", "--corpus", "{C}", "--pretrained",
+                                       "{EMPTY}"], None),
+    ("parts-sae-pretrained-width", ["parts", "sae", "--model", "{M}", "--corpus", "{C}", "--pretrained", "{SAE16}"],
+     ["parts", "sae", "--model", "{M}", "--corpus", "{C}", "--pretrained", "{SAE32}"]),
+    ("parts-sae-pretrained-hub-offline", ["parts", "sae", "--model", "{M}", "--corpus", "{C}", "--pretrained",
+                                          "quanta-test-nobody/no-such-sae"], None),
+    ("parts-sae-pretrained-training-option", ["parts", "sae", "--model", "{M}", "--corpus", "{C}", "--pretrained",
+                                              "{SAE32}", "--n-latents", "8"], None),
+    ("parts-sae-pretrained-parity", ["parts", "sae", "--parity", "{P}", "--pretrained", "{SAE32}"], None),
     ("parts-sae-parity-not-a-parity-run", ["parts", "sae", "--parity", "{L}"], None),
     ("parts-sae-parity-few-samples", ["parts", "sae", "--parity", "{P}", "--n-samples", "10"], None),
     ("parts-sae-parity-lm-option", ["parts", "sae", "--parity", "{P}", "--site", "mlp"], None),

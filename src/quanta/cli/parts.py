@@ -1,7 +1,8 @@
 """``quanta parts METHOD``: decompositions into parts that all write the same tables (docs/parts.md).
 
 ``quanta parts sae --model M --layer L --site resid|mlp --out DIR`` trains a TopK SAE on a language model's
-activations; ``quanta parts sae --parity RUN --out DIR`` on a parity model's hidden layer; ``quanta parts acts
+activations (or, with ``--pretrained DIR|OWNER/NAME``, encodes them with a published sparsify or SAELens SAE);
+``quanta parts sae --parity RUN --out DIR`` on a parity model's hidden layer; ``quanta parts acts
 --model M ...`` (or ``--parity RUN``) clusters the activations spectrally (QDG's code, activations instead of
 gradients). ``quanta parts bench`` scores every method on planted worlds (:mod:`quanta.parts.bench`).
 """
@@ -63,6 +64,25 @@ def _given(model, parity_run, seed, options: dict, method: str, *, lm_only: set,
     return given
 
 
+#: options that train an SAE (and their flags): a --pretrained SAE takes none of them
+_TRAINING = {"n_latents": "--n-latents", "k": "--k", "sparsity": "--sparsity", "n_steps": "--steps",
+             "sae_batch_size": "--sae-batch-size", "lr": "--lr"}
+
+
+def _pretrained_options(given: dict) -> None:
+    """With --pretrained: refuse the training options; --layer and --site default from a sparsify hookpoint."""
+    from quanta.parts.pretrained import hookpoint_site
+
+    wrong = [flag for name, flag in _TRAINING.items() if name in given]
+    if wrong:
+        raise QuantaError(f"options {', '.join(wrong)} train an SAE and do not apply with --pretrained",
+                          "drop them: a published SAE is used as it was trained")
+    site = hookpoint_site(given.get("hookpoint"))
+    if site is not None:
+        given.setdefault("layer", site[0])
+        given.setdefault("site", site[1])
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def parts():
     """Parts of a model's computation and the Zipf law of their use (docs/parts.md)."""
@@ -76,6 +96,13 @@ def parts():
 @_lm_site_options
 @click.option("--model-id", type=int, default=None, help="Parity: model of the sweep (default the widest).")
 @click.option("--n-samples", type=int, default=None, help="Parity: inputs drawn (default 20000).")
+@click.option("--pretrained", default=None, metavar="DIR|OWNER/NAME[:SUB]",
+              help="LM: use this published SAE instead of training one: a directory saved by EleutherAI's sparsify "
+                   "(cfg.json + sae.safetensors; TopK) or by SAELens (cfg.json + sae_weights.safetensors; standard, "
+                   "topk or jumprelu), or a hub id (needs hub access). docs/parts.md, 'Published SAEs'.")
+@click.option("--hookpoint", default=None, metavar="NAME",
+              help="LM, with --pretrained: the SAE's subfolder, e.g. layers.3 (sparsify's layers.N is --site resid "
+                   "--layer N+1, layers.N.mlp is --site mlp --layer N; --layer/--site default from it).")
 @click.option("--n-latents", type=int, default=None, help="SAE latents (default 512).")
 @click.option("--k", type=float, default=None,
               help="Active latents per row; a mean per row for batchtopk (default 0.5 with --model, 1 with --parity: "
@@ -97,7 +124,10 @@ def sae(model, parity_run, out, seed, device, force, **options):
     """A sparse autoencoder's features as parts: use counts, membership, top contexts, the Zipf law."""
     from quanta.parts.run import SAEParityConfig, SAEPartsConfig, run_parts_sae_lm, run_parts_sae_parity
 
-    given = _given(model, parity_run, seed, options, "sae", lm_only={"batch_size"}, parity_only=set())
+    given = _given(model, parity_run, seed, options, "sae", lm_only={"batch_size", "pretrained", "hookpoint"},
+                   parity_only=set())
+    if "pretrained" in given:
+        _pretrained_options(given)
     if model is not None:
         summary = run_parts_sae_lm(SAEPartsConfig(model=model, **given), out, device=device, force=force)
     else:

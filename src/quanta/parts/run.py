@@ -51,7 +51,7 @@ class SAEPartsConfig:
     site : str, default "resid"
         ``resid`` or ``mlp`` (:mod:`quanta.parts.activations`).
     n_latents, sparsity, n_steps, sae_batch_size, lr
-        The SAE (:class:`quanta.parts.sae.SAEConfig`).
+        The SAE (:class:`quanta.parts.sae.SAEConfig`); unused with ``pretrained``.
     k : float, default 0.5
         Mean active latents per token (BatchTopK). Chosen on a tuning world no record reports (planted language
         α 0.5, spec seed 1; ``benchmarks/sae_tuning.py``, docs/parts.md) as the k whose parts' exponent came
@@ -63,6 +63,14 @@ class SAEPartsConfig:
     n_contexts : int, default 10
     n_boot : int, default 200
     seed : int, default 0
+    pretrained : str, optional
+        A published SAE to use instead of training one: a directory in sparsify's or SAELens's format, or a hub
+        id ``owner/name[:subfolder]`` (:func:`quanta.parts.pretrained.load_pretrained_sae`). The training
+        settings above (n_latents, k, sparsity, n_steps, sae_batch_size, lr) are then unused.
+    hookpoint : str, optional
+        The pretrained SAE's subfolder (sparsify's ``layers.N``). A sparsify hookpoint names a site:
+        ``layers.N`` is ``site="resid", layer=N+1`` and ``layers.N.mlp`` is ``site="mlp", layer=N``; ``layer``
+        and ``site`` must agree with it (the CLI defaults them from it).
     """
 
     model: str
@@ -83,10 +91,27 @@ class SAEPartsConfig:
     n_contexts: int = 10
     n_boot: int = 200
     seed: int = 0
+    pretrained: str | None = None
+    hookpoint: str | None = None
 
     def __post_init__(self):
         _check_lm_site(self, {"dense_share": [Interval(float, 0, 1, closed="right")]})
         self.sae_config()  # checks the SAE's settings now, before anything is loaded
+        for name in ("pretrained", "hookpoint"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value):
+                raise QuantaError(f"{name} must be a non-empty string or None, got {value!r}",
+                                  f"pass --{name} with a value")
+        if self.hookpoint is not None and self.pretrained is None:
+            raise QuantaError("hookpoint names a subfolder of a pretrained SAE, but no pretrained SAE was given",
+                              "pass --pretrained DIR|OWNER/NAME with --hookpoint, or drop --hookpoint")
+        from quanta.parts.pretrained import hookpoint_site
+
+        site = hookpoint_site(self.hookpoint)
+        if site is not None and site != (self.layer, self.site):
+            raise QuantaError(f"hookpoint {self.hookpoint} is --site {site[1]} --layer {site[0]} in quanta, but "
+                              f"--site {self.site} --layer {self.layer} was given",
+                              f"drop --layer/--site (they default from --hookpoint), or pass --layer {site[0]}")
 
     def sae_config(self):
         from quanta.parts.sae import SAEConfig
@@ -146,8 +171,14 @@ def _check_parts_boot(n_boot: int, n_parts: int, where: str) -> None:
 def run_parts_sae_lm(cfg: SAEPartsConfig, out, *, device=None, force: bool = False, argv=None) -> dict:
     """``quanta parts sae --model ...``: activations at (layer, site) of every token, a TopK SAE, the parts tables.
 
+    With ``cfg.pretrained`` the SAE is a published one (:func:`quanta.parts.pretrained.load_pretrained_sae`),
+    loaded and checked against the activations' width before anything is written; nothing is trained. A trained
+    SAE needs at least two tokens per latent; a pretrained one is not fitted here, so its size sets no minimum
+    (any text of at least two tokens is encoded).
+
     Returns the summary (also in ``out/summary.json``): the contract's fields (:func:`write_parts_tables`) plus the
-    model, site, number of tokens and the SAE's fraction of variance unexplained (``fvu``).
+    model, site, number of tokens and the SAE's fraction of variance unexplained (``fvu``) on these activations;
+    with ``pretrained`` also ``sae_source``, ``sae_format``, ``sae_activation``, ``sae_k`` and ``hookpoint``.
     """
     import torch
 
@@ -158,28 +189,76 @@ def run_parts_sae_lm(cfg: SAEPartsConfig, out, *, device=None, force: bool = Fal
     from quanta.utils import device_description, resolve_device
 
     dev = resolve_device(device)
-    _check_parts_boot(cfg.n_boot, cfg.n_latents, "parts sae")
-    model, tok, windows, contexts = _load_lm(cfg, dev, min_tokens=2 * cfg.n_latents)
+    pre = None
+    if cfg.pretrained is not None:
+        from quanta.parts.pretrained import load_pretrained_sae
+
+        pre, pinfo = load_pretrained_sae(cfg.pretrained, hookpoint=cfg.hookpoint, device=dev)
+    n_latents = cfg.n_latents if pre is None else pinfo.n_latents
+    _check_parts_boot(cfg.n_boot, n_latents, "parts sae")
+    model, tok, windows, contexts = _load_lm(cfg, dev, min_tokens=2 * cfg.n_latents if pre is None else 2)
+    if pre is not None:
+        _check_pretrained_site(cfg, pinfo, model, contexts, dev)
     run = Run.create(out, command="parts sae", config=asdict(cfg), seed=cfg.seed, device=device_description(dev),
                      force=force, argv=argv)
     with run:
         with run.timer("activations"), progress(total=len(contexts), desc="activations", unit="ctx") as bar:
             X, index = lm_activations(model, contexts, layer=cfg.layer, site=cfg.site, batch_size=cfg.batch_size,
                                       device=dev, progress=bar.update)
-        with run.timer("sae"), progress(total=cfg.n_steps, desc="sae", unit="step") as bar:
-            sae, info = train_sae(X, cfg.sae_config(), device=dev, progress=bar.update)
+        if pre is None:
+            with run.timer("sae"), progress(total=cfg.n_steps, desc="sae", unit="step") as bar:
+                sae, info = train_sae(X, cfg.sae_config(), device=dev, progress=bar.update)
+            extra = {"fvu": info["fvu"], "sae_threshold": sae.threshold if cfg.sparsity == "batchtopk" else None,
+                     "n_dead_in_training": info["n_dead_at_end"]}
+        else:
+            sae = pre
+            with run.timer("sae"):
+                extra = {"fvu": pretrained_fvu(pre, X), "sae_source": cfg.pretrained, "sae_dir": pinfo.source,
+                         "sae_format": pinfo.format, "sae_activation": pinfo.activation, "sae_k": pinfo.k,
+                         "n_latents": pinfo.n_latents, "hookpoint": cfg.hookpoint}
         with torch.no_grad():
-            codes = torch.cat([sae.encode(X[i:i + 4096]) for i in range(0, len(X), 4096)])
+            codes = torch.cat([sae.encode(X[i:i + 4096]).cpu() for i in range(0, len(X), 4096)])
         samples = _token_samples(index, contexts, windows, tok)
         summary = write_parts_tables(run, codes, samples, method="sae", dense_share=cfg.dense_share,
                                      n_contexts=cfg.n_contexts, n_boot=cfg.n_boot, seed=cfg.seed,
                                      title=f"{cfg.site} L{cfg.layer}: ")
         summary = {"model": cfg.model, "corpus": cfg.corpus, "layer": cfg.layer, "site": cfg.site,
-                   "n_documents": len(windows), "d_model": int(X.shape[1]), "fvu": info["fvu"],
-                   "sae_threshold": sae.threshold if cfg.sparsity == "batchtopk" else None,
-                   "n_dead_in_training": info["n_dead_at_end"], **summary,
+                   "n_documents": len(windows), "d_model": int(X.shape[1]), **extra, **summary,
                    "timings_s": {k: round(v, 3) for k, v in run.manifest.get("timings_s", {}).items()}}
         return run.finish(summary)
+
+
+def pretrained_fvu(sae, X, *, chunk: int = 4096) -> float | None:
+    """Fraction of variance unexplained of ``sae`` on the rows of ``X``: sum |x - x̂|² / sum |x - mean|²."""
+    import math
+
+    import torch
+
+    X = torch.as_tensor(X, dtype=torch.float32)
+    mean = X.mean(dim=0)
+    err = tot = 0.0
+    with torch.no_grad():
+        for i in range(0, len(X), chunk):
+            x = X[i:i + chunk]
+            err += float((x - sae.decode(sae.encode(x)).cpu()).pow(2).sum())
+            tot += float((x - mean).pow(2).sum())
+    fvu = err / max(tot, 1e-30)
+    return fvu if math.isfinite(fvu) else None
+
+
+def _check_pretrained_site(cfg: SAEPartsConfig, info, model, contexts, dev) -> None:
+    """Before anything is written: the SAE's input width is the site's, and a sparsify hookpoint quanta's
+    ``hidden_states`` cannot give (the last block's output, before the final norm) is refused."""
+    from quanta.parts.activations import lm_activations, model_blocks
+    from quanta.parts.pretrained import check_width, hookpoint_site
+
+    n_blocks = len(model_blocks(model))
+    if hookpoint_site(cfg.hookpoint) == (n_blocks, "resid"):
+        raise QuantaError(f"hookpoint {cfg.hookpoint} is the last block's output before the final norm, but "
+                          f"quanta's resid layer {n_blocks} is hidden_states[{n_blocks}], after it",
+                          "use an SAE of an earlier block")
+    probe, _ = lm_activations(model, [contexts[0][:2]], layer=cfg.layer, site=cfg.site, device=dev)
+    check_width(info, probe.shape[1], layer=cfg.layer, site=cfg.site)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,308 @@
+"""Published sparse autoencoders, read from their safetensors files (no sae-lens or sparsify import).
+
+Two on-disk formats are read:
+
+* **EleutherAI sparsify** (``SparseCoder.save_to_disk``): a directory with ``cfg.json`` (``d_in``, ``k``,
+  ``num_latents`` or ``expansion_factor``, ``activation``, ``transcode``, ``skip_connection``) and
+  ``sae.safetensors`` (``encoder.weight`` latents×d, ``encoder.bias``, ``W_dec`` latents×d, ``b_dec``). The
+  codes are ``TopK_k(ReLU(encoder(x - b_dec)))``. A hub repository such as ``EleutherAI/sae-pythia-70m-32k``
+  holds one such directory per hookpoint (``layers.3``: the output of block 3, a module name under the model's
+  ``base_model``).
+* **SAELens** (``SAE.save_model``): ``cfg.json`` (``d_in``, ``d_sae``, ``architecture``,
+  ``apply_b_dec_to_input``, ``normalize_activations``, ...) and ``sae_weights.safetensors`` (``W_enc`` d×latents,
+  ``b_enc``, ``W_dec`` latents×d, ``b_dec``, and ``threshold`` for jumprelu). Architectures ``standard``
+  (ReLU), ``topk`` (top k of the pre-activations, then ReLU) and ``jumprelu`` (ReLU times ``pre > threshold``);
+  the input is ``x - b_dec`` when ``apply_b_dec_to_input`` (the default), else ``x``.
+
+Anything else (sparsify's groupmax, transcoders or skip connections; SAELens's gated or batchtopk architectures,
+activation normalisation, hook_z reshaping, a fine-tuning scaling factor) is refused with a one-line
+:class:`~quanta.errors.QuantaError` that names the setting.
+
+Hookpoints: sparsify's ``layers.N`` is the residual stream after block N, which is quanta's ``--site resid
+--layer N+1`` (``hidden_states[N+1]``, :mod:`quanta.parts.activations`); ``layers.N.mlp`` is block N's MLP output,
+quanta's ``--site mlp --layer N``. See :func:`hookpoint_site`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from quanta.errors import QuantaError
+
+__all__ = ["PretrainedSAE", "PretrainedInfo", "load_pretrained_sae", "hookpoint_site", "resolve_sae_dir",
+           "check_width"]
+
+SPARSIFY_WEIGHTS = "sae.safetensors"
+SAELENS_WEIGHTS = "sae_weights.safetensors"
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*(:[^:]+)?$")
+_HOOKPOINT = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_]*\.)*layers\.(\d+)(\.mlp)?$")
+
+
+@dataclass(frozen=True)
+class PretrainedInfo:
+    """What a loaded SAE is: its format, size, sparsity rule and where it was read from."""
+
+    format: str  # "sparsify" or "saelens"
+    n_latents: int
+    d_in: int
+    k: int | None  # TopK's k; None for ReLU and JumpReLU
+    activation: str  # "topk", "relu" or "jumprelu"
+    source: str  # the directory read
+
+
+class PretrainedSAE(torch.nn.Module):
+    """A published SAE in one form for both formats: ``encode`` (rows × latents, nonnegative) and ``decode``.
+
+    ``pre = (x - b_dec·subtract_b_dec) @ W_enc + b_enc``; codes are ``ReLU(pre)``, then the top ``k`` per row
+    (``k`` set) or only where ``pre > threshold`` (``threshold`` set). ``decode(z) = z @ W_dec + b_dec``.
+    Float32 throughout, whatever the stored dtype.
+    """
+
+    def __init__(self, W_enc, b_enc, W_dec, b_dec, *, k: int | None = None, threshold=None,
+                 subtract_b_dec: bool = True):
+        super().__init__()
+        f32 = dict(dtype=torch.float32)
+        self.register_buffer("W_enc", torch.as_tensor(W_enc).to(**f32).contiguous())  # (d, n_latents)
+        self.register_buffer("b_enc", torch.as_tensor(b_enc).to(**f32))  # (n_latents,)
+        self.register_buffer("W_dec", torch.as_tensor(W_dec).to(**f32).contiguous())  # (n_latents, d)
+        self.register_buffer("b_dec", torch.as_tensor(b_dec).to(**f32))  # (d,)
+        self.register_buffer("threshold", None if threshold is None else torch.as_tensor(threshold).to(**f32))
+        self.k = None if k is None else int(k)
+        self.subtract_b_dec = bool(subtract_b_dec)
+
+    @property
+    def d_in(self) -> int:
+        return int(self.W_enc.shape[0])
+
+    @property
+    def n_latents(self) -> int:
+        return int(self.W_enc.shape[1])
+
+    def pre_acts(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.W_enc.device, torch.float32)
+        if self.subtract_b_dec:
+            x = x - self.b_dec
+        return x @ self.W_enc + self.b_enc  # (B, n_latents)
+
+    @torch.no_grad()
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        pre = self.pre_acts(x)
+        a = torch.relu(pre)
+        if self.threshold is not None:
+            a = a * (pre > self.threshold)
+        if self.k is not None:
+            top = a.topk(self.k, dim=1)
+            a = torch.zeros_like(a).scatter_(1, top.indices, top.values)
+        return a  # (B, n_latents)
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return z.to(self.W_dec.device, torch.float32) @ self.W_dec + self.b_dec  # (B, d)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+
+def hookpoint_site(hookpoint: str | None) -> tuple[int, str] | None:
+    """quanta's ``(layer, site)`` for a sparsify hookpoint, or None when it names neither.
+
+    ``layers.N`` (output of block N: the residual stream after it) is ``(N + 1, "resid")``; ``layers.N.mlp``
+    (block N's MLP output) is ``(N, "mlp")``. A prefix such as ``gpt_neox.`` is allowed.
+    """
+    if not hookpoint:
+        return None
+    m = _HOOKPOINT.match(hookpoint)
+    if m is None:
+        return None
+    n = int(m.group(1))
+    return (n, "mlp") if m.group(2) else (n + 1, "resid")
+
+
+def _has_sae(path: Path) -> bool:
+    return (path / "cfg.json").is_file() and any((path / w).is_file() for w in (SPARSIFY_WEIGHTS, SAELENS_WEIGHTS))
+
+
+def _download(repo_id: str, subfolder: str | None) -> Path:
+    """The local snapshot of a hub repository (only ``subfolder`` when given); a one-line error offline."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(repo_id, allow_patterns=[f"{subfolder}/*"] if subfolder else None))
+    except Exception as exc:  # offline, not cached, no such repo, no network: all bad input here
+        kind = type(exc).__name__
+        raise QuantaError(f"pretrained SAE {repo_id!r} is no local folder and could not be fetched from the hub "
+                          f"({kind})",
+                          "download it on a machine with hub access (huggingface-cli download "
+                          f"{repo_id}), then pass the directory to --pretrained") from None
+
+
+def resolve_sae_dir(spec: str, hookpoint: str | None = None) -> Path:
+    """The directory holding the SAE's ``cfg.json`` and weights, for a local path or a hub id.
+
+    ``spec`` is a directory (the SAE itself, or a folder of hookpoint subfolders picked by ``hookpoint``), or
+    ``owner/name`` / ``owner/name:subfolder`` on the Hugging Face hub (``subfolder`` defaults to ``hookpoint``).
+    """
+    if not isinstance(spec, str) or not spec:
+        raise QuantaError(f"pretrained: a directory or hub id is needed, got {spec!r}",
+                          "pass --pretrained DIR or --pretrained OWNER/NAME")
+    path = Path(spec).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise QuantaError(f"pretrained {spec!r} is a file, not a directory",
+                              "pass the directory that holds cfg.json and the .safetensors weights")
+        root, sub = path, None
+    elif _HUB_ID.match(spec) and not spec.startswith((".", "/", "~")):
+        repo_id, _, sub = spec.partition(":")
+        sub = sub or hookpoint
+        root = _download(repo_id, sub)
+    else:
+        raise QuantaError(f"pretrained SAE: no such folder {spec!r}",
+                          "pass an existing directory, or a hub id OWNER/NAME[:SUBFOLDER]")
+    if _has_sae(root):
+        return root
+    pick = sub or hookpoint
+    if pick and _has_sae(root / pick):
+        return root / pick
+    found = sorted(p.name for p in root.iterdir() if p.is_dir() and _has_sae(p))
+    if found:
+        raise QuantaError(f"pretrained {spec!r} holds SAEs for several hookpoints"
+                          + (f", none named {pick!r}" if pick else ""),
+                          f"pass --hookpoint one of {', '.join(found[:8])}{' ...' if len(found) > 8 else ''}")
+    raise QuantaError(f"pretrained {spec!r} holds no SAE: cfg.json with {SPARSIFY_WEIGHTS} (sparsify) or "
+                      f"{SAELENS_WEIGHTS} (SAELens) is needed", "pass the directory the SAE was saved to")
+
+
+def _tensors(path: Path) -> dict:
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path), device="cpu")
+    except Exception as exc:
+        raise QuantaError(f"cannot read {path}: {type(exc).__name__}", "download the weights file again") from None
+
+
+def _shape(tensors: dict, name: str, shape: tuple, where: Path) -> torch.Tensor:
+    if name not in tensors:
+        raise QuantaError(f"{where}: tensor {name!r} is missing (has {', '.join(sorted(tensors))})",
+                          "pass an SAE saved by sparsify or SAELens")
+    t = tensors[name]
+    if tuple(t.shape) != shape:
+        raise QuantaError(f"{where}: tensor {name!r} has shape {tuple(t.shape)}, cfg.json implies {shape}",
+                          "the weights and cfg.json do not belong together")
+    return t
+
+
+def _refuse(where: Path, setting: str, value, fmt: str) -> None:
+    raise QuantaError(f"{where}: {fmt} setting {setting}={value!r} is not supported",
+                      "quanta reads plain TopK, ReLU and JumpReLU SAEs without input normalisation")
+
+
+def _load_sparsify(path: Path, cfg: dict) -> tuple[PretrainedSAE, PretrainedInfo]:
+    if cfg.get("activation", "topk") != "topk":
+        _refuse(path, "activation", cfg.get("activation"), "sparsify")
+    for flag in ("transcode", "skip_connection"):
+        if cfg.get(flag):
+            _refuse(path, flag, cfg[flag], "sparsify")
+    d = int(cfg["d_in"])
+    n = int(cfg.get("num_latents") or 0) or d * int(cfg.get("expansion_factor", 32))
+    k = int(cfg.get("k", 32))
+    t = _tensors(path / SPARSIFY_WEIGHTS)
+    W_enc = _shape(t, "encoder.weight", (n, d), path)  # (n_latents, d): an nn.Linear's weight
+    b_enc = _shape(t, "encoder.bias", (n,), path)
+    W_dec = _shape(t, "W_dec", (n, d), path)
+    b_dec = _shape(t, "b_dec", (d,), path)
+    if not 1 <= k <= n:
+        _refuse(path, "k", k, "sparsify")
+    sae = PretrainedSAE(W_enc.t(), b_enc, W_dec, b_dec, k=k, subtract_b_dec=True)
+    return sae, PretrainedInfo("sparsify", n, d, k, "topk", str(path))
+
+
+def _load_saelens(path: Path, cfg: dict) -> tuple[PretrainedSAE, PretrainedInfo]:
+    arch = cfg.get("architecture", "standard")
+    act = cfg.get("activation_fn", cfg.get("activation_fn_str", "relu"))
+    if arch == "standard" and act == "topk":  # SAELens before 6.0 wrote TopK SAEs as standard + activation_fn
+        arch = "topk"
+    elif act not in ("relu", "topk", None):
+        _refuse(path, "activation_fn", act, "SAELens")
+    if arch not in ("standard", "topk", "jumprelu"):
+        _refuse(path, "architecture", arch, "SAELens")
+    norm = cfg.get("normalize_activations", "none")
+    if norm not in ("none", None, False):
+        _refuse(path, "normalize_activations", norm, "SAELens")
+    if cfg.get("reshape_activations", "none") not in ("none", None):
+        _refuse(path, "reshape_activations", cfg["reshape_activations"], "SAELens")
+    if cfg.get("finetuning_scaling_factor"):
+        _refuse(path, "finetuning_scaling_factor", cfg["finetuning_scaling_factor"], "SAELens")
+    d, n = int(cfg["d_in"]), int(cfg["d_sae"])
+    t = _tensors(path / SAELENS_WEIGHTS)
+    if "scaling_factor" in t and not torch.all(t["scaling_factor"] == 1):
+        _refuse(path, "scaling_factor", "not all ones", "SAELens")
+    W_enc = _shape(t, "W_enc", (d, n), path)
+    b_enc = _shape(t, "b_enc", (n,), path)
+    W_dec = _shape(t, "W_dec", (n, d), path)
+    b_dec = _shape(t, "b_dec", (d,), path)
+    k = threshold = None
+    if arch == "topk":
+        k = cfg.get("k", (cfg.get("activation_fn_kwargs") or {}).get("k"))
+        if k is None or not 1 <= int(k) <= n:
+            _refuse(path, "k", k, "SAELens")
+        k = int(k)
+    if arch == "jumprelu":
+        threshold = _shape(t, "threshold", (n,), path)
+    sae = PretrainedSAE(W_enc, b_enc, W_dec, b_dec, k=k, threshold=threshold,
+                        subtract_b_dec=bool(cfg.get("apply_b_dec_to_input", True)))
+    activation = {"standard": "relu", "topk": "topk", "jumprelu": "jumprelu"}[arch]
+    return sae, PretrainedInfo("saelens", n, d, k, activation, str(path))
+
+
+def load_pretrained_sae(spec: str, *, hookpoint: str | None = None,
+                        device=None) -> tuple[PretrainedSAE, PretrainedInfo]:
+    """Load a published SAE (sparsify or SAELens format) from a directory or the Hugging Face hub.
+
+    Parameters
+    ----------
+    spec : str
+        A directory holding ``cfg.json`` and ``sae.safetensors`` (sparsify) or ``sae_weights.safetensors``
+        (SAELens); a directory of such folders, one per hookpoint; or a hub id ``owner/name[:subfolder]``
+        (downloaded with ``huggingface_hub.snapshot_download``; offline and not cached, a QuantaError).
+    hookpoint : str, optional
+        The subfolder to read when ``spec`` holds several (sparsify's ``layers.N``).
+    device : str or torch.device, optional
+        Where the weights go (default CPU).
+
+    Returns
+    -------
+    (sae, info) : a :class:`PretrainedSAE` in eval mode and its :class:`PretrainedInfo`.
+    """
+    path = resolve_sae_dir(spec, hookpoint)
+    try:
+        cfg = json.loads((path / "cfg.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise QuantaError(f"{path / 'cfg.json'} is not valid JSON ({exc.__class__.__name__})",
+                          "download the SAE again") from None
+    if not isinstance(cfg, dict) or "d_in" not in cfg:
+        raise QuantaError(f"{path / 'cfg.json'} has no d_in", "pass an SAE saved by sparsify or SAELens")
+    try:
+        if (path / SPARSIFY_WEIGHTS).is_file():
+            sae, info = _load_sparsify(path, cfg)
+        else:
+            if "d_sae" not in cfg:
+                raise QuantaError(f"{path / 'cfg.json'} has no d_sae", "pass an SAE saved by SAELens")
+            sae, info = _load_saelens(path, cfg)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise QuantaError(f"{path / 'cfg.json'}: unreadable setting ({exc.__class__.__name__}: {exc})",
+                          "pass an SAE saved by sparsify or SAELens") from None
+    return sae.to(device or "cpu").eval(), info
+
+
+def check_width(info: PretrainedInfo, d: int, *, layer: int, site: str) -> None:
+    """Refuse an SAE whose input width is not the activations' (``d``), in one line."""
+    if info.d_in != int(d):
+        raise QuantaError(f"pretrained SAE takes inputs of width {info.d_in}, but {site} layer {layer} of this "
+                          f"model has width {d}",
+                          "pass the SAE trained on this model and site (--hookpoint, --layer, --site)")

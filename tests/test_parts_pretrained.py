@@ -1,0 +1,221 @@
+"""Published SAEs (quanta.parts.pretrained): sparsify and SAELens files written here from known weights, read back,
+checked against hand computations, and used by `quanta parts sae --pretrained` on the tiny LM of the qdg tests.
+
+Nothing here touches the network: hub ids are tried with HF_HUB_OFFLINE=1 and must fail in one line.
+"""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+from test_qdg_cli import tiny_lm  # noqa: F401 (a fixture)
+
+from quanta.errors import QuantaError
+from quanta.parts.pretrained import hookpoint_site, load_pretrained_sae
+from quanta.store import Run
+
+D, N = 32, 24  # the tiny LM's width; latents
+
+
+def _weights(seed, d=D, n=N):
+    g = torch.Generator().manual_seed(seed)
+    return {"W": torch.randn(n, d, generator=g) / d ** 0.5, "b_enc": torch.randn(n, generator=g) * 0.1,
+            "W_dec": torch.randn(n, d, generator=g) / d ** 0.5, "b_dec": torch.randn(d, generator=g) * 0.1,
+            "threshold": torch.rand(n, generator=g) * 0.3}
+
+
+def write_sparsify(path, w, *, k=3, **cfg):
+    """The layout of sparsify's SparseCoder.save_to_disk: cfg.json (its config plus d_in) and sae.safetensors."""
+    path.mkdir(parents=True)
+    save_file({"encoder.weight": w["W"].contiguous(), "encoder.bias": w["b_enc"], "W_dec": w["W_dec"],
+               "b_dec": w["b_dec"]}, str(path / "sae.safetensors"))
+    n, d = w["W"].shape
+    (path / "cfg.json").write_text(json.dumps({"activation": "topk", "expansion_factor": 32, "normalize_decoder": True,
+                                               "num_latents": n, "k": k, "multi_topk": False,
+                                               "skip_connection": False, "transcode": False, "d_in": d, **cfg}))
+    return path
+
+
+def write_saelens(path, w, *, architecture="standard", **cfg):
+    """The layout of SAELens's SAE.save_model: cfg.json and sae_weights.safetensors (W_enc is d × latents)."""
+    path.mkdir(parents=True)
+    t = {"W_enc": w["W"].t().contiguous(), "b_enc": w["b_enc"], "W_dec": w["W_dec"], "b_dec": w["b_dec"]}
+    if architecture == "jumprelu":
+        t["threshold"] = w["threshold"]
+    save_file(t, str(path / "sae_weights.safetensors"))
+    n, d = w["W"].shape
+    (path / "cfg.json").write_text(json.dumps({"architecture": architecture, "d_in": d, "d_sae": n,
+                                               "dtype": "float32", "apply_b_dec_to_input": True,
+                                               "normalize_activations": "none", **cfg}))
+    return path
+
+
+def _rows(seed=7, n=50, d=D):
+    return torch.randn(n, d, generator=torch.Generator().manual_seed(seed))
+
+
+def test_sparsify_encoding_is_the_hand_computation(tmp_path):
+    w = _weights(0)
+    sae, info = load_pretrained_sae(str(write_sparsify(tmp_path / "layers.0", w, k=3)))
+    assert (info.format, info.n_latents, info.d_in, info.k, info.activation) == ("sparsify", N, D, 3, "topk")
+    x = _rows().double()
+    pre = torch.relu((x - w["b_dec"].double()) @ w["W"].double().t() + w["b_enc"].double())  # (50, N)
+    kth = pre.sort(dim=1, descending=True).values[:, 2:3]
+    hand = torch.where(pre >= kth, pre, torch.zeros_like(pre))
+    codes = sae.encode(x.float())
+    assert codes.shape == (50, N) and (codes >= 0).all()
+    assert ((codes > 0).sum(dim=1) <= 3).all() and ((codes > 0).sum(dim=1) == 3).float().mean() > 0.9
+    assert torch.allclose(codes.double(), hand, atol=1e-6)
+    assert torch.allclose(sae.decode(codes).double(), codes.double() @ w["W_dec"].double() + w["b_dec"].double(),
+                          atol=1e-5)
+
+
+@pytest.mark.parametrize("architecture", ["standard", "jumprelu", "topk"])
+def test_saelens_encoding_is_the_hand_computation(tmp_path, architecture):
+    w = _weights(1)
+    extra = {"k": 4} if architecture == "topk" else {}
+    sae, info = load_pretrained_sae(str(write_saelens(tmp_path / "sae", w, architecture=architecture, **extra)))
+    assert info.format == "saelens" and info.n_latents == N and info.d_in == D
+    x = _rows(8).double()
+    pre = (x - w["b_dec"].double()) @ w["W"].double().t() + w["b_enc"].double()
+    if architecture == "standard":
+        hand = torch.relu(pre)
+        assert info.activation == "relu" and info.k is None
+    elif architecture == "jumprelu":
+        hand = torch.relu(pre) * (pre > w["threshold"].double())
+        assert info.activation == "jumprelu"
+        assert (hand > 0).sum() < (torch.relu(pre) > 0).sum()  # the threshold does cut something
+    else:
+        kth = pre.sort(dim=1, descending=True).values[:, 3:4]
+        hand = torch.where(pre >= kth, torch.relu(pre), torch.zeros_like(pre))
+        assert info.k == 4
+    assert torch.allclose(sae.encode(x.float()).double(), hand, atol=1e-6)
+
+
+def test_saelens_without_b_dec_on_the_input_and_old_topk_config(tmp_path):
+    w = _weights(2)
+    sae, _ = load_pretrained_sae(str(write_saelens(tmp_path / "a", w, apply_b_dec_to_input=False)))
+    x = _rows(9)
+    assert torch.allclose(sae.encode(x), torch.relu(x @ w["W"].t() + w["b_enc"]), atol=1e-6)
+    # SAELens before 6.0: architecture standard, activation_fn_str topk with its k in activation_fn_kwargs
+    sae, info = load_pretrained_sae(str(write_saelens(tmp_path / "b", w, activation_fn_str="topk",
+                                                      activation_fn_kwargs={"k": 2})))
+    assert info.activation == "topk" and info.k == 2 and ((sae.encode(x) > 0).sum(dim=1) <= 2).all()
+
+
+@pytest.mark.parametrize("writer, setting, message", [
+    (write_sparsify, {"activation": "groupmax"}, "activation='groupmax'"),
+    (write_sparsify, {"transcode": True}, "transcode=True"),
+    (write_sparsify, {"skip_connection": True}, "skip_connection=True"),
+    (write_saelens, {"architecture": "gated"}, "architecture='gated'"),
+    (write_saelens, {"normalize_activations": "expected_average_only_in"}, "normalize_activations"),
+    (write_saelens, {"reshape_activations": "hook_z"}, "reshape_activations"),
+    (write_saelens, {"activation_fn": "tanh-relu"}, "activation_fn='tanh-relu'"),
+])
+def test_unsupported_settings_are_refused_by_name(tmp_path, writer, setting, message):
+    path = writer(tmp_path / "sae", _weights(3), **setting)
+    with pytest.raises(QuantaError, match=message.replace("(", r"\(")) as e:
+        load_pretrained_sae(str(path))
+    assert "\n" not in str(e.value)
+
+
+def test_hookpoints_and_folders(tmp_path):
+    assert hookpoint_site("layers.3") == (4, "resid") and hookpoint_site("layers.0.mlp") == (0, "mlp")
+    assert hookpoint_site("gpt_neox.layers.2") == (3, "resid") and hookpoint_site("embed_in") is None
+    root = tmp_path / "repo"
+    write_sparsify(root / "layers.0", _weights(4))
+    write_sparsify(root / "layers.1", _weights(5))
+    a, info = load_pretrained_sae(str(root), hookpoint="layers.1")
+    assert info.source == str(root / "layers.1")
+    assert torch.equal(a.W_dec, _weights(5)["W_dec"])
+    with pytest.raises(QuantaError, match="pass --hookpoint one of layers.0, layers.1"):
+        load_pretrained_sae(str(root))
+    with pytest.raises(QuantaError, match="no such folder"):
+        load_pretrained_sae(str(tmp_path / "missing"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(QuantaError, match="holds no SAE"):
+        load_pretrained_sae(str(tmp_path / "empty"))
+    bad = write_sparsify(tmp_path / "bad", _weights(6), num_latents=N + 1)
+    with pytest.raises(QuantaError, match="shape"):
+        load_pretrained_sae(str(bad))
+
+
+def test_hub_id_offline_is_one_line(monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(QuantaError, match="could not be fetched from the hub") as e:
+        load_pretrained_sae("quanta-test-nobody/no-such-sae-repo", hookpoint="layers.0")
+    assert "then pass the directory" in str(e.value) and "\n" not in str(e.value)
+
+
+def _contexts_of(samples):
+    """The token-id contexts of a run, in order, from its samples table (one window per document)."""
+    ctx, last = [], None
+    for doc, tid in zip(samples["doc"], samples["token_id"]):
+        if doc != last:
+            ctx.append([])
+            last = doc
+        ctx[-1].append(int(tid))
+    return ctx
+
+
+def test_cli_pretrained_writes_the_contract_of_its_own_codes(cli_run, tiny_lm, tmp_path):  # noqa: F811
+    from transformers import AutoModelForCausalLM
+
+    from quanta.parts.activations import lm_activations
+
+    mdir, cdir = tiny_lm
+    w = _weights(10)
+    sae_dir = write_sparsify(tmp_path / "repo" / "layers.0", w, k=3)
+    out = tmp_path / "run"
+    code, stdout, err = cli_run("parts", "sae", "--model", mdir, "--corpus", cdir, "--pretrained",
+                                tmp_path / "repo", "--hookpoint", "layers.0", "--seed", "1", "--out", out)
+    assert code == 0, err
+    run = Run.open(out, command="parts sae")
+    s = run.summary
+    assert (s["layer"], s["site"]) == (1, "resid")  # layers.0 = the residual stream after block 0
+    assert s["sae_format"] == "sparsify" and s["sae_k"] == 3 and s["n_latents"] == N == s["n_parts"]
+    assert s["sae_source"] == str(tmp_path / "repo") and s["sae_dir"] == str(sae_dir)
+    parts, mem, samples = (run.read_table(t) for t in ("parts", "membership", "samples"))
+    # the same codes as encoding the model's activations directly
+    model = AutoModelForCausalLM.from_pretrained(mdir)
+    X, _ = lm_activations(model, _contexts_of(samples), layer=1, site="resid")
+    sae, _ = load_pretrained_sae(str(sae_dir))
+    codes = sae.encode(X)
+    assert len(samples) == len(X)
+    counts = (codes > 0).sum(dim=0).numpy()
+    assert np.array_equal(parts.sort_values("part")["count"].to_numpy(), counts)
+    nz = torch.nonzero(codes > 0)
+    assert len(mem) == len(nz)
+    m = mem.sort_values(["sample", "part"])
+    assert np.allclose(m["weight"].to_numpy(), codes[nz[:, 0], nz[:, 1]].numpy(), atol=1e-5)
+    fvu = float((X - sae.decode(codes)).pow(2).sum() / (X - X.mean(0)).pow(2).sum())
+    assert s["fvu"] == pytest.approx(fvu, rel=1e-4)
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--pretrained", "{repo}", "--k", "2"), "--k train an SAE"),
+    (("--pretrained", "{repo}", "--steps", "10", "--lr", "0.1"), "--steps, --lr train an SAE"),
+    (("--pretrained", "{repo}", "--hookpoint", "layers.0", "--layer", "2"), "hookpoint layers.0 is --site resid"),
+    (("--hookpoint", "layers.0"), "no pretrained SAE was given"),
+    (("--pretrained", "{repo}"), "pass --hookpoint one of layers.0, layers.1"),
+    (("--pretrained", "{repo}", "--hookpoint", "layers.1"), "last block's output before the final norm"),
+    (("--pretrained", "{narrow}", "--layer", "1"), "width 16, but resid layer 1 of this model has width 32"),
+    (("--pretrained", "{missing}"), "no such folder"),
+    (("--pretrained", "quanta-test-nobody/no-such-sae"), "could not be fetched from the hub"),
+])
+def test_cli_pretrained_bad_input_is_one_line(cli_run, tiny_lm, tmp_path, args, message):  # noqa: F811
+    mdir, cdir = tiny_lm
+    write_sparsify(tmp_path / "repo" / "layers.0", _weights(11))
+    write_sparsify(tmp_path / "repo" / "layers.1", _weights(12))
+    write_sparsify(tmp_path / "narrow", _weights(13, d=16))
+    paths = {"repo": tmp_path / "repo", "narrow": tmp_path / "narrow", "missing": tmp_path / "missing"}
+    out = tmp_path / "bad"
+    code, _, err = cli_run("parts", "sae", "--model", mdir, "--corpus", cdir,
+                           *(str(a).format(**paths) for a in args), "--out", out)
+    assert code == 2 and message in err and "Traceback" not in err, err
+    assert len(err.strip().splitlines()) == 1 and not out.exists()
