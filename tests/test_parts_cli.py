@@ -75,6 +75,7 @@ def test_parts_sae_parity_reads_the_hidden_layer(cli_run, parity_run, tmp_path):
     (("--model", "m", "--parity", "r"), "exactly one of --model and --parity"),
     (("--parity", "r", "--layer", "1"), "--layer do not apply"),
     (("--model", "m", "--k", "1.5", "--sparsity", "topk"), "whole number"),
+    (("--model", "m", "--sparsity", "topk"), "needs a whole --k"),
     (("--model", "m", "--dense-share", "2"), "dense_share"),
 ])
 def test_parts_sae_bad_input_is_one_line(cli_run, tmp_path, args, message):

@@ -128,6 +128,9 @@ def sae(model, parity_run, out, seed, device, force, **options):
                    parity_only=set())
     if "pretrained" in given:
         _pretrained_options(given)
+    if given.get("sparsity") == "topk" and "k" not in given and model is not None:
+        raise QuantaError("--sparsity topk needs a whole --k: the default k (0.5) is a mean per row, for batchtopk",
+                          "pass --k N with N >= 1, e.g. --k 1")
     if model is not None:
         summary = run_parts_sae_lm(SAEPartsConfig(model=model, **given), out, device=device, force=force)
     else:
