@@ -43,6 +43,23 @@ def test_two_runs_planted_agreement_is_consistent(tmp_path):
     assert set(table.method) == {"scaling fit", "mle", "config"}
 
 
+def test_verdict_of_sizes_is_the_two_run_decision(tmp_path):
+    """Parts given only by their sizes get the very decision falsify makes from a parts run (the bench's
+    reference row uses it): the same exponent, interval and verdict, consistent and inconsistent alike."""
+    from quanta.falsify import verdict_of_sizes
+
+    _parts_run(tmp_path / "p", 1.4)
+    sizes = Run.open(tmp_path / "p").read_table("sizes").query("n_clusters == 40")["size"].to_numpy()
+    for alpha, ci, want in ((0.4, (0.37, 0.43), "consistent"), (0.08, (0.06, 0.10), "inconsistent")):
+        _scaling_run(tmp_path / f"s{alpha}", alpha, ci)
+        cfg = FalsifyConfig(n_boot=300, seed=3)
+        summary, _ = falsify(tmp_path / f"s{alpha}", tmp_path / "p", tmp_path / f"f{alpha}", cfg)
+        ref = verdict_of_sizes(sizes, summary["alpha_N"], summary["alpha_N_se"], cfg)
+        assert summary["verdict"] == ref["verdict"] == want
+        assert ref["zipf_measured"] == summary["zipf_measured"] and ref["p_value"] == summary["p_value"]
+        assert ref["zipf_pred_ci"] == summary["zipf_pred_ci"]
+
+
 def test_two_runs_mismatch_is_inconsistent_and_thin_fits_are_undetermined(tmp_path):
     _scaling_run(tmp_path / "s", 0.08, (0.06, 0.10), command="lm analyze")
     _parts_run(tmp_path / "p", 1.8, command="qdg")

@@ -10,6 +10,7 @@ import pytest
 
 from conftest import kill_mid_run
 from quanta.errors import QuantaError
+from quanta.falsify import FalsifyConfig, verdict_of_sizes
 from quanta.parts.bench import BenchConfig, bench_markdown, match_scores, run_bench, summarize_bench, unit_truth
 from quanta.store import Run
 
@@ -127,6 +128,12 @@ def test_bench_on_a_parity_world_scores_every_method(parity_bench):
                              seed=int(r["seed"]))
         assert again["f1"] == r["f1"] and again["f1_null"] == r["f1_null"] and 0 <= r["f1"] <= 1
         assert r["exponent_error"] == pytest.approx(r["exponent"] - 1.4)
+        # the reference: the planted tasks of the same samples as parts, decided by the same test and alpha_N
+        sizes = np.bincount(truth[truth >= 0])
+        ref = verdict_of_sizes(np.sort(sizes[sizes > 0])[::-1], fals.summary["alpha_N"], fals.summary["alpha_N_se"],
+                               FalsifyConfig(n_boot=Run.open(out).config["falsify_n_boot"], seed=int(r["seed"])))
+        assert r["oracle_verdict"] == ref["verdict"] and r["oracle_test_exponent"] == ref["zipf_measured"]
+        assert r["oracle_verdict"] in ("consistent", "inconsistent", "undetermined", "not a power law")
     # partitions carry an ARI; the SAE's overlapping features do not
     assert scores.loc[scores["method"] == "sae", "ari"].isna().all()
     assert scores.loc[scores["method"] != "sae", "ari"].notna().all()
@@ -138,6 +145,9 @@ def test_bench_on_a_parity_world_scores_every_method(parity_bench):
     assert s["ranking_f1"]["best"] in ("qdg", "sae", "acts") and s["ranking_f1"]["n_paired"] == 2
     methods = run.read_table("methods")
     assert methods["n_units"].tolist() == [2, 2, 2]
+    assert (methods["n_oracle_consistent"] + methods["n_oracle_inconsistent"]
+            + methods["n_oracle_not_power_law"] <= 2).all()
+    assert "truth as parts" in stdout
     assert (run.path / "figures" / "bench.png").exists()
 
 

@@ -405,6 +405,37 @@ def _same_world(scaling, parts, allow_mismatch: bool) -> None:
                                   "use runs of the same parity run, or pass --allow-mismatch")
 
 
+def parts_estimate(law: dict):
+    """One decomposition's exponent as an Estimate: the plausible head's MLE (:func:`quanta.plausibility.head_law`)
+    with its parametric-bootstrap standard error (one model, one decomposition)."""
+    from quanta.verdict import Estimate
+
+    return Estimate(law["exponent"], law["exponent_se"], 1, 1, math.nan, law["exponent_se"],
+                    ("fit (parametric bootstrap)",))
+
+
+def scaling_estimate(alpha_N: float, se: float):
+    """One scaling fit's α_N as an Estimate (its fit's standard error; one training seed)."""
+    from quanta.verdict import Estimate
+
+    return Estimate(float(alpha_N), float(se), 1, 1, math.nan, float(se), ("fit",))
+
+
+def verdict_of_sizes(sizes, alpha_N: float, alpha_N_se: float, config: FalsifyConfig) -> dict:
+    """The two-run test's decision (:func:`falsify`) for parts given only by their sizes, against α_N ± se.
+
+    The same head rule, fit and decision as :func:`falsify`, without run directories: what the test says of any
+    partition, e.g. the planted quanta themselves as parts (:mod:`quanta.parts.bench`'s reference row).
+    """
+    from quanta.plausibility import head_law
+
+    law = head_law(np.asarray(sizes), n_boot=config.n_boot, seed=config.seed, ci=config.ci)
+    if not math.isfinite(law["exponent"]):
+        return {"verdict": None, "zipf_measured": None, "power_law_plausible": law["plausible"]}
+    return verdict_from_estimates(scaling_estimate(alpha_N, alpha_N_se), parts_estimate(law),
+                                  plausible=law["plausible"], config=config)
+
+
 def falsify(scaling_dir, parts_dir, out, config: FalsifyConfig | None = None, *, force: bool = False,
             argv: list[str] | None = None, allow_mismatch: bool = False,
             dynamics_dir=None) -> tuple[dict, pd.DataFrame]:
@@ -432,7 +463,6 @@ def falsify(scaling_dir, parts_dir, out, config: FalsifyConfig | None = None, *,
     from quanta.fit import MIN_DOF
     from quanta.plausibility import head_law
     from quanta.store import Run
-    from quanta.verdict import Estimate
 
     cfg = config or FalsifyConfig()
     srun, prun = Run.open(scaling_dir), Run.open(parts_dir)
@@ -447,8 +477,7 @@ def falsify(scaling_dir, parts_dir, out, config: FalsifyConfig | None = None, *,
     if not math.isfinite(law["exponent"]):
         raise QuantaError(f"no Zipf law fits the {law['n_parts']} parts at n_clusters {k} of {parts_dir}",
                           "pick a count with more parts (--n-clusters) or decompose more samples")
-    parts = Estimate(law["exponent"], law["exponent_se"], 1, 1, math.nan, law["exponent_se"],
-                     ("fit (parametric bootstrap)",))
+    parts = parts_estimate(law)
     formation = None
     if dynamics_dir is not None:
         from quanta.formation import formation_answers, formation_inputs, part_formation
@@ -491,7 +520,7 @@ def falsify(scaling_dir, parts_dir, out, config: FalsifyConfig | None = None, *,
             if se is None:  # from the interval, at the level the scaling run used
                 level = float(s.get("ci_level") or srun.config.get("ci") or 0.9)
                 se = (float(ci[1]) - float(ci[0])) / (2 * float(norm.ppf(0.5 + level / 2)))
-            alpha = Estimate(float(a), float(se), 1, 1, math.nan, float(se), ("fit",))
+            alpha = scaling_estimate(float(a), float(se))
             summary.update(verdict_from_estimates(alpha, parts, plausible=law["plausible"], config=cfg))
             if s.get("alpha") is not None and srun.command == "parity analyze":
                 summary["alpha_planted"] = s["alpha"]

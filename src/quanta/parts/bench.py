@@ -381,9 +381,18 @@ def unit_truth(parts_dir) -> tuple[np.ndarray, dict]:
     return truth, {"domain": "lm", "n_samples": len(rows), "partition": partition, "shift": shift}
 
 
-def score_unit(parts_dir, falsify_summary: dict, *, zipf_true: float, n_perm: int = 20, seed: int = 0) -> dict:
+def score_unit(parts_dir, falsify_summary: dict, *, zipf_true: float, n_perm: int = 20, seed: int = 0,
+               falsify_config=None) -> dict:
     """Score one parts run against the planted truth (:func:`unit_truth`, :func:`match_scores`), with its closing
-    test's verdict and exponents; the planted-quanta sizes' own exponent is ``oracle_exponent``."""
+    test's verdict and exponents.
+
+    The planted quanta among the same samples are the reference, what a perfect decomposition of them would give:
+    ``oracle_exponent`` is their sizes' exponent, and ``oracle_verdict`` the closing test's decision on them as
+    parts (:func:`quanta.falsify.verdict_of_sizes`, the same head rule, fit and decision as the unit's own test,
+    against the same α_N; None when that test had no α_N). The reference reads the labels, so it is a diagnostic
+    of the world and the test, never a method: it says whether ``consistent`` was within reach on these samples.
+    """
+    from quanta.falsify import FalsifyConfig, verdict_of_sizes
     from quanta.plausibility import head_law
     from quanta.store import Run
 
@@ -398,6 +407,10 @@ def score_unit(parts_dir, falsify_summary: dict, *, zipf_true: float, n_perm: in
     sizes = np.sort(sizes[sizes > 0])[::-1]
     oracle = head_law(sizes, n_boot=200, seed=seed) if sizes.size >= 2 else {"exponent": math.nan}
     f = falsify_summary
+    ref = {"verdict": None, "zipf_measured": None, "power_law_plausible": None}
+    if sizes.size >= 2 and f.get("alpha_N") is not None and f.get("alpha_N_se") is not None:
+        fcfg = falsify_config or FalsifyConfig(seed=seed)
+        ref = verdict_of_sizes(sizes, float(f["alpha_N"]), float(f["alpha_N_se"]), fcfg)
     measured = f.get("zipf_measured")
     return {
         **m,
@@ -408,6 +421,9 @@ def score_unit(parts_dir, falsify_summary: dict, *, zipf_true: float, n_perm: in
         "exponent_error": (measured - zipf_true) if measured is not None else None,
         "exponent_all_ranks": run.summary.get("zipf_exponent"),
         "oracle_exponent": float(oracle["exponent"]),
+        "oracle_verdict": ref["verdict"],
+        "oracle_test_exponent": ref.get("zipf_measured"),
+        "oracle_plausible": ref.get("power_law_plausible"),
         "zipf_pred": f.get("zipf_pred"),
         "zipf_pred_ci": f.get("zipf_pred_ci"),
         "verdict": f.get("verdict"),
@@ -459,7 +475,7 @@ def run_bench(cfg: BenchConfig, out, *, device=None, force: bool = False, resume
                         fs, _ = falsify(w.scaling, udir / "parts", udir / "falsify",
                                         dataclasses.replace(fcfg, seed=int(s)), force=(udir / "falsify").exists())
                         score = score_unit(udir / "parts", fs, zipf_true=w.zipf_true, n_perm=cfg.n_perm,
-                                           seed=int(s))
+                                           seed=int(s), falsify_config=dataclasses.replace(fcfg, seed=int(s)))
                     except QuantaError as exc:  # the method cannot run on this world: a result, recorded as such
                         score = {"verdict": "error", "error": " ".join(str(exc).split())[:500]}
                 row = {"world": w.name, "domain": w.domain, "planted_alpha": w.planted_alpha,
@@ -516,6 +532,17 @@ def _mean_sd(x) -> tuple[float | None, float | None]:
     return float(x.mean()), (float(x.std(ddof=1)) if x.size > 1 else None)
 
 
+def _reference_counts(g: pd.DataFrame) -> dict:
+    """How the closing test decides on the planted quanta of the same samples as parts (``oracle_verdict``): the
+    reference for the method's own verdicts (None for scores written before the reference existed)."""
+    if "oracle_verdict" not in g:
+        return {"n_oracle_consistent": None, "n_oracle_inconsistent": None, "n_oracle_not_power_law": None}
+    v = g["oracle_verdict"]
+    return {"n_oracle_consistent": int((v == "consistent").sum()),
+            "n_oracle_inconsistent": int((v == "inconsistent").sum()),
+            "n_oracle_not_power_law": int((v == "not a power law").sum())}
+
+
 def summarize_bench(scores: pd.DataFrame, *, ci: float = 0.9, n_boot: int = 2000, seed: int = 0) -> tuple[dict, pd.DataFrame]:
     """Per-method means and spreads, verdict rates with Wilson intervals, and the two rankings.
 
@@ -546,6 +573,7 @@ def summarize_bench(scores: pd.DataFrame, *, ci: float = 0.9, n_boot: int = 2000
                      "n_inconsistent": n_inc, "inconsistent_lo": wilson(n_inc, n)[0],
                      "inconsistent_hi": wilson(n_inc, n)[1],
                      "n_not_power_law": int((g["verdict"] == "not a power law").sum()),
+                     **_reference_counts(g),
                      "seconds_median": float(g["seconds"].median())})
     methods = pd.DataFrame(rows)
     summary = {"n_units": int(len(scores)), "methods": methods.to_dict(orient="records"),
@@ -562,7 +590,9 @@ def summarize_bench(scores: pd.DataFrame, *, ci: float = 0.9, n_boot: int = 2000
                          "f1_null": _mean_sd(g["f1_null"])[0],
                          "ari": _mean_sd(g["ari"])[0] if "ari" in g else None,
                          "exponent": e, "exponent_sd": e_sd, "oracle_exponent": _mean_sd(g["oracle_exponent"])[0],
-                         "verdicts": {str(k): int(v) for k, v in g["verdict"].value_counts().items()}})
+                         "verdicts": {str(k): int(v) for k, v in g["verdict"].value_counts().items()},
+                         "oracle_verdicts": ({str(k): int(v) for k, v in g["oracle_verdict"].value_counts().items()}
+                                             if "oracle_verdict" in g else None)})
     summary["by_world"] = by_world
     return summary, methods
 
@@ -639,6 +669,12 @@ def plot_bench(scores: pd.DataFrame, summary: dict | None = None):
     return fig
 
 
+def _ref(r: dict, n: int) -> str:
+    if r.get("n_oracle_consistent") is None:
+        return "–"
+    return f"{r['n_oracle_consistent']} / {r['n_oracle_inconsistent']} / {r['n_oracle_not_power_law']} of {n}"
+
+
 def bench_markdown(summary: dict) -> str:
     """The per-method table and the rankings, as Markdown (docs/parts.md renders a recorded bench with it)."""
     def f(v, d=3):
@@ -646,7 +682,8 @@ def bench_markdown(summary: dict) -> str:
 
     lines = ["| method | units | match F1 (mean ± sd) | F1 of the null | F1 above the null's 95% | quanta matched "
              "(F1 > 0.5) of present | ARI (partitions) | \\|exponent − (α+1)\\| | bias | within 0.1 | consistent "
-             "| inconsistent | not a power law | seconds (median) |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| inconsistent | not a power law | truth as parts: consistent / inconsistent / not a power law "
+             "| seconds (median) |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in summary["methods"]:
         n = r["n_units"]
         failed = f" ({r['n_failed']} failed)" if r.get("n_failed") else ""
@@ -656,7 +693,7 @@ def bench_markdown(summary: dict) -> str:
             f"| {f(r['exponent_bias'], 2)} | {r['n_within_0.1']}/{n} "
             f"| {r['n_consistent']}/{n} [{r['consistent_lo']:.0%}, {r['consistent_hi']:.0%}] "
             f"| {r['n_inconsistent']}/{n} [{r['inconsistent_lo']:.0%}, {r['inconsistent_hi']:.0%}] "
-            f"| {r['n_not_power_law']}/{n} | {f(r['seconds_median'], 1)} |")
+            f"| {r['n_not_power_law']}/{n} | {_ref(r, n)} | {f(r['seconds_median'], 1)} |")
     out = "\n".join(lines) + "\n"
     for key, what in (("ranking_f1", "match F1"), ("ranking_exponent", "exponent error")):
         r = summary.get(key)
