@@ -62,13 +62,16 @@ def render(record: dict) -> str:
             f"{record['minutes']:.0f} minutes. Worlds: " +
             "; ".join(f"`{w['name']}` ({w['domain']}, α+1 = {w['planted_alpha'] + 1:g})" for w in record["worlds"])
             + "." + _sae_k(record) + "\n\n")
-    rows = ["| world | α + 1 | method | match F1 (mean ± sd over seeds) | F1 of the null | ARI | exponent (mean ± sd) "
-            "| planted quanta of the same samples | verdicts |", "|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| world | α + 1 | α_N + 1 | method | match F1 (mean ± sd over seeds) | F1 of the null | ARI "
+            "| exponent (mean ± sd) | planted quanta of the same samples | verdicts | truth as parts: verdicts |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in s["by_world"]:
         verdicts = ", ".join(f"{k} {v}" for k, v in sorted(r["verdicts"].items()))
-        rows.append(f"| {r['world']} | {r['zipf_true']:g} | {r['method']} | {_f(r['f1'])} ± {_f(r['f1_sd'])} "
-                    f"| {_f(r['f1_null'])} | {_f(r['ari'])} | {_f(r['exponent'])} ± {_f(r['exponent_sd'])} "
-                    f"| {_f(r['oracle_exponent'])} | {verdicts} |")
+        truth = ", ".join(f"{k} {v}" for k, v in sorted((r.get("oracle_verdicts") or {}).items())) or "–"
+        rows.append(f"| {r['world']} | {r['zipf_true']:g} | {_f(r.get('zipf_pred'), 2)} | {r['method']} "
+                    f"| {_f(r['f1'])} ± {_f(r['f1_sd'])} | {_f(r['f1_null'])} | {_f(r['ari'])} "
+                    f"| {_f(r['exponent'])} ± {_f(r['exponent_sd'])} | {_f(r['oracle_exponent'])} | {verdicts} "
+                    f"| {truth} |")
     return (START + "\n" + head + bench_markdown(s) + "\n" + "\n".join(rows) + "\n\n"
             "![parts bench](img/parts_bench.png)\n" + END)
 
@@ -105,8 +108,14 @@ def main(argv=None) -> dict | None:
 
     out = Path(args.out)
     prior = Run.open(out, require_complete=False).manifest if (out / "manifest.json").exists() else None
-    if prior is not None and prior.get("status") == "complete":  # recorded already: read it back
-        summary = Run.open(out, command="parts bench").summary
+    if prior is not None and prior.get("status") == "complete":  # recorded already: summarize its scores again
+        import pandas as pd
+
+        from quanta.parts.bench import summarize_bench
+
+        done = Run.open(out, command="parts bench")
+        summary, _ = summarize_bench(pd.read_parquet(out / "scores.parquet"), seed=int(done.config["seeds"][0]))
+        summary["worlds"] = done.summary["worlds"]
     else:
         cfg = BenchConfig(worlds=tuple(args.world), seeds=tuple(int(s) for s in args.seeds.split(",")))
         summary, _ = run_bench(cfg, out, resume=prior is not None)

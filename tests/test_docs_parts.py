@@ -82,6 +82,21 @@ def test_parts_bench_reading_holds_on_the_record():
                for r in m.values())
     assert m["sae"]["n_not_power_law"] == m["sae"]["n_units"]
     assert m["acts"]["seconds_median"] < m["qdg"]["seconds_median"] < m["sae"]["seconds_median"]
+    # the truth as parts: on parity never inconsistent (consistent at 0.55 in every unit, undetermined at 0.25);
+    # on the planted language inconsistent in most units and consistent in none, alpha_N + 1 from 2.07 to 2.56
+    for x in s["by_world"]:
+        ov = x["oracle_verdicts"]
+        assert sum(ov.values()) == x["n"]
+        if x["domain"] == "parity":
+            assert ov == ({"consistent": x["n"]} if x["world"] == "parity-a0.55" else {"undetermined": x["n"]})
+        else:
+            assert "consistent" not in ov
+    lm_ov = [v for x in s["by_world"] if x["domain"] == "lm" for k, n in x["oracle_verdicts"].items()
+             for v in [k] * n]
+    assert lm_ov.count("inconsistent") > len(lm_ov) / 2
+    preds = sorted({round(x["zipf_pred"], 2) for x in s["by_world"] if x["domain"] == "lm"})
+    assert (preds[0], preds[-1]) == (2.07, 2.56) and preds[0] > 1.8 + 0.2
+    assert "2.07 to 2.56" in (ROOT / "docs" / "parts.md").read_text()
 
 
 def test_sae_k_sweep_block_and_reading_match_the_record():

@@ -590,6 +590,7 @@ def summarize_bench(scores: pd.DataFrame, *, ci: float = 0.9, n_boot: int = 2000
                          "f1_null": _mean_sd(g["f1_null"])[0],
                          "ari": _mean_sd(g["ari"])[0] if "ari" in g else None,
                          "exponent": e, "exponent_sd": e_sd, "oracle_exponent": _mean_sd(g["oracle_exponent"])[0],
+                         "zipf_pred": (_mean_sd(g["zipf_pred"].astype(float))[0] if "zipf_pred" in g else None),
                          "verdicts": {str(k): int(v) for k, v in g["verdict"].value_counts().items()},
                          "oracle_verdicts": ({str(k): int(v) for k, v in g["oracle_verdict"].value_counts().items()}
                                              if "oracle_verdict" in g else None)})
@@ -622,7 +623,8 @@ def _ranking(scores: pd.DataFrame, col: str, *, higher: bool, ci: float, n_boot:
 # ------------------------------------------------------------------------------------------------------ figure
 def plot_bench(scores: pd.DataFrame, summary: dict | None = None):
     """Three panels: match F1 per method (each unit a point, coloured by world; the permutation null as open
-    marks), the parts' exponent against the planted α+1 (the diagonal is a perfect decomposition), and wall time."""
+    marks), the parts' exponent against the planted α+1 (the diagonal is a perfect decomposition; a bar marks each
+    world's α_N + 1, what the closing test compares with), and wall time."""
     from matplotlib.figure import Figure
 
     methods = list(dict.fromkeys(scores["method"]))
@@ -644,7 +646,10 @@ def plot_bench(scores: pd.DataFrame, summary: dict | None = None):
     ax1.legend(fontsize=7, title="world", title_fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1),
                ncol=min(3, len(worlds)), frameon=False)
     markers = dict(zip(methods, "osD^v"))
-    ys = np.r_[scores["exponent"].astype(float), scores["oracle_exponent"].astype(float)]
+    pred = (scores.groupby("world", sort=False)[["zipf_true", "zipf_pred"]].mean().dropna()
+            if "zipf_pred" in scores else pd.DataFrame(columns=["zipf_true", "zipf_pred"]))
+    ys = np.r_[scores["exponent"].astype(float), scores["oracle_exponent"].astype(float),
+               pred["zipf_pred"].astype(float)]
     lo = min(scores["zipf_true"].min(), np.nanmin(ys)) - 0.1
     hi = max(scores["zipf_true"].max(), np.nanmax(ys)) + 0.1
     for m in methods:
@@ -654,11 +659,14 @@ def plot_bench(scores: pd.DataFrame, summary: dict | None = None):
                     facecolors="none", edgecolors=f"C{methods.index(m)}")
         ax2.scatter(g["zipf_true"] + jitter, g["oracle_exponent"].astype(float), marker="x", s=14, color="0.45",
                     label="planted quanta of the same samples" if m == methods[0] else None)
+    if len(pred):  # what the closing test compares with: the world's alpha_N + 1
+        ax2.scatter(pred["zipf_true"], pred["zipf_pred"].astype(float), marker="_", s=260, color="k", lw=1.5,
+                    label="α_N + 1 (the test's prediction)", zorder=4)
     ax2.plot([lo, hi], [lo, hi], color="0.5", lw=1, ls="--", label="exponent = α+1")
     ax2.set_xlabel("planted α+1")
     ax2.set_ylabel("exponent of the parts' use frequencies")
     ax2.set_title("Exponent read by the closing test", fontsize=10)
-    ax2.legend(fontsize=7)
+    ax2.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, frameon=False)
     for i, m in enumerate(methods):
         g = scores[scores["method"] == m]
         ax3.scatter(np.full(len(g), i), g["seconds"], color=f"C{i}", s=18)
