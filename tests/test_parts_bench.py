@@ -279,6 +279,8 @@ def test_report_shows_the_scoreboard(parity_bench, tmp_path, cli_run):
     summary = json.loads((out / "summary.json").read_text())
     assert f"By match F1: {' &gt; '.join(summary['ranking_f1']['order'])}" in html
     assert "Method sae:" in html  # a single parts run gets its one-line digest
+    # its top contexts are browsed part by part (largest first), each part's members in the order of their weight
+    assert 'class="browser"' in html and "</strong> part " in html
     # the reference column: the counts of the truth's own verdicts, as the summary holds them
     assert "truth as parts: consistent / inconsistent / not a power law" in html
     r = summary["methods"][0]

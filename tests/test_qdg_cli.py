@@ -75,6 +75,17 @@ def test_qdg_lm_cli_writes_tables_figures_and_contexts(cli_run, tiny_lm, tmp_pat
     ctx = run.read_table("contexts")
     assert {"context_before", "token", "context_after", "cluster", "n_clusters"} <= set(ctx.columns)
     assert (ctx["member_rank"] < 10).all()
+    # and the contract's columns: at the headline count they name the parts and samples of parts/membership, the
+    # weight is the member's centrality (its order within the part), count and rank the part's row of parts
+    at = ctx[ctx["n_clusters"] == 4]
+    assert {"sample", "part", "weight", "count", "rank"} <= set(ctx.columns)
+    assert (at["sample"] == at["token_index"]).all() and (at["part"] == at["cluster"]).all()
+    assert (mem.set_index("sample").loc[at["sample"], "part"].to_numpy() == at["part"].to_numpy()).all()
+    joined = at.merge(parts, on="part", suffixes=("", "_parts"))
+    assert len(joined) == len(at) and (joined["count"] == joined["count_parts"]).all()
+    assert (joined["rank"] == joined["rank_parts"]).all() and (at["weight"] == at["centrality"]).all()
+    assert all((g.sort_values("member_rank")["weight"].diff().dropna() <= 0).all() for _, g in at.groupby("part"))
+    assert "feature_density.png" in {p.name for p in run.figures()}
     # the token text is the decoded target token of the tokens table
     merged = ctx.merge(tokens, left_on="token_index", right_on="token", suffixes=("", "_t"))
     assert (merged["token"] == merged["token_str"]).all()

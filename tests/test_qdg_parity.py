@@ -119,6 +119,12 @@ def test_qdg_parity_recovers_planted_tasks(parity_run, tmp_path, cli_run):
     scores = run.read_table("scores")
     assert SOLVED in scores["n_clusters"].tolist()
     assert f"ari: {s['ari']:.4g}" in stdout
+    # the parts contract's contexts columns, at the run's count: parts and samples of parts/membership
+    ctx, parts, mem = run.read_table("contexts"), run.read_table("parts"), run.read_table("membership")
+    assert (ctx["n_clusters"] == s["n_clusters"]).all() and (ctx["part"] == ctx["cluster"]).all()
+    assert (mem.set_index("sample").loc[ctx["sample"], "part"].to_numpy() == ctx["part"].to_numpy()).all()
+    assert (ctx["task"].to_numpy() == samples["task"].to_numpy()[ctx["sample"]]).all()
+    assert (ctx["count"].to_numpy() == parts.set_index("part").loc[ctx["part"], "count"].to_numpy()).all()
 
 
 def test_eigengap_count_rule(parity_run, tmp_path, monkeypatch):

@@ -13,7 +13,7 @@ import pandas as pd
 
 from quanta.errors import QuantaError
 from quanta.parts.law import DENSE_SHARE
-from quanta.parts.tables import write_parts_tables
+from quanta.parts.tables import parity_sample_text, write_parts_tables
 from quanta.validation import Interval, validate_config
 
 __all__ = ["SAEPartsConfig", "SAEParityConfig", "ActsPartsConfig", "ActsParityConfig", "run_parts_sae_lm",
@@ -458,7 +458,8 @@ def run_parts_sae_parity(cfg: SAEParityConfig, out, *, device=None, force: bool 
         with torch.no_grad():
             codes = torch.cat([sae.encode(H[i:i + 4096]) for i in range(0, len(H), 4096)])
         samples = pd.DataFrame({"sample": np.arange(len(x), dtype=np.int64), "task": task.numpy(),
-                                "y": y.numpy(), "loss": loss.numpy().astype(np.float32)})
+                                "y": y.numpy(), "loss": loss.numpy().astype(np.float32),
+                                **parity_sample_text(task.numpy(), x.numpy(), y.numpy(), tasks.n_tasks)})
         summary = write_parts_tables(run, codes, samples, method="sae", dense_share=cfg.dense_share,
                                      n_contexts=cfg.n_contexts, n_boot=cfg.n_boot, seed=cfg.seed,
                                      title=f"parity model {model_id}: ")
@@ -559,7 +560,8 @@ def run_parts_acts_parity(cfg: ActsParityConfig, out, *, device=None, force: boo
         codes = torch.zeros((len(labels), int(labels.max()) + 1))
         codes[torch.arange(len(labels)), torch.as_tensor(labels)] = torch.as_tensor(weight, dtype=torch.float32)
         samples = pd.DataFrame({"sample": np.arange(len(labels), dtype=np.int64), "task": parts.task,
-                                "y": parts.y.numpy(), "loss": np.asarray(parts.loss, dtype=np.float32)})
+                                "y": parts.y.numpy(), "loss": np.asarray(parts.loss, dtype=np.float32),
+                                **parity_sample_text(parts.task, parts.x.numpy(), parts.y.numpy(), tasks.n_tasks)})
         summary = write_parts_tables(run, codes, samples, method="acts", dense_share=1.0, n_contexts=cfg.n_contexts,
                                      n_boot=cfg.n_boot, seed=cfg.seed, title=f"parity model {model_id}: ")
         summary = {"run_dir": str(cfg.run_dir), "model_id": int(model_id), "width": int(model.width),

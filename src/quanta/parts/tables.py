@@ -15,7 +15,8 @@ import pandas as pd
 
 from quanta.errors import QuantaError
 
-__all__ = ["write_parts_tables", "write_partition_tables", "plot_parts_rank_frequency", "plot_feature_density"]
+__all__ = ["write_parts_tables", "write_partition_tables", "partition_contexts", "parity_sample_text",
+           "plot_parts_rank_frequency", "plot_feature_density"]
 
 
 def plot_parts_rank_frequency(parts: pd.DataFrame, law: dict | None, *, title: str = ""):
@@ -107,8 +108,9 @@ def write_parts_tables(run, codes, samples: pd.DataFrame, *, method: str, dense_
     }
 
 
-def write_partition_tables(run, labels) -> None:
-    """The contract's ``parts`` and ``membership`` tables for a partition (QDG's clusters at one count).
+def write_partition_tables(run, labels, *, title: str = "") -> None:
+    """The contract's ``parts`` and ``membership`` tables and ``feature_density`` figure for a partition (QDG's
+    clusters at one count).
 
     Every sample belongs to exactly one part with weight 1, so a part's count is its cluster size. No cluster is
     flagged dense (``dense_share`` 1): QDG's law reads every cluster, and the flags must say what the law used.
@@ -116,7 +118,35 @@ def write_partition_tables(run, labels) -> None:
     from quanta.parts.law import parts_table
 
     labels = np.asarray(labels).astype(np.int64)
-    run.write_table("parts", parts_table(np.bincount(labels), int(labels.size), dense_share=1.0))
+    parts = parts_table(np.bincount(labels), int(labels.size), dense_share=1.0)
+    run.write_table("parts", parts)
     run.write_table("membership", pd.DataFrame({"sample": np.arange(labels.size, dtype=np.int64),
                                                 "part": labels.astype(np.int32),
                                                 "weight": np.ones(labels.size, dtype=np.float32)}))
+    run.save_figure(plot_feature_density(parts, dense_share=1.0, title=f"{title}cluster density (share of samples)"),
+                    "feature_density")
+
+
+def parity_sample_text(task, x, y, n_tasks: int) -> dict:
+    """A parity sample as a context (the report's browser shows it as text): ``context_before`` names its task and
+    data bits (``x[:, n_tasks:]``, the control bits being the task), ``token`` is its label, ``context_after`` empty."""
+    task = np.asarray(task)
+    bits = np.asarray(x)[:, n_tasks:].astype(np.int8)
+    y = np.asarray(y)
+    return {"context_before": [f"task {int(t)} | bits {''.join(map(str, b))} | label " for t, b in zip(task, bits)],
+            "token": [str(int(v)) for v in y], "context_after": [""] * len(y)}
+
+
+def partition_contexts(labels, rows, weight) -> pd.DataFrame:
+    """The contract's columns of ``contexts`` for the samples ``rows`` of a partition: ``sample``, ``part``,
+    ``weight`` (the member's weight in its part, e.g. QDG's centrality), ``count`` (its part's size) and ``rank``
+    (its part's rank by size, as in ``parts``: 1 = the largest)."""
+    from quanta.parts.law import parts_table
+
+    labels = np.asarray(labels).astype(np.int64)
+    rows = np.asarray(rows, dtype=np.int64)
+    parts = parts_table(np.bincount(labels), int(labels.size), dense_share=1.0)
+    lab = labels[rows]
+    return pd.DataFrame({"sample": rows, "part": lab.astype(np.int32),
+                         "weight": np.asarray(weight, dtype=np.float32)[rows],
+                         "count": parts["count"].to_numpy()[lab], "rank": parts["rank"].to_numpy()[lab]})

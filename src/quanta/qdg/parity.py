@@ -488,6 +488,7 @@ def run_qdg_parity(cfg: ParityQDGConfig, out, *, device=None, force: bool = Fals
     """
     from quanta.fit import fit_zipf_from_sizes
     from quanta.parity import ParityTasks, load_member
+    from quanta.parts.tables import parity_sample_text, partition_contexts
     from quanta.qdg.cluster import member_centrality
     from quanta.qdg.grads import select_gradient_blocks
     from quanta.qdg.pipeline import analyze_gradients
@@ -547,14 +548,12 @@ def run_qdg_parity(cfg: ParityQDGConfig, out, *, device=None, force: bool = Fals
         rank_in[order] = np.arange(n) - first[labels[order]]
         keep = np.nonzero(rank_in < 10)[0]
         keep = keep[np.lexsort((rank_in[keep], labels[keep]))]
-        bits = parts.x[:, tasks.n_tasks:].numpy().astype(np.int8)
-        y = parts.y
-        run.write_table("contexts", pd.DataFrame({
+        run.write_table("contexts", pd.concat([pd.DataFrame({
             "n_clusters": np.int32(k_head), "cluster": labels[keep].astype(np.int32),
             "member_rank": rank_in[keep].astype(np.int32), "token_index": keep.astype(np.int64),
             "task": task_np[keep],
-            "context_before": [f"task {task_np[i]} | bits {''.join(map(str, bits[i]))} | label " for i in keep],
-            "token": [str(int(y[i])) for i in keep], "context_after": ["" for _ in keep]}))
+            **parity_sample_text(task_np[keep], parts.x.numpy()[keep], parts.y.numpy()[keep], tasks.n_tasks)}),
+            partition_contexts(labels, keep, cen)], axis=1))
         fit = parts.fit
         summary = {
             "run_dir": str(cfg.run_dir),

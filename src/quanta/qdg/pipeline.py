@@ -197,7 +197,7 @@ def analyze_gradients(run, G, *, counts, n_clusters, assign="cluster_qr", dense_
     run.write_table("eigenvalues", eig)
     from quanta.parts.tables import write_partition_tables
 
-    write_partition_tables(run, sweep.labels[n_clusters])  # the parts contract (docs/parts.md) at the headline count
+    write_partition_tables(run, sweep.labels[n_clusters], title=title)  # the parts contract at the headline count
     if rank_range is None:  # the envelope over the ranks of the chosen count's parts, as qdg parity and falsify
         rank_range = (1, max(int(n_clusters), 3))
     fits = C.zipf_fits(sweep, n_clusters, rank_range=rank_range, n_boot=n_boot, seed=seed)
@@ -250,6 +250,7 @@ def run_qdg_lm(cfg: QDGConfig, out, *, device=None, force: bool = False, argv=No
 
     from quanta.lm.corpus import load_corpus, tokenize_documents
     from quanta.lm.models import load_model
+    from quanta.parts.tables import partition_contexts
     from quanta.qdg.cluster import member_centrality
     from quanta.qdg.grads import select_gradient_blocks, token_gradients
     from quanta.qdg.select import context_losses, select_tokens
@@ -329,14 +330,14 @@ def run_qdg_lm(cfg: QDGConfig, out, *, device=None, force: bool = False, argv=No
                 start += sizes[c]
             keep = np.nonzero(rank_in < cfg.n_contexts)[0]
             keep = keep[np.lexsort((rank_in[keep], lab[keep]))]
-            rows.append(pd.DataFrame({
+            rows.append(pd.concat([pd.DataFrame({
                 "n_clusters": np.int32(k), "cluster": lab[keep].astype(np.int32),
                 "cluster_size": sizes[lab[keep]].astype(np.int64), "member_rank": rank_in[keep].astype(np.int32),
                 "token_index": keep.astype(np.int64), "doc": tokens["doc"].to_numpy()[keep],
                 "pos": tokens["pos"].to_numpy()[keep], "token_id": tokens["token_id"].to_numpy()[keep],
                 "context_before": [before[i] for i in keep], "token": [text[i] for i in keep],
                 "context_after": [after[i] for i in keep], "loss": tokens["loss"].to_numpy()[keep],
-                "centrality": cen[keep].astype(np.float32)}))
+                "centrality": cen[keep].astype(np.float32)}), partition_contexts(lab, keep, cen)], axis=1))
         run.write_table("contexts", pd.concat(rows, ignore_index=True))
         summary = {
             "model": cfg.model,

@@ -89,7 +89,7 @@ def _cluster_group(k: Any, g: pd.DataFrame, cols: ContextColumns, opts: Options)
         else:
             chips = " ".join(f'<span class="ctx"><mark>{H.esc(t) if t.strip() else H.esc(repr(t))}</mark></span>'
                              f'<span class="mut">\u00d7{n}</span>' for t, n in Counter(toks).most_common(5))
-        summary = (f"<strong>#{pos}</strong> cluster {H.esc(c)} \u00b7 {size_label} {H.esc(H.fmt_value(size))}"
+        summary = (f"<strong>#{pos}</strong> {H.esc(cl)} {H.esc(c)} \u00b7 {size_label} {H.esc(H.fmt_value(size))}"
                    f" \u00b7 {chips}")
         items = []
         for i in rows[: opts.max_contexts]:
@@ -97,7 +97,7 @@ def _cluster_group(k: Any, g: pd.DataFrame, cols: ContextColumns, opts: Options)
             items.append(f'<li title="{H.esc(tip)}">{H.context(before[i], tokens[i], after[i])}</li>')
         more = (f'<p class="mut">top {len(items)} of the {len(rows)} contexts in the table</p>'
                 if len(rows) > len(items) else "")
-        text = " ".join(sorted(set(toks))).lower() + f" cluster {c}"
+        text = " ".join(sorted(set(toks))).lower() + f" {cl} {c}"
         if units is not None:
             text += "".join(f" {cols.unit} {u}" for u in sorted({units[i] for i in rows}))
         out.append(H.details(summary, f'<ol class="contexts">{"".join(items)}</ol>{more}', cls="cluster",

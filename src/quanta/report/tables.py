@@ -22,9 +22,9 @@ AFTER_COLUMNS = ("context_after", "after", "suffix", "right_context")
 # Two list columns of a context table drawn as a sparkline per token: x (model size) and the losses there.
 CURVE_COLUMNS = (("x", "losses"),)
 # Columns that group contexts: clusters (the cluster browser) or kinds of tokens (a table per kind).
-CLUSTER_COLUMNS = ("cluster",)
-SIZE_COLUMNS = ("size", "cluster_size")
-RANK_COLUMNS = ("rank", "member_rank", "rank_in_cluster")
+CLUSTER_COLUMNS = ("cluster", "part")  # QDG's clusters; the parts contract's parts
+SIZE_COLUMNS = ("size", "cluster_size", "count")
+RANK_COLUMNS = ("member_rank", "rank_in_cluster", "rank")  # a member's rank first: a parts table's "rank" is its part's
 KIND_COLUMNS = ("label", "kind", "category", "class", "type", "group")
 
 
