@@ -52,7 +52,7 @@ def cluster_browser(df: pd.DataFrame, cols: ContextColumns, *, browser_id: str, 
         if len(keep) < len(ks):
             out.append(f'<span class="mut">({len(keep)} of the {len(ks)} counts in the table)</span>')
     out.append('<label>filter by token <input class="filter" type="search" placeholder="e.g. def"></label>'
-               '<span class="mut"><span class="shown-count"></span> clusters shown</span></div>')
+               f'<span class="mut"><span class="shown-count"></span> {H.esc(cols.cluster)}s shown</span></div>')
     for k, g in groups:
         out.append(_cluster_group(k, g, cols, opts))
     out.append("</div>")
