@@ -281,6 +281,8 @@ def test_report_shows_the_scoreboard(parity_bench, tmp_path, cli_run):
     assert "Method sae:" in html  # a single parts run gets its one-line digest
     # its top contexts are browsed part by part (largest first), each part's members in the order of their weight
     assert 'class="browser"' in html and "</strong> part " in html
+    # and only there: its every-sample table stays a plain table, not a second flat context list
+    assert "Tokens in context <span class=\"mut\">(samples)" not in html and html.count('class="browser"') == 1
     # the reference column: the counts of the truth's own verdicts, as the summary holds them
     assert "truth as parts: consistent / inconsistent / not a power law" in html
     r = summary["methods"][0]

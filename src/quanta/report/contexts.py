@@ -162,9 +162,12 @@ def render_contexts(block: RunBlock, tables: list[TableInfo], opts: Options) -> 
     """Cluster browsers and token-context tables for every table that holds contexts."""
     out, used = [], set()
     summary = block.summary
-    for t in tables:
-        cols = context_columns(t.columns)
-        if cols is None:
+    found = [(t, context_columns(t.columns)) for t in tables]
+    # a run with a browser (its parts' or clusters' top contexts) shows its other context tables, e.g. a parts
+    # run's every-sample ``samples``, as plain tables: the browser already shows them in context, by part
+    has_browser = any(c is not None and c.cluster is not None for _, c in found)
+    for t, cols in found:
+        if cols is None or (has_browser and cols.cluster is None and cols.kind is None):
             continue
         df = t.read()
         used.add(t.name)
