@@ -121,6 +121,11 @@ def test_sae_k_sweep_block_and_reading_match_the_record():
         best = data["chosen_k"][domain]
         assert mean(domain, best, "error") < -0.2  # still clearly flatter
     assert data["chosen_k"] == {"parity": 1, "lm": 0.5}
+    # and they are the commands' defaults
+    from quanta.parts.run import SAEParityConfig, SAEPartsConfig
+
+    assert SAEPartsConfig(model="m").k == data["chosen_k"]["lm"]
+    assert SAEParityConfig(run_dir="r").k == data["chosen_k"]["parity"]
     assert mean("lm", 0.25, "exponent") > 1.5 + 0.3 and mean("lm", 0.25, "n_live") < 20  # overshoots, few latents
     par = [r["exponent"] for r in data["rows"] if r["domain"] == "parity" and r["k"] == 0.5]
     assert max(par) - min(par) > 0.3  # the seeds disagree at 0.5 on parity
