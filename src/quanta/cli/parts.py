@@ -104,7 +104,8 @@ def parts():
                    "topk or jumprelu), or a hub id (needs hub access). docs/parts.md, 'Published SAEs'.")
 @click.option("--hookpoint", default=None, metavar="NAME",
               help="LM, with --pretrained: the SAE's subfolder, e.g. layers.3 (sparsify's layers.N is --site resid "
-                   "--layer N+1, layers.N.mlp is --site mlp --layer N; --layer/--site default from it).")
+                   "--layer N+1, layers.N.mlp is --site mlp --layer N). --layer/--site default from the SAE's "
+                   "hookpoint: SAELens's hook_name, OWNER/NAME:SUB, this, or the SAE folder's own name.")
 @click.option("--n-latents", type=int, default=None, help="SAE latents (default 512).")
 @click.option("--k", type=float, default=None,
               help="Active latents per row; a mean per row for batchtopk (default 0.5 with --model, 1 with --parity: "
