@@ -98,6 +98,13 @@ def world(tmp_path_factory):
         (root / name / "cfg.json").write_text(json.dumps({"activation": "topk", "num_latents": 8, "k": 2,
                                                           "transcode": False, "d_in": d}))
     w["SAE32"], w["SAE16"] = root / "sae32", root / "sae16"
+    # a SAELens cfg.json whose apply_b_dec_to_input is the string "false" (read as true before it was refused)
+    (root / "sae_badcfg").mkdir()
+    save_file({"W_enc": torch.zeros(32, 8), "b_enc": torch.zeros(8), "W_dec": torch.zeros(8, 32),
+               "b_dec": torch.zeros(32)}, str(root / "sae_badcfg" / "sae_weights.safetensors"))
+    (root / "sae_badcfg" / "cfg.json").write_text(json.dumps({"architecture": "standard", "d_in": 32, "d_sae": 8,
+                                                              "apply_b_dec_to_input": "false"}))
+    w["SAEBADCFG"] = root / "sae_badcfg"
     (root / "outs").mkdir()
     return w
 
@@ -298,6 +305,11 @@ CASES = [
     ("parts-sae-pretrained-training-option", ["parts", "sae", "--model", "{M}", "--corpus", "{C}", "--pretrained",
                                               "{SAE32}", "--n-latents", "8"], None),
     ("parts-sae-pretrained-parity", ["parts", "sae", "--parity", "{P}", "--pretrained", "{SAE32}"], None),
+    ("parts-sae-pretrained-bad-cfg", ["parts", "sae", "--model", "{M}", "--corpus", "{C}", "--pretrained",
+                                     "{SAEBADCFG}"], None),
+    ("parts-sae-pretrained-sub-vs-hookpoint", ["parts", "sae", "--model", "{M}", "--corpus", "{C}", "--pretrained",
+                                               "quanta-test-nobody/no-such-sae:layers.0", "--hookpoint", "layers.1"],
+     None),
     ("parts-sae-parity-not-a-parity-run", ["parts", "sae", "--parity", "{L}"], None),
     ("parts-sae-parity-few-samples", ["parts", "sae", "--parity", "{P}", "--n-samples", "10"], None),
     ("parts-sae-parity-lm-option", ["parts", "sae", "--parity", "{P}", "--site", "mlp"], None),

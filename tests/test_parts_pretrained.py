@@ -204,6 +204,11 @@ def test_cli_pretrained_writes_the_contract_of_its_own_codes(cli_run, tiny_lm, t
     (("--hookpoint", "layers.0"), "no pretrained SAE was given"),
     (("--pretrained", "{repo}"), "pass --hookpoint one of layers.0, layers.1"),
     (("--pretrained", "{repo}", "--hookpoint", "layers.1"), "last block's output before the final norm"),
+    (("--pretrained", "{repo}/layers.1"), "last block's output before the final norm"),
+    (("--pretrained", "{repo}/layers.1", "--hookpoint", "layers.0"), "is the SAE of hookpoint layers.1"),
+    (("--pretrained", "{repo}/layers.0", "--layer", "2"), "hookpoint layers.0 is --site resid --layer 1"),
+    (("--pretrained", "{last}"), "last block's output before the final norm"),
+    (("--pretrained", "quanta-test-nobody/no-such-sae:layers.0", "--hookpoint", "layers.1"), "names subfolder"),
     (("--pretrained", "{narrow}", "--layer", "1"), "width 16, but resid layer 1 of this model has width 32"),
     (("--pretrained", "{missing}"), "no such folder"),
     (("--pretrained", "quanta-test-nobody/no-such-sae"), "could not be fetched from the hub"),
@@ -213,9 +218,124 @@ def test_cli_pretrained_bad_input_is_one_line(cli_run, tiny_lm, tmp_path, args, 
     write_sparsify(tmp_path / "repo" / "layers.0", _weights(11))
     write_sparsify(tmp_path / "repo" / "layers.1", _weights(12))
     write_sparsify(tmp_path / "narrow", _weights(13, d=16))
-    paths = {"repo": tmp_path / "repo", "narrow": tmp_path / "narrow", "missing": tmp_path / "missing"}
+    write_saelens(tmp_path / "last", _weights(14), metadata={"hook_name": "blocks.1.hook_resid_post"})
+    paths = {"repo": tmp_path / "repo", "narrow": tmp_path / "narrow", "missing": tmp_path / "missing",
+             "last": tmp_path / "last"}
     out = tmp_path / "bad"
     code, _, err = cli_run("parts", "sae", "--model", mdir, "--corpus", cdir,
                            *(str(a).format(**paths) for a in args), "--out", out)
     assert code == 2 and message in err and "Traceback" not in err, err
     assert len(err.strip().splitlines()) == 1 and not out.exists()
+
+
+# ---------------------------------------------------------------- the effective hookpoint (spec, folder, SAELens)
+
+def test_effective_hookpoint_from_sub_folder_and_saelens_hook(tmp_path):
+    from quanta.parts.pretrained import spec_hookpoint
+
+    assert hookpoint_site("blocks.2.hook_resid_pre") == (2, "resid")
+    assert hookpoint_site("blocks.2.hook_resid_post") == (3, "resid")
+    assert hookpoint_site("blocks.2.hook_mlp_out") == (2, "mlp") and hookpoint_site("blocks.2.hook_resid_mid") is None
+    root = tmp_path / "repo"
+    write_sparsify(root / "layers.0", _weights(20))
+    write_sparsify(root / "layers.1", _weights(21))
+    assert load_pretrained_sae(str(root / "layers.1"))[1].hookpoint == "layers.1"  # the folder itself
+    assert load_pretrained_sae(str(root), hookpoint="layers.0")[1].hookpoint == "layers.0"
+    assert spec_hookpoint(str(root / "layers.1")) == "layers.1" and spec_hookpoint(str(root)) is None
+    assert spec_hookpoint("owner/name:layers.3") == "layers.3"
+    assert spec_hookpoint("owner/name", "layers.2") == "layers.2"
+    with pytest.raises(QuantaError, match="names subfolder 'layers.3', but --hookpoint layers.5") as e:
+        load_pretrained_sae("quanta-test-nobody/no-such-sae:layers.3", hookpoint="layers.5")  # before any download
+    assert "\n" not in str(e.value)
+    with pytest.raises(QuantaError, match="is the SAE of hookpoint layers.1, but --hookpoint layers.0"):
+        load_pretrained_sae(str(root / "layers.1"), hookpoint="layers.0")
+    # SAELens: the hook name, top level (before 6.0) or in metadata (6.0 on), is the effective hookpoint
+    old = write_saelens(tmp_path / "old", _weights(22), hook_name="blocks.0.hook_mlp_out")
+    new = write_saelens(tmp_path / "new", _weights(22), metadata={"hook_name": "blocks.1.hook_resid_pre"})
+    assert load_pretrained_sae(str(old))[1].hookpoint == "blocks.0.hook_mlp_out" == spec_hookpoint(str(old))
+    assert load_pretrained_sae(str(new))[1].hookpoint == "blocks.1.hook_resid_pre" == spec_hookpoint(str(new))
+    for hook in ("blocks.0.attn.hook_z", "blocks.0.hook_resid_mid"):
+        with pytest.raises(QuantaError, match=f"hook_name '{hook}' is no site quanta reads"):
+            load_pretrained_sae(str(write_saelens(tmp_path / hook, _weights(22), metadata={"hook_name": hook})))
+
+
+def test_library_refuses_a_layer_the_sae_was_not_trained_on(tiny_lm, tmp_path):  # noqa: F811
+    from quanta.parts.run import SAEPartsConfig, run_parts_sae_lm
+
+    mdir, cdir = tiny_lm
+    folder = write_sparsify(tmp_path / "repo" / "layers.0", _weights(23))
+    saelens = write_saelens(tmp_path / "lens", _weights(23), hook_name="blocks.0.hook_mlp_out")
+    out = tmp_path / "run"
+    for spec, layer, message in ((folder, 2, "hookpoint layers.0 is --site resid --layer 1 in quanta, but --site "
+                                             "resid --layer 2 was asked for"),
+                                 (saelens, 1, "hookpoint blocks.0.hook_mlp_out is --site mlp --layer 0")):
+        cfg = SAEPartsConfig(model=str(mdir), corpus=str(cdir), layer=layer, pretrained=str(spec))
+        with pytest.raises(QuantaError, match=message) as e:
+            run_parts_sae_lm(cfg, out)
+        assert "\n" not in str(e.value) and not out.exists()
+
+
+@pytest.mark.parametrize("centre", [True, False])
+def test_cli_saelens_hook_sets_the_site_and_centres_layernorm_rows(cli_run, tiny_lm, tmp_path, centre):  # noqa: F811
+    from transformers import AutoModelForCausalLM
+
+    from quanta.parts.activations import lm_activations
+
+    mdir, cdir = tiny_lm
+    w = _weights(24)
+    meta = {"hook_name": "blocks.0.hook_mlp_out",
+            "model_from_pretrained_kwargs": {"center_writing_weights": True} if centre else {}}
+    sae_dir = write_saelens(tmp_path / "sae", w, metadata=meta)
+    out = tmp_path / "run"
+    code, _, err = cli_run("parts", "sae", "--model", mdir, "--corpus", cdir, "--pretrained", sae_dir, "--out", out)
+    assert code == 0, err
+    run = Run.open(out, command="parts sae")
+    s = run.summary
+    assert (s["layer"], s["site"], s["hookpoint"], s["centred_rows"]) == (0, "mlp", "blocks.0.hook_mlp_out", centre)
+    samples = run.read_table("samples")
+    X, _ = lm_activations(AutoModelForCausalLM.from_pretrained(mdir), _contexts_of(samples), layer=0, site="mlp")
+    if centre:
+        X = X - X.mean(dim=1, keepdim=True)
+    sae, _ = load_pretrained_sae(str(sae_dir))
+    counts = (sae.encode(X) > 0).sum(dim=0).numpy()
+    assert np.array_equal(run.read_table("parts").sort_values("part")["count"].to_numpy(), counts)
+    assert s["fvu"] == pytest.approx(float((X - sae(X)).pow(2).sum() / (X - X.mean(0)).pow(2).sum()), rel=1e-4)
+
+
+def test_cli_folder_name_sets_the_layer(cli_run, tiny_lm, tmp_path):  # noqa: F811
+    mdir, cdir = tiny_lm
+    write_sparsify(tmp_path / "repo" / "layers.0.mlp", _weights(25))
+    out = tmp_path / "run"
+    code, _, err = cli_run("parts", "sae", "--model", mdir, "--corpus", cdir, "--pretrained",
+                           tmp_path / "repo" / "layers.0.mlp", "--out", out)
+    assert code == 0, err
+    s = Run.open(out, command="parts sae").summary
+    assert (s["layer"], s["site"], s["hookpoint"], s["centred_rows"]) == (0, "mlp", "layers.0.mlp", False)
+
+
+# ---------------------------------------------------------------- malformed cfg.json: one line, never a traceback
+
+@pytest.mark.parametrize("writer, setting, message", [
+    (write_saelens, {"architecture": "topk", "activation_fn_kwargs": "k=2"}, "activation_fn_kwargs='k=2' is not an"),
+    (write_saelens, {"activation_fn_str": "topk", "activation_fn_kwargs": ["k", 2]}, "activation_fn_kwargs"),
+    (write_saelens, {"apply_b_dec_to_input": "false"}, "apply_b_dec_to_input='false' is not true or false"),
+    (write_saelens, {"apply_b_dec_to_input": 0}, "apply_b_dec_to_input=0 is not true or false"),
+    (write_saelens, {"architecture": "topk", "k": 2.5}, "k=2.5 is not a whole number"),
+    (write_saelens, {"d_sae": "24"}, "d_sae='24' is not a whole number"),
+    (write_saelens, {"architecture": ["topk"]}, "architecture=['topk'] is not a string"),
+    (write_saelens, {"metadata": ["hook_name"]}, "metadata=['hook_name'] is not an object"),
+    (write_saelens, {"model_from_pretrained_kwargs": "center"}, "model_from_pretrained_kwargs='center' is not an o"),
+    (write_saelens, {"model_from_pretrained_kwargs": {"center_writing_weights": "yes"}},
+     "center_writing_weights='yes' is not true or false"),
+    (write_saelens, {"hook_name": 3}, "hook_name 3 is no site"),
+    (write_saelens, {"architecture": "topk", "k": 4, "rescale_acts_by_decoder_norm": True},
+     "rescale_acts_by_decoder_norm=True is not supported"),
+    (write_sparsify, {"k": "3"}, "k='3' is not a whole number"),
+    (write_sparsify, {"activation": 1}, "activation=1 is not a string"),
+    (write_sparsify, {"num_latents": float("nan")}, "num_latents=nan is not a whole number"),
+])
+def test_malformed_cfg_is_one_line(tmp_path, writer, setting, message):
+    path = writer(tmp_path / "sae", _weights(26), **setting)
+    with pytest.raises(QuantaError) as e:
+        load_pretrained_sae(str(path))
+    assert message in str(e.value) and "\n" not in str(e.value), str(e.value)

@@ -70,14 +70,16 @@ _TRAINING = {"n_latents": "--n-latents", "k": "--k", "sparsity": "--sparsity", "
 
 
 def _pretrained_options(given: dict) -> None:
-    """With --pretrained: refuse the training options; --layer and --site default from a sparsify hookpoint."""
-    from quanta.parts.pretrained import hookpoint_site
+    """With --pretrained: refuse the training options; --layer and --site default from the SAE's effective
+    hookpoint as the spec shows it (:func:`quanta.parts.pretrained.spec_hookpoint`: a local SAELens SAE's hook
+    name, the hub id's :sub, --hookpoint, or the SAE folder's name)."""
+    from quanta.parts.pretrained import hookpoint_site, spec_hookpoint
 
     wrong = [flag for name, flag in _TRAINING.items() if name in given]
     if wrong:
         raise QuantaError(f"options {', '.join(wrong)} train an SAE and do not apply with --pretrained",
                           "drop them: a published SAE is used as it was trained")
-    site = hookpoint_site(given.get("hookpoint"))
+    site = hookpoint_site(spec_hookpoint(given["pretrained"], given.get("hookpoint")))
     if site is not None:
         given.setdefault("layer", site[0])
         given.setdefault("site", site[1])
@@ -102,7 +104,8 @@ def parts():
                    "topk or jumprelu), or a hub id (needs hub access). docs/parts.md, 'Published SAEs'.")
 @click.option("--hookpoint", default=None, metavar="NAME",
               help="LM, with --pretrained: the SAE's subfolder, e.g. layers.3 (sparsify's layers.N is --site resid "
-                   "--layer N+1, layers.N.mlp is --site mlp --layer N; --layer/--site default from it).")
+                   "--layer N+1, layers.N.mlp is --site mlp --layer N). --layer/--site default from the SAE's "
+                   "hookpoint: SAELens's hook_name, OWNER/NAME:SUB, this, or the SAE folder's own name.")
 @click.option("--n-latents", type=int, default=None, help="SAE latents (default 512).")
 @click.option("--k", type=float, default=None,
               help="Active latents per row; a mean per row for batchtopk (default 0.5 with --model, 1 with --parity: "

@@ -70,7 +70,11 @@ class SAEPartsConfig:
     hookpoint : str, optional
         The pretrained SAE's subfolder (sparsify's ``layers.N``). A sparsify hookpoint names a site:
         ``layers.N`` is ``site="resid", layer=N+1`` and ``layers.N.mlp`` is ``site="mlp", layer=N``; ``layer``
-        and ``site`` must agree with it (the CLI defaults them from it).
+        and ``site`` must agree with it (the CLI defaults them from it). The SAE's *effective* hookpoint (its
+        SAELens hook name, a hub id's ``:sub``, this, or the SAE folder's name;
+        :func:`quanta.parts.pretrained.load_pretrained_sae`) is checked against ``layer`` and ``site`` once the
+        SAE is loaded: this class cannot tell a default ``layer``/``site`` from a given one, so a mismatch is
+        refused rather than guessed (the CLI defaults them from the effective hookpoint it can see).
     """
 
     model: str
@@ -176,9 +180,16 @@ def run_parts_sae_lm(cfg: SAEPartsConfig, out, *, device=None, force: bool = Fal
     SAE needs at least two tokens per latent; a pretrained one is not fitted here, so its size sets no minimum
     (any text of at least two tokens is encoded).
 
+    The pretrained SAE's effective hookpoint, when it names a site, must be ``(cfg.layer, cfg.site)``: a
+    mismatch is refused (one line, nothing written), since a default layer and site cannot be told from given ones
+    here and guessing would encode the wrong layer. When the SAE was trained on TransformerLens activations with
+    ``center_writing_weights`` on and the model has LayerNorm, each activation row is centred across d_model
+    before encoding (and for ``fvu``), which is what TransformerLens's hooks give (docs/parts.md).
+
     Returns the summary (also in ``out/summary.json``): the contract's fields (:func:`write_parts_tables`) plus the
     model, site, number of tokens and the SAE's fraction of variance unexplained (``fvu``) on these activations;
-    with ``pretrained`` also ``sae_source``, ``sae_format``, ``sae_activation``, ``sae_k`` and ``hookpoint``.
+    with ``pretrained`` also ``sae_source``, ``sae_format``, ``sae_activation``, ``sae_k``, ``hookpoint`` (the
+    effective one) and ``centred_rows``.
     """
     import torch
 
@@ -205,6 +216,9 @@ def run_parts_sae_lm(cfg: SAEPartsConfig, out, *, device=None, force: bool = Fal
         with run.timer("activations"), progress(total=len(contexts), desc="activations", unit="ctx") as bar:
             X, index = lm_activations(model, contexts, layer=cfg.layer, site=cfg.site, batch_size=cfg.batch_size,
                                       device=dev, progress=bar.update)
+        centred = pre is not None and pinfo.centred_input and has_layernorm(model)
+        if centred:  # TransformerLens's centred writing weights: each row minus its mean over d_model
+            X = X - X.mean(dim=1, keepdim=True)
         if pre is None:
             with run.timer("sae"), progress(total=cfg.n_steps, desc="sae", unit="step") as bar:
                 sae, info = train_sae(X, cfg.sae_config(), device=dev, progress=bar.update)
@@ -215,7 +229,7 @@ def run_parts_sae_lm(cfg: SAEPartsConfig, out, *, device=None, force: bool = Fal
             with run.timer("sae"):
                 extra = {"fvu": pretrained_fvu(pre, X), "sae_source": cfg.pretrained, "sae_dir": pinfo.source,
                          "sae_format": pinfo.format, "sae_activation": pinfo.activation, "sae_k": pinfo.k,
-                         "n_latents": pinfo.n_latents, "hookpoint": cfg.hookpoint}
+                         "n_latents": pinfo.n_latents, "hookpoint": pinfo.hookpoint, "centred_rows": bool(centred)}
         with torch.no_grad():
             codes = torch.cat([sae.encode(X[i:i + 4096]).cpu() for i in range(0, len(X), 4096)])
         samples = _token_samples(index, contexts, windows, tok)
@@ -246,15 +260,29 @@ def pretrained_fvu(sae, X, *, chunk: int = 4096) -> float | None:
     return fvu if math.isfinite(fvu) else None
 
 
+def has_layernorm(model) -> bool:
+    """Whether the model normalises with LayerNorm (``torch.nn.LayerNorm`` modules; RMSNorm models have none),
+    the models whose writing weights TransformerLens centres."""
+    import torch
+
+    return any(isinstance(m, torch.nn.LayerNorm) for m in model.modules())
+
+
 def _check_pretrained_site(cfg: SAEPartsConfig, info, model, contexts, dev) -> None:
-    """Before anything is written: the SAE's input width is the site's, and a sparsify hookpoint quanta's
-    ``hidden_states`` cannot give (the last block's output, before the final norm) is refused."""
+    """Before anything is written: the SAE's effective hookpoint is (cfg.layer, cfg.site), its input width is the
+    site's, and a hookpoint quanta's ``hidden_states`` cannot give (the last block's output, before the final
+    norm) is refused."""
     from quanta.parts.activations import lm_activations, model_blocks
     from quanta.parts.pretrained import check_width, hookpoint_site
 
+    site = hookpoint_site(info.hookpoint)
+    if site is not None and site != (cfg.layer, cfg.site):
+        raise QuantaError(f"the pretrained SAE's hookpoint {info.hookpoint} is --site {site[1]} --layer {site[0]} in "
+                          f"quanta, but --site {cfg.site} --layer {cfg.layer} was asked for",
+                          f"pass --layer {site[0]} --site {site[1]} (or the SAE of the site you mean)")
     n_blocks = len(model_blocks(model))
-    if hookpoint_site(cfg.hookpoint) == (n_blocks, "resid"):
-        raise QuantaError(f"hookpoint {cfg.hookpoint} is the last block's output before the final norm, but "
+    if site == (n_blocks, "resid"):
+        raise QuantaError(f"hookpoint {info.hookpoint} is the last block's output before the final norm, but "
                           f"quanta's resid layer {n_blocks} is hidden_states[{n_blocks}], after it",
                           "use an SAE of an earlier block")
     probe, _ = lm_activations(model, [contexts[0][:2]], layer=cfg.layer, site=cfg.site, device=dev)
