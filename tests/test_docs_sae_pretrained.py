@@ -27,3 +27,24 @@ def test_record_is_the_scripts_and_says_the_reader_agrees():
         assert c["loaded"] == {"format": "sparsify", "n_latents": c["n_latents"], "d_in": c["d_in"], "k": c["k"]}
         assert c["max_abs_code_diff"] < 1e-5 and c["max_abs_recon_diff"] < 1e-5
         assert c["topk_set_agreement"] == 1.0
+
+
+def test_centring_figures_are_the_recorded_check():
+    """docs/parts.md's TransformerLens comparison quotes docs/data/sae_centring_check.json
+    (benchmarks/sae_centring_check.py): the largest differences with and without centring, over both models."""
+    data = json.loads((ROOT / "docs" / "data" / "sae_centring_check.json").read_text())
+    doc = " ".join((ROOT / "docs" / "parts.md").read_text().split())
+    hooks = ("resid_pre", "mlp_out", "resid_post1_vs_hidden2")
+
+    def worst(setting):
+        return max(v for m in ("gpt2", "neox") for k, v in data[m][setting].items() if k.startswith(hooks))
+
+    on, off = worst("center_writing_weights=True"), worst("center_writing_weights=False")
+    assert on < 1e-5 and off < 1e-5
+    assert f"to at most {on:.1e}, and without it equal the raw activations to at most {off:.1e}" in doc
+    # the last block's resid_post is not hidden_states[n_layers] (after the final norm): refused for that reason
+    assert min(data[m][s]["resid_post2_vs_hidden3(after ln_f)"] for m in ("gpt2", "neox")
+               for s in ("center_writing_weights=True", "center_writing_weights=False")) > 1
+    assert data["from_pretrained_default_center_writing_weights"] is True
+    assert data["from_pretrained_no_processing_default_center_writing_weights"] is False
+    assert f"TransformerLens {data['transformer_lens']}" in doc
