@@ -15,10 +15,11 @@ active (nonzero) latents are the same set, the largest absolute difference of th
 ``decode`` against quanta's ``decode``), what quanta's loader reports (format, activation, k, hookpoint) and what
 :func:`quanta.parts.pretrained.spec_hookpoint` reads from the folder alone.
 
-Settings the library can save but quanta refuses are saved the same way and their one-line refusal recorded:
-``normalize_activations="expected_average_only_in"`` and a TopK SAE with ``rescale_acts_by_decoder_norm`` on
-(both with ``save_model``), and a ``TopKTrainingSAE`` (whose config defaults ``rescale_acts_by_decoder_norm`` to
-on) written with ``save_inference_model``.
+Two TopK cases use ``rescale_acts_by_decoder_norm``: a ``TopKSAE`` with it on (``save_model``), and a
+``TopKTrainingSAE`` with its default config (the setting on by default) written with ``save_inference_model`` and
+compared with the inference SAE the library loads back (``SAE.load_from_disk``). A setting the library can save but
+quanta refuses (``normalize_activations="expected_average_only_in"``) is saved the same way and its one-line
+refusal recorded.
 
 Writes docs/data/sae_saelens_check.json and its paragraph into docs/parts.md (tests/test_docs_sae_saelens.py checks
 both without importing sae_lens).
@@ -42,16 +43,17 @@ START, END = "<!-- sae-saelens:start -->", "<!-- sae-saelens:end -->"
 D_IN, D_SAE, K = 128, 1024, 16
 N_ROWS = 2000
 HOOK_NAME = "blocks.2.hook_resid_post"
-#: (name, architecture, extra config settings, seed): compared with the library
-CASES = (("standard", "standard", {}, 0),
-         ("topk", "topk", {"k": K}, 1),
-         ("jumprelu", "jumprelu", {}, 2),
-         ("standard, apply_b_dec_to_input off", "standard", {"apply_b_dec_to_input": False}, 3))
-#: (name, architecture, extra config settings, seed, training class saved with save_inference_model): refused
+#: (name, architecture, extra config settings, seed, training class saved with save_inference_model): compared
+#: with the library (a training SAE is compared with the inference SAE the library loads back from its folder)
+CASES = (("standard", "standard", {}, 0, False),
+         ("topk", "topk", {"k": K}, 1, False),
+         ("jumprelu", "jumprelu", {}, 2, False),
+         ("standard, apply_b_dec_to_input off", "standard", {"apply_b_dec_to_input": False}, 3, False),
+         ("topk, rescale_acts_by_decoder_norm on", "topk", {"k": K, "rescale_acts_by_decoder_norm": True}, 5, False),
+         ("TopKTrainingSAE, default settings", "topk", {"k": K}, 6, True))
+#: (name, architecture, extra config settings, seed, training): refused
 REFUSED = (("standard, normalize_activations expected_average_only_in", "standard",
-            {"normalize_activations": "expected_average_only_in"}, 4, False),
-           ("topk, rescale_acts_by_decoder_norm on", "topk", {"k": K, "rescale_acts_by_decoder_norm": True}, 5, False),
-           ("TopKTrainingSAE, default settings", "topk", {"k": K}, 6, True))
+            {"normalize_activations": "expected_average_only_in"}, 4, False),)
 
 
 def build(arch: str, extra: dict, seed: int, training: bool = False):
@@ -86,17 +88,25 @@ def rows(seed: int):
     return torch.randn(N_ROWS, D_IN, generator=torch.Generator().manual_seed(1000 + seed)) * 2.0  # (N_ROWS, D_IN)
 
 
-def check_case(name: str, arch: str, extra: dict, seed: int) -> dict:
+def check_case(name: str, arch: str, extra: dict, seed: int, training: bool = False) -> dict:
     import torch
+    from safetensors.torch import load_file
 
     from quanta.parts.pretrained import load_pretrained_sae, spec_hookpoint
 
-    lib = build(arch, extra, seed)
+    lib = build(arch, extra, seed, training)
     x = rows(seed)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "sae"
-        lib.save_model(folder)
+        if training:  # what a user downloads of a trained SAE: the inference model the library saves and loads
+            from sae_lens import SAE
+
+            lib.save_inference_model(folder)
+            lib = SAE.load_from_disk(str(folder), device="cpu").eval()
+        else:
+            lib.save_model(folder)
         cfg = json.loads((folder / "cfg.json").read_text())
+        norms = load_file(str(folder / "sae_weights.safetensors"))["W_dec"].norm(dim=1)
         spec_hook = spec_hookpoint(str(folder))
         sae, info = load_pretrained_sae(str(folder))
     with torch.no_grad():
@@ -107,6 +117,9 @@ def check_case(name: str, arch: str, extra: dict, seed: int) -> dict:
     lib_sets = [set(r.nonzero().flatten().tolist()) for r in lib_codes]
     our_sets = [set(r.nonzero().flatten().tolist()) for r in codes]
     return {"name": name, "architecture": arch, "settings": extra, "seed": seed, "n_rows": N_ROWS,
+            "saved_with": "save_inference_model" if training else "save_model",
+            "saved_rescale_acts_by_decoder_norm": cfg.get("rescale_acts_by_decoder_norm"),
+            "saved_W_dec_row_norm_max_dev_from_1": float((norms - 1).abs().max()),
             "saved_architecture": cfg.get("architecture"),
             "saved_hook_name": (cfg.get("metadata") or {}).get("hook_name", cfg.get("hook_name")),
             "spec_hookpoint": spec_hook,
@@ -149,7 +162,8 @@ def render(data: dict) -> str:
         + f", {c['mean_active']:.0f} active latents a row on average): largest code difference "
         f"{c['max_abs_code_diff']:.1e} (codes up to {c['max_abs_code']:.1f}), same active latents on "
         f"{100 * c['active_set_agreement']:.1f}% of rows, largest reconstruction difference "
-        f"{c['max_abs_recon_diff']:.1e}" for c in data["cases"])
+        f"{c['max_abs_recon_diff']:.1e}" + (f" (saved with `{c['saved_with']}`)" if c.get("saved_with") ==
+                                             "save_inference_model" else "") for c in data["cases"])
     hooks = {(c["saved_hook_name"], c["spec_hookpoint"], c["loaded"]["hookpoint"]) for c in data["cases"]}
     (saved, spec, loaded), = hooks
     refused = "; ".join(f"{r['name']} (`{r['saved_with']}`): \"{r['refusal']}\"" if r["refusal"] else
@@ -162,12 +176,20 @@ def render(data: dict) -> str:
             f"({data['date'][:10]}, `docs/data/sae_saelens_check.json`): {cases}. The saved cfg.json names the "
             f"hook in `metadata.hook_name` (`{saved}`); `spec_hookpoint(folder)` reads `{spec}` and the loader's "
             f"`PretrainedInfo.hookpoint` is `{loaded}`. Saved by the library and refused by quanta, in one line "
-            f"each (FOLDER is the SAE's folder): {refused}. The last is what a TopK SAE trained by SAELens with "
-            f"its default `TopKTrainingSAEConfig` becomes: the config defaults `rescale_acts_by_decoder_norm` to on, "
-            f"and `save_inference_model` writes the setting on (rescale_acts_by_decoder_norm="
-            f"{data['refused'][-1]['saved']['rescale_acts_by_decoder_norm']}) next to decoder rows it has folded to "
-            f"unit norm (their norms differ from 1 by at most "
-            f"{data['refused'][-1]['saved_W_dec_row_norm_max_dev_from_1']:.1e}); quanta refuses such SAEs.\n{END}")
+            f"each (FOLDER is the SAE's folder): {refused}. `rescale_acts_by_decoder_norm` (TopK) is read by "
+            f"folding the decoder rows' norms into the encoder: {_rescale_sentence(data)}.\n{END}")
+
+
+def _rescale_sentence(data: dict) -> str:
+    by = {c["name"]: c for c in data["cases"]}
+    a, b = by["topk, rescale_acts_by_decoder_norm on"], by["TopKTrainingSAE, default settings"]
+    return (f"with random decoder norms (up to {a['saved_W_dec_row_norm_max_dev_from_1']:.2f} from 1) the codes "
+            f"differ by at most {a['max_abs_code_diff']:.1e}; a TopK SAE trained with SAELens's default "
+            f"`TopKTrainingSAEConfig` (the setting on by default) and saved with `save_inference_model` keeps the "
+            f"setting on (rescale_acts_by_decoder_norm={b['saved_rescale_acts_by_decoder_norm']}) beside decoder "
+            f"rows folded to unit norm (within {b['saved_W_dec_row_norm_max_dev_from_1']:.1e}), and quanta reads it "
+            f"like the library loads it (codes within {b['max_abs_code_diff']:.1e}, same active latents on "
+            f"{100 * b['active_set_agreement']:.1f}% of rows)")
 
 
 def main():

@@ -25,7 +25,7 @@ def test_record_is_the_scripts_and_says_the_reader_agrees():
     assert data["quanta_imported_from"] == "src/quanta/__init__.py"  # this checkout's reader, not the venv's
     assert (data["d_in"], data["d_sae"], data["k"], data["n_rows"]) == (bench.D_IN, bench.D_SAE, bench.K, bench.N_ROWS)
     assert [(c["name"], c["architecture"], c["settings"], c["seed"]) for c in data["cases"]] == \
-        [(n, a, s, seed) for n, a, s, seed in bench.CASES]
+        [(n, a, s, seed) for n, a, s, seed, _ in bench.CASES]
     assert {c["architecture"] for c in data["cases"]} == {"standard", "topk", "jumprelu"}
     activation = {"standard": "relu", "topk": "topk", "jumprelu": "jumprelu"}
     for c in data["cases"]:
@@ -37,8 +37,7 @@ def test_record_is_the_scripts_and_says_the_reader_agrees():
         assert c["max_abs_code_diff"] < 1e-5 and c["max_abs_recon_diff"] < 1e-5
         assert c["active_set_agreement"] == 1.0
         assert 0 < c["mean_active"] < bench.D_SAE
-    topk, = (c for c in data["cases"] if c["architecture"] == "topk")
-    assert topk["mean_active"] == bench.K
+    assert all(c["mean_active"] == bench.K for c in data["cases"] if c["architecture"] == "topk")
     jump, = (c for c in data["cases"] if c["architecture"] == "jumprelu")
     standard = [c for c in data["cases"] if c["architecture"] == "standard"]
     assert jump["mean_active"] < min(c["mean_active"] for c in standard)  # the thresholds cut latents
@@ -50,14 +49,21 @@ def test_refusals_are_recorded_in_one_line():
     assert [r["name"] for r in data["refused"]] == [r[0] for r in bench.REFUSED]
     for r in data["refused"]:
         assert r["refusal"] and "\n" not in r["refusal"] and "is not supported" in r["refusal"]
-    norm, rescale, training = data["refused"]
+    norm, = data["refused"]
     assert "normalize_activations='expected_average_only_in'" in norm["refusal"]
-    assert "rescale_acts_by_decoder_norm=True" in rescale["refusal"]
-    # the training config's default: the inference save names the setting and folds the decoder rows to unit norm
-    assert "rescale_acts_by_decoder_norm" not in training["settings"]
-    assert training["saved_with"] == "save_inference_model" and training["saved"]["rescale_acts_by_decoder_norm"]
-    assert training["saved_W_dec_row_norm_max_dev_from_1"] < 1e-5
-    assert "rescale_acts_by_decoder_norm=True" in training["refusal"]
+
+
+def test_rescaled_topk_sae_is_read_as_the_library_reads_it():
+    """rescale_acts_by_decoder_norm: with decoder norms far from 1 (save_model), and as the training config's default
+    writes it (save_inference_model: the setting on, decoder rows folded to unit norm), read like the library."""
+    data = json.loads(load_benchmark("sae_saelens_check").DATA.read_text())
+    by = {c["name"]: c for c in data["cases"]}
+    a, b = by["topk, rescale_acts_by_decoder_norm on"], by["TopKTrainingSAE, default settings"]
+    assert a["saved_rescale_acts_by_decoder_norm"] is True and a["saved_W_dec_row_norm_max_dev_from_1"] > 0.1
+    assert "rescale_acts_by_decoder_norm" not in b["settings"] and b["saved_with"] == "save_inference_model"
+    assert b["saved_rescale_acts_by_decoder_norm"] is True and b["saved_W_dec_row_norm_max_dev_from_1"] < 1e-5
+    for c in (a, b):
+        assert c["max_abs_code_diff"] < 1e-4 and c["active_set_agreement"] == 1.0
 
 
 def test_not_done_list_quotes_the_checked_version():

@@ -56,6 +56,26 @@ def _rows(seed=7, n=50, d=D):
     return torch.randn(n, d, generator=torch.Generator().manual_seed(seed))
 
 
+def test_saelens_topk_rescaled_by_decoder_norm_is_the_libraries_rule(tmp_path):
+    """SAELens's rescale_acts_by_decoder_norm (TopK): pre-activations times each decoder row's norm, the top k of
+    their ReLU, and codes divided by the norms before decoding; quanta folds the norms in and gives the same."""
+    w = _weights(5)
+    w["W_dec"] = w["W_dec"] * torch.linspace(0.3, 3.0, w["W_dec"].shape[0])[:, None]  # norms far from 1
+    sae, info = load_pretrained_sae(str(write_saelens(tmp_path / "sae", w, architecture="topk", k=3,
+                                                      rescale_acts_by_decoder_norm=True)))
+    x = _rows().double()
+    norms = w["W_dec"].double().norm(dim=1)
+    pre = ((x - w["b_dec"].double()) @ w["W"].double().t() + w["b_enc"].double()) * norms
+    top = pre.topk(3, dim=1)
+    lib = torch.zeros_like(pre).scatter_(1, top.indices, torch.relu(top.values))  # the library's codes
+    recon = (lib / norms) @ w["W_dec"].double() + w["b_dec"].double()
+    codes = sae.encode(x.float()).double()
+    assert info.k == 3 and torch.allclose(codes, lib, atol=1e-4, rtol=1e-5)
+    assert torch.allclose(sae.decode(codes.float()).double(), recon, atol=1e-4, rtol=1e-5)
+    plain, _ = load_pretrained_sae(str(write_saelens(tmp_path / "plain", w, architecture="topk", k=3)))
+    assert not torch.equal((plain.encode(x.float()) > 0), (codes > 0))  # the rescaling changes which latents win
+
+
 def test_sparsify_encoding_is_the_hand_computation(tmp_path):
     w = _weights(0)
     sae, info = load_pretrained_sae(str(write_sparsify(tmp_path / "layers.0", w, k=3)))
@@ -328,8 +348,9 @@ def test_cli_folder_name_sets_the_layer(cli_run, tiny_lm, tmp_path):  # noqa: F8
     (write_saelens, {"model_from_pretrained_kwargs": {"center_writing_weights": "yes"}},
      "center_writing_weights='yes' is not true or false"),
     (write_saelens, {"hook_name": 3}, "hook_name 3 is no site"),
-    (write_saelens, {"architecture": "topk", "k": 4, "rescale_acts_by_decoder_norm": True},
-     "rescale_acts_by_decoder_norm=True is not supported"),
+    (write_saelens, {"rescale_acts_by_decoder_norm": True}, "rescale_acts_by_decoder_norm=True is not supported"),
+    (write_saelens, {"architecture": "topk", "k": 4, "rescale_acts_by_decoder_norm": "yes"},
+     "rescale_acts_by_decoder_norm='yes' is not true or false"),
     (write_sparsify, {"k": "3"}, "k='3' is not a whole number"),
     (write_sparsify, {"activation": 1}, "activation=1 is not a string"),
     (write_sparsify, {"num_latents": float("nan")}, "num_latents=nan is not a whole number"),

@@ -422,8 +422,9 @@ def _load_saelens(path: Path, cfg: dict) -> tuple[PretrainedSAE, PretrainedInfo]
         _refuse(path, "reshape_activations", cfg["reshape_activations"], "SAELens")
     if cfg.get("finetuning_scaling_factor"):
         _refuse(path, "finetuning_scaling_factor", cfg["finetuning_scaling_factor"], "SAELens")
-    if cfg.get("rescale_acts_by_decoder_norm"):  # codes scaled by the decoder rows' norms (TopK, BatchTopK)
-        _refuse(path, "rescale_acts_by_decoder_norm", cfg["rescale_acts_by_decoder_norm"], "SAELens")
+    rescale = _bool(cfg, "rescale_acts_by_decoder_norm", False, path)
+    if rescale and arch != "topk":  # SAELens defines it for TopK SAEs only
+        _refuse(path, "rescale_acts_by_decoder_norm", True, f"SAELens {arch}")
     subtract_b_dec = _bool(cfg, "apply_b_dec_to_input", True, path)
     hook = _saelens_hook(cfg, path)
     centred = _saelens_centred(cfg, path)
@@ -444,6 +445,13 @@ def _load_saelens(path: Path, cfg: dict) -> tuple[PretrainedSAE, PretrainedInfo]
             _refuse(path, "k", k, "SAELens")
     if arch == "jumprelu":
         threshold = _shape(t, "threshold", (n,), path)
+    if rescale:  # SAELens: pre-activations times the decoder rows' norms, codes divided by them before decoding;
+        # the same SAE as plain TopK with the norms folded into the encoder and out of the decoder
+        norms = W_dec.float().norm(dim=1)
+        if not bool(torch.all(norms > 0)):
+            raise QuantaError(f"{path}: rescale_acts_by_decoder_norm with a zero decoder row cannot be read",
+                              "pass an SAE whose decoder rows are all nonzero")
+        W_enc, b_enc, W_dec = W_enc.float() * norms, b_enc.float() * norms, W_dec.float() / norms[:, None]
     sae = PretrainedSAE(W_enc, b_enc, W_dec, b_dec, k=k, threshold=threshold, subtract_b_dec=subtract_b_dec)
     activation = {"standard": "relu", "topk": "topk", "jumprelu": "jumprelu"}[arch]
     return sae, PretrainedInfo("saelens", n, d, k, activation, str(path), hook, centred)
