@@ -194,7 +194,7 @@ def run_parts_sae_lm(cfg: SAEPartsConfig, out, *, device=None, force: bool = Fal
     import torch
 
     from quanta.parts.activations import lm_activations
-    from quanta.parts.sae import train_sae
+    from quanta.parts.sae import fraction_unexplained, train_sae
     from quanta.progress import progress
     from quanta.store import Run
     from quanta.utils import device_description, resolve_device
@@ -226,12 +226,14 @@ def run_parts_sae_lm(cfg: SAEPartsConfig, out, *, device=None, force: bool = Fal
                      "n_dead_in_training": info["n_dead_at_end"]}
         else:
             sae = pre
-            with run.timer("sae"):
-                extra = {"fvu": pretrained_fvu(pre, X), "sae_source": cfg.pretrained, "sae_dir": pinfo.source,
-                         "sae_format": pinfo.format, "sae_activation": pinfo.activation, "sae_k": pinfo.k,
-                         "n_latents": pinfo.n_latents, "hookpoint": pinfo.hookpoint, "centred_rows": bool(centred)}
-        with torch.no_grad():
+            extra = {"sae_source": cfg.pretrained, "sae_dir": pinfo.source, "sae_format": pinfo.format,
+                     "sae_activation": pinfo.activation, "sae_k": pinfo.k, "n_latents": pinfo.n_latents,
+                     "hookpoint": pinfo.hookpoint, "centred_rows": bool(centred)}
+        with torch.no_grad(), run.timer("encode"):
             codes = torch.cat([sae.encode(X[i:i + 4096]).cpu() for i in range(0, len(X), 4096)])
+            if pre is not None:  # a published SAE's fit on these rows, from the codes just computed
+                extra["fvu"] = fraction_unexplained(X, torch.cat([pre.decode(codes[i:i + 4096]).cpu()
+                                                                  for i in range(0, len(codes), 4096)]))
         samples = _token_samples(index, contexts, windows, tok)
         summary = write_parts_tables(run, codes, samples, method="sae", dense_share=cfg.dense_share,
                                      n_contexts=cfg.n_contexts, n_boot=cfg.n_boot, seed=cfg.seed,
@@ -240,24 +242,6 @@ def run_parts_sae_lm(cfg: SAEPartsConfig, out, *, device=None, force: bool = Fal
                    "n_documents": len(windows), "d_model": int(X.shape[1]), **extra, **summary,
                    "timings_s": {k: round(v, 3) for k, v in run.manifest.get("timings_s", {}).items()}}
         return run.finish(summary)
-
-
-def pretrained_fvu(sae, X, *, chunk: int = 4096) -> float | None:
-    """Fraction of variance unexplained of ``sae`` on the rows of ``X``: sum |x - x̂|² / sum |x - mean|²."""
-    import math
-
-    import torch
-
-    X = torch.as_tensor(X, dtype=torch.float32)
-    mean = X.mean(dim=0)
-    err = tot = 0.0
-    with torch.no_grad():
-        for i in range(0, len(X), chunk):
-            x = X[i:i + chunk]
-            err += float((x - sae.decode(sae.encode(x)).cpu()).pow(2).sum())
-            tot += float((x - mean).pow(2).sum())
-    fvu = err / max(tot, 1e-30)
-    return fvu if math.isfinite(fvu) else None
 
 
 def has_layernorm(model) -> bool:

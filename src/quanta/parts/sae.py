@@ -171,6 +171,15 @@ def geometric_median(X: torch.Tensor, *, n_iter: int = 50, eps: float = 1e-8) ->
     return y
 
 
+def fraction_unexplained(X: torch.Tensor, x_hat: torch.Tensor) -> float | None:
+    """Fraction of variance unexplained of the reconstruction ``x_hat`` of the rows ``X``:
+    sum |x − x̂|² / sum |x − mean(x)|² (None when not finite)."""
+    X = torch.as_tensor(X, dtype=torch.float32)
+    x_hat = torch.as_tensor(x_hat, dtype=torch.float32).to(X.device)
+    fvu = float((X - x_hat).pow(2).sum() / (X - X.mean(dim=0)).pow(2).sum().clamp_min(1e-30))
+    return fvu if math.isfinite(fvu) else None
+
+
 def train_sae(X, config: SAEConfig = SAEConfig(), *, device=None, progress=None) -> tuple[TopKSAE, dict]:
     """Train a TopK SAE on the rows of ``X``.
 
@@ -202,7 +211,6 @@ def train_sae(X, config: SAEConfig = SAEConfig(), *, device=None, progress=None)
     n, d = X.shape
     cfg = config
     gen = torch.Generator().manual_seed(cfg.seed)
-    mean = X.mean(dim=0)
     center = geometric_median(X)
     scale = float((X - center).norm(dim=1).mean()) or 1.0
     sae = TopKSAE(d, cfg.n_latents, cfg.k, generator=gen, scale=scale, sparsity=cfg.sparsity)
@@ -262,8 +270,7 @@ def train_sae(X, config: SAEConfig = SAEConfig(), *, device=None, progress=None)
     sae.threshold = thr_sum / thr_n if thr_n else 0.0
     sae.cpu().eval()
     with torch.no_grad():
-        x_hat = torch.cat([sae(X[i:i + 4096]) for i in range(0, n, 4096)])
-        fvu = float((X - x_hat).pow(2).sum() / (X - mean).pow(2).sum().clamp_min(1e-30))
-    info = {"fvu": fvu if math.isfinite(fvu) else None, "loss_curve": curve,
+        fvu = fraction_unexplained(X, torch.cat([sae(X[i:i + 4096]) for i in range(0, n, 4096)]))
+    info = {"fvu": fvu, "loss_curve": curve,
             "n_dead_at_end": int((since_fired >= cfg.dead_steps).sum()), "scale": scale}
     return sae, info
