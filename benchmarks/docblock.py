@@ -1,4 +1,5 @@
-"""One writer of a doc page's recorded block, for every benchmark that renders its record into docs/.
+"""One writer of a doc page's recorded block, for every benchmark that renders its record into docs/, and the
+check that a record made in another venv (a library quanta compares itself with) ran this checkout's quanta.
 
 A block runs from its start marker to its end marker (``<!-- name:start -->`` ... ``<!-- name:end -->``), both
 included; the page outside it is kept byte for byte. Benchmarks are run as scripts (``python benchmarks/x.py``), so
@@ -23,3 +24,14 @@ def write_block(doc: Path, block: str, start: str, end: str) -> None:
     tmp = doc.with_name(f".{doc.name}.tmp")
     tmp.write_text(text[:i] + block + text[j:])
     os.replace(tmp, doc)
+
+
+def checkout_quanta(root: Path) -> str:
+    """The path, relative to ``root``, of the quanta module imported; exits when it is not this checkout's (a venv's
+    own installed quanta would record another checkout's code)."""
+    import quanta
+
+    here = Path(quanta.__file__).resolve()
+    if Path(root).resolve() not in here.parents:
+        raise SystemExit(f"quanta is imported from {here}, not this checkout: run with PYTHONPATH=src")
+    return str(here.relative_to(Path(root).resolve()))

@@ -21,7 +21,7 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from docblock import write_block
+from docblock import checkout_quanta, write_block
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "docs" / "data" / "sae_pretrained_check.json"
@@ -81,12 +81,7 @@ def render(data: dict) -> str:
 def main():
     from importlib.metadata import version
 
-    import quanta
-
-    here = Path(quanta.__file__).resolve()
-    if ROOT not in here.parents:  # the venv's own quanta would check another checkout's reader
-        raise SystemExit(f"quanta is imported from {here}, not this checkout: run with PYTHONPATH=src")
-    data = {"quanta_imported_from": str(here.relative_to(ROOT)), "cases": [check_case(*c) for c in CASES],
+    data = {"quanta_imported_from": checkout_quanta(ROOT), "cases": [check_case(*c) for c in CASES],
             "n_rows": N_ROWS, "hookpoint": HOOKPOINT,
             "versions": {name: version(name) for name in ("eai-sparsify", "torch", "quanta", "safetensors")},
             "machine": f"{platform.system()} {platform.machine()}, Python {platform.python_version()}",

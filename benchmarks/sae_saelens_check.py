@@ -33,7 +33,7 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from docblock import write_block
+from docblock import checkout_quanta, write_block
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "docs" / "data" / "sae_saelens_check.json"
@@ -197,10 +197,7 @@ def main():
 
     import quanta
 
-    here = Path(quanta.__file__).resolve()
-    if ROOT not in here.parents:  # the venv's own quanta would check another checkout's reader
-        raise SystemExit(f"quanta is imported from {here}, not this checkout: run with PYTHONPATH=src")
-    data = {"quanta_imported_from": str(here.relative_to(ROOT)), "d_in": D_IN, "d_sae": D_SAE, "k": K,
+    data = {"quanta_imported_from": checkout_quanta(ROOT), "d_in": D_IN, "d_sae": D_SAE, "k": K,
             "n_rows": N_ROWS, "hook_name": HOOK_NAME,
             "cases": [check_case(*c) for c in CASES], "refused": [refused_case(*r) for r in REFUSED],
             "versions": {**{name: version(name) for name in ("sae-lens", "torch", "safetensors")},
