@@ -10,12 +10,16 @@ import pytest
 import torch
 
 from quanta.errors import QuantaError
+from quanta.parity import fused
 from quanta.parity.fused import resolve_kernel
 from quanta.parity.presets import preset_config
 from quanta.parity.train import SweepTrainer
 
-HAS_TRITON = importlib.util.find_spec("triton") is not None
-needs_triton = pytest.mark.skipif(not HAS_TRITON, reason="triton is not installed (pip install triton)")
+HAS_TRITON = importlib.util.find_spec("triton") is not None and fused.triton_available()
+needs_triton = pytest.mark.skipif(not HAS_TRITON, reason="triton >= 3.4 is not installed (pip install triton)")
+INTERPRETER = HAS_TRITON and fused.interpreter_problem() is None
+needs_interpreter = pytest.mark.skipif(not INTERPRETER, reason=(fused.interpreter_problem() if HAS_TRITON else None)
+                                       or "triton >= 3.4 is not installed (pip install 'triton>=3.7')")
 # Triton fixes its mode (compiled or interpreted) when first imported, and other tests may import it first (through
 # torch), so the comparisons run in a fresh process with TRITON_INTERPRET=1 (test_fused_under_interpreter).
 INNER = os.environ.get("QUANTA_FUSED_INNER") == "1"
@@ -34,7 +38,7 @@ def test_kernel_option_resolution(monkeypatch):
     with pytest.raises(QuantaError, match="kernel=triton"):
         SweepTrainer(preset_config("cpu-tiny", {"kernel": "triton"}))  # no CUDA, no interpreter (or no triton)
     monkeypatch.setenv("TRITON_INTERPRET", "1")
-    if HAS_TRITON:
+    if INTERPRETER:
         with pytest.raises(QuantaError, match="depth=1"):
             resolve_kernel("triton", "cpu", depth=2)
         with pytest.raises(QuantaError, match="bf16"):
@@ -42,7 +46,7 @@ def test_kernel_option_resolution(monkeypatch):
         assert resolve_kernel("triton", "cpu") == "triton"
 
 
-@needs_triton
+@needs_interpreter
 def test_fused_under_interpreter():
     """The inner tests below, in a fresh process under Triton's CPU interpreter."""
     env = {**os.environ, "TRITON_INTERPRET": "1", "QUANTA_FUSED_INNER": "1", "OMP_NUM_THREADS": "1"}
@@ -91,3 +95,81 @@ def test_inner_fused_gradients_equal_autograd(split):
     assert torch.allclose(got_losses, losses.detach(), rtol=0, atol=1e-6)
     for k, p in tr.model.named_parameters():
         assert torch.allclose(p.grad, want[k], rtol=1e-5, atol=1e-7), (k, (p.grad - want[k]).abs().max().item())
+
+
+def test_triton_and_numpy_versions_refused_in_one_line(monkeypatch):
+    """triton < 3.4 cannot run the kernels; the interpreter of triton < 3.7 cannot under numpy >= 2.4 (seen with
+    triton 3.6 and numpy 2.4.6); each is one QuantaError that names the version to install."""
+    import numpy
+
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    monkeypatch.setattr(fused, "triton_version", lambda: (3, 3))
+    with pytest.raises(QuantaError, match=r"triton >= 3\.4; triton is 3\.3"):
+        resolve_kernel("triton", "cpu")
+    assert resolve_kernel("auto", "cuda") == "torch"
+    monkeypatch.setattr(fused, "triton_version", lambda: None)
+    with pytest.raises(QuantaError, match="not installed"):
+        resolve_kernel("triton", "cpu")
+    monkeypatch.setattr(fused, "triton_version", lambda: (3, 6))
+    monkeypatch.setattr(numpy, "__version__", "2.4.6")
+    with pytest.raises(QuantaError, match=r"numpy 2\.4\.6") as err:
+        resolve_kernel("triton", "cpu")
+    assert "triton>=3.7" in err.value.hint
+    monkeypatch.setattr(numpy, "__version__", "2.3.5")
+    assert fused.interpreter_problem() is None
+    monkeypatch.setattr(fused, "triton_version", lambda: (3, 7))
+    monkeypatch.setattr(numpy, "__version__", "2.5.2")
+    assert fused.interpreter_problem() is None
+
+
+def test_auto_picks_the_fused_step_only_where_its_tiles_fit(monkeypatch):
+    monkeypatch.setattr(fused, "triton_available", lambda: True)
+    monkeypatch.setattr(fused, "shared_optin", lambda device: 227 * 1024)  # H100, H200
+    assert resolve_kernel("auto", "cuda", n=100) == "triton"
+    assert resolve_kernel("auto", "cuda", n=fused.AUTO_MAX_N + 1) == "torch"
+    assert resolve_kernel("auto", "cuda", n=100, bf16=True) == "torch"
+    monkeypatch.setattr(fused, "shared_optin", lambda device: 99 * 1024)  # sm_86 / sm_89: the tiles do not fit
+    assert resolve_kernel("auto", "cuda", n=100) == "torch"
+
+
+@needs_triton
+def test_launch_signature_is_tritons_own_specialisation():
+    """compile_ahead compiles the variant a CUDA launch would: checked against triton's own specialiser."""
+    from quanta.parity import fused_kernels as fk
+    from quanta.parity.fused import launch_signature
+
+    try:
+        from triton.backends.compiler import BaseBackend
+        from triton.runtime.jit import native_specialize_impl
+    except ImportError:
+        pytest.skip("this triton has no native_specialize_impl to compare with")
+    sizes = {"B": 20000, "H": 3893, "N": 100, "T": 500, "M": 1}
+    signature, ones, attrs = launch_signature(fk._bwd, sizes)
+    tensors = {"task_ptr": torch.int64, "bits_ptr": torch.uint8, "member_ptr": torch.int32, "y_ptr": torch.int64}
+    for i, name in enumerate(signature):
+        if signature[name] == "constexpr" and name not in ones:
+            continue
+        arg = sizes[name] if name in sizes else torch.empty(4, dtype=tensors.get(name, torch.float32))
+        kind, spec = native_specialize_impl(BaseBackend, arg, False, True, True)[:2]
+        assert kind == signature[name], name
+        if kind == "constexpr":
+            assert ones[name] == spec == 1
+        else:
+            assert ((i,) in attrs) == (spec == "D"), name
+
+
+@needs_triton
+def test_compile_ahead_for_hopper_and_a_gpu_too_small():
+    """The paper's Fig. 2 shape compiles for sm_90 on the CPU and fits its 227 KB of shared memory per block; the
+    same forward kernel does not fit an sm_86 card's 99 KB, and the check says so (not a test that cannot fail)."""
+    from quanta.parity.fused import compile_ahead
+
+    cfg = preset_config("paper-fig2-params", {"tf32": True})
+    rows = compile_ahead(cfg, arch=90)
+    assert [(r["kernel"], r["split"]) for r in rows] == [("fwd_loss", None), ("bwd", 1), ("bwd", 2)]
+    assert all(r["fits"] and 0 < r["shared_bytes"] <= 227 * 1024 for r in rows), rows
+    assert {r["n_pad"] for r in rows} == {128} and rows[0]["m_pad"] == 32 and rows[0]["prec"] == "tf32"
+    small = compile_ahead(cfg, arch=86, splits=())
+    assert not small[0]["fits"] and small[0]["shared_limit"] == 99 * 1024
+    with pytest.raises(QuantaError, match="arch must be one of"):
+        compile_ahead(cfg, arch=75)

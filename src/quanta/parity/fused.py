@@ -28,9 +28,48 @@ from quanta.errors import QuantaError
 from quanta.parity.config import KERNELS  # noqa: E402
 
 
+#: The oldest triton the kernels run with: ``triton.knobs`` (read by :func:`~quanta.parity.fused_kernels.kernels`)
+#: appeared in 3.4 (3.3 compiles the kernels but has no knobs; 3.2 fails to compile them).
+TRITON_MIN = (3, 4)
+#: Triton's interpreter before 3.7 turns a scalar argument into a 1-element array and calls ``int()`` on it, which
+#: numpy 2.4 refuses (``only 0-dimensional arrays can be converted``): checked on the CPU with triton 3.4-3.8 and
+#: numpy 2.3.5 / 2.4.6. The compiled path does not use numpy and is unaffected.
+INTERPRETER_NUMPY = {"triton": (3, 7), "numpy": (2, 4)}
+
+#: Tiles and warps of the compiled kernels (CUDA) and of the interpreter; see :class:`FusedStep`.
+CUDA_TILES = {"block_b": 64, "block_h": 64, "num_warps": 8}
+INTERPRETER_TILES = {"block_b": 128, "block_h": 64, "num_warps": 4}
+#: ``kernel="auto"`` picks the fused step only up to this many data bits (the widest ``N_PAD`` checked, 128) and on
+#: GPUs with at least this much shared memory per block (sm_80, sm_90, sm_100; the consumer sm_86/89/120 have 99 KB).
+AUTO_MAX_N, AUTO_SHARED = 128, 160 * 1024
+#: Dynamic shared memory one block may opt into, in bytes, by compute capability (CUDA programming guide,
+#: "Technical Specifications per Compute Capability"); what :func:`compile_ahead` checks a kernel against.
+SHARED_LIMIT = {80: 163 * 1024, 86: 99 * 1024, 89: 99 * 1024, 90: 227 * 1024, 100: 227 * 1024, 120: 99 * 1024}
+
+
+def _version(text: str) -> tuple[int, int]:
+    major, minor = (text.split("+")[0].split(".") + ["0"])[:2]
+    return int(major), int("".join(c for c in minor if c.isdigit()) or 0)
+
+
+def triton_version() -> tuple[int, int] | None:
+    """``(major, minor)`` of the installed triton, or None when it is not installed."""
+    if importlib.util.find_spec("triton") is None:
+        return None
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return _version(version("triton"))
+    except PackageNotFoundError:  # a source tree on the path: ask the module
+        import triton
+
+        return _version(triton.__version__)
+
+
 def triton_available() -> bool:
-    """Whether the ``triton`` package can be imported (it is an optional extra: ``pip install triton``)."""
-    return importlib.util.find_spec("triton") is not None
+    """Whether a triton the kernels run with (>= :data:`TRITON_MIN`) is installed (an optional extra)."""
+    v = triton_version()
+    return v is not None and v >= TRITON_MIN
 
 
 def interpreting() -> bool:
@@ -38,10 +77,30 @@ def interpreting() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0").lower() in ("1", "true", "yes", "on")
 
 
-def resolve_kernel(kernel: str, device, *, depth: int = 1, bf16: bool = False) -> str:
-    """``"torch"`` or ``"triton"``: what ``kernel`` means on ``device`` for this model.
+def interpreter_problem() -> str | None:
+    """Why Triton's interpreter cannot run the kernels with the installed triton and numpy, or None."""
+    import numpy
 
-    ``"auto"`` picks ``"triton"`` only where it runs compiled (CUDA, triton importable, depth 1, no bf16).
+    v, npv = triton_version(), _version(numpy.__version__)
+    if v is not None and v < INTERPRETER_NUMPY["triton"] and npv >= INTERPRETER_NUMPY["numpy"]:
+        return (f"triton {'.'.join(map(str, v))}'s interpreter cannot run with numpy {numpy.__version__} (its scalar "
+                f"arguments fail int()); the compiled CUDA path is unaffected")
+    return None
+
+
+def shared_optin(device) -> int:
+    """The shared memory one block may opt into on a CUDA ``device``, in bytes."""
+    props = torch.cuda.get_device_properties(device)
+    optin = getattr(props, "shared_memory_per_block_optin", None)
+    return int(optin) if optin else SHARED_LIMIT.get(10 * props.major + props.minor, 0)
+
+
+def resolve_kernel(kernel: str, device, *, depth: int = 1, bf16: bool = False, n: int | None = None) -> str:
+    """``"torch"`` or ``"triton"``: what ``kernel`` means on ``device`` for this model (``n`` data bits).
+
+    ``"auto"`` picks ``"triton"`` only where it runs compiled (CUDA, triton importable, depth 1, no bf16) and its
+    tiles are known to fit: ``n <= AUTO_MAX_N`` on a GPU with at least ``AUTO_SHARED`` bytes of shared memory per
+    block (A100, H100, H200, B200; the forward kernel takes about 146 KB at n = 100, :func:`compile_ahead`).
     ``"triton"`` where it cannot run raises a one-line :class:`~quanta.errors.QuantaError`.
     """
     if kernel not in KERNELS:
@@ -51,9 +110,14 @@ def resolve_kernel(kernel: str, device, *, depth: int = 1, bf16: bool = False) -
         return "torch"
     usable = triton_available() and depth == 1 and not bf16 and (device.type == "cuda" or interpreting())
     if kernel == "auto":
-        return "triton" if usable and device.type == "cuda" else "torch"
+        roomy = usable and device.type == "cuda" and (n is None or n <= AUTO_MAX_N)
+        return "triton" if roomy and shared_optin(device) >= AUTO_SHARED else "torch"
     if not triton_available():
-        raise QuantaError("kernel=triton needs the triton package", "pip install triton, or --set kernel=torch")
+        v = triton_version()
+        have = "is not installed" if v is None else f"is {'.'.join(map(str, v))}"
+        need = ".".join(map(str, TRITON_MIN))
+        raise QuantaError(f"kernel=triton needs triton >= {need}; triton {have}",
+                          f"pip install 'triton>={need}', or --set kernel=torch")
     if depth != 1:
         raise QuantaError(f"kernel=triton covers one hidden layer (depth=1), got depth={depth}", "--set kernel=torch")
     if bf16:
@@ -62,11 +126,84 @@ def resolve_kernel(kernel: str, device, *, depth: int = 1, bf16: bool = False) -
     if device.type != "cuda" and not interpreting():
         raise QuantaError(f"kernel=triton needs a CUDA device, got {device}",
                           "--set kernel=torch, or set TRITON_INTERPRET=1 to run it (slowly) in Triton's interpreter")
+    if device.type != "cuda" and interpreter_problem():
+        need = ".".join(map(str, INTERPRETER_NUMPY["triton"]))
+        raise QuantaError(interpreter_problem(), f"pip install 'triton>={need}' (or numpy<2.4), or --set kernel=torch")
     return "triton"
 
 
 def _pow2(v: int, low: int = 16) -> int:
     return max(low, 1 << (int(v) - 1).bit_length())
+
+
+#: Element types of the kernels' pointer arguments, as :meth:`FusedStep.__call__` passes them (fp32 elsewhere).
+_POINTER_TYPES = {"task_ptr": "*i64", "bits_ptr": "*u8", "member_ptr": "*i32", "y_ptr": "*i64"}
+
+
+def launch_signature(fn, sizes: dict[str, int]) -> tuple[dict, dict, dict]:
+    """``(signature, constexprs, attrs)`` of a fused kernel as Triton's JIT specialises a CUDA launch of it: pointers
+    (torch allocations, 16-byte aligned) and integer sizes divisible by 16 get a divisibility hint, a size equal to
+    1 becomes a constant; ``sizes`` gives ``B, H, N, T, M``. Constexpr arguments are left to the caller."""
+    import inspect
+
+    signature, constexprs, attrs = {}, {}, {}
+    for i, (name, par) in enumerate(inspect.signature(fn).parameters.items()):
+        if "constexpr" in str(par.annotation):
+            signature[name] = "constexpr"
+        elif name.endswith("_ptr"):
+            signature[name] = _POINTER_TYPES.get(name, "*fp32")
+            attrs[(i,)] = [["tt.divisibility", 16]]
+        elif sizes[name] == 1:
+            signature[name], constexprs[name] = "constexpr", 1
+        else:
+            signature[name] = "i32"
+            if sizes[name] % 16 == 0:
+                attrs[(i,)] = [["tt.divisibility", 16]]
+    return signature, constexprs, attrs
+
+
+def compile_ahead(cfg, *, arch: int = 90, splits: tuple[int, ...] = (1, 2)) -> list[dict]:
+    """Compile the fused step's kernels ahead of time for an NVIDIA GPU of compute capability ``arch`` (90: H100,
+    H200), as :class:`FusedStep` launches them on CUDA for a parity config (its tiles, warps, sizes and precision).
+
+    Needs triton (it carries its own ``ptxas``) but no GPU: it shows on the CPU whether the kernels compile with the
+    installed triton and whether each fits the GPU's shared memory (:data:`SHARED_LIMIT`), the failures a GPU run
+    would otherwise meet first. ``splits`` are the backward kernel's variants (1: plain stores; more: atomic adds).
+    The batch size taken is ``cfg.batch_size`` (a sweep of fixed-D members all below it launches a smaller one).
+
+    Returns one row per kernel variant: ``kernel``, ``split``, ``prec``, ``n_pad``, ``m_pad``, ``shared_bytes``,
+    ``shared_limit``, ``fits``, ``seconds``. A kernel that fails to compile raises triton's error.
+    """
+    import time
+
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    from quanta.parity import fused_kernels as fk
+
+    if not triton_available():
+        raise QuantaError(f"compiling the fused kernels needs triton >= {'.'.join(map(str, TRITON_MIN))}",
+                          "pip install triton")
+    if arch not in SHARED_LIMIT:
+        raise QuantaError(f"arch must be one of {', '.join(map(str, SHARED_LIMIT))}, got {arch}", "e.g. arch=90")
+    t = CUDA_TILES
+    sizes = {"B": cfg.batch_size, "H": sum(cfg.widths), "N": cfg.n, "T": cfg.n_tasks, "M": len(cfg.widths)}
+    prec = "tf32" if cfg.tf32 else "ieee"
+    common = dict(BLOCK_B=t["block_b"], BLOCK_H=t["block_h"], N_PAD=_pow2(cfg.n), PREC=prec)
+    variants = [(fk._fwd_loss, None, {**common, "M_PAD": _pow2(len(cfg.widths))})]
+    variants += [(fk._bwd, int(sp), {**common, "SPLIT": int(sp)}) for sp in splits]
+    rows = []
+    for fn, split, const in variants:
+        signature, ones, attrs = launch_signature(fn, sizes)
+        t0 = time.perf_counter()
+        compiled = triton.compile(ASTSource(triton.jit(fn), signature, {**const, **ones}, attrs),
+                                  target=GPUTarget("cuda", arch, 32), options={"num_warps": t["num_warps"]})
+        shared = int(compiled.metadata.shared)
+        rows.append({"kernel": fn.__name__.lstrip("_"), "split": split, "prec": prec, "n_pad": const["N_PAD"],
+                     "m_pad": const.get("M_PAD"), "shared_bytes": shared, "shared_limit": SHARED_LIMIT[arch],
+                     "fits": shared <= SHARED_LIMIT[arch], "seconds": round(time.perf_counter() - t0, 2)})
+    return rows
 
 
 class FusedStep:
@@ -95,11 +232,11 @@ class FusedStep:
             raise QuantaError(f"the fused step covers depth 1, got depth={model.depth}", "--set kernel=torch")
         self.model = model
         self.prec = "tf32" if tf32 else "ieee"
-        interp = interpreting()
-        self.block_b = int(block_b or (128 if interp else 64))
-        self.block_h = int(block_h or (64 if interp else 64))
+        tiles = INTERPRETER_TILES if interpreting() else CUDA_TILES
+        self.block_b = int(block_b or tiles["block_b"])
+        self.block_h = int(block_h or tiles["block_h"])
         self.split = split
-        self.num_warps = 4 if interp else 8  # the backward tile holds two (n_pad × block_h) fp32 blocks
+        self.num_warps = tiles["num_warps"]  # the backward tile holds two (n_pad × block_h) fp32 blocks
         self.n_pad = _pow2(model.n)
         self.m_pad = _pow2(model.M)
         self.member = model.unit_member.to(torch.int32)
@@ -139,20 +276,25 @@ class FusedStep:
         wctrl, wbits, b_in = m.w_ctrl.detach(), m.w_bits.detach(), m.b_in.detach()
         ce = torch.empty(G, B, M, device=dev)
         coef = torch.empty(G, B, M, device=dev)
-        fwd[(-(-B // self.block_b), G)](
-            task, bits, wctrl, wbits, b_in, wdiff, self.member, bdiff, y, rw, live, ce, coef,
-            B, H, n, T, M, BLOCK_B=self.block_b, BLOCK_H=self.block_h, N_PAD=self.n_pad, M_PAD=self.m_pad,
-            PREC=self.prec, num_warps=self.num_warps)
-        split = self._split(B, dev)
-        g_wctrl = torch.zeros_like(wctrl)
-        alloc = torch.zeros if split > 1 else torch.empty
-        g_wbits = alloc(wbits.shape, device=dev)
-        g_bin = alloc(b_in.shape, device=dev)
-        g_wdiff = alloc(G, H, device=dev)
-        bwd[(-(-H // self.block_h), G, split)](
-            task, bits, wctrl, wbits, b_in, wdiff, self.member, coef, g_wctrl, g_wbits, g_bin, g_wdiff,
-            B, H, n, T, M, BLOCK_B=self.block_b, BLOCK_H=self.block_h, N_PAD=self.n_pad, SPLIT=split,
-            PREC=self.prec, num_warps=self.num_warps)
+        from triton.runtime.errors import OutOfResources
+
+        try:
+            fwd[(-(-B // self.block_b), G)](
+                task, bits, wctrl, wbits, b_in, wdiff, self.member, bdiff, y, rw, live, ce, coef,
+                B, H, n, T, M, BLOCK_B=self.block_b, BLOCK_H=self.block_h, N_PAD=self.n_pad, M_PAD=self.m_pad,
+                PREC=self.prec, num_warps=self.num_warps)
+            split = self._split(B, dev)
+            g_wctrl = torch.zeros_like(wctrl)
+            alloc = torch.zeros if split > 1 else torch.empty
+            g_wbits = alloc(wbits.shape, device=dev)
+            g_bin = alloc(b_in.shape, device=dev)
+            g_wdiff = alloc(G, H, device=dev)
+            bwd[(-(-H // self.block_h), G, split)](
+                task, bits, wctrl, wbits, b_in, wdiff, self.member, coef, g_wctrl, g_wbits, g_bin, g_wdiff,
+                B, H, n, T, M, BLOCK_B=self.block_b, BLOCK_H=self.block_h, N_PAD=self.n_pad, SPLIT=split,
+                PREC=self.prec, num_warps=self.num_warps)
+        except OutOfResources as e:  # a GPU with less shared memory per block than the tiles take
+            raise QuantaError(f"the fused kernels' tiles do not fit this GPU ({e})", "--set kernel=torch") from e
         g_wout = torch.zeros_like(w_out)
         g_wout.scatter_(2, idx1, g_wdiff[..., None])
         g_wout.scatter_(2, idx0, -g_wdiff[..., None])

@@ -85,7 +85,7 @@ class SweepTrainer:
             self._forward = torch.compile(self.model)
         from quanta.parity.fused import FusedStep, resolve_kernel
 
-        triton = resolve_kernel(cfg.kernel, self.device, depth=cfg.depth, bf16=cfg.bf16) == "triton"
+        triton = resolve_kernel(cfg.kernel, self.device, depth=cfg.depth, bf16=cfg.bf16, n=cfg.n) == "triton"
         self._fused = FusedStep(self.model, tf32=cfg.tf32) if triton else None
 
     # ------------------------------------------------------------------ one step
