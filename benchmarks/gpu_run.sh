@@ -7,8 +7,10 @@
 #
 # Order and time slices (seconds; each is a hard `timeout`, override by environment):
 #   0. env + the fused parity step against the plain one at the Fig. 2 shape      KERNEL_S   (60)
-#   1. the three parity reproductions, one chunk each, resumed when RUNS/NAME     PARITY_S   (70 each, 210 in all)
-#      already holds an unfinished run (carry it in: carry ["runs/gpu"])
+#      (dry run: also the kernels compiled for sm_90 at step 1's shapes, benchmarks/fused_aot.py)
+#   1. the three parity reproductions, one chunk each, resumed when RUNS/NAME     PARITY_S   (70 each, 210 in all;
+#      already holds an unfinished run (carry it in: carry ["runs/gpu"]); their  with the fused step 130, 40, 40)
+#      kernel is the fused step's where step 0's verdict is "use" (PARITY_KERNEL overrides)
 #   2. QDG: 10k token gradients, pythia-70m shape, 1024 context (target <= 60 s)  QDG_S      (100)
 #      and the spectral step at 100k points on CUDA                               SPECTRAL_S (110)
 #   3. the peer benchmark: quanta against bergson on the same tokens              PEER_S     (80)
@@ -86,27 +88,59 @@ for name in ("triton", "bergson", "transformers"):
     print(name, "installed" if importlib.util.find_spec(name) else "NOT installed")
 PY
 
-# ---- 0. the fused step against the plain one, Fig. 2 shape (timing and agreement after the same steps)
+# ---- 0. the fused step against the plain one, Fig. 2 shape: ms/step, agreement, and so the kernel of step 1
 if [ "$DRY" = 1 ]; then
   if $PY -c "import importlib.util as u; exit(u.find_spec('triton') is None)"; then
-    step kernel "$KERNEL_S" - env TRITON_INTERPRET=1 $PY benchmarks/parity_throughput.py --preset cpu-tiny --steps 1 \
-      --repeats 1 --threads 1 --compare-kernel triton --batched-only --set widths=[4,12] --set batch_size=64
+    # the kernels compiled for the GPU (sm_90) at step 1's shapes and flags: a compile error or a tile that does
+    # not fit its shared memory shows here, on the CPU
+    step kernel-aot "$KERNEL_S" "$TMPD/aot.json" $PY benchmarks/fused_aot.py --preset paper-fig2-params \
+      --preset paper-fig2-data --preset paper-alpha-sweep $PARITY_FLAGS --arch 90 --json "$TMPD/aot.json"
+    # speed means nothing in the interpreter (--min-speedup 0), so the dry run takes step 1's fused branch too
+    step kernel "$KERNEL_S" "$TMPD/kernel.json" env TRITON_INTERPRET=1 $PY benchmarks/parity_throughput.py \
+      --preset cpu-tiny --steps 1 --repeats 1 --threads 1 --compare-kernel triton --batched-only \
+      --set widths=[4,12] --set batch_size=64 --min-speedup 0 --json "$TMPD/kernel.json"
   else
     echo "=== kernel: skipped (triton not installed)"
   fi
 else
-  step kernel "$KERNEL_S" - $PY benchmarks/parity_throughput.py --device cuda --preset paper-fig2-params --steps 50 \
-    --repeats 2 --set tf32=true --compare-kernel triton --batched-only
+  step kernel "$KERNEL_S" "$TMPD/kernel.json" $PY benchmarks/parity_throughput.py --device cuda \
+    --preset paper-fig2-params --steps 50 --repeats 2 --set tf32=true --compare-kernel triton --batched-only \
+    --json "$TMPD/kernel.json"
+fi
+# The reproductions' kernel: the fused step where step 0's verdict is "use" (weights within twice what TF32 alone
+# changes, and faster); else the plain one. PARITY_KERNEL=torch|triton overrides; a run resumed keeps its own.
+step parity-kernel 10 "$TMPD/pk.json" $PY - "$TMPD/kernel.json" "${PARITY_KERNEL:-auto}" "$TMPD/pk.json" <<'PY'
+import json, os, sys
+src, want, out = sys.argv[1:]
+rec = json.load(open(src)) if os.path.exists(src) else {}
+kernel = want if want != "auto" else ("triton" if rec.get("verdict") == "use" else "torch")
+json.dump({"kernel": kernel, "asked": want, "verdict": rec.get("verdict")}, open(out, "w"))
+print("parity kernel:", kernel, "(asked", want + ", step 0's verdict", str(rec.get("verdict")) + ")")
+PY
+PK=$($PY -c 'import json, sys; print(json.load(open(sys.argv[1]))["kernel"])' "$TMPD/pk.json" 2>/dev/null || echo torch)
+# time slices: with the fused step fig2-params gets most of the parity time (at 0.5 ms/step it ends in ~2 min)
+if [ "$PK" = triton ]; then
+  S1=$(( PARITY_S * 13 / 7 )); S2=$(( (3 * PARITY_S - S1) / 2 )); S3=$S2
+else
+  S1=$PARITY_S S2=$PARITY_S S3=$PARITY_S
 fi
 
 # ---- 1. the three parity reproductions, one resumable chunk each
-chunk() {  # chunk NAME PRESET [--set ...]
-  local name=$1 preset=$2
-  shift 2
-  local dir=$RUNS/$name resume=
-  if [ -f "$dir/manifest.json" ]; then resume=--resume; fi
-  step "parity-$name" "$PARITY_S" "$dir/summary.json" \
-    $PY -m quanta parity run --preset "$preset" --device "$DEVICE" --out "$dir" $resume "$@"
+chunk() {  # chunk NAME SECONDS PRESET [--set ...]
+  local name=$1 secs=$2 preset=$3
+  shift 3
+  local dir=$RUNS/$name resume= kernel=$PK status=
+  if [ -f "$dir/manifest.json" ]; then
+    read -r status kernel < <($PY -c 'import json, sys; m = json.load(open(sys.argv[1]))
+print(m.get("status"), m.get("config", {}).get("kernel", "torch"))' "$dir/manifest.json")
+    if [ "$status" = complete ]; then echo; echo "=== parity-$name: finished earlier, skipped"; return; fi
+    resume=--resume
+  fi
+  local interp=
+  if [ "$DRY" = 1 ] && [ "$kernel" = triton ]; then interp="env TRITON_INTERPRET=1"; fi
+  step "parity-$name" "$secs" "$dir/summary.json" \
+    $interp $PY -m quanta parity run --preset "$preset" --device "$DEVICE" --out "$dir" $resume "$@" \
+    --set kernel="$kernel"
   $PY - "$dir" <<'PY'
 import json, os, sys
 import torch
@@ -114,18 +148,19 @@ d = sys.argv[1]
 man = json.load(open(os.path.join(d, "manifest.json"))) if os.path.exists(os.path.join(d, "manifest.json")) else {}
 ck = os.path.join(d, "checkpoint.pt")
 step = torch.load(ck, weights_only=True, map_location="cpu")["step"] if os.path.exists(ck) else None
-print("status", man.get("status"), "checkpoint step", step, "of", man.get("config", {}).get("steps"))
+cfg = man.get("config", {})
+print("status", man.get("status"), "checkpoint step", step, "of", cfg.get("steps"), "kernel", cfg.get("kernel"))
 PY
 }
 if [ "$DRY" = 1 ]; then
   tiny="--set steps=20 --set n_evals=2 --set checkpoint_every=10 --set n_test_per_task=16"
-  chunk fig2-params cpu-tiny $tiny
-  chunk fig2-data cpu-tiny $tiny --set data_sizes=[100,400] --set widths=[16] --set eval_every=10 --set patience=1
-  chunk alpha-sweep cpu-tiny $tiny --set alphas=[0.2,0.6]
+  chunk fig2-params "$S1" cpu-tiny $tiny
+  chunk fig2-data "$S2" cpu-tiny $tiny --set data_sizes=[100,400] --set widths=[16] --set eval_every=10 --set patience=1
+  chunk alpha-sweep "$S3" cpu-tiny $tiny --set alphas=[0.2,0.6]
 else
-  chunk fig2-params paper-fig2-params $PARITY_FLAGS --set checkpoint_every=5000
-  chunk fig2-data paper-fig2-data $PARITY_FLAGS --set checkpoint_every=5000
-  chunk alpha-sweep paper-alpha-sweep $PARITY_FLAGS --set checkpoint_every=5000
+  chunk fig2-params "$S1" paper-fig2-params $PARITY_FLAGS --set checkpoint_every=5000
+  chunk fig2-data "$S2" paper-fig2-data $PARITY_FLAGS --set checkpoint_every=5000
+  chunk alpha-sweep "$S3" paper-alpha-sweep $PARITY_FLAGS --set checkpoint_every=5000
 fi
 
 # ---- 2. QDG at scale: 10k token gradients, then the spectral step at 100k points

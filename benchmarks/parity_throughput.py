@@ -17,12 +17,17 @@ Prints model-steps per second of each and their ratio (median of ``--repeats`` t
         --set tf32=true --compare-kernel triton --batched-only
 
 With ``--compare-kernel K`` the batched sweep is also timed with ``kernel=K``, and after the same steps on the
-same batches the two sweeps' weights are compared (max |difference|).
+same batches the two sweeps' weights are compared (max |difference|). With ``tf32=true`` the plain path is also
+run in full fp32, and the weight difference that TF32 itself makes is the yardstick: ``--json`` records the
+figures and a verdict (:func:`kernel_verdict`), which ``benchmarks/gpu_run.sh`` reads to choose the kernel of its
+reproductions.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import statistics
 import time
 
@@ -40,7 +45,24 @@ def _sync(device):
         torch.cuda.synchronize(device)
 
 
+#: A compared kernel's weights may differ from the plain path's by at most this many times what TF32 alone changes
+#: (plain TF32 against plain fp32, after the same steps), and by at most MIN_TOLERANCE in any case (fp32 runs:
+#: the CPU check finds 1.2e-6 after 30 steps).
+TF32_MULTIPLE, MIN_TOLERANCE = 2.0, 1e-4
+
+
+def kernel_verdict(speedup: float, weight_diff: float, tf32_effect: float, *, min_speedup: float = 1.0) -> str:
+    """``"use"`` (as exact as the plain path up to TF32's own effect, and at least ``min_speedup`` times as fast),
+    ``"differs"`` or ``"slower"``."""
+    if not weight_diff <= max(TF32_MULTIPLE * tf32_effect, MIN_TOLERANCE):  # NaN differs too
+        return "differs"
+    return "use" if speedup >= min_speedup else "slower"
+
+
 def time_batched(cfg, device, steps: int, *, return_trainer: bool = False):
+    if device.type == "cuda":  # the run applies these flags inside SweepTrainer.train; here each side gets its own
+        torch.backends.cuda.matmul.allow_tf32 = cfg.tf32
+        torch.backends.cudnn.allow_tf32 = cfg.tf32
     trainer = SweepTrainer(cfg, device=device)
     for _ in range(3):  # warm-up
         trainer.train_step()
@@ -93,6 +115,9 @@ def main(argv=None):
     ap.add_argument("--compare-kernel", default=None, choices=("torch", "triton", "auto"),
                     help="also time the batched sweep with this kernel and compare the weights")
     ap.add_argument("--batched-only", action="store_true", help="skip the per-model loop")
+    ap.add_argument("--json", default=None, help="write the figures (and, with --compare-kernel, the verdict) here")
+    ap.add_argument("--min-speedup", type=float, default=1.0,
+                    help="the speedup the compared kernel needs for the verdict 'use' (0 in a CPU dry run)")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -101,9 +126,6 @@ def main(argv=None):
     overrides = {"seeds": [0], "data_sizes": [0], **parse_overrides(args.overrides)}
     cfg = preset_config(args.preset, overrides)
     device = torch.device(args.device)
-    if device.type == "cuda":  # the run applies these flags inside SweepTrainer.train; here both sides get them
-        torch.backends.cuda.matmul.allow_tf32 = cfg.tf32
-        torch.backends.cudnn.allow_tf32 = cfg.tf32
     n_models = len(cfg.widths) * len(cfg.groups)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(f"device {device} ({name}) threads {torch.get_num_threads()} preset {args.preset} widths {list(cfg.widths)} "
@@ -122,18 +144,45 @@ def main(argv=None):
         s = statistics.median(single)
         print(f"per-model loop: {s:10.1f} model-steps/s   (repeats: {', '.join(f'{v:.1f}' for v in single)})")
         print(f"ratio batched / per-model: {b / s:.2f}x")
+    record = {"device": name, "preset": args.preset, "widths": list(cfg.widths), "batch_size": cfg.batch_size,
+              "tf32": cfg.tf32, "compile": cfg.compile, "kernel": cfg.kernel, "steps": args.steps + 3,
+              "ms_per_step": 1e3 * n_models / b}
+    if single:
+        record["ratio_batched_over_per_model"] = b / s
     if args.compare_kernel:
-        import dataclasses
-
         other = dataclasses.replace(cfg, kernel=args.compare_kernel, compile=False)
         times = [time_batched(other, device, args.steps, return_trainer=True) for _ in range(args.repeats)]
         o = statistics.median(n_models * args.steps / t for t, _ in times)
         print(f"kernel={args.compare_kernel}: {1e3 * n_models / o:.3f} ms per step; ratio against kernel={cfg.kernel}: "
               f"{o / b:.2f}x")
         _, base = time_batched(cfg, device, args.steps, return_trainer=True)
-        worst = max(float((p - q).detach().abs().max()) for p, q in zip(base.model.parameters(),
-                                                               times[-1][1].model.parameters()))
+        worst = max_weight_diff(base, times[-1][1])
         print(f"after {args.steps + 3} steps on the same batches: max |weight difference| {worst:.2e}")
+        tf32_effect = 0.0
+        if cfg.tf32:  # the yardstick: what TF32 alone does to the plain path's weights after the same steps
+            _, fp32 = time_batched(dataclasses.replace(cfg, tf32=False), device, args.steps, return_trainer=True)
+            tf32_effect = max_weight_diff(base, fp32)
+            print(f"plain TF32 against plain fp32 after the same steps: max |weight difference| {tf32_effect:.2e}")
+        verdict = kernel_verdict(o / b, worst, tf32_effect, min_speedup=args.min_speedup)
+        print(f"verdict for kernel={args.compare_kernel}: {verdict}")
+        record.update({"compare_kernel": args.compare_kernel, "ms_per_step_compared": 1e3 * n_models / o,
+                       "speedup": o / b, "max_weight_diff": worst, "tf32_effect": tf32_effect,
+                       "tolerance": max(TF32_MULTIPLE * tf32_effect, MIN_TOLERANCE), "min_speedup": args.min_speedup,
+                       "verdict": verdict})
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(record, f, indent=1)
+
+
+def max_weight_diff(a, b) -> float:
+    """The largest |difference| between two trainers' weights (NaN when either has a NaN)."""
+    worst = 0.0
+    for p, q in zip(a.model.parameters(), b.model.parameters()):
+        d = float((p - q).detach().abs().max())
+        if d != d:
+            return float("nan")
+        worst = max(worst, d)
+    return worst
 
 
 if __name__ == "__main__":

@@ -30,8 +30,31 @@ def test_gpu_run_dry_run(tmp_path):
     assert rc["peer"] in (0, 3)  # 3: bergson is not installed here (an optional peer)
     if rc["peer"] == 0:
         assert res["steps"][-1]["result"]["ratio_bergson_over_quanta"] > 0
-    assert rc.get("kernel", 0) == 0  # absent when triton is not installed
+    assert rc.get("kernel", 0) == 0 and rc.get("kernel-aot", 0) == 0  # absent when triton is not installed
+    steps = {s["step"]: s for s in res["steps"]}
+    if "kernel" in steps:  # compiled for sm_90 at the paper shapes, then the dry run takes the fused branch
+        assert steps["kernel-aot"]["result"]["all_fit"] and len(steps["kernel-aot"]["result"]["rows"]) == 9
+        assert steps["kernel"]["result"]["verdict"] == "use", steps["kernel"]["result"]
+        assert steps["parity-kernel"]["result"]["kernel"] == "triton"
+        with tarfile.open(out / "parity.tar.part00") as tar:
+            for run in ("fig2-params", "fig2-data", "alpha-sweep"):
+                manifest = json.load(tar.extractfile(f"runs/gpu/{run}/manifest.json"))
+                assert manifest["config"]["kernel"] == "triton", run
     with tarfile.open(out / "parity.tar.part00") as tar:
         names = tar.getnames()
     for run in ("fig2-params", "fig2-data", "alpha-sweep"):
         assert f"runs/gpu/{run}/summary.json" in names
+
+
+def test_kernel_verdict_reads_tf32s_own_effect_as_the_yardstick():
+    """gpu_run.sh's reproductions take the fused step only when it is faster and its weights stay within twice what
+    TF32 alone changes (at least 1e-4); a NaN differs."""
+    from conftest import load_benchmark
+
+    verdict = load_benchmark("parity_throughput").kernel_verdict
+    assert verdict(5.0, 3e-3, 2e-3) == "use"
+    assert verdict(5.0, 5e-3, 2e-3) == "differs"
+    assert verdict(0.8, 3e-3, 2e-3) == "slower"
+    assert verdict(0.8, 3e-3, 2e-3, min_speedup=0) == "use"
+    assert verdict(5.0, 5e-5, 0.0) == "use" and verdict(5.0, 2e-4, 0.0) == "differs"
+    assert verdict(5.0, float("nan"), 1e-3) == "differs"
