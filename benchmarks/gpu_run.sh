@@ -22,6 +22,8 @@
 #
 # Wheels: if .whl/ exists (carried), they are installed to /tmp/site first: `bash benchmarks/gpu_wheels.sh` here
 # fetches bergson and the 2 MB of its needs the device image lacks; then call with carry [".whl"] (and "runs/gpu").
+# Budget: TOTAL_S (550 s) for the whole call; each step's limit is cut to what is left (RESERVE_S, 30 s, kept for
+# the packing), so a slow step shortens the later ones instead of losing the packed results to the call's limit.
 # Flags for the parity runs: PARITY_FLAGS (default tf32 + compile; the same in every chunk of a run, or --resume
 # refuses).
 set -u
@@ -38,6 +40,7 @@ else
   DEVICE=cuda RUNS=${RUNS:-runs/gpu}
   KERNEL_S=${KERNEL_S:-60} PARITY_S=${PARITY_S:-70} QDG_S=${QDG_S:-100} SPECTRAL_S=${SPECTRAL_S:-110} PEER_S=${PEER_S:-80}
 fi
+TOTAL_S=${TOTAL_S:-550} RESERVE_S=${RESERVE_S:-30}  # the whole call (the device tool's limit is 600 s)
 PARITY_FLAGS=${PARITY_FLAGS:---set tf32=true --set compile=true}
 KEEP_CKPT=${KEEP_CKPT:-fig2-params}
 PY=${PYTHON:-python3}
@@ -54,10 +57,19 @@ if [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1; then
 fi
 t_all=$(date +%s)
 
-# step NAME SECONDS JSON_OR_- CMD...: runs CMD under a timeout, records rc and seconds (and the JSON file it wrote)
+# step NAME SECONDS JSON_OR_- CMD...: runs CMD under a timeout, records rc and seconds (and the JSON file it wrote).
+# No step outlasts the call's budget: its limit is cut to what is left of TOTAL_S less RESERVE_S for the packing
+# (and timeout's 10 s grace), and a step with under 5 s left is skipped (rc 125), so the results always come back.
 step() {
   local name=$1 secs=$2 json=$3
   shift 3
+  local left=$(( TOTAL_S - RESERVE_S - ($(date +%s) - t_all) ))
+  if [ "$left" -lt "$secs" ]; then secs=$left; fi
+  if [ "$secs" -lt 5 ]; then
+    echo; echo "=== $name: skipped, $(( $(date +%s) - t_all )) s of TOTAL_S=$TOTAL_S spent"
+    echo "{\"step\": \"$name\", \"rc\": 125, \"seconds\": 0, \"result\": \"skipped: no time left\"}" >>"$REC"
+    return 125
+  fi
   echo; echo "=== $name (limit ${secs} s, $(date +%T), $(( $(date +%s) - t_all )) s in)"
   local t0=$(date +%s)
   timeout -s INT -k 10 "$secs" "$@"

@@ -46,6 +46,22 @@ def test_gpu_run_dry_run(tmp_path):
         assert f"runs/gpu/{run}/summary.json" in names
 
 
+def test_gpu_run_never_outlasts_its_budget(tmp_path):
+    """With no time left every step is skipped (rc 125) and the results are still packed: a slow GPU step cuts the
+    later ones short instead of losing the whole call's output to the device tool's 600 s limit."""
+    out = tmp_path / "out"
+    env = {**os.environ, "QUANTA_DRY_RUN": "1", "OUT": str(out), "PYTHON": sys.executable, "TOTAL_S": "33",
+           "RESERVE_S": "30"}
+    r = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_run.sh")], cwd=ROOT, env=env, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+    res = json.loads((out / "results.json").read_text())
+    names = [s["step"] for s in res["steps"]]
+    assert {"parity-fig2-params", "qdg-grads", "peer"} <= set(names)
+    assert all(s["rc"] == 125 and s["result"] == "skipped: no time left" for s in res["steps"]), res["steps"]
+    assert "skipped" in (out / "gpu_run.log").read_text()
+
+
 def test_kernel_verdict_reads_tf32s_own_effect_as_the_yardstick():
     """gpu_run.sh's reproductions take the fused step only when it is faster and its weights stay within twice what
     TF32 alone changes (at least 1e-4); a NaN differs."""
