@@ -153,15 +153,19 @@ print(m.get("status"), m.get("config", {}).get("kernel", "torch"))' "$dir/manife
   step "parity-$name" "$secs" "$dir/summary.json" \
     $interp $PY -m quanta parity run --preset "$preset" --device "$DEVICE" --out "$dir" $resume "$@" \
     --set kernel="$kernel"
-  $PY - "$dir" <<'PY'
+  if [ $? = 125 ]; then return; fi  # skipped: no time left
+  $PY - "$dir" "$REC" "$name" <<'PY'
 import json, os, sys
 import torch
-d = sys.argv[1]
+d, rec, name = sys.argv[1:]
 man = json.load(open(os.path.join(d, "manifest.json"))) if os.path.exists(os.path.join(d, "manifest.json")) else {}
 ck = os.path.join(d, "checkpoint.pt")
 step = torch.load(ck, weights_only=True, map_location="cpu")["step"] if os.path.exists(ck) else None
 cfg = man.get("config", {})
 print("status", man.get("status"), "checkpoint step", step, "of", cfg.get("steps"), "kernel", cfg.get("kernel"))
+progress = {"status": man.get("status"), "checkpoint_step": step, "steps": cfg.get("steps"),
+            "kernel": cfg.get("kernel"), "tf32": cfg.get("tf32"), "compile": cfg.get("compile")}
+open(rec, "a").write(json.dumps({"step": f"progress-{name}", "rc": 0, "seconds": 0, "result": progress}) + "\n")
 PY
 }
 if [ "$DRY" = 1 ]; then
@@ -177,15 +181,15 @@ fi
 
 # ---- 2. QDG at scale: 10k token gradients, then the spectral step at 100k points
 if [ "$DRY" = 1 ]; then
-  step qdg-grads "$QDG_S" - $PY benchmarks/qdg.py speed --shape small --context 32 --n-tokens 8 --per-context 4 \
-    --project 256 --batch-size 4 --device cpu --quanta-only --threads 1
-  step qdg-spectral "$SPECTRAL_S" - $PY benchmarks/qdg.py cluster --n-points 600 --dim 32 --planted 6 \
-    --counts 4,6,8 --device cpu --threads 1
+  step qdg-grads "$QDG_S" "$TMPD/grads.json" $PY benchmarks/qdg.py speed --shape small --context 32 --n-tokens 8 \
+    --per-context 4 --project 256 --batch-size 4 --device cpu --quanta-only --threads 1 --json "$TMPD/grads.json"
+  step qdg-spectral "$SPECTRAL_S" "$TMPD/spectral.json" $PY benchmarks/qdg.py cluster --n-points 600 --dim 32 \
+    --planted 6 --counts 4,6,8 --device cpu --threads 1 --json "$TMPD/spectral.json"
 else
-  step qdg-grads "$QDG_S" - $PY benchmarks/qdg.py speed --shape pythia-70m --context 1024 --n-tokens 10000 \
-    --per-context 4 --project 8192 --batch-size 8 --device cuda --quanta-only
-  step qdg-spectral "$SPECTRAL_S" - $PY benchmarks/qdg.py cluster --n-points 100000 --dim 8192 --planted 100 \
-    --counts 50,100,200,300 --device cuda
+  step qdg-grads "$QDG_S" "$TMPD/grads.json" $PY benchmarks/qdg.py speed --shape pythia-70m --context 1024 \
+    --n-tokens 10000 --per-context 4 --project 8192 --batch-size 8 --device cuda --quanta-only --json "$TMPD/grads.json"
+  step qdg-spectral "$SPECTRAL_S" "$TMPD/spectral.json" $PY benchmarks/qdg.py cluster --n-points 100000 --dim 8192 \
+    --planted 100 --counts 50,100,200,300 --device cuda --json "$TMPD/spectral.json"
 fi
 
 # ---- 3. the peer: quanta against bergson, same model, tokens, parameters and projection size

@@ -37,6 +37,7 @@ Prints one line per measurement (``--json`` also writes them); nothing else is w
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -146,6 +147,10 @@ def cmd_speed(a):
         tq.append(time.perf_counter() - t0)
     print(f"quanta: {statistics.median(tq):.2f} s (median of {a.repeats}; {len(targets) / statistics.median(tq):.1f} "
           f"tokens/s; project={a.project or 'exact'})")
+    record = {"shape": a.shape, "context": a.context, "tokens": len(targets), "grad_dim": D, "device": str(device),
+              "project": a.project or None, "seconds": statistics.median(tq),
+              "tokens_per_s": len(targets) / statistics.median(tq), "repeats": a.repeats}
+    _write_json(a.json, record)
     if a.quanta_only:
         return
     tr = []
@@ -230,6 +235,15 @@ def cmd_cluster(a):
     print(f"spectral sweep (solver {a.solver}, {max(counts)} eigenvectors, counts {counts}): {t_spec:.1f} s")
     ari = adjusted_rand_score(z, sweep.labels[a.planted])
     print(f"ARI at the planted count {a.planted}: {ari:.3f}; graph + spectral {t_knn + t_spec:.1f} s")
+    _write_json(a.json, {"n_points": a.n_points, "dim": a.dim, "planted": a.planted, "counts": counts,
+                         "device": str(a.device), "solver": a.solver, "knn_s": t_knn, "spectral_s": t_spec,
+                         "total_s": t_knn + t_spec, "ari_at_planted": float(ari)})
+
+
+def _write_json(path, record) -> None:
+    if path:
+        with open(path, "w") as f:
+            json.dump(record, f, indent=1)
 
 
 def bergson_gradients(model, contexts, targets, *, dim: int, batch_size: int, seed: int = 0):
@@ -261,7 +275,6 @@ def _cosines(G):
 
 
 def cmd_peer(a):
-    import json
     import logging
 
     from quanta.qdg.grads import select_gradient_blocks, token_gradients
@@ -314,9 +327,7 @@ def cmd_peer(a):
     print(f"projected mean |cos|: quanta {np.abs(cq).mean():.3f}, bergson {np.abs(cb).mean():.3f}; ", end="")
     print(f"quanta against bergson cosines: mean |diff| {res['agree_mean_abs']:.4f}, correlation "
           f"{res['agree_corr']:.4f}")
-    if a.json:
-        with open(a.json, "w") as fh:
-            json.dump(res, fh, indent=1)
+    _write_json(a.json, res)
     return 0
 
 
@@ -336,6 +347,7 @@ def main(argv=None):
     c.add_argument("--solver", default="auto", choices=("auto",) + SOLVERS)
     c.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     c.add_argument("--threads", type=int, default=None)
+    c.add_argument("--json", default=None, help="also write the figures to this JSON file")
     for name in ("speed", "error", "peer"):
         s = sub.add_parser(name)
         s.add_argument("--shape", choices=sorted(SHAPES), default="small")
@@ -345,6 +357,8 @@ def main(argv=None):
         s.add_argument("--batch-size", type=int, default=8)
         s.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
         s.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+        if name != "error":
+            s.add_argument("--json", default=None, help="also write the figures to this JSON file")
         if name == "speed":
             s.add_argument("--block", type=int, default=15, help="reference block size")
             s.add_argument("--project", type=int, default=0, help="quanta sketch dimension (0: exact)")
@@ -356,7 +370,6 @@ def main(argv=None):
             s.add_argument("--repeats", type=int, default=1)
             s.add_argument("--exact", action=argparse.BooleanOptionalAction, default=True,
                            help="also compute exact gradients to score both projections")
-            s.add_argument("--json", default=None, help="also write the figures to this JSON file")
         else:
             s.add_argument("--k", default="1024,4096,8192,16384")
             s.add_argument("--seeds", type=int, default=2)

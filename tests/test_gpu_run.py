@@ -8,6 +8,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from conftest import load_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,6 +45,26 @@ def test_gpu_run_dry_run(tmp_path):
         names = tar.getnames()
     for run in ("fig2-params", "fig2-data", "alpha-sweep"):
         assert f"runs/gpu/{run}/summary.json" in names
+    for run in ("fig2-params", "fig2-data", "alpha-sweep"):  # each chunk's progress, for the record
+        assert steps[f"progress-{run}"]["result"]["status"] == "complete"
+    assert steps["qdg-grads"]["result"]["tokens"] == 8 and 0 <= steps["qdg-spectral"]["result"]["ari_at_planted"] <= 1
+
+    # the call recorded as a GPU session records one (docs/benchmarks.md's block, from docs/data/gpu_runs.json)
+    rec = load_benchmark("gpu_record")
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text(f"before\n{rec.START}\n{rec.END}\nafter\n")
+    args = ["--doc", str(doc), "--record", str(tmp_path / "gpu_runs.json")]
+    assert rec.main([str(out / "results.json"), "--device", "cpu dry run", "--date", "2026-12-03", *args]) == 0
+    assert rec.main([str(out / "results.json"), "--device", "cpu dry run", "--date", "2026-12-03", *args]) == 0
+    page = doc.read_text()
+    assert page.startswith("before\n") and page.endswith("after\n") and page.count("| 2026-12-03 | cpu dry run |") == 1
+    if "kernel" in steps:
+        k = steps["kernel"]["result"]
+        assert f"fused {k['ms_per_step_compared']:.3f} ms" in page and "verdict **use**" in page
+        assert "fig2-params: complete, step 20 of 20 (triton;" in page
+    assert rec.main(["--check", *args]) == 0
+    doc.write_text(page.replace("cpu dry run", "H200", 1))
+    assert rec.main(["--check", *args]) == 1
 
 
 def test_gpu_run_never_outlasts_its_budget(tmp_path):
@@ -65,8 +86,6 @@ def test_gpu_run_never_outlasts_its_budget(tmp_path):
 def test_kernel_verdict_reads_tf32s_own_effect_as_the_yardstick():
     """gpu_run.sh's reproductions take the fused step only when it is faster and its weights stay within twice what
     TF32 alone changes (at least 1e-4); a NaN differs."""
-    from conftest import load_benchmark
-
     verdict = load_benchmark("parity_throughput").kernel_verdict
     assert verdict(5.0, 3e-3, 2e-3) == "use"
     assert verdict(5.0, 5e-3, 2e-3) == "differs"
@@ -74,3 +93,8 @@ def test_kernel_verdict_reads_tf32s_own_effect_as_the_yardstick():
     assert verdict(0.8, 3e-3, 2e-3, min_speedup=0) == "use"
     assert verdict(5.0, 5e-5, 0.0) == "use" and verdict(5.0, 2e-4, 0.0) == "differs"
     assert verdict(5.0, float("nan"), 1e-3) == "differs"
+
+
+def test_the_pages_gpu_block_is_its_record():
+    """docs/benchmarks.md's table of gpu_run.sh calls is what docs/data/gpu_runs.json renders (none typed by hand)."""
+    assert load_benchmark("gpu_record").main(["--check"]) == 0

@@ -32,8 +32,9 @@ from quanta.parity.config import KERNELS  # noqa: E402
 #: appeared in 3.4 (3.3 compiles the kernels but has no knobs; 3.2 fails to compile them).
 TRITON_MIN = (3, 4)
 #: Triton's interpreter before 3.7 turns a scalar argument into a 1-element array and calls ``int()`` on it, which
-#: numpy 2.4 refuses (``only 0-dimensional arrays can be converted``): checked on the CPU with triton 3.4-3.8 and
-#: numpy 2.3.5 / 2.4.6. The compiled path does not use numpy and is unaffected.
+#: numpy 2.4 refuses (``only 0-dimensional arrays can be converted``). Checked on the CPU: 3.6.0 fails with numpy
+#: 2.4.6 and passes with 2.3.5 (as 3.4.0 and 3.5.1 do); 3.7.1 and 3.8.0 pass with 2.4.6. The compiled path does
+#: not use numpy and is unaffected.
 INTERPRETER_NUMPY = {"triton": (3, 7), "numpy": (2, 4)}
 
 #: Tiles and warps of the compiled kernels (CUDA) and of the interpreter; see :class:`FusedStep`.
@@ -126,9 +127,10 @@ def resolve_kernel(kernel: str, device, *, depth: int = 1, bf16: bool = False, n
     if device.type != "cuda" and not interpreting():
         raise QuantaError(f"kernel=triton needs a CUDA device, got {device}",
                           "--set kernel=torch, or set TRITON_INTERPRET=1 to run it (slowly) in Triton's interpreter")
-    if device.type != "cuda" and interpreter_problem():
+    problem = interpreter_problem() if device.type != "cuda" else None
+    if problem:
         need = ".".join(map(str, INTERPRETER_NUMPY["triton"]))
-        raise QuantaError(interpreter_problem(), f"pip install 'triton>={need}' (or numpy<2.4), or --set kernel=torch")
+        raise QuantaError(problem, f"pip install 'triton>={need}' (or numpy<2.4), or --set kernel=torch")
     return "triton"
 
 

@@ -1,0 +1,143 @@
+"""Record one call of ``benchmarks/gpu_run.sh`` and render every recorded call into docs/benchmarks.md.
+
+The call's ``results.json`` (each step's exit code, seconds and figures) is added to ``docs/data/gpu_runs.json``
+under its date and device, and the block between ``<!-- gpu-run:start -->`` and ``<!-- gpu-run:end -->`` in
+docs/benchmarks.md is written from that file alone, so that no GPU figure on the page is typed by hand:
+
+    .venv/bin/python benchmarks/gpu_record.py /work/.device/.../results.json --device "NVIDIA H200" --date 2026-12-04
+    .venv/bin/python benchmarks/gpu_record.py --check      # the page's block is what the record renders
+
+Recording the same date and device again replaces that entry.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from docblock import write_block
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC, RECORD = ROOT / "docs" / "benchmarks.md", ROOT / "docs" / "data" / "gpu_runs.json"
+START, END = "<!-- gpu-run:start -->", "<!-- gpu-run:end -->"
+PARITY_RUNS = ("fig2-params", "fig2-data", "alpha-sweep")
+
+
+def entry(results: dict, *, device: str, date: str) -> dict:
+    """The part of a call's results.json that is kept: each step's rc, seconds and figures (the sm_90 compile
+    rows, a dry-run check, are left out)."""
+    steps = []
+    for s in results["steps"]:
+        s = dict(s)
+        if s["step"] == "kernel-aot":
+            continue
+        steps.append(s)
+    return {"date": date, "device": device, "steps": steps,
+            "checkpoints_left_out": results.get("checkpoints_left_out", [])}
+
+
+def _step(e: dict, name: str) -> dict | None:
+    return next((s for s in e["steps"] if s["step"] == name), None)
+
+
+def _fig(s: dict | None, key: str, fmt: str) -> str | None:
+    if s is None or not isinstance(s.get("result"), dict) or s["result"].get(key) is None:
+        return None
+    return fmt.format(s["result"][key])
+
+
+def _outcome(s: dict | None) -> str:
+    if s is None:
+        return "not run"
+    if s["rc"] == 125:
+        return "skipped (no time left)"
+    return f"rc {s['rc']} after {s['seconds']} s"
+
+
+def cells(e: dict) -> list[str]:
+    """The table cells of one recorded call."""
+    k = _step(e, "kernel")
+    if k and isinstance(k.get("result"), dict) and "speedup" in k["result"]:
+        r = k["result"]
+        kernel = (f"plain {r['ms_per_step']:.3f} ms, fused {r['ms_per_step_compared']:.3f} ms: **{r['speedup']:.2f}×**; "
+                  f"weights {r['max_weight_diff']:.1e} apart after {r['steps']} steps (TF32 alone: "
+                  f"{r['tf32_effect']:.1e}); verdict **{r['verdict']}**")
+    else:
+        kernel = _outcome(k)
+    pk = _step(e, "parity-kernel")
+    parity = []
+    for name in PARITY_RUNS:
+        prog, run = _step(e, f"progress-{name}"), _step(e, f"parity-{name}")
+        if prog is None:
+            parity.append(f"{name}: {_outcome(run)}")
+            continue
+        p = prog["result"]
+        done = p["steps"] if p["status"] == "complete" else p["checkpoint_step"]
+        parity.append(f"{name}: {p['status']}, step {done if done is not None else 0:,} of {p['steps']:,} "
+                      f"({p['kernel']}; {run['seconds'] if run else 0} s)")
+    chosen = pk["result"]["kernel"] if pk and isinstance(pk.get("result"), dict) else "–"
+    g = _step(e, "qdg-grads")
+    grads = (f"{g['result']['tokens']:,} tokens in {g['result']['seconds']:.1f} s "
+             f"({g['result']['tokens_per_s']:.0f}/s)") if _fig(g, "seconds", "{}") else _outcome(g)
+    sp = _step(e, "qdg-spectral")
+    spectral = (f"{sp['result']['n_points']:,} points: kNN {sp['result']['knn_s']:.1f} s + spectral "
+                f"{sp['result']['spectral_s']:.1f} s; ARI {sp['result']['ari_at_planted']:.3f}"
+                ) if _fig(sp, "total_s", "{}") else _outcome(sp)
+    pe = _step(e, "peer")
+    if _fig(pe, "ratio_bergson_over_quanta", "{}"):
+        r = pe["result"]
+        peer = f"bergson / quanta time **{r['ratio_bergson_over_quanta']:.2f}×**"
+        if r.get("quanta_err_rms") is not None:
+            peer += f"; cosine RMS error quanta {r['quanta_err_rms']:.3f}, bergson {r['bergson_err_rms']:.3f}"
+    else:
+        peer = _outcome(pe) + (" (bergson not importable)" if pe and pe["rc"] == 3 else "")
+    return [e["date"], e["device"], kernel, f"kernel {chosen}; " + "; ".join(parity), grads, spectral, peer]
+
+
+def render(record: list[dict]) -> str:
+    lines = [START, "| date | device | 0: fused against plain step, Fig. 2 shape | 1: reproductions (this call) | "
+             "2: QDG gradients, pythia-70m shape | 2: spectral step | 3: peer (bergson) |",
+             "|---|---|---|---|---|---|---|"]
+    for e in sorted(record, key=lambda e: (e["date"], e["device"])):
+        lines.append("| " + " | ".join(cells(e)) + " |")
+    if not record:
+        lines.append("| – | no GPU call recorded yet | | | | | |")
+    return "\n".join(lines) + "\n" + END
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("results", nargs="?", help="the results.json a gpu_run.sh call brought back")
+    ap.add_argument("--device", help="the GPU, e.g. 'NVIDIA H200'")
+    ap.add_argument("--date", help="the call's date, YYYY-MM-DD")
+    ap.add_argument("--doc", default=str(DOC))
+    ap.add_argument("--record", default=str(RECORD))
+    ap.add_argument("--check", action="store_true", help="only compare the page's block with the record")
+    args = ap.parse_args(argv)
+    doc, rec = Path(args.doc), Path(args.record)
+    record = json.loads(rec.read_text()) if rec.exists() else []
+    if args.check:
+        text = doc.read_text()
+        block = text[text.index(START):text.index(END) + len(END)] if START in text and END in text else None
+        same = block == render(record)
+        print("the page's GPU block matches its record" if same else f"{doc}'s GPU block differs from {rec}")
+        return 0 if same else 1
+    if not (args.results and args.device and args.date):
+        print("give the results.json of a gpu_run.sh call, --device and --date (or --check)")
+        return 2
+    new = entry(json.loads(Path(args.results).read_text()), device=args.device, date=args.date)
+    record = [e for e in record if (e["date"], e["device"]) != (new["date"], new["device"])] + [new]
+    write_block(doc, render(record), START, END)  # first: a page without the markers stops before the record
+    rec.parent.mkdir(parents=True, exist_ok=True)
+    tmp = rec.with_name(f".{rec.name}.tmp")
+    tmp.write_text(json.dumps(record, indent=1) + "\n")
+    os.replace(tmp, rec)
+    print(f"recorded {new['date']} {new['device']} in {rec}; {len(record)} call(s) on the page")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
