@@ -35,6 +35,8 @@ def test_kernel_option_resolution(monkeypatch):
     assert resolve_kernel("auto", "cpu") == "torch"  # auto never picks the interpreter
     with pytest.raises(QuantaError, match="kernel must be one of"):
         preset_config("cpu-tiny", {"kernel": "cuda"})
+    with pytest.raises(QuantaError, match="fused_ctrl must be one of segments, rows"):
+        preset_config("cpu-tiny", {"fused_ctrl": "atomic"})
     with pytest.raises(QuantaError, match="kernel=triton"):
         SweepTrainer(preset_config("cpu-tiny", {"kernel": "triton"}))  # no CUDA, no interpreter (or no triton)
     monkeypatch.setenv("TRITON_INTERPRET", "1")
@@ -54,7 +56,7 @@ def test_fused_under_interpreter():
     env["PYTHONPATH"] = os.pathsep.join([str(root / "src")] + [p for p in [env.get("PYTHONPATH")] if p])
     r = subprocess.run([sys.executable, "-m", "pytest", "-o", "addopts=", "-q", "-p", "no:cacheprovider", __file__, "-k", "inner_"],
                        env=env, cwd=root, capture_output=True, text=True, timeout=240)
-    assert r.returncode == 0 and "3 passed" in r.stdout, r.stdout[-4000:] + r.stderr[-2000:]
+    assert r.returncode == 0 and "5 passed" in r.stdout, r.stdout[-4000:] + r.stderr[-2000:]
 
 
 @inner
@@ -75,9 +77,10 @@ def test_inner_fused_training_equals_plain_training():
 
 
 @inner
-@pytest.mark.parametrize("split", [1, 3])
-def test_inner_fused_gradients_equal_autograd(split):
-    """One step's loss and gradients, with frozen members, several batch tiles and (split=3) atomic partial sums."""
+@pytest.mark.parametrize("split,ctrl", [(1, "segments"), (3, "segments"), (1, "rows"), (3, "rows")])
+def test_inner_fused_gradients_equal_autograd(split, ctrl):
+    """One step's loss and gradients, with frozen members, several batch tiles, (split=3) atomic partial sums, and
+    ∂W_ctrl added per run of equal tasks in a tile (segments, on the batch sorted by task) or per row."""
     from quanta.parity.fused import FusedStep
 
     tr = SweepTrainer(preset_config("cpu-tiny", OVER))
@@ -91,7 +94,8 @@ def test_inner_fused_gradients_equal_autograd(split):
     (losses * live).sum().backward()
     want = {k: p.grad.clone() for k, p in tr.model.named_parameters()}
     tr.opt.zero_grad(set_to_none=True)
-    got_losses = FusedStep(tr.model, block_b=64, block_h=32, split=split)(task, bits, y, tr.row_weight, live)
+    got_losses = FusedStep(tr.model, block_b=64, block_h=32, split=split, ctrl=ctrl)(task, bits, y, tr.row_weight,
+                                                                                    live)
     assert torch.allclose(got_losses, losses.detach(), rtol=0, atol=1e-6)
     for k, p in tr.model.named_parameters():
         assert torch.allclose(p.grad, want[k], rtol=1e-5, atol=1e-7), (k, (p.grad - want[k]).abs().max().item())
@@ -169,6 +173,7 @@ def test_compile_ahead_for_hopper_and_a_gpu_too_small():
     assert [(r["kernel"], r["split"]) for r in rows] == [("fwd_loss", None), ("bwd", 1), ("bwd", 2)]
     assert all(r["fits"] and 0 < r["shared_bytes"] <= 227 * 1024 for r in rows), rows
     assert {r["n_pad"] for r in rows} == {128} and rows[0]["m_pad"] == 32 and rows[0]["prec"] == "tf32"
+    assert {r["ctrl"] for r in rows} == {"segments"}  # the default; fused_aot.py --fused-ctrls compiles both
     small = compile_ahead(cfg, arch=86, splits=())
     assert not small[0]["fits"] and small[0]["shared_limit"] == 99 * 1024
     with pytest.raises(QuantaError, match="arch must be one of"):

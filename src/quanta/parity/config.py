@@ -17,6 +17,8 @@ from quanta.errors import QuantaError
 from quanta.theory import zipf_probs
 
 KERNELS = ("torch", "triton", "auto")
+#: How the fused backward adds the gradient of the control-bit rows (quanta.parity.fused): see ParityConfig.
+FUSED_CTRL = ("segments", "rows")
 
 
 TASK_DISTS = ("zipf", "exp:RATE", "broken:RANK:STEEPER")
@@ -123,6 +125,9 @@ class ParityConfig:
     compile: bool = False  # torch.compile the batched forward (same maths, different fusion order)
     task_dist: str = "zipf"  # task frequencies: zipf, or a planted non-power-law world (parity.data.task_probs)
     kernel: str = "torch"  # training step: "torch" (autograd), "triton" (fused, quanta.parity.fused) or "auto"
+    # with the fused step, how ∂W_ctrl is added: "segments" (each batch sorted by task, one atomic add per run of
+    # equal tasks in a batch tile) or "rows" (one atomic add per row); the same sums in another order
+    fused_ctrl: str = "segments"
 
     def __post_init__(self):
         for key in ("alphas", "widths", "seeds", "data_sizes", "betas"):
@@ -178,6 +183,9 @@ class ParityConfig:
                 raise QuantaError(f"{key} must be true or false, got {getattr(self, key)!r}", f"pass e.g. {key}=True")
         if self.kernel not in KERNELS:
             raise QuantaError(f"kernel must be one of {', '.join(KERNELS)}, got {self.kernel!r}", "pass e.g. kernel='torch'")
+        if self.fused_ctrl not in FUSED_CTRL:
+            raise QuantaError(f"fused_ctrl must be one of {', '.join(FUSED_CTRL)}, got {self.fused_ctrl!r}",
+                              "pass e.g. fused_ctrl='segments'")
 
     @classmethod
     def from_dict(cls, values: dict) -> "ParityConfig":

@@ -25,7 +25,7 @@ import torch
 
 from quanta.errors import QuantaError
 
-from quanta.parity.config import KERNELS  # noqa: E402
+from quanta.parity.config import FUSED_CTRL, KERNELS  # noqa: E402
 
 
 #: The oldest triton the kernels run with: ``triton.knobs`` (read by :func:`~quanta.parity.fused_kernels.kernels`)
@@ -173,7 +173,7 @@ def compile_ahead(cfg, *, arch: int = 90, splits: tuple[int, ...] = (1, 2)) -> l
     would otherwise meet first. ``splits`` are the backward kernel's variants (1: plain stores; more: atomic adds).
     The batch size taken is ``cfg.batch_size`` (a sweep of fixed-D members all below it launches a smaller one).
 
-    Returns one row per kernel variant: ``kernel``, ``split``, ``prec``, ``n_pad``, ``m_pad``, ``shared_bytes``,
+    Returns one row per kernel variant: ``kernel``, ``split``, ``prec``, ``ctrl``, ``n_pad``, ``m_pad``, ``shared_bytes``,
     ``shared_limit``, ``fits``, ``seconds``. A kernel that fails to compile raises triton's error.
     """
     import time
@@ -194,7 +194,8 @@ def compile_ahead(cfg, *, arch: int = 90, splits: tuple[int, ...] = (1, 2)) -> l
     prec = "tf32" if cfg.tf32 else "ieee"
     common = dict(BLOCK_B=t["block_b"], BLOCK_H=t["block_h"], N_PAD=_pow2(cfg.n), PREC=prec)
     variants = [(fk._fwd_loss, None, {**common, "M_PAD": _pow2(len(cfg.widths))})]
-    variants += [(fk._bwd, int(sp), {**common, "SPLIT": int(sp)}) for sp in splits]
+    variants += [(fk._bwd, int(sp), {**common, "SPLIT": int(sp), "SEGMENTS": cfg.fused_ctrl == "segments"})
+                 for sp in splits]
     rows = []
     for fn, split, const in variants:
         signature, ones, attrs = launch_signature(fn, sizes)
@@ -202,7 +203,8 @@ def compile_ahead(cfg, *, arch: int = 90, splits: tuple[int, ...] = (1, 2)) -> l
         compiled = triton.compile(ASTSource(triton.jit(fn), signature, {**const, **ones}, attrs),
                                   target=GPUTarget("cuda", arch, 32), options={"num_warps": t["num_warps"]})
         shared = int(compiled.metadata.shared)
-        rows.append({"kernel": fn.__name__.lstrip("_"), "split": split, "prec": prec, "n_pad": const["N_PAD"],
+        rows.append({"kernel": fn.__name__.lstrip("_"), "split": split, "prec": prec, "ctrl": cfg.fused_ctrl,
+                     "n_pad": const["N_PAD"],
                      "m_pad": const.get("M_PAD"), "shared_bytes": shared, "shared_limit": SHARED_LIMIT[arch],
                      "fits": shared <= SHARED_LIMIT[arch], "seconds": round(time.perf_counter() - t0, 2)})
     return rows
@@ -222,6 +224,10 @@ class FusedStep:
     split : int, optional
         Batch splits of the backward kernel (more programs; partial sums added atomically); default: enough to
         fill the GPU, 1 in the interpreter (deterministic).
+    ctrl : {"segments", "rows"}
+        How ``∂W_ctrl`` is added (``ParityConfig.fused_ctrl``): ``"segments"`` sorts each group's batch by task
+        and adds one partial sum per run of equal tasks in a batch tile; ``"rows"`` adds every row atomically.
+        The loss and gradients are the same sums in another order (the batch is a set: its order does not enter).
 
     Calling it with ``(task (G, B), bits (G, B, n) uint8, y (G, B), row_weight (G, B), live (G, M))`` sets the
     gradients of ``Σ_{g,m} live[g, m]·Σ_b row_weight[g, b]·CE[g, b, m]`` and returns each member's loss
@@ -229,9 +235,12 @@ class FusedStep:
     """
 
     def __init__(self, model, *, tf32: bool = False, block_b: int | None = None, block_h: int | None = None,
-                 split: int | None = None):
+                 split: int | None = None, ctrl: str = "segments"):
         if model.depth != 1:
             raise QuantaError(f"the fused step covers depth 1, got depth={model.depth}", "--set kernel=torch")
+        if ctrl not in FUSED_CTRL:
+            raise QuantaError(f"ctrl must be one of {', '.join(FUSED_CTRL)}, got {ctrl!r}", "e.g. ctrl='segments'")
+        self.segments = ctrl == "segments"
         self.model = model
         self.prec = "tf32" if tf32 else "ieee"
         tiles = INTERPRETER_TILES if interpreting() else CUDA_TILES
@@ -270,10 +279,12 @@ class FusedStep:
         idx0 = self.cols0.expand(G, H)[..., None]
         wdiff = (w_out.gather(2, idx1) - w_out.gather(2, idx0))[..., 0].contiguous()  # (G, H)
         bdiff = (b_out[:, 1::2] - b_out[:, 0::2]).contiguous()  # (G, M)
-        task = task.contiguous()
-        bits = bits.to(torch.uint8).contiguous()
-        y = y.contiguous()
-        rw = row_weight.to(torch.float32).contiguous()
+        task, bits, y, rw = task, bits.to(torch.uint8), y, row_weight.to(torch.float32)
+        if self.segments:  # each group's rows in task order: equal tasks form runs the backward sums before adding
+            task, order = torch.sort(task, dim=1)
+            bits = bits.gather(1, order[..., None].expand(-1, -1, bits.shape[-1]))
+            y, rw = y.gather(1, order), rw.gather(1, order)
+        task, bits, y, rw = task.contiguous(), bits.contiguous(), y.contiguous(), rw.contiguous()
         live = live.to(dev, torch.float32).contiguous()
         wctrl, wbits, b_in = m.w_ctrl.detach(), m.w_bits.detach(), m.b_in.detach()
         ce = torch.empty(G, B, M, device=dev)
@@ -294,7 +305,7 @@ class FusedStep:
             bwd[(-(-H // self.block_h), G, split)](
                 task, bits, wctrl, wbits, b_in, wdiff, self.member, coef, g_wctrl, g_wbits, g_bin, g_wdiff,
                 B, H, n, T, M, BLOCK_B=self.block_b, BLOCK_H=self.block_h, N_PAD=self.n_pad, SPLIT=split,
-                PREC=self.prec, num_warps=self.num_warps)
+                PREC=self.prec, SEGMENTS=self.segments, num_warps=self.num_warps)
         except OutOfResources as e:  # a GPU with less shared memory per block than the tiles take
             raise QuantaError(f"the fused kernels' tiles do not fit this GPU ({e})", "--set kernel=torch") from e
         g_wout = torch.zeros_like(w_out)

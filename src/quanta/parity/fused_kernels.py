@@ -12,6 +12,10 @@ hidden units in ``M`` members (unit ``j`` belongs to member ``member[j]``), ``n`
 ``bwd`` recomputes ``pre`` per (hidden tile, batch tile) and accumulates every weight gradient:
 ``∂W_bits = bitsᵀ·dh``, ``∂b_in = Σ_b dh``, ``∂W_ctrl[task_b] += dh[b]`` (atomic adds),
 ``∂wdiff = Σ_b h·coef[b, member]``, with ``dh = coef[b, member[j]]·wdiff[j]·[pre > 0]``.
+With ``SEGMENTS`` the batch arrives sorted by task, and ``∂W_ctrl`` gets one atomic add per run of equal tasks in a
+batch tile instead of one per row: the run sums come from one more product per tile, ``[same run] · dh``
+(BLOCK_B × BLOCK_B by BLOCK_B × BLOCK_H, TF32 inputs with ``tf32``, like the other products). Zipf batches hold long
+runs of the frequent tasks, so this cuts the B × H atomic adds, many on the same rows, by about the mean run length.
 
 The kernel bodies are plain functions; :func:`kernels` wraps them with ``triton.jit`` at call time, so the choice
 between the compiled path and the interpreter (``TRITON_INTERPRET=1``) is read when they are first used.
@@ -75,7 +79,7 @@ def _bwd(task_ptr, bits_ptr, wctrl_ptr, wbits_ptr, bin_ptr, wdiff_ptr, member_pt
          gwctrl_ptr, gwbits_ptr, gbin_ptr, gwdiff_ptr,
          B, H, N, T, M,
          BLOCK_B: tl.constexpr, BLOCK_H: tl.constexpr, N_PAD: tl.constexpr, SPLIT: tl.constexpr,
-         PREC: tl.constexpr):
+         PREC: tl.constexpr, SEGMENTS: tl.constexpr):
     pid_h = tl.program_id(0)
     g = tl.program_id(1)
     pid_s = tl.program_id(2)
@@ -106,7 +110,18 @@ def _bwd(task_ptr, bits_ptr, wctrl_ptr, wbits_ptr, bin_ptr, wdiff_ptr, member_pt
         acc_wb += tl.dot(tl.trans(bits), dh, input_precision=PREC)
         acc_b += tl.sum(dh, axis=0)
         acc_wd += tl.sum(h * c, axis=0)
-        tl.atomic_add(gwctrl_ptr + (g * T + task[:, None]) * H + offs_h[None, :], dh, mask=bhmask)
+        if SEGMENTS:  # tasks sorted: sum each run of equal tasks in the tile, add it once at the run's last row
+            prev = tl.load(task_ptr + g * B + offs_b - 1, mask=bmask & (offs_b > b0), other=-1)
+            nxt = tl.load(task_ptr + g * B + offs_b + 1, mask=(offs_b + 1 < B) & (offs_b + 1 < b0 + BLOCK_B),
+                          other=-1)
+            run_id = tl.cumsum((task != prev).to(tl.int32), axis=0)  # the run each row belongs to
+            same = (run_id[:, None] == run_id[None, :]).to(tl.float32)  # (BLOCK_B, BLOCK_B): rows of one run
+            run = tl.dot(same, dh, input_precision=PREC)  # each row: its run's sum (used at the run's last row)
+            last = bmask & (task != nxt)
+            tl.atomic_add(gwctrl_ptr + (g * T + task[:, None]) * H + offs_h[None, :], run,
+                          mask=last[:, None] & hmask[None, :])
+        else:
+            tl.atomic_add(gwctrl_ptr + (g * T + task[:, None]) * H + offs_h[None, :], dh, mask=bhmask)
     wb_out = gwbits_ptr + (g * N + offs_n[:, None]) * H + offs_h[None, :]
     wb_mask = nmask[:, None] & hmask[None, :]
     if SPLIT == 1:

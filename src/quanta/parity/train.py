@@ -86,7 +86,7 @@ class SweepTrainer:
         from quanta.parity.fused import FusedStep, resolve_kernel
 
         triton = resolve_kernel(cfg.kernel, self.device, depth=cfg.depth, bf16=cfg.bf16, n=cfg.n) == "triton"
-        self._fused = FusedStep(self.model, tf32=cfg.tf32) if triton else None
+        self._fused = FusedStep(self.model, tf32=cfg.tf32, ctrl=cfg.fused_ctrl) if triton else None
 
     # ------------------------------------------------------------------ one step
     def _batch(self):
