@@ -25,18 +25,23 @@ def main(argv=None) -> int:
     ap.add_argument("--preset", action="append", required=True, help="a parity preset whose shape is compiled")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="overrides applied to every preset (e.g. tf32=true, as the GPU run sets it)")
+    ap.add_argument("--fused-ctrls", default=None, metavar="A,B",
+                    help="compile each of these fused_ctrl variants (segments,rows; default: the config's)")
     ap.add_argument("--arch", type=int, default=90, help="compute capability, e.g. 90 (H100/H200), 80 (A100)")
     ap.add_argument("--json", default=None, help="write the rows here")
     args = ap.parse_args(argv)
     overrides = parse_overrides(args.overrides)
     rows = []
+    ctrls = args.fused_ctrls.split(",") if args.fused_ctrls else [None]
     for name in args.preset:
-        for row in compile_ahead(preset_config(name, overrides), arch=args.arch):
-            rows.append({"preset": name, "arch": args.arch, **row})
-            split = "" if row["split"] is None else f" split {row['split']}"
-            print(f"{name}: {row['kernel']}{split} ({row['prec']}, n_pad {row['n_pad']}) sm_{args.arch}: "
-                  f"{row['shared_bytes'] / 1024:.0f} KB shared of {row['shared_limit'] / 1024:.0f} KB "
-                  f"{'fits' if row['fits'] else 'DOES NOT FIT'} ({row['seconds']:.1f} s)")
+        for ctrl in ctrls:
+            cfg = preset_config(name, {**overrides, **({"fused_ctrl": ctrl} if ctrl else {})})
+            rows += [{"preset": name, "arch": args.arch, **row} for row in compile_ahead(cfg, arch=args.arch)]
+    for row in rows:
+        split = "" if row["split"] is None else f" split {row['split']} ({row['ctrl']})"
+        print(f"{row['preset']}: {row['kernel']}{split} ({row['prec']}, n_pad {row['n_pad']}) sm_{args.arch}: "
+              f"{row['shared_bytes'] / 1024:.0f} KB shared of {row['shared_limit'] / 1024:.0f} KB "
+              f"{'fits' if row['fits'] else 'DOES NOT FIT'} ({row['seconds']:.1f} s)")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"rows": rows, "all_fit": all(r["fits"] for r in rows)}, f, indent=1)

@@ -106,30 +106,34 @@ if [ "$DRY" = 1 ]; then
     # the kernels compiled for the GPU (sm_90) at step 1's shapes and flags: a compile error or a tile that does
     # not fit its shared memory shows here, on the CPU
     step kernel-aot "$KERNEL_S" "$TMPD/aot.json" $PY benchmarks/fused_aot.py --preset paper-fig2-params \
-      --preset paper-fig2-data --preset paper-alpha-sweep $PARITY_FLAGS --arch 90 --json "$TMPD/aot.json"
+      --preset paper-fig2-data --preset paper-alpha-sweep $PARITY_FLAGS --fused-ctrls segments,rows --arch 90 \
+      --json "$TMPD/aot.json"
     # speed means nothing in the interpreter (--min-speedup 0), so the dry run takes step 1's fused branch too
     step kernel "$KERNEL_S" "$TMPD/kernel.json" env TRITON_INTERPRET=1 $PY benchmarks/parity_throughput.py \
       --preset cpu-tiny --steps 1 --repeats 1 --threads 1 --compare-kernel triton --batched-only \
-      --set widths=[4,12] --set batch_size=64 --min-speedup 0 --json "$TMPD/kernel.json"
+      --set widths=[4,12] --set batch_size=64 --min-speedup 0 --fused-ctrls segments,rows --json "$TMPD/kernel.json"
   else
     echo "=== kernel: skipped (triton not installed)"
   fi
 else
   step kernel "$KERNEL_S" "$TMPD/kernel.json" $PY benchmarks/parity_throughput.py --device cuda \
     --preset paper-fig2-params --steps 50 --repeats 2 --set tf32=true --compare-kernel triton --batched-only \
-    --json "$TMPD/kernel.json"
+    --fused-ctrls segments,rows --json "$TMPD/kernel.json"
 fi
 # The reproductions' kernel: the fused step where step 0's verdict is "use" (weights within twice what TF32 alone
-# changes, and faster); else the plain one. PARITY_KERNEL=torch|triton overrides; a run resumed keeps its own.
+# changes, and faster), in its faster fused_ctrl variant; else the plain one. PARITY_KERNEL=torch|triton overrides;
+# a run resumed keeps its own.
 step parity-kernel 10 "$TMPD/pk.json" $PY - "$TMPD/kernel.json" "${PARITY_KERNEL:-auto}" "$TMPD/pk.json" <<'PY'
 import json, os, sys
 src, want, out = sys.argv[1:]
 rec = json.load(open(src)) if os.path.exists(src) else {}
 kernel = want if want != "auto" else ("triton" if rec.get("verdict") == "use" else "torch")
-json.dump({"kernel": kernel, "asked": want, "verdict": rec.get("verdict")}, open(out, "w"))
-print("parity kernel:", kernel, "(asked", want + ", step 0's verdict", str(rec.get("verdict")) + ")")
+ctrl = rec.get("fused_ctrl") or "segments"
+json.dump({"kernel": kernel, "fused_ctrl": ctrl, "asked": want, "verdict": rec.get("verdict")}, open(out, "w"))
+print("parity kernel:", kernel, "fused_ctrl:", ctrl, "(asked", want + ", step 0's verdict", str(rec.get("verdict")) + ")")
 PY
-PK=$($PY -c 'import json, sys; print(json.load(open(sys.argv[1]))["kernel"])' "$TMPD/pk.json" 2>/dev/null || echo torch)
+read -r PK FC < <($PY -c 'import json, sys; r = json.load(open(sys.argv[1])); print(r["kernel"], r["fused_ctrl"])' \
+  "$TMPD/pk.json" 2>/dev/null || echo torch segments)
 # time slices: with the fused step fig2-params gets most of the parity time (at 0.5 ms/step it ends in ~2 min)
 if [ "$PK" = triton ]; then
   S1=$(( PARITY_S * 13 / 7 )); S2=$(( (3 * PARITY_S - S1) / 2 )); S3=$S2
@@ -141,10 +145,10 @@ fi
 chunk() {  # chunk NAME SECONDS PRESET [--set ...]
   local name=$1 secs=$2 preset=$3
   shift 3
-  local dir=$RUNS/$name resume= kernel=$PK status=
+  local dir=$RUNS/$name resume= kernel=$PK ctrl=$FC status=
   if [ -f "$dir/manifest.json" ]; then
-    read -r status kernel < <($PY -c 'import json, sys; m = json.load(open(sys.argv[1]))
-print(m.get("status"), m.get("config", {}).get("kernel", "torch"))' "$dir/manifest.json")
+    read -r status kernel ctrl < <($PY -c 'import json, sys; m = json.load(open(sys.argv[1])); c = m.get("config", {})
+print(m.get("status"), c.get("kernel", "torch"), c.get("fused_ctrl", "segments"))' "$dir/manifest.json")
     if [ "$status" = complete ]; then echo; echo "=== parity-$name: finished earlier, skipped"; return; fi
     resume=--resume
   fi
@@ -152,7 +156,7 @@ print(m.get("status"), m.get("config", {}).get("kernel", "torch"))' "$dir/manife
   if [ "$DRY" = 1 ] && [ "$kernel" = triton ]; then interp="env TRITON_INTERPRET=1"; fi
   step "parity-$name" "$secs" "$dir/summary.json" \
     $interp $PY -m quanta parity run --preset "$preset" --device "$DEVICE" --out "$dir" $resume "$@" \
-    --set kernel="$kernel"
+    --set kernel="$kernel" --set fused_ctrl="$ctrl"
   if [ $? = 125 ]; then return; fi  # skipped: no time left
   $PY - "$dir" "$REC" "$name" <<'PY'
 import json, os, sys
@@ -164,7 +168,8 @@ step = torch.load(ck, weights_only=True, map_location="cpu")["step"] if os.path.
 cfg = man.get("config", {})
 print("status", man.get("status"), "checkpoint step", step, "of", cfg.get("steps"), "kernel", cfg.get("kernel"))
 progress = {"status": man.get("status"), "checkpoint_step": step, "steps": cfg.get("steps"),
-            "kernel": cfg.get("kernel"), "tf32": cfg.get("tf32"), "compile": cfg.get("compile")}
+            "kernel": cfg.get("kernel"), "fused_ctrl": cfg.get("fused_ctrl"), "tf32": cfg.get("tf32"),
+            "compile": cfg.get("compile")}
 open(rec, "a").write(json.dumps({"step": f"progress-{name}", "rc": 0, "seconds": 0, "result": progress}) + "\n")
 PY
 }

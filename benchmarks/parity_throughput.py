@@ -116,6 +116,9 @@ def main(argv=None):
                     help="also time the batched sweep with this kernel and compare the weights")
     ap.add_argument("--batched-only", action="store_true", help="skip the per-model loop")
     ap.add_argument("--json", default=None, help="write the figures (and, with --compare-kernel, the verdict) here")
+    ap.add_argument("--fused-ctrls", default=None, metavar="A,B",
+                    help="with --compare-kernel triton, time each of these fused_ctrl variants (segments,rows); the "
+                         "verdict names the fastest that passes")
     ap.add_argument("--min-speedup", type=float, default=1.0,
                     help="the speedup the compared kernel needs for the verdict 'use' (0 in a CPU dry run)")
     args = ap.parse_args(argv)
@@ -150,25 +153,33 @@ def main(argv=None):
     if single:
         record["ratio_batched_over_per_model"] = b / s
     if args.compare_kernel:
-        other = dataclasses.replace(cfg, kernel=args.compare_kernel, compile=False)
-        times = [time_batched(other, device, args.steps, return_trainer=True) for _ in range(args.repeats)]
-        o = statistics.median(n_models * args.steps / t for t, _ in times)
-        print(f"kernel={args.compare_kernel}: {1e3 * n_models / o:.3f} ms per step; ratio against kernel={cfg.kernel}: "
-              f"{o / b:.2f}x")
         _, base = time_batched(cfg, device, args.steps, return_trainer=True)
-        worst = max_weight_diff(base, times[-1][1])
-        print(f"after {args.steps + 3} steps on the same batches: max |weight difference| {worst:.2e}")
         tf32_effect = 0.0
         if cfg.tf32:  # the yardstick: what TF32 alone does to the plain path's weights after the same steps
             _, fp32 = time_batched(dataclasses.replace(cfg, tf32=False), device, args.steps, return_trainer=True)
             tf32_effect = max_weight_diff(base, fp32)
             print(f"plain TF32 against plain fp32 after the same steps: max |weight difference| {tf32_effect:.2e}")
-        verdict = kernel_verdict(o / b, worst, tf32_effect, min_speedup=args.min_speedup)
-        print(f"verdict for kernel={args.compare_kernel}: {verdict}")
-        record.update({"compare_kernel": args.compare_kernel, "ms_per_step_compared": 1e3 * n_models / o,
-                       "speedup": o / b, "max_weight_diff": worst, "tf32_effect": tf32_effect,
+        ctrls = args.fused_ctrls.split(",") if args.fused_ctrls and args.compare_kernel == "triton" else [None]
+        variants = []
+        for ctrl in ctrls:
+            other = dataclasses.replace(cfg, kernel=args.compare_kernel, compile=False,
+                                        **({"fused_ctrl": ctrl} if ctrl else {}))
+            times = [time_batched(other, device, args.steps, return_trainer=True) for _ in range(args.repeats)]
+            o = statistics.median(n_models * args.steps / t for t, _ in times)
+            worst = max_weight_diff(base, times[-1][1])
+            verdict = kernel_verdict(o / b, worst, tf32_effect, min_speedup=args.min_speedup)
+            name = f"kernel={args.compare_kernel}" + (f" fused_ctrl={other.fused_ctrl}" if ctrl else "")
+            print(f"{name}: {1e3 * n_models / o:.3f} ms per step, {o / b:.2f}x kernel={cfg.kernel}; after "
+                  f"{args.steps + 3} steps on the same batches: max |weight difference| {worst:.2e}; verdict {verdict}")
+            variants.append({"fused_ctrl": other.fused_ctrl, "ms_per_step_compared": 1e3 * n_models / o,
+                             "speedup": o / b, "max_weight_diff": worst, "verdict": verdict})
+        usable = [v for v in variants if v["verdict"] == "use"]
+        best = max(usable or variants, key=lambda v: (v["verdict"] == "use", v["speedup"]))
+        print(f"verdict for kernel={args.compare_kernel}: {best['verdict']}"
+              + (f" (fused_ctrl={best['fused_ctrl']})" if ctrls != [None] else ""))
+        record.update({"compare_kernel": args.compare_kernel, **best, "tf32_effect": tf32_effect,
                        "tolerance": max(TF32_MULTIPLE * tf32_effect, MIN_TOLERANCE), "min_speedup": args.min_speedup,
-                       "verdict": verdict})
+                       "variants": variants})
     if args.json:
         with open(args.json, "w") as f:
             json.dump(record, f, indent=1)

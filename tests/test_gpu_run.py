@@ -34,13 +34,16 @@ def test_gpu_run_dry_run(tmp_path):
     assert rc.get("kernel", 0) == 0 and rc.get("kernel-aot", 0) == 0  # absent when triton is not installed
     steps = {s["step"]: s for s in res["steps"]}
     if "kernel" in steps:  # compiled for sm_90 at the paper shapes, then the dry run takes the fused branch
-        assert steps["kernel-aot"]["result"]["all_fit"] and len(steps["kernel-aot"]["result"]["rows"]) == 9
+        aot = steps["kernel-aot"]["result"]
+        assert aot["all_fit"] and len(aot["rows"]) == 18 and {r["ctrl"] for r in aot["rows"]} == {"segments", "rows"}
+        assert {v["fused_ctrl"] for v in steps["kernel"]["result"]["variants"]} == {"segments", "rows"}
         assert steps["kernel"]["result"]["verdict"] == "use", steps["kernel"]["result"]
         assert steps["parity-kernel"]["result"]["kernel"] == "triton"
         with tarfile.open(out / "parity.tar.part00") as tar:
             for run in ("fig2-params", "fig2-data", "alpha-sweep"):
                 manifest = json.load(tar.extractfile(f"runs/gpu/{run}/manifest.json"))
                 assert manifest["config"]["kernel"] == "triton", run
+                assert manifest["config"]["fused_ctrl"] == steps["kernel"]["result"]["fused_ctrl"], run
     with tarfile.open(out / "parity.tar.part00") as tar:
         names = tar.getnames()
     for run in ("fig2-params", "fig2-data", "alpha-sweep"):
