@@ -62,9 +62,9 @@ def cells(e: dict) -> list[str]:
     k = _step(e, "kernel")
     if k and isinstance(k.get("result"), dict) and "speedup" in k["result"]:
         r = k["result"]
-        kernel = (f"plain {r['ms_per_step']:.3f} ms, fused {r['ms_per_step_compared']:.3f} ms: **{r['speedup']:.2f}×**; "
-                  f"weights {r['max_weight_diff']:.1e} apart after {r['steps']} steps (TF32 alone: "
-                  f"{r['tf32_effect']:.1e}); verdict **{r['verdict']}**")
+        kernel = (f"plain {r['ms_per_step']:.3f} ms, fused ({r.get('fused_ctrl', '–')}) "
+                  f"{r['ms_per_step_compared']:.3f} ms: **{r['speedup']:.2f}×**; weights {r['max_weight_diff']:.1e} "
+                  f"apart after {r['steps']} steps (TF32 alone: {r['tf32_effect']:.1e}); verdict **{r['verdict']}**")
     else:
         kernel = _outcome(k)
     pk = _step(e, "parity-kernel")
@@ -76,8 +76,9 @@ def cells(e: dict) -> list[str]:
             continue
         p = prog["result"]
         done = p["steps"] if p["status"] == "complete" else p["checkpoint_step"]
+        how = p["kernel"] + (f"/{p['fused_ctrl']}" if p["kernel"] == "triton" and p.get("fused_ctrl") else "")
         parity.append(f"{name}: {p['status']}, step {done if done is not None else 0:,} of {p['steps']:,} "
-                      f"({p['kernel']}; {run['seconds'] if run else 0} s)")
+                      f"({how}; {run['seconds'] if run else 0} s)")
     chosen = pk["result"]["kernel"] if pk and isinstance(pk.get("result"), dict) else "–"
     g = _step(e, "qdg-grads")
     grads = (f"{g['result']['tokens']:,} tokens in {g['result']['seconds']:.1f} s "

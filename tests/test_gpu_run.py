@@ -63,8 +63,8 @@ def test_gpu_run_dry_run(tmp_path):
     assert page.startswith("before\n") and page.endswith("after\n") and page.count("| 2026-12-03 | cpu dry run |") == 1
     if "kernel" in steps:
         k = steps["kernel"]["result"]
-        assert f"fused {k['ms_per_step_compared']:.3f} ms" in page and "verdict **use**" in page
-        assert "fig2-params: complete, step 20 of 20 (triton;" in page
+        assert f"fused ({k['fused_ctrl']}) {k['ms_per_step_compared']:.3f} ms" in page and "verdict **use**" in page
+        assert f"fig2-params: complete, step 20 of 20 (triton/{k['fused_ctrl']};" in page
     assert rec.main(["--check", *args]) == 0
     doc.write_text(page.replace("cpu dry run", "H200", 1))
     assert rec.main(["--check", *args]) == 1
