@@ -8,8 +8,9 @@ this module is imported by its bare name; ``tests/conftest.load_benchmark`` puts
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from quanta.store import atomic_write_bytes
 
 
 def write_block(doc: Path, block: str, start: str, end: str) -> None:
@@ -21,9 +22,7 @@ def write_block(doc: Path, block: str, start: str, end: str) -> None:
     if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
         raise SystemExit(f"{doc} must hold exactly one {start} ... {end} block; add the markers where it belongs")
     i, j = text.index(start), text.index(end) + len(end)
-    tmp = doc.with_name(f".{doc.name}.tmp")
-    tmp.write_text(text[:i] + block + text[j:])
-    os.replace(tmp, doc)
+    atomic_write_bytes(doc, (text[:i] + block + text[j:]).encode())
 
 
 def checkout_quanta(root: Path) -> str:

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
+import re
 import sys
 from pathlib import Path
 
 from docblock import write_block
+
+from quanta.store import atomic_write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC, RECORD = ROOT / "docs" / "benchmarks.md", ROOT / "docs" / "data" / "gpu_runs.json"
@@ -43,10 +45,13 @@ def _step(e: dict, name: str) -> dict | None:
     return next((s for s in e["steps"] if s["step"] == name), None)
 
 
-def _fig(s: dict | None, key: str, fmt: str) -> str | None:
-    if s is None or not isinstance(s.get("result"), dict) or s["result"].get(key) is None:
-        return None
-    return fmt.format(s["result"][key])
+def _has(s: dict | None, key: str) -> bool:
+    """Whether step ``s`` recorded the figure ``key``."""
+    return s is not None and isinstance(s.get("result"), dict) and s["result"].get(key) is not None
+
+
+def _e(v) -> str:
+    return "–" if v is None else f"{v:.1e}"  # a NaN is kept as None in the record (quanta.store.to_jsonable)
 
 
 def _outcome(s: dict | None) -> str:
@@ -60,11 +65,11 @@ def _outcome(s: dict | None) -> str:
 def cells(e: dict) -> list[str]:
     """The table cells of one recorded call."""
     k = _step(e, "kernel")
-    if k and isinstance(k.get("result"), dict) and "speedup" in k["result"]:
+    if _has(k, "speedup"):
         r = k["result"]
         kernel = (f"plain {r['ms_per_step']:.3f} ms, fused ({r.get('fused_ctrl', '–')}) "
-                  f"{r['ms_per_step_compared']:.3f} ms: **{r['speedup']:.2f}×**; weights {r['max_weight_diff']:.1e} "
-                  f"apart after {r['steps']} steps (TF32 alone: {r['tf32_effect']:.1e}); verdict **{r['verdict']}**")
+                  f"{r['ms_per_step_compared']:.3f} ms: **{r['speedup']:.2f}×**; weights {_e(r['max_weight_diff'])} "
+                  f"apart after {r['steps']} steps (TF32 alone: {_e(r['tf32_effect'])}); verdict **{r['verdict']}**")
     else:
         kernel = _outcome(k)
     pk = _step(e, "parity-kernel")
@@ -82,13 +87,13 @@ def cells(e: dict) -> list[str]:
     chosen = pk["result"]["kernel"] if pk and isinstance(pk.get("result"), dict) else "–"
     g = _step(e, "qdg-grads")
     grads = (f"{g['result']['tokens']:,} tokens in {g['result']['seconds']:.1f} s "
-             f"({g['result']['tokens_per_s']:.0f}/s)") if _fig(g, "seconds", "{}") else _outcome(g)
+             f"({g['result']['tokens_per_s']:.0f}/s)") if _has(g, "seconds") else _outcome(g)
     sp = _step(e, "qdg-spectral")
     spectral = (f"{sp['result']['n_points']:,} points: kNN {sp['result']['knn_s']:.1f} s + spectral "
                 f"{sp['result']['spectral_s']:.1f} s; ARI {sp['result']['ari_at_planted']:.3f}"
-                ) if _fig(sp, "total_s", "{}") else _outcome(sp)
+                ) if _has(sp, "total_s") else _outcome(sp)
     pe = _step(e, "peer")
-    if _fig(pe, "ratio_bergson_over_quanta", "{}"):
+    if _has(pe, "ratio_bergson_over_quanta"):
         r = pe["result"]
         peer = f"bergson / quanta time **{r['ratio_bergson_over_quanta']:.2f}×**"
         if r.get("quanta_err_rms") is not None:
@@ -129,13 +134,19 @@ def main(argv=None) -> int:
     if not (args.results and args.device and args.date):
         print("give the results.json of a gpu_run.sh call, --device and --date (or --check)")
         return 2
-    new = entry(json.loads(Path(args.results).read_text()), device=args.device, date=args.date)
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", args.date):
+        print(f"--date must be YYYY-MM-DD, got {args.date!r}")
+        return 2
+    try:
+        results = json.loads(Path(args.results).read_text())
+        results["steps"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        print(f"{args.results} is not the results.json of a gpu_run.sh call ({type(exc).__name__}: {exc})")
+        return 2
+    new = entry(results, device=args.device, date=args.date)
     record = [e for e in record if (e["date"], e["device"]) != (new["date"], new["device"])] + [new]
     write_block(doc, render(record), START, END)  # first: a page without the markers stops before the record
-    rec.parent.mkdir(parents=True, exist_ok=True)
-    tmp = rec.with_name(f".{rec.name}.tmp")
-    tmp.write_text(json.dumps(record, indent=1) + "\n")
-    os.replace(tmp, rec)
+    atomic_write_json(rec, record)
     print(f"recorded {new['date']} {new['device']} in {rec}; {len(record)} call(s) on the page")
     return 0
 

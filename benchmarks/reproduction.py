@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -250,21 +249,18 @@ def exponents_figure(record: dict):
 
 def write(record: dict, analyses: dict, doc: Path, record_path: Path, img: Path) -> None:
     from quanta.parity.figures import plot_parity_analysis
+    from quanta.store import atomic_path, atomic_write_bytes, atomic_write_json
 
-    record_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = record_path.with_name(f".{record_path.name}.tmp")
-    tmp.write_text(json.dumps(record, indent=1) + "\n")
-    os.replace(tmp, record_path)
-    img.mkdir(parents=True, exist_ok=True)
-    if record["rows"]:
-        exponents_figure(record).savefig(img / "reproduction_exponents.png", dpi=110)
+    atomic_write_json(record_path, record)
+    figures = {"reproduction_exponents": exponents_figure(record)} if record["rows"] else {}
     for name, result in analyses.items():
         figs = plot_parity_analysis(result)
         if "loss_scaling" in figs and name in ("fig2-params", "fig2-data"):
-            figs["loss_scaling"].savefig(img / f"reproduction_{name.replace('-', '_')}.png", dpi=110)
-    tmp = doc.with_name(f".{doc.name}.tmp")
-    tmp.write_text(render(record))
-    os.replace(tmp, doc)
+            figures[f"reproduction_{name.replace('-', '_')}"] = figs["loss_scaling"]
+    for name, fig in figures.items():
+        with atomic_path(img / f"{name}.png") as tmp:
+            fig.savefig(tmp, dpi=110)
+    atomic_write_bytes(doc, render(record).encode())
 
 
 def main(argv=None) -> int:

@@ -101,3 +101,17 @@ def test_kernel_verdict_reads_tf32s_own_effect_as_the_yardstick():
 def test_the_pages_gpu_block_is_its_record():
     """docs/benchmarks.md's table of gpu_run.sh calls is what docs/data/gpu_runs.json renders (none typed by hand)."""
     assert load_benchmark("gpu_record").main(["--check"]) == 0
+
+
+def test_gpu_record_refuses_bad_input_in_one_line(tmp_path, capsys):
+    """A missing or foreign results file, or a date that is not YYYY-MM-DD: one line, exit 2, nothing written."""
+    rec = load_benchmark("gpu_record")
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text(f"{rec.START}\n{rec.END}\n")
+    args = ["--doc", str(doc), "--record", str(tmp_path / "gpu_runs.json"), "--device", "H200"]
+    (tmp_path / "other.json").write_text('{"rows": []}')
+    for results, date in ((tmp_path / "missing.json", "2026-12-03"), (tmp_path / "other.json", "2026-12-03"),
+                          (tmp_path / "other.json", "3 Dec")):
+        assert rec.main([str(results), "--date", date, *args]) == 2
+        assert len(capsys.readouterr().out.strip().splitlines()) == 1
+    assert not (tmp_path / "gpu_runs.json").exists() and doc.read_text() == f"{rec.START}\n{rec.END}\n"

@@ -48,6 +48,10 @@ AUTO_MAX_N, AUTO_SHARED = 128, 160 * 1024
 SHARED_LIMIT = {80: 163 * 1024, 86: 99 * 1024, 89: 99 * 1024, 90: 227 * 1024, 100: 227 * 1024, 120: 99 * 1024}
 
 
+def _dotted(version: tuple[int, int]) -> str:
+    return ".".join(map(str, version))
+
+
 def _version(text: str) -> tuple[int, int]:
     major, minor = (text.split("+")[0].split(".") + ["0"])[:2]
     return int(major), int("".join(c for c in minor if c.isdigit()) or 0)
@@ -84,7 +88,7 @@ def interpreter_problem() -> str | None:
 
     v, npv = triton_version(), _version(numpy.__version__)
     if v is not None and v < INTERPRETER_NUMPY["triton"] and npv >= INTERPRETER_NUMPY["numpy"]:
-        return (f"triton {'.'.join(map(str, v))}'s interpreter cannot run with numpy {numpy.__version__} (its scalar "
+        return (f"triton {_dotted(v)}'s interpreter cannot run with numpy {numpy.__version__} (its scalar "
                 f"arguments fail int()); the compiled CUDA path is unaffected")
     return None
 
@@ -115,8 +119,8 @@ def resolve_kernel(kernel: str, device, *, depth: int = 1, bf16: bool = False, n
         return "triton" if roomy and shared_optin(device) >= AUTO_SHARED else "torch"
     if not triton_available():
         v = triton_version()
-        have = "is not installed" if v is None else f"is {'.'.join(map(str, v))}"
-        need = ".".join(map(str, TRITON_MIN))
+        have = "is not installed" if v is None else f"is {_dotted(v)}"
+        need = _dotted(TRITON_MIN)
         raise QuantaError(f"kernel=triton needs triton >= {need}; triton {have}",
                           f"pip install 'triton>={need}', or --set kernel=torch")
     if depth != 1:
@@ -129,7 +133,7 @@ def resolve_kernel(kernel: str, device, *, depth: int = 1, bf16: bool = False, n
                           "--set kernel=torch, or set TRITON_INTERPRET=1 to run it (slowly) in Triton's interpreter")
     problem = interpreter_problem() if device.type != "cuda" else None
     if problem:
-        need = ".".join(map(str, INTERPRETER_NUMPY["triton"]))
+        need = _dotted(INTERPRETER_NUMPY["triton"])
         raise QuantaError(problem, f"pip install 'triton>={need}' (or numpy<2.4), or --set kernel=torch")
     return "triton"
 
@@ -173,8 +177,8 @@ def compile_ahead(cfg, *, arch: int = 90, splits: tuple[int, ...] = (1, 2)) -> l
     would otherwise meet first. ``splits`` are the backward kernel's variants (1: plain stores; more: atomic adds).
     The batch size taken is ``cfg.batch_size`` (a sweep of fixed-D members all below it launches a smaller one).
 
-    Returns one row per kernel variant: ``kernel``, ``split``, ``prec``, ``ctrl``, ``n_pad``, ``m_pad``, ``shared_bytes``,
-    ``shared_limit``, ``fits``, ``seconds``. A kernel that fails to compile raises triton's error.
+    Returns one row per kernel variant: ``kernel``, ``split``, ``prec``, ``ctrl``, ``n_pad``, ``m_pad``,
+    ``shared_bytes``, ``shared_limit``, ``fits``, ``seconds``. A kernel that fails to compile raises triton's error.
     """
     import time
 
@@ -185,7 +189,7 @@ def compile_ahead(cfg, *, arch: int = 90, splits: tuple[int, ...] = (1, 2)) -> l
     from quanta.parity import fused_kernels as fk
 
     if not triton_available():
-        raise QuantaError(f"compiling the fused kernels needs triton >= {'.'.join(map(str, TRITON_MIN))}",
+        raise QuantaError(f"compiling the fused kernels needs triton >= {_dotted(TRITON_MIN)}",
                           "pip install triton")
     if arch not in SHARED_LIMIT:
         raise QuantaError(f"arch must be one of {', '.join(map(str, SHARED_LIMIT))}, got {arch}", "e.g. arch=90")
@@ -204,8 +208,8 @@ def compile_ahead(cfg, *, arch: int = 90, splits: tuple[int, ...] = (1, 2)) -> l
                                   target=GPUTarget("cuda", arch, 32), options={"num_warps": t["num_warps"]})
         shared = int(compiled.metadata.shared)
         rows.append({"kernel": fn.__name__.lstrip("_"), "split": split, "prec": prec, "ctrl": cfg.fused_ctrl,
-                     "n_pad": const["N_PAD"],
-                     "m_pad": const.get("M_PAD"), "shared_bytes": shared, "shared_limit": SHARED_LIMIT[arch],
+                     "n_pad": const["N_PAD"], "m_pad": const.get("M_PAD"), "shared_bytes": shared,
+                     "shared_limit": SHARED_LIMIT[arch],
                      "fits": shared <= SHARED_LIMIT[arch], "seconds": round(time.perf_counter() - t0, 2)})
     return rows
 
@@ -279,7 +283,7 @@ class FusedStep:
         idx0 = self.cols0.expand(G, H)[..., None]
         wdiff = (w_out.gather(2, idx1) - w_out.gather(2, idx0))[..., 0].contiguous()  # (G, H)
         bdiff = (b_out[:, 1::2] - b_out[:, 0::2]).contiguous()  # (G, M)
-        task, bits, y, rw = task, bits.to(torch.uint8), y, row_weight.to(torch.float32)
+        bits, rw = bits.to(torch.uint8), row_weight.to(torch.float32)
         if self.segments:  # each group's rows in task order: equal tasks form runs the backward sums before adding
             task, order = torch.sort(task, dim=1)
             bits = bits.gather(1, order[..., None].expand(-1, -1, bits.shape[-1]))
