@@ -16,6 +16,7 @@ import json
 import sys
 
 from quanta.cli.common import parse_overrides
+from quanta.errors import QuantaError
 from quanta.parity.fused import compile_ahead
 from quanta.parity.presets import preset_config
 
@@ -30,13 +31,21 @@ def main(argv=None) -> int:
     ap.add_argument("--arch", type=int, default=90, help="compute capability, e.g. 90 (H100/H200), 80 (A100)")
     ap.add_argument("--json", default=None, help="write the rows here")
     args = ap.parse_args(argv)
-    overrides = parse_overrides(args.overrides)
+    try:
+        overrides = parse_overrides(args.overrides)
+    except QuantaError as exc:
+        print(exc)
+        return 2
     rows = []
     ctrls = args.fused_ctrls.split(",") if args.fused_ctrls else [None]
-    for name in args.preset:
-        for ctrl in ctrls:
-            cfg = preset_config(name, {**overrides, **({"fused_ctrl": ctrl} if ctrl else {})})
-            rows += [{"preset": name, "arch": args.arch, **row} for row in compile_ahead(cfg, arch=args.arch)]
+    try:
+        for name in args.preset:
+            for ctrl in ctrls:
+                cfg = preset_config(name, {**overrides, **({"fused_ctrl": ctrl} if ctrl else {})})
+                rows += [{"preset": name, "arch": args.arch, **row} for row in compile_ahead(cfg, arch=args.arch)]
+    except QuantaError as exc:  # an unknown preset, override, variant or arch
+        print(exc)
+        return 2
     for row in rows:
         split = "" if row["split"] is None else f" split {row['split']} ({row['ctrl']})"
         print(f"{row['preset']}: {row['kernel']}{split} ({row['prec']}, n_pad {row['n_pad']}) sm_{args.arch}: "

@@ -178,3 +178,13 @@ def test_compile_ahead_for_hopper_and_a_gpu_too_small():
     assert not small[0]["fits"] and small[0]["shared_limit"] == 99 * 1024
     with pytest.raises(QuantaError, match="arch must be one of"):
         compile_ahead(cfg, arch=75)
+
+
+def test_fused_aot_refuses_bad_input_in_one_line(capsys):
+    from conftest import load_benchmark
+
+    aot = load_benchmark("fused_aot")
+    for argv in (["--preset", "nope"], ["--preset", "cpu-tiny", "--set", "foo"],
+                 ["--preset", "cpu-tiny", "--fused-ctrls", "atomic"]):
+        assert aot.main(argv) == 2
+        assert len(capsys.readouterr().out.strip().splitlines()) == 1
