@@ -46,6 +46,11 @@ AUTO_MAX_N, AUTO_SHARED = 128, 160 * 1024
 #: Dynamic shared memory one block may opt into, in bytes, by compute capability (CUDA programming guide,
 #: "Technical Specifications per Compute Capability"); what :func:`compile_ahead` checks a kernel against.
 SHARED_LIMIT = {80: 163 * 1024, 86: 99 * 1024, 89: 99 * 1024, 90: 227 * 1024, 100: 227 * 1024, 120: 99 * 1024}
+#: Whether the compiled kernels may contract a multiply and an add into one FMA (triton's ``enable_fp_fusion``).
+#: Set here, not left to triton's default: that default is on up to 3.9, which warns that 3.10 turns it off, so a
+#: newer triton would otherwise change the fused step's rounding unannounced. The plain path's cuBLAS products fuse
+#: too. The interpreter (numpy) never fuses.
+FP_FUSION = True
 
 
 def _dotted(version: tuple[int, int]) -> str:
@@ -178,7 +183,7 @@ def compile_ahead(cfg, *, arch: int = 90, splits: tuple[int, ...] = (1, 2)) -> l
     The batch size taken is ``cfg.batch_size`` (a sweep of fixed-D members all below it launches a smaller one).
 
     Returns one row per kernel variant: ``kernel``, ``split``, ``prec``, ``ctrl``, ``n_pad``, ``m_pad``,
-    ``shared_bytes``, ``shared_limit``, ``fits``, ``seconds``. A kernel that fails to compile raises triton's error.
+    ``shared_bytes``, ``shared_limit``, ``fits``, ``fp_fusion`` (as compiled: :data:`FP_FUSION`), ``seconds``. A kernel that fails to compile raises triton's error.
     """
     import time
 
@@ -204,12 +209,13 @@ def compile_ahead(cfg, *, arch: int = 90, splits: tuple[int, ...] = (1, 2)) -> l
     for fn, split, const in variants:
         signature, ones, attrs = launch_signature(fn, sizes)
         t0 = time.perf_counter()
+        options = {"num_warps": t["num_warps"], "enable_fp_fusion": FP_FUSION}
         compiled = triton.compile(ASTSource(triton.jit(fn), signature, {**const, **ones}, attrs),
-                                  target=GPUTarget("cuda", arch, 32), options={"num_warps": t["num_warps"]})
+                                  target=GPUTarget("cuda", arch, 32), options=options)
         shared = int(compiled.metadata.shared)
         rows.append({"kernel": fn.__name__.lstrip("_"), "split": split, "prec": prec, "ctrl": cfg.fused_ctrl,
                      "n_pad": const["N_PAD"], "m_pad": const.get("M_PAD"), "shared_bytes": shared,
-                     "shared_limit": SHARED_LIMIT[arch],
+                     "shared_limit": SHARED_LIMIT[arch], "fp_fusion": bool(compiled.metadata.enable_fp_fusion),
                      "fits": shared <= SHARED_LIMIT[arch], "seconds": round(time.perf_counter() - t0, 2)})
     return rows
 
@@ -299,7 +305,7 @@ class FusedStep:
             fwd[(-(-B // self.block_b), G)](
                 task, bits, wctrl, wbits, b_in, wdiff, self.member, bdiff, y, rw, live, ce, coef,
                 B, H, n, T, M, BLOCK_B=self.block_b, BLOCK_H=self.block_h, N_PAD=self.n_pad, M_PAD=self.m_pad,
-                PREC=self.prec, num_warps=self.num_warps)
+                PREC=self.prec, num_warps=self.num_warps, enable_fp_fusion=FP_FUSION)
             split = self._split(B, dev)
             g_wctrl = torch.zeros_like(wctrl)
             alloc = torch.zeros if split > 1 else torch.empty
@@ -309,7 +315,8 @@ class FusedStep:
             bwd[(-(-H // self.block_h), G, split)](
                 task, bits, wctrl, wbits, b_in, wdiff, self.member, coef, g_wctrl, g_wbits, g_bin, g_wdiff,
                 B, H, n, T, M, BLOCK_B=self.block_b, BLOCK_H=self.block_h, N_PAD=self.n_pad, SPLIT=split,
-                PREC=self.prec, SEGMENTS=self.segments, num_warps=self.num_warps)
+                PREC=self.prec, SEGMENTS=self.segments, num_warps=self.num_warps,
+                enable_fp_fusion=FP_FUSION)
         except OutOfResources as e:  # a GPU with less shared memory per block than the tiles take
             raise QuantaError(f"the fused kernels' tiles do not fit this GPU ({e})", "--set kernel=torch") from e
         g_wout = torch.zeros_like(w_out)
