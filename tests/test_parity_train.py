@@ -42,8 +42,11 @@ def test_presets_match_the_issue():
     assert np.allclose(np.diff(np.log(p.widths)).std(), 0, atol=0.05)  # log-spaced
     d = preset_config("paper-fig2-data")
     assert d.widths == (500,) and d.data_sizes[0] == 10000 and d.data_sizes[-1] == 5000000 and d.patience
-    a = preset_config("paper-alpha-sweep")
-    assert a.alphas == (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+    a = preset_config("paper-alpha-sweep")  # the reference code's Fig. 10 runs (experiments/P-scaling-17)
+    assert a.alphas == (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8) and a.seeds == (0, 1, 2)
+    assert (a.n_tasks, a.n, a.k, a.batch_size, a.steps, a.data_sizes) == (500, 100, 3, 20000, 100_000, (0,))
+    assert len(a.widths) == 20 and a.widths[:3] == (9, 11, 14) and a.widths[-1] == 300
+    assert (a.lr, a.weight_decay, a.depth) == (1e-3, 0.0, 1)
     s = preset_config("cpu-small")
     assert len(s.widths) >= 8 and s.alphas == (0.4,) and s.k == 3
     assert set(PRESETS) == {"paper-fig2-params", "paper-fig2-data", "paper-alpha-sweep", "cpu-small", "cpu-tiny"}

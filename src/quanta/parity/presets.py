@@ -17,6 +17,9 @@ def _geom_ints(lo: float, hi: float, num: int) -> list[int]:
 
 
 PAPER_WIDTHS = _geom_ints(10, 500, 30)  # 30 distinct widths, 10 .. 500
+#: The widths of the paper's Fig. 10 sweep, as the reference code computes them (experiments/P-scaling-17 of
+#: ejmichaud/quantization-model: ``int`` of 20 log-spaced values from 10 to 300, so the first is 9).
+ALPHA_SWEEP_WIDTHS = [int(w) for w in np.power(2, np.linspace(np.log2(10), np.log2(300), 20))]
 
 #: name -> (one-line description, fields that differ from the ParityConfig defaults)
 PRESETS: dict[str, tuple[str, dict]] = {
@@ -34,11 +37,12 @@ PRESETS: dict[str, tuple[str, dict]] = {
              checkpoint_every=5000),
     ),
     "paper-alpha-sweep": (
-        "Paper Fig. 10 parameter/steps runs: α 0.1..0.8 × 30 widths 10..500, 2e5 online steps (GPU). "
+        "Paper Fig. 10 parameter/steps runs, as the reference code ran them: α 0.1..0.8 × 20 widths 9..300 × "
+        "seeds 0, 1, 2, 1e5 online steps of batch 20000 (GPU; one α at a time with --set alphas=[0.4]). "
         "For α_D run paper-fig2-data with --set alphas=[...].",
-        dict(n_tasks=500, n=100, k=3, alphas=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8], widths=PAPER_WIDTHS,
-             data_sizes=[0], batch_size=20000, steps=200_000, n_evals=40, n_test_per_task=1000, eval_batch=20000,
-             checkpoint_every=5000),
+        dict(n_tasks=500, n=100, k=3, alphas=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8], widths=ALPHA_SWEEP_WIDTHS,
+             seeds=[0, 1, 2], data_sizes=[0], batch_size=20000, steps=100_000, n_evals=40, n_test_per_task=1000,
+             eval_batch=20000, checkpoint_every=5000),
     ),
     "cpu-small": (
         "CPU parameter sweep (about 2 minutes on 2 cores): 10 widths 4..128; 286 tasks (every 3-subset of 13 "
