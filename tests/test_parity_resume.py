@@ -77,3 +77,45 @@ def test_checkpoint_roundtrip_mid_epoch_with_frozen_members(tmp_path):
     want, got = whole.tables(), second.tables()
     for name in want:
         pd.testing.assert_frame_equal(got[name], want[name], check_exact=True, obj=name)
+
+
+def test_a_paused_run_carried_and_resumed_equals_one_run(tmp_path, monkeypatch):
+    """max_seconds pauses a run at a step that is no checkpoint boundary, with a checkpoint of that step; what
+    benchmarks/gpu_pack.py carries of it to another machine (manifest and checkpoint, nothing else) resumes there,
+    pauses again and finishes, with the same tables and weights as one uninterrupted run."""
+    import itertools
+
+    from conftest import load_benchmark
+
+    from quanta.parity import train as tr
+    from quanta.parity.presets import preset_config
+
+    cfg = preset_config("cpu-tiny", {"steps": 400, "checkpoint_every": 40, "widths": [4, 8], "batch_size": 64,
+                                     "data_sizes": [0, 100], "eval_every": 50, "patience": 2})
+    tr.run_parity(cfg, tmp_path / "ref", device="cpu")
+    clock = itertools.count()  # one tick per reading: the call reads it once, then once before each step
+    monkeypatch.setattr(tr, "_clock", lambda: float(next(clock)))
+    first = tmp_path / "there" / "run"
+    s = tr.run_parity(cfg, first, device="cpu", max_seconds=57)
+    assert s == {"status": "paused", "step": 56, "steps": 400, "train_s": s["train_s"]}
+    man = json.loads((first / "manifest.json").read_text())
+    assert man["status"] == "paused" and [p["step"] for p in man["pauses"]] == [56]
+    assert not (first / "summary.json").exists() and (first / "checkpoint.pt").exists()
+
+    assert load_benchmark("gpu_pack").main(["carry", str(tmp_path / "there"), str(tmp_path / "carried")]) == 0
+    moved = tmp_path / "carried" / "run"
+    assert sorted(p.name for p in moved.iterdir()) == ["checkpoint.pt", "manifest.json"]
+    clock = itertools.count()
+    assert tr.run_parity(cfg, moved, device="cpu", resume=True, max_seconds=101)["step"] == 156
+    monkeypatch.setattr(tr, "_clock", time.monotonic)
+    summary = tr.run_parity(cfg, moved, device="cpu", resume=True)
+    assert summary["resumed_from_step"] == 156
+    man = json.loads((moved / "manifest.json").read_text())
+    assert man["status"] == "complete" and [p["step"] for p in man["pauses"]] == [56, 156]
+    want, got = _tables(tmp_path / "ref"), _tables(moved)
+    for name in want:
+        pd.testing.assert_frame_equal(got[name], want[name], check_exact=True, obj=name)
+    a = torch.load(tmp_path / "ref" / "final_state.pt", weights_only=True)["models"]
+    b = torch.load(moved / "final_state.pt", weights_only=True)["models"]
+    assert all(torch.equal(x[k], y[k]) for x, y in zip(a, b) for k in x)
+    assert not (moved / "checkpoint.pt").exists()

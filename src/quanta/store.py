@@ -433,6 +433,17 @@ class Run:
         self._write_manifest()
         return summary
 
+    def pause(self, **fields) -> None:
+        """Mark the run ``paused``: it stopped on purpose (a time limit) with a checkpoint, and ``resume`` continues
+        it. Each pause is kept in the manifest's ``pauses`` with ``fields`` (e.g. the step reached) and its time."""
+        self._timings["total"] = self._timings.get("total_prior", 0.0) + time.perf_counter() - self._t0
+        now = _now()
+        self._manifest.setdefault("pauses", []).append({**to_jsonable(fields), "at": now})
+        self._manifest["timings_s"] = self._timings
+        self._manifest["ended_at"] = now
+        self._manifest["status"] = "paused"
+        self._write_manifest()
+
     def fail(self, exc: BaseException) -> None:
         """Mark the run failed, or remove it when nothing of it is worth keeping.
 

@@ -17,7 +17,10 @@ PRESET_HELP = "paper-fig2-params, paper-fig2-data, paper-alpha-sweep, cpu-small,
 @set_option("quanta.parity.config:ParityConfig")
 @resume_option
 @force_option
-def run(preset, out, device, overrides, resume, force):
+@click.option("--max-seconds", type=click.FloatRange(min=0), default=None, metavar="S",
+              help="Stop training S seconds after the command starts, write a checkpoint and leave the run paused; "
+                   "--resume continues it (for a GPU lease or a batch-queue slot).")
+def run(preset, out, device, overrides, resume, force, max_seconds):
     """Train every model of a parity sweep (widths × seeds × D × α) as one batched run.
 
     Writes tasks.parquet, models.parquet, eval.parquet, eval_mean.parquet and final_state.pt
@@ -28,5 +31,10 @@ def run(preset, out, device, overrides, resume, force):
     cfg = preset_config(preset, parse_overrides(overrides))  # checked before torch is imported
     from quanta.parity.train import run_parity
 
-    summary = run_parity(cfg, out, device=device, force=force, resume=resume)
+    summary = run_parity(cfg, out, device=device, force=force, resume=resume, max_seconds=max_seconds)
+    if summary.get("status") == "paused":
+        click.echo(f"paused at step {summary['step']:,} of {summary['steps']:,} after {summary['train_s']:.0f} s of "
+                   f"training (--max-seconds {max_seconds:g}); continue with the same command and --resume")
+        click.echo(f"wrote {out}")
+        return
     echo_summary(summary, out)

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 LEARNED_NATS = 0.1 * math.log(2)  # "learned" threshold of the papers: 0.1 bits
 CHECKPOINT = "checkpoint.pt"
+_clock = time.monotonic  # the clock of run_parity's max_seconds (a test steps it)
 FINAL_STATE = "final_state.pt"
 
 
@@ -187,8 +188,9 @@ class SweepTrainer:
 
     # ------------------------------------------------------------------ the loop
     def train(self, *, until: int | None = None, checkpoint_path: str | Path | None = None,
-              progress_bar=None) -> None:
-        """Train to ``cfg.steps`` (or ``until``, or until every member has stopped), evaluating and checkpointing."""
+              progress_bar=None, deadline: float | None = None) -> None:
+        """Train to ``cfg.steps`` (or ``until``, or until every member has stopped, or until the monotonic clock
+        reaches ``deadline``), evaluating and checkpointing."""
         cfg = self.cfg
         last = cfg.steps if until is None else min(int(until), cfg.steps)
         evals = cfg.eval_steps()
@@ -197,7 +199,8 @@ class SweepTrainer:
         try:
             if 0 in evals and 0 not in done_evals and self.step == 0:
                 self._record_eval()
-            while self.step < last and bool((self.stopped_step < 0).any()):
+            while self.step < last and bool((self.stopped_step < 0).any()) and \
+                    (deadline is None or _clock() < deadline):
                 self.train_step()
                 if progress_bar is not None:
                     progress_bar.update(1)
@@ -368,21 +371,31 @@ def check_sweep_memory(cfg: ParityConfig, device) -> None:
 
 
 def run_parity(cfg: ParityConfig, out, *, device: str | None = None, force: bool = False, resume: bool = False,
-               argv: list[str] | None = None) -> dict:
+               argv: list[str] | None = None, max_seconds: float | None = None) -> dict:
     """Train a sweep and write its run directory (tables, ``final_state.pt``, a figure, summary).
 
     Checkpoints go to ``out/checkpoint.pt`` every ``cfg.checkpoint_every`` steps; with ``resume``
     an unfinished run continues from its last checkpoint (or from the start if it has none).
 
+    ``max_seconds`` bounds a session of a long run (a GPU lease, a batch-queue slot): once that many seconds have
+    passed since the call began, training stops after the current step, a checkpoint of that step is written and
+    the run is left ``paused`` (writing the checkpoint comes on top of the limit); ``resume=True`` continues it,
+    and the finished run equals one trained without a pause.
+
     Returns
     -------
     dict
-        The summary written to ``summary.json``.
+        The summary written to ``summary.json``; for a paused run ``{"status": "paused", "step": ..., "steps":
+        ...}`` instead (no summary is written).
     """
     from quanta.progress import progress
     from quanta.store import Run, atomic_path
     from quanta.utils import device_description, resolve_device
 
+    t_call = _clock()
+    if max_seconds is not None and not (_is_num(max_seconds) and max_seconds >= 0):
+        raise QuantaError(f"max_seconds must be a number >= 0, got {max_seconds!r}", "e.g. max_seconds=3600")
+    deadline = None if max_seconds is None else t_call + float(max_seconds)
     dev = resolve_device(device)
     check_sweep_memory(cfg, dev)
     run = Run.create(out, command="parity run", config=asdict(cfg), seed=cfg.task_seed,
@@ -396,8 +409,13 @@ def run_parity(cfg: ParityConfig, out, *, device: str | None = None, force: bool
         start_step, t0 = trainer.step, time.perf_counter()
         with run.timer("train"), progress(total=cfg.steps, desc="parity run", unit="step") as bar:
             bar.update(trainer.step)
-            trainer.train(checkpoint_path=ckpt, progress_bar=bar)
+            trainer.train(checkpoint_path=ckpt, progress_bar=bar, deadline=deadline)
         train_s = time.perf_counter() - t0
+        if trainer.step < cfg.steps and bool((trainer.stopped_step < 0).any()):  # the deadline came first
+            trainer.save_checkpoint(ckpt)
+            run.pause(step=trainer.step)
+            log.info("paused %s at step %d of %d after %.0f s", run.path, trainer.step, cfg.steps, train_s)
+            return {"status": "paused", "step": trainer.step, "steps": cfg.steps, "train_s": train_s}
         with run.timer("write"):
             tables = trainer.tables()
             for name, df in tables.items():
