@@ -25,7 +25,6 @@ from quanta.store import atomic_write_json
 ROOT = Path(__file__).resolve().parents[1]
 DOC, RECORD = ROOT / "docs" / "benchmarks.md", ROOT / "docs" / "data" / "gpu_runs.json"
 START, END = "<!-- gpu-run:start -->", "<!-- gpu-run:end -->"
-PARITY_RUNS = ("fig2-params", "fig2-data", "alpha-sweep")
 
 
 def entry(results: dict, *, device: str, date: str) -> dict:
@@ -37,8 +36,7 @@ def entry(results: dict, *, device: str, date: str) -> dict:
         if s["step"] == "kernel-aot":
             continue
         steps.append(s)
-    return {"date": date, "device": device, "steps": steps,
-            "checkpoints_left_out": results.get("checkpoints_left_out", [])}
+    return {"date": date, "device": device, "steps": steps, "left_out": results.get("left_out", [])}
 
 
 def _step(e: dict, name: str) -> dict | None:
@@ -74,7 +72,9 @@ def cells(e: dict) -> list[str]:
         kernel = _outcome(k)
     pk = _step(e, "parity-kernel")
     parity = []
-    for name in PARITY_RUNS:
+    names = [s["step"][len("parity-"):] for s in e["steps"]
+             if s["step"].startswith("parity-") and s["step"] != "parity-kernel"]  # gpu_run.sh's queue, as run
+    for name in names:
         prog, run = _step(e, f"progress-{name}"), _step(e, f"parity-{name}")
         if prog is None:
             parity.append(f"{name}: {_outcome(run)}")
@@ -84,6 +84,8 @@ def cells(e: dict) -> list[str]:
         how = p["kernel"] + (f"/{p['fused_ctrl']}" if p["kernel"] == "triton" and p.get("fused_ctrl") else "")
         parity.append(f"{name}: {p['status']}, step {done if done is not None else 0:,} of {p['steps']:,} "
                       f"({how}; {run['seconds'] if run else 0} s)")
+    if e.get("left_out"):
+        parity.append(f"not brought back (over the size limit): {', '.join(e['left_out'])}")
     chosen = pk["result"]["kernel"] if pk and isinstance(pk.get("result"), dict) else "–"
     g = _step(e, "qdg-grads")
     grads = (f"{g['result']['tokens']:,} tokens in {g['result']['seconds']:.1f} s "

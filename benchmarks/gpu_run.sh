@@ -8,24 +8,32 @@
 # Order and time slices (seconds; each is a hard `timeout`, override by environment):
 #   0. env + the fused parity step (both variants) against the plain one, Fig. 2  KERNEL_S   (75)
 #      (dry run: also the kernels compiled for sm_90 at step 1's shapes, benchmarks/fused_aot.py)
-#   1. the three parity reproductions, one chunk each, resumed when RUNS/NAME     PARITY_S   (70 each, 210 in all;
-#      already holds an unfinished run (carry it in: carry ["runs/gpu"]); their  with the fused step 130, 40, 40)
-#      kernel is the fused step's where step 0's verdict is "use" (PARITY_KERNEL overrides)
+#   1. the parity reproductions: the runs of PARITY_QUEUE in order, in one shared   PARITY_S   (210 in all)
+#      budget; a finished run is skipped, an unfinished one resumed (carried in
+#      by .gpu-carry); the run the budget cuts short pauses itself with a checkpoint
+#      (quanta parity run --max-seconds) and continues in the next call.
+#      The Fig. 10 α sweep runs one α at a time (alpha-sweep-aA: preset
+#      paper-alpha-sweep with alphas=[A]), so that each run's checkpoint (~40 MB)
+#      can travel between calls; first α = 0.4, the issue's target, with its 3 seeds.
+#      Kernel: the fused step's where step 0's verdict is "use" (PARITY_KERNEL overrides)
 #   2. QDG: 10k token gradients, pythia-70m shape, 1024 context (target <= 60 s)  QDG_S      (100)
 #      and the spectral step at 100k points on CUDA                               SPECTRAL_S (110)
 #   3. the peer benchmark: quanta against bergson on the same tokens              PEER_S     (80)
-# then packs what comes back into at most 8 files of at most 15 MB under $OUT:
+# then packs what comes back into at most 8 files of at most 15 MB under $OUT (benchmarks/gpu_pack.py):
 #   gpu_run.log (everything printed), results.json (one record per step: rc, seconds, the figures a step writes)
-#   and parity.tar.partNN (the run directories; checkpoints only of unfinished runs named in KEEP_CKPT and only
-#   while the parts stay within 5, i.e. 75 MB; a dropped checkpoint is said in the log and results.json).
-# Back here: `cat parity.tar.part* | tar xf -` in the repo root recreates runs/gpu/NAME; carry runs/gpu to resume.
+#   and parity.tar.partNN (at most 5) holding the runs this call touched: their tables first, then the checkpoints of
+#   unfinished ones, then the weights of finished ones, each while it fits; what is left out is said in results.json.
+# Back here: `cat parity.tar.part* | tar xf -` in the repo root recreates runs/gpu/NAME, and before the next call
+# `python benchmarks/gpu_pack.py carry runs/gpu .gpu-carry` writes what that call must carry (manifests, and the
+# checkpoints of unfinished runs): carry [".whl", ".gpu-carry"].
 #
 # Wheels: if .whl/ exists (carried), they are installed to /tmp/site first: `bash benchmarks/gpu_wheels.sh` here
-# fetches bergson and the 2 MB of its needs the device image lacks; then call with carry [".whl"] (and "runs/gpu").
+# fetches bergson and the 2 MB of its needs the device image lacks.
 # Budget: TOTAL_S (550 s) for the whole call; each step's limit is cut to what is left (RESERVE_S, 30 s, kept for
 # the packing), so a slow step shortens the later ones instead of losing the packed results to the call's limit.
-# Flags for the parity runs: PARITY_FLAGS (default tf32 + compile; the same in every chunk of a run, or --resume
-# refuses).
+# Flags for a new parity run: PARITY_FLAGS (default TF32, and torch.compile on the plain path; the fused step
+# trains without the compiled forward). A resumed run keeps the flags, kernel and fused_ctrl of its manifest, as
+# --resume requires. GPU_STEPS (default "kernel parity qdg peer") runs only the sections it names.
 set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
@@ -34,17 +42,28 @@ TMPD=$(mktemp -d /tmp/quanta-gpu-run-tmp.XXXX)
 if [ "$DRY" = 1 ]; then
   OUT=${OUT:-$(mktemp -d /tmp/quanta-gpu-run-out.XXXX)}
   DEVICE=cpu RUNS=${RUNS:-$TMPD/runs}
-  KERNEL_S=${KERNEL_S:-60} PARITY_S=${PARITY_S:-60} QDG_S=${QDG_S:-60} SPECTRAL_S=${SPECTRAL_S:-60} PEER_S=${PEER_S:-60}
+  KERNEL_S=${KERNEL_S:-60} PARITY_S=${PARITY_S:-150} QDG_S=${QDG_S:-60} SPECTRAL_S=${SPECTRAL_S:-60} PEER_S=${PEER_S:-60}
 else
   : "${OUT:?OUT must name the folder whose files come back (the device tool sets it)}"
   DEVICE=cuda RUNS=${RUNS:-runs/gpu}
-  KERNEL_S=${KERNEL_S:-75} PARITY_S=${PARITY_S:-70} QDG_S=${QDG_S:-100} SPECTRAL_S=${SPECTRAL_S:-110} PEER_S=${PEER_S:-80}
+  KERNEL_S=${KERNEL_S:-75} PARITY_S=${PARITY_S:-210} QDG_S=${QDG_S:-100} SPECTRAL_S=${SPECTRAL_S:-110} PEER_S=${PEER_S:-80}
 fi
 TOTAL_S=${TOTAL_S:-550} RESERVE_S=${RESERVE_S:-30}  # the whole call (the device tool's limit is 600 s)
-PARITY_FLAGS=${PARITY_FLAGS:---set tf32=true --set compile=true}
-KEEP_CKPT=${KEEP_CKPT:-fig2-params}
+PARITY_MIN_S=${PARITY_MIN_S:-30}  # a run is not started with less of PARITY_S left (start-up would eat it)
+PARITY_SLACK_S=${PARITY_SLACK_S:-15}  # a run pauses itself this long before its hard timeout (--max-seconds)
+PARITY_MAX_S=${PARITY_MAX_S:-}  # a fixed --max-seconds for every run instead (0: each pauses at once; for tests)
+GPU_STEPS=${GPU_STEPS:-kernel parity qdg peer}  # the sections to run (e.g. only "parity" with a few minutes left)
+want() { case " $GPU_STEPS " in *" $1 "*) return 0 ;; esac; return 1; }
+if [ "$DRY" = 1 ]; then
+  PARITY_QUEUE=${PARITY_QUEUE:-alpha-sweep-a0.4 fig2-params fig2-data}
+else
+  PARITY_QUEUE=${PARITY_QUEUE:-alpha-sweep-a0.4 alpha-sweep-a0.1 alpha-sweep-a0.8 fig2-params alpha-sweep-a0.2 \
+alpha-sweep-a0.6 alpha-sweep-a0.3 alpha-sweep-a0.5 alpha-sweep-a0.7 fig2-data}
+fi
+if [ "$DRY" = 1 ]; then CARRY=${CARRY:-}; else CARRY=${CARRY:-.gpu-carry}; fi  # the dry run carries only if told
 PY=${PYTHON:-python3}
 mkdir -p "$OUT" "$RUNS"
+if [ -n "$CARRY" ] && [ -d "$CARRY" ]; then cp -R "$CARRY"/. "$RUNS"/; fi  # manifests and unfinished runs' checkpoints (gpu_pack.py carry)
 LOG=$OUT/gpu_run.log
 REC=$TMPD/records.jsonl
 : >"$REC"
@@ -101,12 +120,14 @@ for name in ("triton", "bergson", "transformers"):
 PY
 
 # ---- 0. the fused step against the plain one, Fig. 2 shape: ms/step, agreement, and so the kernel of step 1
-if [ "$DRY" = 1 ]; then
+if ! want kernel; then
+  echo; echo "=== kernel: not in GPU_STEPS=$GPU_STEPS"
+elif [ "$DRY" = 1 ]; then
   if $PY -c "import importlib.util as u; exit(u.find_spec('triton') is None)"; then
     # the kernels compiled for the GPU (sm_90) at step 1's shapes and flags: a compile error or a tile that does
     # not fit its shared memory shows here, on the CPU
     step kernel-aot "$KERNEL_S" "$TMPD/aot.json" $PY benchmarks/fused_aot.py --preset paper-fig2-params \
-      --preset paper-fig2-data --preset paper-alpha-sweep $PARITY_FLAGS --fused-ctrls segments,rows --arch 90 \
+      --preset paper-fig2-data --preset paper-alpha-sweep ${PARITY_FLAGS:---set tf32=true} --fused-ctrls segments,rows --arch 90 \
       --json "$TMPD/aot.json"
     # speed means nothing in the interpreter (--min-speedup 0), so the dry run takes step 1's fused branch too
     step kernel "$KERNEL_S" "$TMPD/kernel.json" env TRITON_INTERPRET=1 $PY benchmarks/parity_throughput.py \
@@ -134,30 +155,54 @@ print("parity kernel:", kernel, "fused_ctrl:", ctrl, "(asked", want + ", step 0'
 PY
 read -r PK FC < <($PY -c 'import json, sys; r = json.load(open(sys.argv[1])); print(r["kernel"], r["fused_ctrl"])' \
   "$TMPD/pk.json" 2>/dev/null || echo torch segments)
-# time slices: with the fused step fig2-params gets most of the parity time (at 0.5 ms/step it ends in ~2 min)
-if [ "$PK" = triton ]; then
-  S1=$(( PARITY_S * 13 / 7 )); S2=$(( (3 * PARITY_S - S1) / 2 )); S3=$S2
-else
-  S1=$PARITY_S S2=$PARITY_S S3=$PARITY_S
-fi
+# a new run's flags: TF32; torch.compile only on the plain path on CUDA (the fused step trains without it)
+if [ "$PK" = triton ] || [ "$DRY" = 1 ]; then NEW_FLAGS=${PARITY_FLAGS:---set tf32=true}
+else NEW_FLAGS=${PARITY_FLAGS:---set tf32=true --set compile=true}; fi
 
-# ---- 1. the three parity reproductions, one resumable chunk each
-chunk() {  # chunk NAME SECONDS PRESET [--set ...]
-  local name=$1 secs=$2 preset=$3
-  shift 3
-  local dir=$RUNS/$name resume= kernel=$PK ctrl=$FC status=
-  if [ -f "$dir/manifest.json" ]; then
-    read -r status kernel ctrl < <($PY -c 'import json, sys; m = json.load(open(sys.argv[1])); c = m.get("config", {})
-print(m.get("status"), c.get("kernel", "torch"), c.get("fused_ctrl", "segments"))' "$dir/manifest.json")
+# ---- 1. the parity reproductions: PARITY_QUEUE in order, one shared budget
+# chunk NAME SECONDS: one resumable chunk of run NAME (alpha-sweep-aA, fig2-params or fig2-data) into RUNS/NAME
+TOUCHED=
+chunk() {
+  local name=$1 secs=$2 dir=$RUNS/$1 resume= flags=$NEW_FLAGS kernel=$PK ctrl=$FC
+  local preset=paper-$name extra="--set checkpoint_every=5000"
+  case $name in
+    alpha-sweep-a*) preset=paper-alpha-sweep; extra="$extra --set alphas=[${name#alpha-sweep-a}]" ;;
+    fig2-params|fig2-data) ;;
+    *) echo "=== parity-$name: not a run gpu_run.sh knows (alpha-sweep-aA, fig2-params, fig2-data), skipped"; return ;;
+  esac
+  if [ "$DRY" = 1 ]; then
+    extra="--set steps=20 --set n_evals=2 --set checkpoint_every=10 --set n_test_per_task=16"
+    case $name in
+      alpha-sweep-a*) extra="$extra --set alphas=[${name#alpha-sweep-a}] --set seeds=[0,1]" ;;
+      fig2-data) extra="$extra --set data_sizes=[100,400] --set widths=[16] --set eval_every=10 --set patience=1" ;;
+    esac
+    preset=cpu-tiny
+  fi
+  if [ -f "$dir/manifest.json" ]; then  # resumed with its own settings (--resume refuses others)
+    local status tf32 compile
+    read -r status kernel ctrl tf32 compile < <($PY - "$dir/manifest.json" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+c = m.get("config", {})
+print(m.get("status"), c.get("kernel", "torch"), c.get("fused_ctrl", "segments"), str(c.get("tf32", False)).lower(),
+      str(c.get("compile", False)).lower())
+PY
+)
+    flags="--set tf32=$tf32 --set compile=$compile"
     if [ "$status" = complete ]; then echo; echo "=== parity-$name: finished earlier, skipped"; return; fi
     resume=--resume
   fi
   local interp=
   if [ "$DRY" = 1 ] && [ "$kernel" = triton ]; then interp="env TRITON_INTERPRET=1"; fi
+  # the run pauses itself (a checkpoint of the step it reached) PARITY_SLACK_S before the hard timeout
+  local left=$(( TOTAL_S - RESERVE_S - ($(date +%s) - t_all) ))
+  if [ "$left" -lt "$secs" ]; then secs=$left; fi
+  local max=${PARITY_MAX_S:-$(( secs > 2 * PARITY_SLACK_S ? secs - PARITY_SLACK_S : secs / 2 ))}
   step "parity-$name" "$secs" "$dir/summary.json" \
-    $interp $PY -m quanta parity run --preset "$preset" --device "$DEVICE" --out "$dir" $resume "$@" \
-    --set kernel="$kernel" --set fused_ctrl="$ctrl"
+    $interp $PY -m quanta parity run --preset "$preset" --device "$DEVICE" --out "$dir" $resume $flags $extra \
+    --set kernel="$kernel" --set fused_ctrl="$ctrl" --max-seconds "$max"
   if [ $? = 125 ]; then return; fi  # skipped: no time left
+  TOUCHED="$TOUCHED $name"
   $PY - "$dir" "$REC" "$name" <<'PY'
 import json, os, sys
 import torch
@@ -168,24 +213,25 @@ step = torch.load(ck, weights_only=True, map_location="cpu")["step"] if os.path.
 cfg = man.get("config", {})
 print("status", man.get("status"), "checkpoint step", step, "of", cfg.get("steps"), "kernel", cfg.get("kernel"))
 progress = {"status": man.get("status"), "checkpoint_step": step, "steps": cfg.get("steps"),
-            "kernel": cfg.get("kernel"), "fused_ctrl": cfg.get("fused_ctrl"), "tf32": cfg.get("tf32"),
-            "compile": cfg.get("compile")}
+            "alphas": cfg.get("alphas"), "seeds": cfg.get("seeds"), "kernel": cfg.get("kernel"),
+            "fused_ctrl": cfg.get("fused_ctrl"), "tf32": cfg.get("tf32"), "compile": cfg.get("compile")}
 open(rec, "a").write(json.dumps({"step": f"progress-{name}", "rc": 0, "seconds": 0, "result": progress}) + "\n")
 PY
 }
-if [ "$DRY" = 1 ]; then
-  tiny="--set steps=20 --set n_evals=2 --set checkpoint_every=10 --set n_test_per_task=16"
-  chunk fig2-params "$S1" cpu-tiny $tiny
-  chunk fig2-data "$S2" cpu-tiny $tiny --set data_sizes=[100,400] --set widths=[16] --set eval_every=10 --set patience=1
-  chunk alpha-sweep "$S3" cpu-tiny $tiny --set alphas=[0.2,0.6]
-else
-  chunk fig2-params "$S1" paper-fig2-params $PARITY_FLAGS --set checkpoint_every=5000
-  chunk fig2-data "$S2" paper-fig2-data $PARITY_FLAGS --set checkpoint_every=5000
-  chunk alpha-sweep "$S3" paper-alpha-sweep $PARITY_FLAGS --set checkpoint_every=5000
-fi
+t_parity=$(date +%s)
+want parity || { echo; echo "=== parity: not in GPU_STEPS=$GPU_STEPS"; PARITY_QUEUE=; }
+for name in $PARITY_QUEUE; do
+  left=$(( PARITY_S - ($(date +%s) - t_parity) ))
+  if [ "$left" -lt "$PARITY_MIN_S" ]; then
+    echo; echo "=== parity: $left s of PARITY_S=$PARITY_S left; the rest of the queue waits for the next call"; break
+  fi
+  chunk "$name" "$left"
+done
 
 # ---- 2. QDG at scale: 10k token gradients, then the spectral step at 100k points
-if [ "$DRY" = 1 ]; then
+if ! want qdg; then
+  echo; echo "=== qdg: not in GPU_STEPS=$GPU_STEPS"
+elif [ "$DRY" = 1 ]; then
   step qdg-grads "$QDG_S" "$TMPD/grads.json" $PY benchmarks/qdg.py speed --shape small --context 32 --n-tokens 8 \
     --per-context 4 --project 256 --batch-size 4 --device cpu --quanta-only --threads 1 --json "$TMPD/grads.json"
   step qdg-spectral "$SPECTRAL_S" "$TMPD/spectral.json" $PY benchmarks/qdg.py cluster --n-points 600 --dim 32 \
@@ -198,7 +244,9 @@ else
 fi
 
 # ---- 3. the peer: quanta against bergson, same model, tokens, parameters and projection size
-if [ "$DRY" = 1 ]; then
+if ! want peer; then
+  echo; echo "=== peer: not in GPU_STEPS=$GPU_STEPS"
+elif [ "$DRY" = 1 ]; then
   step peer "$PEER_S" "$TMPD/peer.json" $PY benchmarks/qdg.py peer --shape small --context 32 --n-tokens 6 \
     --per-context 3 --bergson-dim 4 --batch-size 4 --device cpu --threads 1 --json "$TMPD/peer.json"
 else
@@ -208,45 +256,7 @@ fi
 
 # ---- pack: at most 8 files of at most 15 MB under $OUT
 echo; echo "=== pack ($(( $(date +%s) - t_all )) s in)"
-$PY - "$OUT" "$RUNS" "$KEEP_CKPT" "$REC" <<'PY'
-import glob, io, json, os, sys, tarfile
-out, runs, keep, rec = sys.argv[1], sys.argv[2], sys.argv[3].split(","), sys.argv[4]
-PART, MAX_PARTS = 15 * 2 ** 20, 5
-records = [json.loads(line) for line in open(rec)]
-dropped = []
-
-
-def build(with_ckpt):
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for d in sorted(glob.glob(os.path.join(runs, "*"))):
-            name = os.path.basename(d)
-            for root, _, files in os.walk(d):
-                for f in files:
-                    p = os.path.join(root, f)
-                    if f == "checkpoint.pt" and name not in with_ckpt:
-                        dropped.append(p) if p not in dropped else None
-                        continue
-                    tar.add(p, arcname=os.path.join("runs", "gpu", os.path.relpath(p, runs)))
-    return buf.getvalue()
-
-
-data = build(keep)
-if -(-len(data) // PART) > MAX_PARTS:
-    data = build([])
-for old in glob.glob(os.path.join(out, "parity.tar.part*")):
-    os.remove(old)
-n_parts = -(-len(data) // PART)
-for i in range(n_parts):
-    with open(os.path.join(out, f"parity.tar.part{i:02d}"), "wb") as fh:
-        fh.write(data[i * PART:(i + 1) * PART])
-summary = {"steps": records, "parity_tar_bytes": len(data), "parity_tar_parts": n_parts,
-           "checkpoints_left_out": dropped}
-json.dump(summary, open(os.path.join(out, "results.json"), "w"), indent=1)
-for r in records:
-    print(f"{r['step']:>22}: rc={r['rc']:<4} {r['seconds']:>5} s")
-print(f"parity.tar: {len(data) / 2 ** 20:.1f} MB in {n_parts} part(s); checkpoints left out: {dropped or 'none'}")
-PY
+$PY benchmarks/gpu_pack.py pack "$OUT" "$RUNS" "$REC" $TOUCHED
 rm -rf "$TMPD"
 ls -la "$OUT"
 n=$(find "$OUT" -maxdepth 2 -type f | wc -l)

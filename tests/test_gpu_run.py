@@ -26,7 +26,8 @@ def test_gpu_run_dry_run(tmp_path):
     assert {"gpu_run.log", "results.json", "parity.tar.part00"} <= set(files)
     res = json.loads((out / "results.json").read_text())
     rc = {s["step"]: s["rc"] for s in res["steps"]}
-    for name in ("parity-fig2-params", "parity-fig2-data", "parity-alpha-sweep", "qdg-grads", "qdg-spectral"):
+    queue = ("alpha-sweep-a0.4", "fig2-params", "fig2-data")  # the dry run's PARITY_QUEUE
+    for name in [f"parity-{q}" for q in queue] + ["qdg-grads", "qdg-spectral"]:
         assert rc[name] == 0, (name, rc)
     assert rc["peer"] in (0, 3)  # 3: bergson is not installed here (an optional peer)
     if rc["peer"] == 0:
@@ -40,16 +41,16 @@ def test_gpu_run_dry_run(tmp_path):
         assert steps["kernel"]["result"]["verdict"] == "use", steps["kernel"]["result"]
         assert steps["parity-kernel"]["result"]["kernel"] == "triton"
         with tarfile.open(out / "parity.tar.part00") as tar:
-            for run in ("fig2-params", "fig2-data", "alpha-sweep"):
+            for run in queue:
                 manifest = json.load(tar.extractfile(f"runs/gpu/{run}/manifest.json"))
                 assert manifest["config"]["kernel"] == "triton", run
                 assert manifest["config"]["fused_ctrl"] == steps["kernel"]["result"]["fused_ctrl"], run
     with tarfile.open(out / "parity.tar.part00") as tar:
         names = tar.getnames()
-    for run in ("fig2-params", "fig2-data", "alpha-sweep"):
-        assert f"runs/gpu/{run}/summary.json" in names
-    for run in ("fig2-params", "fig2-data", "alpha-sweep"):  # each chunk's progress, for the record
-        assert steps[f"progress-{run}"]["result"]["status"] == "complete"
+    for run in queue:
+        assert f"runs/gpu/{run}/summary.json" in names and f"runs/gpu/{run}/final_state.pt" in names
+        assert steps[f"progress-{run}"]["result"]["status"] == "complete"  # each chunk's progress, for the record
+    assert steps["progress-alpha-sweep-a0.4"]["result"]["alphas"] == [0.4] and res["left_out"] == []
     assert steps["qdg-grads"]["result"]["tokens"] == 8 and 0 <= steps["qdg-spectral"]["result"]["ari_at_planted"] <= 1
 
     # the call recorded as a GPU session records one (docs/benchmarks.md's block, from docs/data/gpu_runs.json)
@@ -115,3 +116,92 @@ def test_gpu_record_refuses_bad_input_in_one_line(tmp_path, capsys):
         assert rec.main([str(results), "--date", date, *args]) == 2
         assert len(capsys.readouterr().out.strip().splitlines()) == 1
     assert not (tmp_path / "gpu_runs.json").exists() and doc.read_text() == f"{rec.START}\n{rec.END}\n"
+
+
+def test_a_run_cut_short_pauses_travels_back_and_resumes_in_the_next_call(tmp_path):
+    """Two dry calls of the parity section: the first pauses its run at once (PARITY_MAX_S=0) and packs its checkpoint;
+    unpacked here, `gpu_pack.py carry` gives what the next call carries, and that call resumes the run to the end."""
+    base = {**os.environ, "QUANTA_DRY_RUN": "1", "PYTHON": sys.executable, "OMP_NUM_THREADS": "1",
+            "GPU_STEPS": "parity", "PARITY_QUEUE": "alpha-sweep-a0.6"}
+    base.pop("TRITON_INTERPRET", None)
+
+    def call(out, **env):
+        r = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_run.sh")], cwd=ROOT, env={**base, "OUT": str(out),
+                           **env}, capture_output=True, text=True, timeout=200)
+        assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+        res = json.loads((out / "results.json").read_text())
+        return {s["step"]: s for s in res["steps"]}, res
+
+    steps, res = call(tmp_path / "out1", PARITY_MAX_S="0")
+    p = steps["progress-alpha-sweep-a0.6"]["result"]
+    assert p["status"] == "paused" and p["checkpoint_step"] == 0 and p["alphas"] == [0.6] and p["seeds"] == [0, 1]
+    assert "qdg-grads" not in steps and res["left_out"] == []
+    here = tmp_path / "here"
+    here.mkdir()
+    with tarfile.open(tmp_path / "out1" / "parity.tar.part00") as tar:
+        tar.extractall(here, filter="data")
+    assert load_benchmark("gpu_pack").main(["carry", str(here / "runs" / "gpu"), str(tmp_path / "carry")]) == 0
+    steps, res = call(tmp_path / "out2", CARRY=str(tmp_path / "carry"))
+    p = steps["progress-alpha-sweep-a0.6"]["result"]
+    assert p["status"] == "complete" and p["checkpoint_step"] is None
+    with tarfile.open(tmp_path / "out2" / "parity.tar.part00") as tar:
+        man = json.load(tar.extractfile("runs/gpu/alpha-sweep-a0.6/manifest.json"))
+        assert "runs/gpu/alpha-sweep-a0.6/eval.parquet" in tar.getnames()
+    assert [q["step"] for q in man["pauses"]] == [0] and man["resumed_at"] and man["config"]["alphas"] == [0.6]
+
+
+def test_pack_takes_tables_then_checkpoints_then_weights_while_they_fit(tmp_path, capsys):
+    """What comes back from the GPU stays within the device tool's limits, and in order of need: every run's tables
+    (a run whole or not at all), then an unfinished run's checkpoint (to resume), then a finished run's weights.
+    The carry refuses, in one line, more than the device tool takes."""
+    gp = load_benchmark("gpu_pack")
+    runs = tmp_path / "runs"
+
+    def make(name, status, files):
+        d = runs / name
+        (d / "figures").mkdir(parents=True)
+        (d / "manifest.json").write_text(json.dumps({"status": status}))
+        (d / "figures" / "loss.png").write_bytes(b"p" * 1000)
+        for f, size in files.items():
+            (d / f).write_bytes(b"x" * size)
+
+    make("done", "complete", {"eval.parquet": 30_000, "final_state.pt": 40_000})
+    make("cut", "paused", {"checkpoint.pt": 50_000})
+    names = ["done", "cut"]
+    taken, left = gp.plan_pack(str(runs), names, budget=10 ** 6)
+    assert left == [] and len(taken) == 7
+    kinds = [os.path.basename(p) for p in taken]
+    assert kinds.index("checkpoint.pt") > kinds.index("eval.parquet") and kinds[-1] == "final_state.pt"
+    taken, left = gp.plan_pack(str(runs), names, budget=130_000)  # room for the tables and the checkpoint only
+    assert [os.path.basename(p) for p in left] == ["final_state.pt"] and str(runs / "cut" / "checkpoint.pt") in taken
+    taken, left = gp.plan_pack(str(runs), names, budget=60_000)  # room for the tables only
+    assert sorted(os.path.basename(p) for p in left) == ["checkpoint.pt", "final_state.pt"]
+    taken, left = gp.plan_pack(str(runs), names, budget=30_000)  # a run's tables come whole or not at all
+    assert not any("/done/" in p for p in taken) and str(runs / "done" / "manifest.json") in left
+    assert sorted(os.path.relpath(p, runs) for p in taken) == ["cut/figures/loss.png", "cut/manifest.json"]
+    out = tmp_path / "out"
+    out.mkdir()
+    rec = tmp_path / "rec.jsonl"
+    rec.write_text(json.dumps({"step": "parity-cut", "rc": 0, "seconds": 1}) + "\n")
+    assert gp.pack(str(out), str(runs), str(rec), names) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["runs_packed"] == names and res["left_out"] == [] and res["parity_tar_parts"] == 1
+    with tarfile.open(out / "parity.tar.part00") as tar:
+        assert "runs/gpu/cut/checkpoint.pt" in tar.getnames() and "runs/gpu/done/figures/loss.png" in tar.getnames()
+    capsys.readouterr()
+
+    # the carry: manifests, and the checkpoint of the unfinished run only
+    assert gp.main(["carry", str(runs), str(tmp_path / "carry")]) == 0
+    got = sorted(str(p.relative_to(tmp_path / "carry")) for p in (tmp_path / "carry").rglob("*") if p.is_file())
+    assert got == ["cut/checkpoint.pt", "cut/manifest.json", "done/manifest.json"]
+    capsys.readouterr()
+    old = gp.CARRY_MAX
+    try:
+        gp.CARRY_MAX = 10_000
+        assert gp.main(["carry", str(runs), str(tmp_path / "carry2")]) == 2
+    finally:
+        gp.CARRY_MAX = old
+    msg = capsys.readouterr().out.strip().splitlines()
+    assert len(msg) == 1 and "cut (0 MB)" in msg[0] and not (tmp_path / "carry2").exists()
+    assert gp.main(["carry", str(tmp_path / "nowhere"), str(tmp_path / "carry3")]) == 2
+    assert gp.main(["bogus"]) == 2

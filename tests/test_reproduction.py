@@ -65,6 +65,29 @@ def test_record_and_page_from_planted_runs(repro, tmp_path):
     assert repro.main(["--check", "--doc", str(doc), "--record", str(rec)]) == 1
 
 
+def test_the_alpha_sweep_as_runs_of_one_alpha_each(repro, tmp_path):
+    """gpu_run.sh runs the α sweep one α per run (alpha-sweep-aA, so that a checkpoint fits the device tool's
+    limits): the record reads them as one sweep, in α order, finished or not, for the trend and the α = 0.4 target."""
+    runs = tmp_path / "runs"
+    for a in (0.6, 0.2, 0.4):
+        make_parity_run(runs / f"alpha-sweep-a{a}", alphas=(a,), Ds=[], seeds=(0, 1), n_tasks=120)
+    make_parity_run(runs / "alpha-sweep-a0.8", alphas=(0.8,), Ds=[], n_tasks=120, complete=False)
+    assert repro.run_dirs(runs) == [("fig2-params", "fig2-params"), ("fig2-data", "fig2-data")] + [
+        ("alpha-sweep", f"alpha-sweep-a{a}") for a in (0.2, 0.4, 0.6, 0.8)]
+    record, analyses = repro.build_record(runs, device="test device", date="2026-12-03", n_boot=20)
+    assert list(record["runs"]) == ["fig2-params", "fig2-data"] + [f"alpha-sweep-a{a}" for a in (0.2, 0.4, 0.6, 0.8)]
+    assert record["runs"]["fig2-params"] == {"status": "absent"} and set(analyses) == {
+        f"alpha-sweep-a{a}" for a in (0.2, 0.4, 0.6)}
+    rows = {(r["run"], r["alpha"], r["quantity"]): r for r in record["rows"]}
+    for a in (0.2, 0.4, 0.6):
+        r = rows[("alpha-sweep", a, "alpha_N")]
+        assert r["dir"] == f"alpha-sweep-a{a}" and abs(r["measured"] - a) < 0.05 and r["n_seeds"] == 2
+    t = record["target"]
+    assert t["alpha_N_at_0.4"]["run"] == "alpha-sweep" and t["alpha_N_trend"]["n_alphas"] == 3
+    page = repro.render(record)
+    assert page.index("| alpha-sweep-a0.2 | complete |") < page.index("| alpha-sweep-a0.8 |") and "| fig2-params | not run |" in page
+
+
 def test_a_page_before_any_run_has_finished(repro, tmp_path):
     runs = tmp_path / "runs"
     make_parity_run(runs / "fig2-params", alphas=(0.4,), Ds=[], n_tasks=60, complete=False)
