@@ -107,6 +107,8 @@ def test_a_paused_run_carried_and_resumed_equals_one_run(tmp_path, monkeypatch):
     assert sorted(p.name for p in moved.iterdir()) == ["checkpoint.pt", "manifest.json"]
     clock = itertools.count()
     assert tr.run_parity(cfg, moved, device="cpu", resume=True, max_seconds=101)["step"] == 156
+    ck = torch.load(moved / "checkpoint.pt", weights_only=True)
+    assert ck["snapshot"] is True and bool((ck["stopped_step"] >= 0).any())  # frozen members, rebuilt on resume
     monkeypatch.setattr(tr, "_clock", time.monotonic)
     summary = tr.run_parity(cfg, moved, device="cpu", resume=True)
     assert summary["resumed_from_step"] == 156

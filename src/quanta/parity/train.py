@@ -225,7 +225,10 @@ class SweepTrainer:
             "records": self.records,
             "best_loss": self.best_loss, "best_step": self.best_step, "bad": self.bad,
             "stopped_step": self.stopped_step,
-            "snapshot": None if self.snapshot is None else {k: v.cpu() for k, v in self.snapshot.items()},
+            # the frozen members' parameters equal their snapshot after every step (_restore_frozen), and the rest of
+            # the snapshot is never read, so a checkpoint marks it (True) instead of storing a second copy of the
+            # model: 14 MB less for paper-fig2-data, whose checkpoint must fit what a GPU call carries
+            "snapshot": None if self.snapshot is None else True,
         }
 
     def load_state_dict(self, st: dict[str, Any]) -> None:
@@ -239,7 +242,11 @@ class SweepTrainer:
         self.records = list(st["records"])
         self.best_loss, self.best_step, self.bad = st["best_loss"], st["best_step"], st["bad"]
         self.stopped_step = st["stopped_step"]
-        self.snapshot = None if st["snapshot"] is None else {k: v.to(self.device) for k, v in st["snapshot"].items()}
+        snap = st["snapshot"]
+        if snap is True:  # rebuilt from the parameters just loaded (state_dict)
+            self.snapshot = {k: p.detach().clone() for k, p in self._named_params().items()}
+        else:  # None, or the tensors a checkpoint of an earlier quanta stored
+            self.snapshot = None if snap is None else {k: v.to(self.device) for k, v in snap.items()}
 
     def save_checkpoint(self, path: str | Path) -> None:
         """Write the whole training state atomically."""
