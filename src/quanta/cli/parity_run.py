@@ -31,7 +31,8 @@ def run(preset, out, device, overrides, resume, force, max_seconds):
     cfg = preset_config(preset, parse_overrides(overrides))  # checked before torch is imported
     from quanta.parity.train import run_parity
 
-    summary = run_parity(cfg, out, device=device, force=force, resume=resume, max_seconds=max_seconds)
+    limit = {} if max_seconds is None else {"max_seconds": max_seconds}  # (the demo's parity step calls it alike)
+    summary = run_parity(cfg, out, device=device, force=force, resume=resume, **limit)
     if summary.get("status") == "paused":
         click.echo(f"paused at step {summary['step']:,} of {summary['steps']:,} after {summary['train_s']:.0f} s of "
                    f"training (--max-seconds {max_seconds:g}); continue with the same command and --resume")
