@@ -192,9 +192,14 @@ def render(record: dict) -> str:
             f"{_text(st['torch'])} |")
     lines += ["", "## Exponents", ""]
     rows = record["rows"]
-    if not rows:
+    finished = [n for n, st in record["runs"].items() if st["status"] == "complete"]
+    if not rows and finished:
+        lines += [f"No exponent could be fitted from the finished runs ({', '.join(finished)}): too few sizes, "
+                  "steps or learned tasks for the fits of `quanta parity analyze`.", ""]
+    elif not rows:
         lines += ["No run has finished yet, so no exponent is measured: each GPU call of `gpu_run.sh` continues the "
-                  "runs (carry `runs/gpu` back in), and this page is written again from them.", ""]
+                  "runs (`benchmarks/gpu_pack.py carry runs/gpu .gpu-carry` before it, carry `.gpu-carry`), and this "
+                  "page is written again from them.", ""]
     else:
         lines += ["| run | α | quantity | measured [90% interval] | sd over seeds | paper | measured − paper | theory |",
                   "|---|---|---|---|---|---|---|---|"]

@@ -95,6 +95,8 @@ def test_a_page_before_any_run_has_finished(repro, tmp_path):
     assert record["rows"] == [] and analyses == {} and record["runs"]["alpha-sweep"] == {"status": "absent"}
     page = repro.render(record)
     assert "No run has finished yet" in page and "not measured yet" in page
+    record["runs"]["fig2-params"]["status"] = "complete"  # finished, but too small for any fit
+    assert "No exponent could be fitted from the finished runs (fig2-params)" in repro.render(record)
     assert repro.main([str(tmp_path / "nothing")]) == 2
 
 
