@@ -15,7 +15,8 @@
 #      The Fig. 10 α sweep runs one α at a time (alpha-sweep-aA: preset
 #      paper-alpha-sweep with alphas=[A]), so that each run's checkpoint (~40 MB)
 #      can travel between calls; first α = 0.4, the issue's target, with its 3 seeds.
-#      Kernel: the fused step's where step 0's verdict is "use" (PARITY_KERNEL overrides)
+#      Kernel: the fused step's where step 0's verdict is "use" (PARITY_KERNEL and PARITY_FUSED_CTRL override:
+#      a later call can skip step 0 and reuse the first call's verdict)
 #   2. QDG: 10k token gradients, pythia-70m shape, 1024 context (target <= 60 s)  QDG_S      (100)
 #      and the spectral step at 100k points on CUDA                               SPECTRAL_S (110)
 #   3. the peer benchmark: quanta against bergson on the same tokens              PEER_S     (80)
@@ -33,7 +34,9 @@
 # the packing), so a slow step shortens the later ones instead of losing the packed results to the call's limit.
 # Flags for a new parity run: PARITY_FLAGS (default TF32, and torch.compile on the plain path; the fused step
 # trains without the compiled forward). A resumed run keeps the flags, kernel and fused_ctrl of its manifest, as
-# --resume requires. GPU_STEPS (default "kernel parity qdg peer") runs only the sections it names.
+# --resume requires. GPU_STEPS (default "kernel parity qdg peer") runs only the sections it names; with parity
+# alone PARITY_S defaults to the whole call less the packing (a later call, once QDG and the peer are recorded:
+# GPU_STEPS=parity PARITY_KERNEL=triton PARITY_FUSED_CTRL=segments, as the first call's step 0 decided).
 set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
@@ -42,11 +45,11 @@ TMPD=$(mktemp -d /tmp/quanta-gpu-run-tmp.XXXX)
 if [ "$DRY" = 1 ]; then
   OUT=${OUT:-$(mktemp -d /tmp/quanta-gpu-run-out.XXXX)}
   DEVICE=cpu RUNS=${RUNS:-$TMPD/runs}
-  KERNEL_S=${KERNEL_S:-60} PARITY_S=${PARITY_S:-150} QDG_S=${QDG_S:-60} SPECTRAL_S=${SPECTRAL_S:-60} PEER_S=${PEER_S:-60}
+  KERNEL_S=${KERNEL_S:-60} PARITY_S=${PARITY_S:-} QDG_S=${QDG_S:-60} SPECTRAL_S=${SPECTRAL_S:-60} PEER_S=${PEER_S:-60}
 else
   : "${OUT:?OUT must name the folder whose files come back (the device tool sets it)}"
   DEVICE=cuda RUNS=${RUNS:-runs/gpu}
-  KERNEL_S=${KERNEL_S:-75} PARITY_S=${PARITY_S:-210} QDG_S=${QDG_S:-100} SPECTRAL_S=${SPECTRAL_S:-110} PEER_S=${PEER_S:-80}
+  KERNEL_S=${KERNEL_S:-75} PARITY_S=${PARITY_S:-} QDG_S=${QDG_S:-100} SPECTRAL_S=${SPECTRAL_S:-110} PEER_S=${PEER_S:-80}
 fi
 TOTAL_S=${TOTAL_S:-550} RESERVE_S=${RESERVE_S:-30}  # the whole call (the device tool's limit is 600 s)
 PARITY_MIN_S=${PARITY_MIN_S:-30}  # a run is not started with less of PARITY_S left (start-up would eat it)
@@ -54,6 +57,9 @@ PARITY_SLACK_S=${PARITY_SLACK_S:-15}  # a run pauses itself this long before its
 PARITY_MAX_S=${PARITY_MAX_S:-}  # a fixed --max-seconds for every run instead (0: each pauses at once; for tests)
 GPU_STEPS=${GPU_STEPS:-kernel parity qdg peer}  # the sections to run (e.g. only "parity" with a few minutes left)
 want() { case " $GPU_STEPS " in *" $1 "*) return 0 ;; esac; return 1; }
+if [ -z "$PARITY_S" ]; then  # 210 s beside the other steps; all the call but the packing when parity runs alone
+  if want kernel || want qdg || want peer; then PARITY_S=210; else PARITY_S=$(( TOTAL_S - RESERVE_S - 20 )); fi
+fi
 if [ "$DRY" = 1 ]; then
   PARITY_QUEUE=${PARITY_QUEUE:-alpha-sweep-a0.4 fig2-params fig2-data}
 else
@@ -144,12 +150,13 @@ fi
 # The reproductions' kernel: the fused step where step 0's verdict is "use" (weights within twice what TF32 alone
 # changes, and faster), in its faster fused_ctrl variant; else the plain one. PARITY_KERNEL=torch|triton overrides;
 # a run resumed keeps its own.
-step parity-kernel 10 "$TMPD/pk.json" $PY - "$TMPD/kernel.json" "${PARITY_KERNEL:-auto}" "$TMPD/pk.json" <<'PY'
+step parity-kernel 10 "$TMPD/pk.json" $PY - "$TMPD/kernel.json" "${PARITY_KERNEL:-auto}" "$TMPD/pk.json" \
+  "${PARITY_FUSED_CTRL:-auto}" <<'PY'
 import json, os, sys
-src, want, out = sys.argv[1:]
+src, want, out, want_ctrl = sys.argv[1:]
 rec = json.load(open(src)) if os.path.exists(src) else {}
 kernel = want if want != "auto" else ("triton" if rec.get("verdict") == "use" else "torch")
-ctrl = rec.get("fused_ctrl") or "segments"
+ctrl = want_ctrl if want_ctrl != "auto" else (rec.get("fused_ctrl") or "segments")
 json.dump({"kernel": kernel, "fused_ctrl": ctrl, "asked": want, "verdict": rec.get("verdict")}, open(out, "w"))
 print("parity kernel:", kernel, "fused_ctrl:", ctrl, "(asked", want + ", step 0's verdict", str(rec.get("verdict")) + ")")
 PY

@@ -141,7 +141,12 @@ def test_a_run_cut_short_pauses_travels_back_and_resumes_in_the_next_call(tmp_pa
     with tarfile.open(tmp_path / "out1" / "parity.tar.part00") as tar:
         tar.extractall(here, filter="data")
     assert load_benchmark("gpu_pack").main(["carry", str(here / "runs" / "gpu"), str(tmp_path / "carry")]) == 0
-    steps, res = call(tmp_path / "out2", CARRY=str(tmp_path / "carry"))
+    # a later call: parity alone gets the whole call but the packing, and the first call's kernel choice
+    steps, res = call(tmp_path / "out2", CARRY=str(tmp_path / "carry"), PARITY_KERNEL="torch",
+                      PARITY_FUSED_CTRL="rows")
+    assert "=== parity-alpha-sweep-a0.6 (limit 500 s" in (tmp_path / "out2" / "gpu_run.log").read_text()
+    assert {k: steps["parity-kernel"]["result"][k] for k in ("kernel", "fused_ctrl")} == {"kernel": "torch",
+                                                                                          "fused_ctrl": "rows"}
     p = steps["progress-alpha-sweep-a0.6"]["result"]
     assert p["status"] == "complete" and p["checkpoint_step"] is None
     with tarfile.open(tmp_path / "out2" / "parity.tar.part00") as tar:
