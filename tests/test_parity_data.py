@@ -129,6 +129,21 @@ def test_batches_across_epoch_boundaries_and_state_roundtrip():
     b.load_state_dict(st)
     got = [b.next() for _ in range(4)]
     assert all(torch.equal(x, y) for w, g in zip(want, got) for x, y in zip(w, g))
+    # the epoch order is not stored but drawn again from the state it came from; an earlier quanta's checkpoint,
+    # which stored the order itself, still loads
+    assert "perm" not in st and st["epoch_gen"] is not None
+    c = DataStream(tasks, D=10, seed=2, batch_size=4, device="cpu")
+    c.load_state_dict({"gen": st["gen"], "perm": _order_after(tasks, 3), "pos": st["pos"]})
+    got = [c.next() for _ in range(4)]
+    assert all(torch.equal(x, y) for w, g in zip(want, got) for x, y in zip(w, g))
+
+
+def _order_after(tasks, n_batches):
+    """The epoch order a D=10, seed=2, batch-4 stream holds after ``n_batches`` batches."""
+    s = DataStream(tasks, D=10, seed=2, batch_size=4, device="cpu")
+    for _ in range(n_batches):
+        s.next()
+    return s.perm.clone()
 
 
 def test_online_stream_is_fresh_each_step_and_seeded():

@@ -260,6 +260,7 @@ class DataStream:
         self.gen = torch.Generator(self.device).manual_seed(derive_seed(seed, tasks.alpha, self.D, "parity-batches"))
         self.train = None
         self.perm: torch.Tensor | None = None
+        self.epoch_gen: torch.Tensor | None = None  # the generator's state just before the epoch order was drawn
         self.pos = 0
         if self.D:
             tg = torch.Generator(self.device).manual_seed(derive_seed(seed, tasks.alpha, self.D, "parity-train"))
@@ -272,6 +273,7 @@ class DataStream:
         need, parts = self.batch_size, []
         while need:
             if self.perm is None or self.pos >= self.D:
+                self.epoch_gen = self.gen.get_state()
                 self.perm = torch.randperm(self.D, generator=self.gen, device=self.device)
                 self.pos = 0
             take = min(need, self.D - self.pos)
@@ -283,9 +285,18 @@ class DataStream:
         return task[idx], bits[idx], y[idx]
 
     def state_dict(self) -> dict:
-        return {"gen": self.gen.get_state(), "perm": None if self.perm is None else self.perm.cpu(), "pos": self.pos}
+        """The generator's state, and the epoch order as the state it was drawn from (it is drawn again on load):
+        paper-fig2-data's orders would take 93 MB, more than a checkpoint can carry between GPU calls."""
+        return {"gen": self.gen.get_state(), "epoch_gen": self.epoch_gen, "pos": self.pos}
 
     def load_state_dict(self, st: dict) -> None:
+        if st.get("perm") is not None:  # a checkpoint of an earlier quanta stored the order itself
+            self.perm, self.epoch_gen = st["perm"].to(self.device), None
+        elif st.get("epoch_gen") is not None:
+            self.gen.set_state(st["epoch_gen"])
+            self.epoch_gen = st["epoch_gen"]
+            self.perm = torch.randperm(self.D, generator=self.gen, device=self.device)
+        else:
+            self.perm = self.epoch_gen = None
         self.gen.set_state(st["gen"])
-        self.perm = None if st["perm"] is None else st["perm"].to(self.device)
         self.pos = int(st["pos"])
