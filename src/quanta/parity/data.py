@@ -287,7 +287,10 @@ class DataStream:
     def state_dict(self) -> dict:
         """The generator's state, and the epoch order as the state it was drawn from (it is drawn again on load):
         paper-fig2-data's orders would take 93 MB, more than a checkpoint can carry between GPU calls."""
-        return {"gen": self.gen.get_state(), "epoch_gen": self.epoch_gen, "pos": self.pos}
+        st = {"gen": self.gen.get_state(), "epoch_gen": self.epoch_gen, "pos": self.pos}
+        if self.epoch_gen is None and self.perm is not None:  # an order loaded from an older checkpoint, kept as is
+            st["perm"] = self.perm.cpu()
+        return st
 
     def load_state_dict(self, st: dict) -> None:
         if st.get("perm") is not None:  # a checkpoint of an earlier quanta stored the order itself

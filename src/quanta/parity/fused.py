@@ -183,7 +183,8 @@ def compile_ahead(cfg, *, arch: int = 90, splits: tuple[int, ...] = (1, 2)) -> l
     The batch size taken is ``cfg.batch_size`` (a sweep of fixed-D members all below it launches a smaller one).
 
     Returns one row per kernel variant: ``kernel``, ``split``, ``prec``, ``ctrl``, ``n_pad``, ``m_pad``,
-    ``shared_bytes``, ``shared_limit``, ``fits``, ``fp_fusion`` (as compiled: :data:`FP_FUSION`), ``seconds``. A kernel that fails to compile raises triton's error.
+    ``shared_bytes``, ``shared_limit``, ``fits``, ``fp_fusion`` (as compiled: :data:`FP_FUSION`), ``seconds``. A
+    kernel that fails to compile raises triton's error.
     """
     import time
 

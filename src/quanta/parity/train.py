@@ -33,8 +33,8 @@ log = logging.getLogger(__name__)
 
 LEARNED_NATS = 0.1 * math.log(2)  # "learned" threshold of the papers: 0.1 bits
 CHECKPOINT = "checkpoint.pt"
-_clock = time.monotonic  # the clock of run_parity's max_seconds (a test steps it)
 FINAL_STATE = "final_state.pt"
+_clock = time.monotonic  # the clock of run_parity's max_seconds (a test steps it)
 
 
 # ====================================================================== the trainer
