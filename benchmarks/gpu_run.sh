@@ -69,7 +69,15 @@ fi
 if [ "$DRY" = 1 ]; then CARRY=${CARRY:-}; else CARRY=${CARRY:-.gpu-carry}; fi  # the dry run carries only if told
 PY=${PYTHON:-python3}
 mkdir -p "$OUT" "$RUNS"
-if [ -n "$CARRY" ] && [ -d "$CARRY" ]; then cp -R "$CARRY"/. "$RUNS"/; fi  # manifests and unfinished runs' checkpoints (gpu_pack.py carry)
+# manifests and unfinished runs' checkpoints (gpu_pack.py carry); a run already here (a warm machine's earlier call
+# of this session) is newer than its carried copy and is kept
+if [ -n "$CARRY" ] && [ -d "$CARRY" ]; then
+  for d in "$CARRY"/*/; do
+    [ -d "$d" ] || continue
+    n=$(basename "$d")
+    if [ -e "$RUNS/$n" ]; then echo "carried $n: kept the copy already in $RUNS"; else cp -R "$d" "$RUNS/$n"; fi
+  done
+fi
 LOG=$OUT/gpu_run.log
 REC=$TMPD/records.jsonl
 : >"$REC"
