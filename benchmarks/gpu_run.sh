@@ -129,8 +129,12 @@ import importlib.util, sys
 import torch
 print("python", sys.version.split()[0], "torch", torch.__version__, "cuda", torch.cuda.is_available(),
       torch.cuda.get_device_name() if torch.cuda.is_available() else "")
-for name in ("triton", "bergson", "transformers"):
-    print(name, "installed" if importlib.util.find_spec(name) else "NOT installed")
+from importlib.metadata import PackageNotFoundError, version
+for name in ("numpy", "triton", "bergson", "transformers"):
+    try:
+        print(name, version(name) if importlib.util.find_spec(name) else "NOT installed")
+    except PackageNotFoundError:
+        print(name, "installed (version unknown)")
 PY
 
 # ---- 0. the fused step against the plain one, Fig. 2 shape: ms/step, agreement, and so the kernel of step 1
