@@ -3,8 +3,8 @@
 #
 # On the GPU machine, from the repo root (the run directory travels with the device tool's `carry`):
 #     bash benchmarks/gpu_chunk.sh PRESET RUN_DIR SECONDS [--set key=value ...]
-# starts the run (or resumes it when RUN_DIR already holds an unfinished one), stops it after SECONDS at the latest,
-# and packs RUN_DIR into parts of at most 15 MB under $OUT (the device tool brings back files of up to 16 MB).
+# starts the run (or resumes it when RUN_DIR already holds an unfinished one), pauses it with a checkpoint before
+# SECONDS are up, and packs RUN_DIR into parts of at most 15 MB under $OUT (the device tool brings back files of up to 16 MB).
 # Back here, unpack the parts over the old directory and carry it to the next call:
 #     rm -rf RUN_DIR && cat /work/.device/N/run.tar.part* | tar xf -
 # A finished run is packed without its checkpoint. The flags (--set ...) must be the same in every chunk.
@@ -17,7 +17,9 @@ export PYTHONPATH=src PYTHONUNBUFFERED=1 QUANTA_PROGRESS=0
 resume=
 if [ -f "$dir/manifest.json" ]; then resume=--resume; fi
 start=$(date +%s)
-timeout -s INT "$secs" python3 -m quanta parity run --preset "$preset" --device cuda --out "$dir" $resume "$@"
+# the run pauses itself 15 s before the hard timeout, with a checkpoint of the step it reached (--max-seconds)
+timeout -s INT "$secs" python3 -m quanta parity run --preset "$preset" --device cuda --out "$dir" $resume \
+  --max-seconds $(( secs > 30 ? secs - 15 : secs / 2 )) "$@"
 rc=$?
 echo "rc=$rc after $(( $(date +%s) - start )) s"
 python3 - "$dir" <<'PY'
