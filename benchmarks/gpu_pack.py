@@ -134,7 +134,8 @@ def pack(out: str, runs: str, records: str, names: list[str]) -> int:
         json.dump(summary, fh, indent=1)
     for r in steps:
         print(f"{r['step']:>26}: rc={r['rc']:<4} {r['seconds']:>5} s")
-    print(f"parity.tar: {len(data) / 2 ** 20:.1f} MB in {n_parts} part(s) of {', '.join(summary['runs_packed']) or 'no run'}; "
+    packed = ", ".join(summary["runs_packed"]) or "no run"
+    print(f"parity.tar: {len(data) / 2 ** 20:.1f} MB in {n_parts} part(s) of {packed}; "
           f"left out: {', '.join(rel) or 'nothing'}")
     return 0
 
