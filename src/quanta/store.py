@@ -426,22 +426,21 @@ class Run:
         """Write ``summary.json`` and mark the run complete. Returns the summary as written."""
         summary = to_jsonable(summary)
         atomic_write_json(self.path / SUMMARY, summary)
-        self._timings["total"] = self._timings.get("total_prior", 0.0) + time.perf_counter() - self._t0
-        self._manifest["timings_s"] = self._timings
-        self._manifest["ended_at"] = _now()
-        self._manifest["status"] = "complete"
-        self._write_manifest()
+        self._end("complete")
         return summary
 
     def pause(self, **fields) -> None:
         """Mark the run ``paused``: it stopped on purpose (a time limit) with a checkpoint, and ``resume`` continues
         it. Each pause is kept in the manifest's ``pauses`` with ``fields`` (e.g. the step reached) and its time."""
+        self._manifest.setdefault("pauses", []).append({**to_jsonable(fields), "at": _now()})
+        self._end("paused")
+
+    def _end(self, status: str) -> None:
+        """Record the total time, the end and ``status`` in the manifest, and write it."""
         self._timings["total"] = self._timings.get("total_prior", 0.0) + time.perf_counter() - self._t0
-        now = _now()
-        self._manifest.setdefault("pauses", []).append({**to_jsonable(fields), "at": now})
         self._manifest["timings_s"] = self._timings
-        self._manifest["ended_at"] = now
-        self._manifest["status"] = "paused"
+        self._manifest["ended_at"] = _now()
+        self._manifest["status"] = status
         self._write_manifest()
 
     def fail(self, exc: BaseException) -> None:
