@@ -93,11 +93,14 @@ t_all=$(date +%s)
 # step NAME SECONDS JSON_OR_- CMD...: runs CMD under a timeout, records rc and seconds (and the JSON file it wrote).
 # No step outlasts the call's budget: its limit is cut to what is left of TOTAL_S less RESERVE_S for the packing
 # (and timeout's 10 s grace), and a step with under 5 s left is skipped (rc 125), so the results always come back.
-step() {
-  local name=$1 secs=$2 json=$3
-  shift 3
+capped() {  # capped SECONDS: SECONDS, or what is left of the call's budget if that is less
   local left=$(( TOTAL_S - RESERVE_S - ($(date +%s) - t_all) ))
-  if [ "$left" -lt "$secs" ]; then secs=$left; fi
+  echo $(( left < $1 ? left : $1 ))
+}
+step() {
+  local name=$1 json=$3 secs
+  secs=$(capped "$2")
+  shift 3
   if [ "$secs" -lt 5 ]; then
     echo; echo "=== $name: skipped, $(( $(date +%s) - t_all )) s of TOTAL_S=$TOTAL_S spent"
     echo "{\"step\": \"$name\", \"rc\": 125, \"seconds\": 0, \"result\": \"skipped: no time left\"}" >>"$REC"
@@ -214,8 +217,7 @@ PY
   local interp=
   if [ "$DRY" = 1 ] && [ "$kernel" = triton ]; then interp="env TRITON_INTERPRET=1"; fi
   # the run pauses itself (a checkpoint of the step it reached) PARITY_SLACK_S before the hard timeout
-  local left=$(( TOTAL_S - RESERVE_S - ($(date +%s) - t_all) ))
-  if [ "$left" -lt "$secs" ]; then secs=$left; fi
+  secs=$(capped "$secs")  # as step will cut it
   local max=${PARITY_MAX_S:-$(( secs > 2 * PARITY_SLACK_S ? secs - PARITY_SLACK_S : secs / 2 ))}
   step "parity-$name" "$secs" "$dir/summary.json" \
     $interp $PY -m quanta parity run --preset "$preset" --device "$DEVICE" --out "$dir" $resume $flags $extra \
