@@ -69,6 +69,9 @@ def carry(runs: str, dest: str) -> int:
         print(f"the carry would be {total / 2 ** 20:.0f} MB, over {CARRY_MAX / 2 ** 20:.0f} MB: the checkpoints of "
               f"{', '.join(cks)}; carry fewer unfinished runs (move one out of {runs} for this call)")
         return 2
+    if os.path.exists(dest) and not os.path.isdir(dest):
+        print(f"{dest} is a file: name a folder for the carry, e.g. .gpu-carry")
+        return 2
     if os.path.isdir(dest):
         shutil.rmtree(dest)
     for name, files in plan:
@@ -112,6 +115,11 @@ def plan_pack(runs: str, names: list[str], budget: int = PART * MAX_PARTS) -> tu
 
 
 def pack(out: str, runs: str, records: str, names: list[str]) -> int:
+    from quanta.store import atomic_write_bytes, atomic_write_json
+
+    if not (os.path.isdir(out) and os.path.isfile(records)):
+        print(f"pack needs the folder OUT ({out}) and the steps' records ({records}): gpu_run.sh makes both")
+        return 2
     with open(records) as fh:
         steps = [json.loads(line) for line in fh if line.strip()]
     taken, left = plan_pack(runs, names)
@@ -125,13 +133,11 @@ def pack(out: str, runs: str, records: str, names: list[str]) -> int:
             os.remove(os.path.join(out, old))
     n_parts = -(-len(data) // PART)
     for i in range(n_parts):
-        with open(os.path.join(out, f"parity.tar.part{i:02d}"), "wb") as fh:
-            fh.write(data[i * PART:(i + 1) * PART])
+        atomic_write_bytes(os.path.join(out, f"parity.tar.part{i:02d}"), data[i * PART:(i + 1) * PART])
     rel = [os.path.relpath(p, runs) for p in left]
     summary = {"steps": steps, "runs_packed": [n for n in names if os.path.isdir(os.path.join(runs, n))],
                "parity_tar_bytes": len(data), "parity_tar_parts": n_parts, "left_out": rel}
-    with open(os.path.join(out, "results.json"), "w") as fh:
-        json.dump(summary, fh, indent=1)
+    atomic_write_json(os.path.join(out, "results.json"), summary)
     for r in steps:
         print(f"{r['step']:>26}: rc={r['rc']:<4} {r['seconds']:>5} s")
     packed = ", ".join(summary["runs_packed"]) or "no run"
