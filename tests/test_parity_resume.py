@@ -121,3 +121,25 @@ def test_a_paused_run_carried_and_resumed_equals_one_run(tmp_path, monkeypatch):
     b = torch.load(moved / "final_state.pt", weights_only=True)["models"]
     assert all(torch.equal(x[k], y[k]) for x, y in zip(a, b) for k in x)
     assert not (moved / "checkpoint.pt").exists()
+
+
+def test_checkpoint_keeps_accuracies_as_counts_and_restores_them_bit_for_bit():
+    """A checkpoint stores each evaluation's accuracies as int16 counts of correct test samples (a third of what
+    float64 takes; paper-fig2-data's records must fit a GPU call's carry); loading gives back the same float64, and
+    a checkpoint that stored the accuracies themselves still loads."""
+    from quanta.parity.presets import preset_config
+
+    cfg = preset_config("cpu-tiny", {"steps": 30, "n_evals": 3, "n_test_per_task": 37})
+    a = SweepTrainer(cfg)
+    a.train()
+    st = a.state_dict()
+    assert all("acc" not in r and r["acc_count"].dtype == torch.int16 for r in st["records"])
+    old = {**st, "records": [{**{k: v for k, v in r.items() if k != "acc_count"}, "acc": r0["acc"]}
+                             for r, r0 in zip(st["records"], a.records)]}
+    for state in (st, old):
+        b = SweepTrainer(cfg)
+        b.load_state_dict(state)
+        assert len(b.records) == len(a.records) >= 3
+        for x, y in zip(a.records, b.records):
+            assert x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x)
+    assert any(((r["acc"] > 0) & (r["acc"] < 1)).any() for r in a.records)  # fractions, not only 0 and 1

@@ -222,7 +222,7 @@ class SweepTrainer:
             "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
             "optim": _to_cpu(self.opt.state_dict()),
             "streams": [s.state_dict() for s in self.streams],
-            "records": self.records,
+            "records": [self._packed(r) for r in self.records],
             "best_loss": self.best_loss, "best_step": self.best_step, "bad": self.bad,
             "stopped_step": self.stopped_step,
             # the frozen members' parameters equal their snapshot after every step (_restore_frozen), and the rest of
@@ -230,6 +230,23 @@ class SweepTrainer:
             # model: 14 MB less for paper-fig2-data, whose checkpoint must fit what a GPU call carries
             "snapshot": None if self.snapshot is None else True,
         }
+
+    def _packed(self, ev: dict) -> dict:
+        """An evaluation as a checkpoint keeps it: each accuracy as its count of correct test samples (int16), which
+        :meth:`_unpacked` divides again to the same float64; the records of paper-fig2-data would otherwise add
+        21 MiB to a checkpoint that must fit what a GPU call carries."""
+        n = self.cfg.n_test_per_task
+        dtype = torch.int16 if n <= torch.iinfo(torch.int16).max else torch.int32
+        out = {k: v for k, v in ev.items() if k != "acc"}
+        out["acc_count"] = torch.round(ev["acc"] * n).to(dtype)
+        return out
+
+    def _unpacked(self, ev: dict) -> dict:
+        if "acc" in ev:  # a checkpoint of an earlier quanta kept the accuracies themselves
+            return dict(ev)
+        out = {k: v for k, v in ev.items() if k != "acc_count"}
+        out["acc"] = ev["acc_count"].double() / self.cfg.n_test_per_task
+        return out
 
     def load_state_dict(self, st: dict[str, Any]) -> None:
         if st.get("config") != _jsonable_config(self.cfg):
@@ -239,7 +256,7 @@ class SweepTrainer:
         for s, ss in zip(self.streams, st["streams"]):
             s.load_state_dict(ss)
         self.step = int(st["step"])
-        self.records = list(st["records"])
+        self.records = [self._unpacked(r) for r in st["records"]]
         self.best_loss, self.best_step, self.bad = st["best_loss"], st["best_step"], st["bad"]
         self.stopped_step = st["stopped_step"]
         snap = st["snapshot"]
