@@ -1,0 +1,73 @@
+"""docs/benchmarks.md's plan of the GPU reproductions, recomputed from the presets: the work of an α run against the
+Fig. 2 sweep, the checkpoint sizes that must fit a device call's carry, and the GPU time scaled from the recorded
+step time. No figure of that paragraph is typed without a check."""
+
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+from quanta.parity.ensemble import BatchedMLP
+from quanta.parity.presets import preset_config
+
+ROOT = Path(__file__).resolve().parents[1]
+MIB = 2 ** 20
+WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine", 10: "ten"}
+
+
+@pytest.fixture(scope="module")
+def page():
+    return " ".join((ROOT / "docs" / "benchmarks.md").read_text().split())  # one space between words
+
+
+def _runs():
+    cfgs = {"alpha": preset_config("paper-alpha-sweep", {"alphas": [0.4]}),
+            "fig2-params": preset_config("paper-fig2-params"), "fig2-data": preset_config("paper-fig2-data")}
+    hidden = {k: len(c.groups) * sum(c.widths) for k, c in cfgs.items()}
+    return cfgs, hidden
+
+
+def test_work_and_time_of_the_queue(page):
+    cfgs, hidden = _runs()
+    a, p = cfgs["alpha"], cfgs["fig2-params"]
+    ratio = hidden["alpha"] / hidden["fig2-params"]
+    assert (f"each α run steps {len(a.groups)} × {sum(a.widths):,} hidden units, {ratio:.2f} times the Fig. 2 "
+            f"sweep's {hidden['fig2-params']:,}, for half its steps") in page and a.steps * 2 == p.steps
+    ms = float(re.search(r"Scaled from the recorded ([\d.]+) ms by the work ratio", page).group(1))
+    minutes = {k: cfgs[k].steps * ms / 1000 * hidden[k] / hidden["fig2-params"] / 60 for k in cfgs}
+    n_alphas = len(preset_config("paper-alpha-sweep").alphas)
+    total = minutes["fig2-params"] + n_alphas * minutes["alpha"] + minutes["fig2-data"]
+    target = total * 0.5 / ms
+    assert (f"the queue needs about {round(total)} GPU minutes on the plain step (fig2-params "
+            f"{round(minutes['fig2-params'])} of steps, each α run {round(minutes['alpha'])}, fig2-data at most "
+            f"{round(minutes['fig2-data'])}), some {WORDS[math.ceil(total * 60 / 500)]} calls of parity alone; at the "
+            f"0.5 ms target about {round(target)} minutes, {WORDS[math.ceil(target * 60 / 500)]} calls") in page
+
+
+def test_checkpoint_sizes_fit_the_carry(page):
+    """Model and AdamW state are three float32 copies of the parameters; the evaluations are a float64 loss and an
+    int16 count per (group, member, task) and evaluation. The page's measured sizes agree with these shapes (the
+    rest of a checkpoint: generator states, small tensors, pickling, is under 0.5 MiB), and every run ends within
+    what gpu_pack.py carries."""
+    from conftest import load_benchmark
+
+    cfgs, _ = _runs()
+    m = re.search(r"a checkpoint after one step holds ([\d.]+) MiB for an α run, ([\d.]+) MiB for fig2-params and "
+                  r"([\d.]+) MiB for fig2-data .*? All its evaluations add ([\d.]+), ([\d.]+) and ([\d.]+) MiB by a "
+                  r"run's end .*? ends near (\d+) MiB, within the (\d+) MiB that `gpu_pack.py carry` allows", page)
+    assert m, "the checkpoint sentence of docs/benchmarks.md"
+    stated = [float(v) for v in m.groups()]
+    ends = []
+    for i, key in enumerate(("alpha", "fig2-params", "fig2-data")):
+        c = cfgs[key]
+        model = BatchedMLP(c.n_tasks, c.n, c.widths, len(c.groups), c.depth, seeds=[s for _, _, s in c.groups])
+        state = 12 * sum(q.numel() for q in model.parameters()) / MIB
+        evals = len(c.eval_steps()) * len(c.groups) * len(c.widths) * c.n_tasks * (8 + 2) / MIB
+        assert 0 <= stated[i] - state < 0.5 and 0 <= stated[3 + i] - evals < 0.5, key
+        ends.append(stated[i] + stated[3 + i])
+    assert round(max(ends)) == stated[6] and max(ends) < stated[7] == load_benchmark("gpu_pack").CARRY_MAX / MIB
+    sweep = len(preset_config("paper-alpha-sweep").alphas) * stated[0]
+    assert f"the whole sweep's ({sweep:.0f} MiB) could not" in page
+    orders = sum(cfgs["fig2-data"].data_sizes) * 8 / MIB
+    assert f"{len(cfgs['fig2-data'].data_sizes)} epoch orders, {orders:.0f} MiB as int64" in page
