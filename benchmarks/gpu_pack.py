@@ -64,9 +64,9 @@ def carry(runs: str, dest: str) -> int:
         plan.append((name, files))
         total += sum(os.path.getsize(os.path.join(d, f)) for f in files)
     if total > CARRY_MAX:
-        cks = [f"{n} ({os.path.getsize(os.path.join(runs, n, 'checkpoint.pt')) / 2 ** 20:.0f} MB)"
+        cks = [f"{n} ({os.path.getsize(os.path.join(runs, n, 'checkpoint.pt')) / 2 ** 20:.0f} MiB)"
                for n, fs in plan if "checkpoint.pt" in fs]
-        print(f"the carry would be {total / 2 ** 20:.0f} MB, over {CARRY_MAX / 2 ** 20:.0f} MB: the checkpoints of "
+        print(f"the carry would be {total / 2 ** 20:.0f} MiB, over {CARRY_MAX / 2 ** 20:.0f} MiB: the checkpoints of "
               f"{', '.join(cks)}; carry fewer unfinished runs (move one out of {runs} for this call)")
         return 2
     if os.path.exists(dest) and not os.path.isdir(dest):
@@ -79,7 +79,7 @@ def carry(runs: str, dest: str) -> int:
         for f in files:
             shutil.copy2(os.path.join(runs, name, f), os.path.join(dest, name, f))
     unfinished = [n for n, fs in plan if "checkpoint.pt" in fs]
-    print(f"{dest}: {len(plan)} run(s), {total / 2 ** 20:.1f} MB; resumable: {', '.join(unfinished) or 'none'}")
+    print(f"{dest}: {len(plan)} run(s), {total / 2 ** 20:.1f} MiB; resumable: {', '.join(unfinished) or 'none'}")
     return 0
 
 
@@ -105,7 +105,7 @@ def plan_pack(runs: str, names: list[str], budget: int = PART * MAX_PARTS) -> tu
     used, taken, left = 2 * 10240, [], []  # the tar's end blocks, rounded up to its record size
     for group in groups:
         for unit in group:
-            size = sum(_tar_size(os.path.getsize(p)) for p in unit) + 512 * len(unit)  # and folder entries
+            size = sum(_tar_size(os.path.getsize(p)) for p in unit) + 512 * len(unit)  # and a long name's header
             if used + size <= budget:
                 taken += unit
                 used += size
@@ -141,7 +141,7 @@ def pack(out: str, runs: str, records: str, names: list[str]) -> int:
     for r in steps:
         print(f"{r['step']:>26}: rc={r['rc']:<4} {r['seconds']:>5} s")
     packed = ", ".join(summary["runs_packed"]) or "no run"
-    print(f"parity.tar: {len(data) / 2 ** 20:.1f} MB in {n_parts} part(s) of {packed}; "
+    print(f"parity.tar: {len(data) / 2 ** 20:.1f} MiB in {n_parts} part(s) of {packed}; "
           f"left out: {', '.join(rel) or 'nothing'}")
     return 0
 

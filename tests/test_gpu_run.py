@@ -207,7 +207,7 @@ def test_pack_takes_tables_then_checkpoints_then_weights_while_they_fit(tmp_path
     finally:
         gp.CARRY_MAX = old
     msg = capsys.readouterr().out.strip().splitlines()
-    assert len(msg) == 1 and "cut (0 MB)" in msg[0] and not (tmp_path / "carry2").exists()
+    assert len(msg) == 1 and "cut (0 MiB)" in msg[0] and not (tmp_path / "carry2").exists()
     assert gp.main(["carry", str(tmp_path / "nowhere"), str(tmp_path / "carry3")]) == 2
     (tmp_path / "afile").write_text("x")
     assert gp.main(["carry", str(runs), str(tmp_path / "afile")]) == 2 and (tmp_path / "afile").read_text() == "x"
