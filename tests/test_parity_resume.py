@@ -143,3 +143,13 @@ def test_checkpoint_keeps_accuracies_as_counts_and_restores_them_bit_for_bit():
         for x, y in zip(a.records, b.records):
             assert x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x)
     assert any(((r["acc"] > 0) & (r["acc"] < 1)).any() for r in a.records)  # fractions, not only 0 and 1
+
+
+def test_max_seconds_refuses_nonsense_in_one_line(cli_run, tmp_path):
+    for bad in ("-1", "soon"):
+        code, out, err = cli_run("parity", "run", "--preset", "cpu-tiny", "--out", tmp_path / "r", "--max-seconds", bad)
+        assert code == 2 and len(err.strip().splitlines()) == 1 and "--max-seconds" in err, err
+        assert not (tmp_path / "r").exists()
+    code, out, err = cli_run("parity", "run", "--preset", "cpu-tiny", "--out", tmp_path / "r", "--max-seconds", "0",
+                             "--set", "steps=20")
+    assert code == 0 and "paused at step 0 of 20" in out and "--resume" in out, err
