@@ -213,6 +213,33 @@ def test_force_clears_a_killed_run_whole(tmp_path):
     assert [p.name for p in out.iterdir()] == ["manifest.json"]
 
 
+def test_a_paused_run_is_an_ended_run(tmp_path, monkeypatch):
+    """A pause ends an attempt cleanly: its list of files is whole, so --force keeps what the user added; resuming
+    it clears its end, and the run's total time sums the attempts, as each timed block's does."""
+    import quanta.store as store
+
+    now = iter([0.0, 5.0, 20.0, 100.0, 103.0, 110.0, 200.0, 207.0, 230.0, 300.0])
+    monkeypatch.setattr(store.time, "perf_counter", lambda: next(now))
+    out = tmp_path / "r"
+    run = Run.create(out, command="x", config={}, resume=None)  # clock 0
+    with run.timer("train"):  # 5 .. 20
+        _write_engine_files(run)
+    run.pause(step=7)  # 100
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["status"] == "paused" and man["ended_at"] and man["timings_s"] == {"train": 15.0, "total": 100.0}
+    again = Run.create(out, command="x", config={}, resume=True)  # 103
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["status"] == "running" and man["ended_at"] is None and len(man["pauses"]) == 1
+    with again.timer("train"):  # 110 .. 200
+        pass
+    again.pause(step=9)  # 207: this attempt's 104 s and the first one's 100
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["timings_s"] == {"train": 105.0, "total": 204.0} and [q["step"] for q in man["pauses"]] == [7, 9]
+    (out / "notes.md").write_text("n")
+    Run.create(out, command="x", config={}, force=True)  # 230
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "notes.md"]
+
+
 def test_resumed_run_keeps_the_user_files_of_the_run_it_continues(tmp_path):
     out = tmp_path / "r"
     Run.create(out, command="x", config={}).finish({})

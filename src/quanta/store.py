@@ -174,6 +174,7 @@ class Run:
         self.path = Path(path)
         self._timings: dict[str, float] = {}
         self._t0 = time.perf_counter()
+        self._total_prior = 0.0  # seconds of a resumed run's earlier attempts that ended (Run.create sets it)
         self.resumed = False
         self.resumable = False
         self._made: Path | None = None
@@ -283,6 +284,9 @@ class Run:
             manifest = prior
             manifest.setdefault("resumed_at", []).append(_now())
             manifest["status"] = "running"
+            manifest["ended_at"] = None  # the earlier attempt's end (a pause) is no longer the run's
+            # the attempts that ended (paused) count towards the run's total, as each timed block's seconds do
+            run._total_prior = float((manifest.get("timings_s") or {}).get("total", 0.0))
         else:
             from quanta.utils import package_versions
 
@@ -437,7 +441,7 @@ class Run:
 
     def _end(self, status: str) -> None:
         """Record the total time, the end and ``status`` in the manifest, and write it."""
-        self._timings["total"] = self._timings.get("total_prior", 0.0) + time.perf_counter() - self._t0
+        self._timings["total"] = self._total_prior + time.perf_counter() - self._t0
         self._manifest["timings_s"] = self._timings
         self._manifest["ended_at"] = _now()
         self._manifest["status"] = status
@@ -548,12 +552,13 @@ def _check_writable(path: Path) -> None:
 def _clear_run_dir(path: Path, manifest: dict) -> None:
     """Remove what the run in ``path`` wrote (only called when it holds a manifest), keeping files the user added.
 
-    A run that ended (complete or failed) lists the names it owns in its manifest (``files``, recorded at each
-    manifest write and when it ends); only those, its manifest and summary go. A run that did not end (killed,
-    so its list may miss what it wrote last) or one written before the list was kept is cleared entirely.
+    A run that ended (complete, failed, or paused at a time limit) lists the names it owns in its manifest
+    (``files``, recorded at each manifest write and when it ends); only those, its manifest and summary go. A run
+    that did not end (killed, so its list may miss what it wrote last) or one written before the list was kept is
+    cleared entirely.
     """
     owned = manifest.get(FILES)
-    if manifest.get("status") not in ("complete", "failed") or not isinstance(owned, list):
+    if manifest.get("status") not in ("complete", "failed", "paused") or not isinstance(owned, list):
         for child in path.iterdir():
             _remove_entry(child)
         return
