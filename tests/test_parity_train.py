@@ -46,6 +46,7 @@ def test_presets_match_the_issue():
     assert a.alphas == (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8) and a.seeds == (0, 1, 2)
     assert (a.n_tasks, a.n, a.k, a.batch_size, a.steps, a.data_sizes) == (500, 100, 3, 20000, 100_000, (0,))
     assert len(a.widths) == 20 and a.widths[:3] == (9, 11, 14) and a.widths[-1] == 300
+    assert list(a.widths) == [int(w) for w in np.power(2, np.linspace(np.log2(10), np.log2(300), 20))]
     assert (a.lr, a.weight_decay, a.depth) == (1e-3, 0.0, 1)
     s = preset_config("cpu-small")
     assert len(s.widths) >= 8 and s.alphas == (0.4,) and s.k == 3

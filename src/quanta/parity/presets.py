@@ -18,8 +18,11 @@ def _geom_ints(lo: float, hi: float, num: int) -> list[int]:
 
 PAPER_WIDTHS = _geom_ints(10, 500, 30)  # 30 distinct widths, 10 .. 500
 #: The widths of the paper's Fig. 10 sweep, as the reference code computes them (experiments/P-scaling-17 of
-#: ejmichaud/quantization-model: ``int`` of 20 log-spaced values from 10 to 300, so the first is 9).
-ALPHA_SWEEP_WIDTHS = [int(w) for w in np.power(2, np.linspace(np.log2(10), np.log2(300), 20))]
+#: ejmichaud/quantization-model: ``int`` of 20 log-spaced values from 10 to 300, so the first is 9). Written out,
+#: because the formula's ends land within a rounding error of whole numbers (9.999… and 300.000…1), where another
+#: libm could truncate differently and a resumed run would then no longer match its checkpoint's config; a test
+#: checks the list against the formula.
+ALPHA_SWEEP_WIDTHS = [9, 11, 14, 17, 20, 24, 29, 35, 41, 50, 59, 71, 85, 102, 122, 146, 175, 209, 250, 300]
 
 #: name -> (one-line description, fields that differ from the ParityConfig defaults)
 PRESETS: dict[str, tuple[str, dict]] = {
