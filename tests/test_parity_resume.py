@@ -153,3 +153,19 @@ def test_max_seconds_refuses_nonsense_in_one_line(cli_run, tmp_path):
     code, out, err = cli_run("parity", "run", "--preset", "cpu-tiny", "--out", tmp_path / "r", "--max-seconds", "0",
                              "--set", "steps=20")
     assert code == 0 and "paused at step 0 of 20" in out and "--resume" in out, err
+
+
+def test_resuming_a_paused_run_without_its_checkpoint_is_refused(cli_run, tmp_path):
+    """A paused run whose checkpoint was lost (a carry of its manifest alone) is not quietly started again from
+    step 0: one line, exit 2, the run left as it was; --force starts it over."""
+    out = tmp_path / "r"
+    args = ("parity", "run", "--preset", "cpu-tiny", "--out", out, "--set", "steps=20")
+    code, _, err = cli_run(*args, "--max-seconds", "0")
+    assert code == 0 and (out / "checkpoint.pt").exists(), err
+    (out / "checkpoint.pt").unlink()
+    before = (out / "manifest.json").read_text()
+    code, _, err = cli_run(*args, "--resume")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "checkpoint.pt is missing" in err, err
+    assert "--force" in err and (out / "manifest.json").read_text() == before
+    code, _, err = cli_run(*args, "--force")
+    assert code == 0 and json.loads((out / "manifest.json").read_text())["status"] == "complete", err

@@ -166,7 +166,9 @@ class SweepTrainer:
             loss_sum.index_add_(2, t, ce.permute(0, 2, 1).double())
             acc_sum.index_add_(2, t, correct.permute(0, 2, 1).double())
         loss = (loss_sum / cfg.n_test_per_task).cpu()
-        acc = (acc_sum / cfg.n_test_per_task).cpu()
+        # divided on the CPU, as _unpacked divides a checkpoint's counts: CUDA divides by a scalar as a product with
+        # its reciprocal, a last bit off for some counts, so a resumed run's earlier accuracies would differ
+        acc = acc_sum.cpu() / cfg.n_test_per_task
         probs = self.probs.cpu()[:, None, :]
         return {"loss": loss, "acc": acc, "mean_loss": (loss * probs).sum(-1), "mean_acc": (acc * probs).sum(-1)}
 
@@ -394,6 +396,25 @@ def check_sweep_memory(cfg: ParityConfig, device) -> None:
                  "lower widths=..., batch_size=... or eval_batch=...", available=total, where=where)
 
 
+def _refuse_paused_without_checkpoint(out: Path) -> None:
+    """A paused run always holds the checkpoint of the step it reached; without it, resuming would quietly start
+    again from step 0 (e.g. after copying only its manifest elsewhere), so that is refused before anything is
+    written."""
+    import json
+
+    from quanta.store import MANIFEST
+
+    try:
+        manifest = json.loads((out / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return  # no run there (or not readable): Run.create says what is wrong
+    if isinstance(manifest, dict) and manifest.get("status") == "paused" and not (out / CHECKPOINT).exists():
+        step = ((manifest.get("pauses") or [{}])[-1] or {}).get("step", "?")
+        raise QuantaError(f"{out} was paused at step {step}, but its {CHECKPOINT} is missing, so resuming would "
+                          "start again from step 0",
+                          f"put the run's {CHECKPOINT} back, or pass force=True to start over")
+
+
 def run_parity(cfg: ParityConfig, out, *, device: str | None = None, force: bool = False, resume: bool = False,
                argv: list[str] | None = None, max_seconds: float | None = None) -> dict:
     """Train a sweep and write its run directory (tables, ``final_state.pt``, a figure, summary).
@@ -422,6 +443,8 @@ def run_parity(cfg: ParityConfig, out, *, device: str | None = None, force: bool
     deadline = None if max_seconds is None else t_call + float(max_seconds)
     dev = resolve_device(device)
     check_sweep_memory(cfg, dev)
+    if resume:
+        _refuse_paused_without_checkpoint(Path(out))
     run = Run.create(out, command="parity run", config=asdict(cfg), seed=cfg.task_seed,
                      device=device_description(dev), force=force, resume=resume, argv=argv)
     with run:
