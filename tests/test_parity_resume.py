@@ -6,7 +6,6 @@ import sys
 import time
 
 import pandas as pd
-import pytest
 import torch
 
 from quanta.parity.train import ParityConfig, SweepTrainer
