@@ -80,10 +80,16 @@ def cells(e: dict) -> list[str]:
             parity.append(f"{name}: {_outcome(run)}")
             continue
         p = prog["result"]
+        if p.get("status") is None or p.get("steps") is None:  # a new run that failed early is removed whole
+            parity.append(f"{name}: no run left ({_outcome(run)})")
+            continue
         done = p["steps"] if p["status"] == "complete" else p["checkpoint_step"]
         how = p["kernel"] + (f"/{p['fused_ctrl']}" if p["kernel"] == "triton" and p.get("fused_ctrl") else "")
         parity.append(f"{name}: {p['status']}, step {done if done is not None else 0:,} of {p['steps']:,} "
                       f"({how}; {run['seconds'] if run else 0} s)")
+    stop = _step(e, "queue-stop")
+    if stop is not None:
+        parity.append(f"queue stopped: {stop['result']}")
     if e.get("left_out"):
         parity.append(f"not brought back (over the size limit): {', '.join(e['left_out'])}")
     chosen = pk["result"]["kernel"] if pk and isinstance(pk.get("result"), dict) else "–"

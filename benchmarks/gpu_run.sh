@@ -20,11 +20,15 @@
 #   2. QDG: 10k token gradients, pythia-70m shape, 1024 context (target <= 60 s)  QDG_S      (100)
 #      and the spectral step at 100k points on CUDA                               SPECTRAL_S (110)
 #   3. the peer benchmark: quanta against bergson on the same tokens              PEER_S     (80)
-# then packs what comes back into at most 8 files of at most 15 MB under $OUT (benchmarks/gpu_pack.py):
+# then packs what comes back into at most 8 files under $OUT, each within 16 MiB and all within 64 MiB, the device
+# tool's limits (benchmarks/gpu_pack.py):
 #   gpu_run.log (everything printed), results.json (one record per step: rc, seconds, the figures a step writes)
 #   and parity.tar.partNN (at most 5) holding the runs this call touched: their tables first, then the checkpoints of
 #   unfinished ones, then the weights of finished ones, each while it fits; what is left out is said in results.json.
-# Back here: `cat parity.tar.part* | tar xf -` in the repo root recreates runs/gpu/NAME, and before the next call
+#   A run of the queue is not started when its checkpoint might not fit beside what the call already brings back
+#   (gpu_pack.py room), and the queue stops after a run that neither finished nor paused (a failure would recur).
+# Back here: `cat FILES_AT/parity.tar.part* | tar xf -` in the repo root (FILES_AT: where the device tool put the
+# files) recreates runs/gpu/NAME, and before the next call
 # `python benchmarks/gpu_pack.py carry runs/gpu .gpu-carry` writes what that call must carry (manifests, and the
 # checkpoints of unfinished runs): carry [".whl", ".gpu-carry"].
 #
@@ -182,8 +186,14 @@ if [ "$PK" = triton ] || [ "$DRY" = 1 ]; then NEW_FLAGS=${PARITY_FLAGS:---set tf
 else NEW_FLAGS=${PARITY_FLAGS:---set tf32=true --set compile=true}; fi
 
 # ---- 1. the parity reproductions: PARITY_QUEUE in order, one shared budget
-# chunk NAME SECONDS: one resumable chunk of run NAME (alpha-sweep-aA, fig2-params or fig2-data) into RUNS/NAME
+# chunk NAME SECONDS: one resumable chunk of run NAME (alpha-sweep-aA, fig2-params or fig2-data) into RUNS/NAME;
+# returns 1 when the queue must stop (no room left in what comes back, or the run neither finished nor paused)
 TOUCHED=
+stop_queue() {  # stop_queue REASON: said in the log and in results.json
+  echo "=== parity: queue stopped: $1"
+  $PY -c 'import json, sys; open(sys.argv[1], "a").write(json.dumps({"step": "queue-stop", "rc": 0, "seconds": 0,
+"result": sys.argv[2]}) + "\n")' "$REC" "$1"
+}
 chunk() {
   local name=$1 secs=$2 dir=$RUNS/$1 resume= flags=$NEW_FLAGS kernel=$PK ctrl=$FC
   local preset=paper-$name extra="--set checkpoint_every=5000"
@@ -214,6 +224,13 @@ PY
     if [ "$status" = complete ]; then echo; echo "=== parity-$name: finished earlier, skipped"; return; fi
     resume=--resume
   fi
+  local why
+  why=$($PY benchmarks/gpu_pack.py room "$OUT" "$RUNS" "$name" $TOUCHED)
+  case $? in
+    0) ;;
+    1) echo; stop_queue "$why"; return 1 ;;
+    *) echo; stop_queue "gpu_pack.py room failed: $why"; return 1 ;;
+  esac
   local interp=
   if [ "$DRY" = 1 ] && [ "$kernel" = triton ]; then interp="env TRITON_INTERPRET=1"; fi
   # the run pauses itself (a checkpoint of the step it reached) PARITY_SLACK_S before the hard timeout
@@ -224,7 +241,7 @@ PY
     --set kernel="$kernel" --set fused_ctrl="$ctrl" --max-seconds "$max"
   if [ $? = 125 ]; then return; fi  # skipped: no time left
   TOUCHED="$TOUCHED $name"
-  $PY - "$dir" "$REC" "$name" <<'PY'
+  if ! $PY - "$dir" "$REC" "$name" <<'PY'
 import json, os, sys
 import torch
 d, rec, name = sys.argv[1:]
@@ -237,7 +254,12 @@ progress = {"status": man.get("status"), "checkpoint_step": step, "steps": cfg.g
             "alphas": cfg.get("alphas"), "seeds": cfg.get("seeds"), "kernel": cfg.get("kernel"),
             "fused_ctrl": cfg.get("fused_ctrl"), "tf32": cfg.get("tf32"), "compile": cfg.get("compile")}
 open(rec, "a").write(json.dumps({"step": f"progress-{name}", "rc": 0, "seconds": 0, "result": progress}) + "\n")
+sys.exit(0 if man.get("status") in ("complete", "paused") else 1)
 PY
+  then
+    stop_queue "$name neither finished nor paused (see its step above); the next runs would likely fail the same way"
+    return 1
+  fi
 }
 t_parity=$(date +%s)
 want parity || { echo; echo "=== parity: not in GPU_STEPS=$GPU_STEPS"; PARITY_QUEUE=; }
@@ -246,7 +268,7 @@ for name in $PARITY_QUEUE; do
   if [ "$left" -lt "$PARITY_MIN_S" ]; then
     echo; echo "=== parity: $left s of PARITY_S=$PARITY_S left; the rest of the queue waits for the next call"; break
   fi
-  chunk "$name" "$left"
+  chunk "$name" "$left" || break
 done
 
 # ---- 2. QDG at scale: 10k token gradients, then the spectral step at 100k points
@@ -275,7 +297,7 @@ else
     --per-context 4 --bergson-dim 16 --batch-size 8 --device cuda --json "$TMPD/peer.json"
 fi
 
-# ---- pack: at most 8 files of at most 15 MB under $OUT
+# ---- pack: at most 8 files under $OUT, each within 16 MiB, 64 MiB together
 echo; echo "=== pack ($(( $(date +%s) - t_all )) s in)"
 $PY benchmarks/gpu_pack.py pack "$OUT" "$RUNS" "$REC" $TOUCHED
 rm -rf "$TMPD"
@@ -283,9 +305,11 @@ ls -la "$OUT"
 n=$(find "$OUT" -maxdepth 2 -type f | wc -l)
 echo "files under OUT: $n (limit 8); total $(( $(date +%s) - t_all )) s"
 big=$(find "$OUT" -type f -size +16M)
-[ -z "$big" ] || echo "over 16 MB: $big"
+[ -z "$big" ] || echo "over 16 MiB: $big"
+bytes=$(find "$OUT" -type f -printf '%s\n' | awk '{s += $1} END {print s + 0}')
+echo "bytes under OUT: $bytes (limit $(( 64 * 1024 * 1024 )))"
 ok=0
-[ "$n" -le 8 ] && [ -z "$big" ] || ok=1
+[ "$n" -le 8 ] && [ -z "$big" ] && [ "$bytes" -le $(( 64 * 1024 * 1024 )) ] || ok=1
 exec >&- 2>&-
 wait "$TEE_PID" 2>/dev/null || sleep 1  # the log is whole before the call returns
 exit $ok

@@ -71,3 +71,43 @@ def test_checkpoint_sizes_fit_the_carry(page):
     assert f"the whole sweep's ({sweep:.0f} MiB) could not" in page
     orders = sum(cfgs["fig2-data"].data_sizes) * 8 / MIB
     assert f"{len(cfgs['fig2-data'].data_sizes)} epoch orders, {orders:.0f} MiB as int64" in page
+
+
+def test_what_one_call_brings_back(page, tmp_path):
+    """gpu_pack.py's NEED_MIB covers each run's checkpoint near its end (the shapes above), and the page's figures
+    of an α run's eval table (rows from the preset; bytes as a table of that shape with random float64 losses is
+    written, the losses' mantissas being what does not compress) and of what one call can hold agree with them."""
+    import numpy as np
+    import pandas as pd
+    from conftest import load_benchmark
+
+    from quanta.store import write_parquet
+
+    gp = load_benchmark("gpu_pack")
+    cfgs, _ = _runs()
+    for key, kind in (("alpha", "alpha-sweep"), ("fig2-params", "fig2-params"), ("fig2-data", "fig2-data")):
+        c = cfgs[key]
+        model = BatchedMLP(c.n_tasks, c.n, c.widths, len(c.groups), c.depth, seeds=[s for _, _, s in c.groups])
+        end = (12 * sum(q.numel() for q in model.parameters()) +
+               len(c.eval_steps()) * len(c.groups) * len(c.widths) * c.n_tasks * (8 + 2)) / MIB + 0.5
+        assert end <= gp.NEED_MIB[kind] < end + 1.5, (kind, end)
+        assert gp.NEED_MIB[kind] <= gp.CARRY_MAX / MIB
+    c = cfgs["alpha"]
+    evals, members = len(c.eval_steps()), len(c.groups) * len(c.widths)
+    rows = evals * members * c.n_tasks
+    rng = np.random.default_rng(0)
+    idx = np.arange(rows)
+    table = pd.DataFrame({"model": idx // (evals * c.n_tasks) % members, "width": np.repeat(
+        np.tile(c.widths, len(c.groups)), evals * c.n_tasks), "seed": idx // (evals * c.n_tasks) // len(c.widths),
+        "D": 0, "alpha": 0.4, "step": np.tile(np.repeat(c.eval_steps(), c.n_tasks), members),
+        "task": idx % c.n_tasks, "loss": rng.random(rows) * 0.7, "acc": rng.integers(0, 1001, rows) / 1000})
+    mib = write_parquet(tmp_path / "eval.parquet", table).stat().st_size / MIB
+    m = re.search(r"A finished α run's eval.parquet holds ([\d.]+)M rows \(every evaluation of its (\d+) members × "
+                  r"(\d+) tasks\), about ([\d.]+) MiB", page)
+    assert m and float(m.group(1)) == round(rows / 1e6, 2) and int(m.group(2)) == members
+    assert int(m.group(3)) == c.n_tasks and abs(float(m.group(4)) - mib) < 0.3, mib
+    room = (gp.BACK_MAX - gp.BACK_RESERVE) / MIB
+    assert mib + gp.NEED_MIB["alpha-sweep"] < room < 2 * mib + gp.NEED_MIB["alpha-sweep"]
+    stated = re.search(r"\(at most (\d+) MiB for an α run, (\d+) for fig2-params, (\d+) for fig2-data\)", page)
+    assert stated and [int(v) for v in stated.groups()] == [gp.NEED_MIB[k] for k in ("alpha-sweep", "fig2-params",
+                                                                                      "fig2-data")]

@@ -155,6 +155,26 @@ def test_a_run_cut_short_pauses_travels_back_and_resumes_in_the_next_call(tmp_pa
     assert [q["step"] for q in man["pauses"]] == [0] and man["resumed_at"] and man["config"]["alphas"] == [0.6]
 
 
+def test_the_queue_stops_after_a_run_that_neither_finished_nor_paused(tmp_path):
+    """A run that fails (here: a flag its config refuses) stops the queue, so that the next runs do not pay for the
+    same failure; the results still come back and are recorded."""
+    out = tmp_path / "out"
+    env = {**os.environ, "QUANTA_DRY_RUN": "1", "OUT": str(out), "PYTHON": sys.executable, "GPU_STEPS": "parity",
+           "PARITY_QUEUE": "alpha-sweep-a0.4 fig2-params", "PARITY_FLAGS": "--set no_such_field=1"}
+    r = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_run.sh")], cwd=ROOT, env=env, capture_output=True,
+                       text=True, timeout=200)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    res = json.loads((out / "results.json").read_text())
+    steps = {s["step"]: s for s in res["steps"]}
+    assert steps["parity-alpha-sweep-a0.4"]["rc"] == 2 and "parity-fig2-params" not in steps
+    assert steps["progress-alpha-sweep-a0.4"]["result"]["status"] is None
+    assert "alpha-sweep-a0.4 neither finished nor paused" in steps["queue-stop"]["result"]
+    rec = load_benchmark("gpu_record")
+    e = rec.entry(res, device="cpu dry run", date="2026-12-03")
+    parity = rec.cells(e)[3]
+    assert "alpha-sweep-a0.4: no run left (rc 2 after" in parity and "queue stopped: alpha-sweep-a0.4" in parity
+
+
 def test_pack_takes_tables_then_checkpoints_then_weights_while_they_fit(tmp_path, capsys):
     """What comes back from the GPU stays within the device tool's limits, and in order of need: every run's tables
     (a run whole or not at all), then an unfinished run's checkpoint (to resume), then a finished run's weights.
@@ -212,6 +232,52 @@ def test_pack_takes_tables_then_checkpoints_then_weights_while_they_fit(tmp_path
     (tmp_path / "afile").write_text("x")
     assert gp.main(["carry", str(runs), str(tmp_path / "afile")]) == 2 and (tmp_path / "afile").read_text() == "x"
     assert gp.main(["pack", str(out), str(runs), str(tmp_path / "no-records.jsonl"), "cut"]) == 2
+    assert gp.main(["carry", str(runs), str(runs)]) == 2 and gp.main(["carry", str(runs), str(runs / "c")]) == 2
     assert gp.main(["bogus"]) == 2
-    assert len(capsys.readouterr().out.strip().splitlines()) == 4  # one line for each of the four refusals
+    assert len(capsys.readouterr().out.strip().splitlines()) == 6  # one line for each of the six refusals
     assert sorted(p.name for p in out.iterdir()) == ["parity.tar.part00", "results.json"]  # nothing more written
+    assert (runs / "done" / "manifest.json").exists() and not (runs / "c").exists()
+
+
+def test_what_comes_back_stays_within_64_mib_with_the_log(tmp_path, monkeypatch, capsys):
+    """The device tool brings back 64 MiB in all: the pack leaves room for the log and results.json, skips an
+    atomic write's hidden leftovers, and `room` holds a run back when its checkpoint might not fit."""
+    gp = load_benchmark("gpu_pack")
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    out.mkdir()
+    for name, status, files in (("alpha-sweep-a0.4", "complete", {"eval.parquet": 12 * gp.MIB}),
+                                ("alpha-sweep-a0.1", "paused", {"checkpoint.pt": 45 * gp.MIB,
+                                                                ".checkpoint.pt.x1.tmp": 40 * gp.MIB})):
+        d = runs / name
+        d.mkdir(parents=True)
+        (d / "manifest.json").write_text(json.dumps({"status": status}))
+        for f, size in files.items():
+            with open(d / f, "wb") as fh:
+                fh.truncate(size)  # sparse: the sizes matter, not the bytes
+    (out / "gpu_run.log").write_bytes(b"l" * (8 * gp.MIB))  # a long log leaves less for the runs
+    rec = tmp_path / "rec.jsonl"
+    rec.write_text(json.dumps({"step": "parity-x", "rc": 0, "seconds": 1, "result": {"v": float("nan")}}) + "\n")
+    names = ["alpha-sweep-a0.4", "alpha-sweep-a0.1"]
+    assert gp.pack(str(out), str(runs), str(rec), names) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["left_out"] == ["alpha-sweep-a0.1/checkpoint.pt"] and res["steps"][0]["result"] == {"v": None}
+    back = sum(p.stat().st_size for p in out.iterdir())
+    assert back <= gp.BACK_MAX - gp.BACK_RESERVE + (out / "results.json").stat().st_size
+    assert all(p.stat().st_size <= 16 * gp.MIB for p in out.iterdir())
+    (out / "gpu_run.log").write_bytes(b"l")
+    assert gp.pack(str(out), str(runs), str(rec), names) == 0  # with a short log, both fit (57 MiB)
+    res = json.loads((out / "results.json").read_text())
+    assert res["left_out"] == [] and res["parity_tar_parts"] == 4
+    assert sum(p.stat().st_size for p in out.iterdir()) < gp.BACK_MAX
+    capsys.readouterr()
+    # room: nothing touched yet, any run fits; after a finished α run (12 MiB) another α run (51 MiB) just fits,
+    # fig2-data (56 MiB) waits; with an unfinished run's checkpoint touched too, nothing more starts
+    assert gp.main(["room", str(out), str(runs), "fig2-data"]) == 0
+    assert gp.main(["room", str(out), str(runs), "alpha-sweep-a0.8", "alpha-sweep-a0.4"]) == 0
+    assert gp.main(["room", str(out), str(runs), "fig2-data", "alpha-sweep-a0.4"]) == 1
+    msg = capsys.readouterr().out.strip().splitlines()
+    assert len(msg) == 1 and "fig2-data waits for the next call" in msg[0] and "56 MiB" in msg[0]
+    assert gp.main(["room", str(out), str(runs), "fig2-params", "alpha-sweep-a0.4", "alpha-sweep-a0.1"]) == 1
+    assert gp.main(["room", str(out), str(runs), "something-else"]) == 2
+    monkeypatch.setattr(gp, "BACK_MAX", 40 * gp.MIB)
+    assert gp.main(["room", str(out), str(runs), "alpha-sweep-a0.8"]) == 1
