@@ -37,8 +37,8 @@
 # Budget: TOTAL_S (550 s) for the whole call; each step's limit is cut to what is left (RESERVE_S, 30 s, kept for
 # the packing), so a slow step shortens the later ones instead of losing the packed results to the call's limit.
 # Flags for a new parity run: PARITY_FLAGS (default TF32, and torch.compile on the plain path; the fused step
-# trains without the compiled forward). A resumed run keeps the flags, kernel and fused_ctrl of its manifest, as
-# --resume requires. GPU_STEPS (default "kernel parity qdg peer") runs only the sections it names; with parity
+# trains without the compiled forward). A resumed run keeps the config of its manifest (every field that differs from
+# its preset is passed again), as --resume requires. GPU_STEPS (default "kernel parity qdg peer") runs only the sections it names; with parity
 # alone PARITY_S defaults to the whole call less the packing (a later call, once QDG and the peer are recorded:
 # GPU_STEPS=parity PARITY_KERNEL=triton PARITY_FUSED_CTRL=segments, as the first call's step 0 decided).
 set -u
@@ -211,16 +211,20 @@ chunk() {
     preset=cpu-tiny
   fi
   if [ -f "$dir/manifest.json" ]; then  # resumed with its own settings (--resume refuses others)
-    local status tf32 compile
-    read -r status kernel ctrl tf32 compile < <($PY - "$dir/manifest.json" <<'PY'
+    local status
+    # every field where the run's config differs from its preset, as --set flags: whatever PARITY_FLAGS it was
+    # started with, it resumes with the same config
+    read -r status kernel ctrl flags < <($PY - "$dir/manifest.json" "$preset" <<'PY'
 import json, sys
+from dataclasses import asdict
+from quanta.parity.presets import preset_config
 m = json.load(open(sys.argv[1]))
 c = m.get("config", {})
-print(m.get("status"), c.get("kernel", "torch"), c.get("fused_ctrl", "segments"), str(c.get("tf32", False)).lower(),
-      str(c.get("compile", False)).lower())
+base = json.loads(json.dumps(asdict(preset_config(sys.argv[2]))))
+flags = [f"--set {k}={json.dumps(v, separators=(',', ':'))}" for k, v in c.items() if k not in base or base[k] != v]
+print(m.get("status"), c.get("kernel", "torch"), c.get("fused_ctrl", "segments"), " ".join(flags))
 PY
 )
-    flags="--set tf32=$tf32 --set compile=$compile"
     if [ "$status" = complete ]; then echo; echo "=== parity-$name: finished earlier, skipped"; return; fi
     resume=--resume
   fi

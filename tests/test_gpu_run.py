@@ -132,7 +132,7 @@ def test_a_run_cut_short_pauses_travels_back_and_resumes_in_the_next_call(tmp_pa
         res = json.loads((out / "results.json").read_text())
         return {s["step"]: s for s in res["steps"]}, res
 
-    steps, res = call(tmp_path / "out1", PARITY_MAX_S="0")
+    steps, res = call(tmp_path / "out1", PARITY_MAX_S="0", PARITY_FLAGS="--set tf32=true --set lr=0.002")
     p = steps["progress-alpha-sweep-a0.6"]["result"]
     assert p["status"] == "paused" and p["checkpoint_step"] == 0 and p["alphas"] == [0.6] and p["seeds"] == [0, 1]
     assert "qdg-grads" not in steps and res["left_out"] == []
@@ -141,7 +141,8 @@ def test_a_run_cut_short_pauses_travels_back_and_resumes_in_the_next_call(tmp_pa
     with tarfile.open(tmp_path / "out1" / "parity.tar.part00") as tar:
         tar.extractall(here, filter="data")
     assert load_benchmark("gpu_pack").main(["carry", str(here / "runs" / "gpu"), str(tmp_path / "carry")]) == 0
-    # a later call: parity alone gets the whole call but the packing, and the first call's kernel choice
+    # a later call: parity alone gets the whole call but the packing, and the first call's kernel choice; the run
+    # resumes with the config it was started with (lr from the first call's PARITY_FLAGS)
     steps, res = call(tmp_path / "out2", CARRY=str(tmp_path / "carry"), PARITY_KERNEL="torch",
                       PARITY_FUSED_CTRL="rows")
     assert "=== parity-alpha-sweep-a0.6 (limit 500 s" in (tmp_path / "out2" / "gpu_run.log").read_text()
@@ -153,6 +154,7 @@ def test_a_run_cut_short_pauses_travels_back_and_resumes_in_the_next_call(tmp_pa
         man = json.load(tar.extractfile("runs/gpu/alpha-sweep-a0.6/manifest.json"))
         assert "runs/gpu/alpha-sweep-a0.6/eval.parquet" in tar.getnames()
     assert [q["step"] for q in man["pauses"]] == [0] and man["resumed_at"] and man["config"]["alphas"] == [0.6]
+    assert man["config"]["lr"] == 0.002 and man["config"]["tf32"] is True
 
 
 def test_the_queue_stops_after_a_run_that_neither_finished_nor_paused(tmp_path):
