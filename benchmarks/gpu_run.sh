@@ -8,7 +8,8 @@
 # Order and time slices (seconds; each is a hard `timeout`, override by environment):
 #   0. env + the fused parity step (both variants) against the plain one, Fig. 2  KERNEL_S   (75)
 #      (dry run: also the kernels compiled for sm_90 at step 1's shapes, benchmarks/fused_aot.py)
-#   1. the parity reproductions: the runs of PARITY_QUEUE in order, in one shared   PARITY_S   (210 in all)
+#   1. the parity reproductions: the runs of PARITY_QUEUE in order, in one shared   PARITY_S   (what the other
+#      steps' limits leave: 135 s beside all of them, 500 s alone)
 #      budget; a finished run is skipped, an unfinished one resumed (carried in
 #      by .gpu-carry); the run the budget cuts short pauses itself with a checkpoint
 #      (quanta parity run --max-seconds) and continues in the next call.
@@ -61,8 +62,12 @@ PARITY_SLACK_S=${PARITY_SLACK_S:-15}  # a run pauses itself this long before its
 PARITY_MAX_S=${PARITY_MAX_S:-}  # a fixed --max-seconds for every run instead (0: each pauses at once; for tests)
 GPU_STEPS=${GPU_STEPS:-kernel parity qdg peer}  # the sections to run (e.g. only "parity" with a few minutes left)
 want() { case " $GPU_STEPS " in *" $1 "*) return 0 ;; esac; return 1; }
-if [ -z "$PARITY_S" ]; then  # 210 s beside the other steps; all the call but the packing when parity runs alone
-  if want kernel || want qdg || want peer; then PARITY_S=210; else PARITY_S=$(( TOTAL_S - RESERVE_S - 20 )); fi
+if [ -z "$PARITY_S" ]; then  # what the call leaves once the other sections have their whole limits (and 20 s for
+  # the env and kernel-choice steps), so that the peer, last, is not squeezed: 135 s beside all, 500 s alone
+  PARITY_S=$(( TOTAL_S - RESERVE_S - 20 ))
+  if want kernel; then PARITY_S=$(( PARITY_S - KERNEL_S )); fi
+  if want qdg; then PARITY_S=$(( PARITY_S - QDG_S - SPECTRAL_S )); fi
+  if want peer; then PARITY_S=$(( PARITY_S - PEER_S )); fi
 fi
 if [ "$DRY" = 1 ]; then
   PARITY_QUEUE=${PARITY_QUEUE:-alpha-sweep-a0.4 fig2-params fig2-data}
@@ -227,6 +232,10 @@ PY
 )
     if [ "$status" = complete ]; then echo; echo "=== parity-$name: finished earlier, skipped"; return; fi
     resume=--resume
+    if [ "$status" = paused ] && [ ! -f "$dir/checkpoint.pt" ]; then  # --resume would refuse it
+      echo; echo "=== parity-$name: paused, but its checkpoint did not travel (left out of a pack?): started over"
+      resume=--force
+    fi
   fi
   local why
   why=$($PY benchmarks/gpu_pack.py room "$OUT" "$RUNS" "$name" $TOUCHED)

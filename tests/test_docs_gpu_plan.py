@@ -111,3 +111,16 @@ def test_what_one_call_brings_back(page, tmp_path):
     stated = re.search(r"\(at most (\d+) MiB for an α run, (\d+) for fig2-params, (\d+) for fig2-data\)", page)
     assert stated and [int(v) for v in stated.groups()] == [gp.NEED_MIB[k] for k in ("alpha-sweep", "fig2-params",
                                                                                       "fig2-data")]
+
+
+def test_the_parity_budget_beside_the_other_steps(page):
+    """The reproductions get what the other sections' limits leave (gpu_run.sh's defaults on the GPU), as the page
+    says, so that the last section, the peer, keeps its whole limit."""
+    script = (ROOT / "benchmarks" / "gpu_run.sh").read_text()
+    real = script[script.index("else\n  : \"${OUT:?"):]
+    limit = {k: int(re.search(rf"{k}=\${{{k}:-(\d+)}}", real).group(1))
+             for k in ("KERNEL_S", "QDG_S", "SPECTRAL_S", "PEER_S", "TOTAL_S", "RESERVE_S")}
+    alone = limit["TOTAL_S"] - limit["RESERVE_S"] - 20
+    beside = alone - limit["KERNEL_S"] - limit["QDG_S"] - limit["SPECTRAL_S"] - limit["PEER_S"]
+    assert f"{beside} s in all beside them (so that step 3 keeps its {limit['PEER_S']} s); {alone} s when" in page
+    assert f"gives them {alone} s instead of {beside};" in page

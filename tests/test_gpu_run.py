@@ -177,6 +177,25 @@ def test_the_queue_stops_after_a_run_that_neither_finished_nor_paused(tmp_path):
     assert "alpha-sweep-a0.4: no run left (rc 2 after" in parity and "queue stopped: alpha-sweep-a0.4" in parity
 
 
+def test_a_paused_run_whose_checkpoint_did_not_travel_starts_over(tmp_path):
+    """A paused run carried without its checkpoint (left out of a full pack) would be refused by --resume in every
+    later call; the queue starts it over instead, and says so."""
+    runs = tmp_path / "runs"
+    env = {**os.environ, "QUANTA_DRY_RUN": "1", "PYTHON": sys.executable, "OMP_NUM_THREADS": "1",
+           "GPU_STEPS": "parity", "PARITY_QUEUE": "fig2-params", "RUNS": str(runs)}
+    env.pop("TRITON_INTERPRET", None)
+    for i, extra in enumerate(({"PARITY_MAX_S": "0"}, {})):
+        if i:
+            (runs / "fig2-params" / "checkpoint.pt").unlink()
+        r = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_run.sh")], cwd=ROOT, text=True, timeout=200,
+                           env={**env, "OUT": str(tmp_path / f"out{i}"), **extra}, capture_output=True)
+        assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    log = (tmp_path / "out1" / "gpu_run.log").read_text()
+    assert "=== parity-fig2-params: paused, but its checkpoint did not travel" in log
+    man = json.loads((runs / "fig2-params" / "manifest.json").read_text())
+    assert man["status"] == "complete" and "pauses" not in man
+
+
 def test_pack_takes_tables_then_checkpoints_then_weights_while_they_fit(tmp_path, capsys):
     """What comes back from the GPU stays within the device tool's limits, and in order of need: every run's tables
     (a run whole or not at all), then an unfinished run's checkpoint (to resume), then a finished run's weights.
