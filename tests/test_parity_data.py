@@ -141,6 +141,23 @@ def test_batches_across_epoch_boundaries_and_state_roundtrip():
         assert all(torch.equal(x, y) for w, g in zip(want, got) for x, y in zip(w, g))
 
 
+def test_an_epoch_order_drawn_otherwise_on_resume_is_said(caplog):
+    """A checkpoint keeps the head of its epoch order; where the order drawn again differs (another device kind or
+    torch version), the resume says that the run is no longer exact, and goes on; where it agrees, nothing is said."""
+    tasks = ParityTasks(draw_subsets(6, 8, 3, seed=0), 8, 0.4)
+    a = DataStream(tasks, D=10, seed=2, batch_size=4, device="cpu")
+    a.next()
+    st = a.state_dict()
+    assert torch.equal(st["perm_head"], a.perm[:10])
+    with caplog.at_level("WARNING", logger="quanta.parity.data"):
+        DataStream(tasks, D=10, seed=2, batch_size=4, device="cpu").load_state_dict(st)
+        assert not caplog.records
+        b = DataStream(tasks, D=10, seed=2, batch_size=4, device="cpu")
+        b.load_state_dict({**st, "perm_head": st["perm_head"].flip(0)})
+    assert len(caplog.records) == 1 and "no longer identical" in caplog.records[0].getMessage()
+    assert torch.equal(b.perm, a.perm) and b.pos == a.pos
+
+
 def _order_after(tasks, n_batches):
     """The epoch order a D=10, seed=2, batch-4 stream holds after ``n_batches`` batches."""
     s = DataStream(tasks, D=10, seed=2, batch_size=4, device="cpu")

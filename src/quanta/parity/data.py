@@ -18,6 +18,7 @@ fresh ones (online) or epochs over a fixed training set of D samples.
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Sequence
 
@@ -28,6 +29,9 @@ import torch
 from quanta.errors import QuantaError
 from quanta.parity.config import TASK_DISTS, check_task_shape, task_probs  # noqa: F401
 from quanta.theory import zipf_probs  # noqa: F401  (the task frequencies are theory's; kept importable here)
+
+log = logging.getLogger(__name__)
+PERM_HEAD = 16  # entries of an epoch order a checkpoint keeps, to check the order drawn again on resume
 
 
 def derive_seed(*parts) -> int:
@@ -286,8 +290,11 @@ class DataStream:
 
     def state_dict(self) -> dict:
         """The generator's state, and the epoch order as the state it was drawn from (it is drawn again on load):
-        paper-fig2-data's orders would take 93 MB, more than a checkpoint can carry between GPU calls."""
+        paper-fig2-data's orders would take 88 MiB, more than a checkpoint can carry between GPU calls. The order's
+        first entries are kept too, to tell when another device or torch draws it otherwise."""
         st = {"gen": self.gen.get_state(), "epoch_gen": self.epoch_gen, "pos": self.pos}
+        if self.perm is not None:
+            st["perm_head"] = self.perm[:PERM_HEAD].cpu()
         if self.epoch_gen is None and self.perm is not None:  # an order loaded from an older checkpoint, kept as is
             st["perm"] = self.perm.cpu()
         return st
@@ -299,6 +306,12 @@ class DataStream:
             self.gen.set_state(st["epoch_gen"])
             self.epoch_gen = st["epoch_gen"]
             self.perm = torch.randperm(self.D, generator=self.gen, device=self.device)
+            head = st.get("perm_head")
+            if head is not None and not torch.equal(self.perm[:PERM_HEAD].cpu(), head):
+                log.warning("the epoch order of D=%d was drawn otherwise here than where the checkpoint was written "
+                            "(another device kind or torch version?): the rest of this epoch repeats some samples "
+                            "and skips others, so the run is no longer identical to one trained in one go; resume "
+                            "on the machine kind and torch version that wrote it to keep it exact", self.D)
         else:
             self.perm = self.epoch_gen = None
         self.gen.set_state(st["gen"])
