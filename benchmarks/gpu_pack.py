@@ -27,7 +27,7 @@ Before each run of its queue, gpu_run.sh asks whether what the call brings back 
     python benchmarks/gpu_pack.py room OUT RUNS NAME [TOUCHED ...]
 
 exits 0 when the tables and checkpoints of the runs already touched, the files under OUT and the most run NAME can
-need back (``NEED_MIB``: its checkpoint near its end, larger than its tables) fit ``BACK_MAX``, and 1 (with one
+need back (``NEED_MIB``: its checkpoint near its end, larger than its tables) fit ``BACK_MAX``, and 3 (with one
 line) when they do not: that run then waits for the next call, since a checkpoint left out would lose its work.
 
 The pack needs the standard library alone, so that the call's results come back even where the image's numpy or
@@ -194,7 +194,8 @@ def plan_pack(runs: str, names: list[str], budget: int = PART * MAX_PARTS) -> tu
 
 
 def room(out: str, runs: str, name: str, touched: list[str]) -> int:
-    """0 when run ``name`` can be started or resumed without crowding out what this call must bring back."""
+    """0 when run ``name`` can be started or resumed without crowding out what this call must bring back, else 3
+    (1 is left to a crash, 2 to bad arguments)."""
     kind = next((k for k in NEED_MIB if name == k or name.startswith(k + "-")), None)
     if kind is None or not os.path.isdir(out):
         print(f"room needs OUT ({out}) and a run gpu_run.sh knows ({', '.join(NEED_MIB)}), got {name!r}")
@@ -207,7 +208,7 @@ def room(out: str, runs: str, name: str, touched: list[str]) -> int:
     print(f"{name} waits for the next call: this call brings back {needed / MIB:.1f} MiB of tables and checkpoints "
           f"already, and {name} could need {NEED_MIB[kind]} MiB more (its checkpoint), over the {budget / MIB:.1f} MiB "
           "left of what the device tool returns")
-    return 1
+    return 3
 
 
 def pack(out: str, runs: str, records: str, names: list[str]) -> int:
@@ -231,7 +232,8 @@ def pack(out: str, runs: str, records: str, names: list[str]) -> int:
     rel = [os.path.relpath(p, runs) for p in left]
     summary = {"steps": steps, "runs_packed": [n for n in names if os.path.isdir(os.path.join(runs, n))],
                "parity_tar_bytes": len(data), "parity_tar_parts": n_parts, "left_out": rel}
-    _atomic_write(os.path.join(out, "results.json"), (json.dumps(_finite(summary), indent=2, allow_nan=False) + "\n").encode())
+    text = json.dumps(_finite(summary), indent=2, allow_nan=False) + "\n"
+    _atomic_write(os.path.join(out, "results.json"), text.encode())
     for r in steps:
         print(f"{r['step']:>26}: rc={r['rc']:<4} {r['seconds']:>5} s")
     packed = ", ".join(summary["runs_packed"]) or "no run"

@@ -89,7 +89,7 @@ def cells(e: dict) -> list[str]:
                       f"({how}; {run['seconds'] if run else 0} s)")
     stop = _step(e, "queue-stop")
     if stop is not None:
-        parity.append(f"queue stopped: {stop['result']}")
+        parity.append(f"queue stopped: {str(stop['result']).replace('|', '/')}")  # a cell of the page's table
     if e.get("left_out"):
         parity.append(f"not brought back (over the size limit): {', '.join(e['left_out'])}")
     chosen = pk["result"]["kernel"] if pk and isinstance(pk.get("result"), dict) else "–"

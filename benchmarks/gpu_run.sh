@@ -38,10 +38,11 @@
 # Budget: TOTAL_S (550 s) for the whole call; each step's limit is cut to what is left (RESERVE_S, 30 s, kept for
 # the packing), so a slow step shortens the later ones instead of losing the packed results to the call's limit.
 # Flags for a new parity run: PARITY_FLAGS (default TF32, and torch.compile on the plain path; the fused step
-# trains without the compiled forward). A resumed run keeps the config of its manifest (every field that differs from
-# its preset is passed again), as --resume requires. GPU_STEPS (default "kernel parity qdg peer") runs only the sections it names; with parity
-# alone PARITY_S defaults to the whole call less the packing (a later call, once QDG and the peer are recorded:
-# GPU_STEPS=parity PARITY_KERNEL=triton PARITY_FUSED_CTRL=segments, as the first call's step 0 decided).
+# trains without the compiled forward). A resumed run keeps the config of its manifest (every field that differs
+# from its preset is passed again), as --resume requires. GPU_STEPS (default "kernel parity qdg peer") runs only
+# the sections it names; with parity alone PARITY_S defaults to the whole call less the packing (a later call,
+# once QDG and the peer are recorded: GPU_STEPS=parity PARITY_KERNEL=triton PARITY_FUSED_CTRL=segments, as the
+# first call's step 0 decided).
 set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
@@ -241,7 +242,7 @@ PY
   why=$($PY benchmarks/gpu_pack.py room "$OUT" "$RUNS" "$name" $TOUCHED)
   case $? in
     0) ;;
-    1) echo; stop_queue "$why"; return 1 ;;
+    3) echo; stop_queue "$why"; return 1 ;;
     *) echo; stop_queue "gpu_pack.py room failed: $why"; return 1 ;;
   esac
   local interp=

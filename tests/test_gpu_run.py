@@ -295,10 +295,10 @@ def test_what_comes_back_stays_within_64_mib_with_the_log(tmp_path, monkeypatch,
     # fig2-data (56 MiB) waits; with an unfinished run's checkpoint touched too, nothing more starts
     assert gp.main(["room", str(out), str(runs), "fig2-data"]) == 0
     assert gp.main(["room", str(out), str(runs), "alpha-sweep-a0.8", "alpha-sweep-a0.4"]) == 0
-    assert gp.main(["room", str(out), str(runs), "fig2-data", "alpha-sweep-a0.4"]) == 1
+    assert gp.main(["room", str(out), str(runs), "fig2-data", "alpha-sweep-a0.4"]) == 3
     msg = capsys.readouterr().out.strip().splitlines()
     assert len(msg) == 1 and "fig2-data waits for the next call" in msg[0] and "56 MiB" in msg[0]
-    assert gp.main(["room", str(out), str(runs), "fig2-params", "alpha-sweep-a0.4", "alpha-sweep-a0.1"]) == 1
+    assert gp.main(["room", str(out), str(runs), "fig2-params", "alpha-sweep-a0.4", "alpha-sweep-a0.1"]) == 3
     assert gp.main(["room", str(out), str(runs), "something-else"]) == 2
     monkeypatch.setattr(gp, "BACK_MAX", 40 * gp.MIB)
-    assert gp.main(["room", str(out), str(runs), "alpha-sweep-a0.8"]) == 1
+    assert gp.main(["room", str(out), str(runs), "alpha-sweep-a0.8"]) == 3
