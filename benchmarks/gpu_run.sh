@@ -280,7 +280,7 @@ want parity || { echo; echo "=== parity: not in GPU_STEPS=$GPU_STEPS"; PARITY_QU
 for name in $PARITY_QUEUE; do
   left=$(( PARITY_S - ($(date +%s) - t_parity) ))
   if [ "$left" -lt "$PARITY_MIN_S" ]; then
-    echo; echo "=== parity: $left s of PARITY_S=$PARITY_S left; the rest of the queue waits for the next call"; break
+    echo; stop_queue "$left s of PARITY_S=$PARITY_S left; the rest of the queue waits for the next call"; break
   fi
   chunk "$name" "$left" || break
 done
