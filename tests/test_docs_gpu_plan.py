@@ -28,6 +28,15 @@ def _runs():
     return cfgs, hidden
 
 
+def _checkpoint_mib(c) -> tuple[float, float]:
+    """A run's checkpoint by its shapes, in MiB: model and AdamW state (three float32 copies of the parameters), and
+    all its evaluations' records (a float64 loss and an int16 count per group, member, task and evaluation)."""
+    model = BatchedMLP(c.n_tasks, c.n, c.widths, len(c.groups), c.depth, seeds=[s for _, _, s in c.groups])
+    state = 12 * sum(q.numel() for q in model.parameters()) / MIB
+    evals = len(c.eval_steps()) * len(c.groups) * len(c.widths) * c.n_tasks * (8 + 2) / MIB
+    return state, evals
+
+
 def test_work_and_time_of_the_queue(page):
     cfgs, hidden = _runs()
     a, p = cfgs["alpha"], cfgs["fig2-params"]
@@ -60,10 +69,7 @@ def test_checkpoint_sizes_fit_the_carry(page):
     stated = [float(v) for v in m.groups()]
     ends = []
     for i, key in enumerate(("alpha", "fig2-params", "fig2-data")):
-        c = cfgs[key]
-        model = BatchedMLP(c.n_tasks, c.n, c.widths, len(c.groups), c.depth, seeds=[s for _, _, s in c.groups])
-        state = 12 * sum(q.numel() for q in model.parameters()) / MIB
-        evals = len(c.eval_steps()) * len(c.groups) * len(c.widths) * c.n_tasks * (8 + 2) / MIB
+        state, evals = _checkpoint_mib(cfgs[key])
         assert 0 <= stated[i] - state < 0.5 and 0 <= stated[3 + i] - evals < 0.5, key
         ends.append(stated[i] + stated[3 + i])
     assert round(max(ends)) == stated[6] and max(ends) < stated[7] == load_benchmark("gpu_pack").CARRY_MAX / MIB
@@ -86,10 +92,7 @@ def test_what_one_call_brings_back(page, tmp_path):
     gp = load_benchmark("gpu_pack")
     cfgs, _ = _runs()
     for key, kind in (("alpha", "alpha-sweep"), ("fig2-params", "fig2-params"), ("fig2-data", "fig2-data")):
-        c = cfgs[key]
-        model = BatchedMLP(c.n_tasks, c.n, c.widths, len(c.groups), c.depth, seeds=[s for _, _, s in c.groups])
-        end = (12 * sum(q.numel() for q in model.parameters()) +
-               len(c.eval_steps()) * len(c.groups) * len(c.widths) * c.n_tasks * (8 + 2)) / MIB + 0.5
+        end = sum(_checkpoint_mib(cfgs[key])) + 0.5
         assert end <= gp.NEED_MIB[kind] < end + 1.5, (kind, end)
         assert gp.NEED_MIB[kind] <= gp.CARRY_MAX / MIB
     c = cfgs["alpha"]

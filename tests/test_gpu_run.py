@@ -13,18 +13,25 @@ from conftest import load_benchmark
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _dry_call(out, timeout=200, **env) -> dict:
+    """One CPU dry run of gpu_run.sh into ``out`` with these environment settings; it must exit 0. Its
+    results.json."""
+    env = {**os.environ, "QUANTA_DRY_RUN": "1", "OUT": str(out), "PYTHON": sys.executable, "OMP_NUM_THREADS": "1",
+           **env}
+    env.pop("TRITON_INTERPRET", None)
+    r = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_run.sh")], cwd=ROOT, env=env, capture_output=True,
+                       text=True, timeout=timeout)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    return json.loads((Path(out) / "results.json").read_text())
+
+
 @pytest.mark.slow
 def test_gpu_run_dry_run(tmp_path):
     out = tmp_path / "out"
-    env = {**os.environ, "QUANTA_DRY_RUN": "1", "OUT": str(out), "PYTHON": sys.executable, "OMP_NUM_THREADS": "1"}
-    env.pop("TRITON_INTERPRET", None)
-    r = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_run.sh")], cwd=ROOT, env=env, capture_output=True,
-                       text=True, timeout=290)
-    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    res = _dry_call(out, timeout=290)
     files = sorted(p.name for p in out.rglob("*") if p.is_file())
     assert len(files) <= 8 and all((out / f).stat().st_size <= 16 * 2 ** 20 for f in files), files
     assert {"gpu_run.log", "results.json", "parity.tar.part00"} <= set(files)
-    res = json.loads((out / "results.json").read_text())
     rc = {s["step"]: s["rc"] for s in res["steps"]}
     queue = ("alpha-sweep-a0.4", "fig2-params", "fig2-data")  # the dry run's PARITY_QUEUE
     for name in [f"parity-{q}" for q in queue] + ["qdg-grads", "qdg-spectral"]:
@@ -75,12 +82,7 @@ def test_gpu_run_never_outlasts_its_budget(tmp_path):
     """With no time left every step is skipped (rc 125) and the results are still packed: a slow GPU step cuts the
     later ones short instead of losing the whole call's output to the device tool's 600 s limit."""
     out = tmp_path / "out"
-    env = {**os.environ, "QUANTA_DRY_RUN": "1", "OUT": str(out), "PYTHON": sys.executable, "TOTAL_S": "33",
-           "RESERVE_S": "30"}
-    r = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_run.sh")], cwd=ROOT, env=env, capture_output=True,
-                       text=True, timeout=120)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
-    res = json.loads((out / "results.json").read_text())
+    res = _dry_call(out, timeout=120, TOTAL_S="33", RESERVE_S="30")
     steps = {s["step"]: s for s in res["steps"]}
     assert {"queue-stop", "qdg-grads", "peer"} <= set(steps) and "waits for the next call" in steps["queue-stop"][
         "result"]  # the reproductions' share of the call is used up before their first run
@@ -123,15 +125,8 @@ def test_gpu_record_refuses_bad_input_in_one_line(tmp_path, capsys):
 def test_a_run_cut_short_pauses_travels_back_and_resumes_in_the_next_call(tmp_path):
     """Two dry calls of the parity section: the first pauses its run at once (PARITY_MAX_S=0) and packs its checkpoint;
     unpacked here, `gpu_pack.py carry` gives what the next call carries, and that call resumes the run to the end."""
-    base = {**os.environ, "QUANTA_DRY_RUN": "1", "PYTHON": sys.executable, "OMP_NUM_THREADS": "1",
-            "GPU_STEPS": "parity", "PARITY_QUEUE": "alpha-sweep-a0.6"}
-    base.pop("TRITON_INTERPRET", None)
-
     def call(out, **env):
-        r = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_run.sh")], cwd=ROOT, env={**base, "OUT": str(out),
-                           **env}, capture_output=True, text=True, timeout=200)
-        assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
-        res = json.loads((out / "results.json").read_text())
+        res = _dry_call(out, GPU_STEPS="parity", PARITY_QUEUE="alpha-sweep-a0.6", **env)
         return {s["step"]: s for s in res["steps"]}, res
 
     steps, res = call(tmp_path / "out1", PARITY_MAX_S="0", PARITY_FLAGS="--set tf32=true --set lr=0.002")
@@ -162,13 +157,8 @@ def test_a_run_cut_short_pauses_travels_back_and_resumes_in_the_next_call(tmp_pa
 def test_the_queue_stops_after_a_run_that_neither_finished_nor_paused(tmp_path):
     """A run that fails (here: a flag its config refuses) stops the queue, so that the next runs do not pay for the
     same failure; the results still come back and are recorded."""
-    out = tmp_path / "out"
-    env = {**os.environ, "QUANTA_DRY_RUN": "1", "OUT": str(out), "PYTHON": sys.executable, "GPU_STEPS": "parity",
-           "PARITY_QUEUE": "alpha-sweep-a0.4 fig2-params", "PARITY_FLAGS": "--set no_such_field=1"}
-    r = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_run.sh")], cwd=ROOT, env=env, capture_output=True,
-                       text=True, timeout=200)
-    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
-    res = json.loads((out / "results.json").read_text())
+    res = _dry_call(tmp_path / "out", GPU_STEPS="parity", PARITY_QUEUE="alpha-sweep-a0.4 fig2-params",
+                    PARITY_FLAGS="--set no_such_field=1")
     steps = {s["step"]: s for s in res["steps"]}
     assert steps["parity-alpha-sweep-a0.4"]["rc"] == 2 and "parity-fig2-params" not in steps
     assert steps["progress-alpha-sweep-a0.4"]["result"]["status"] is None
@@ -183,15 +173,10 @@ def test_a_paused_run_whose_checkpoint_did_not_travel_starts_over(tmp_path):
     """A paused run carried without its checkpoint (left out of a full pack) would be refused by --resume in every
     later call; the queue starts it over instead, and says so."""
     runs = tmp_path / "runs"
-    env = {**os.environ, "QUANTA_DRY_RUN": "1", "PYTHON": sys.executable, "OMP_NUM_THREADS": "1",
-           "GPU_STEPS": "parity", "PARITY_QUEUE": "fig2-params", "RUNS": str(runs)}
-    env.pop("TRITON_INTERPRET", None)
     for i, extra in enumerate(({"PARITY_MAX_S": "0"}, {})):
         if i:
             (runs / "fig2-params" / "checkpoint.pt").unlink()
-        r = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_run.sh")], cwd=ROOT, text=True, timeout=200,
-                           env={**env, "OUT": str(tmp_path / f"out{i}"), **extra}, capture_output=True)
-        assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+        _dry_call(tmp_path / f"out{i}", GPU_STEPS="parity", PARITY_QUEUE="fig2-params", RUNS=str(runs), **extra)
     log = (tmp_path / "out1" / "gpu_run.log").read_text()
     assert "=== parity-fig2-params: paused, but its checkpoint did not travel" in log
     man = json.loads((runs / "fig2-params" / "manifest.json").read_text())
