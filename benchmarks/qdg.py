@@ -145,11 +145,12 @@ def cmd_speed(a):
                                device=device)
         _sync(device)
         tq.append(time.perf_counter() - t0)
-    print(f"quanta: {statistics.median(tq):.2f} s (median of {a.repeats}; {len(targets) / statistics.median(tq):.1f} "
+    t_quanta = statistics.median(tq)
+    print(f"quanta: {t_quanta:.2f} s (median of {a.repeats}; {len(targets) / t_quanta:.1f} "
           f"tokens/s; project={a.project or 'exact'})")
     record = {"shape": a.shape, "context": a.context, "tokens": len(targets), "grad_dim": D, "device": str(device),
-              "project": a.project or None, "seconds": statistics.median(tq),
-              "tokens_per_s": len(targets) / statistics.median(tq), "repeats": a.repeats}
+              "project": a.project or None, "seconds": t_quanta, "tokens_per_s": len(targets) / t_quanta,
+              "repeats": a.repeats}
     _write_json(a.json, record)
     if a.quanta_only:
         return
@@ -162,7 +163,7 @@ def cmd_speed(a):
         tr.append(time.perf_counter() - t0)
     print(f"reference: {statistics.median(tr):.2f} s (median of {a.repeats}; {n_grads} gradient computations for "
           f"{len(targets)} tokens, block {a.block})")
-    print(f"ratio reference/quanta: {statistics.median(tr) / statistics.median(tq):.1f}x")
+    print(f"ratio reference/quanta: {statistics.median(tr) / t_quanta:.1f}x")
     err = np.abs(Cr - Cq)
     print(f"similarity matrices: max |diff| {err.max():.2e} (quanta {'sketched, k=' + str(a.project) if a.project else 'exact'})")
 
