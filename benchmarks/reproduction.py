@@ -1,7 +1,7 @@
 """docs/reproduction.md from the paper-scale parity runs: the measured exponents beside the paper's and the theory's.
 
-After a GPU call of ``benchmarks/gpu_run.sh`` (``cat parity.tar.part* | tar xf -`` in the repo root leaves the runs
-in ``runs/gpu/NAME``):
+After a GPU call of ``benchmarks/gpu_run.sh`` (``cat FILES_AT/parity.tar.part* | tar xf -`` in the repo root,
+FILES_AT being where the device tool put the call's files, leaves the runs in ``runs/gpu/NAME``):
 
     .venv/bin/python benchmarks/reproduction.py runs/gpu
 
@@ -39,7 +39,8 @@ PAPER_FIG10 = {
 QUANTITIES = {"alpha_N": (0, "α_N", "α"), "alpha_S": (1, "α_S", "α/(α+1)"), "alpha_D": (2, "α_D", "α/(α+1)"),
               "n_vs_D_exponent": (3, "x in n ∝ D^x", "1/(α+1)")}
 TARGET_ALPHA, TARGET_TOL = 0.4, 0.05
-DOC, RECORD, IMG = ROOT / "docs" / "reproduction.md", ROOT / "docs" / "data" / "reproduction.json", ROOT / "docs" / "img"
+DOC, RECORD = ROOT / "docs" / "reproduction.md", ROOT / "docs" / "data" / "reproduction.json"
+IMG = ROOT / "docs" / "img"
 
 
 def paper_value(alpha: float, quantity: str) -> float | None:
@@ -108,7 +109,8 @@ def target(rows: list[dict]) -> dict:
 
     out = {}
     for q in ("alpha_N", "alpha_S"):
-        at = [r for r in rows if r["quantity"] == q and abs(r["alpha"] - TARGET_ALPHA) < 1e-9 and r["measured"] is not None]
+        at = [r for r in rows
+              if r["quantity"] == q and abs(r["alpha"] - TARGET_ALPHA) < 1e-9 and r["measured"] is not None]
         if at:
             # the α sweep's own α = 0.4 run if there is one (the same sweep as the trend), else Fig. 2's
             r = next((x for x in at if x["run"] == "alpha-sweep"), at[0])
@@ -177,7 +179,8 @@ def render(record: dict) -> str:
              "(90%), the fit-range rules of that page, and tasks learned below 0.1 bits. The paper's values are its "
              "Fig. 10 ([science](science.md)); the theory's are α, α/(α+1), α/(α+1) and 1/(α+1).", "",
              "## The runs", "",
-             "| run | status | steps done | α | seeds | widths | data sizes | tf32 / compile / kernel | device | torch |",
+             "| run | status | steps done | α | seeds | widths | data sizes | tf32 / compile / kernel | device "
+             "| torch |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for name, st in record["runs"].items():
         if st["status"] == "absent":
@@ -187,7 +190,8 @@ def render(record: dict) -> str:
         flags = " / ".join(_text(st.get(k)) for k in ("tf32", "compile", "kernel"))
         lines.append(
             f"| {name} | {st['status']} | {_num(st['steps_done'], '{:,}')} of {_num(st['steps'], '{:,}')} | "
-            f"{', '.join(str(a) for a in st['alphas'] or []) or '–'} | {len(st['seeds']) if st['seeds'] else '–'} | "
+            f"{', '.join(str(a) for a in st['alphas'] or []) or '–'} | "
+            f"{len(st['seeds']) if st['seeds'] else '–'} | "
             f"{st['n_widths']} | {len([d for d in ds if d]) or 'online'} | {flags} | {_text(st['device'])} | "
             f"{_text(st['torch'])} |")
     lines += ["", "## Exponents", ""]
@@ -201,7 +205,8 @@ def render(record: dict) -> str:
                   "runs (`benchmarks/gpu_pack.py carry runs/gpu .gpu-carry` before it, carry `.gpu-carry`), and this "
                   "page is written again from them.", ""]
     else:
-        lines += ["| run | α | quantity | measured [90% interval] | sd over seeds | paper | measured − paper | theory |",
+        lines += ["| run | α | quantity | measured [90% interval] | sd over seeds | paper | measured − paper "
+                  "| theory |",
                   "|---|---|---|---|---|---|---|---|"]
         for r in sorted(rows, key=lambda r: (RUNS.index(r["run"]), list(QUANTITIES).index(r["quantity"]), r["alpha"])):
             ci = (f" [{_num(r['ci_lo'])}, {_num(r['ci_hi'])}]" if r["ci_lo"] is not None or r["ci_hi"] is not None
@@ -214,8 +219,8 @@ def render(record: dict) -> str:
         lines.append("")
     t = record.get("target", {})
     lines += ["## Against the target", "",
-              f"Target: within ±{TARGET_TOL} of the paper's measured α_N and α_S at α = {TARGET_ALPHA}, and the same "
-              "trend across α.", ""]
+              f"Target: within ±{TARGET_TOL} of the paper's measured α_N and α_S at α = {TARGET_ALPHA}, and the "
+              "same trend across α.", ""]
     for q in ("alpha_N", "alpha_S"):
         name = QUANTITIES[q][1]
         at = t.get(f"{q}_at_0.4")
@@ -303,7 +308,8 @@ def main(argv=None) -> int:
         return 0 if same else 1
     runs = Path(args.runs)
     if not runs.is_dir():
-        print(f"{runs} is not a folder: unpack the GPU call's parity.tar.part* first (cat ... | tar xf -)")
+        print(f"{runs} is not a folder: unpack the GPU call's parity.tar.part* first "
+              "(cat FILES_AT/parity.tar.part* | tar xf -)")
         return 2
     record, analyses = build_record(runs, device=args.device, date=args.date, n_boot=args.n_boot)
     done = [st for st in record["runs"].values() if st["status"] != "absent"]
