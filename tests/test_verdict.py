@@ -51,6 +51,42 @@ def test_decide_has_three_answers_and_a_stated_error_rate():
     assert rate(0.5) > 0.95
 
 
+def test_pooled_errors_from_three_seeds_keep_the_level():
+    """Both sides pooled from 3 seeds (3 draws each), the seeds' spread larger than each fit's: with the true gap at
+    exactly the margin, neither wrong answer comes more often than ``level`` (the normal quantile made about 11%
+    of each; the error from 3 seeds has 2 degrees of freedom)."""
+    rng = np.random.default_rng(1)
+    units = np.repeat([0, 1, 2], 3)
+    counts = {"inconsistent": 0, "consistent": 0}
+    n = 4000
+    for _ in range(n):
+        pred = pool_replicates(1.4 + np.repeat(rng.normal(0, 0.1, 3), 3) + rng.normal(0, 0.03, 9), units=units,
+                               within_var=np.full(9, 0.03 ** 2))
+        meas = pool_replicates(1.55 + np.repeat(rng.normal(0, 0.1, 3), 3) + rng.normal(0, 0.03, 9), units=units,
+                               within_var=np.full(9, 0.03 ** 2))
+        assert pred.dof == meas.dof == 2
+        v = decide(pred, meas).verdict
+        counts[v] = counts.get(v, 0) + 1
+    assert counts["inconsistent"] / n <= 0.05 + 0.01, counts
+    assert counts["consistent"] / n <= 0.05 + 0.01, counts
+
+
+def test_degrees_of_freedom_of_the_difference():
+    from quanta.verdict import combined_dof
+
+    a = Estimate(1.4, 0.05, 3, 9, 0.05, 0.01, (), dof=2)
+    assert combined_dof(a, Estimate(1.5, 0.05, 1, 1, 0, 0, ())) == pytest.approx(8.0)  # (2·0.05²)² / (0.05⁴/2)
+    assert combined_dof(a, a) == pytest.approx(4.0)
+    assert math.isinf(combined_dof(Estimate(1, .1, 1, 1, 0, 0, ()), Estimate(1, .1, 1, 1, 0, 0, ())))
+    # a t interval: wider than the normal one with few degrees of freedom, equal to it with none estimated
+    assert a.ci(0.9)[1] - 1.4 == pytest.approx(2.919986 * 0.05, rel=1e-5)
+    assert Estimate(1.4, 0.05, 1, 1, 0, 0, ()).ci(0.9)[1] - 1.4 == pytest.approx(1.644854 * 0.05, rel=1e-5)
+    # one unit with R draws: R - 1; one fit: none estimated
+    assert pool_replicates([1.3, 1.5, 1.4]).dof == 2 and math.isinf(pool_replicates([1.3]).dof)
+    d = decide(a, Estimate(1.9, 0.05, 1, 1, 0, 0, ()))
+    assert d.dof == pytest.approx(8.0) and d.verdict == "inconsistent"
+
+
 def test_an_unbounded_replicate_makes_the_answer_undetermined():
     # a seed whose alpha_N interval is unbounded (se = inf) must not count as a certain one
     e = pool_replicates([0.4], within_var=[np.inf])

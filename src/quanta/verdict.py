@@ -8,7 +8,7 @@ variance, and :func:`decide` tests their difference:
 
 * ``inconsistent``: the gap is larger than ``margin``: the ``1 - 2·level`` interval of
   ``d = measured - predicted`` lies wholly beyond ``+margin`` or below ``-margin`` (a minimal-effect test: at most
-  ``level`` of wrong answers when the true gap is ``margin`` or less and the standard errors are right);
+  ``level`` of wrong answers when the true gap is ``margin`` or less and the replicates are normal);
 * ``consistent``: that interval lies inside ``±margin`` (two one-sided tests of equivalence, TOST), so the data can
   tell a gap of ``margin`` from none;
 * ``undetermined``: neither; the interval reaches across ``±margin`` (the reason says when ``d = 0`` alone is
@@ -16,7 +16,14 @@ variance, and :func:`decide` tests their difference:
 
 ``margin`` is the smallest gap the user cares about; its default 0.15 is set from the science, not from data: it is
 about the gap the quanta paper found between Pythia's parts (1.24) and its scaling law (1.08). Both answers are
-tested against the same margin. Earlier versions called ``inconsistent`` whenever ``d = 0`` was rejected. Any real
+tested against the same margin.
+
+The interval is Student's t, not the normal one: a standard error pooled from S training seeds is itself estimated
+from S - 1 degrees of freedom (2 at the default 3 seeds), and the normal quantile (1.645 where t's is 2.92) made
+about twice ``level`` of wrong answers at a gap of exactly ``margin`` (tests/test_verdict.py). The two sides'
+degrees of freedom are combined by Welch and Satterthwaite's rule.
+
+Earlier versions called ``inconsistent`` whenever ``d = 0`` was rejected. Any real
 network deviates from the ideal law by something, and the known finite-size biases of both sides are of the order
 of 0.1 (docs/calibration.md), so that test rejects every world once there are enough samples: its answer said
 more about n than about the theory. The calibration's first recorded run showed it (half of its true worlds
@@ -33,7 +40,7 @@ import numpy as np
 
 from quanta.errors import QuantaError
 
-__all__ = ["Estimate", "Decision", "pool_replicates", "decide", "DEFAULT_LEVEL", "DEFAULT_MARGIN"]
+__all__ = ["Estimate", "Decision", "pool_replicates", "combined_dof", "decide", "DEFAULT_LEVEL", "DEFAULT_MARGIN"]
 
 DEFAULT_LEVEL = 0.05
 DEFAULT_MARGIN = 0.15
@@ -58,6 +65,9 @@ class Estimate:
         Root mean within-replicate variance (each fit's own sampling noise).
     sources : tuple of str
         What the spread covers, e.g. ``("training seed", "sample draw", "cluster count rule", "fit")``.
+    dof : float
+        Degrees of freedom of ``se``: ``S - 1`` when it was pooled from the spread of ``S`` units (or of the
+        replicates of one unit), ``inf`` for one fit's own standard error (a bootstrap or profile likelihood).
     """
 
     value: float
@@ -67,13 +77,13 @@ class Estimate:
     between_sd: float
     within_sd: float
     sources: tuple
+    dof: float = math.inf
 
     def ci(self, level: float = 0.9) -> tuple[float, float]:
-        """Normal interval ``value ± z·se`` at ``level``."""
-        from scipy.stats import norm
-
-        z = float(norm.ppf(0.5 + level / 2))
-        return (self.value - z * self.se, self.value + z * self.se)
+        """Student's t interval ``value ± t·se`` at ``level``, with ``dof`` degrees of freedom (normal when
+        ``dof`` is infinite)."""
+        q = _t_quantile(0.5 + level / 2, self.dof)
+        return (self.value - q * self.se, self.value + q * self.se)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -122,9 +132,33 @@ def pool_replicates(values, *, units=None, within_var=None, sources=("fit",)) ->
     else:
         B = float(v.var(ddof=1)) if v.size >= 2 else 0.0
     var = max(B, W) / S
+    # the spread behind the error has S - 1 degrees of freedom (R - 1 for one unit's R replicates), whichever of
+    # B and W won: the floor W only widens the interval, and a W that wins by B's bad luck hides a larger spread
+    dof = float(S - 1) if S >= 2 else (float(v.size - 1) if v.size >= 2 else math.inf)
     return Estimate(value=float(means.mean()), se=math.sqrt(var), n_units=S, n_replicates=int(v.size),
                     between_sd=math.sqrt(B) if (S >= 2 or v.size >= 2) else math.nan, within_sd=math.sqrt(W),
-                    sources=tuple(sources))
+                    sources=tuple(sources), dof=dof)
+
+
+def _t_quantile(q: float, dof: float) -> float:
+    from scipy.stats import norm, t
+
+    return float(norm.ppf(q)) if math.isinf(dof) else float(t.ppf(q, dof))
+
+
+def _t_sf(x: float, dof: float) -> float:
+    from scipy.stats import norm, t
+
+    return float(norm.sf(x)) if math.isinf(dof) else float(t.sf(x, dof))
+
+
+def combined_dof(a: Estimate, b: Estimate) -> float:
+    """Welch-Satterthwaite degrees of freedom of the difference of two estimates (``inf`` when both are)."""
+    terms = [e.se ** 4 / e.dof for e in (a, b) if not math.isinf(e.dof) and e.se > 0]
+    if not terms:
+        return math.inf
+    den = sum(terms)
+    return (a.se ** 2 + b.se ** 2) ** 2 / den if den > 0 else math.inf
 
 
 @dataclass(frozen=True)
@@ -151,6 +185,9 @@ class Decision:
     p_beyond_margin : float
         One-sided p-value of ``|difference| <= margin`` (the minimal-effect test): ``inconsistent`` when it is
         below ``level``.
+    dof : float
+        Degrees of freedom of ``se`` (:func:`combined_dof`); the interval and both p-values are Student's t with
+        them (normal when infinite).
     """
 
     verdict: str
@@ -163,6 +200,7 @@ class Decision:
     margin: float
     reason: str
     p_beyond_margin: float = math.nan
+    dof: float = math.inf
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -184,8 +222,6 @@ def decide(predicted: Estimate, measured: Estimate, *, level: float = DEFAULT_LE
     >>> decide(p, Estimate(1.50, 0.20, 1, 1, 0.2, 0.2, ("fit",))).verdict
     'undetermined'
     """
-    from scipy.stats import norm
-
     if not (0 < level < 0.5):
         raise QuantaError(f"level must be in (0, 0.5), got {level!r}", "use e.g. level=0.05")
     if not (margin > 0):
@@ -196,10 +232,11 @@ def decide(predicted: Estimate, measured: Estimate, *, level: float = DEFAULT_LE
         return Decision("undetermined", d, se, math.nan, math.nan, (math.nan, math.nan), level, margin,
                         "no finite standard error for the difference")
     z = d / se
-    p = float(2 * norm.sf(abs(z)))
-    zq = float(norm.ppf(1 - level))
+    dof = combined_dof(predicted, measured)
+    p = 2 * _t_sf(abs(z), dof)
+    zq = _t_quantile(1 - level, dof)
     ci = (d - zq * se, d + zq * se)
-    p_beyond = float(norm.sf((abs(d) - margin) / se))
+    p_beyond = _t_sf((abs(d) - margin) / se, dof)
     if ci[0] > margin or ci[1] < -margin:
         verdict = "inconsistent"
         reason = (f"the exponents differ by {d:+.3f}, more than the margin ±{margin:g}: its {1 - 2 * level:.0%} "
@@ -214,4 +251,4 @@ def decide(predicted: Estimate, measured: Estimate, *, level: float = DEFAULT_LE
         reason = (f"the difference {d:+.3f} has its {1 - 2 * level:.0%} interval [{ci[0]:+.3f}, {ci[1]:+.3f}] "
                   f"reaching across ±{margin:g}: the data cannot tell whether the gap exceeds {margin:g}"
                   + (f" (d = 0 alone is rejected, p = {p:.2g})" if p < level else f" (p of d = 0: {p:.2g})"))
-    return Decision(verdict, d, se, z, p, ci, level, margin, reason, p_beyond)
+    return Decision(verdict, d, se, z, p, ci, level, margin, reason, p_beyond, dof)
