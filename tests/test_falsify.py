@@ -60,6 +60,30 @@ def test_verdict_of_sizes_is_the_two_run_decision(tmp_path):
         assert ref["zipf_pred_ci"] == summary["zipf_pred_ci"]
 
 
+def test_two_runs_read_the_alpha_of_the_parts_model_from_an_analysis_of_several(tmp_path):
+    """A parity analysis of several α has one α_N per α (``per_alpha``); the two-run test reads the one at the α of
+    the model the parts come from, and refuses in one line when the parts do not say it or it was not analysed."""
+    run = Run.create(tmp_path / "s", command="parity analyze", config={})
+    run.finish({"run_dir": "/x/run", "alpha": [0.1, 0.4],
+                "per_alpha": [{"alpha": 0.1, "alpha_N": 0.9, "alpha_N_ci": [0.85, 0.95], "alpha_N_n_points": 9},
+                              {"alpha": 0.4, "alpha_N": 0.4, "alpha_N_ci": [0.37, 0.43], "alpha_N_n_points": 9}]})
+    _parts_run(tmp_path / "p", 1.4, run_dir="/x/run")
+    with pytest.raises(QuantaError, match=r"several α \(0.1, 0.4\).*does not say which α"):
+        falsify(tmp_path / "s", tmp_path / "p", tmp_path / "f", FalsifyConfig(n_boot=100))
+    summary = json.loads((tmp_path / "p" / "summary.json").read_text())
+    for alpha, want in ((0.4, "consistent"), (0.1, "inconsistent")):
+        _parts_run(tmp_path / f"p{alpha}", 1.4, run_dir="/x/run")
+        summary = json.loads((tmp_path / f"p{alpha}" / "summary.json").read_text())
+        (tmp_path / f"p{alpha}" / "summary.json").write_text(json.dumps({**summary, "alpha": alpha}))
+        out, _ = falsify(tmp_path / "s", tmp_path / f"p{alpha}", tmp_path / f"f{alpha}", FalsifyConfig(n_boot=300))
+        assert out["verdict"] == want and out["alpha_N"] == pytest.approx(0.4 if alpha == 0.4 else 0.9)
+        assert out["alpha_planted"] == alpha
+    (tmp_path / "p0.4" / "summary.json").write_text(json.dumps({**summary, "alpha": 0.8}))
+    with pytest.raises(QuantaError, match="analyzes α 0.1, 0.4, but the parts come from a model at α 0.8"):
+        falsify(tmp_path / "s", tmp_path / "p0.4", tmp_path / "g", FalsifyConfig(n_boot=100))
+    assert not (tmp_path / "g").exists()
+
+
 def test_two_runs_mismatch_is_inconsistent_and_thin_fits_are_undetermined(tmp_path):
     _scaling_run(tmp_path / "s", 0.08, (0.06, 0.10), command="lm analyze")
     _parts_run(tmp_path / "p", 1.8, command="qdg")
@@ -215,6 +239,30 @@ def test_rank_range_reaches_the_envelope(small_run):
 
     reps = parts_replicates(small_run, config=FalsifyConfig(n_draws=1, n_samples=200, n_boot=20, rank_range=(1, 3)))
     assert len(reps) == 2 and (reps["envelope_lo"] == 1).all() and (reps["envelope_hi"] == 3).all()
+
+
+@pytest.mark.slow
+def test_each_training_seed_draws_its_own_samples(small_run, monkeypatch):
+    """The pooled error counts the draw among the sources of the spread between seeds, so each seed's model must
+    filter its own candidate samples (one draw shared by every seed left its effect out of that spread)."""
+    import quanta.qdg.parity as qp
+    from quanta.falsify import parts_replicates
+
+    seen = []
+    select = qp.select_low_loss
+
+    def spy(model, tasks, n, **kw):
+        out = select(model, tasks, n, **kw)
+        seen.append((kw["seed"], out[0].numpy().copy()))
+        return out
+
+    monkeypatch.setattr(qp, "select_low_loss", spy)
+    reps = parts_replicates(small_run, config=FalsifyConfig(n_draws=2, n_samples=200, n_boot=20))
+    assert len(reps) == len(seen) == 4 and reps["seed"].nunique() == 2
+    assert len({s for s, _ in seen}) == 4
+    (_, a), (_, b) = seen[0], seen[2]  # the two seeds' first draws
+    assert reps["draw"].iloc[0] == reps["draw"].iloc[2] == 0 and reps["seed"].iloc[0] != reps["seed"].iloc[2]
+    assert (a[: len(b)] == b[: len(a)]).all(axis=1).mean() < 0.2
 
 
 def test_nested_runs_record_commands_that_reproduce_them(tmp_path, monkeypatch):

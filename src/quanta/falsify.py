@@ -152,7 +152,7 @@ def parts_replicates(run_dir, *, config: FalsifyConfig, device=None, qdg_config=
     """
     from quanta.parity import ParityTasks, load_member
     from quanta.plausibility import head_law
-    from quanta.qdg.parity import ParityQDGConfig, decompose_parity, score_clusters, widest_models
+    from quanta.qdg.parity import ParityQDGConfig, decompose_parity, replicate_seed, score_clusters, widest_models
     from quanta.store import Run
     from quanta.utils import resolve_device
 
@@ -168,7 +168,7 @@ def parts_replicates(run_dir, *, config: FalsifyConfig, device=None, qdg_config=
         row = models[models["model"] == mid].iloc[0]
         model = load_member(run_dir, mid, device=dev)
         tasks = ParityTasks.from_config(src.config, alpha=float(row["alpha"]), device="cpu")
-        draw_seed = 1000 * config.seed + 100 * d + 7
+        draw_seed = replicate_seed(config.seed, seed, d, float(row["alpha"]))
         parts = decompose_parity(model, tasks, qcfg, train_seed=seed, model_id=mid, draw_seed=draw_seed, device=dev)
         law = head_law(parts.sizes, n_boot=config.n_boot, seed=draw_seed)
         env = parts.envelope
@@ -357,6 +357,40 @@ def _parts_run(run):
     return run.summary
 
 
+def _parts_alpha(summary: dict) -> float | None:
+    """The α of the parity model a parts run decomposed: its summary's, or its model's row in the parity run."""
+    if summary.get("alpha") is not None:
+        return float(summary["alpha"])
+    if summary.get("run_dir") and summary.get("model_id") is not None:
+        from quanta.store import Run
+
+        try:
+            models = Run.open(summary["run_dir"], command="parity run").read_table("models")
+        except QuantaError:
+            return None
+        row = models[models["model"] == int(summary["model_id"])]
+        return float(row["alpha"].iloc[0]) if len(row) else None
+    return None
+
+
+def _scaling_at_parts_alpha(srun, s: dict, p: dict) -> dict:
+    """A parity analysis of several α keeps one α_N per α (``per_alpha``): the one at the parts model's α."""
+    per = s.get("per_alpha") or []
+    if srun.command != "parity analyze" or len(per) <= 1:
+        return s
+    alphas = [float(e["alpha"]) for e in per]
+    a = _parts_alpha(p)
+    listed = ", ".join(f"{x:g}" for x in alphas)
+    if a is None:
+        raise QuantaError(f"{srun.path} analyzes several α ({listed}) and the parts run does not say which α its "
+                          "model was trained at", "pass a parts run of one model of that parity run")
+    match = [e for e, x in zip(per, alphas) if math.isclose(x, a, rel_tol=0, abs_tol=1e-9)]
+    if not match:
+        raise QuantaError(f"{srun.path} analyzes α {listed}, but the parts come from a model at α {a:g}",
+                          "decompose a model of one of those α, or pass the analysis of its own run")
+    return {**s, **match[0]}
+
+
 def _parts_sizes(run, summary: dict, n_clusters) -> tuple[dict, int]:
     """The parts' sizes by count (``{k: sizes}``) and the count to read.
 
@@ -468,6 +502,7 @@ def falsify(scaling_dir, parts_dir, out, config: FalsifyConfig | None = None, *,
     srun, prun = Run.open(scaling_dir), Run.open(parts_dir)
     s, p = _scaling_run(srun), _parts_run(prun)
     _same_world(srun, prun, allow_mismatch)
+    s = _scaling_at_parts_alpha(srun, s, p)
     by_k, k = _parts_sizes(prun, p, cfg.n_clusters)
     if cfg.rank_range is not None:
         raise QuantaError("rank_range applies to the end-to-end mode (RUN_DIR), whose replicates each give an envelope",

@@ -81,8 +81,8 @@ def parts_units(run_dir, *, n_samples: int, n_draws: int, n_boot: int, control_a
     import torch
 
     from quanta.parity import ParityTasks, load_member
-    from quanta.qdg.parity import (ParityQDGConfig, decompose_parity, margin_gradients, score_clusters,
-                                   untrained_twin, widest_models)
+    from quanta.qdg.parity import (ParityQDGConfig, decompose_parity, margin_gradients, replicate_seed,
+                                   score_clusters, untrained_twin, widest_models)
     from quanta.store import Run
 
     src = Run.open(run_dir, command="parity run")
@@ -97,7 +97,7 @@ def parts_units(run_dir, *, n_samples: int, n_draws: int, n_boot: int, control_a
     for alpha, s, mid, d in (progress(jobs) if progress else jobs):
         model = load_member(run_dir, mid, device=device)
         tasks = ParityTasks.from_config(src.config, alpha=alpha, device="cpu")
-        draw_seed = 1000 * seed + 100 * d + 7
+        draw_seed = replicate_seed(seed, s, d, alpha)
         t0 = time.perf_counter()
         try:
             parts = decompose_parity(model, tasks, qcfg, train_seed=s, model_id=mid, draw_seed=draw_seed,

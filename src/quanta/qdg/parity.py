@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["ParityQDGConfig", "ParityParts", "score_clusters", "learned_tasks", "default_model_id",
            "widest_models", "select_low_loss", "decompose_parity", "run_qdg_parity", "untrained_twin",
-           "margin_gradients"]
+           "margin_gradients", "replicate_seed"]
 
 LN2 = math.log(2.0)
 
@@ -332,6 +332,20 @@ def check_parts_boot_memory(cfg: ParityQDGConfig, n_tasks: int, *, where: str = 
 def default_k_max(n: int) -> int:
     """The largest count of the label-free sweep for ``n`` samples: ``min(60, n // 20)``, at least 3."""
     return max(3, min(60, n // 20))
+
+
+def replicate_seed(seed: int, train_seed: int, draw: int, alpha: float) -> int:
+    """The seed of one replicate's sample draw (and count rule and bootstrap), from every key that tells it apart.
+
+    The closing test pools replicates over training seeds and counts the draw among the sources of their spread
+    (docs/falsify.md), so each (training seed, draw, α) draws its own samples: a draw shared by every seed's model
+    would leave its effect out of the spread between seeds and make the standard error too small.
+
+    >>> replicate_seed(0, 0, 0, 0.4) == replicate_seed(0, 1, 0, 0.4)
+    False
+    """
+    key = [int(seed), int(train_seed), int(draw), int(round(float(alpha) * 1_000_000))]
+    return int(np.random.SeedSequence(key).generate_state(1, dtype=np.uint32)[0] >> 1)
 
 
 def decompose_parity(model, tasks, cfg: ParityQDGConfig, *, train_seed: int = 0, model_id: int = 0,
