@@ -244,6 +244,24 @@ def test_fit_recovers_planted_alpha_N(tmp_path):
     assert summary["zipf_pred_ci"] == pytest.approx([lo + 1, hi + 1])
 
 
+def test_a_suites_checkpoints_give_one_point_per_model(tmp_path):
+    """Losses of a suite at ``--revision all`` hold each size's checkpoints: the size law is fitted over each
+    model's latest checkpoint, not over early checkpoints as if they were models of their final size."""
+    sizes = np.geomspace(1e5, 1e8, 8)
+    Y = planted_scaling(4000, sizes, alpha=0.3)
+    early = Y * np.linspace(3.0, 1.2, sizes.size)[None, :]  # checkpoints at step 10, far from their final loss
+    both = np.concatenate([early, Y], axis=1)
+    path = write_losses_dir(tmp_path / "losses", both, sizes=np.tile(sizes.astype(np.int64), 2),
+                            steps=[10] * sizes.size + [1000] * sizes.size)
+    summary = analyze_losses(path, tmp_path / "out", AnalyzeConfig(n_boot=100, figures=False))
+    assert summary["mode"] == "suite" and summary["n_models"] == 16
+    assert summary["n_fit_models"] == summary["alpha_N_n_points"] == 8
+    assert summary["alpha_N"] == pytest.approx(0.3, abs=0.03)
+    assert "16 checkpoints of 8 models" in summary["fit_models_note"]
+    tokens = pd.read_parquet(tmp_path / "out" / "tokens.parquet")
+    assert np.allclose(tokens["loss_last"], Y[:, -1].astype(np.float32))
+
+
 def test_reference_criteria_option():
     x = np.log10(np.geomspace(1e5, 1e9, 8))
     cfg = AnalyzeConfig(criteria="reference")

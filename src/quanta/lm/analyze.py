@@ -213,6 +213,30 @@ def analyze_losses(losses_dir, out, cfg: AnalyzeConfig | None = None, *, force: 
         return run.finish(summary)
 
 
+def _latest_checkpoints(models: pd.DataFrame, cols: np.ndarray) -> tuple[np.ndarray, str | None]:
+    """One point per model of a suite: its latest checkpoint.
+
+    A losses run of a suite at ``--revision all`` holds several checkpoints of each size; fitting the size law over
+    all of them would count early checkpoints as models of their final size. Models are told apart by ``family``
+    (their name without the revision), or by their size in runs that predate that column.
+    """
+    key = (models["family"] if "family" in models.columns else models["n_params_nonembed"]).astype(str).to_numpy()
+    step = models["step"].to_numpy()
+    cols = np.asarray(cols)
+    latest = {}
+    for c in cols:
+        k = key[c]
+        if k not in latest or step[c] > step[latest[k]]:
+            latest[k] = c
+    keep = np.array(sorted(latest.values()), dtype=cols.dtype if cols.size else np.int64)
+    if keep.size == cols.size:
+        return cols, None
+    note = (f"{cols.size} checkpoints of {keep.size} models: the size law and the token curves use each model's "
+            f"latest checkpoint; analyse the training dynamics of one model with a losses run of its checkpoints "
+            f"alone (mode dynamics)")
+    return keep, note
+
+
 def _analyze(run, lm: LossMatrix, cfg: AnalyzeConfig, losses_dir) -> dict:
     models = lm.models
     mode = detect_mode(models) if cfg.mode == "auto" else cfg.mode
@@ -247,6 +271,11 @@ def _analyze(run, lm: LossMatrix, cfg: AnalyzeConfig, losses_dir) -> dict:
     # x of the fits: log10 N, or log10 step over checkpoints with step > 0
     xv = models[xname].to_numpy(dtype=np.float64)
     fit_cols = np.flatnonzero(xv > 0)
+    if mode == "suite":
+        fit_cols, note = _latest_checkpoints(models, fit_cols)
+        if note:
+            log.warning("%s", note)
+            summary["fit_models_note"] = note
     fit_cols = fit_cols[np.argsort(xv[fit_cols], kind="stable")]  # small to large x
     summary["n_fit_models"] = int(fit_cols.size)
     xs = np.log10(xv[fit_cols]) if fit_cols.size else np.array([])
