@@ -159,6 +159,38 @@ def test_cli_losses_tables_resume_and_library_agreement(cli_run, suite_dirs, tmp
     pd.testing.assert_frame_equal(read_losses(out), df)
 
 
+def test_a_test_corpus_splits_at_the_suites_own_fraction(suite_dirs, tmp_path):
+    """A suite trained with test_fraction 0.05 trained on half of the default 10% held-out files: its losses on
+    stdlib:test read the suite's 5%, all of it unseen, and models of suites with different fractions are refused."""
+    import json
+    import shutil
+
+    from quanta.lm.corpus import held_out
+    from quanta.lm.losses import compute_losses
+    from quanta.lm.models import held_out_fraction
+
+    dirs = {}
+    for name, frac in (("a", 0.05), ("b", 0.2)):
+        (tmp_path / name / "models").mkdir(parents=True)
+        (tmp_path / name / "suite.json").write_text(json.dumps({"format": 1, "test_fraction": frac, "models": []}))
+        dirs[name] = [shutil.copytree(d, tmp_path / name / "models" / d.name) for d in suite_dirs]
+    assert held_out_fraction(dirs["a"]) == 0.05 and held_out_fraction(list(suite_dirs)) == 0.1
+    assert held_out_fraction(["EleutherAI/pythia-70m"]) == 0.1
+    summary = compute_losses(LossesConfig(suite=tuple(map(str, dirs["a"])), corpus="stdlib:test", max_docs=200,
+                                          context_length=32, max_tokens=3000), tmp_path / "run")
+    sources = pd.read_parquet(tmp_path / "run" / "docs.parquet")["source"]
+    assert summary["n_docs"] == len(sources) > 0
+    assert all(held_out(s, 0.05) for s in sources)
+    assert len(sources) < len(load_corpus("stdlib:test"))  # the default 10% holds files the suite trained on
+    from quanta.store import Run
+
+    assert Run.open(tmp_path / "run").manifest["corpus_test_fraction"] == 0.05
+    with pytest.raises(QuantaError, match="different held-out fractions"):
+        compute_losses(LossesConfig(suite=(str(dirs["a"][0]), str(dirs["b"][1])), corpus="stdlib:test",
+                                    max_docs=5), tmp_path / "mixed")
+    assert not (tmp_path / "mixed").exists()
+
+
 def test_losses_config_validation_and_offline_hub_error(cli_run, tmp_path):
     with pytest.raises(QuantaError):
         LossesConfig(suite=(), corpus="stdlib:test")

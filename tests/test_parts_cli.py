@@ -42,6 +42,7 @@ def test_parts_sae_lm_writes_the_contract(cli_run, tiny_lm, tmp_path, site):  # 
     run = Run.open(out, command="parts sae")
     parts, mem, ctx, samples = _check_contract(run)
     assert run.summary["site"] == site and run.summary["d_model"] == 32
+    assert run.summary["corpus_test_fraction"] == 0.1
     assert {"context_before", "token", "context_after", "token_id"} <= set(ctx.columns)
     # the activations really are the model's at that site: recompute one token's by hand
     if site == "resid":

@@ -54,6 +54,7 @@ def test_qdg_lm_cli_writes_tables_figures_and_contexts(cli_run, tiny_lm, tmp_pat
     s = run.summary
     assert s["n_tokens"] == 60 and s["n_clusters"] == 4 and s["counts"] == [3, 4, 5, 8] and s["project"] == 512
     assert s["precondition"] == "none"  # the paper's raw gradients stay the LM default
+    assert s["corpus_test_fraction"] == 0.1  # a model of no suite: load_corpus's default split
     # falsify prints how the count was chosen; LM QDG has no data-driven rule, and says so
     from quanta.qdg.pipeline import choose_counts, count_rule
 

@@ -34,7 +34,8 @@ import pandas as pd
 
 from quanta.errors import QuantaError
 from quanta.lm.corpus import TokenizedWindow
-from quanta.lm.models import SUITE_FILE, count_params, load_model, load_tokenizer, resolve_dtype, resolve_suite
+from quanta.lm.models import (SUITE_FILE, count_params, held_out_fraction, load_model, load_tokenizer, resolve_dtype,
+                              resolve_suite)
 
 log = logging.getLogger(__name__)
 
@@ -413,6 +414,7 @@ def compute_losses(cfg: LossesConfig, out, *, device=None, force: bool = False, 
             context_length = min(limits)  # the default, not the user's choice: cap it at the models' limit
         for ref in refs:  # local models: their position limit is read before anything is written
             _check_positions(ref.name, _local_positions(ref.path), context_length)
+        test_fraction = held_out_fraction([ref.path for ref in refs])  # the suite's own split of the corpus
         first = refs[0]
         tokenizer = load_tokenizer(first.path, revision=first.revision)
         run = None
@@ -421,7 +423,8 @@ def compute_losses(cfg: LossesConfig, out, *, device=None, force: bool = False, 
             try:
                 run = Run.create(out, command="lm losses", config=asdict(cfg), device=device_description(dev),
                                  argv=argv, force=force, resume=resume)
-                run.update_manifest(world_size=dist_info.world, precision=precision, context_length=context_length)
+                run.update_manifest(world_size=dist_info.world, precision=precision, context_length=context_length,
+                                    corpus_test_fraction=test_fraction)
             except QuantaError as exc:
                 error = exc.one_line()
         error = dist_info.broadcast(error)
@@ -429,7 +432,8 @@ def compute_losses(cfg: LossesConfig, out, *, device=None, force: bool = False, 
             raise QuantaError(error)
         out = Path(out)
         t_start = time.perf_counter()
-        docs = load_corpus(cfg.corpus, max_docs=cfg.max_docs, text_field=cfg.text_field)
+        docs = load_corpus(cfg.corpus, max_docs=cfg.max_docs, text_field=cfg.text_field,
+                           test_fraction=test_fraction)
         windows = tokenize_documents(docs, tokenizer, context_length=context_length, n_windows=cfg.n_windows)
         windows = limit_tokens(windows, cfg.max_tokens)
         if not windows:

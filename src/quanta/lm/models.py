@@ -103,6 +103,32 @@ def read_suite_manifest(path: str | Path) -> dict:
             from exc
 
 
+def held_out_fraction(paths: Sequence[str | Path]) -> float:
+    """The held-out fraction of the corpus split the models' suites were trained with.
+
+    A suite trained by ``quanta lm train-suite`` records its ``test_fraction`` in ``suite.json``; a ``:test``
+    (or ``:train``) corpus read for its models must split at the same fraction, or part of the held-out text was
+    trained on. Models outside a local suite (the hub's) give :func:`quanta.lm.corpus.load_corpus`'s default,
+    0.1. Models of suites with different fractions are refused: no one split is held out for all of them.
+    """
+    found = {}
+    for p in paths:
+        here = Path(p)
+        if not here.exists():
+            continue
+        for parent in [here, *here.parents]:
+            if (parent / SUITE_FILE).is_file():
+                frac = json.loads((parent / SUITE_FILE).read_text()).get("test_fraction", 0.1)
+                found[str(parent)] = float(frac)
+                break
+    fracs = sorted(set(found.values()))
+    if len(fracs) > 1:
+        listed = ", ".join(f"{k} ({v:g})" for k, v in found.items())
+        raise QuantaError(f"the models come from suites trained with different held-out fractions: {listed}",
+                          "compare models of one suite, or of suites trained with the same test_fraction")
+    return fracs[0] if fracs else 0.1
+
+
 def _checkpoints(model_dir: Path) -> dict[int, Path]:
     out = {}
     ck = model_dir / CHECKPOINTS_DIR

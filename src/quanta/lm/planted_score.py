@@ -63,7 +63,8 @@ def score_against_planted(run_dir, *, spec=None, tokenizer=None, n_boot: int = 2
         from quanta.lm.models import load_tokenizer
 
         tokenizer = load_tokenizer(cfg["model"], revision=cfg.get("revision"))
-    docs = load_corpus(corpus, max_docs=cfg.get("max_docs"))
+    docs = load_corpus(corpus, max_docs=cfg.get("max_docs"),
+                       test_fraction=float(run.summary.get("corpus_test_fraction", 0.1)))
     tokens = run.read_table("tokens")
     truth = row_skills(tokens, docs, tokenizer, ps, context_length=None)
     clusters = run.read_table("clusters")

@@ -364,7 +364,8 @@ def unit_truth(parts_dir) -> tuple[np.ndarray, dict]:
     is_qdg = run.command.startswith("qdg")
     rows = run.read_table("tokens" if is_qdg else "samples")
     shift = 0 if is_qdg else 1
-    docs = load_corpus(corpus, max_docs=cfg.get("max_docs"))
+    docs = load_corpus(corpus, max_docs=cfg.get("max_docs"),
+                       test_fraction=float(run.summary.get("corpus_test_fraction", 0.1)))
     tok = load_tokenizer(cfg["model"], revision=cfg.get("revision"))
     doc = rows["doc"].to_numpy(np.int64)
     pos = rows["pos"].to_numpy(np.int64) + shift

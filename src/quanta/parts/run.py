@@ -124,6 +124,12 @@ class SAEPartsConfig:
                          batch_size=self.sae_batch_size, lr=self.lr, seed=self.seed)
 
 
+def _held_out(cfg) -> float:
+    from quanta.lm.models import held_out_fraction
+
+    return held_out_fraction([cfg.model])
+
+
 def _load_lm(cfg, dev, *, min_tokens: int):
     """Model, tokenizer, windows and token-id contexts of an LM parts run, all checked before anything is written."""
     from quanta.lm.corpus import load_corpus, tokenize_documents
@@ -134,7 +140,7 @@ def _load_lm(cfg, dev, *, min_tokens: int):
     model, tok = load_model(cfg.model, revision=cfg.revision, device=dev, dtype="float32")
     check_site(model, cfg.layer, cfg.site)
     _check_positions(str(cfg.model), _model_positions(model.config), cfg.context_length)
-    docs = load_corpus(cfg.corpus, max_docs=cfg.max_docs)
+    docs = load_corpus(cfg.corpus, max_docs=cfg.max_docs, test_fraction=_held_out(cfg))
     windows = tokenize_documents(docs, tok, context_length=cfg.context_length, n_windows=1, min_tokens=2)
     if not windows:
         raise QuantaError(f"corpus {cfg.corpus!r} gave no document of at least 2 tokens",
@@ -238,7 +244,8 @@ def run_parts_sae_lm(cfg: SAEPartsConfig, out, *, device=None, force: bool = Fal
         summary = write_parts_tables(run, codes, samples, method="sae", dense_share=cfg.dense_share,
                                      n_contexts=cfg.n_contexts, n_boot=cfg.n_boot, seed=cfg.seed,
                                      title=f"{cfg.site} L{cfg.layer}: ")
-        summary = {"model": cfg.model, "corpus": cfg.corpus, "layer": cfg.layer, "site": cfg.site,
+        summary = {"model": cfg.model, "corpus": cfg.corpus, "corpus_test_fraction": _held_out(cfg),
+                   "layer": cfg.layer, "site": cfg.site,
                    "n_documents": len(windows), "d_model": int(X.shape[1]), **extra, **summary,
                    "timings_s": {k: round(v, 3) for k, v in run.manifest.get("timings_s", {}).items()}}
         return run.finish(summary)
@@ -366,7 +373,8 @@ def run_parts_acts_lm(cfg: ActsPartsConfig, out, *, device=None, force: bool = F
         samples = _token_samples(index.iloc[keep].reset_index(drop=True), contexts, windows, tok)
         summary = write_parts_tables(run, codes, samples, method="acts", dense_share=1.0, n_contexts=cfg.n_contexts,
                                      n_boot=cfg.n_boot, seed=cfg.seed, title=f"{cfg.site} L{cfg.layer}: ")
-        summary = {"model": cfg.model, "corpus": cfg.corpus, "layer": cfg.layer, "site": cfg.site,
+        summary = {"model": cfg.model, "corpus": cfg.corpus, "corpus_test_fraction": _held_out(cfg),
+                   "layer": cfg.layer, "site": cfg.site,
                    "n_documents": len(windows), "d_model": int(X.shape[1]), "n_tokens_total": int(len(X)),
                    "n_clusters": int(k), "similarity": cfg.similarity, "affinity_power": cfg.affinity_power,
                    "graph": "knn" if len(keep) > cfg.dense_max else "dense", **summary,

@@ -249,7 +249,7 @@ def run_qdg_lm(cfg: QDGConfig, out, *, device=None, force: bool = False, argv=No
     import pandas as pd
 
     from quanta.lm.corpus import load_corpus, tokenize_documents
-    from quanta.lm.models import load_model
+    from quanta.lm.models import held_out_fraction, load_model
     from quanta.parts.tables import partition_contexts
     from quanta.qdg.cluster import member_centrality
     from quanta.qdg.grads import select_gradient_blocks, token_gradients
@@ -270,7 +270,8 @@ def run_qdg_lm(cfg: QDGConfig, out, *, device=None, force: bool = False, argv=No
     from quanta.lm.losses import _check_positions, _model_positions
 
     _check_positions(str(cfg.model), _model_positions(model.config), cfg.context_length)
-    docs = load_corpus(cfg.corpus, max_docs=cfg.max_docs)
+    test_fraction = held_out_fraction([cfg.model])  # a :test corpus splits as the model's suite was trained
+    docs = load_corpus(cfg.corpus, max_docs=cfg.max_docs, test_fraction=test_fraction)
     windows = tokenize_documents(docs, tok, context_length=cfg.context_length, n_windows=1, min_tokens=3)
     if not windows:
         raise QuantaError(f"corpus {cfg.corpus!r} gave no document of at least 3 tokens",
@@ -342,6 +343,7 @@ def run_qdg_lm(cfg: QDGConfig, out, *, device=None, force: bool = False, argv=No
         summary = {
             "model": cfg.model,
             "corpus": cfg.corpus,
+            "corpus_test_fraction": test_fraction,
             "n_documents": len(windows),
             "n_predictions": int(n_pred),
             "n_candidates": int(len(candidates)),
