@@ -55,6 +55,29 @@ def test_token_gradients_equal_one_token_at_a_time(batch_size, rounds):
     assert losses[1] == pytest.approx(want, rel=1e-5)
 
 
+def test_soft_capped_logits_are_the_models_own():
+    """Gemma 2 soft-caps its logits after the head: the gradients and losses are those of the capped logits, the
+    model's own (they were taken through the head alone, off by up to 200 nats here)."""
+    from transformers import Gemma2Config, Gemma2ForCausalLM
+
+    torch.manual_seed(0)
+    cfg = Gemma2Config(vocab_size=61, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                       num_key_value_heads=2, head_dim=8, intermediate_size=64, max_position_embeddings=64,
+                       final_logit_softcapping=30.0)
+    model = Gemma2ForCausalLM(cfg).float().eval()
+    with torch.no_grad():
+        model.lm_head.weight.mul_(300)  # logits far beyond the cap
+    ctx, targets = contexts_and_targets()
+    G, losses = token_gradients(model, ctx, targets, batch_size=2, return_losses=True)
+    names = [b.name for b in select_gradient_blocks(model)]
+    torch.testing.assert_close(G, reference_gradients(model, ctx, targets, names), rtol=1e-4, atol=1e-6)
+    with torch.no_grad():
+        want = [nn.functional.cross_entropy(model(ctx[c][:p][None]).logits[0, -1][None], ctx[c][p:p + 1]).item()
+                for c, p in targets]
+    np.testing.assert_allclose(losses, want, rtol=1e-5, atol=1e-5)
+    assert max(want) < 70  # the cap bounds them: the head's raw logits would give hundreds of nats
+
+
 def test_default_blocks_are_attention_and_mlp_weights_only():
     model = tiny_neox()
     names = [b.name for b in select_gradient_blocks(model)]

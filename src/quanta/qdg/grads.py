@@ -342,6 +342,32 @@ def _to_ids(c) -> torch.Tensor:
                                                                                                dtype=torch.long)
 
 
+def final_logits(config):
+    """What a causal LM does to its output head's values before the softmax, as a function of them.
+
+    The gradients are taken through ``base model -> output head``, so a model whose logits are not the head's plain
+    output must get the rest here: Gemma 2 and 3 soft-cap them (``c·tanh(z/c)``), Cohere multiplies them by
+    ``logit_scale`` and Granite divides them by ``logits_scaling``. Without it the losses, and the gradients of
+    them, are not the model's (a soft-capped model's losses were off by up to 200 nats in a test).
+    """
+    import torch
+
+    cap = getattr(config, "final_logit_softcapping", None)
+    scale = getattr(config, "logit_scale", None) if getattr(config, "model_type", "") == "cohere" else None
+    divide = getattr(config, "logits_scaling", None) if getattr(config, "model_type", "") == "granite" else None
+
+    def finish(z):
+        if scale:
+            z = z * float(scale)
+        if divide:
+            z = z / float(divide)
+        if cap:
+            z = torch.tanh(z / float(cap)) * float(cap)
+        return z
+
+    return finish
+
+
 def token_gradients(model: nn.Module, contexts: Sequence, targets, *, params: Sequence[str] | None = None,
                     include_bias: bool = False, project: int | None = None, seed: int = 0,
                     batch_size: int = 8, rounds_per_pass: int = 16, device=None,
@@ -395,6 +421,7 @@ def token_gradients(model: nn.Module, contexts: Sequence, targets, *, params: Se
     check_precondition(precondition)
     losses_out = np.zeros(len(t), dtype=np.float32)
     unembed = model.get_output_embeddings()
+    finish = final_logits(model.config)
     base = model.base_model
     was_training = model.training
     model.eval()
@@ -430,7 +457,7 @@ def token_gradients(model: nn.Module, contexts: Sequence, targets, *, params: Se
                         pos = torch.tensor([int(t[r, 1]) for r in flat_rows], device=dev)
                         round_of = torch.tensor([k for rr in rows for k in range(len(rr))], device=dev)
                         tgt = _gather_targets(contexts, t, flat_rows).to(dev)
-                        logits = unembed(hidden[b_idx, pos - 1]).float()  # (M, V)
+                        logits = finish(unembed(hidden[b_idx, pos - 1]).float())  # (M, V)
                         loss = torch.nn.functional.cross_entropy(logits, tgt, reduction="none")  # (M,)
                         losses_out[flat_rows] = loss.detach().cpu().numpy()
                         outs = [o for j in range(len(modules)) for o in cap.outputs[j]]
