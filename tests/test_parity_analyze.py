@@ -232,6 +232,20 @@ def test_data_sweep_uses_the_best_step_not_the_final(planted):
     assert d["n_learned"].iloc[-1] == 200 and d["n_learned"].is_monotonic_increasing
 
 
+def test_learning_order_figure_shows_the_order_models_alone(planted):
+    """The data models share the widest online model's width: the figure plots the online ones' learn steps, the
+    points the Spearman correlation and the p law were computed on (it drew every D of that width)."""
+    from quanta.parity.figures import plot_parity_analysis
+
+    _, res = planted
+    em = res.emergence
+    width, D = res.summary["order_model_width"], res.summary["order_model_D"]
+    assert D == 0 and em[(em["axis"] == "step") & (em["width"] == width)]["D"].nunique() > 1
+    want = em[(em["axis"] == "step") & (em["width"] == width) & (em["D"] == 0) & (em["at"] > 0)]
+    ax = plot_parity_analysis(res)["learning_order"].axes[0]
+    assert sum(len(c.get_offsets()) for c in ax.collections) == len(want) > 0
+
+
 def test_learning_order_shuffled(tmp_path):
     res = analyze_parity(make_parity_run(tmp_path / "shuf", shuffle_order=True), AnalyzeConfig(n_boot=0))
     assert abs(res.summary["order_spearman"]) < 0.3

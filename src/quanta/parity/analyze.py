@@ -438,6 +438,7 @@ def _analyze_alpha(alpha: float, tabs: ParityTables, cfg: AnalyzeConfig, thr: fl
         s_source = ""
     if len(order_models):
         summary["order_model_width"] = float(order_models["width"].iloc[0])
+        summary["order_model_D"] = int(order_models["D"].iloc[0])
         om = set(order_models["model"])
         e_s = ev[ev["model"].isin(om)]
         n_step = e_s.assign(below=e_s["loss"] < thr).groupby(["model", "step"])["below"].sum().rename("n_learned")

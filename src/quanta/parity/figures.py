@@ -114,8 +114,10 @@ def plot_parity_analysis(result) -> dict:
     for a, color in zip(alphas, acolors):
         summ = _alpha_summary(result.summary, a)
         width = summ.get("order_model_width")
+        # the order models alone: the widest online ones, or the largest-D data ones, never their width's others
+        D = summ.get("order_model_D")
         e = em[(em["alpha"] == a) & (em["axis"] == "step") & (em["width"] == width) & np.isfinite(em["at"])
-               & (em["at"] > 0)]
+               & (em["at"] > 0) & ((em["D"] == D) if D is not None else True)]
         if width is None or not len(e):
             continue
         rho = summ.get("order_spearman")
