@@ -309,6 +309,24 @@ def test_dynamics_detected_with_alpha_S_and_learning_steps(tmp_path):
     assert s2["alpha_N"] is None and s2["fit_error"]
 
 
+def test_contexts_stay_inside_the_tokens_window():
+    """With --windows, the window's first token (pos w·C) is context only and not in the losses table: a context
+    that crossed it showed text the model never saw with the token, with one token missing."""
+    from quanta.lm.contexts import token_contexts
+    from quanta.lm.loss_matrix import LossMatrix
+
+    C = 8
+    pos = np.array([p for p in range(1, 3 * C) if p % C])  # windows [0, 8), [8, 16), [16, 24)
+    lm = LossMatrix(models=pd.DataFrame({"model": ["m"]}), doc=np.zeros(pos.size, np.int64), pos=pos,
+                    token_id=pos * 10, loss=np.ones((pos.size, 1), np.float32), n_rows=np.array([pos.size]))
+    row = int(np.flatnonzero(pos == C + 3)[0])
+    plain = token_contexts(lm, [row], before=6, after=9).iloc[0]
+    assert plain["token_ids"][:plain["token_index"]] == [50, 60, 70, 90, 100]  # across the window, 80 missing
+    ctx = token_contexts(lm, [row], before=6, after=9, context_length=C).iloc[0]
+    assert ctx["token_ids"] == [90, 100, 110, 120, 130, 140, 150] and ctx["token_index"] == 2
+    assert ctx["context_before"] == "⟨90⟩⟨100⟩" and ctx["token_text"] == "⟨110⟩"
+
+
 def test_examples_have_highlightable_context(tmp_path):
     pytest.importorskip("tokenizers")
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers

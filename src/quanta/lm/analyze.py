@@ -430,7 +430,8 @@ def _examples(lm, labels, score, Lf, xs, xraw, cfg, tokenizer, losses_dir, size_
         rows = pick_examples(labels, score, lm.token_id, label, cfg.n_examples)
         if rows.size == 0:
             continue
-        ctx = token_contexts(lm, rows, tokenizer, before=cfg.context_before, after=cfg.context_after)
+        ctx = token_contexts(lm, rows, tokenizer, before=cfg.context_before, after=cfg.context_after,
+                             context_length=Run.open(losses_dir, require_complete=False).manifest.get("context_length"))
         ctx.insert(0, "label", label)
         ctx.insert(1, "rank", np.arange(rows.size, dtype=np.int32))
         ctx.insert(2, "doc", lm.doc[rows])

@@ -27,11 +27,14 @@ def load_tokenizer(losses_dir):
 
 
 def token_contexts(lm: LossMatrix, rows: np.ndarray, tokenizer=None, *, before: int = 40,
-                   after: int = 8) -> pd.DataFrame:
+                   after: int = 8, context_length: int | None = None) -> pd.DataFrame:
     """Context strings around chosen tokens (row indices of ``lm``).
 
     The document's tokens come from the losses table itself (the token predicted at each pos, so
-    the document's first token, pos 0, is never shown). Returns ``context_before``, ``token_text``,
+    the document's first token, pos 0, is never shown). With ``context_length`` (the losses run's window, read
+    with ``--windows K``) the context stays inside the token's window, ``[w·C, (w+1)·C)``: the text before the
+    window was never seen with the token, and the window's first token, context only, is not in the table, so a
+    context crossing it would miss a token. Returns ``context_before``, ``token_text``,
     ``context_after`` (so a report can highlight the token) and ``token_ids`` of the window.
     Without a tokenizer the strings are ``⟨id⟩`` sequences.
     """
@@ -41,8 +44,12 @@ def token_contexts(lm: LossMatrix, rows: np.ndarray, tokenizer=None, *, before: 
         lo = np.searchsorted(lm.doc, d, side="left")
         hi = np.searchsorted(lm.doc, d, side="right")
         pos = lm.pos[lo:hi]
-        a = lo + np.searchsorted(pos, p - before, side="left")
-        b = lo + np.searchsorted(pos, p + after, side="right")
+        first, last = p - before, p + after
+        if context_length:
+            start = (p // int(context_length)) * int(context_length)
+            first, last = max(first, start + 1), min(last, start + int(context_length) - 1)
+        a = lo + np.searchsorted(pos, first, side="left")
+        b = lo + np.searchsorted(pos, last, side="right")
         ids_before = lm.token_id[a:r].tolist()
         ids_after = lm.token_id[r + 1:b].tolist()
         tok = int(lm.token_id[r])
