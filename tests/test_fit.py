@@ -191,6 +191,9 @@ def test_fit_zipf_from_sizes_recovers_planted_exponent(exponent):
     assert (fit.x_min, fit.x_max, fit.n) == (1, 1000, int(sizes.sum()))
     sub = fit_zipf_from_sizes(sizes, rank_range=(10, 300), n_boot=0)
     assert abs(sub.exponent - exponent) < 0.05 and (sub.x_min, sub.x_max) == (10, 300)
+    # alpha pairs with the bias-corrected exponent, on which the interval is centred
+    assert fit.alpha == pytest.approx(fit.exponent_corrected - 1) and fit.to_dict()["alpha"] == fit.alpha
+    assert np.isnan(sub.bias) and sub.alpha == pytest.approx(sub.exponent - 1)
 
 
 @pytest.mark.parametrize("exponent", [1.1, 1.4])

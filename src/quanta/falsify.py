@@ -41,7 +41,9 @@ class FalsifyConfig:
     Parameters
     ----------
     level : float, default 0.05
-        Level of the test of ``measured - predicted = 0`` (and of the equivalence test for ``consistent``).
+        Level of both tests against ``margin`` (:func:`quanta.verdict.decide`): the minimal-effect test that calls
+        ``inconsistent`` and the equivalence test that calls ``consistent``; the p-value of
+        ``measured - predicted = 0`` is reported beside them.
     margin : float, default 0.15
         The smallest exponent gap worth calling (:mod:`quanta.verdict`).
     n_draws : int, default 3

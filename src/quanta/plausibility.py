@@ -348,6 +348,10 @@ def head_law(sizes, *, n_boot: int = 200, seed: int | None = 0, ci: float = 0.9)
     """
     from quanta.fit import fit_zipf_from_sizes
 
+    a = np.asarray(sizes, dtype=float)
+    if a.ndim != 1 or not np.isfinite(a).all() or (a < 0).any() or (a != np.round(a)).any():
+        raise QuantaError(f"sizes must be whole, non-negative counts, got {np.asarray(sizes)!r}"[:200],
+                          "pass the sizes of the parts of one decomposition")
     choice = plausible_head(sizes, n_boot=n_boot, seed=seed)
     out = dict(exponent=math.nan, exponent_se=math.nan, exponent_raw=math.nan, exponent_ci=(math.nan, math.nan),
                head=choice.r_max, n_parts=choice.m, plausible=choice.plausible,

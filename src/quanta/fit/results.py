@@ -113,8 +113,9 @@ class ZipfFit:
 
     @property
     def alpha(self) -> float:
-        """The scaling exponent the quanta hypothesis pairs with this law: ``exponent - 1``."""
-        return self.exponent - 1.0
+        """The scaling exponent the quanta hypothesis pairs with this law: ``exponent_corrected - 1`` (the
+        bias-corrected exponent, on which the interval of a sizes fit is centred; ``exponent - 1`` otherwise)."""
+        return self.exponent_corrected - 1.0
 
     def to_dict(self) -> dict:
         """The fit as plain JSON-able values, with ``alpha`` (= exponent - 1) added."""
