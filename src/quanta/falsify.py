@@ -151,6 +151,8 @@ def parts_replicates(run_dir, *, config: FalsifyConfig, device=None, qdg_config=
     ``exponent_all_ranks`` (QDG's own fit over every rank), ``envelope_exponent``, ``envelope_lo``, ``envelope_hi``
     (the envelope's rank range), ``gof_p``, ``plausible``, ``preferred``, ``n_samples``, ``n_dropped``, and the
     label-based diagnostics ``ari`` and ``n_tasks_in_samples`` (read after the decomposition, never used by it).
+    A replicate whose decomposition fails (e.g. a seed's model learned too few tasks to draw samples from) is kept
+    with no exponent and the reason in ``error``: it counts as not plausible, and the others still decide.
     """
     from quanta.parity import ParityTasks, load_member
     from quanta.plausibility import head_law
@@ -171,7 +173,17 @@ def parts_replicates(run_dir, *, config: FalsifyConfig, device=None, qdg_config=
         model = load_member(run_dir, mid, device=dev)
         tasks = ParityTasks.from_config(src.config, alpha=float(row["alpha"]), device="cpu")
         draw_seed = replicate_seed(config.seed, seed, d, float(row["alpha"]))
-        parts = decompose_parity(model, tasks, qcfg, train_seed=seed, model_id=mid, draw_seed=draw_seed, device=dev)
+        try:
+            parts = decompose_parity(model, tasks, qcfg, train_seed=seed, model_id=mid, draw_seed=draw_seed,
+                                     device=dev)
+        except QuantaError as exc:  # e.g. a seed whose model learned too little: a replicate without parts
+            log.warning("training seed %s, draw %s: QDG found no parts (%s)", seed, d, exc.message)
+            rows.append(dict(seed=seed, draw=d, model=mid, n_clusters=0, count_rule=None, exponent=math.nan,
+                             exponent_se=math.nan, exponent_raw=math.nan, head=None, exponent_all_ranks=math.nan,
+                             envelope_exponent=math.nan, envelope_lo=None, envelope_hi=None, gof_p=math.nan,
+                             plausible=False, preferred=None, n_samples=0, n_dropped=0, ari=math.nan,
+                             n_tasks_in_samples=0, error=exc.message))
+            continue
         law = head_law(parts.sizes, n_boot=config.n_boot, seed=draw_seed)
         env = parts.envelope
         if config.rank_range is not None:  # the user's ranks (e.g. the paper's 100-1000) instead of 1 .. the count
@@ -191,7 +203,7 @@ def parts_replicates(run_dir, *, config: FalsifyConfig, device=None, qdg_config=
                          gof_p=law["gof_p"], plausible=law["plausible"], preferred=law["preferred"],
                          n_samples=len(parts.task), n_dropped=int(sum(parts.n_dropped_by_task.values())),
                          ari=score_clusters(parts.labels[parts.n_clusters], parts.task)["ari"],
-                         n_tasks_in_samples=int(np.unique(parts.task).size)))
+                         n_tasks_in_samples=int(np.unique(parts.task).size), error=None))
     return pd.DataFrame(rows)
 
 
