@@ -418,6 +418,11 @@ def test_end_to_end_on_a_real_tiny_run(tmp_path, cli_run):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["alpha"] == 0.4 and summary["n_tasks"] == 6
     src, done = Run.open(run_dir), Run.open(out)
+    # 8 data bits: the 3000-sample training set holds most of the test inputs, which the run and the analysis say
+    seen = {r["D"]: r["share"] for r in src.summary["test_seen_in_training"]}
+    assert set(seen) == {300, 3000} and seen[300] < seen[3000] and seen[3000] > 0.5
+    assert summary["test_seen_in_training_max_D"] == pytest.approx(seen[3000])
+    assert any("memorisation" in n for n in summary["notes"])
     models, ev = src.read_table("models"), src.read_table("eval")
     thr = 0.1 * LN2
     # tasks learned at the end of training, counted from the engine's eval table by hand

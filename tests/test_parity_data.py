@@ -90,7 +90,7 @@ def test_from_config_rebuilds_the_runs_tasks():
     assert np.array_equal(tasks.subsets_np, draw_subsets(12, 9, 3, seed=4)) and tasks.alpha == 0.3
     assert ParityTasks.from_config(asdict(cfg), alpha=0.7).alpha == 0.7
     table = tasks.table()
-    assert list(table.columns) == ["alpha", "task", "p", "bits"] and table["bits"][0] == list(tasks.subsets_np[0])
+    assert list(table.columns) == ["alpha", "task", "p", "bits", "n"] and (table["n"] == tasks.n).all() and table["bits"][0] == list(tasks.subsets_np[0])
 
 
 def test_test_set_is_task_major_and_reproducible():
@@ -175,3 +175,28 @@ def test_online_stream_is_fresh_each_step_and_seeded():
     assert torch.equal(first[1], b.next()[1])
     other = DataStream(tasks, D=0, seed=4, batch_size=32, device="cpu")
     assert not torch.equal(first[1], other.next()[1])
+
+
+def test_test_inputs_seen_in_training_match_a_simulation_and_the_docs():
+    """The expected share of the task-weighted test set among a training set's inputs, against a plain simulation
+    of independent draws; and the figures docs/parity-run.md quotes for the cpu presets' tasks."""
+    import re
+    from pathlib import Path
+
+    from quanta.parity.config import task_probs
+    from quanta.parity.data import test_seen_in_training
+
+    rng = np.random.default_rng(0)
+    p, n, D = task_probs(0.4, 5), 6, 300
+    shares = []
+    for _ in range(300):
+        train = set(zip(rng.choice(5, D, p=p), rng.integers(0, 2 ** n, D)))
+        seen = np.array([[(k, b) in train for b in range(2 ** n)] for k in range(5)]).mean(axis=1)
+        shares.append(float((p * seen).sum()))
+    assert np.mean(shares) == pytest.approx(test_seen_in_training(p, n, D), abs=0.005)
+    assert test_seen_in_training(p, n, 0) == 0.0
+    page = (Path(__file__).resolve().parents[1] / "docs" / "parity-run.md").read_text()
+    m = re.search(r"is (\d+)%\nat D = 1e4 and (\d+)% at D = 1e5", page)
+    p286 = task_probs(0.4, 286)
+    assert m and [int(m.group(1)), int(m.group(2))] == [round(100 * test_seen_in_training(p286, 13, D))
+                                                         for D in (10 ** 4, 10 ** 5)]

@@ -13,7 +13,7 @@ from quanta.parity.train import ParityConfig, SweepTrainer, load_member
 from quanta.store import Run
 
 TABLE_COLUMNS = {  # docs/tables.md, `quanta parity run`
-    "tasks": ["alpha", "task", "p", "bits"],
+    "tasks": ["alpha", "task", "p", "bits", "n"],
     "models": ["model", "width", "depth", "n_params", "seed", "D", "alpha", "final_loss", "best_loss", "best_step",
                "stopped_step", "steps"],
     "eval": ["model", "width", "seed", "D", "alpha", "step", "task", "loss", "acc"],

@@ -72,6 +72,9 @@ from quanta.validation import Interval, Satisfies, is_real, validate_config
 
 #: The fits this module makes: name -> (x column, y quantity, theory key).
 FIT_NAMES = ("L_N", "L_D", "L_S", "n_N", "n_D", "learn_step_p")
+#: Above this share of the task-weighted test inputs among a data sweep's largest training set, a note says L(D)
+#: partly measures memorisation (:func:`quanta.parity.data.test_seen_in_training`).
+TEST_SEEN_NOTE = 0.05
 
 _AXES = ("N", "D", "S")
 
@@ -414,6 +417,17 @@ def _analyze_alpha(alpha: float, tabs: ParityTables, cfg: AnalyzeConfig, thr: fl
         sweep_fit("D", d_sweep, n_tasks, cfg, cfg.range_D, "L_D", "D", "best_loss", "alpha_D", record, summary,
                   notes, tag, p_ranked, growth_exponent(alpha, "data"))
         count_fit("n_vs_D_exponent", "n_D", "D", d_sweep, n_tasks, cfg, record, notes, tag)
+        n_bits = tabs.tasks["n"].iloc[0] if "n" in tabs.tasks.columns else tabs.config.get("n")
+        if n_bits:  # the test set is independent draws: with few bits a large D holds much of it
+            from quanta.parity.data import test_seen_in_training
+
+            D_max = int(d_sweep["x"].max())
+            seen = test_seen_in_training(tasks["p"].to_numpy(), int(n_bits), D_max)
+            summary["test_seen_in_training_max_D"] = seen
+            if seen > TEST_SEEN_NOTE:
+                notes.append(f"{tag}: at D = {D_max:g}, {seen:.0%} of the task-weighted test inputs are among the "
+                             f"training samples (n = {int(n_bits)} bits): L(D) there partly measures "
+                             "memorisation, not generalisation")
         e_end = end[end["model"].isin(data["model"])]
         first_d = _first_below(e_end, ["seed", "task"], "D", thr).rename("at").reset_index()
         dmap = data.groupby(["seed", "D"])[["model", "n_params", "width"]].first().reset_index()

@@ -415,6 +415,15 @@ def _refuse_paused_without_checkpoint(out: Path) -> None:
                           f"put the run's {CHECKPOINT} back, or pass force=True to start over")
 
 
+def _test_seen(cfg: ParityConfig) -> list[dict]:
+    """Per α and training-set size D > 0: the expected share of the task-weighted test set among its inputs."""
+    from quanta.parity.data import task_probs, test_seen_in_training
+
+    return [{"alpha": float(a), "D": int(D), "share": test_seen_in_training(task_probs(a, cfg.n_tasks, cfg.task_dist),
+                                                                          cfg.n, int(D))}
+            for a in cfg.alphas for D in cfg.data_sizes if int(D) > 0]
+
+
 def run_parity(cfg: ParityConfig, out, *, device: str | None = None, force: bool = False, resume: bool = False,
                argv: list[str] | None = None, max_seconds: float | None = None) -> dict:
     """Train a sweep and write its run directory (tables, ``final_state.pt``, a figure, summary).
@@ -445,6 +454,12 @@ def run_parity(cfg: ParityConfig, out, *, device: str | None = None, force: bool
     check_sweep_memory(cfg, dev)
     if resume:
         _refuse_paused_without_checkpoint(Path(out))
+    seen = _test_seen(cfg)
+    for r in seen:
+        if r["share"] > 0.05 and not resume:
+            log.warning("alpha %g, D = %d: %.0f%% of the task-weighted test inputs are among the training samples "
+                        "(n = %d bits): its test loss partly measures memorisation", r["alpha"], r["D"],
+                        100 * r["share"], cfg.n)
     run = Run.create(out, command="parity run", config=asdict(cfg), seed=cfg.task_seed,
                      device=device_description(dev), force=force, resume=resume, argv=argv)
     with run:
@@ -485,6 +500,8 @@ def run_parity(cfg: ParityConfig, out, *, device: str | None = None, force: bool
             "model_steps_per_s": (trainer.step - start_step) * len(models) / max(train_s, 1e-9),
             "resumed_from_step": start_step if run.resumed else None,
         }
+        if seen:
+            summary["test_seen_in_training"] = seen
         summary = run.finish(summary)
         if ckpt.exists():
             ckpt.unlink()
