@@ -105,6 +105,14 @@ def world(tmp_path_factory):
     (root / "sae_badcfg" / "cfg.json").write_text(json.dumps({"architecture": "standard", "d_in": 32, "d_sae": 8,
                                                               "apply_b_dec_to_input": "false"}))
     w["SAEBADCFG"] = root / "sae_badcfg"
+    # copies that an --out equal to them must leave intact (--force cleared them before it was refused)
+    for key, src in (("P_COPY", w["P"]), ("L_COPY", w["L"]), ("M_COPY", w["M"])):
+        w[key] = shutil.copytree(src, root / key.lower())
+    # a manifest that is JSON but not an object, and one that is not text
+    for key, data in (("BADMAN", b"[]"), ("BINMAN", b"\xff\xfe{}")):
+        (root / key.lower()).mkdir()
+        (root / key.lower() / "manifest.json").write_bytes(data)
+        w[key] = root / key.lower()
     (root / "outs").mkdir()
     return w
 
@@ -341,6 +349,43 @@ CASES = [
     ("calibrate-n-boot-huge", ["calibrate", "--preset", "mini", "--set", "n_boot=10000000000"], None),
     ("calibrate-out-proc", ["calibrate", "--preset", "mini", "--out", "/proc/quanta-test"], None),
     ("calibrate-out-is-file", ["calibrate", "--preset", "mini", "--out", "{F}"], None),
+    # ------------------------------------------------------------------ --out is an input (with --force it was cleared)
+    ("lm-analyze-out-is-input-force", ["lm", "analyze", "{L_COPY}", "--out", "{L_COPY}", "--force"], None),
+    ("qdg-parity-out-is-input-force", ["qdg", "parity", "{P_COPY}", "--out", "{P_COPY}", "--force"], None),
+    ("falsify-out-is-input-force", ["falsify", "{P_COPY}", "--out", "{P_COPY}", "--force"], None),
+    ("parts-acts-out-is-input-force", ["parts", "acts", "--parity", "{P_COPY}", "--out", "{P_COPY}", "--force"],
+     None),
+    ("lm-losses-out-is-model-force", ["lm", "losses", "--suite", "{M_COPY}", "--corpus", "{C}", "--out", "{M_COPY}",
+                                      "--force"], None),
+    # ------------------------------------------------------------------ seeds out of range
+    ("theory-seed-negative", ["theory", "--seed", "-3"], None),
+    ("parity-analyze-seed-negative", ["parity", "analyze", "{P}", "--seed", "-1"], None),
+    ("demo-seed-negative", ["demo", "--seed", "-1"], None),
+    ("lm-train-suite-seed-negative", ["lm", "train-suite", "--preset", "tiny", "--seed", "-1"], None),
+    ("qdg-seed-negative", ["qdg", "--model", "{M}", "--corpus", "{C}", "--seed", "-1"], None),
+    ("parts-acts-seed-negative", ["parts", "acts", "--model", "{M}", "--corpus", "{C}", "--seed", "-1"], None),
+    ("qdg-parity-seed-huge", ["qdg", "parity", "{P}", "--seed", "18446744073709551616"], None),
+    ("parity-run-seeds-huge", ["parity", "run", "--preset", "cpu-tiny", "--set", "seeds=[100000000000000000000]"],
+     None),
+    # ------------------------------------------------------------------ values refused before anything is written
+    ("lm-train-suite-weight-decay-nan", ["lm", "train-suite", "--preset", "tiny", "--set", "weight_decay=nan"], None),
+    ("lm-train-suite-sizes-short", ["lm", "train-suite", "--preset", "tiny", "--set", "sizes=[[16,1]]"], None),
+    ("lm-train-suite-sizes-number", ["lm", "train-suite", "--preset", "tiny", "--set", "sizes=5"], None),
+    ("lm-train-suite-test-fraction-nan", ["lm", "train-suite", "--preset", "tiny", "--set", "test_fraction=nan"],
+     None),
+    ("lm-train-suite-set-corpus", ["lm", "train-suite", "--preset", "tiny", "--set", "corpus=nonexistent.txt"], None),
+    ("calibrate-gaps-text", ["calibrate", "--preset", "mini", "--set", "gaps=x"], None),
+    ("calibrate-control-alphas-negative", ["calibrate", "--preset", "mini", "--set", "control_alphas=[-1]"], None),
+    ("calibrate-worlds-number", ["calibrate", "--preset", "mini", "--set", "worlds=[1]"], None),
+    ("demo-parity-preset-unknown", ["demo", "--set", "parity_preset=nope"], None),
+    ("demo-suite-preset-unknown", ["demo", "--set", "suite_preset=x"], None),
+    ("parity-run-alpha-huge", ["parity", "run", "--preset", "cpu-tiny", "--set", "alphas=[1e300]"], None),
+    ("parity-run-lr-huge", ["parity", "run", "--preset", "cpu-tiny", "--set", "lr=1e300"], None),
+    ("parity-run-steps-huge", ["parity", "run", "--preset", "cpu-tiny", "--set", "steps=1e30"], None),
+    ("parity-run-data-huge", ["parity", "run", "--preset", "cpu-tiny", "--set", "data_sizes=[1000000000000]"], None),
+    ("theory-genes-huge", ["theory", "--set", "genes=[1000000]"], None),
+    ("theory-manifest-not-an-object", ["theory", "--out", "{BADMAN}", "--force"], None),
+    ("parity-analyze-manifest-not-text", ["parity", "analyze", "{BINMAN}"], None),
 ]
 
 
@@ -361,7 +406,7 @@ def _state(out):
     if not out.is_dir():
         return None
     man = out / "manifest.json"
-    status = json.loads(man.read_text()).get("status") if man.is_file() else "no-manifest"
+    status = man.read_bytes() if man.is_file() else "no-manifest"  # its bytes: a damaged one must stay as it was
     return status, sorted(str(p.relative_to(out)) for p in out.rglob("*"))
 
 

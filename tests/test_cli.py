@@ -87,3 +87,42 @@ def test_library_errors_name_parameters_and_the_cli_prints_flags(tmp_path, cli_r
     code, _, err = cli_run("theory", "--out", tmp_path / "t", "--set", "n_max=300", "--set", "n_budgets=10",
                            "--set", "n_samples=20")
     assert code == 2 and err.count("\n") == 1 and f"--out {tmp_path / 't'} already" in err and "--force" in err
+
+
+def test_sigterm_ends_the_run_so_the_same_out_can_be_used_again(tmp_path):
+    """SIGTERM (kill, timeout, a scheduler's limit) stops a command as Ctrl-C does: exit 143, the run directory no
+    longer says 'running', and the corrected command runs into the same --out (it was refused as still running)."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import run_cli
+
+    out = tmp_path / "theory"
+    env = dict(os.environ, OMP_NUM_THREADS="1", QUANTA_PROGRESS="0", HF_HUB_OFFLINE="1")
+    proc = subprocess.Popen([sys.executable, "-m", "quanta", "theory", "--set", "n_samples=100000", "--set",
+                             "n_max=100000", "--out", str(out)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    try:
+        while not (out / "manifest.json").exists():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        time.sleep(0.2)
+        assert proc.poll() is None, "finished before the signal"
+        proc.send_signal(signal.SIGTERM)
+        err = proc.communicate(timeout=60)[1].decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 143 and err.strip().endswith("terminated") and "Traceback" not in err, err
+    # a run that had written nothing leaves nothing; one that had, says it ended
+    man = out / "manifest.json"
+    assert not man.exists() or json.loads(man.read_text())["status"] != "running"
+    code, _, err = run_cli("theory", "--set", "n_max=300", "--set", "n_budgets=10", "--set", "n_samples=20",
+                           "--out", out)
+    assert code == 0, err

@@ -78,10 +78,14 @@ class DemoConfig:
     device: str | None = None
 
     def __post_init__(self):
-        from quanta.validation import Interval, validate_config
+        from quanta.lm.train import PRESETS as SUITE_PRESETS
+        from quanta.parity.presets import PRESETS as PARITY_PRESETS
+        from quanta.validation import Interval, Options, seed_range, validate_config
 
         validate_config(self, {
-            "parity_seeds": [Interval(int, 1, None)], "lm_max_docs": [Interval(int, 20, None)],
+            "parity_preset": [Options(set(PARITY_PRESETS))], "suite_preset": [Options(set(SUITE_PRESETS))],
+            "seed": [seed_range()], "parity_seeds": [Interval(int, 1, None)],
+            "lm_max_docs": [Interval(int, 20, None)],
             "qdg_tokens": [Interval(int, 20, None)], "qdg_parity_samples": [Interval(int, 20, None)],
             "qdg_threshold": [Interval(float, 0, None, closed="neither")],
             "suite_steps": [None, Interval(int, 1, None)], "parity_steps": [None, Interval(int, 1, None)],

@@ -74,7 +74,7 @@ class FalsifyConfig:
 
     def __post_init__(self):
         from quanta.qdg.count import _check_rule
-        from quanta.validation import Interval, Satisfies, is_int, validate_config
+        from quanta.validation import Interval, Satisfies, is_int, seed_range, validate_config
 
         if isinstance(self.n_clusters, str) and self.n_clusters.isdigit():
             object.__setattr__(self, "n_clusters", int(self.n_clusters))
@@ -84,7 +84,7 @@ class FalsifyConfig:
             "n_draws": [Interval(int, 1, None)], "n_samples": [Interval(int, 20, None)],
             "n_boot": [Interval(int, 2, None)], "ci": [Interval(float, 0, 1, closed="neither")],
             "level": [Interval(float, 0, 0.5, closed="neither")],
-            "margin": [Interval(float, 0, None, closed="neither")], "seed": [Interval(int, 0, None)],
+            "margin": [Interval(float, 0, None, closed="neither")], "seed": [seed_range()],
             "rank_range": [None, Satisfies(lambda v: isinstance(v, tuple) and len(v) == 2 and all(is_int(x) for x in v)
                                            and 1 <= v[0] < v[1], "two integers 1 <= lo < hi")],
         }, examples={"rank_range": "(1, 50)"})
@@ -538,7 +538,7 @@ def falsify(scaling_dir, parts_dir, out, config: FalsifyConfig | None = None, *,
     extra = {"dynamics": str(dynamics_dir)} if dynamics_dir is not None else {}
     with Run.create(out, command="falsify", config={**asdict(cfg), "scaling": str(scaling_dir),
                                                     "parts": str(parts_dir), **extra},
-                    seed=cfg.seed, argv=argv, force=force) as run:
+                    seed=cfg.seed, argv=argv, force=force, inputs=[scaling_dir, parts_dir, dynamics_dir]) as run:
         summary = {"mode": "two runs", "scaling_run": str(scaling_dir), "parts_run": str(parts_dir),
                    "n_train_seeds": 1, "n_draws": 1,
                    "cluster_count_rule": p.get("cluster_count_rule",
@@ -653,7 +653,7 @@ def falsify_parity_run(run_dir, out, config: FalsifyConfig | None = None, *, for
     out = Path(out)
     rule = cfg.n_clusters or ParityQDGConfig.__dataclass_fields__["n_clusters"].default
     with Run.create(out, command="falsify", config={**asdict(cfg), "run": str(run_dir)}, seed=cfg.seed, argv=argv,
-                    force=force, resume=resume) as run:
+                    force=force, resume=resume, inputs=[run_dir]) as run:
         steps = {"scaling": out / "scaling", "parts": out / "parts"}
 
         def done(p: Path) -> bool:
@@ -758,7 +758,8 @@ def falsify_side_by_side(scaling_dir, parts_dirs, out, config: FalsifyConfig | N
         _same_world(srun, prun, allow_mismatch)
         check_bootstrap_memory(cfg.n_boot, len(by_k[k]), ("fit_zipf_from_sizes", "power_law_check"), "falsify")
     config_d = {**asdict(cfg), "scaling": str(scaling_dir), "parts": parts_dirs}
-    with Run.create(out, command="falsify", config=config_d, seed=cfg.seed, argv=argv, force=force) as run:
+    with Run.create(out, command="falsify", config=config_d, seed=cfg.seed, argv=argv, force=force,
+                    inputs=[scaling_dir, *parts_dirs]) as run:
         rows, summaries = [], []
         for i, p in enumerate(parts_dirs):
             s, _ = falsify(scaling_dir, p, run.path / f"parts-{i}", cfg, force=True, allow_mismatch=allow_mismatch)

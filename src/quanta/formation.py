@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 from quanta.errors import QuantaError
-from quanta.validation import Interval, validate_params
+from quanta.validation import Interval, seed_range, validate_params
 
 __all__ = ["FormationResult", "part_formation", "plot_formation", "formation_inputs", "run_formation",
            "formation_answers"]
@@ -143,8 +143,8 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean((ra - ra.mean()) * (rb - rb.mean())) / (sa * sb))
 
 
-_CONSTRAINTS = {"n_perm": [Interval(int, 99, None)], "min_learned": [Interval(int, 2, None)],
-                "seed": [Interval(int, 0, None)]}
+_CONSTRAINTS = {"n_perm": [Interval(int, 99, 10 ** 7)], "min_learned": [Interval(int, 2, None)],
+                "seed": [seed_range()]}
 
 
 def part_formation(members: pd.DataFrame, learning: pd.DataFrame, *, n_perm: int = 999, min_learned: int = 3,
@@ -434,7 +434,8 @@ def run_formation(parts_dir, dynamics_dir, out, *, n_clusters: int | None = None
     tests = pd.DataFrame(formation_answers(result, level=level))
     config = {"parts": str(parts_dir), "dynamics": str(dynamics_dir), "n_clusters": n_clusters, "n_perm": n_perm,
               "min_learned": min_learned, "seed": seed, "level": level, "allow_mismatch": allow_mismatch}
-    with Run.create(out, command="formation", config=config, seed=seed, argv=argv, force=force) as run:
+    with Run.create(out, command="formation", config=config, seed=seed, argv=argv, force=force,
+                    inputs=[parts_dir, dynamics_dir]) as run:
         run.write_table("parts", result.parts)
         run.write_table("null", result.null)
         run.write_table("tests", tests)

@@ -22,7 +22,7 @@ from quanta.fit import PowerLawFit, fit_power_law
 from quanta.theory import (DEFAULT_B, REGIMES, _check_ab, _check_alpha, _check_n_quanta, frequency_exponent,
                            loss_exact, predicted_exponents, tail_mass, zipf_probs)
 from quanta.utils import check_memory
-from quanta.validation import Interval, Satisfies, is_int, validate_config
+from quanta.validation import Interval, Satisfies, is_int, seed_range, validate_config
 
 
 _TRACK_FRACTION = 0.02  # quanta expected to be seen fewer than this fraction of tau times are pooled as unlearned
@@ -98,7 +98,7 @@ class SimulatorConfig:
             "n_budgets": [Interval(int, 5, None)],
             "fit_n_min": [Interval(int, 1, None)],
             "n_samples": [Interval(int, 1, None)],
-            "seed": [Interval(int, None, None)],
+            "seed": [seed_range()],
             "fit_max_fraction": [Interval(float, 0, 1, closed="right")],
             "genes": [Satisfies(lambda g: isinstance(g, (tuple, list)) and len(g) > 0 and all(
                 is_int(v) and v >= 1 for v in g), "a non-empty list of integers >= 1")],
@@ -126,6 +126,9 @@ class SimulatorConfig:
                      "lower n_max (e.g. n_max=3000)")
         object.__setattr__(self, "genes", tuple(int(v) for v in self.genes))
         object.__setattr__(self, "alpha", float(self.alpha))
+        # sample_losses compares each sample's quanta with every budget: samples x genes x budgets booleans
+        check_memory(self.n_samples * max(self.genes) * self.n_budgets * 9, f"genes={list(self.genes)} with "
+                     f"n_samples={self.n_samples} and n_budgets={self.n_budgets}", "lower genes or n_samples")
 
     @property
     def fit_n_max(self) -> int:

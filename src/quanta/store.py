@@ -126,6 +126,22 @@ def atomic_path(path: str | os.PathLike):
         raise
 
 
+def check_out_of_inputs(out: str | os.PathLike, inputs) -> None:
+    """Refuse an output directory that is one of the inputs or holds one: writing there (and ``force`` above all,
+    which clears the directory's run) would destroy what the command reads."""
+    o = Path(out).resolve()
+    for item in inputs or ():
+        if item is None or str(item) == "":
+            continue
+        p = Path(str(item))
+        if not p.exists():
+            continue
+        p = p.resolve()
+        if o == p or o in p.parents:
+            raise QuantaError(f"out={out} {'is' if o == p else 'holds'} the input {item}: writing there would "
+                              "replace what the command reads", "write to another directory")
+
+
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
     text = json.dumps(to_jsonable(obj), indent=2, sort_keys=False, allow_nan=False) + "\n"
     return atomic_write_bytes(path, text.encode())
@@ -157,14 +173,21 @@ def read_parquet(path: str | os.PathLike, **kwargs) -> pd.DataFrame:
 
 
 def read_json(path: str | os.PathLike) -> dict:
+    """A JSON object (a manifest, a summary), with a missing, damaged or non-object file as a one-line error."""
     path = Path(path)
     try:
-        return json.loads(path.read_text())
+        out = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise QuantaError(f"{path} does not exist", "check the path") from exc
     except json.JSONDecodeError as exc:
         raise QuantaError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})",
                           "the file is damaged; re-run the command that made it") from exc
+    except UnicodeDecodeError as exc:
+        raise QuantaError(f"{path} is not UTF-8 text", "the file is damaged; re-run the command that made it") from exc
+    if not isinstance(out, dict):
+        raise QuantaError(f"{path} holds a JSON {type(out).__name__}, not an object",
+                          "the file is damaged; re-run the command that made it")
+    return out
 
 
 class Run:
@@ -184,7 +207,7 @@ class Run:
     @classmethod
     def create(cls, out: str | os.PathLike, *, command: str, config: dict, seed: int | None = None,
                device: str | None = None, argv: list[str] | None = None, force: bool = False,
-               resume: bool | None = None) -> "Run":
+               resume: bool | None = None, inputs=()) -> "Run":
         """Start (or, with ``resume``, continue) a run directory at ``out``.
 
         Parameters
@@ -208,6 +231,9 @@ class Run:
             Continue an unfinished run with the same command and config. Engines that can continue a run pass
             ``True`` or ``False``; the default ``None`` says that the command cannot, so that errors never
             advise ``resume`` for it, and a failed run of it holds no checkpoint worth keeping.
+        inputs : sequence of paths
+            What the command reads (run directories, model folders; names that are no local path are skipped):
+            ``out`` may be none of them and hold none of them, so that ``force`` never removes an input.
 
         Raises
         ------
@@ -223,6 +249,7 @@ class Run:
         if force and resume:
             raise QuantaError("resume=True and force=True contradict each other", "pass one of them")
         path = Path(out)
+        check_out_of_inputs(path, inputs)
         _check_writable(path)
         manifest_path = path / MANIFEST
         config = to_jsonable(config)
@@ -562,7 +589,7 @@ def _clear_run_dir(path: Path, manifest: dict) -> None:
         for child in path.iterdir():
             _remove_entry(child)
         return
-    for name in {*owned, MANIFEST, SUMMARY}:
+    for name in {*(n for n in owned if isinstance(n, str)), MANIFEST, SUMMARY}:
         child = path / name
         if name and "/" not in name and name not in (".", "..") and (child.exists() or child.is_symlink()):
             _remove_entry(child)

@@ -58,6 +58,15 @@ class Constraint:
         raise NotImplementedError
 
 
+#: The largest seed a command takes: every generator quanta seeds (numpy, torch, derived seeds) accepts it.
+MAX_SEED = 2 ** 32 - 1
+
+
+def seed_range():
+    """The constraint of a seed: an integer in [0, 2^32 - 1]."""
+    return Interval(int, 0, MAX_SEED)
+
+
 class Interval(Constraint):
     """A number of ``type`` between ``left`` and ``right``.
 
@@ -92,12 +101,16 @@ class Interval(Constraint):
 
     def __str__(self) -> str:
         kind = "an integer" if self.integral else "a number"
-        lo = None if self.left is None else (">=" if self.closed in ("both", "left") else ">") + f" {self.left:g}"
-        hi = None if self.right is None else ("<=" if self.closed in ("both", "right") else "<") + f" {self.right:g}"
+
+        def num(v):  # an integral bound in full (a seed's 4294967295, not 4.29497e+09)
+            return str(int(v)) if self.integral and float(v).is_integer() else f"{v:g}"
+
+        lo = None if self.left is None else (">=" if self.closed in ("both", "left") else ">") + f" {num(self.left)}"
+        hi = None if self.right is None else ("<=" if self.closed in ("both", "right") else "<") + f" {num(self.right)}"
         if lo and hi:
             left = "[" if self.closed in ("both", "left") else "("
             right = "]" if self.closed in ("both", "right") else ")"
-            return f"{kind} in {left}{self.left:g}, {self.right:g}{right}"
+            return f"{kind} in {left}{num(self.left)}, {num(self.right)}{right}"
         return " ".join(p for p in (kind, lo or hi) if p)
 
 

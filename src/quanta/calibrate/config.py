@@ -9,10 +9,11 @@ values and ``seeds_per_verdict × n_verdicts`` training seeds each. Every (α, s
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 from quanta.errors import QuantaError
-from quanta.validation import Interval, Options, Satisfies, validate_config
+from quanta.validation import Interval, Options, Satisfies, seed_range, validate_config
 
 __all__ = ["TrainingWorld", "CalibrationConfig", "PRESETS", "calibration_config"]
 
@@ -36,6 +37,10 @@ class TrainingWorld:
     @property
     def planted_power_law(self) -> bool:
         return self.task_dist == "zipf"
+
+
+def _positive(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
 
 
 def _worlds(rows) -> tuple:
@@ -127,9 +132,18 @@ class CalibrationConfig:
     seed: int = _CPU["seed"]
 
     def __post_init__(self):
-        object.__setattr__(self, "worlds", _worlds(self.worlds))
+        if not isinstance(self.worlds, (list, tuple)) or not all(
+                isinstance(r, TrainingWorld) or (isinstance(r, dict) and {"name", "alphas"} <= set(r)) for r in self.worlds):
+            raise QuantaError(f"worlds must be a list of training worlds, got {self.worlds!r}"[:200],
+                              "each a dict with name, n_tasks, n, k and alphas (see PRESETS['cpu'])")
+        try:
+            object.__setattr__(self, "worlds", _worlds(self.worlds))
+        except TypeError as exc:
+            raise QuantaError(f"worlds: {exc}", "each a dict with name, n_tasks, n, k and alphas (see PRESETS['cpu'])") \
+                from None
         for key in ("widths", "gaps", "control_alphas"):
-            object.__setattr__(self, key, tuple(getattr(self, key)))
+            value = getattr(self, key)
+            object.__setattr__(self, key, tuple(value) if isinstance(value, (list, tuple)) else (value,))
         validate_config(self, {
             "preset": [Options(set(PRESETS))],
             "worlds": [Satisfies(lambda v: len(v) >= 1, "at least one training world")],
@@ -141,12 +155,16 @@ class CalibrationConfig:
             "n_samples": [Interval(int, 50, None)], "n_draws": [Interval(int, 1, None)],
             "n_boot": [Interval(int, 2, None)],
             "level": [Interval(float, 0, 0.5, closed="neither")], "margin": [Interval(float, 0, None, closed="neither")],
-            "ci": [Interval(float, 0, 1, closed="neither")], "seed": [Interval(int, 0, None)],
+            "ci": [Interval(float, 0, 1, closed="neither")], "seed": [seed_range()],
+            "gaps": [Satisfies(lambda v: len(v) >= 1 and all(_positive(g) for g in v), "at least one number > 0")],
+            "control_alphas": [Satisfies(lambda v: all(_positive(a) for a in v), "numbers > 0 (α values of the worlds)")],
         }, examples={"worlds": "PRESETS['cpu']", "widths": "(4, 6, 9, 13, 19, 28, 41, 60, 88)"})
         names = [w.name for w in self.worlds]
         if len(set(names)) != len(names):
             raise QuantaError(f"worlds: two training worlds are called the same ({', '.join(names)})",
                               "give each world its own name")
+        for w in self.worlds:  # each world's sweep is checked before any world trains
+            self.parity_config(w)
 
     @property
     def seeds(self) -> tuple:

@@ -186,8 +186,28 @@ def cli_message(text: str, argv: list[str] | None = None) -> str:
     return re.sub(r"(?<![\w./-])(?<!--set )([a-z][a-z0-9_]*)=(\S+?)(?=[,;:)]?(?:\s|$))", swap, text)
 
 
+def _stop_on_sigterm() -> list:
+    """SIGTERM (``kill``, ``timeout``, a batch system's limit) stops a command as Ctrl-C does, so its run directory
+    records the end and the same command can run again (it was left 'running' and refused); returns a flag list
+    that holds True once the signal came."""
+    import signal
+
+    came = []
+
+    def stop(signum, frame):
+        came.append(True)
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread (an embedding application): leave its handler alone
+        pass
+    return came
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
+    terminated = _stop_on_sigterm()
     try:
         code = cli.main(args=argv, prog_name="quanta", standalone_mode=False)
     except QuantaError as exc:
@@ -207,6 +227,6 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"error: {msg}; see `{cmd} --help`", err=True)
         sys.exit(2)
     except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
+        click.echo("terminated" if terminated else "aborted", err=True)
+        sys.exit(143 if terminated else 130)
     sys.exit(code if isinstance(code, int) else 0)

@@ -35,6 +35,9 @@ def train_suite(corpus, preset, out, seed, device, overrides, force, resume):
     unknown = sorted(set(values) - known)
     if unknown:
         raise QuantaError(f"--set: unknown field(s) {', '.join(unknown)}", f"fields: {', '.join(sorted(known))}")
+    for key in ("corpus", "preset"):
+        if key in values:
+            raise QuantaError(f"--set {key}=...: {key} has its own option", f"pass --{key} instead")
     values.update(corpus=corpus, preset=preset)
     if seed is not None:
         values["seed"] = seed

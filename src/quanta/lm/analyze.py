@@ -206,7 +206,7 @@ def analyze_losses(losses_dir, out, cfg: AnalyzeConfig | None = None, *, force: 
         check_bootstrap_memory(cfg.n_boot, len(models), ("fit_power_law",), "lm analyze")
     config = dict(dataclasses.asdict(cfg), losses_dir=str(Path(losses_dir).resolve()))
     with Run.create(out, command="lm analyze", config=config, seed=cfg.seed, device="cpu", argv=argv,
-                    force=force) as run:
+                    force=force, inputs=[losses_dir]) as run:
         with run.timer("load"):
             lm = load_loss_matrix(losses_dir, models)
         summary = _analyze(run, lm, cfg, losses_dir)

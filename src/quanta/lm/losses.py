@@ -422,7 +422,9 @@ def compute_losses(cfg: LossesConfig, out, *, device=None, force: bool = False, 
         if dist_info.rank == 0:
             try:
                 run = Run.create(out, command="lm losses", config=asdict(cfg), device=device_description(dev),
-                                 argv=argv, force=force, resume=resume)
+                                 argv=argv, force=force, resume=resume,
+                                 inputs=[*([cfg.suite] if isinstance(cfg.suite, str) else cfg.suite),
+                                         *(ref.path for ref in refs)])
                 run.update_manifest(world_size=dist_info.world, precision=precision, context_length=context_length,
                                     corpus_test_fraction=test_fraction)
             except QuantaError as exc:

@@ -67,7 +67,7 @@ from quanta.parity.law_fits import count_fit, fit_over, steps_fit, sweep_fit  # 
 from quanta.parity.tables import REQUIRED_COLUMNS, ParityTables, load_parity_run, parity_tables  # noqa: F401
 from quanta.store import Run
 from quanta.theory import growth_exponent, predicted_measurements
-from quanta.validation import Interval, Satisfies, is_real, validate_config
+from quanta.validation import Interval, Satisfies, is_real, seed_range, validate_config
 
 
 #: The fits this module makes: name -> (x column, y quantity, theory key).
@@ -123,7 +123,7 @@ class AnalyzeConfig:
                for axis in _AXES},
             "n_boot": [Interval(int, 0, None)],
             "ci": [Interval(float, 0, 1, closed="neither")],
-            "seed": [Interval(int, None, None)],
+            "seed": [seed_range()],
             "figures": ["boolean"],
         }, examples={"emergence_width": 100, **{f"range_{axis}": "(1e3, 1e5)" for axis in _AXES}})
         for axis in _AXES:

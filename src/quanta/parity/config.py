@@ -15,6 +15,12 @@ import numpy as np
 
 from quanta.errors import QuantaError
 from quanta.theory import zipf_probs
+from quanta.validation import MAX_SEED
+
+#: The largest count a sweep takes (steps, training-set size, ...): beyond any sweep, and within int64 arithmetic.
+MAX_COUNT = 10 ** 12
+#: The largest α: beyond it every task but the first has a frequency below 2^-51 of the first's.
+MAX_ALPHA = 50.0
 
 KERNELS = ("torch", "triton", "auto")
 #: How the fused backward adds the gradient of the control-bit rows (quanta.parity.fused): see ParityConfig.
@@ -150,6 +156,8 @@ class ParityConfig:
             value = getattr(self, key)
             if value is not None and value < low:
                 raise QuantaError(f"{key} must be >= {low}, got {value}", f"e.g. {key}={max(low, 1)}")
+            if value is not None and value > MAX_COUNT:  # beyond any sweep, and beyond what int64 steps can count
+                raise QuantaError(f"{key} must be <= {MAX_COUNT:g}, got {value:g}", f"e.g. {key}={max(low, 1)}")
         check_task_shape(self.n_tasks, self.n, self.k)
         task_probs(1.0, self.n_tasks, self.task_dist)  # refuses a bad spec up front
 
@@ -166,17 +174,20 @@ class ParityConfig:
             object.__setattr__(self, key, values)
 
         _list("widths", lambda v: _is_int(v) and v >= 1, "integers >= 1 (width < 1 is impossible)", int)
-        _list("seeds", lambda v: _is_int(v) and v >= 0, "integers >= 0", int)
-        _list("data_sizes", lambda v: _is_int(v) and v >= 0, "integers >= 0 (0 = online sampling)", int)
-        _list("alphas", lambda v: _is_num(v) and v > 0, "numbers > 0 (the paper's α; α <= 0 is impossible)", float)
+        _list("seeds", lambda v: _is_int(v) and 0 <= v <= MAX_SEED, f"integers in [0, {MAX_SEED}]", int)
+        _list("data_sizes", lambda v: _is_int(v) and 0 <= v <= MAX_COUNT,
+              f"integers in [0, {MAX_COUNT:g}] (0 = online sampling)", int)
+        _list("alphas", lambda v: _is_num(v) and 0 < v <= MAX_ALPHA,
+              f"numbers in (0, {MAX_ALPHA:g}] (the paper's α; α <= 0 is impossible, and beyond {MAX_ALPHA:g} all but "
+              "the first task have vanishing frequency)", float)
         if len(self.betas) != 2 or not all(_is_num(b) and 0 <= b < 1 for b in self.betas):
             raise QuantaError(f"betas must be two numbers in [0, 1), got {list(self.betas)}", "e.g. betas=[0.9,0.999]")
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
         for key, low in (("lr", 0.0), ("weight_decay", 0.0), ("eps", 0.0)):
             value = getattr(self, key)
-            if not _is_num(value) or value < low or (key != "weight_decay" and value == 0):
-                raise QuantaError(f"{key} must be a number {'>=' if key == 'weight_decay' else '>'} 0, got {value!r}",
-                                  f"e.g. {key}=0.001")
+            if not _is_num(value) or value < low or (key != "weight_decay" and value == 0) or value > 1e3:
+                raise QuantaError(f"{key} must be a number in {'[' if key == 'weight_decay' else '('}0, 1000], got "
+                                  f"{value!r}", f"e.g. {key}=0.001")
             object.__setattr__(self, key, float(value))
         for key in ("tf32", "bf16", "compile"):
             if not isinstance(getattr(self, key), bool):
@@ -207,7 +218,8 @@ class ParityConfig:
         act = 4 * G * rows * (4 * self.depth * sw + 8)
         evals = 4 * G * self.eval_batch * (2 * self.depth * sw + 8)
         test = self.n_tasks * self.n_test_per_task * (self.n + 16)
-        return int(16 * params + max(act, evals) + test)
+        train_sets = sum(D * (self.n + 16) for _, D, _ in self.groups)  # fixed training sets: bits, task, label
+        return int(16 * params + max(act, evals) + test + train_sets)
 
     @property
     def groups(self) -> list[tuple[float, int, int]]:

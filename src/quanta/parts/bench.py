@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 from quanta.errors import QuantaError
-from quanta.validation import Interval, Satisfies, validate_config
+from quanta.validation import MAX_SEED, Interval, Satisfies, validate_config
 
 __all__ = ["METHODS", "BenchConfig", "BenchWorld", "bench_world", "match_scores", "unit_truth", "score_unit",
            "run_bench", "summarize_bench", "plot_bench", "bench_markdown"]
@@ -102,7 +102,8 @@ class BenchConfig:
             "methods": [Satisfies(lambda v: len(v) > 0 and len(set(v)) == len(v) and set(v) <= set(METHODS),
                                   f"distinct names among {', '.join(METHODS)}")],
             "seeds": [Satisfies(lambda v: len(v) > 0 and len(set(v)) == len(v)
-                                and all(is_int(s) and s >= 0 for s in v), "distinct integers >= 0")],
+                                and all(is_int(s) and 0 <= s <= MAX_SEED for s in v),
+                                f"distinct integers in [0, {MAX_SEED}]")],
             "max_docs": [Interval(int, 1, None), None],
             "layer": [Interval(int, 0, None), None],
             "n_perm": [Interval(int, 1, None)],
@@ -457,7 +458,8 @@ def run_bench(cfg: BenchConfig, out, *, device=None, force: bool = False, resume
     config = json.loads(json.dumps(asdict(cfg), default=str))
     fcfg = FalsifyConfig(n_boot=cfg.falsify_n_boot)
     with Run.create(out, command="parts bench", config=config, seed=int(cfg.seeds[0]), argv=argv, force=force,
-                    resume=resume, device=device_description(dev)) as run:
+                    resume=resume, device=device_description(dev),
+                    inputs=[*cfg.worlds, *(p for w in worlds for p in (w.scaling, w.parity_run, w.model))]) as run:
         rows = []
         units = [(w, m, s) for w in worlds for m in cfg.methods for s in cfg.seeds]
         with progress(total=len(units), desc="parts bench", unit="unit") as bar:

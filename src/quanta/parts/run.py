@@ -14,7 +14,7 @@ import pandas as pd
 from quanta.errors import QuantaError
 from quanta.parts.law import DENSE_SHARE
 from quanta.parts.tables import parity_sample_text, write_parts_tables
-from quanta.validation import Interval, validate_config
+from quanta.validation import Interval, seed_range, validate_config
 
 __all__ = ["SAEPartsConfig", "SAEParityConfig", "ActsPartsConfig", "ActsParityConfig", "run_parts_sae_lm",
            "run_parts_sae_parity", "run_parts_acts_lm", "run_parts_acts_parity", "parity_hidden"]
@@ -28,6 +28,7 @@ _LM_SITE_CONSTRAINTS = {
     "batch_size": [Interval(int, 1, None)],
     "n_contexts": [Interval(int, 1, None)],
     "n_boot": [Interval(int, 0, None)],
+    "seed": [seed_range()],
 }
 
 
@@ -217,7 +218,7 @@ def run_parts_sae_lm(cfg: SAEPartsConfig, out, *, device=None, force: bool = Fal
     if pre is not None:
         _check_pretrained_site(cfg, pinfo, model, contexts, dev)
     run = Run.create(out, command="parts sae", config=asdict(cfg), seed=cfg.seed, device=device_description(dev),
-                     force=force, argv=argv)
+                     force=force, argv=argv, inputs=[cfg.model, cfg.pretrained])
     with run:
         with run.timer("activations"), progress(total=len(contexts), desc="activations", unit="ctx") as bar:
             X, index = lm_activations(model, contexts, layer=cfg.layer, site=cfg.site, batch_size=cfg.batch_size,
@@ -353,7 +354,7 @@ def run_parts_acts_lm(cfg: ActsPartsConfig, out, *, device=None, force: bool = F
     _check_parts_boot(cfg.n_boot, k, "parts acts")
     model, tok, windows, contexts = _load_lm(cfg, dev, min_tokens=cfg.n_tokens)
     run = Run.create(out, command="parts acts", config=asdict(cfg), seed=cfg.seed, device=device_description(dev),
-                     force=force, argv=argv)
+                     force=force, argv=argv, inputs=[cfg.model])
     with run:
         with run.timer("activations"), progress(total=len(contexts), desc="activations", unit="ctx") as bar:
             X, index = lm_activations(model, contexts, layer=cfg.layer, site=cfg.site, batch_size=cfg.batch_size,
@@ -422,6 +423,7 @@ class SAEParityConfig:
             "dense_share": [Interval(float, 0, 1, closed="right")],
             "n_contexts": [Interval(int, 1, None)],
             "n_boot": [Interval(int, 0, None)],
+            "seed": [seed_range()],
         })
         self.sae_config()
 
@@ -463,7 +465,7 @@ def run_parts_sae_parity(cfg: SAEParityConfig, out, *, device=None, force: bool 
                           f"{cfg.n_latents} latents (at least two samples per latent and unit)",
                           "raise --n-samples or lower --n-latents")
     run = Run.create(out, command="parts sae", config=asdict(cfg), seed=cfg.seed, device=device_description(dev),
-                     force=force, argv=argv)
+                     force=force, argv=argv, inputs=[cfg.run_dir])
     with run:
         tasks = ParityTasks.from_config(src.config, alpha=alpha, device="cpu")
         g = torch.Generator().manual_seed(cfg.seed)
@@ -524,7 +526,7 @@ class ActsParityConfig:
     seed: int = 0
 
     def __post_init__(self):
-        validate_config(self, {"n_contexts": [Interval(int, 1, None)]})
+        validate_config(self, {"n_contexts": [Interval(int, 1, None)], "seed": [seed_range()]})
         self.qdg_config()  # checks the shared settings now, before anything is loaded
 
     def qdg_config(self):
@@ -561,7 +563,7 @@ def run_parts_acts_parity(cfg: ActsParityConfig, out, *, device=None, force: boo
     check_parts_boot_memory(qcfg, int(src.config.get("n_tasks", 0)), where="parts acts",
                             fits=("fit_zipf_from_sizes", "fit_rank_frequency", "power_law_check"))
     run = Run.create(out, command="parts acts", config=asdict(cfg), seed=cfg.seed, device=device_description(dev),
-                     force=force, argv=argv)
+                     force=force, argv=argv, inputs=[cfg.run_dir])
     with run:
         model = load_member(cfg.run_dir, model_id, device=dev)
         tasks = ParityTasks.from_config(src.config, alpha=alpha, device="cpu")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from quanta.validation import Interval, Options, validate_config
+from quanta.validation import Interval, Options, seed_range, validate_config
 
 __all__ = ["SAEConfig", "TopKSAE", "train_sae"]
 
@@ -80,11 +80,11 @@ class SAEConfig:
             "k": [Interval(float, 0, None, closed="neither")],
             "n_steps": [Interval(int, 1, None)],
             "batch_size": [Interval(int, 1, None)],
-            "lr": [Interval(float, 0, None, closed="neither")],
+            "lr": [Interval(float, 0, 1e3, closed="neither")],
             "dead_steps": [Interval(int, 1, None)],
             "k_aux": [Interval(int, 1, None)],
             "aux_coef": [Interval(float, 0, None)],
-            "seed": [Interval(int, 0, None)],
+            "seed": [seed_range()],
             "sparsity": [Options(("topk", "batchtopk"))],
         })
         if self.sparsity == "topk" and (not float(self.k).is_integer() or self.k < 1):

@@ -105,7 +105,7 @@ class ParityQDGConfig:
         from quanta.qdg.cluster import _check_power, _check_similarity
         from quanta.qdg.count import _check_rule
         from quanta.qdg.grads import check_precondition
-        from quanta.validation import Interval, Satisfies, is_int, validate_config
+        from quanta.validation import Interval, Satisfies, is_int, seed_range, validate_config
 
         _check_similarity(self.similarity)
         _check_power(self.affinity_power)
@@ -129,7 +129,7 @@ class ParityQDGConfig:
             "project": [None, Interval(int, 0, None)],
             "counts": [None, Satisfies(lambda v: bool(v) and all(is_int(c) and c >= 2 for c in v),
                                        "integers >= 2")],
-            "n_boot": [Interval(int, 0, None)], "seed": [Interval(int, 0, None)],
+            "n_boot": [Interval(int, 0, None)], "seed": [seed_range()],
         }, examples={"params": "('layers.0.bias',)", "counts": "(5, 10, 20)", "n_neighbors": 30, "k_max": 60,
                      "model_id": 0, "project": 0})
         _check_rule(self.n_clusters)
@@ -515,7 +515,7 @@ def run_qdg_parity(cfg: ParityQDGConfig, out, *, device=None, force: bool = Fals
     check_decompose_memory(cfg, int(src.config.get("n_tasks", 0)) + int(src.config.get("n", 0)), dev)
     check_parts_boot_memory(cfg, int(src.config.get("n_tasks", 0)))
     run = Run.create(out, command="qdg parity", config=asdict(cfg), seed=cfg.seed, device=device_description(dev),
-                     force=force, argv=argv)
+                     force=force, argv=argv, inputs=[cfg.run_dir])
     with run:
         model = load_member(cfg.run_dir, model_id, device=dev)
         tasks = ParityTasks.from_config(src.config, alpha=alpha, device="cpu")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from quanta.errors import QuantaError
-from quanta.validation import Interval, Options, validate_config
+from quanta.validation import Interval, Options, seed_range, validate_config
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ class QDGConfig:
             "n_clusters": [Interval(int, 2, None), None],
             **{name: [Interval(int, 1, None)] for name in ("dense_max", "n_neighbors", "batch_size",
                                                            "rounds_per_pass", "n_contexts")},
-            "n_boot": [Interval(int, 0, None)],
+            "n_boot": [Interval(int, 0, None)], "seed": [seed_range()],
             "threshold": [Interval(float, 0, None, closed="neither")],  # nats; the paper uses 0.1
             "assign": [Options(("cluster_qr", "kmeans"))],
         }, examples={"max_docs": 10, "project": 10, "n_clusters": 10})
@@ -277,7 +277,7 @@ def run_qdg_lm(cfg: QDGConfig, out, *, device=None, force: bool = False, argv=No
         raise QuantaError(f"corpus {cfg.corpus!r} gave no document of at least 3 tokens",
                           "pass a corpus with longer documents")
     run = Run.create(out, command="qdg", config=asdict(cfg), seed=cfg.seed, device=device_description(dev),
-                     force=force, argv=argv)
+                     force=force, argv=argv, inputs=[cfg.model])
     with run:
         contexts = [w.ids for w in windows]
         with run.timer("losses"):
