@@ -90,6 +90,11 @@ class DemoConfig:
             "qdg_threshold": [Interval(float, 0, None, closed="neither")],
             "suite_steps": [None, Interval(int, 1, None)], "parity_steps": [None, Interval(int, 1, None)],
         }, examples={"suite_steps": 200, "parity_steps": 800})
+        from quanta.validation import MAX_SEED
+
+        if self.seed + self.parity_seeds - 1 > MAX_SEED:  # the parity sweep trains seeds seed .. seed + parity_seeds - 1
+            raise QuantaError(f"seed {self.seed} with parity_seeds {self.parity_seeds} reaches past the largest seed, "
+                              f"{MAX_SEED}", f"use a seed <= {MAX_SEED - self.parity_seeds + 1}")
 
 
 @dataclass(frozen=True)

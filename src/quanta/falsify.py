@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from quanta.errors import QuantaError
+from quanta.validation import MAX_SEED
 
 log = logging.getLogger(__name__)
 
@@ -662,7 +663,7 @@ def falsify_parity_run(run_dir, out, config: FalsifyConfig | None = None, *, for
 
         first_seed, first_model = sorted(widest_models(models).items())[0]
         qcfg = ParityQDGConfig(run_dir=str(run_dir), model_id=first_model, n_samples=cfg.n_samples,
-                               n_boot=cfg.n_boot, seed=1000 * cfg.seed + 7, n_clusters=rule)
+                               n_boot=cfg.n_boot, seed=(1000 * cfg.seed + 7) % (MAX_SEED + 1), n_clusters=rule)
         argvs = nested_commands(run_dir, out, qcfg, device=device)
         with run.timer("scaling"):
             if not done(steps["scaling"]):
