@@ -106,8 +106,15 @@ def world(tmp_path_factory):
                                                               "apply_b_dec_to_input": "false"}))
     w["SAEBADCFG"] = root / "sae_badcfg"
     # copies that an --out equal to them must leave intact (--force cleared them before it was refused)
-    for key, src in (("P_COPY", w["P"]), ("L_COPY", w["L"]), ("M_COPY", w["M"])):
+    for key, src in (("P_COPY", w["P"]), ("L_COPY", w["L"])):
         w[key] = shutil.copytree(src, root / key.lower())
+    # a finished run that owns a model folder (as a trained suite owns models/)
+    from quanta.store import Run
+
+    suite = Run.create(root / "suite_run", command="lm train-suite", config={})
+    shutil.copytree(w["M"], suite.path / "models" / "m32")
+    suite.finish({})
+    w["SUITE_RUN"] = suite.path
     # a manifest that is JSON but not an object, and one that is not text
     for key, data in (("BADMAN", b"[]"), ("BINMAN", b"\xff\xfe{}")):
         (root / key.lower()).mkdir()
@@ -355,8 +362,8 @@ CASES = [
     ("falsify-out-is-input-force", ["falsify", "{P_COPY}", "--out", "{P_COPY}", "--force"], None),
     ("parts-acts-out-is-input-force", ["parts", "acts", "--parity", "{P_COPY}", "--out", "{P_COPY}", "--force"],
      None),
-    ("lm-losses-out-is-model-force", ["lm", "losses", "--suite", "{M_COPY}", "--corpus", "{C}", "--out", "{M_COPY}",
-                                      "--force"], None),
+    ("lm-losses-out-holds-model-force", ["lm", "losses", "--suite", "{SUITE_RUN}/models/m32", "--corpus", "{C}",
+                                         "--out", "{SUITE_RUN}", "--force"], None),
     # ------------------------------------------------------------------ seeds out of range
     ("theory-seed-negative", ["theory", "--seed", "-3"], None),
     ("parity-analyze-seed-negative", ["parity", "analyze", "{P}", "--seed", "-1"], None),

@@ -290,6 +290,29 @@ def test_a_seed_whose_decomposition_fails_is_a_replicate_without_parts(small_run
     assert out["parts_estimate"]["n_units"] == 1 and out["power_law_plausible"] is False
 
 
+@pytest.mark.slow
+def test_end_to_end_goes_on_when_the_first_seed_finds_no_parts(small_run, tmp_path, monkeypatch):
+    """The first training seed learned too little: the nested qdg parity run takes the next seed, the verdict
+    comes from the seed that has parts, and the count ignores the failed replicate."""
+    import quanta.qdg.parity as qp
+    from quanta.falsify import falsify_parity_run
+
+    decompose = qp.decompose_parity
+
+    def failing(model, tasks, cfg, *, train_seed, **kw):
+        if train_seed == 5:
+            raise QuantaError("only 3 low-loss samples among 100000 drawn", "train longer")
+        return decompose(model, tasks, cfg, train_seed=train_seed, **kw)
+
+    monkeypatch.setattr(qp, "decompose_parity", failing)
+    summary, _ = falsify_parity_run(small_run, tmp_path / "f", FalsifyConfig(n_draws=1, n_samples=200, n_boot=20))
+    parts = Run.open(tmp_path / "f" / "parts")
+    models = Run.open(small_run).read_table("models")
+    assert int(models.loc[models["model"] == parts.config["model_id"], "seed"].iloc[0]) == 6
+    assert summary["n_replicates"] == 1 and summary["n_replicates_without_fit"] == 1
+    assert summary["n_clusters"] == max(summary["n_clusters_by_replicate"]) > 0
+
+
 def test_nested_runs_record_commands_that_reproduce_them(tmp_path, monkeypatch):
     """The command lines falsify records for its scaling/ and parts/ runs make the same library calls, with the
     same configs, as falsify makes."""

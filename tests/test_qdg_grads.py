@@ -78,6 +78,31 @@ def test_soft_capped_logits_are_the_models_own():
     assert max(want) < 70  # the cap bounds them: the head's raw logits would give hundreds of nats
 
 
+def test_a_model_whose_logits_are_not_its_heads_is_refused():
+    """A family that transforms its logits in a way final_logits does not know is refused on the first batch, not
+    decomposed with gradients of losses that are not the model's."""
+    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
+
+    class Scaled(GPTNeoXForCausalLM):
+        def forward(self, *args, **kwargs):
+            out = super().forward(*args, **kwargs)
+            out.logits = out.logits * 2.0
+            return out
+
+    torch.manual_seed(0)
+    model = Scaled(GPTNeoXConfig(vocab_size=61, hidden_size=32, num_hidden_layers=1, num_attention_heads=4,
+                                 intermediate_size=64, max_position_embeddings=128)).float().eval()
+    ctx, targets = contexts_and_targets()
+    with pytest.raises(QuantaError, match="logits are not its output head's"):
+        token_gradients(model, ctx, targets)
+    from quanta.qdg.grads import final_logits
+    from transformers import Cohere2Config, GraniteMoeConfig
+
+    z = torch.ones(2, 3)
+    assert torch.allclose(final_logits(Cohere2Config(logit_scale=0.25))(z), z * 0.25)
+    assert torch.allclose(final_logits(GraniteMoeConfig(logits_scaling=4.0))(z), z / 4)
+
+
 def test_default_blocks_are_attention_and_mlp_weights_only():
     model = tiny_neox()
     names = [b.name for b in select_gradient_blocks(model)]

@@ -186,28 +186,40 @@ def cli_message(text: str, argv: list[str] | None = None) -> str:
     return re.sub(r"(?<![\w./-])(?<!--set )([a-z][a-z0-9_]*)=(\S+?)(?=[,;:)]?(?:\s|$))", swap, text)
 
 
-def _stop_on_sigterm() -> list:
+def _stop_on_sigterm() -> tuple[list, object]:
     """SIGTERM (``kill``, ``timeout``, a batch system's limit) stops a command as Ctrl-C does, so its run directory
-    records the end and the same command can run again (it was left 'running' and refused); returns a flag list
-    that holds True once the signal came."""
+    records the end and the same command can run again (it was left 'running' and refused). Returns a list that
+    holds True once the signal came, and the handler it replaced (restored when the command returns)."""
+    import os
     import signal
 
     came = []
+    if "TORCHELASTIC_RUN_ID" in os.environ:  # a torchrun worker: its launcher stops it, also inside collectives
+        return came, None
 
     def stop(signum, frame):
         came.append(True)
         raise KeyboardInterrupt(f"signal {signum}")
 
     try:
-        signal.signal(signal.SIGTERM, stop)
+        return came, signal.signal(signal.SIGTERM, stop)
     except ValueError:  # not the main thread (an embedding application): leave its handler alone
-        pass
-    return came
+        return came, None
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
-    terminated = _stop_on_sigterm()
+    import signal
+
+    terminated, prior = _stop_on_sigterm()
+    try:
+        _main(argv, terminated)
+    finally:
+        if prior is not None:
+            signal.signal(signal.SIGTERM, prior)
+
+
+def _main(argv, terminated: list) -> None:
     try:
         code = cli.main(args=argv, prog_name="quanta", standalone_mode=False)
     except QuantaError as exc:

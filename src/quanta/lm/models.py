@@ -97,7 +97,13 @@ def read_suite_manifest(path: str | Path) -> dict:
     """The ``suite.json`` of a trained suite directory."""
     p = Path(path) / SUITE_FILE
     try:
-        return json.loads(p.read_text())
+        out = json.loads(p.read_text(encoding="utf-8"))
+        if not isinstance(out, dict):
+            raise ValueError("not a JSON object")
+        return out
+    except (ValueError, UnicodeDecodeError) as exc:  # json's decode error is a ValueError
+        raise QuantaError(f"suite: {p} cannot be read ({exc})"[:200], "the file is damaged; train the suite again") \
+            from exc
     except FileNotFoundError as exc:
         raise QuantaError(f"suite: {path} has no {SUITE_FILE}", "pass a directory written by quanta lm train-suite") \
             from exc
@@ -118,7 +124,12 @@ def held_out_fraction(paths: Sequence[str | Path]) -> float:
             continue
         for parent in [here, *here.parents]:
             if (parent / SUITE_FILE).is_file():
-                frac = json.loads((parent / SUITE_FILE).read_text()).get("test_fraction", 0.1)
+                frac = read_suite_manifest(parent).get("test_fraction")
+                if frac is None:
+                    frac = 0.1  # suites trained before the field was recorded used the default
+                if not (isinstance(frac, (int, float)) and 0 < frac < 1):
+                    raise QuantaError(f"{parent / SUITE_FILE}: test_fraction {frac!r} is not a fraction",
+                                      "the file is damaged; train the suite again")
                 found[str(parent)] = float(frac)
                 break
     fracs = sorted(set(found.values()))

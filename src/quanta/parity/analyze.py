@@ -546,6 +546,9 @@ def run_parity_analysis(run_dir: str | os.PathLike, out: str | os.PathLike, conf
     src, dst = Path(run_dir), Path(out)
     if dst.exists() and src.exists() and dst.resolve() == src.resolve():
         raise QuantaError(f"out={dst} is the run directory being analyzed", "pass another directory as out=DIR")
+    from quanta.store import check_out_of_inputs
+
+    check_out_of_inputs(dst, [src])  # nor one that holds it: force would clear it
     conf = {"run_dir": str(src.resolve()) if src.exists() else str(src), **asdict(cfg)}
     if not force and dst.is_dir() and any(not p.name.startswith(".") for p in dst.iterdir()):
         # --out holds something: Run.create refuses it without writing; say so before the analysis runs
@@ -555,7 +558,7 @@ def run_parity_analysis(run_dir: str | os.PathLike, out: str | os.PathLike, conf
     result = analyze_parity(src, cfg)
     t_analyze = time.perf_counter() - t0
     with Run.create(dst, command="parity analyze", config=conf, seed=cfg.seed, device="cpu", argv=argv,
-                    force=force) as run:
+                    force=force, inputs=[src]) as run:
         run.update_manifest(analyze_s=round(t_analyze, 3))  # the analysis ran before the run directory existed
         run.write_table("fits", result.fits)
         run.write_table("exponents", result.exponents)

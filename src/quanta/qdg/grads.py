@@ -346,15 +346,18 @@ def final_logits(config):
     """What a causal LM does to its output head's values before the softmax, as a function of them.
 
     The gradients are taken through ``base model -> output head``, so a model whose logits are not the head's plain
-    output must get the rest here: Gemma 2 and 3 soft-cap them (``c·tanh(z/c)``), Cohere multiplies them by
-    ``logit_scale`` and Granite divides them by ``logits_scaling``. Without it the losses, and the gradients of
-    them, are not the model's (a soft-capped model's losses were off by up to 200 nats in a test).
+    output must get the rest here: Gemma 2 and 3 soft-cap them (``c·tanh(z/c)``), the Cohere family multiplies
+    them by ``logit_scale`` and the Granite family divides them by ``logits_scaling``. Without it the losses, and
+    the gradients of them, are not the model's (a soft-capped model's losses were off by up to 200 nats in a test).
+    A family that does something else is refused by the check on the first batch (``_check_head``).
     """
     import torch
 
-    cap = getattr(config, "final_logit_softcapping", None)
-    scale = getattr(config, "logit_scale", None) if getattr(config, "model_type", "") == "cohere" else None
-    divide = getattr(config, "logits_scaling", None) if getattr(config, "model_type", "") == "granite" else None
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    kind = str(getattr(text, "model_type", "") or getattr(config, "model_type", ""))
+    cap = getattr(text, "final_logit_softcapping", None) or getattr(config, "final_logit_softcapping", None)
+    scale = getattr(text, "logit_scale", None) if kind.startswith("cohere") else None
+    divide = getattr(text, "logits_scaling", None) if kind.startswith("granite") else None
 
     def finish(z):
         if scale:
@@ -366,6 +369,22 @@ def final_logits(config):
         return z
 
     return finish
+
+
+def _check_head(model, base, unembed, finish, ids, b_idx, pos) -> None:
+    """Refuse a model whose logits the gradients' path (base model, output head, :func:`final_logits`) does not
+    reproduce: its token losses and gradients would not be the model's."""
+    import torch
+
+    with torch.no_grad():
+        out = base(input_ids=ids)
+        mine = finish(unembed(out.last_hidden_state[b_idx, pos - 1]).float())
+        ref = model(input_ids=ids).logits[b_idx, pos - 1].float()
+    if not torch.allclose(mine, ref, rtol=1e-3, atol=1e-3 * (1.0 + float(ref.abs().max()))):
+        gap = float((mine - ref).abs().max())
+        raise QuantaError(f"the {getattr(model.config, 'model_type', 'model')} model's logits are not its output "
+                          f"head's (they differ by up to {gap:.3g}), so QDG's token gradients would not be its own",
+                          "use a model whose logits are its output head's (GPT-NeoX/Pythia, GPT-2, Llama, Gemma ...)")
 
 
 def token_gradients(model: nn.Module, contexts: Sequence, targets, *, params: Sequence[str] | None = None,
@@ -448,13 +467,15 @@ def token_gradients(model: nn.Module, contexts: Sequence, targets, *, params: Se
                     for b, c in enumerate(batch):
                         ids[b, :ends[b]] = _to_ids(contexts[c])[:ends[b]]
                     ids = ids.to(dev)
+                    flat_rows = [r for rr in rows for r in rr]
+                    b_idx = torch.tensor([b for b, rr in enumerate(rows) for _ in rr], device=dev)
+                    pos = torch.tensor([int(t[r, 1]) for r in flat_rows], device=dev)
+                    if start == 0:  # once: the head path must give the model's own logits
+                        _check_head(model, base, unembed, finish, ids, b_idx, pos)
                     cap.clear()
                     with torch.enable_grad():
                         hidden = base(input_ids=ids, use_cache=False).last_hidden_state if _accepts_cache(base) \
                             else base(input_ids=ids).last_hidden_state  # (B, T, H)
-                        flat_rows = [r for rr in rows for r in rr]
-                        b_idx = torch.tensor([b for b, rr in enumerate(rows) for _ in rr], device=dev)
-                        pos = torch.tensor([int(t[r, 1]) for r in flat_rows], device=dev)
                         round_of = torch.tensor([k for rr in rows for k in range(len(rr))], device=dev)
                         tgt = _gather_targets(contexts, t, flat_rows).to(dev)
                         logits = finish(unembed(hidden[b_idx, pos - 1]).float())  # (M, V)
