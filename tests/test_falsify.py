@@ -265,21 +265,27 @@ def test_each_training_seed_draws_its_own_samples(small_run, monkeypatch):
     assert (a[: len(b)] == b[: len(a)]).all(axis=1).mean() < 0.2
 
 
-@pytest.mark.slow
-def test_a_seed_whose_decomposition_fails_is_a_replicate_without_parts(small_run, monkeypatch):
-    """One badly trained seed gives replicates without an exponent, with the reason; it no longer aborts the test
-    of the other seeds."""
+def _no_parts_for_seed(monkeypatch, seed):
+    """QDG finds no parts on the models of one training seed (as when it learned too little)."""
     import quanta.qdg.parity as qp
-    from quanta.falsify import parts_replicates, verdict_from_replicates
 
     decompose = qp.decompose_parity
 
     def failing(model, tasks, cfg, *, train_seed, **kw):
-        if train_seed == 6:
+        if train_seed == seed:
             raise QuantaError("only 3 low-loss samples among 100000 drawn", "train longer")
         return decompose(model, tasks, cfg, train_seed=train_seed, **kw)
 
     monkeypatch.setattr(qp, "decompose_parity", failing)
+
+
+@pytest.mark.slow
+def test_a_seed_whose_decomposition_fails_is_a_replicate_without_parts(small_run, monkeypatch):
+    """One badly trained seed gives replicates without an exponent, with the reason; it no longer aborts the test
+    of the other seeds."""
+    from quanta.falsify import parts_replicates, verdict_from_replicates
+
+    _no_parts_for_seed(monkeypatch, 6)
     cfg = FalsifyConfig(n_draws=1, n_samples=200, n_boot=20)
     reps = parts_replicates(small_run, config=cfg)
     bad = reps[reps["seed"] == 6].iloc[0]
@@ -294,17 +300,9 @@ def test_a_seed_whose_decomposition_fails_is_a_replicate_without_parts(small_run
 def test_end_to_end_goes_on_when_the_first_seed_finds_no_parts(small_run, tmp_path, monkeypatch):
     """The first training seed learned too little: the nested qdg parity run takes the next seed, the verdict
     comes from the seed that has parts, and the count ignores the failed replicate."""
-    import quanta.qdg.parity as qp
     from quanta.falsify import falsify_parity_run
 
-    decompose = qp.decompose_parity
-
-    def failing(model, tasks, cfg, *, train_seed, **kw):
-        if train_seed == 5:
-            raise QuantaError("only 3 low-loss samples among 100000 drawn", "train longer")
-        return decompose(model, tasks, cfg, train_seed=train_seed, **kw)
-
-    monkeypatch.setattr(qp, "decompose_parity", failing)
+    _no_parts_for_seed(monkeypatch, 5)
     summary, _ = falsify_parity_run(small_run, tmp_path / "f", FalsifyConfig(n_draws=1, n_samples=200, n_boot=20))
     parts = Run.open(tmp_path / "f" / "parts")
     models = Run.open(small_run).read_table("models")
