@@ -260,6 +260,11 @@ def test_a_suites_checkpoints_give_one_point_per_model(tmp_path):
     assert "16 checkpoints of 8 models" in summary["fit_models_note"]
     tokens = pd.read_parquet(tmp_path / "out" / "tokens.parquet")
     assert np.allclose(tokens["loss_last"], Y[:, -1].astype(np.float32))
+    # a final model of unknown step (-1: a hub model at main) is later than its numbered checkpoints
+    path = write_losses_dir(tmp_path / "hub", both, sizes=np.tile(sizes.astype(np.int64), 2),
+                            steps=[10] * sizes.size + [-1] * sizes.size)
+    summary = analyze_losses(path, tmp_path / "out_hub", AnalyzeConfig(n_boot=100, figures=False))
+    assert summary["n_fit_models"] == 8 and summary["alpha_N"] == pytest.approx(0.3, abs=0.03)
 
 
 def test_reference_criteria_option():

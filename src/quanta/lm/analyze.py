@@ -218,10 +218,12 @@ def _latest_checkpoints(models: pd.DataFrame, cols: np.ndarray) -> tuple[np.ndar
 
     A losses run of a suite at ``--revision all`` holds several checkpoints of each size; fitting the size law over
     all of them would count early checkpoints as models of their final size. Models are told apart by ``family``
-    (their name without the revision), or by their size in runs that predate that column.
+    (their name without the revision), or by their size in runs that predate that column; a model whose step is
+    unknown (-1, a hub model at ``main``) is its family's latest.
     """
     key = (models["family"] if "family" in models.columns else models["n_params_nonembed"]).astype(str).to_numpy()
-    step = models["step"].to_numpy()
+    # an unknown step (-1: a hub model at its main revision) is the final model, later than any numbered checkpoint
+    step = np.where(models["step"].to_numpy() < 0, np.inf, models["step"].to_numpy().astype(float))
     cols = np.asarray(cols)
     latest = {}
     for c in cols:
