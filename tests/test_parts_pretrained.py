@@ -144,6 +144,9 @@ def test_unsupported_settings_are_refused_by_name(tmp_path, writer, setting, mes
 def test_hookpoints_and_folders(tmp_path):
     assert hookpoint_site("layers.3") == (4, "resid") and hookpoint_site("layers.0.mlp") == (0, "mlp")
     assert hookpoint_site("gpt_neox.layers.2") == (3, "resid") and hookpoint_site("embed_in") is None
+    # GPT-2's block list is h (sparsify names its hookpoints h.N): read, not skipped as no site
+    assert hookpoint_site("h.1") == (2, "resid") and hookpoint_site("transformer.h.0.mlp") == (0, "mlp")
+    assert hookpoint_site("blocks.2") == (3, "resid") and hookpoint_site("blocks.2.hook_resid_pre") == (2, "resid")
     root = tmp_path / "repo"
     write_sparsify(root / "layers.0", _weights(4))
     write_sparsify(root / "layers.1", _weights(5))

@@ -1,8 +1,9 @@
 """Activations of a language model at one layer and site, one row per token (the input of ``quanta parts sae``).
 
 Sites: ``resid`` is the residual stream after block ``layer`` (``hidden_states[layer]`` of a Hugging Face model:
-0 is the embeddings, ``n_layers`` the last block's output); ``mlp`` is the output of block ``layer``'s MLP
-(0-based), read by a forward hook on the block's ``mlp`` module.
+0 is the embeddings, ``n_layers`` the last block's output after the model's final norm, as ``hidden_states``
+gives it); ``mlp`` is the output of block ``layer``'s MLP (0-based), read by a forward hook on the block's ``mlp``
+module.
 """
 
 from __future__ import annotations

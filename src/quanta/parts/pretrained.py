@@ -51,7 +51,8 @@ __all__ = ["PretrainedSAE", "PretrainedInfo", "load_pretrained_sae", "hookpoint_
 SPARSIFY_WEIGHTS = "sae.safetensors"
 SAELENS_WEIGHTS = "sae_weights.safetensors"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*(:[^:]+)?$")
-_HOOKPOINT = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_]*\.)*layers\.(\d+)(\.mlp)?$")
+# sparsify names a hookpoint after the model's list of blocks: layers.N (GPT-NeoX, Llama), h.N (GPT-2), blocks.N
+_HOOKPOINT = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_]*\.)*(?:layers|h|blocks)\.(\d+)(\.mlp)?$")
 _TL_HOOK = re.compile(r"^blocks\.(\d+)\.hook_(resid_pre|resid_post|mlp_out)$")
 
 
@@ -126,7 +127,8 @@ def hookpoint_site(hookpoint: str | None) -> tuple[int, str] | None:
     """quanta's ``(layer, site)`` for a hookpoint, or None when it names neither site.
 
     sparsify: ``layers.N`` (output of block N: the residual stream after it) is ``(N + 1, "resid")``;
-    ``layers.N.mlp`` (block N's MLP output) is ``(N, "mlp")``; a prefix such as ``gpt_neox.`` is allowed.
+    ``layers.N.mlp`` (block N's MLP output) is ``(N, "mlp")``; a prefix such as ``gpt_neox.`` is allowed, and the
+    block list may be called ``h`` (GPT-2) or ``blocks`` as well.
     TransformerLens (SAELens): ``blocks.N.hook_resid_pre`` is ``(N, "resid")``, ``blocks.N.hook_resid_post``
     ``(N + 1, "resid")``, ``blocks.N.hook_mlp_out`` ``(N, "mlp")``.
     """

@@ -6,6 +6,7 @@ activations, a parity model's hidden layer), runs the method and writes the run 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -15,6 +16,8 @@ from quanta.errors import QuantaError
 from quanta.parts.law import DENSE_SHARE
 from quanta.parts.tables import parity_sample_text, write_parts_tables
 from quanta.validation import Interval, seed_range, validate_config
+
+log = logging.getLogger(__name__)
 
 __all__ = ["SAEPartsConfig", "SAEParityConfig", "ActsPartsConfig", "ActsParityConfig", "run_parts_sae_lm",
            "run_parts_sae_parity", "run_parts_acts_lm", "run_parts_acts_parity", "parity_hidden"]
@@ -48,7 +51,8 @@ class SAEPartsConfig:
     model, revision, corpus, max_docs, context_length
         As in :class:`quanta.qdg.QDGConfig` (the model, its checkpoint, the text and how much of it).
     layer : int, default 1
-        Block index (``resid``: 0 = embeddings .. n_layers; ``mlp``: 0 .. n_layers - 1).
+        Block index (``resid``: 0 = embeddings .. n_layers, the last block's output after the final norm; ``mlp``:
+        0 .. n_layers - 1).
     site : str, default "resid"
         ``resid`` or ``mlp`` (:mod:`quanta.parts.activations`).
     n_latents, sparsity, n_steps, sae_batch_size, lr
@@ -268,6 +272,10 @@ def _check_pretrained_site(cfg: SAEPartsConfig, info, model, contexts, dev) -> N
     from quanta.parts.pretrained import check_width, hookpoint_site
 
     site = hookpoint_site(info.hookpoint)
+    if site is None and info.hookpoint:
+        log.warning("the pretrained SAE's hookpoint %s names no site quanta knows (layers.N, layers.N.mlp, h.N, "
+                    "blocks.N.hook_resid_pre ...): --layer %d --site %s is used without a check", info.hookpoint,
+                    cfg.layer, cfg.site)
     if site is not None and site != (cfg.layer, cfg.site):
         raise QuantaError(f"the pretrained SAE's hookpoint {info.hookpoint} is --site {site[1]} --layer {site[0]} in "
                           f"quanta, but --site {cfg.site} --layer {cfg.layer} was asked for",
