@@ -46,6 +46,20 @@ def test_planted_world_is_learned_together_and_in_order():
     assert len(fig.axes) == 3
 
 
+def test_tied_part_medians_leave_the_order_untested_for_what_it_is():
+    """Every tested part has the same median step: rho is undefined, which the answer says (it said fewer than 3
+    parts were tested beside n_parts_tested = 4)."""
+    part = np.repeat(np.arange(4), 15)
+    step = np.tile(np.r_[np.full(8, 100.0), np.full(7, 1000.0)], 4)
+    members = pd.DataFrame({"doc": np.arange(60) // 20, "pos": np.arange(60) % 20, "part": part,
+                            "token_id": np.arange(60)})
+    learning = members[["doc", "pos", "token_id"]].assign(learning_step=step)
+    r = part_formation(members, learning, n_perm=99, seed=0)
+    assert r.n_parts_tested == 4 and np.isnan(r.rho)
+    assert formation_answers(r)[1]["answer"] == ("untested (the statistic is undefined: the tested parts' median "
+                                                 "steps are all tied)")
+
+
 def test_together_but_not_ordered_separates_the_two_tests():
     m, l_ = planted_world(2, ordered=False)
     r = part_formation(m, l_, n_perm=499, seed=0)

@@ -48,9 +48,12 @@ def test_agrees_with_the_powerlaw_package():
 def test_refuses_too_few_parts():
     from quanta.plausibility import head_law
 
+    from quanta.plausibility import plausible_head
+
     for bad in ([100, -3, 30, 10, 5, 3], [100, np.nan, 30, 10, 5], [100, 30.5, 10, 5, 3], [[100, 30], [10, 5]]):
-        with pytest.raises(QuantaError, match="whole, non-negative counts"):
-            head_law(bad, n_boot=10)
+        for fit in (head_law, plausible_head):  # a NaN was dropped and fractions read as "no plausible head"
+            with pytest.raises(QuantaError, match="whole, non-negative counts"):
+                fit(bad, n_boot=10)
     with pytest.raises(QuantaError, match="at least 3"):
         power_law_check([10, 5])
     with pytest.raises(QuantaError, match="too few"):

@@ -587,6 +587,19 @@ def test_cluster_sizes_come_from_the_label_table_when_contexts_lack_them(tmp_pat
     assert "contexts 2" in summary[0].text()
 
 
+def test_sizes_of_contexts_without_a_count_are_read_at_one_count(tmp_path):
+    """A contexts table without n_clusters, beside a label table of a sweep: sizes at the run's count, not every
+    count's rows added up."""
+    with Run.create(tmp_path / "q", command="qdg", config={}, argv=["quanta"]) as r:
+        r.write_table("clusters", pd.DataFrame({"token": np.r_[np.arange(4), np.arange(4)],
+                                                "n_clusters": [2] * 4 + [3] * 4, "cluster": [0, 0, 0, 1, 0, 1, 2, 2]}))
+        r.write_table("contexts", pd.DataFrame({"cluster": [0, 1], "token": ["a", "b"], "context_before": ["x", "y"],
+                                                "context_after": ""}))
+        r.finish({"n_clusters": 2})
+    clusters = parse(render_report([tmp_path / "q"]).html).find_all("details", cls="cluster")
+    assert [(c.attrs["data-cluster"], c.attrs["data-size"]) for c in clusters] == [("0", "3"), ("1", "1")]
+
+
 def test_damaged_and_temporary_tables(tmp_path):
     with Run.create(tmp_path / "r", command="lm losses", config={}, argv=["quanta"]) as r:
         r.write_table("models", pd.DataFrame({"model": ["a"], "n_params": [10], "order": [0]}))

@@ -402,7 +402,8 @@ def formation_answers(result: FormationResult, *, level: float = 0.05) -> list[d
             ("learned in order of frequency", "Spearman rho(f_i, median log10 step)", result.rho,
              result.rho_null_median, result.rho_p, result.rho_p_token, "below the null's (frequent parts first)")):
         if not math.isfinite(p):
-            answer = "untested (fewer than 3 parts tested)"
+            answer = ("untested (fewer than 3 parts tested)" if result.n_parts_tested < 3 else
+                      "untested (the statistic is undefined: the tested parts' median steps are all tied)")
         elif p < level:
             answer = f"supported (p < {level:g})"
         else:

@@ -309,6 +309,7 @@ def plausible_head(sizes, *, min_ranks: int = MIN_HEAD_RANKS, n_boot: int = 500,
     """
     if isinstance(min_ranks, bool) or not isinstance(min_ranks, (int, np.integer)) or min_ranks < 3:
         raise QuantaError(f"min_ranks must be an integer >= 3, got {min_ranks!r}", "use e.g. min_ranks=5")
+    _check_counts(sizes)
     c = np.sort(np.asarray(sizes, dtype=float))[::-1]
     c = c[c > 0]
     m = int(c.size)
@@ -338,6 +339,13 @@ def plausible_head(sizes, *, min_ranks: int = MIN_HEAD_RANKS, n_boot: int = 500,
     return HeadChoice(r_max=None, m=m, check=first, scanned=tuple(scanned))
 
 
+def _check_counts(sizes) -> None:
+    a = np.asarray(sizes, dtype=float)
+    if a.ndim != 1 or not np.isfinite(a).all() or (a < 0).any() or (a != np.round(a)).any():
+        raise QuantaError(f"sizes must be whole, non-negative counts, got {np.asarray(sizes)!r}"[:200],
+                          "pass the sizes of the parts of one decomposition")
+
+
 def head_law(sizes, *, n_boot: int = 200, seed: int | None = 0, ci: float = 0.9) -> dict:
     """The parts' law as the closing test reads it: the plausible head and the Zipf exponent fitted on it.
 
@@ -348,10 +356,7 @@ def head_law(sizes, *, n_boot: int = 200, seed: int | None = 0, ci: float = 0.9)
     """
     from quanta.fit import fit_zipf_from_sizes
 
-    a = np.asarray(sizes, dtype=float)
-    if a.ndim != 1 or not np.isfinite(a).all() or (a < 0).any() or (a != np.round(a)).any():
-        raise QuantaError(f"sizes must be whole, non-negative counts, got {np.asarray(sizes)!r}"[:200],
-                          "pass the sizes of the parts of one decomposition")
+    _check_counts(sizes)
     choice = plausible_head(sizes, n_boot=n_boot, seed=seed)
     out = dict(exponent=math.nan, exponent_se=math.nan, exponent_raw=math.nan, exponent_ci=(math.nan, math.nan),
                head=choice.r_max, n_parts=choice.m, plausible=choice.plausible,

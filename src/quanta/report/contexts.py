@@ -144,15 +144,22 @@ def context_table(df: pd.DataFrame, cols: ContextColumns, *, table_id: str, opts
             f"{cap_html}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
 
 
-def _sizes_from_labels(df: pd.DataFrame, cols: ContextColumns, tables: list[TableInfo]):
+def _sizes_from_labels(df: pd.DataFrame, cols: ContextColumns, tables: list[TableInfo], n_clusters=None):
     """Add the true cluster sizes to a context table that lacks them, counted from the run's label table
-    (QDG's ``clusters.parquet``: one row per token and cluster count). Unchanged when there is none."""
+    (QDG's ``clusters.parquet``: one row per token and cluster count). Unchanged when there is none. A context
+    table without ``n_clusters`` is read at ``n_clusters`` (the run's headline count), else the largest swept."""
     need = {"cluster"} | ({"n_clusters"} if "n_clusters" in df.columns else set())
     labels = next((t for t in tables if t.name == "clusters" and need <= set(t.columns)), None)
     if labels is None or cols.cluster != "cluster":
         return df, cols
     keys = sorted(need)
-    counts = pd.concat([pd.read_parquet(p, columns=keys) for p in labels.paths]).value_counts(keys)
+    frame = pd.concat([pd.read_parquet(p, columns=[*keys, *(["n_clusters"] if "n_clusters" in labels.columns
+                                                             and "n_clusters" not in keys else [])])
+                       for p in labels.paths])
+    if "n_clusters" in frame.columns and "n_clusters" not in keys:  # one count of the sweep, not all added up
+        k = n_clusters if n_clusters in set(frame["n_clusters"]) else frame["n_clusters"].max()
+        frame = frame[frame["n_clusters"] == k]
+    counts = frame.value_counts(keys)
     sizes = counts.rename("cluster_size").reset_index()
     df = df.merge(sizes, on=keys, how="left")
     return df, replace(cols, size="cluster_size")
@@ -174,7 +181,7 @@ def render_contexts(block: RunBlock, tables: list[TableInfo], opts: Options) -> 
         bid = f"{block.anchor}-b-{H.slug(t.name)}"
         if cols.cluster is not None:
             if cols.size is None:
-                df, cols = _sizes_from_labels(df, cols, tables)
+                df, cols = _sizes_from_labels(df, cols, tables, summary.get("n_clusters"))
             out.append(f"<h4>Cluster browser <span class=\"mut\">({H.esc(t.name)})</span></h4>")
             out.append(cluster_browser(df, cols, browser_id=bid, opts=opts, default_k=summary.get("n_clusters")))
         elif cols.kind is not None:
