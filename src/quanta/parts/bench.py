@@ -70,7 +70,8 @@ class BenchConfig:
     max_docs : int, default 100
         LM worlds: documents of the analysis's corpus every method reads.
     layer : int, optional
-        LM worlds: the residual-stream layer of ``sae`` and ``acts``; default the last one (the last block's output after the final norm).
+        LM worlds: the residual-stream layer of ``sae`` and ``acts``; default the last one (the last block's
+        output after the final norm).
     n_perm : int, default 20
         Permutations of the truth for the null of ``f1`` and ``ari``.
     options : dict, optional
