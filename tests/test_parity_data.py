@@ -90,7 +90,8 @@ def test_from_config_rebuilds_the_runs_tasks():
     assert np.array_equal(tasks.subsets_np, draw_subsets(12, 9, 3, seed=4)) and tasks.alpha == 0.3
     assert ParityTasks.from_config(asdict(cfg), alpha=0.7).alpha == 0.7
     table = tasks.table()
-    assert list(table.columns) == ["alpha", "task", "p", "bits", "n"] and (table["n"] == tasks.n).all() and table["bits"][0] == list(tasks.subsets_np[0])
+    assert list(table.columns) == ["alpha", "task", "p", "bits", "n"] and (table["n"] == tasks.n).all()
+    assert table["bits"][0] == list(tasks.subsets_np[0])
 
 
 def test_test_set_is_task_major_and_reproducible():

@@ -92,7 +92,7 @@ class DemoConfig:
         }, examples={"suite_steps": 200, "parity_steps": 800})
         from quanta.validation import MAX_SEED
 
-        if self.seed + self.parity_seeds - 1 > MAX_SEED:  # the parity sweep trains seeds seed .. seed + parity_seeds - 1
+        if self.seed + self.parity_seeds - 1 > MAX_SEED:  # the sweep trains seeds seed .. seed + parity_seeds - 1
             raise QuantaError(f"seed {self.seed} with parity_seeds {self.parity_seeds} reaches past the largest seed, "
                               f"{MAX_SEED}", f"use a seed <= {MAX_SEED - self.parity_seeds + 1}")
 

@@ -133,14 +133,15 @@ class CalibrationConfig:
 
     def __post_init__(self):
         if not isinstance(self.worlds, (list, tuple)) or not all(
-                isinstance(r, TrainingWorld) or (isinstance(r, dict) and {"name", "alphas"} <= set(r)) for r in self.worlds):
+                isinstance(r, TrainingWorld) or (isinstance(r, dict) and {"name", "alphas"} <= set(r))
+                for r in self.worlds):
             raise QuantaError(f"worlds must be a list of training worlds, got {self.worlds!r}"[:200],
                               "each a dict with name, n_tasks, n, k and alphas (see PRESETS['cpu'])")
         try:
             object.__setattr__(self, "worlds", _worlds(self.worlds))
         except TypeError as exc:
-            raise QuantaError(f"worlds: {exc}", "each a dict with name, n_tasks, n, k and alphas (see PRESETS['cpu'])") \
-                from None
+            raise QuantaError(f"worlds: {exc}",
+                              "each a dict with name, n_tasks, n, k and alphas (see PRESETS['cpu'])") from None
         for key in ("widths", "gaps", "control_alphas"):
             value = getattr(self, key)
             object.__setattr__(self, key, tuple(value) if isinstance(value, (list, tuple)) else (value,))
@@ -157,7 +158,8 @@ class CalibrationConfig:
             "level": [Interval(float, 0, 0.5, closed="neither")], "margin": [Interval(float, 0, None, closed="neither")],
             "ci": [Interval(float, 0, 1, closed="neither")], "seed": [seed_range()],
             "gaps": [Satisfies(lambda v: len(v) >= 1 and all(_positive(g) for g in v), "at least one number > 0")],
-            "control_alphas": [Satisfies(lambda v: all(_positive(a) for a in v), "numbers > 0 (α values of the worlds)")],
+            "control_alphas": [Satisfies(lambda v: all(_positive(a) for a in v),
+                                         "numbers > 0 (α values of the worlds)")],
         }, examples={"worlds": "PRESETS['cpu']", "widths": "(4, 6, 9, 13, 19, 28, 41, 60, 88)"})
         names = [w.name for w in self.worlds]
         if len(set(names)) != len(names):
