@@ -9,11 +9,10 @@ values and ``seeds_per_verdict × n_verdicts`` training seeds each. Every (α, s
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 
 from quanta.errors import QuantaError
-from quanta.validation import Interval, Options, Satisfies, seed_range, validate_config
+from quanta.validation import Interval, Options, Satisfies, is_real, seed_range, validate_config
 
 __all__ = ["TrainingWorld", "CalibrationConfig", "PRESETS", "calibration_config"]
 
@@ -40,7 +39,7 @@ class TrainingWorld:
 
 
 def _positive(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+    return is_real(v) and v > 0
 
 
 def _worlds(rows) -> tuple:

@@ -35,7 +35,7 @@ import pandas as pd
 from quanta.errors import QuantaError
 from quanta.lm.corpus import TokenizedWindow
 from quanta.lm.models import (SUITE_FILE, count_params, held_out_fraction, load_model, load_tokenizer, resolve_dtype,
-                              resolve_suite)
+                              resolve_suite, suite_dir_of)
 
 log = logging.getLogger(__name__)
 
@@ -379,9 +379,9 @@ def _check_positions(name: str, limit: int | None, context_length: int) -> None:
 def _default_context_length(refs) -> int:
 
     for ref in refs:
-        for parent in [Path(ref.path), *Path(ref.path).parents]:
-            if (parent / SUITE_FILE).is_file():
-                return int(json.loads((parent / SUITE_FILE).read_text()).get("context_length", 1024))
+        suite = suite_dir_of(ref.path)
+        if suite is not None:
+            return int(json.loads((suite / SUITE_FILE).read_text()).get("context_length", 1024))
     return 1024
 
 

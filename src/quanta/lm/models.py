@@ -109,6 +109,12 @@ def read_suite_manifest(path: str | Path) -> dict:
             from exc
 
 
+def suite_dir_of(path: str | Path) -> Path | None:
+    """The trained suite a local model belongs to: the nearest folder at or above ``path`` with a ``suite.json``."""
+    here = Path(path)
+    return next((p for p in (here, *here.parents) if (p / SUITE_FILE).is_file()), None)
+
+
 def held_out_fraction(paths: Sequence[str | Path]) -> float:
     """The held-out fraction of the corpus split the models' suites were trained with.
 
@@ -119,19 +125,16 @@ def held_out_fraction(paths: Sequence[str | Path]) -> float:
     """
     found = {}
     for p in paths:
-        here = Path(p)
-        if not here.exists():
+        suite = suite_dir_of(p) if Path(p).exists() else None
+        if suite is None:
             continue
-        for parent in [here, *here.parents]:
-            if (parent / SUITE_FILE).is_file():
-                frac = read_suite_manifest(parent).get("test_fraction")
-                if frac is None:
-                    frac = 0.1  # suites trained before the field was recorded used the default
-                if not (isinstance(frac, (int, float)) and 0 < frac < 1):
-                    raise QuantaError(f"{parent / SUITE_FILE}: test_fraction {frac!r} is not a fraction",
-                                      "the file is damaged; train the suite again")
-                found[str(parent)] = float(frac)
-                break
+        frac = read_suite_manifest(suite).get("test_fraction")
+        if frac is None:
+            frac = 0.1  # suites trained before the field was recorded used the default
+        if not (isinstance(frac, (int, float)) and 0 < frac < 1):
+            raise QuantaError(f"{suite / SUITE_FILE}: test_fraction {frac!r} is not a fraction",
+                              "the file is damaged; train the suite again")
+        found[str(suite)] = float(frac)
     fracs = sorted(set(found.values()))
     if len(fracs) > 1:
         listed = ", ".join(f"{k} ({v:g})" for k, v in found.items())

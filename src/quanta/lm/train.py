@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import math
 import os
 import shutil
 import time
@@ -22,7 +21,7 @@ import numpy as np
 from quanta.errors import QuantaError
 from quanta.lm.losses import per_token_losses
 from quanta.lm.models import CHECKPOINTS_DIR, SUITE_FILE, _quiet_transformers, count_params, load_tokenizer
-from quanta.validation import MAX_SEED
+from quanta.validation import MAX_SEED, is_real, seed_range
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +155,7 @@ class SuiteConfig:
                 s = [s["hidden_size"], s["n_layers"], s["n_heads"], s["lr"]]
             ok = (isinstance(s, (list, tuple)) and len(s) == 4 and all(isinstance(v, int) and not isinstance(v, bool)
                                                                        for v in s[:3])
-                  and isinstance(s[3], (int, float)) and not isinstance(s[3], bool) and math.isfinite(s[3]))
+                  and is_real(s[3]))
             if not ok:
                 raise QuantaError(f"sizes: each model is [hidden_size, n_layers, n_heads, lr], got {s!r}",
                                   "e.g. sizes=[[32,1,2,0.003],[64,2,4,0.002]]")
@@ -184,16 +183,12 @@ class SuiteConfig:
                 raise QuantaError(f"{key} must be an integer >= {low}, got {value!r}", f"e.g. {base.get(key, low)}")
         if not (isinstance(self.warmup_steps, int) and 0 <= self.warmup_steps < self.steps):
             raise QuantaError(f"warmup_steps must be in [0, steps), got {self.warmup_steps!r}", "e.g. steps // 10")
-        if not (_is_number(self.test_fraction) and 0.0 < self.test_fraction < 1.0):
+        if not (is_real(self.test_fraction) and 0.0 < self.test_fraction < 1.0):
             raise QuantaError(f"test_fraction must be in (0, 1), got {self.test_fraction!r}", "e.g. 0.1")
-        if not (_is_number(self.weight_decay) and 0.0 <= self.weight_decay < 1.0):
+        if not (is_real(self.weight_decay) and 0.0 <= self.weight_decay < 1.0):
             raise QuantaError(f"weight_decay must be in [0, 1), got {self.weight_decay!r}", "e.g. 0.01")
-        if not (isinstance(self.seed, int) and not isinstance(self.seed, bool) and 0 <= self.seed <= MAX_SEED):
+        if not seed_range().is_satisfied_by(self.seed):
             raise QuantaError(f"seed must be an integer in [0, {MAX_SEED}], got {self.seed!r}", "e.g. 0")
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def checkpoint_steps(steps: int, n: int) -> list[int]:
