@@ -669,31 +669,30 @@ def falsify_parity_run(run_dir, out, config: FalsifyConfig | None = None, *, for
         failed = set(reps.loc[reps["error"].notna(), "seed"])
         candidates = sorted(widest_models(models).items())
         candidates = [c for c in candidates if c[0] not in failed] + [c for c in candidates if c[0] in failed]
-        scaling_done = False
-        for i, (first_seed, first_model) in enumerate(candidates):
-            qcfg = ParityQDGConfig(run_dir=str(run_dir), model_id=first_model, n_samples=cfg.n_samples,
+
+        def qdg_config(model_id):
+            return ParityQDGConfig(run_dir=str(run_dir), model_id=model_id, n_samples=cfg.n_samples,
                                    n_boot=cfg.n_boot, seed=(1000 * cfg.seed + 7) % (MAX_SEED + 1), n_clusters=rule)
-            argvs = nested_commands(run_dir, out, qcfg, device=device)
-            if not scaling_done:
-                with run.timer("scaling"):
-                    if not done(steps["scaling"]):
-                        redo = steps["scaling"].exists()
-                        run_parity_analysis(run_dir, steps["scaling"], force=redo,
-                                            argv=argvs["scaling"] + (["--force"] if redo else []))
-                scaling_done = True
-            with run.timer("parts"):
-                if done(steps["parts"]):
-                    break
-                redo = steps["parts"].exists()
+
+        with run.timer("scaling"):
+            if not done(steps["scaling"]):
+                redo = steps["scaling"].exists()
+                argv_scaling = nested_commands(run_dir, out, qdg_config(candidates[0][1]), device=device)["scaling"]
+                run_parity_analysis(run_dir, steps["scaling"], force=redo,
+                                    argv=argv_scaling + (["--force"] if redo else []))
+        with run.timer("parts"):
+            for i, (seed, model_id) in enumerate([] if done(steps["parts"]) else candidates):
+                qcfg, redo = qdg_config(model_id), steps["parts"].exists()
                 try:
                     run_qdg_parity(qcfg, steps["parts"], device=device, force=redo,
-                                   argv=argvs["parts"] + (["--force"] if redo else []))
+                                   argv=nested_commands(run_dir, out, qcfg, device=device)["parts"]
+                                   + (["--force"] if redo else []))
                     break
                 except QuantaError as exc:
                     if i == len(candidates) - 1:
                         raise
-                    log.warning("qdg parity on training seed %s found no parts (%s); trying the next seed",
-                                first_seed, exc.message)
+                    log.warning("qdg parity on training seed %s found no parts (%s); trying the next seed", seed,
+                                exc.message)
         run.write_table("scaling_fits", scaling.per_seed)
         run.write_table("replicates", reps)
         summary = {"mode": "end to end", "run_dir": str(run_dir), "ci_level": cfg.ci,

@@ -422,7 +422,8 @@ def _examples(lm, labels, score, Lf, xs, xraw, cfg, tokenizer, losses_dir, size_
     from quanta.store import Run
 
     docs = None
-    src = Run(losses_dir)
+    src = Run.open(losses_dir, require_complete=False)
+    window = src.manifest.get("context_length")  # an example's context stays inside its token's window
     if src.has_table("docs"):
         d = src.read_table("docs")
         if {"doc", "source"} <= set(d.columns):
@@ -433,7 +434,7 @@ def _examples(lm, labels, score, Lf, xs, xraw, cfg, tokenizer, losses_dir, size_
         if rows.size == 0:
             continue
         ctx = token_contexts(lm, rows, tokenizer, before=cfg.context_before, after=cfg.context_after,
-                             context_length=Run.open(losses_dir, require_complete=False).manifest.get("context_length"))
+                             context_length=window)
         ctx.insert(0, "label", label)
         ctx.insert(1, "rank", np.arange(rows.size, dtype=np.int32))
         ctx.insert(2, "doc", lm.doc[rows])

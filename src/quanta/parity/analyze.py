@@ -540,15 +540,13 @@ def run_parity_analysis(run_dir: str | os.PathLike, out: str | os.PathLike, conf
     Raises
     ------
     QuantaError
-        Bad input (see :func:`analyze_parity`), or ``out`` is the run directory itself.
+        Bad input (see :func:`analyze_parity`), or ``out`` is the run directory or holds it.
     """
     cfg = config if config is not None else AnalyzeConfig()
-    src, dst = Path(run_dir), Path(out)
-    if dst.exists() and src.exists() and dst.resolve() == src.resolve():
-        raise QuantaError(f"out={dst} is the run directory being analyzed", "pass another directory as out=DIR")
     from quanta.store import check_out_of_inputs
 
-    check_out_of_inputs(dst, [src])  # nor one that holds it: force would clear it
+    src, dst = Path(run_dir), Path(out)
+    check_out_of_inputs(dst, [src])  # out may not be the run, nor hold it: force would clear it
     conf = {"run_dir": str(src.resolve()) if src.exists() else str(src), **asdict(cfg)}
     if not force and dst.is_dir() and any(not p.name.startswith(".") for p in dst.iterdir()):
         # --out holds something: Run.create refuses it without writing; say so before the analysis runs

@@ -129,23 +129,19 @@ class SAEPartsConfig:
                          batch_size=self.sae_batch_size, lr=self.lr, seed=self.seed)
 
 
-def _held_out(cfg) -> float:
-    from quanta.lm.models import held_out_fraction
-
-    return held_out_fraction([cfg.model])
-
-
 def _load_lm(cfg, dev, *, min_tokens: int):
-    """Model, tokenizer, windows and token-id contexts of an LM parts run, all checked before anything is written."""
+    """Model, tokenizer, windows, token-id contexts and the corpus split's held-out fraction (the model's suite's) of
+    an LM parts run, all checked before anything is written."""
     from quanta.lm.corpus import load_corpus, tokenize_documents
     from quanta.lm.losses import _check_positions, _model_positions
-    from quanta.lm.models import load_model
+    from quanta.lm.models import held_out_fraction, load_model
     from quanta.parts.activations import check_site
 
     model, tok = load_model(cfg.model, revision=cfg.revision, device=dev, dtype="float32")
     check_site(model, cfg.layer, cfg.site)
     _check_positions(str(cfg.model), _model_positions(model.config), cfg.context_length)
-    docs = load_corpus(cfg.corpus, max_docs=cfg.max_docs, test_fraction=_held_out(cfg))
+    test_fraction = held_out_fraction([cfg.model])
+    docs = load_corpus(cfg.corpus, max_docs=cfg.max_docs, test_fraction=test_fraction)
     windows = tokenize_documents(docs, tok, context_length=cfg.context_length, n_windows=1, min_tokens=2)
     if not windows:
         raise QuantaError(f"corpus {cfg.corpus!r} gave no document of at least 2 tokens",
@@ -155,7 +151,7 @@ def _load_lm(cfg, dev, *, min_tokens: int):
     if n_tokens < min_tokens:
         raise QuantaError(f"{n_tokens} tokens are too few: this run needs at least {min_tokens}",
                           "give more text (--max-docs, --context-length) or ask for fewer parts")
-    return model, tok, windows, contexts
+    return model, tok, windows, contexts, test_fraction
 
 
 def _token_samples(index: pd.DataFrame, contexts, windows, tok) -> pd.DataFrame:
@@ -218,7 +214,8 @@ def run_parts_sae_lm(cfg: SAEPartsConfig, out, *, device=None, force: bool = Fal
         pre, pinfo = load_pretrained_sae(cfg.pretrained, hookpoint=cfg.hookpoint, device=dev)
     n_latents = cfg.n_latents if pre is None else pinfo.n_latents
     _check_parts_boot(cfg.n_boot, n_latents, "parts sae")
-    model, tok, windows, contexts = _load_lm(cfg, dev, min_tokens=2 * cfg.n_latents if pre is None else 2)
+    model, tok, windows, contexts, test_fraction = _load_lm(cfg, dev,
+                                                            min_tokens=2 * cfg.n_latents if pre is None else 2)
     if pre is not None:
         _check_pretrained_site(cfg, pinfo, model, contexts, dev)
     run = Run.create(out, command="parts sae", config=asdict(cfg), seed=cfg.seed, device=device_description(dev),
@@ -249,7 +246,7 @@ def run_parts_sae_lm(cfg: SAEPartsConfig, out, *, device=None, force: bool = Fal
         summary = write_parts_tables(run, codes, samples, method="sae", dense_share=cfg.dense_share,
                                      n_contexts=cfg.n_contexts, n_boot=cfg.n_boot, seed=cfg.seed,
                                      title=f"{cfg.site} L{cfg.layer}: ")
-        summary = {"model": cfg.model, "corpus": cfg.corpus, "corpus_test_fraction": _held_out(cfg),
+        summary = {"model": cfg.model, "corpus": cfg.corpus, "corpus_test_fraction": test_fraction,
                    "layer": cfg.layer, "site": cfg.site,
                    "n_documents": len(windows), "d_model": int(X.shape[1]), **extra, **summary,
                    "timings_s": {k: round(v, 3) for k, v in run.manifest.get("timings_s", {}).items()}}
@@ -360,7 +357,7 @@ def run_parts_acts_lm(cfg: ActsPartsConfig, out, *, device=None, force: bool = F
     dev = resolve_device(device)
     _, k = choose_counts(cfg.n_tokens, (), cfg.n_clusters)
     _check_parts_boot(cfg.n_boot, k, "parts acts")
-    model, tok, windows, contexts = _load_lm(cfg, dev, min_tokens=cfg.n_tokens)
+    model, tok, windows, contexts, test_fraction = _load_lm(cfg, dev, min_tokens=cfg.n_tokens)
     run = Run.create(out, command="parts acts", config=asdict(cfg), seed=cfg.seed, device=device_description(dev),
                      force=force, argv=argv, inputs=[cfg.model])
     with run:
@@ -382,7 +379,7 @@ def run_parts_acts_lm(cfg: ActsPartsConfig, out, *, device=None, force: bool = F
         samples = _token_samples(index.iloc[keep].reset_index(drop=True), contexts, windows, tok)
         summary = write_parts_tables(run, codes, samples, method="acts", dense_share=1.0, n_contexts=cfg.n_contexts,
                                      n_boot=cfg.n_boot, seed=cfg.seed, title=f"{cfg.site} L{cfg.layer}: ")
-        summary = {"model": cfg.model, "corpus": cfg.corpus, "corpus_test_fraction": _held_out(cfg),
+        summary = {"model": cfg.model, "corpus": cfg.corpus, "corpus_test_fraction": test_fraction,
                    "layer": cfg.layer, "site": cfg.site,
                    "n_documents": len(windows), "d_model": int(X.shape[1]), "n_tokens_total": int(len(X)),
                    "n_clusters": int(k), "similarity": cfg.similarity, "affinity_power": cfg.affinity_power,
