@@ -241,7 +241,8 @@ def test_cli_pretrained_bad_input_is_one_line(cli_run, tiny_lm, tmp_path, args, 
     write_sparsify(tmp_path / "repo" / "layers.0", _weights(11))
     write_sparsify(tmp_path / "repo" / "layers.1", _weights(12))
     write_sparsify(tmp_path / "narrow", _weights(13, d=16))
-    write_saelens(tmp_path / "last", _weights(14), metadata={"hook_name": "blocks.1.hook_resid_post"})
+    write_saelens(tmp_path / "last", _weights(14), metadata={"hook_name": "blocks.1.hook_resid_post",
+                                                             "prepend_bos": False})
     paths = {"repo": tmp_path / "repo", "narrow": tmp_path / "narrow", "missing": tmp_path / "missing",
              "last": tmp_path / "last"}
     out = tmp_path / "bad"
@@ -306,7 +307,7 @@ def test_cli_saelens_hook_sets_the_site_and_centres_layernorm_rows(cli_run, tiny
 
     mdir, cdir = tiny_lm
     w = _weights(24)
-    meta = {"hook_name": "blocks.0.hook_mlp_out",
+    meta = {"hook_name": "blocks.0.hook_mlp_out", "prepend_bos": False,
             "model_from_pretrained_kwargs": {"center_writing_weights": True} if centre else {}}
     sae_dir = write_saelens(tmp_path / "sae", w, metadata=meta)
     out = tmp_path / "run"
@@ -323,6 +324,70 @@ def test_cli_saelens_hook_sets_the_site_and_centres_layernorm_rows(cli_run, tiny
     counts = (sae.encode(X) > 0).sum(dim=0).numpy()
     assert np.array_equal(run.read_table("parts").sort_values("part")["count"].to_numpy(), counts)
     assert s["fvu"] == pytest.approx(float((X - sae(X)).pow(2).sum() / (X - X.mean(0)).pow(2).sum()), rel=1e-4)
+
+
+@pytest.mark.parametrize("where", ["metadata", "top level", "absent"])
+def test_cli_saelens_prepend_bos_reads_each_window_after_the_bos(cli_run, tiny_lm, tmp_path, where):  # noqa: F811
+    """SAELens's prepend_bos (true when absent): the model reads BOS + window, the BOS row is dropped, so the codes
+    are those of the activations with the BOS before each window (which differ from those without it); a tokenizer
+    without BOS or EOS is refused in one line, and "prepend_bos": false reads the windows as they are."""
+    import shutil
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from quanta.parts.activations import lm_activations
+
+    mdir, cdir = tiny_lm
+    sae_dir = tmp_path / "sae"
+    cfg = {"hook_name": "blocks.1.hook_resid_pre"}
+    if where == "metadata":
+        cfg = {"metadata": {**cfg, "prepend_bos": True}}
+    elif where == "top level":
+        cfg["prepend_bos"] = True
+    write_saelens(sae_dir, _weights(26), **cfg)
+    for length, message in (("128", "and the BOS token the SAE's contexts began with are longer than the 128 "
+                                     "positions model"),  # the tiny model has 128 positions
+                            ("64", "neither a BOS nor an EOS")):
+        code, _, err = cli_run("parts", "sae", "--model", mdir, "--corpus", cdir, "--pretrained", sae_dir,
+                               "--context-length", length, "--out", tmp_path / "refused")
+        assert code == 2 and message in err and len(err.splitlines()) == 1, err
+        assert not (tmp_path / "refused").exists()
+
+    bos_model = tmp_path / "bos_model"  # the same model, its tokenizer given a BOS (an existing token)
+    shutil.copytree(mdir, bos_model)
+    tok = AutoTokenizer.from_pretrained(bos_model)
+    tok.bos_token = tok.convert_ids_to_tokens(5)
+    tok.save_pretrained(bos_model)
+    out = tmp_path / "run"
+    code, _, err = cli_run("parts", "sae", "--model", bos_model, "--corpus", cdir, "--pretrained", sae_dir,
+                           "--context-length", "64", "--out", out)
+    assert code == 0, err
+    run = Run.open(out, command="parts sae")
+    assert run.summary["bos_token_id"] == 5 and (run.summary["layer"], run.summary["site"]) == (1, "resid")
+    samples = run.read_table("samples")
+    contexts = _contexts_of(samples)
+    assert samples["pos"].min() == 0 and len(samples) == sum(map(len, contexts))
+    model = AutoModelForCausalLM.from_pretrained(bos_model)
+    with torch.no_grad():
+        first = model(input_ids=torch.tensor([[5] + contexts[0]]), output_hidden_states=True).hidden_states[1][0, 1:]
+    X, _ = lm_activations(model, contexts, layer=1, site="resid", prefix=5)
+    plain, _ = lm_activations(model, contexts, layer=1, site="resid")
+    assert torch.allclose(X[:len(contexts[0])], first, atol=1e-5)
+    assert (X - plain).abs().max() > 1e-3  # the BOS changes every row
+    sae, _ = load_pretrained_sae(str(sae_dir))
+    counts = (sae.encode(X) > 0).sum(dim=0).numpy()
+    assert np.array_equal(run.read_table("parts").sort_values("part")["count"].to_numpy(), counts)
+
+    cfg_json = json.loads((sae_dir / "cfg.json").read_text())  # an SAE that saw no BOS, said so
+    (cfg_json.setdefault("metadata", {}) if where == "metadata" else cfg_json)["prepend_bos"] = False
+    (sae_dir / "cfg.json").write_text(json.dumps(cfg_json))
+    code, _, err = cli_run("parts", "sae", "--model", bos_model, "--corpus", cdir, "--pretrained", sae_dir,
+                           "--context-length", "64", "--out", tmp_path / "plain")
+    assert code == 0, err
+    plain_run = Run.open(tmp_path / "plain", command="parts sae")
+    assert plain_run.summary["bos_token_id"] is None
+    assert np.array_equal(plain_run.read_table("parts").sort_values("part")["count"].to_numpy(),
+                          (sae.encode(plain) > 0).sum(dim=0).numpy())
 
 
 def test_cli_folder_name_sets_the_layer(cli_run, tiny_lm, tmp_path):  # noqa: F811
@@ -351,6 +416,7 @@ def test_cli_folder_name_sets_the_layer(cli_run, tiny_lm, tmp_path):  # noqa: F8
     (write_saelens, {"model_from_pretrained_kwargs": {"center_writing_weights": "yes"}},
      "center_writing_weights='yes' is not true or false"),
     (write_saelens, {"hook_name": 3}, "hook_name 3 is no site"),
+    (write_saelens, {"metadata": {"prepend_bos": "yes"}}, "prepend_bos='yes' is not true or false"),
     (write_saelens, {"rescale_acts_by_decoder_norm": True}, "rescale_acts_by_decoder_norm=True is not supported"),
     (write_saelens, {"architecture": "topk", "k": 4, "rescale_acts_by_decoder_norm": "yes"},
      "rescale_acts_by_decoder_norm='yes' is not true or false"),

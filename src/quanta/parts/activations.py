@@ -45,11 +45,15 @@ def check_site(model, layer: int, site: str) -> None:
 
 @torch.no_grad()
 def lm_activations(model, contexts, *, layer: int, site: str = "resid", batch_size: int = 8,
-                   device=None, progress=None) -> tuple[torch.Tensor, pd.DataFrame]:
+                   device=None, progress=None, prefix: int | None = None) -> tuple[torch.Tensor, pd.DataFrame]:
     """Activations at (layer, site) for every token of ``contexts`` (lists of token ids).
 
+    With ``prefix`` (a token id, such as the tokenizer's BOS), the model reads ``[prefix] + context`` and the
+    prefix's row is dropped: the rows are still one per token of ``contexts``, each having seen the prefix.
+
     Returns ``(X, index)``: ``X`` (n_tokens, d) float32 on the CPU, and ``index`` with one row per token
-    (``row``, ``context``, ``pos``, ``token_id``), in the order of the rows of ``X``.
+    (``row``, ``context``, ``pos``, ``token_id``), in the order of the rows of ``X``; ``pos`` counts from the
+    context's first token, not the prefix.
     """
     check_site(model, layer, site)
     dev = next(model.parameters()).device if device is None else torch.device(device)
@@ -63,16 +67,17 @@ def lm_activations(model, contexts, *, layer: int, site: str = "resid", batch_si
     try:
         for start in range(0, len(contexts), batch_size):
             batch = contexts[start:start + batch_size]
-            T = max(len(c) for c in batch)
+            skip = 0 if prefix is None else 1
+            T = skip + max(len(c) for c in batch)
             ids = torch.zeros((len(batch), T), dtype=torch.long)
             mask = torch.zeros((len(batch), T), dtype=torch.long)
             for i, c in enumerate(batch):  # right padding: causal attention keeps real tokens unaffected
-                ids[i, :len(c)] = torch.as_tensor(c)
-                mask[i, :len(c)] = 1
+                ids[i, :skip + len(c)] = torch.as_tensor(([prefix] if skip else []) + list(c))
+                mask[i, :skip + len(c)] = 1
             out = model(input_ids=ids.to(dev), attention_mask=mask.to(dev), output_hidden_states=site == "resid")
             h = out.hidden_states[layer] if site == "resid" else captured["x"]  # (B, T, d)
             for i, c in enumerate(batch):
-                rows.append(h[i, :len(c)].float().cpu())
+                rows.append(h[i, skip:skip + len(c)].float().cpu())
                 index.append(pd.DataFrame({"context": np.int64(start + i), "pos": np.arange(len(c), dtype=np.int32),
                                            "token_id": np.asarray(c, dtype=np.int64)}))
             if progress is not None:

@@ -31,6 +31,12 @@ Centring: TransformerLens with ``center_writing_weights`` on (a LayerNorm model 
 MLP output centred across d_model per token. SAELens loads its model with ``from_pretrained_no_processing``, where
 it is off unless ``model_from_pretrained_kwargs`` sets it; :attr:`PretrainedInfo.centred_input` records that it was
 set, and :func:`quanta.parts.run.run_parts_sae_lm` then centres each activation row of a LayerNorm model.
+
+BOS: SAELens collects its training activations from contexts that begin with the tokenizer's BOS token
+(``prepend_bos``, true by default in its runner and in TransformerLens's ``to_tokens``), so every later position
+saw it. :attr:`PretrainedInfo.prepend_bos` is cfg.json's ``prepend_bos`` (SAELens 6: in ``metadata``), true when
+absent; :func:`quanta.parts.run.run_parts_sae_lm` then runs the model on BOS + each window and drops the BOS row.
+sparsify trains on windows of concatenated documents without one (false).
 """
 
 from __future__ import annotations
@@ -68,6 +74,7 @@ class PretrainedInfo:
     source: str  # the directory read
     hookpoint: str | None = None  # the effective hookpoint (module doc); None when nothing names one
     centred_input: bool = False  # trained on TransformerLens activations with center_writing_weights on
+    prepend_bos: bool = False  # trained on contexts that began with the tokenizer's BOS token (SAELens)
 
 
 class PretrainedSAE(torch.nn.Module):
@@ -430,6 +437,9 @@ def _load_saelens(path: Path, cfg: dict) -> tuple[PretrainedSAE, PretrainedInfo]
     subtract_b_dec = _bool(cfg, "apply_b_dec_to_input", True, path)
     hook = _saelens_hook(cfg, path)
     centred = _saelens_centred(cfg, path)
+    bos = _saelens_field(cfg, "prepend_bos", path)
+    if bos is not None and not isinstance(bos, bool):
+        _bad(path, "prepend_bos", bos, "true or false")
     d, n = _size(cfg, "d_in", path), _size(cfg, "d_sae", path)
     t = _tensors(path / SAELENS_WEIGHTS)
     if "scaling_factor" in t and not torch.all(t["scaling_factor"] == 1):
@@ -456,7 +466,7 @@ def _load_saelens(path: Path, cfg: dict) -> tuple[PretrainedSAE, PretrainedInfo]
         W_enc, b_enc, W_dec = W_enc.float() * norms, b_enc.float() * norms, W_dec.float() / norms[:, None]
     sae = PretrainedSAE(W_enc, b_enc, W_dec, b_dec, k=k, threshold=threshold, subtract_b_dec=subtract_b_dec)
     activation = {"standard": "relu", "topk": "topk", "jumprelu": "jumprelu"}[arch]
-    return sae, PretrainedInfo("saelens", n, d, k, activation, str(path), hook, centred)
+    return sae, PretrainedInfo("saelens", n, d, k, activation, str(path), hook, centred, bos is not False)
 
 
 def load_pretrained_sae(spec: str, *, hookpoint: str | None = None,

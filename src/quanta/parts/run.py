@@ -191,12 +191,15 @@ def run_parts_sae_lm(cfg: SAEPartsConfig, out, *, device=None, force: bool = Fal
     mismatch is refused (one line, nothing written), since a default layer and site cannot be told from given ones
     here and guessing would encode the wrong layer. When the SAE was trained on TransformerLens activations with
     ``center_writing_weights`` on and the model has LayerNorm, each activation row is centred across d_model
-    before encoding (and for ``fvu``), which is what TransformerLens's hooks give (docs/parts.md).
+    before encoding (and for ``fvu``), which is what TransformerLens's hooks give (docs/parts.md). When it was
+    trained on contexts that began with a BOS token (SAELens's ``prepend_bos``), the model reads that token
+    before each window and its row is dropped, so the rows are the windows' tokens as the SAE saw such tokens.
 
     Returns the summary (also in ``out/summary.json``): the contract's fields (:func:`write_parts_tables`) plus the
     model, site, number of tokens and the SAE's fraction of variance unexplained (``fvu``) on these activations;
     with ``pretrained`` also ``sae_source``, ``sae_format``, ``sae_activation``, ``sae_k``, ``hookpoint`` (the
-    effective one) and ``centred_rows``.
+    effective one), ``centred_rows`` and ``bos_token_id`` (the token each window was read after, when the SAE's
+    cfg.json has ``prepend_bos``; else None).
     """
     import torch
 
@@ -216,14 +219,17 @@ def run_parts_sae_lm(cfg: SAEPartsConfig, out, *, device=None, force: bool = Fal
     _check_parts_boot(cfg.n_boot, n_latents, "parts sae")
     model, tok, windows, contexts, test_fraction = _load_lm(cfg, dev,
                                                             min_tokens=2 * cfg.n_latents if pre is None else 2)
+    bos = None
     if pre is not None:
         _check_pretrained_site(cfg, pinfo, model, contexts, dev)
+        if pinfo.prepend_bos:
+            bos = _bos_id(cfg, tok, model, pinfo)
     run = Run.create(out, command="parts sae", config=asdict(cfg), seed=cfg.seed, device=device_description(dev),
                      force=force, argv=argv, inputs=[cfg.model, cfg.pretrained])
     with run:
         with run.timer("activations"), progress(total=len(contexts), desc="activations", unit="ctx") as bar:
             X, index = lm_activations(model, contexts, layer=cfg.layer, site=cfg.site, batch_size=cfg.batch_size,
-                                      device=dev, progress=bar.update)
+                                      device=dev, progress=bar.update, prefix=bos)
         centred = pre is not None and pinfo.centred_input and has_layernorm(model)
         if centred:  # TransformerLens's centred writing weights: each row minus its mean over d_model
             X = X - X.mean(dim=1, keepdim=True)
@@ -236,7 +242,7 @@ def run_parts_sae_lm(cfg: SAEPartsConfig, out, *, device=None, force: bool = Fal
             sae = pre
             extra = {"sae_source": cfg.pretrained, "sae_dir": pinfo.source, "sae_format": pinfo.format,
                      "sae_activation": pinfo.activation, "sae_k": pinfo.k, "n_latents": pinfo.n_latents,
-                     "hookpoint": pinfo.hookpoint, "centred_rows": bool(centred)}
+                     "hookpoint": pinfo.hookpoint, "centred_rows": bool(centred), "bos_token_id": bos}
         with torch.no_grad(), run.timer("encode"):
             codes = torch.cat([sae.encode(X[i:i + 4096]).cpu() for i in range(0, len(X), 4096)])
             if pre is not None:  # a published SAE's fit on these rows, from the codes just computed
@@ -251,6 +257,27 @@ def run_parts_sae_lm(cfg: SAEPartsConfig, out, *, device=None, force: bool = Fal
                    "n_documents": len(windows), "d_model": int(X.shape[1]), **extra, **summary,
                    "timings_s": {k: round(v, 3) for k, v in run.manifest.get("timings_s", {}).items()}}
         return run.finish(summary)
+
+
+def _bos_id(cfg, tok, model, info) -> int:
+    """The token a SAELens SAE's contexts began with (``prepend_bos``): the tokenizer's BOS, else its EOS (what
+    TransformerLens uses when a tokenizer has no BOS); refused when it has neither, or when a window with it
+    would be longer than the model's positions."""
+    from quanta.lm.losses import _model_positions
+
+    limit = _model_positions(model.config)
+    if limit is not None and cfg.context_length + 1 > limit:
+        raise QuantaError(f"context_length={cfg.context_length} and the BOS token the SAE's contexts began with are "
+                          f"longer than the {limit} positions model {cfg.model} was built for",
+                          f"pass context_length={limit - 1} or less")
+    for name in ("bos_token_id", "eos_token_id"):
+        tid = getattr(tok, name, None)
+        if isinstance(tid, int) and not isinstance(tid, bool):
+            return tid
+    raise QuantaError(f"the SAE in {info.source} was trained on contexts that begin with a BOS token (prepend_bos "
+                      "in its cfg.json, true when absent), but this model's tokenizer has neither a BOS nor an EOS "
+                      "token", "pass the model the SAE was trained on, or set \"prepend_bos\": false in its cfg.json "
+                      "if it saw no BOS")
 
 
 def has_layernorm(model) -> bool:
