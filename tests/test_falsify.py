@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from quanta.errors import QuantaError
-from quanta.falsify import FalsifyConfig, falsify, scaling_from_models
+from quanta.falsify import FalsifyConfig, falsify, falsify_side_by_side, scaling_from_models
 from quanta.store import Run
 
 
@@ -82,6 +82,16 @@ def test_two_runs_read_the_alpha_of_the_parts_model_from_an_analysis_of_several(
     with pytest.raises(QuantaError, match="analyzes α 0.1, 0.4, but the parts come from a model at α 0.8"):
         falsify(tmp_path / "s", tmp_path / "p0.4", tmp_path / "g", FalsifyConfig(n_boot=100))
     assert not (tmp_path / "g").exists()
+    # side by side, the second parts run's α is checked (and its fit made) before anything is written: a finished
+    # run in --out survives a refused --force
+    Run.create(tmp_path / "g", command="falsify", config={}).finish({"verdict": "kept"})
+    with pytest.raises(QuantaError, match="at α 0.8"):
+        falsify_side_by_side(tmp_path / "s", [tmp_path / "p0.1", tmp_path / "p0.4"], tmp_path / "g",
+                             FalsifyConfig(n_boot=100), force=True)
+    with pytest.raises(QuantaError, match="rank_range applies"):
+        falsify_side_by_side(tmp_path / "s", [tmp_path / "p0.1", tmp_path / "p"], tmp_path / "g",
+                             FalsifyConfig(n_boot=100, rank_range=(1, 10)), force=True)
+    assert Run.open(tmp_path / "g").summary == {"verdict": "kept"}
 
 
 def test_two_runs_mismatch_is_inconsistent_and_thin_fits_are_undetermined(tmp_path):

@@ -507,13 +507,33 @@ def falsify(scaling_dir, parts_dir, out, config: FalsifyConfig | None = None, *,
     table : DataFrame
         The exponents with their intervals.
     """
-    from scipy.stats import norm
+    cfg = config or FalsifyConfig()
+    return _write_two_runs(_two_runs(scaling_dir, parts_dir, cfg, allow_mismatch, dynamics_dir), out, cfg,
+                           force=force, argv=argv)
 
-    from quanta.fit import MIN_DOF
+
+@dataclass(frozen=True)
+class _TwoRuns:
+    """What :func:`falsify` reads and computes before its run directory exists."""
+
+    scaling_dir: object
+    parts_dir: object
+    dynamics_dir: object
+    srun: object
+    prun: object
+    s: dict
+    p: dict
+    k: int
+    law: dict
+    formation: object
+    formation_rows: object
+
+
+def _two_runs(scaling_dir, parts_dir, cfg: FalsifyConfig, allow_mismatch: bool, dynamics_dir) -> _TwoRuns:
+    """Every check and computation of :func:`falsify` that can fail, with nothing written."""
     from quanta.plausibility import head_law
     from quanta.store import Run
 
-    cfg = config or FalsifyConfig()
     srun, prun = Run.open(scaling_dir), Run.open(parts_dir)
     s, p = _scaling_run(srun), _parts_run(prun)
     _same_world(srun, prun, allow_mismatch)
@@ -527,8 +547,7 @@ def falsify(scaling_dir, parts_dir, out, config: FalsifyConfig | None = None, *,
     if not math.isfinite(law["exponent"]):
         raise QuantaError(f"no Zipf law fits the {law['n_parts']} parts at n_clusters {k} of {parts_dir}",
                           "pick a count with more parts (--n-clusters) or decompose more samples")
-    parts = parts_estimate(law)
-    formation = None
+    formation = formation_rows = None
     if dynamics_dir is not None:
         from quanta.formation import formation_answers, formation_inputs, part_formation
 
@@ -536,6 +555,20 @@ def falsify(scaling_dir, parts_dir, out, config: FalsifyConfig | None = None, *,
                                                 allow_mismatch=allow_mismatch)
         formation = part_formation(members, learning, seed=cfg.seed)
         formation_rows = pd.DataFrame(formation_answers(formation, level=cfg.level))
+    return _TwoRuns(scaling_dir, parts_dir, dynamics_dir, srun, prun, s, p, k, law, formation, formation_rows)
+
+
+def _write_two_runs(t: _TwoRuns, out, cfg: FalsifyConfig, *, force: bool, argv) -> tuple[dict, pd.DataFrame]:
+    """The run directory of :func:`falsify` from its checked inputs."""
+    from scipy.stats import norm
+
+    from quanta.fit import MIN_DOF
+    from quanta.store import Run
+
+    scaling_dir, parts_dir, dynamics_dir = t.scaling_dir, t.parts_dir, t.dynamics_dir
+    srun, prun, s, p, k, law = t.srun, t.prun, t.s, t.p, t.k, t.law
+    formation, formation_rows = t.formation, t.formation_rows
+    parts = parts_estimate(law)
     extra = {"dynamics": str(dynamics_dir)} if dynamics_dir is not None else {}
     with Run.create(out, command="falsify", config={**asdict(cfg), "scaling": str(scaling_dir),
                                                     "parts": str(parts_dir), **extra},
@@ -764,22 +797,21 @@ def falsify_side_by_side(scaling_dir, parts_dirs, out, config: FalsifyConfig | N
         raise QuantaError("side by side needs at least two parts runs", "pass --parts twice or more")
     if len({str(Path(p).resolve()) for p in parts_dirs}) < len(parts_dirs):
         raise QuantaError("the same parts run is given twice", "pass each parts run once")
-    srun = Run.open(scaling_dir)
-    _scaling_run(srun)
     from quanta.fit._shared import check_bootstrap_memory
 
-    for p in parts_dirs:  # everything that can be refused without work, before out is created
+    _scaling_run(Run.open(scaling_dir))
+    for p in parts_dirs:  # refused without work first: the fits below are the slow part
         prun = Run.open(p)
         by_k, k = _parts_sizes(prun, _parts_run(prun), cfg.n_clusters)
-        _same_world(srun, prun, allow_mismatch)
         check_bootstrap_memory(cfg.n_boot, len(by_k[k]), ("fit_zipf_from_sizes", "power_law_check"), "falsify")
+    checked = [_two_runs(scaling_dir, p, cfg, allow_mismatch, None) for p in parts_dirs]  # all, before out exists
     config_d = {**asdict(cfg), "scaling": str(scaling_dir), "parts": parts_dirs}
     with Run.create(out, command="falsify", config=config_d, seed=cfg.seed, argv=argv, force=force,
                     inputs=[scaling_dir, *parts_dirs]) as run:
         rows, summaries = [], []
-        for i, p in enumerate(parts_dirs):
-            s, _ = falsify(scaling_dir, p, run.path / f"parts-{i}", cfg, force=True, allow_mismatch=allow_mismatch)
-            method = Run.open(p).command
+        for i, (p, t) in enumerate(zip(parts_dirs, checked)):
+            s, _ = _write_two_runs(t, run.path / f"parts-{i}", cfg, force=True, argv=None)
+            method = t.prun.command
             ci = s.get("zipf_measured_ci") or [math.nan, math.nan]
             rows.append(dict(parts_run=p, method=method, n_parts=s.get("n_clusters"),
                              zipf_measured=s.get("zipf_measured"), ci_lo=ci[0], ci_hi=ci[1],
