@@ -182,6 +182,11 @@ def test_bench_on_a_planted_language_world(lm_world, tmp_path):
         # the world is the suite's largest model, read on the analysis's corpus
         assert run.config["model"].endswith("neox-d48-l2") and run.config["corpus"] == PLANTED + ":test"
     assert "| qdg |" in bench_markdown(summary)
+    # the losses run and the suite the world was read from are inputs: --out may not be either (even with force)
+    for read in ("losses", "suite"):
+        with pytest.raises(QuantaError, match=f"is the input {lm_world.parent / read}"):
+            run_bench(cfg, lm_world.parent / read, force=True)
+        assert (lm_world.parent / read / "manifest.json").is_file()
     # a method that cannot run on a world is a result: recorded with its message, and the bench goes on
     strict = {**TINY_LM, "qdg": {**TINY_LM["qdg"], "threshold": 1e-9}}
     cfg2 = BenchConfig(worlds=(str(lm_world),), methods=("qdg", "acts"), seeds=(0,), max_docs=40, n_perm=5,

@@ -129,6 +129,7 @@ class BenchWorld:
     model: str | None = None
     corpus: str | None = None
     context_length: int | None = None
+    reads: tuple = ()  # every directory the world was read from (the run's inputs, which --out may not hold)
 
     @property
     def zipf_true(self) -> float:
@@ -157,7 +158,7 @@ def bench_world(scaling_dir, *, name: str | None = None) -> BenchWorld:
             raise QuantaError(f"{src}: tasks are drawn {prun.config.get('task_dist')!r}, not from the Zipf law, so "
                               "no exponent was planted", "bench a run with task_dist=zipf")
         return BenchWorld(name=name, scaling=str(scaling_dir), domain="parity", planted_alpha=float(s["alpha"]),
-                          parity_run=str(src))
+                          parity_run=str(src), reads=(str(scaling_dir), str(src)))
     if run.command == "lm analyze":
         from quanta.lm.models import read_suite_manifest, resolve_suite
         from quanta.lm.planted import is_planted_spec, parse_planted_spec
@@ -182,8 +183,11 @@ def bench_world(scaling_dir, *, name: str | None = None) -> BenchWorld:
                 if (p / "suite.json").is_file():
                     ctx = read_suite_manifest(p).get("context_length")
                     break
+        reads = (str(scaling_dir), str(losses_dir), *(item for item in suite if Path(item).exists()),
+                 *(str(r.path) for r in local))
         return BenchWorld(name=name, scaling=str(scaling_dir), domain="lm", planted_alpha=float(ps.alpha),
-                          model=best.path, corpus=str(corpus), context_length=int(ctx) if ctx else None)
+                          model=best.path, corpus=str(corpus), context_length=int(ctx) if ctx else None,
+                          reads=reads)
     raise QuantaError(f"{scaling_dir} is a {run.command!r} run, but a bench world is a scaling analysis",
                       "pass the --out of `quanta parity analyze` or of `quanta lm analyze` on a planted corpus")
 
@@ -460,7 +464,7 @@ def run_bench(cfg: BenchConfig, out, *, device=None, force: bool = False, resume
     fcfg = FalsifyConfig(n_boot=cfg.falsify_n_boot)
     with Run.create(out, command="parts bench", config=config, seed=int(cfg.seeds[0]), argv=argv, force=force,
                     resume=resume, device=device_description(dev),
-                    inputs=[*cfg.worlds, *(p for w in worlds for p in (w.scaling, w.parity_run, w.model))]) as run:
+                    inputs=[*cfg.worlds, *(p for w in worlds for p in (*w.reads, w.model))]) as run:
         rows = []
         units = [(w, m, s) for w in worlds for m in cfg.methods for s in cfg.seeds]
         with progress(total=len(units), desc="parts bench", unit="unit") as bar:
