@@ -207,3 +207,22 @@ def test_eigengap_rule_picks_only_swept_counts():
     assert k == 7
     k, _ = choose_count("eigengap", eigenvalues=lam, counts=[5, 10, 20])  # 7 not swept: a swept count comes back
     assert k in (5, 10, 20)
+
+
+@pytest.mark.parametrize("solver", ["amg", "dense"])
+def test_stability_curve_at_the_largest_seed(solver):
+    """Subset b is embedded with seed + b, taken modulo 2**32: the largest seed a command accepts works with every
+    solver (sklearn's amg takes random_state below 2**32 only), and planted blocks are most stable at their count."""
+    import scipy.sparse
+
+    from quanta.qdg.count import stability_curve
+    from quanta.validation import MAX_SEED
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(4), 30)
+    A = np.where(labels[:, None] == labels[None, :], 1.0, 0.02) * rng.uniform(0.5, 1.0, (120, 120))
+    A = (A + A.T) / 2
+    A = scipy.sparse.csr_matrix(A) if solver == "amg" else A
+    curve = stability_curve(A, [2, 4, 6], seed=MAX_SEED, solver=solver)
+    assert all(np.isfinite(v) for v in curve.values())
+    assert curve[4] == pytest.approx(1.0) and curve[4] > curve[6]

@@ -73,7 +73,7 @@ def stability_curve(A, counts, *, n_subsamples: int = 4, fraction: float = 0.8, 
         if alone.any():  # points whose every neighbour fell outside the subset have no place in its graph
             idx = idx[~alone]
             sub = A[idx][:, idx]
-        emb, _ = spectral_embedding(sub, max(counts) + 1, seed=seed + b, device=device, solver=solver)
+        emb, _ = spectral_embedding(sub, max(counts) + 1, seed=(seed + b) % 2**32, device=device, solver=solver)
         subsets.append(idx)
         labels.append({k: cluster_qr(emb[:, :k]) for k in counts})
     out = {}
