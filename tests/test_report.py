@@ -596,8 +596,17 @@ def test_sizes_of_contexts_without_a_count_are_read_at_one_count(tmp_path):
         r.write_table("contexts", pd.DataFrame({"cluster": [0, 1], "token": ["a", "b"], "context_before": ["x", "y"],
                                                 "context_after": ""}))
         r.finish({"n_clusters": 2})
-    clusters = parse(render_report([tmp_path / "q"]).html).find_all("details", cls="cluster")
+    html = render_report([tmp_path / "q"]).html
+    clusters = parse(html).find_all("details", cls="cluster")
     assert [(c.attrs["data-cluster"], c.attrs["data-size"]) for c in clusters] == [("0", "3"), ("1", "1")]
+    # QDG marks the predicted token, an LM's SAE or activation parts the token read: each browser says which
+    assert "the token each row&#x27;s loss predicts" in html or "the token each row's loss predicts" in html
+    with Run.create(tmp_path / "s", command="parts sae", config={}, argv=["quanta"]) as r:
+        r.write_table("contexts", pd.DataFrame({"part": [0], "token": ["a"], "context_before": ["x"],
+                                                "context_after": ""}))
+        r.finish({"method": "sae"})
+    html = render_report([tmp_path / "s"]).html
+    assert "the token at whose position the activation was read" in html and "loss predicts" not in html
 
 
 def test_damaged_and_temporary_tables(tmp_path):

@@ -165,6 +165,17 @@ def _sizes_from_labels(df: pd.DataFrame, cols: ContextColumns, tables: list[Tabl
     return df, replace(cols, size="cluster_size")
 
 
+def _highlighted(command: str | None, summary: dict) -> str | None:
+    """What the highlighted token of an LM decomposition's contexts is: the two methods mark different tokens."""
+    if command == "qdg":
+        return ("Highlighted: the token each row's loss predicts; the model read only the text before it (the "
+                "gradient is of that prediction's loss).")
+    if command in ("parts sae", "parts acts") and not summary.get("run_dir"):  # an LM's parts, not parity's
+        return ("Highlighted: the token at whose position the activation was read; the model had read it and the "
+                "text before it (what the model predicts from there is the token after it).")
+    return None
+
+
 def render_contexts(block: RunBlock, tables: list[TableInfo], opts: Options) -> tuple[str, set[str]]:
     """Cluster browsers and token-context tables for every table that holds contexts."""
     out, used = [], set()
@@ -183,6 +194,9 @@ def render_contexts(block: RunBlock, tables: list[TableInfo], opts: Options) -> 
             if cols.size is None:
                 df, cols = _sizes_from_labels(df, cols, tables, summary.get("n_clusters"))
             out.append(f"<h4>Cluster browser <span class=\"mut\">({H.esc(t.name)})</span></h4>")
+            marked = _highlighted(block.run.command, summary)
+            if marked:
+                out.append(H.note(marked, kind="info"))
             out.append(cluster_browser(df, cols, browser_id=bid, opts=opts, default_k=summary.get("n_clusters")))
         elif cols.kind is not None:
             out.append(f"<h4>Tokens in context <span class=\"mut\">({H.esc(t.name)})</span></h4>")
