@@ -27,12 +27,15 @@ def test_config_and_cli_reject_bad_settings(tmp_path, cli_run):
 
 def test_headline_lines_handle_missing_figures():
     lines = headline_lines({"parity_alpha_N": 0.45, "parity_alpha_N_ci": [0.4, 0.5], "parity_alpha_N_pred": 0.4})
-    assert len(lines) == 5 and "0.450 [0.400, 0.500]" in lines[0] and "n/a" in lines[1]
+    assert len(lines) == 6 and "0.450 [0.400, 0.500]" in lines[0] and "n/a" in lines[1]
     full = headline_lines({"falsify_parity_verdict": "undetermined", "falsify_parity_p_value": 0.31,
-                           "falsify_parity_ari": 0.62, "falsify_parity_n_train_seeds": 3})
+                           "falsify_parity_ari": 0.62, "falsify_parity_n_train_seeds": 3,
+                           "falsify_calibration": "parity rates", "falsify_lm_calibration": "LM rates"})
     # the closing lines give the parity verdict with its p-value and the label-free ARI
     assert "undetermined (p = 0.31" in full[2] and "label-free ARI 0.62" in full[2] and "3 training seeds" in full[2]
-    assert full[4].startswith("calibration: ")
+    # each verdict is followed by its own error rates (the parity rates are not the LM verdict's)
+    assert full[3] == "  its error rates: parity rates" and full[4].startswith("falsify, LM")
+    assert full[5] == "  its error rates: LM rates"
 
 
 # the library function each step calls, as the module it lives in and its name

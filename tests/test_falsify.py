@@ -212,6 +212,8 @@ def test_end_to_end_uses_no_label(small_run, tmp_path, cli_run):
     s = json.loads((tmp_path / "f" / "summary.json").read_text())
     assert s["verdict"] in out and s["n_train_seeds"] == 2 and s["n_replicates"] == 4
     assert s["zipf_true"] == pytest.approx(1.4) and s["cluster_count_rule"] == "stable_eigengap"
+    # the shipped rates were measured for this kind of verdict (end to end, QDG parts, seeds pooled)
+    assert s["calibration_applies"] is True and "no measured error rate" not in s["calibration"]
     reps = Run.open(tmp_path / "f").read_table("replicates")
     assert sorted(reps["seed"].unique().tolist()) == [5, 6]
     for step in ("scaling", "parts"):
@@ -438,3 +440,28 @@ def test_several_decompositions_side_by_side(tmp_path, cli_run):
     code, _, err = cli_run("falsify", "--scaling", tmp_path / "s", "--parts", tmp_path / "a", "--parts",
                            tmp_path / "s", "--out", tmp_path / "g")
     assert code == 2 and not (tmp_path / "g").exists()
+
+
+def test_each_verdict_says_whether_the_shipped_rates_were_measured_for_it(tmp_path):
+    """The shipped error rates are for the end-to-end parity test with QDG parts (and, for an LM, two runs with
+    `quanta qdg` parts): a two-run parity verdict, or one on SAE parts, quotes them as not its own."""
+    from quanta.calibrate.shipped import calibration_sentence
+
+    _scaling_run(tmp_path / "s", 0.4, (0.37, 0.43), run_dir="/a/parity")
+    _parts_run(tmp_path / "q", 1.4, run_dir="/a/parity")
+    _sae_parts_run(tmp_path / "p", 1.4, run_dir="/a/parity")
+    qdg, _ = falsify(tmp_path / "s", tmp_path / "q", tmp_path / "fq", FalsifyConfig(n_boot=100))
+    sae, _ = falsify(tmp_path / "s", tmp_path / "p", tmp_path / "fp", FalsifyConfig(n_boot=100))
+    for s in (qdg, sae):
+        assert s["calibration"].startswith(calibration_sentence()) and s["calibration_applies"] is False
+        assert "this verdict from one scaling run and one parts run has no measured error rate" in s["calibration"]
+    assert "parts sae" not in qdg["calibration"] and "nor do parts from `quanta parts sae`" in sae["calibration"]
+    saved = json.loads((tmp_path / "fp" / "summary.json").read_text())
+    assert saved["calibration_applies"] is False
+    # an LM verdict: the planted-language rates are for `quanta qdg` parts
+    from quanta.falsify import _calibration, _calibration_applies
+
+    assert "no measured error rate" not in _calibration("lm", two_runs=True, parts_command="qdg")
+    assert "from `quanta parts sae` has no measured error rate" in _calibration("lm", two_runs=True,
+                                                                             parts_command="parts sae")
+    assert _calibration_applies("lm", True, "qdg") and not _calibration_applies("lm", True, "parts acts")

@@ -209,6 +209,8 @@ def test_falsify_takes_the_formation_tests_as_a_second_test(cli_run, tmp_path):
     run = Run.open(root / "fz", command="falsify")
     assert run.summary["formation_learned_together"].startswith("supported")
     assert "not on language models" in run.summary["calibration"]  # the parity rates are not claimed for an LM
+    # QDG parts of an LM in two runs: what the planted language measured applies
+    assert run.summary["calibration_applies"] is True and "no measured error rate" not in run.summary["calibration"]
     assert 10 <= run.summary["formation_n_parts_tested"] <= 20  # parts with >= 3 learned members
     assert len(run.read_table("formation")) == 2
     code, out, err = cli_run("falsify", root / "scaling", "--dynamics", root / "dyn", "--out", root / "fy")

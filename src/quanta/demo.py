@@ -304,7 +304,7 @@ def headline(out: Path) -> dict:
         "falsify_parity_n_clusters": fp.get("n_clusters_by_replicate"), "falsify_lm_p_value": fl.get("p_value"),
         "falsify_lm_verdict": fl.get("verdict"), "falsify_lm_zipf_pred": fl.get("zipf_pred"),
         "falsify_lm_zipf_measured": fl.get("zipf_measured"),
-        "falsify_calibration": fp.get("calibration"),
+        "falsify_calibration": fp.get("calibration"), "falsify_lm_calibration": fl.get("calibration"),
     }
 
 
@@ -329,7 +329,8 @@ def headline_lines(summary: dict) -> list[str]:
         f"vs parts {f(summary.get('falsify_parity_zipf_measured'))} "
         f"{_ci(summary.get('falsify_parity_zipf_measured_ci'), f)}; label-free ARI "
         f"{f(summary.get('falsify_parity_ari'), '.2f')}, counts {summary.get('falsify_parity_n_clusters')})",
+        f"  its error rates: {summary.get('falsify_calibration') or 'none shipped'}",
         f"falsify, LM: {summary.get('falsify_lm_verdict')} (p = {f(summary.get('falsify_lm_p_value'), '.3g')}; "
         f"α_N+1 = {f(summary.get('falsify_lm_zipf_pred'))} vs parts {f(summary.get('falsify_lm_zipf_measured'))})",
-        f"calibration: {summary.get('falsify_calibration') or 'none shipped'}",
+        f"  its error rates: {summary.get('falsify_lm_calibration') or 'none shipped'}",
     ]

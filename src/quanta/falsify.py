@@ -344,14 +344,31 @@ def _replicate_ranks(lo: pd.Series, hi: pd.Series, symbol: str, what: str, *, me
     return f"{span} in each of {int(ok.sum())} replicates" + (", their mean" if mean else "")
 
 
-def _calibration(domain: str = "parity") -> str:
-    """The test's error rates measured on planted worlds (:mod:`quanta.calibrate`), as one sentence; for an LM
-    verdict, also what the planted-quanta language measured (the parity rates do not carry over)."""
+def _calibration(domain: str = "parity", *, two_runs: bool = False, parts_command: str = "qdg parity") -> str:
+    """The test's error rates measured on planted worlds (:mod:`quanta.calibrate`), as one sentence, with what they
+    were measured for where this verdict differs: the parity rates are for the end-to-end test with QDG parts of
+    several training seeds pooled; the planted-language rates for two runs with ``quanta qdg`` parts. A verdict of
+    another mode, domain or decomposition is said to have no measured error rate."""
     from quanta.calibrate.shipped import calibration_sentence, lm_calibration_sentence
 
+    text = calibration_sentence()
     if domain == "lm":
-        return calibration_sentence() + "; " + lm_calibration_sentence()
-    return calibration_sentence()
+        text += "; " + lm_calibration_sentence()
+        if parts_command != "qdg":
+            text += (f"; both were measured with QDG parts, so this verdict on parts from `quanta {parts_command}` "
+                     "has no measured error rate")
+        return text
+    if two_runs:
+        text += ("; those rates are for the end-to-end test (QDG parts of several training seeds, pooled), so this "
+                 "verdict from one scaling run and one parts run has no measured error rate")
+        if not parts_command.startswith("qdg"):
+            text += f", nor do parts from `quanta {parts_command}`"
+    return text
+
+
+def _calibration_applies(domain: str, two_runs: bool, parts_command: str) -> bool:
+    """Whether :func:`_calibration`'s rates were measured for this kind of verdict."""
+    return parts_command == "qdg" if domain == "lm" else not two_runs
 
 
 # ----------------------------------------------------------------------------------------------- run directories
@@ -610,7 +627,9 @@ def _write_two_runs(t: _TwoRuns, out, cfg: FalsifyConfig, *, force: bool, argv) 
                 summary["zipf_true"] = float(s["alpha"]) + 1.0
             table = _verdict_table(summary)
         summary.update({f"parts_{key}": p[key] for key in ("ari", "purity", "n_learned", "model_id") if key in p})
-        summary["calibration"] = _calibration("lm" if srun.command == "lm analyze" else "parity")
+        domain = "lm" if srun.command == "lm analyze" else "parity"
+        summary["calibration"] = _calibration(domain, two_runs=True, parts_command=prun.command)
+        summary["calibration_applies"] = _calibration_applies(domain, True, prun.command)
         run.write_table("verdict", table)
         if formation is not None:
             fs = formation.summary()
@@ -761,9 +780,9 @@ def falsify_parity_run(run_dir, out, config: FalsifyConfig | None = None, *, for
             "alpha_N_per_seed": scaling.per_seed["alpha_N"].tolist(),
             "alpha_N_at_bound": int(scaling.per_seed["at_bound"].sum()),
             "alpha_N_fit_range_rule": scaling.fit_range_rule,
-            "alpha_N_predicted_finite": a_sc.get("alpha_N_predicted_finite"),
             "n_dropped": int(reps["n_dropped"].sum()),
             # diagnostics that read the planted truth, after the verdict is made
+            "alpha_N_predicted_finite": a_sc.get("alpha_N_predicted_finite"),
             "alpha_planted": float(models["alpha"].iloc[0]),
             "zipf_true": float(models["alpha"].iloc[0]) + 1.0,
             "parts_ari": float(reps["ari"].mean()),
@@ -771,6 +790,7 @@ def falsify_parity_run(run_dir, out, config: FalsifyConfig | None = None, *, for
             "scaling_run": str(steps["scaling"]), "parts_run": str(steps["parts"]),
         })
         summary["calibration"] = _calibration()
+        summary["calibration_applies"] = True
         table = _verdict_table(summary)
         run.write_table("verdict", table)
         run.save_figure(plot_verdict(summary, reps, scaling.per_seed), "verdict")
