@@ -78,6 +78,28 @@ def _profile_ssr(x: np.ndarray, y: np.ndarray, alphas: np.ndarray):
     return out
 
 
+def _interval_ends(x, y, alphas: np.ndarray, ssr: np.ndarray, thr: float, alpha: float) -> tuple[float, float]:
+    """The smallest and largest ``alpha`` with ``S(alpha) <= thr``: the outermost grid points inside, each end then
+    found between it and its outside neighbour by root finding (a grid point alone misses the end by up to one
+    step, which narrows a narrow interval). An end that reaches the end of the search range is NaN (unbounded)."""
+    from scipy.optimize import brentq
+
+    order = np.argsort(alphas, kind="stable")
+    a, sv = alphas[order], ssr[order]
+    ok = np.flatnonzero(sv <= thr)
+    if ok.size == 0:
+        return alpha, alpha
+
+    def g(v):
+        return float(_profile_ssr(x, y, np.array([v]))[0, 0]) - thr
+
+    i, j = int(ok[0]), int(ok[-1])
+    lo = math.nan if i == 0 else (float(brentq(g, a[i - 1], a[i], xtol=1e-7)) if a[i - 1] < a[i] else float(a[i]))
+    hi = (math.nan if j == a.size - 1 else
+          float(brentq(g, a[j], a[j + 1], xtol=1e-7)) if a[j] < a[j + 1] else float(a[j]))
+    return lo, hi
+
+
 def fit_power_law_profile(x, y, *, ci: float = 0.9, min_dof: int = MIN_DOF, alpha_max: float = 4.0) -> ProfileFit:
     """Fit ``y = L_inf + A·x**-alpha`` (``L_inf >= 0``) and give ``alpha`` a profile interval.
 
@@ -137,14 +159,7 @@ def fit_power_law_profile(x, y, *, ci: float = 0.9, min_dof: int = MIN_DOF, alph
     j = int(np.argmin(pf[:, 0]))
     alpha, (s_min, L, A) = float(fine[j]), pf[j]
     thr = s_min * (1 + float(f_dist.ppf(ci, 1, dof)) / dof)
-    inside = grid[prof[:, 0] <= thr]
-    inside = np.union1d(inside, fine[pf[:, 0] <= thr])
-    if inside.size == 0:
-        inside = np.array([alpha])
-    lo, hi = float(inside.min()), float(inside.max())
-    # an end of the interval at the end of the search range is unbounded: the points do not bound alpha there
-    lo = math.nan if lo <= grid[0] + 1e-9 else lo
-    hi = math.nan if hi >= grid[-1] - 1e-9 else hi
+    lo, hi = _interval_ends(x, y, np.concatenate([grid, fine]), np.concatenate([prof[:, 0], pf[:, 0]]), thr, alpha)
     se = (hi - lo) / (2 * float(norm.ppf(0.5 + ci / 2))) if math.isfinite(lo) and math.isfinite(hi) else math.inf
     return ProfileFit(alpha=alpha, alpha_ci=(lo, hi), se=se, L_inf=float(L), A=float(A), at_bound=bool(L <= 0),
                       n_points=int(x.size), dof=int(dof), x_min=float(x.min()), x_max=float(x.max()),
