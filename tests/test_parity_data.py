@@ -201,3 +201,27 @@ def test_test_inputs_seen_in_training_match_a_simulation_and_the_docs():
     p286 = task_probs(0.4, 286)
     assert m and [int(m.group(1)), int(m.group(2))] == [round(100 * test_seen_in_training(p286, 13, D))
                                                          for D in (10 ** 4, 10 ** 5)]
+
+
+def test_rare_tasks_are_drawn_at_their_frequency():
+    """5,000 tasks at α = 1: near the top of a float32 CDF its values are 2^-24 apart, more than the rarest tasks'
+    probabilities (about 2.4e-8), so in float32 hundreds of tasks share a CDF value and can never be drawn. Such laws
+    are drawn in float64: every task has its own interval of the CDF, of its probability's width."""
+    import torch
+
+    from quanta.parity.data import FLOAT32_MIN_P, ParityTasks, draw_subsets
+
+    tasks = ParityTasks(draw_subsets(5000, 40, 3, 0), 40, 1.0)
+    assert tasks.probs_np.min() < FLOAT32_MIN_P and tasks.sample_dtype == torch.float64
+    cdf = tasks.cdf.numpy()
+    widths = np.diff(np.concatenate([[0.0], cdf]))
+    assert (widths > 0).all() and widths[:-1] == pytest.approx(tasks.probs_np[:-1], rel=1e-6)
+    f32 = np.diff(np.concatenate([[0.0], cdf.astype(np.float32)]))
+    assert (f32 == 0).sum() > 100  # what a float32 draw would have skipped
+    # a draw lands on the rare tasks at their frequency
+    n = 4_000_000
+    counts = np.bincount(tasks.sample_tasks(n, generator=torch.Generator().manual_seed(0)).numpy(), minlength=5000)
+    expected = n * tasks.probs_np[2500:].sum()  # about 490 draws over 2,500 tasks
+    assert abs(counts[2500:].sum() - expected) < 4 * np.sqrt(expected)
+    # a law with no rare task keeps the float32 draw (and the streams of recorded runs)
+    assert ParityTasks(draw_subsets(286, 13, 3, 0), 13, 0.4).sample_dtype == torch.float32

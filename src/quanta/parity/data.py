@@ -32,6 +32,9 @@ from quanta.theory import zipf_probs  # noqa: F401  (the task frequencies are th
 
 log = logging.getLogger(__name__)
 PERM_HEAD = 16  # entries of an epoch order a checkpoint keeps, to check the order drawn again on resume
+#: tasks are drawn with float32 uniforms while every task's probability is at least this (2^-24 is about 6e-8, so the
+#: rarest task's frequency is off by at most 0.1%), else with float64 ones
+FLOAT32_MIN_P = 1000 * 2.0 ** -24
 
 
 def derive_seed(*parts) -> int:
@@ -132,7 +135,11 @@ class ParityTasks:
         self.subsets = torch.as_tensor(subsets, device=self.device)  # (T, k) int64
         cdf = np.cumsum(self.probs_np)
         cdf[-1] = 1.0
-        self.cdf = torch.as_tensor(cdf, dtype=torch.float32, device=self.device)  # (T,)
+        # float32 uniforms are multiples of 2^-24, so each task's probability is drawn to within about 6e-8: exact
+        # enough while every task has p >= FLOAT32_MIN_P (relative error <= 0.1%); rarer tasks (thousands of tasks,
+        # steep laws) are drawn in float64, where a float32 draw would skip them or miss their frequency
+        self.sample_dtype = torch.float32 if float(self.probs_np.min()) >= FLOAT32_MIN_P else torch.float64
+        self.cdf = torch.as_tensor(cdf, dtype=self.sample_dtype, device=self.device)  # (T,)
 
     @classmethod
     def from_config(cls, cfg: dict, *, alpha: float | None = None, device="cpu") -> "ParityTasks":
@@ -168,7 +175,7 @@ class ParityTasks:
 
     def sample_tasks(self, n_samples: int, *, generator: torch.Generator) -> torch.Tensor:
         """Draw task ids from the Zipf distribution: (n_samples,) int64 (inverse CDF, no loop over tasks)."""
-        u = torch.rand(n_samples, generator=generator, device=self.device)
+        u = torch.rand(n_samples, generator=generator, device=self.device, dtype=self.sample_dtype)
         return torch.searchsorted(self.cdf, u, right=True).clamp_(max=self.n_tasks - 1)
 
     def sample_raw(self, n_samples: int, *, generator: torch.Generator, tasks=None):
