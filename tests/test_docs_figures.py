@@ -64,6 +64,14 @@ def test_formation_tables_are_the_recorded_run():
     assert len(record["runs"]) >= 3  # a spread over seeds, not one run
     for r in record["runs"]:
         assert set(r) >= {"qdg", "oracle", "token"} and r["qdg"]["n_perm"] == record["n_perm"]
+    # the reading under the tables: on average the label-free parts' spread ratio lies between the oracle's and the
+    # token ids', about midway (neither end is more than twice as near as the other)
+    mean = {k: sum(r[k]["spread_ratio"] for r in record["runs"]) / len(record["runs"])
+            for k in ("qdg", "oracle", "token")}
+    assert mean["oracle"] < mean["qdg"] < mean["token"]
+    near_oracle, near_token = mean["qdg"] - mean["oracle"], mean["token"] - mean["qdg"]
+    assert 0.5 < near_oracle / near_token < 2
+    assert "about midway" in (ROOT / "docs" / "formation.md").read_text()
 
 
 def test_the_shipped_lm_table_is_the_planted_language_record():

@@ -198,11 +198,8 @@ def part_formation(members: pd.DataFrame, learning: pd.DataFrame, *, n_perm: int
     cols = ["doc", "pos", x_name] + (["token_id"] if "token_id" in learning.columns else [])
     lt = learning[cols].drop_duplicates(["doc", "pos"])
     j = m.merge(lt, on=["doc", "pos"], how="inner", suffixes=("", "_learning"))
-    if "token_id" in m.columns and "token_id_learning" in j.columns and len(j):
-        bad = float((j["token_id"].to_numpy() != j["token_id_learning"].to_numpy()).mean())
-        if bad > 0.01:
-            raise QuantaError(f"{bad:.0%} of the shared (doc, pos) hold different tokens in the two runs: they "
-                              "tokenised the corpus differently", "use runs on the same corpus with the same tokenizer")
+    if "token_id" in m.columns and "token_id_learning" in j.columns:
+        _check_same_tokens(m, lt)
     n_matched = len(j)
     x = j[x_name].to_numpy(float)
     ok = np.isfinite(x) & (x > 0)
@@ -323,6 +320,18 @@ def plot_formation(result: FormationResult, *, title: str = ""):
 
 
 # ----------------------------------------------------------------------------------------------- run directories
+def _check_same_tokens(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    """Refuse two token tables (doc, pos, token_id) that hold different tokens at more than 1% of their shared
+    places: the runs tokenised the corpus differently."""
+    j = a[["doc", "pos", "token_id"]].merge(b[["doc", "pos", "token_id"]].drop_duplicates(["doc", "pos"]),
+                                            on=["doc", "pos"], how="inner", suffixes=("", "_other"))
+    if len(j):
+        bad = float((j["token_id"].to_numpy() != j["token_id_other"].to_numpy()).mean())
+        if bad > 0.01:
+            raise QuantaError(f"{bad:.0%} of the shared (doc, pos) hold different tokens in the two runs: they "
+                              "tokenised the corpus differently", "use runs on the same corpus with the same tokenizer")
+
+
 def formation_inputs(parts_dir, dynamics_dir, *, n_clusters: int | None = None,
                      allow_mismatch: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """The members of each part and every token's learning step, read from two finished runs.
@@ -380,6 +389,13 @@ def formation_inputs(parts_dir, dynamics_dir, *, n_clusters: int | None = None,
                               "pass the parts of a language model")
         keep = ["sample", "doc", "pos"] + (["token_id"] if "token_id" in samples.columns else [])
         members = prun.read_table("membership").merge(samples[keep], on="sample", how="inner")
+        # a parts sample is the activation read at token pos, which predicts token pos + 1, while lm analyze keys a
+        # learning step by the token predicted: the tokens are checked where both runs read the same token, then
+        # each member is moved to the token it predicts
+        if "token_id" in members.columns and "token_id" in learning.columns:
+            _check_same_tokens(members, learning)
+        members = members.drop(columns=[c for c in ("token_id",) if c in members.columns]).assign(
+            pos=members["pos"].to_numpy(np.int64) + 1)
         info["n_clusters"] = None
     else:
         raise QuantaError(f"{parts_dir} is a {prun.command!r} run with no parts table",
