@@ -226,3 +226,16 @@ def test_stability_curve_at_the_largest_seed(solver):
     curve = stability_curve(A, [2, 4, 6], seed=MAX_SEED, solver=solver)
     assert all(np.isfinite(v) for v in curve.values())
     assert curve[4] == pytest.approx(1.0) and curve[4] > curve[6]
+
+
+def test_eigengap_can_choose_the_largest_swept_count():
+    """The gap after count k needs eigenvalue k + 1: the sweep computes one eigenvector more than its largest
+    count, so 6 planted blocks swept over 2..6 give 6 (it gave 5 with max(counts) eigenvectors)."""
+    from quanta.qdg.cluster import spectral_sweep
+
+    rng = np.random.default_rng(0)
+    lab = np.repeat(np.arange(6), 30)
+    A = np.where(lab[:, None] == lab[None, :], 0.9, 0.05) + 0.01 * rng.random((180, 180))
+    sweep = spectral_sweep((A + A.T) / 2, [2, 3, 4, 5, 6])
+    assert len(sweep.eigenvalues) == 7 and eigengap_count(sweep.eigenvalues, k_max=6) == 6
+    assert sweep.labels[6].max() == 5

@@ -95,6 +95,9 @@ def spectral_sweep(A, counts, *, assign: str = "cluster_qr", seed: int = 0, n_in
     embedding : tuple (embedding, eigenvalues), optional
         Reuse a precomputed embedding with at least ``max(counts)`` columns.
 
+    The decomposition computes ``max(counts) + 1`` eigenvectors where the graph has that many, so that the
+    eigengap after the largest count is defined and :func:`eigengap_count` can choose it.
+
     Returns
     -------
     SpectralSweep
@@ -107,7 +110,7 @@ def spectral_sweep(A, counts, *, assign: str = "cluster_qr", seed: int = 0, n_in
     if assign not in ("cluster_qr", "kmeans"):
         raise QuantaError(f"assign: must be cluster_qr or kmeans, got {assign!r}", "pick one of those")
     if embedding is None:
-        emb, lam = spectral_embedding(A, counts[-1], seed=seed, solver=solver, device=device)
+        emb, lam = spectral_embedding(A, min(counts[-1] + 1, n - 1), seed=seed, solver=solver, device=device)
     else:
         emb, lam = embedding
     out = SpectralSweep(embedding=emb, eigenvalues=lam)

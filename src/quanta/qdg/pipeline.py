@@ -222,8 +222,11 @@ def analyze_gradients(run, G, *, counts, n_clusters, assign="cluster_qr", dense_
         "similarity": similarity,
         "affinity_power": affinity_power,
         "eigengap_n_clusters": C.eigengap_count(sweep.eigenvalues, k_max=max(counts)),
-        "zipf_exponent": fm.exponent if fm else None,
+        # the bias-corrected MLE, the centre of its basic-bootstrap interval (as qdg parity and parts report it)
+        "zipf_exponent": fm.exponent_corrected if fm else None,
         "zipf_exponent_ci": list(fm.exponent_ci) if fm else None,
+        "zipf_exponent_raw": fm.exponent if fm else None,
+        "zipf_bias": fm.bias if fm else None,
         "zipf_method": f"MLE of cluster sizes at k={n_clusters} (quanta.fit.fit_zipf_from_sizes)",
         "zipf_exponent_envelope": fe.exponent if fe else None,
         "zipf_exponent_envelope_ci": list(fe.exponent_ci) if fe else None,
