@@ -292,3 +292,18 @@ def test_report_shows_the_scoreboard(parity_bench, tmp_path, cli_run):
     assert "truth as parts: consistent / inconsistent / not a power law" in html
     r = summary["methods"][0]
     assert f"{r['n_oracle_consistent']} / {r['n_oracle_inconsistent']} / {r['n_oracle_not_power_law']}" in html
+
+
+def test_a_method_that_fails_on_the_hard_world_is_not_ranked_on_the_easy_one_alone():
+    """The ranking compares methods on the units all of them scored: a method failing every unit of the hard world
+    (NaN scores) is not ranked best by a mean over the easy world only, and its failures are counted."""
+    from quanta.parts.bench import _ranking
+
+    rows = []
+    for seed in range(3):
+        rows += [dict(world="easy", seed=seed, method="qdg", f1=0.90), dict(world="easy", seed=seed, method="sae", f1=0.85),
+                 dict(world="hard", seed=seed, method="qdg", f1=0.30),
+                 dict(world="hard", seed=seed, method="sae", f1=np.nan)]
+    r = _ranking(pd.DataFrame(rows), "f1", higher=True, ci=0.9, n_boot=200, seed=0)
+    assert r["best"] == "qdg" and r["lead"] == pytest.approx(0.05) and r["n_paired"] == r["n_units_ranked"] == 3
+    assert r["failed_units"] == {"sae": 3} and r["means"] == {"qdg": pytest.approx(0.9), "sae": pytest.approx(0.85)}

@@ -607,16 +607,25 @@ def summarize_bench(scores: pd.DataFrame, *, ci: float = 0.9, n_boot: int = 2000
 
 
 def _ranking(scores: pd.DataFrame, col: str, *, higher: bool, ci: float, n_boot: int, seed: int) -> dict | None:
-    means = scores.groupby("method")[col].mean().dropna()
-    if means.empty:
+    """The methods ordered by their mean ``col`` over the units (world, seed) that every method scored: a unit where
+    one method failed is left out of every mean, so that no method is ranked on easier units than another
+    (``failed_units`` counts, per method, the units it failed that others scored)."""
+    wide = scores.pivot_table(index=["world", "seed"], columns="method", values=col, aggfunc="first", dropna=False)
+    wide = wide.loc[:, wide.notna().any()]
+    if wide.shape[1] == 0:
         return None
+    complete = wide.dropna()
+    failed = {str(m): int(wide[m].isna().sum()) for m in wide.columns if wide[m].isna().any()}
+    if complete.empty:
+        return {"by": col, "order": [], "means": {}, "best": None, "n_units_ranked": 0, "failed_units": failed}
+    means = complete.mean()
     order = means.sort_values(ascending=not higher).index.tolist()
-    out = {"by": col, "order": order, "means": {m: float(means[m]) for m in order}, "best": order[0]}
+    out = {"by": col, "order": order, "means": {m: float(means[m]) for m in order}, "best": order[0],
+           "n_units_ranked": int(len(complete)), "failed_units": failed}
     if len(order) < 2:
         return out
     a, b = order[0], order[1]
-    wide = scores.pivot_table(index=["world", "seed"], columns="method", values=col, aggfunc="first")
-    d = (wide[a] - wide[b]).dropna().to_numpy() * (1 if higher else -1)
+    d = (complete[a] - complete[b]).to_numpy() * (1 if higher else -1)
     if d.size == 0:
         return out
     rng = np.random.default_rng(seed)
@@ -714,6 +723,8 @@ def bench_markdown(summary: dict) -> str:
     for key, what in (("ranking_f1", "match F1"), ("ranking_exponent", "exponent error")):
         r = summary.get(key)
         if not r:
+            continue
+        if not r.get("order"):
             continue
         text = f"\nBy {what}: " + " > ".join(r["order"])
         if r.get("runner_up"):
