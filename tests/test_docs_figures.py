@@ -32,10 +32,18 @@ def test_falsify_validation_table_is_the_recorded_one_and_held_out():
     record = json.loads(val.DATA.read_text())
     tuning = pd.concat([pd.read_csv(p) for p in sorted((ROOT / "docs" / "data" / "tuning").glob("*.csv"))])
     tuned = {(round(a, 6), s) for a, s in zip(tuning["alpha"], tuning["seed"])}
+    explored = {(val.EXPLORED["alpha"], s) for s in val.EXPLORED["seeds"]}
     for row in record["rows"]:
         assert row["run"] not in set(tuning["run"])
-        # no validation α was tuned on (the seeds of a run are in its name's record, α is enough here)
-        assert all(round(row["alpha"], 6) != a for a, _ in tuned), row["run"]
+        mine = {(round(row["alpha"], 6), s) for s in val.train_seeds(row)}
+        # no validation run's models were tuned on; a run that shares the exploration's models or configuration is
+        # marked as not held out, and one marked held out shares neither α nor seeds with any choice
+        assert not mine & tuned, row["run"]
+        if mine & explored:
+            assert val.held_out(row) == "no", row["run"]
+        elif val.held_out(row) == "yes":
+            assert all(round(row["alpha"], 6) != a for a, _ in tuned | explored), row["run"]
+    assert [val.held_out(r) for r in record["rows"]].count("yes") >= 2
 
 
 def test_calibration_tables_are_the_recorded_run_and_the_shipped_table_agrees():
