@@ -12,7 +12,7 @@ HEADLINE = (
     ("alpha_N", "α_N   L(N) end of training"),
     ("alpha_D", "α_D   L(D) best test loss"),
     ("alpha_S", "α_S   L(S) widest model"),
-    ("alpha_S_tail_corrected", "α_S   L(S) + finite-K tail"),
+    ("alpha_S_tail_corrected", "α_S   + tail (planted α, K)"),  # reads the planted α and task count
     ("n_vs_N_exponent", "n ∝ N^x"),
     ("n_vs_D_exponent", "n ∝ D^x"),
     ("convergence_exponent", "learn step ∝ p^-x"),
