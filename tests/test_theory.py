@@ -235,3 +235,15 @@ def test_config_refuses_sweeps_beyond_64_bit_counts():
     with pytest.raises(QuantaError, match="4e18"):
         SimulatorConfig(alpha=20)
     SimulatorConfig(alpha=4)  # 10 * 3000^5 * zeta(5) samples: fine
+
+
+def test_the_example_in_docs_theory_is_what_the_command_prints(cli_run, tmp_path):
+    """docs/theory.md's example output is the command's, line for line (the figures are not typed)."""
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "theory.md").read_text()
+    block = re.search(r"\$ quanta theory --alpha 0\.4 --out runs/theory\n(.*?)```", doc, re.S).group(1)
+    code, out, err = cli_run("theory", "--alpha", "0.4", "--out", tmp_path / "theory")
+    assert code == 0, err
+    assert out.replace(str(tmp_path / "theory"), "runs/theory").splitlines() == block.splitlines()
