@@ -493,3 +493,19 @@ def test_in_memory_sweep_analyses_as_its_run_directory(tmp_path):
         analyze_parity({k: v for k, v in tables.items() if k != "eval_mean"})
     with pytest.raises(QuantaError, match="'models' table lacks the column"):
         parity_tables({**tables, "models": tables["models"].drop(columns=["best_step"])})
+
+
+def test_finite_task_prediction_uses_the_estimator_of_the_measured_exponent():
+    """Fed the theory's own finite-K loss curve as data, the measured exponent (fit_loss_law, as parity analyze fits
+    L(N)) equals alpha_N_predicted_finite: the prediction is fitted as the data are (a log-space fit gave 0.013 less
+    at K = 500, α = 0.25)."""
+    from quanta.fit import fit_loss_law
+    from quanta.parity.fit_ranges import finite_tasks_exponent
+    from quanta.theory import zipf_probs
+
+    p = zipf_probs(0.25, 500)
+    x = np.geomspace(1e3, 1e5, 10)
+    n = 0.004 * x  # learned tasks n = c·N, from 4 to 400 of the 500
+    cum = np.r_[0.0, np.cumsum(p) / p.sum()]
+    loss = np.log(2) * (1.0 - np.interp(n, np.arange(len(cum)), cum))
+    assert finite_tasks_exponent(x, n, p, 1.0) == pytest.approx(fit_loss_law(x, loss).alpha, abs=1e-9)
