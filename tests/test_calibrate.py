@@ -94,6 +94,19 @@ def test_config_is_checked_and_the_cpu_preset_is_the_default():
             calibration_config("mini", {"worlds": (w,)}).parity_config(w)
 
 
+def test_training_seeds_start_at_first_seed_and_the_design_worlds_are_kept_apart():
+    cpu, design = calibration_config("cpu"), calibration_config("cpu-design")
+    assert cpu.seeds == tuple(range(40, 46)) and design.seeds == tuple(range(6))
+    assert cpu.parity_config(cpu.worlds[0]).seeds == cpu.seeds and cpu.parity_config(cpu.worlds[0]).task_seed == 2
+    # a held-out world draws other tasks: fewer than C(n, 3), so the task seed picks which subsets
+    from math import comb
+
+    assert all(w.n_tasks < comb(w.n, w.k) for w in cpu.worlds)
+    assert calibration_config("mini", {"first_seed": 7}).seeds == (7, 8, 9, 10)
+    with pytest.raises(QuantaError, match="first_seed"):
+        calibration_config("mini", {"first_seed": -1})
+
+
 @pytest.mark.slow
 def test_mini_calibration_end_to_end(tmp_path, cli_run):
     """The miniature preset through the CLI: every planted world has its verdicts, the rates agree with them."""

@@ -301,7 +301,8 @@ def test_a_method_that_fails_on_the_hard_world_is_not_ranked_on_the_easy_one_alo
 
     rows = []
     for seed in range(3):
-        rows += [dict(world="easy", seed=seed, method="qdg", f1=0.90), dict(world="easy", seed=seed, method="sae", f1=0.85),
+        rows += [dict(world="easy", seed=seed, method="qdg", f1=0.90),
+                 dict(world="easy", seed=seed, method="sae", f1=0.85),
                  dict(world="hard", seed=seed, method="qdg", f1=0.30),
                  dict(world="hard", seed=seed, method="sae", f1=np.nan)]
     r = _ranking(pd.DataFrame(rows), "f1", higher=True, ci=0.9, n_boot=200, seed=0)

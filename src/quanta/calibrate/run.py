@@ -115,6 +115,7 @@ def _run(cfg, out, *, force, resume, dev, ship, argv):
                         "seeds_per_verdict": cfg.seeds_per_verdict, "n_verdicts_per_world": cfg.n_verdicts,
                         "n_samples": cfg.n_samples, "n_draws": cfg.n_draws,
                         "worlds": [asdict(w) for w in cfg.worlds],
+                        "task_seed": cfg.seed, "train_seeds": list(cfg.seeds),
                         # summed over every attempt of a resumed run (the manifest's timings_s)
                         "minutes": sum(v for k, v in run.timings.items() if k != "total") / 60,
                         "minutes_this_attempt": (time.perf_counter() - t_start) / 60})

@@ -25,7 +25,9 @@ def write_shipped(summary: dict, path: Path) -> None:
     t = summary["true_worlds"]
     keep = {"preset": summary["preset"], "level": summary["level"], "margin": summary["margin"],
             "seeds_per_verdict": summary["seeds_per_verdict"], "n_samples": summary["n_samples"],
-            "worlds": summary["worlds"], "n_true": t["n"], "wrong_inconsistent": t["wrong_inconsistent"],
+            "worlds": summary["worlds"], "task_seed": summary.get("task_seed"),
+            "train_seeds": summary.get("train_seeds"), "n_true": t["n"],
+            "wrong_inconsistent": t["wrong_inconsistent"],
             "wrong_not_power_law": t["wrong_not_power_law"], "consistent": t["consistent"],
             "coverage_predicted": t["coverage_predicted"], "coverage_measured": t["coverage_measured"],
             "min_detectable_gap": summary["min_detectable_gap"],
