@@ -59,9 +59,22 @@ def test_calibration_tables_are_the_recorded_run_and_the_shipped_table_agrees():
     assert shipped["consistent"] == t["consistent"]
     assert shipped["min_detectable_gap"] == summary["min_detectable_gap"]
     assert shipped["worlds"] == summary["worlds"] and shipped["preset"] == summary["preset"] == "cpu"
-    # the worlds of the calibration are not the ones the QDG defaults were tuned on (cpu-small, 286 tasks)
+    # the recorded run is the cpu preset, and its worlds are held out: not the ones the QDG defaults were tuned on
+    # (cpu-small, 286 tasks), and none of the design worlds the decision was shaped on (cpu-design): other task
+    # counts, other α values, other training seeds, another task seed
+    from dataclasses import asdict
+
+    from quanta.calibrate import calibration_config
+
+    cpu, design = calibration_config("cpu"), calibration_config("cpu-design")
+    assert summary["worlds"] == json.loads(json.dumps([asdict(w) for w in cpu.worlds]))
+    assert summary.get("train_seeds", list(cpu.seeds)) == list(cpu.seeds)
+    assert summary.get("task_seed", cpu.seed) == cpu.seed
     tuning = pd.concat([pd.read_csv(p) for p in sorted((ROOT / "docs" / "data" / "tuning").glob("*.csv"))])
-    assert {w["n_tasks"] for w in summary["worlds"]}.isdisjoint({286}) and len(tuning)
+    assert {w.n_tasks for w in cpu.worlds}.isdisjoint({286} | {w.n_tasks for w in design.worlds}) and len(tuning)
+    zipf_alphas = {a for w in cpu.worlds if w.planted_power_law for a in w.alphas}
+    assert zipf_alphas.isdisjoint({a for w in design.worlds if w.planted_power_law for a in w.alphas})
+    assert set(cpu.seeds).isdisjoint(design.seeds) and cpu.seed not in (0, design.seed)  # task seeds 0 and 1 were used
 
 
 def test_formation_tables_are_the_recorded_run():
@@ -110,3 +123,12 @@ def test_side_by_side_table_is_the_recorded_run():
     assert all(r["verdict"] == "inconsistent" for m in ("qdg", "parts acts") for r in by[m])
     assert {r["verdict"] for r in by["parts sae"]} <= {"undetermined", "not a power law"}
     assert record["sae_k"] == 0.5
+
+
+def test_gof_size_sentence_is_the_recorded_measurement():
+    """docs/falsify.md's size of the goodness-of-fit test is rendered from docs/data/gof_size.json."""
+    bench = _bench("gof_size")
+    assert bench.check_docs()
+    record = json.loads(bench.DATA.read_text())
+    assert [(r["n_parts"], r["n_members"]) for r in record["rows"]] == [(p, m) for p, _, m in bench.SETTINGS]
+    assert all(r["n_sets"] >= 200 for r in record["rows"])
