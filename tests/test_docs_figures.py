@@ -72,9 +72,27 @@ def test_calibration_tables_are_the_recorded_run_and_the_shipped_table_agrees():
     assert summary.get("task_seed", cpu.seed) == cpu.seed
     tuning = pd.concat([pd.read_csv(p) for p in sorted((ROOT / "docs" / "data" / "tuning").glob("*.csv"))])
     assert {w.n_tasks for w in cpu.worlds}.isdisjoint({286} | {w.n_tasks for w in design.worlds}) and len(tuning)
+    # no (task count, α) of a held-out world is a design world's (α 0.5 recurs, on 100 and 70 tasks, not 56)
+    def pairs(c):
+        return {(w.n_tasks, a) for w in c.worlds for a in w.alphas}
+
+    assert pairs(cpu).isdisjoint(pairs(design))
     zipf_alphas = {a for w in cpu.worlds if w.planted_power_law for a in w.alphas}
-    assert zipf_alphas.isdisjoint({a for w in design.worlds if w.planted_power_law for a in w.alphas})
+    assert zipf_alphas & {a for w in design.worlds if w.planted_power_law for a in w.alphas} == {0.5}
+    assert "α 0.5 is the one planted α both share" in " ".join((ROOT / "docs" / "calibration.md").read_text().split())
     assert set(cpu.seeds).isdisjoint(design.seeds) and cpu.seed not in (0, design.seed)  # task seeds 0 and 1 were used
+    # the reading under the tables ("How to read them"), each statement against the recorded rates
+    doc = " ".join((ROOT / "docs" / "calibration.md").read_text().split())
+    wrong, oracle = t["wrong_inconsistent"], summary["oracle_worlds"]
+    assert wrong["rate"] < 0.15 < wrong["hi"] and "so the bound is not demonstrated" in doc
+    assert t["consistent"]["k"] == 0 and "The verdict is never `consistent`" in doc
+    assert t["wrong_not_power_law"]["rate"] > 0.5  # "usually fail the goodness-of-fit check"
+    assert oracle["wrong_not_power_law"]["rate"] < 0.5 and oracle["wrong_inconsistent"]["k"] <= 1
+    assert oracle["consistent"]["k"] == 0  # the oracle's answer is mostly undetermined
+    assert t["gap_test_wrong_inconsistent"]["lo"] > 0.05 and "its interval lies above the 5% level" in doc
+    assert t["coverage_predicted"]["rate"] < 0.9 and t["coverage_measured"]["rate"] < 0.9
+    assert all(w["called_consistent"]["k"] == 0 for w in summary["false_worlds"].values())
+    assert summary["min_detectable_gap_all"] is None and "no gap reaches 80% power" in doc
 
 
 def test_formation_tables_are_the_recorded_run():

@@ -65,8 +65,8 @@ _CPU_DESIGN = dict(
 
 # The cpu preset (also the config's defaults), fixed on 2026-12-04 after the decision and before any run of it: the
 # training and sizes of cpu-design, on worlds none of the design runs used: other task counts (a strict subset of
-# the C(n, 3) subsets, so the task seed draws other tasks), other α values, other training seeds (40-45) and another
-# task and falsify seed (2). Its rates are the ones ``quanta falsify`` quotes.
+# the C(n, 3) subsets, so the task seed draws other tasks), new α values but 0.5, other training seeds (40-45)
+# and another task and falsify seed (2). Its rates are the ones ``quanta falsify`` quotes.
 _CPU = dict(
     worlds=_worlds([
         dict(name="zipf100", n_tasks=100, n=10, k=3, alphas=(0.3, 0.4, 0.5, 0.7)),
