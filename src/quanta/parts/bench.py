@@ -700,6 +700,14 @@ def _ref(r: dict, n: int) -> str:
     return f"{r['n_oracle_consistent']} / {r['n_oracle_inconsistent']} / {r['n_oracle_not_power_law']} of {n}"
 
 
+def _share(k: int, n: int) -> str:
+    """``k/n [lo, hi]``: a count of units with its 95% Wilson interval."""
+    from quanta.calibrate.rates import wilson
+
+    lo, hi = wilson(int(k), int(n))
+    return f"{int(k)}/{n} [{lo:.0%}, {hi:.0%}]"
+
+
 def bench_markdown(summary: dict) -> str:
     """The per-method table and the rankings, as Markdown (docs/parts.md renders a recorded bench with it)."""
     def f(v, d=3):
@@ -715,10 +723,10 @@ def bench_markdown(summary: dict) -> str:
         lines.append(
             f"| {r['method']} | {n}{failed} | {f(r['f1'])} ± {f(r['f1_sd'])} | {f(r['f1_null'])} "
             f"| {r['f1_above_null_q95']}/{n} | {f(r['n_matched'], 1)} of {f(r['n_quanta'], 1)} | {f(r['ari'])} | {f(r['abs_exponent_error'])} ± {f(r['abs_exponent_error_sd'])} "
-            f"| {f(r['exponent_bias'], 2)} | {r['n_within_0.1']}/{n} "
+            f"| {f(r['exponent_bias'], 2)} | {_share(r['n_within_0.1'], n)} "
             f"| {r['n_consistent']}/{n} [{r['consistent_lo']:.0%}, {r['consistent_hi']:.0%}] "
             f"| {r['n_inconsistent']}/{n} [{r['inconsistent_lo']:.0%}, {r['inconsistent_hi']:.0%}] "
-            f"| {r['n_not_power_law']}/{n} | {_ref(r, n)} | {f(r['seconds_median'], 1)} |")
+            f"| {_share(r['n_not_power_law'], n)} | {_ref(r, n)} | {f(r['seconds_median'], 1)} |")
     out = "\n".join(lines) + "\n"
     for key, what in (("ranking_f1", "match F1"), ("ranking_exponent", "exponent error")):
         r = summary.get(key)
