@@ -53,15 +53,17 @@ def render(record: dict) -> str:
     sae_minutes = sum(r["seconds"] for r in record["rows"]) / 60
     lines = [f"Recorded {record['date']} on {record['machine']}; the SAE runs took {sae_minutes:.0f} minutes in all; SAE seeds "
              f"{', '.join(map(str, record['seeds']))}, every other setting the command's default.", "",
-             "| world | k | exponent (mean) | exponent − (α+1) (mean) | match F1 (mean) | live latents (mean) |",
+             "| world | k | exponent (mean) | exponent − (α+1): mean (seeds' min to max) | match F1 (mean) "
+             "| live latents (mean) |",
              "|---|---|---|---|---|---|"]
     names = {"parity": "parity α 0.3, seed 10 (α+1 = 1.3)", "lm": "planted α 0.5, seed 1 (α+1 = 1.5)"}
     for domain in ("parity", "lm"):
         for k in record["grid"]:
             rs = [r for r in record["rows"] if r["domain"] == domain and r["k"] == k]
             mean = lambda key: sum(r[key] for r in rs) / len(rs)  # noqa: E731
+            err = [r["error"] for r in rs]
             lines.append(f"| {names[domain]} | {k:g} | {mean('exponent'):.3f} | {mean('error'):+.3f} "
-                         f"| {mean('f1'):.3f} | {mean('n_live'):.0f} |")
+                         f"({min(err):+.3f} to {max(err):+.3f}) | {mean('f1'):.3f} | {mean('n_live'):.0f} |")
     return START + "\n" + "\n".join(lines) + "\n" + END
 
 
