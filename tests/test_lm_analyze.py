@@ -628,3 +628,26 @@ def test_monogenic_examples_are_clean_steps_or_the_summary_says_none(tmp_path):
     ex = Run.open(tmp_path / "out2").read_table("examples")
     assert s["n_monogenic"] > 0 and s["n_monogenic_steps"] == 0
     assert "monogenic" not in set(ex["label"]) and "no monogenic example" in s["examples_note"]
+
+
+def test_the_accuracies_docs_lm_analyze_quotes_are_measured_here():
+    """docs/lm-analyze.md's classification accuracies on planted curves (seeds 0, 1, 2; the worst class) are the
+    classifier's on 1200 planted tokens per seed with the default criteria, as computed here."""
+    from pathlib import Path
+
+    from quanta.lm.token_curves import classify_tokens, fit_token_curves
+
+    x, cfg = np.log10(SIZES), AnalyzeConfig()
+    accs, worst = [], (1.0, None)
+    for seed in (0, 1, 2):
+        Y, labels = planted_curves(x, 400, seed=seed)
+        Y = Y.astype(np.float32).astype(float)  # as the loss tables store them
+        got = classify_tokens(fit_token_curves(Y, x, n_x0=cfg.n_x0, n_width=cfg.n_width), Y, x, cfg)
+        accs.append(np.mean(got == labels))
+        for lab in ("monogenic", "polygenic", "neither"):
+            worst = min(worst, (float(np.mean(got[labels == lab] == lab)), lab))
+    assert min(accs) >= 0.95 and worst[0] >= 0.9
+    doc = " ".join((Path(__file__).resolve().parents[1] / "docs" / "lm-analyze.md").read_text().split())
+    quoted = ", ".join(f"{100 * a:.1f} %" for a in accs[:2]) + f" and {100 * accs[2]:.1f} %"
+    assert f"classified with {quoted} accuracy (seeds 0, 1, 2; the worst class was {worst[1]} at " \
+           f"{100 * worst[0]:.1f} %)" in doc
