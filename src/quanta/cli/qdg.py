@@ -132,7 +132,7 @@ def qdg(ctx, model, revision, corpus, max_docs, context_length, threshold, keep_
               help="Cluster a kNN graph with this many neighbours instead of the dense affinity.")
 @click.option("--similarity", type=click.Choice(["angular", "abs_angular", "abs_cosine"]), default="abs_cosine",
               show_default=True, help="Affinity: the paper's angular one, or a sign-invariant one (see docs/qdg.md).")
-@click.option("--affinity-power", type=int, default=4, show_default=True,
+@click.option("--affinity-power", type=int, default=1, show_default=True,
               help="Raise the affinity to this power (sharpens it; see docs/qdg.md).")
 @click.option("--params", "params", multiple=True, metavar="GLOB",
               help="Parameters to take gradients of (glob; repeatable), e.g. layers.0.bias for the hidden units' "

@@ -68,7 +68,7 @@ class ParityQDGConfig:
         Cluster a symmetric kNN graph with this many neighbours; None (default) uses the dense affinity.
     similarity : str, default "abs_cosine"
         ``angular`` (the paper's affinity), ``abs_angular`` or ``abs_cosine`` (|cos|); see docs/qdg.md.
-    affinity_power : int, default 4
+    affinity_power : int, default 1
         The affinity raised to this power. Similarity, power and count rule were chosen on the tuning
         configurations of docs/qdg.md ("Defaults and how they were chosen"), never on the ones reported.
     precondition : str, default "none"
@@ -94,7 +94,7 @@ class ParityQDGConfig:
     params: tuple | None = None
     n_neighbors: int | None = None
     similarity: str = "abs_cosine"
-    affinity_power: int = 4
+    affinity_power: int = 1
     precondition: str = "none"
     learned_bits: float = 0.1
     null_control: bool = True
