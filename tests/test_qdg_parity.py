@@ -105,7 +105,7 @@ def test_qdg_parity_recovers_planted_tasks(parity_run, tmp_path, cli_run):
     # finds parts finer than the tasks: they never mix tasks (purity), and at the oracle count they are the tasks
     assert s["model_id"] == 0 and s["n_clusters_oracle"] == SOLVED and s["n_clusters"] >= SOLVED
     assert s["cluster_count_rule"] == "stable_eigengap" and s["n_dropped"] == 0 and s["n_dropped_by_task"] == {}
-    assert s["precondition"] == "none" and s["affinity_power"] == 4  # the parity defaults (docs/qdg.md)
+    assert s["precondition"] == "none" and s["affinity_power"] == 1  # the parity defaults (docs/qdg.md)
     assert s["purity"] >= 0.9 and s["ari_oracle"] >= 0.9
     assert s["ari_null"] < 0.2  # the initial weights do not give the tasks away
     assert s["eigengap_n_clusters"] >= 2 and -1 <= s["ari_eigengap"] <= 1
@@ -151,11 +151,16 @@ def test_diag_preconditioning_reads_the_task_code_of_the_input(parity_run, tmp_p
     # the input; raw gradients leave them a small share, the diagonal preconditioner standardises them
     out = {}
     for pre in ("none", "diag"):
-        # a fixed count: this test is about what the gradients carry, not about the count rule
-        cfg = ParityQDGConfig(run_dir=str(parity_run), n_samples=400, precondition=pre, n_boot=0, n_clusters=SOLVED)
-        out[pre] = run_qdg_parity(cfg, tmp_path / pre)
-    assert out["none"]["ari_null"] < 0.2 and out["diag"]["ari_null"] > 0.8
-    assert out["none"]["ari"] >= 0.9
+        for power in (1, 4):
+            # a fixed count: this test is about what the gradients carry, not about the count rule
+            cfg = ParityQDGConfig(run_dir=str(parity_run), n_samples=400, precondition=pre, n_boot=0,
+                                  n_clusters=SOLVED, affinity_power=power)
+            out[pre, power] = run_qdg_parity(cfg, tmp_path / f"{pre}{power}")
+    # at power 4 (the sharpened affinity of docs/qdg.md's null-control table) diag gives the tasks away untrained;
+    # at the default power 1 it still reads several times more of the task code than raw gradients do
+    assert out["none", 4]["ari_null"] < 0.2 and out["diag", 4]["ari_null"] > 0.8
+    assert out["none", 1]["ari_null"] < 0.2 and out["diag", 1]["ari_null"] > 3 * max(out["none", 1]["ari_null"], 0.05)
+    assert out["none", 1]["ari"] >= 0.9 and out["none", 4]["ari"] >= 0.9
 
 
 def test_params_pick_the_hidden_units_backprop_signal(parity_run, tmp_path):
