@@ -24,6 +24,17 @@ def test_qdg_tuning_table_is_the_recorded_one():
     cfg = ParityQDGConfig(run_dir="r")
     assert (cfg.similarity, cfg.affinity_power) == (sim, int(power))
     assert best["rule"] == f"{cfg.n_clusters} (>= {STABILITY_THRESHOLD})"
+    # the first row leaves the verdict a head to test in every tuning decomposition
+    from quanta.plausibility import MIN_HEAD_RANKS
+
+    assert best["testable"] and best["min_k"] >= MIN_HEAD_RANKS
+    # the history docs/qdg.md tells: the untestable first row of the first criterion, and what the held-out
+    # calibration said with it (every true world `not a power law`)
+    untestable = tuning.summarize(df).query("not testable").sort_values("mean_abs_err").iloc[0]
+    assert untestable["sim"] == "abs_cosine:1" and f"{untestable['mean_abs_err']:.3f}" == "0.231"
+    hist = json.loads((ROOT / "docs" / "data" / "calibration_history" /
+                       "cpu_2026-12-04_abs_cosine1_stable_eigengap.json").read_text())["true_worlds"]
+    assert hist["wrong_not_power_law"]["k"] == hist["n"] == 14
 
 
 def test_falsify_validation_table_is_the_recorded_one_and_held_out():

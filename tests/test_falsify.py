@@ -211,7 +211,7 @@ def test_end_to_end_uses_no_label(small_run, tmp_path, cli_run):
     assert code == 0, err
     s = json.loads((tmp_path / "f" / "summary.json").read_text())
     assert s["verdict"] in out and s["n_train_seeds"] == 2 and s["n_replicates"] == 4
-    assert s["zipf_true"] == pytest.approx(1.4) and s["cluster_count_rule"] == "stable_eigengap"
+    assert s["zipf_true"] == pytest.approx(1.4) and s["cluster_count_rule"] == "stability"
     # the shipped rates were measured for this kind of verdict (end to end, QDG parts, seeds pooled)
     assert s["calibration_applies"] is True and "no measured error rate" not in s["calibration"]
     reps = Run.open(tmp_path / "f").read_table("replicates")

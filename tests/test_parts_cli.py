@@ -138,7 +138,7 @@ def test_parts_acts_parity_clusters_qdgs_samples_by_their_activations(cli_run, p
     parts, mem, ctx, samples = (run.read_table(t) for t in ("parts", "membership", "contexts", "samples"))
     s = run.summary
     assert len(samples) == 400 and s["zipf_true"] == pytest.approx(1.4)
-    assert s["cluster_count_rule"] == "stable_eigengap" and s["similarity"] == "abs_cosine"
+    assert s["cluster_count_rule"] == "stability" and s["similarity"] == "abs_cosine"
     assert mem.groupby("sample").size().eq(1).all() and parts["count"].sum() == 400 and not parts["dense"].any()
     # the same samples QDG parity clusters with the same seed (its draw and loss filter); only the rows differ
     code, _, err = cli_run("qdg", "parity", parity_run, "--n-samples", "400", "--seed", "3", "--out",
@@ -146,12 +146,20 @@ def test_parts_acts_parity_clusters_qdgs_samples_by_their_activations(cli_run, p
     assert code == 0, err
     q = Run.open(tmp_path / "qdg").read_table("samples")
     assert np.array_equal(q["task"].to_numpy(), samples["task"].to_numpy())
-    # the solver gives each solved task its own hidden units, so no part mixes two tasks; its units also encode
-    # the bit sum, so a task's activations may split into several parts (purity 1, not ARI 1)
+    # the solver gives each solved task its own hidden units, so with the sharpened affinity (power 4, the count
+    # among stable ones with the largest eigengap: QDG parity's defaults until 2026-12-04) no part mixes two tasks;
+    # its units also encode the bit sum, so a task's activations may split into several parts (purity 1, not ARI 1).
+    # The defaults now (power 1, the largest stable count) merge some tasks there.
     from quanta.qdg.parity import score_clusters
 
-    labels = mem.sort_values("sample")["part"].to_numpy()
+    code, _, err = cli_run("parts", "acts", "--parity", parity_run, "--n-samples", "400", "--seed", "3",
+                           "--affinity-power", "4", "--n-clusters", "stable_eigengap", "--out", tmp_path / "p4")
+    assert code == 0, err
+    sharp = Run.open(tmp_path / "p4", command="parts acts")
+    labels = sharp.read_table("membership").sort_values("sample")["part"].to_numpy()
     assert score_clusters(labels, samples["task"].to_numpy())["purity"] == 1.0
+    labels = mem.sort_values("sample")["part"].to_numpy()
+    assert score_clusters(labels, samples["task"].to_numpy())["purity"] >= 0.9
     # falsify reads it as a parity parts run
     assert run.summary["run_dir"] == str(parity_run)
 

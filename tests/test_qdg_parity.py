@@ -104,7 +104,7 @@ def test_qdg_parity_recovers_planted_tasks(parity_run, tmp_path, cli_run):
     # double every solved task also splits reproducibly by its bits (its units compute relu(s - j)), so the rule
     # finds parts finer than the tasks: they never mix tasks (purity), and at the oracle count they are the tasks
     assert s["model_id"] == 0 and s["n_clusters_oracle"] == SOLVED and s["n_clusters"] >= SOLVED
-    assert s["cluster_count_rule"] == "stable_eigengap" and s["n_dropped"] == 0 and s["n_dropped_by_task"] == {}
+    assert s["cluster_count_rule"] == "stability" and s["n_dropped"] == 0 and s["n_dropped_by_task"] == {}
     assert s["precondition"] == "none" and s["affinity_power"] == 1  # the parity defaults (docs/qdg.md)
     assert s["purity"] >= 0.9 and s["ari_oracle"] >= 0.9
     assert s["ari_null"] < 0.2  # the initial weights do not give the tasks away

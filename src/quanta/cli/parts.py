@@ -154,11 +154,11 @@ def sae(model, parity_run, out, seed, device, force, **options):
 @click.option("--threshold", type=float, default=None, help="Parity: loss in nats below which a sample is kept (0.1).")
 @click.option("--n-tokens", type=int, default=None, help="LM: tokens clustered, a seeded subsample (default 1000).")
 @click.option("--n-clusters", default=None,
-              help="Parts: a count; LM default n_tokens/25, parity default QDG parity's rule (stable_eigengap).")
+              help="Parts: a count; LM default n_tokens/25, parity default QDG parity's rule (stability).")
 @click.option("--similarity", type=click.Choice(["angular", "abs_angular", "abs_cosine"]), default=None,
               help="Affinity of the centred activations (default: angular on an LM, abs_cosine on parity, as QDG).")
 @click.option("--affinity-power", type=int, default=None,
-              help="Raise the affinity to this power (default: 1 on an LM, 4 on parity, as QDG).")
+              help="Raise the affinity to this power (default 1, as QDG on an LM and on parity).")
 @click.option("--batch-size", type=int, default=None, help="LM: contexts per forward pass (default 8).")
 @click.option("--n-contexts", type=int, default=None, help="Top contexts kept per part (default 10).")
 @out_option()

@@ -119,7 +119,7 @@ def qdg(ctx, model, revision, corpus, max_docs, context_length, threshold, keep_
               help="Samples whose loss is below --threshold that are clustered.")
 @click.option("--threshold", type=float, default=0.1, show_default=True,
               help="Per-sample loss (nats) below which a sample is clustered; no task id is used.")
-@click.option("--n-clusters", default="stable_eigengap", show_default=True,
+@click.option("--n-clusters", default="stability", show_default=True,
               metavar="stable_eigengap|stability|eigengap|K",
               help="Cluster count: a label-free rule (the eigengap among counts stable under subsampling, stability "
                    "alone, the eigengap alone), or K.")

@@ -540,8 +540,8 @@ class ActsParityConfig:
     model_id : int, optional
         Model of the sweep (default: the widest, as ``quanta qdg parity``).
     n_samples, threshold, n_clusters, similarity, affinity_power, n_boot, seed
-        As in :class:`quanta.qdg.parity.ParityQDGConfig` (2000 samples of loss below 0.1 nats, the stable
-        eigengap count, ``abs_cosine`` to the power 4).
+        As in :class:`quanta.qdg.parity.ParityQDGConfig` (2000 samples of loss below 0.1 nats, the stability
+        count, ``abs_cosine`` to the power 1): QDG parity's defaults, not tuned for activations.
     n_contexts : int, default 10
         Top contexts kept per part.
     """
@@ -550,9 +550,9 @@ class ActsParityConfig:
     model_id: int | None = None
     n_samples: int = 2000
     threshold: float = 0.1
-    n_clusters: int | str = "stable_eigengap"
+    n_clusters: int | str = "stability"
     similarity: str = "abs_cosine"
-    affinity_power: int = 4
+    affinity_power: int = 1
     n_contexts: int = 10
     n_boot: int = 200
     seed: int = 0

@@ -52,7 +52,7 @@ class ParityQDGConfig:
         Samples drawn from the task distribution whose loss is below ``threshold`` (the ones clustered).
     threshold : float, default 0.1
         Per-sample loss in nats below which a sample is clustered (the paper's QDG threshold). No task id is used.
-    n_clusters : int or str, default "stable_eigengap"
+    n_clusters : int or str, default "stability"
         The count rule (:mod:`quanta.qdg.count`): ``stable_eigengap``, ``stability``, ``eigengap``, or a fixed count.
     k_max : int, optional
         The largest count of the sweep (and of the rule's search); default ``min(60, n // 20)``.
@@ -86,7 +86,7 @@ class ParityQDGConfig:
     model_id: int | None = None
     n_samples: int = 2000
     threshold: float = 0.1
-    n_clusters: int | str = "stable_eigengap"
+    n_clusters: int | str = "stability"
     k_max: int | None = None
     counts: tuple | None = None
     project: int | None = None
