@@ -39,7 +39,7 @@ def table(record: dict) -> str:
     from quanta.theory import predicted_exponents
 
     seeds = record["seeds"]
-    lines = [f"| α | α_N pred | α_N sim | α_D pred | α_D sim | α_S pred | α_S sim | n_D pred | n_D sim |",
+    lines = ["| α | α_N pred | α_N sim | α_D pred | α_D sim | α_S pred | α_S sim | n_D pred | n_D sim |",
              "|---|---|---|---|---|---|---|---|---|"]
     for a in record["alphas"]:
         rows = [r for r in record["rows"] if r["alpha"] == a]

@@ -53,7 +53,7 @@ class FalsifyConfig:
         Low-loss samples clustered per draw (end-to-end mode).
     n_clusters : int or str, optional
         The parts' count rule in the end-to-end mode (default that of :class:`quanta.qdg.parity.ParityQDGConfig`,
-        ``stable_eigengap``), or in two-run mode a count the parts run swept (default: its own).
+        ``stability``), or in two-run mode a count the parts run swept (default: its own).
     rank_range : (int, int), optional
         Ranks of the envelope fit; default ``1 .. the rule's count``. The paper used 100–1000.
     n_boot : int, default 500

@@ -39,7 +39,7 @@ def _print_result(table, summary) -> None:
               help="A `quanta qdg`, `quanta qdg parity` or `quanta parts` run (gives the part sizes); repeat it to "
                    "set several decompositions of one model side by side, one verdict each.")
 @click.option("--n-clusters", default=None, metavar="stable_eigengap|stability|eigengap|K",
-              help="The parts' count rule (end to end; default stable_eigengap), or a count the parts run swept.")
+              help="The parts' count rule (end to end; default QDG parity's, stability), or a count the parts run swept.")
 @click.option("--rank-range", nargs=2, type=int, default=None, metavar="LO HI",
               help="Ranks of the envelope fit (default 1 .. the rule's count; the paper used 100 1000).")
 @click.option("--n-draws", type=int, default=3, show_default=True, help="Sample draws per training seed (end to end).")

@@ -13,9 +13,10 @@ from the data alone. Two rules:
   alone cannot tell a real part from a reproducible split of one (a task's two labels, say), and the eigengap
   alone is drawn to counts whose clusterings do not come back on other subsets.
 
-The default, ``stable_eigengap`` at stability 0.9, was chosen on parity configurations that the validation never
-uses (docs/qdg.md names both sets, and ``benchmarks/qdg_tuning.py`` records the evidence): of the rules tried it put
-the parts' exponent closest to that of the true task sizes of the same samples.
+The default of QDG parity, ``stability`` at 0.9 (with ``abs_cosine`` to the power 1), was chosen on parity
+configurations that the validation never uses (docs/qdg.md names both sets, and ``benchmarks/qdg_tuning.py`` records
+the evidence): of the rules that leave at least 5 parts in every tuning decomposition, it put the parts' exponent
+closest to that of the true task sizes of the same samples.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ STABILITY_THRESHOLD = 0.9
 def _check_rule(rule) -> None:
     if rule not in COUNT_RULES and not (isinstance(rule, int) and not isinstance(rule, bool) and rule >= 2):
         raise QuantaError(f"n_clusters: must be one of {', '.join(COUNT_RULES)} or an integer >= 2, got {rule!r}",
-                          "e.g. n_clusters='stable_eigengap' (the default)")
+                          "e.g. n_clusters='stability' (QDG parity's default)")
 
 
 def stability_curve(A, counts, *, n_subsamples: int = 4, fraction: float = 0.8, seed: int = 0, device=None,
