@@ -15,6 +15,7 @@ import pandas as pd
 from quanta.errors import QuantaError
 from quanta.parts.law import DENSE_SHARE
 from quanta.parts.tables import parity_sample_text, write_parts_tables
+from quanta.qdg.parity import ParityQDGConfig as _QDG
 from quanta.validation import Interval, seed_range, validate_config
 
 log = logging.getLogger(__name__)
@@ -548,13 +549,14 @@ class ActsParityConfig:
 
     run_dir: str
     model_id: int | None = None
-    n_samples: int = 2000
-    threshold: float = 0.1
-    n_clusters: int | str = "stability"
-    similarity: str = "abs_cosine"
-    affinity_power: int = 1
+    # QDG parity's defaults, read from its config so that the two cannot drift apart
+    n_samples: int = _QDG.n_samples
+    threshold: float = _QDG.threshold
+    n_clusters: int | str = _QDG.n_clusters
+    similarity: str = _QDG.similarity
+    affinity_power: int = _QDG.affinity_power
     n_contexts: int = 10
-    n_boot: int = 200
+    n_boot: int = _QDG.n_boot
     seed: int = 0
 
     def __post_init__(self):
