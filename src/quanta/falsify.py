@@ -348,26 +348,23 @@ def _calibration(domain: str = "parity", *, two_runs: bool = False, parts_comman
     """The test's error rates measured on planted worlds (:mod:`quanta.calibrate`), as one sentence, with what they
     were measured for where this verdict differs: the parity rates are for the end-to-end test with QDG parts of
     several training seeds pooled; the planted-language rates for two runs with ``quanta qdg`` parts. A verdict of
-    another mode, domain or decomposition is said to have no measured error rate."""
+    another mode, domain or decomposition (:func:`_calibration_applies`) is said to have no measured error rate."""
     from quanta.calibrate.shipped import calibration_sentence, lm_calibration_sentence
 
-    text = calibration_sentence()
-    if domain == "lm":
-        text += "; " + lm_calibration_sentence()
-        if parts_command != "qdg":
-            text += (f"; both were measured with QDG parts, so this verdict on parts from `quanta {parts_command}` "
-                     "has no measured error rate")
+    text = calibration_sentence() + ("; " + lm_calibration_sentence() if domain == "lm" else "")
+    if _calibration_applies(domain, two_runs, parts_command):
         return text
-    if two_runs:
-        text += ("; those rates are for the end-to-end test (QDG parts of several training seeds, pooled), so this "
-                 "verdict from one scaling run and one parts run has no measured error rate")
-        if not parts_command.startswith("qdg"):
-            text += f", nor do parts from `quanta {parts_command}`"
-    return text
+    if domain == "lm":
+        return text + (f"; both were measured with QDG parts, so this verdict on parts from `quanta {parts_command}` "
+                       "has no measured error rate")
+    text += ("; those rates are for the end-to-end test (QDG parts of several training seeds, pooled), so this "
+             "verdict from one scaling run and one parts run has no measured error rate")
+    return text + ("" if parts_command.startswith("qdg") else f", nor do parts from `quanta {parts_command}`")
 
 
 def _calibration_applies(domain: str, two_runs: bool, parts_command: str) -> bool:
-    """Whether :func:`_calibration`'s rates were measured for this kind of verdict."""
+    """Whether the shipped rates were measured for this kind of verdict: for an LM, two runs with ``quanta qdg``
+    parts; for parity, the end-to-end test."""
     return parts_command == "qdg" if domain == "lm" else not two_runs
 
 
