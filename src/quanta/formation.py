@@ -199,7 +199,7 @@ def part_formation(members: pd.DataFrame, learning: pd.DataFrame, *, n_perm: int
     lt = learning[cols].drop_duplicates(["doc", "pos"])
     j = m.merge(lt, on=["doc", "pos"], how="inner", suffixes=("", "_learning"))
     if "token_id" in m.columns and "token_id_learning" in j.columns:
-        _check_same_tokens(m, lt)
+        _refuse_other_tokens(j["token_id"], j["token_id_learning"])
     n_matched = len(j)
     x = j[x_name].to_numpy(float)
     ok = np.isfinite(x) & (x > 0)
@@ -320,13 +320,11 @@ def plot_formation(result: FormationResult, *, title: str = ""):
 
 
 # ----------------------------------------------------------------------------------------------- run directories
-def _check_same_tokens(a: pd.DataFrame, b: pd.DataFrame) -> None:
-    """Refuse two token tables (doc, pos, token_id) that hold different tokens at more than 1% of their shared
-    places: the runs tokenised the corpus differently."""
-    j = a[["doc", "pos", "token_id"]].merge(b[["doc", "pos", "token_id"]].drop_duplicates(["doc", "pos"]),
-                                            on=["doc", "pos"], how="inner", suffixes=("", "_other"))
-    if len(j):
-        bad = float((j["token_id"].to_numpy() != j["token_id_other"].to_numpy()).mean())
+def _refuse_other_tokens(ids, other_ids) -> None:
+    """Refuse two runs whose token ids at the same (doc, pos) (the two aligned columns of their join) differ at more
+    than 1% of those places: the runs tokenised the corpus differently."""
+    if len(ids):
+        bad = float((np.asarray(ids) != np.asarray(other_ids)).mean())
         if bad > 0.01:
             raise QuantaError(f"{bad:.0%} of the shared (doc, pos) hold different tokens in the two runs: they "
                               "tokenised the corpus differently", "use runs on the same corpus with the same tokenizer")
@@ -393,7 +391,10 @@ def formation_inputs(parts_dir, dynamics_dir, *, n_clusters: int | None = None,
         # learning step by the token predicted: the tokens are checked where both runs read the same token, then
         # each member is moved to the token it predicts
         if "token_id" in members.columns and "token_id" in learning.columns:
-            _check_same_tokens(members, learning)
+            same = members[["doc", "pos", "token_id"]].merge(
+                learning[["doc", "pos", "token_id"]].drop_duplicates(["doc", "pos"]), on=["doc", "pos"],
+                suffixes=("", "_learning"))
+            _refuse_other_tokens(same["token_id"], same["token_id_learning"])
         members = members.drop(columns=[c for c in ("token_id",) if c in members.columns]).assign(
             pos=members["pos"].to_numpy(np.int64) + 1)
         info["n_clusters"] = None
