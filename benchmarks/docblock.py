@@ -8,6 +8,7 @@ this module is imported by its bare name; ``tests/conftest.load_benchmark`` puts
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from quanta.store import atomic_write_bytes
@@ -23,6 +24,15 @@ def write_block(doc: Path, block: str, start: str, end: str) -> None:
         raise SystemExit(f"{doc} must hold exactly one {start} ... {end} block; add the markers where it belongs")
     i, j = text.index(start), text.index(end) + len(end)
     atomic_write_bytes(doc, (text[:i] + block + text[j:]).encode())
+
+
+def publish(record: dict, data: Path, doc: Path, block: str, start: str, end: str, *, write_docs: bool) -> None:
+    """Save a benchmark's ``record`` as JSON at ``data``, with ``write_docs`` also put its rendered ``block`` into
+    ``doc`` (:func:`write_block`), and print the block."""
+    Path(data).write_text(json.dumps(record, indent=1) + "\n")
+    if write_docs:
+        write_block(doc, block, start, end)
+    print(block)
 
 
 def checkout_quanta(root: Path) -> str:

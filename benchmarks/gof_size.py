@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from docblock import write_block
+from docblock import publish
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "docs" / "data" / "gof_size.json"
@@ -72,10 +72,7 @@ def main(argv=None) -> int:
     rows = [measure(*s, n_sets=args.sets) for s in SETTINGS]
     record = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {platform.system()}",
               "seconds": round(time.time() - t0, 1), "rows": rows}
-    DATA.write_text(json.dumps(record, indent=1) + "\n")
-    if args.write_docs:
-        write_block(DOC, sentence(record), START, END)
-    print(sentence(record))
+    publish(record, DATA, DOC, sentence(record), START, END, write_docs=args.write_docs)
     return 0
 
 

@@ -16,7 +16,7 @@ import platform
 import time
 from pathlib import Path
 
-from docblock import write_block
+from docblock import publish
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "docs" / "data" / "theory_table.json"
@@ -77,10 +77,7 @@ def main(argv=None) -> int:
     rows = [measure(a, s) for a in ALPHAS for s in args.seeds]
     record = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {platform.system()}",
               "seconds": round(time.time() - t0, 1), "alphas": list(ALPHAS), "seeds": args.seeds, "rows": rows}
-    DATA.write_text(json.dumps(record, indent=1) + "\n")
-    if args.write_docs:
-        write_block(DOC, block(record), START, END)
-    print(block(record))
+    publish(record, DATA, DOC, block(record), START, END, write_docs=args.write_docs)
     return 0
 
 
