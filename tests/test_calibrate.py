@@ -105,6 +105,8 @@ def test_training_seeds_start_at_first_seed_and_the_design_worlds_are_kept_apart
     assert calibration_config("mini", {"first_seed": 7}).seeds == (7, 8, 9, 10)
     with pytest.raises(QuantaError, match="first_seed"):
         calibration_config("mini", {"first_seed": -1})
+    with pytest.raises(QuantaError, match="first_seed 4294967295 with 4 training seeds reaches past"):
+        calibration_config("mini", {"first_seed": 2 ** 32 - 1})
 
 
 @pytest.mark.slow

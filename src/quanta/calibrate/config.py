@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from quanta.errors import QuantaError
-from quanta.validation import Interval, Options, Satisfies, is_real, seed_range, validate_config
+from quanta.validation import MAX_SEED, Interval, Options, Satisfies, is_real, seed_range, validate_config
 
 __all__ = ["TrainingWorld", "CalibrationConfig", "PRESETS", "calibration_config"]
 
@@ -187,6 +187,10 @@ class CalibrationConfig:
             "control_alphas": [Satisfies(lambda v: all(_positive(a) for a in v),
                                          "numbers > 0 (α values of the worlds)")],
         }, examples={"worlds": "PRESETS['cpu']", "widths": "(4, 6, 9, 13, 19, 28, 41, 60, 88)"})
+        if self.first_seed + self.seeds_per_verdict * self.n_verdicts - 1 > MAX_SEED:
+            raise QuantaError(f"first_seed {self.first_seed} with {self.seeds_per_verdict * self.n_verdicts} training "
+                              f"seeds reaches past the largest seed, {MAX_SEED}",
+                              f"pass e.g. --set first_seed={MAX_SEED - self.seeds_per_verdict * self.n_verdicts + 1}")
         names = [w.name for w in self.worlds]
         if len(set(names)) != len(names):
             raise QuantaError(f"worlds: two training worlds are called the same ({', '.join(names)})",
