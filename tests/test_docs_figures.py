@@ -32,6 +32,14 @@ def test_qdg_tuning_table_is_the_recorded_one():
     # calibration said with it (every true world `not a power law`)
     untestable = tuning.summarize(df).query("not testable").sort_values("mean_abs_err").iloc[0]
     assert untestable["sim"] == "abs_cosine:1" and f"{untestable['mean_abs_err']:.3f}" == "0.231"
+    # the counts docs/qdg.md quotes for the default rule, per tuning decomposition
+    ks = [tuning.rules(g)[best["rule"]] for _, g in df[df["sim"] == best["sim"]].groupby(["run", "seed", "draw"])]
+    page = " ".join((ROOT / "docs" / "qdg.md").read_text().split())
+    assert f"finds {min(ks)}–{max(ks)} parts" in page
+    table = tuning.summarize(df)
+    assert best["mean_ari"] == table.loc[table["testable"], "mean_ari"].max()  # "and the highest ARI"
+    assert (f"(mean |error| {untestable['mean_abs_err']:.3f}), with about {untestable['mean_k']:.0f} parts per "
+            f"decomposition and as few as {untestable['min_k']}") in page
     hist = json.loads((ROOT / "docs" / "data" / "calibration_history" /
                        "cpu_2026-12-04_abs_cosine1_stable_eigengap.json").read_text())["true_worlds"]
     assert hist["wrong_not_power_law"]["k"] == hist["n"] == 14
