@@ -5,9 +5,12 @@ under its date and device, and the block between ``<!-- gpu-run:start -->`` and 
 docs/benchmarks.md is written from that file alone, so that no GPU figure on the page is typed by hand:
 
     .venv/bin/python benchmarks/gpu_record.py /work/.device/.../results.json --device "NVIDIA H200" --date 2026-12-04
+    .venv/bin/python benchmarks/gpu_record.py /work/.device/.../results.json --device "NVIDIA H200" --date 2026-12-04 \
+        --call 2                                             # the same lease's second call
     .venv/bin/python benchmarks/gpu_record.py --check      # the page's block is what the record renders
 
-Recording the same date and device again replaces that entry.
+Recording the same date, device and call number again replaces that entry; a session's later calls (``--call 2``, ...)
+are kept beside its first.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ DOC, RECORD = ROOT / "docs" / "benchmarks.md", ROOT / "docs" / "data" / "gpu_run
 START, END = "<!-- gpu-run:start -->", "<!-- gpu-run:end -->"
 
 
-def entry(results: dict, *, device: str, date: str) -> dict:
+def entry(results: dict, *, device: str, date: str, call: int = 1) -> dict:
     """The part of a call's results.json that is kept: each step's rc, seconds and figures (the sm_90 compile
     rows, a dry-run check, are left out)."""
     steps = []
@@ -36,7 +39,11 @@ def entry(results: dict, *, device: str, date: str) -> dict:
         if s["step"] == "kernel-aot":
             continue
         steps.append(s)
-    return {"date": date, "device": device, "steps": steps, "left_out": results.get("left_out", [])}
+    return {"date": date, "device": device, "call": call, "steps": steps, "left_out": results.get("left_out", [])}
+
+
+def _key(e: dict) -> tuple:
+    return e["date"], e["device"], e.get("call", 1)
 
 
 def _step(e: dict, name: str) -> dict | None:
@@ -108,14 +115,15 @@ def cells(e: dict) -> list[str]:
             peer += f"; cosine RMS error quanta {r['quanta_err_rms']:.3f}, bergson {r['bergson_err_rms']:.3f}"
     else:
         peer = _outcome(pe) + (" (bergson not importable)" if pe and pe["rc"] == 3 else "")
-    return [e["date"], e["device"], kernel, f"kernel {chosen}; " + "; ".join(parity), grads, spectral, peer]
+    when = e["date"] if e.get("call", 1) == 1 else f"{e['date']}, call {e['call']}"
+    return [when, e["device"], kernel, f"kernel {chosen}; " + "; ".join(parity), grads, spectral, peer]
 
 
 def render(record: list[dict]) -> str:
     lines = [START, "| date | device | 0: fused against plain step, Fig. 2 shape | 1: reproductions (this call) | "
              "2: QDG gradients, pythia-70m shape | 2: spectral step | 3: peer (bergson) |",
              "|---|---|---|---|---|---|---|"]
-    for e in sorted(record, key=lambda e: (e["date"], e["device"])):
+    for e in sorted(record, key=_key):
         lines.append("| " + " | ".join(cells(e)) + " |")
     if not record:
         lines.append("| – | no GPU call recorded yet | | | | | |")
@@ -127,6 +135,7 @@ def main(argv=None) -> int:
     ap.add_argument("results", nargs="?", help="the results.json a gpu_run.sh call brought back")
     ap.add_argument("--device", help="the GPU, e.g. 'NVIDIA H200'")
     ap.add_argument("--date", help="the call's date, YYYY-MM-DD")
+    ap.add_argument("--call", type=int, default=1, help="which call of that date on that device (1, 2, ...)")
     ap.add_argument("--doc", default=str(DOC))
     ap.add_argument("--record", default=str(RECORD))
     ap.add_argument("--check", action="store_true", help="only compare the page's block with the record")
@@ -145,17 +154,20 @@ def main(argv=None) -> int:
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", args.date):
         print(f"--date must be YYYY-MM-DD, got {args.date!r}")
         return 2
+    if args.call < 1:
+        print(f"--call counts a date's calls from 1, got {args.call}")
+        return 2
     try:
         results = json.loads(Path(args.results).read_text())
         results["steps"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         print(f"{args.results} is not the results.json of a gpu_run.sh call ({type(exc).__name__}: {exc})")
         return 2
-    new = entry(results, device=args.device, date=args.date)
-    record = [e for e in record if (e["date"], e["device"]) != (new["date"], new["device"])] + [new]
+    new = entry(results, device=args.device, date=args.date, call=args.call)
+    record = [e for e in record if _key(e) != _key(new)] + [new]
     write_block(doc, render(record), START, END)  # first: a page without the markers stops before the record
     atomic_write_json(rec, record)
-    print(f"recorded {new['date']} {new['device']} in {rec}; {len(record)} call(s) on the page")
+    print(f"recorded {new['date']} {new['device']} call {new['call']} in {rec}; {len(record)} call(s) on the page")
     return 0
 
 

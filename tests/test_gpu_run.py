@@ -108,6 +108,28 @@ def test_the_pages_gpu_block_is_its_record():
     assert load_benchmark("gpu_record").main(["--check"]) == 0
 
 
+def test_a_sessions_second_call_is_kept_beside_its_first(tmp_path):
+    """A lease's calls share a date and a device: ``--call 2`` is a row of its own, and recording a call again
+    replaces only that call's row."""
+    rec = load_benchmark("gpu_record")
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text(f"{rec.START}\n{rec.END}\n")
+    args = ["--doc", str(doc), "--record", str(tmp_path / "gpu_runs.json"), "--device", "H200", "--date", "2026-12-04"]
+    first = {"steps": [{"step": "qdg-grads", "rc": 0, "seconds": 58,
+                        "result": {"tokens": 10000, "seconds": 40.0, "tokens_per_s": 250.0}}]}
+    second = {"steps": [{"step": "parity-kernel", "rc": 0, "seconds": 0, "result": {"kernel": "torch"}}]}
+    (tmp_path / "one.json").write_text(json.dumps(first))
+    (tmp_path / "two.json").write_text(json.dumps(second))
+    assert rec.main([str(tmp_path / "one.json"), *args]) == 0
+    assert rec.main([str(tmp_path / "two.json"), "--call", "2", *args]) == 0
+    assert rec.main([str(tmp_path / "two.json"), "--call", "2", *args]) == 0
+    page = doc.read_text()
+    assert page.count("| 2026-12-04 | H200 |") == 1 and page.count("| 2026-12-04, call 2 | H200 |") == 1
+    assert "10,000 tokens in 40.0 s (250/s)" in page
+    assert len(json.loads((tmp_path / "gpu_runs.json").read_text())) == 2
+    assert rec.main([str(tmp_path / "two.json"), "--call", "0", *args]) == 2
+
+
 def test_gpu_record_refuses_bad_input_in_one_line(tmp_path, capsys):
     """A missing or foreign results file, or a date that is not YYYY-MM-DD: one line, exit 2, nothing written."""
     rec = load_benchmark("gpu_record")
