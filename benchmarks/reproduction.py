@@ -154,6 +154,7 @@ def build_record(runs_dir: Path, *, device: str | None, date: str | None, n_boot
         if st["status"] == "complete":
             rows, analyses[name] = analyse(path, n_boot=n_boot)
             record["rows"] += [{"run": run, "dir": name, **r} for r in rows]
+            st["notes"] = list(analyses[name].notes)  # the analysis's own caveats (a fit's bias, a sweep missing)
     record["target"] = target(record["rows"])
     return record, analyses
 
@@ -233,13 +234,23 @@ def render(record: dict) -> str:
             f"Spearman correlation with α {tr['spearman_with_alpha']:+.2f} over {tr['n_alphas']} α: "
             f"**{'the same trend as the paper' if tr['same_as_paper'] else 'not the paper trend'}** (it rises with α)."
             if tr else "needs the finished α sweep."))
+    noted = [(name, st["notes"]) for name, st in record["runs"].items() if st.get("notes")]
+    if noted:
+        lines += ["", "## What the analysis says about its own fits", "",
+                  "The notes `quanta parity analyze` wrote for each finished run, as it wrote them:", ""]
+        for name, notes in noted:
+            lines += [f"- {name}: {note}" for note in notes]
     if rows:
         lines += ["", "## Figures", "", "![exponents against α](img/reproduction_exponents.png)", ""]
-        if any(r["run"] == "fig2-params" for r in rows):
-            lines += ["![Fig. 2: loss against N, D and S](img/reproduction_fig2_params.png)", ""]
-        if any(r["run"] == "fig2-data" for r in rows):
-            lines += ["![Fig. 2: loss against D](img/reproduction_fig2_data.png)", ""]
+        for name in sorted({r["dir"] for r in rows}, key=list(record["runs"]).index):
+            lines += [f"![{name}: mean test loss against the sizes it sweeps, with the fits](img/{figure_name(name)}.png)",
+                      ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def figure_name(run_dir: str) -> str:
+    """The file name (no extension) of a finished run's loss-scaling figure under docs/img."""
+    return "reproduction_" + run_dir.replace("-", "_").replace(".", "_")
 
 
 def exponents_figure(record: dict):
@@ -282,8 +293,8 @@ def write(record: dict, analyses: dict, doc: Path, record_path: Path, img: Path)
     figures = {"reproduction_exponents": exponents_figure(record)} if record["rows"] else {}
     for name, result in analyses.items():
         figs = plot_parity_analysis(result)
-        if "loss_scaling" in figs and name in ("fig2-params", "fig2-data"):
-            figures[f"reproduction_{name.replace('-', '_')}"] = figs["loss_scaling"]
+        if "loss_scaling" in figs and any(r["dir"] == name for r in record["rows"]):
+            figures[figure_name(name)] = figs["loss_scaling"]
     for name, fig in figures.items():
         with atomic_path(img / f"{name}.png") as tmp:
             fig.savefig(tmp, dpi=110)

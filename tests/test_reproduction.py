@@ -59,7 +59,13 @@ def test_record_and_page_from_planted_runs(repro, tmp_path):
     assert page == repro.render(json.loads(rec.read_text()))  # the page comes from the record alone
     assert "| fig2-data | running |" in page or "| fig2-data | failed |" in page
     assert f"{rows[('alpha-sweep', 0.4, 'alpha_N')]['measured']:.3f}" in page and "test device" in page
-    assert {p.name for p in img.iterdir()} == {"reproduction_exponents.png", "reproduction_fig2_params.png"}
+    assert {p.name for p in img.iterdir()} == {"reproduction_exponents.png", "reproduction_fig2_params.png",
+                                               "reproduction_alpha_sweep.png"}  # each finished run's loss curves
+    assert "](img/reproduction_alpha_sweep.png)" in page and "](img/reproduction_fig2_params.png)" in page
+    # the analysis's own caveats travel to the page: these planted runs have no data sweep, so L(D) is skipped
+    notes = record["runs"]["fig2-params"]["notes"]
+    assert notes == list(analyses["fig2-params"].notes) and any("L(D) skipped" in n for n in notes)
+    assert f"- fig2-params: {notes[0]}" in page
     assert repro.main(["--check", "--doc", str(doc), "--record", str(rec)]) == 0
     doc.write_text(page.replace("test device", "another device"))
     assert repro.main(["--check", "--doc", str(doc), "--record", str(rec)]) == 1
@@ -86,6 +92,8 @@ def test_the_alpha_sweep_as_runs_of_one_alpha_each(repro, tmp_path):
     assert t["alpha_N_at_0.4"]["run"] == "alpha-sweep" and t["alpha_N_trend"]["n_alphas"] == 3
     page = repro.render(record)
     assert page.index("| alpha-sweep-a0.2 | complete |") < page.index("| alpha-sweep-a0.8 |")
+    assert repro.figure_name("alpha-sweep-a0.2") == "reproduction_alpha_sweep_a0_2"
+    assert page.index("img/reproduction_alpha_sweep_a0_2.png") < page.index("img/reproduction_alpha_sweep_a0_6.png")
     assert "| fig2-params | not run |" in page
 
 
