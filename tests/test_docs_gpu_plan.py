@@ -127,3 +127,43 @@ def test_the_parity_budget_beside_the_other_steps(page):
     beside = alone - limit["KERNEL_S"] - limit["QDG_S"] - limit["SPECTRAL_S"] - limit["PEER_S"]
     assert f"{beside} s in all beside them (so that step 3 keeps its {limit['PEER_S']} s); {alone} s when" in page
     assert f"gives them {alone} s instead of {beside};" in page
+
+
+def test_the_h200_section_quotes_its_record(page):
+    """The figures of the 2026-12-04 H200 section are those of docs/data/gpu_runs.json (none typed by hand)."""
+    import json
+
+    record = json.loads((ROOT / "docs" / "data" / "gpu_runs.json").read_text())
+    calls = {e["call"]: {s["step"]: s for s in e["steps"]} for e in record
+             if e["date"] == "2026-12-04" and e["device"] == "NVIDIA H200"}
+    section = page[page.index("## GPU, 2026-12-04"):page.index("## Sparse parity sweeps")]
+    k = calls[1]["kernel"]["result"]
+    variants = {v["fused_ctrl"]: v for v in k["variants"]}
+    quoted = [f"the plain step took {k['ms_per_step']:.3f} ms",
+              f"the fused step {variants['segments']['ms_per_step_compared']:.3f} ms with `fused_ctrl=segments` "
+              f"({variants['segments']['speedup']:.2f}× the plain step's speed)",
+              f"{variants['rows']['ms_per_step_compared']:.3f} ms with `rows` ({variants['rows']['speedup']:.2f}×)",
+              f"stayed {k['max_weight_diff']:.1e} from the plain path's after {k['steps']} steps",
+              f"within the {k['tf32_effect']:.1e} that TF32 alone moves them",
+              f"the verdict was `{k['verdict']}`", f"The plain step is {k['ms_per_step'] / 0.5:.1f}× the target"]
+    assert k["verdict"] == "slower" and calls[1]["parity-kernel"]["result"]["kernel"] == "torch"
+    p1, p2 = calls[1]["parity-alpha-sweep-a0.4"], calls[2]["parity-alpha-sweep-a0.4"]
+    assert calls[2]["progress-alpha-sweep-a0.4"]["result"]["status"] == "complete"
+    quoted += [f"{p1['seconds']} s in the first call, {p2['seconds']} s in the second, "
+               f"{p1['seconds'] + p2['seconds']} s of wall time in all",
+               f"at {p2['result']['model_steps_per_s']:,.0f} model-steps/s",
+               f"paused at step {calls[2]['progress-alpha-sweep-a0.1']['result']['checkpoint_step']:,} of 100,000"]
+    g, sp, pe = (calls[1][n]["result"] for n in ("qdg-grads", "qdg-spectral", "peer"))
+    quoted += [f"{g['tokens']:,} tokens of a pythia-70m-shaped model ({g['context']} context",
+               f"in {g['seconds']:.1f} s ({g['tokens_per_s']:.0f} tokens/s)",
+               f"kNN graph {sp['knn_s']:.1f} s and spectral sweep of {max(sp['counts'])} eigenvectors "
+               f"{sp['spectral_s']:.1f} s", f"ARI {sp['ari_at_planted']:.3f} at the planted count",
+               f"about {round(100_000 / g['tokens_per_s'], -2):.0f} s of gradients before those "
+               f"{sp['total_s']:.0f} s",
+               f"bergson took {pe['ratio_bergson_over_quanta']:.2f}× quanta's time",
+               f"RMS error {pe['quanta_err_rms']:.3f} against bergson's {pe['bergson_err_rms']:.3f}",
+               f"{pe['bergson_modules']} modules × {pe['bergson_dim'] ** 2} = {pe['k']:,} dimensions"]
+    for q in quoted:
+        assert q in section, q
+    assert pe["ratio_bergson_over_quanta"] > 1 and pe["quanta_err_rms"] < pe["bergson_err_rms"]  # "met"
+    assert g["seconds"] <= 60  # "inside the ≤ 60 s target"
