@@ -15,6 +15,8 @@ import argparse
 import json
 import sys
 
+from fused_tiles import parse_tiles, tile_name
+
 from quanta.cli.common import parse_overrides
 from quanta.errors import QuantaError
 from quanta.parity.fused import compile_ahead
@@ -29,6 +31,8 @@ def main(argv=None) -> int:
     ap.add_argument("--fused-ctrls", default=None, metavar="A,B",
                     help="compile each of these fused_ctrl variants (segments,rows; default: the config's)")
     ap.add_argument("--arch", type=int, default=90, help="compute capability, e.g. 90 (H100/H200), 80 (A100)")
+    ap.add_argument("--tiles", default=None, metavar="BxHxW[sS],...",
+                    help="compile each of these tiles (as benchmarks/fused_tiles.py names them; default: CUDA_TILES)")
     ap.add_argument("--json", default=None, help="write the rows here")
     args = ap.parse_args(argv)
     try:
@@ -39,16 +43,20 @@ def main(argv=None) -> int:
     rows = []
     ctrls = args.fused_ctrls.split(",") if args.fused_ctrls else [None]
     try:
+        tiles = parse_tiles(args.tiles) if args.tiles else [None]
         for name in args.preset:
             for ctrl in ctrls:
                 cfg = preset_config(name, {**overrides, **({"fused_ctrl": ctrl} if ctrl else {})})
-                rows += [{"preset": name, "arch": args.arch, **row} for row in compile_ahead(cfg, arch=args.arch)]
+                for tile in tiles:
+                    rows += [{"preset": name, "arch": args.arch, **row}
+                             for row in compile_ahead(cfg, arch=args.arch, tiles=tile)]
     except QuantaError as exc:  # an unknown preset, override, variant or arch
         print(exc)
         return 2
     for row in rows:
         split = "" if row["split"] is None else f" split {row['split']} ({row['ctrl']})"
-        print(f"{row['preset']}: {row['kernel']}{split} ({row['prec']}, n_pad {row['n_pad']}) sm_{args.arch}: "
+        print(f"{row['preset']}: {row['kernel']}{split} ({row['prec']}, n_pad {row['n_pad']}, tile "
+              f"{tile_name(row['tiles'])}) sm_{args.arch}: "
               f"{row['shared_bytes'] / 1024:.0f} KB shared of {row['shared_limit'] / 1024:.0f} KB "
               f"{'fits' if row['fits'] else 'DOES NOT FIT'} ({row['seconds']:.1f} s)")
     if args.json:

@@ -77,6 +77,19 @@ def cells(e: dict) -> list[str]:
                   f"apart after {r['steps']} steps (TF32 alone: {_e(r['tf32_effect'])}); verdict **{r['verdict']}**")
     else:
         kernel = _outcome(k)
+    ti = _step(e, "tiles")
+    if _has(ti, "plain"):
+        r = ti["result"]
+        top = r["plain"]["top"][0] if r["plain"]["top"] else None
+        kernel += (f"; where the time goes: plain {r['plain']['ms_per_step']:.3f} ms"
+                   + (f", largest kernel {top['share']:.0%} ({top['name'][:40]})" if top else ""))
+        if r.get("best"):
+            b = r["best"]
+            kernel += (f"; fastest fused tile of {len(r['tiles'])} {b['tile']}: {b['ms_per_step']:.3f} ms "
+                       f"(**{b['speedup']:.2f}×**)")
+    elif ti is not None:
+        kernel += f"; tiles: {_outcome(ti)}"
+    kernel = kernel.replace("|", "/")  # a cell of the page's table
     pk = _step(e, "parity-kernel")
     parity = []
     names = [s["step"][len("parity-"):] for s in e["steps"]

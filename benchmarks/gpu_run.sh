@@ -8,8 +8,10 @@
 # Order and time slices (seconds; each is a hard `timeout`, override by environment):
 #   0. env + the fused parity step (both variants) against the plain one, Fig. 2  KERNEL_S   (75)
 #      (dry run: also the kernels compiled for sm_90 at step 1's shapes, benchmarks/fused_aot.py)
+#   0b. where the step's time goes: the plain step's kernels, and the fused step over a grid   TILES_S    (60)
+#      of tiles (benchmarks/fused_tiles.py; dry run: a few tiles under the interpreter)
 #   1. the parity reproductions: the runs of PARITY_QUEUE in order, in one shared   PARITY_S   (what the other
-#      steps' limits leave: 135 s beside all of them, 500 s alone)
+#      steps' limits leave: 75 s beside all of them, 500 s alone)
 #      budget; a finished run is skipped, an unfinished one resumed (carried in
 #      by .gpu-carry); the run the budget cuts short pauses itself with a checkpoint
 #      (quanta parity run --max-seconds) and continues in the next call.
@@ -51,22 +53,23 @@ TMPD=$(mktemp -d /tmp/quanta-gpu-run-tmp.XXXX)
 if [ "$DRY" = 1 ]; then
   OUT=${OUT:-$(mktemp -d /tmp/quanta-gpu-run-out.XXXX)}
   DEVICE=cpu RUNS=${RUNS:-$TMPD/runs}
-  KERNEL_S=${KERNEL_S:-60} PARITY_S=${PARITY_S:-} QDG_S=${QDG_S:-60} SPECTRAL_S=${SPECTRAL_S:-60} PEER_S=${PEER_S:-60}
+  KERNEL_S=${KERNEL_S:-60} TILES_S=${TILES_S:-60} PARITY_S=${PARITY_S:-} QDG_S=${QDG_S:-60} SPECTRAL_S=${SPECTRAL_S:-60} PEER_S=${PEER_S:-60}
 else
   : "${OUT:?OUT must name the folder whose files come back (the device tool sets it)}"
   DEVICE=cuda RUNS=${RUNS:-runs/gpu}
-  KERNEL_S=${KERNEL_S:-75} PARITY_S=${PARITY_S:-} QDG_S=${QDG_S:-100} SPECTRAL_S=${SPECTRAL_S:-110} PEER_S=${PEER_S:-80}
+  KERNEL_S=${KERNEL_S:-75} TILES_S=${TILES_S:-60} PARITY_S=${PARITY_S:-} QDG_S=${QDG_S:-100} SPECTRAL_S=${SPECTRAL_S:-110} PEER_S=${PEER_S:-80}
 fi
 TOTAL_S=${TOTAL_S:-550} RESERVE_S=${RESERVE_S:-30}  # the whole call (the device tool's limit is 600 s)
 PARITY_MIN_S=${PARITY_MIN_S:-30}  # a run is not started with less of PARITY_S left (start-up would eat it)
 PARITY_SLACK_S=${PARITY_SLACK_S:-15}  # a run pauses itself this long before its hard timeout (--max-seconds)
 PARITY_MAX_S=${PARITY_MAX_S:-}  # a fixed --max-seconds for every run instead (0: each pauses at once; for tests)
-GPU_STEPS=${GPU_STEPS:-kernel parity qdg peer}  # the sections to run (e.g. only "parity" with a few minutes left)
+GPU_STEPS=${GPU_STEPS:-kernel tiles parity qdg peer}  # the sections to run (e.g. only "parity" with a few minutes left)
 want() { case " $GPU_STEPS " in *" $1 "*) return 0 ;; esac; return 1; }
 if [ -z "$PARITY_S" ]; then  # what the call leaves once the other sections have their whole limits (and 20 s for
-  # the env and kernel-choice steps), so that the peer, last, is not squeezed: 135 s beside all, 500 s alone
+  # the env and kernel-choice steps), so that the peer, last, is not squeezed: 75 s beside all, 500 s alone
   PARITY_S=$(( TOTAL_S - RESERVE_S - 20 ))
   if want kernel; then PARITY_S=$(( PARITY_S - KERNEL_S )); fi
+  if want tiles; then PARITY_S=$(( PARITY_S - TILES_S )); fi
   if want qdg; then PARITY_S=$(( PARITY_S - QDG_S - SPECTRAL_S )); fi
   if want peer; then PARITY_S=$(( PARITY_S - PEER_S )); fi
 fi
@@ -171,6 +174,23 @@ else
   step kernel "$KERNEL_S" "$TMPD/kernel.json" $PY benchmarks/parity_throughput.py --device cuda \
     --preset paper-fig2-params --steps 50 --repeats 2 --set tf32=true --compare-kernel triton --batched-only \
     --fused-ctrls segments,rows --json "$TMPD/kernel.json"
+fi
+# ---- 0b. where the time goes: the plain step's kernels (profiler) and the fused step's over a grid of tiles. It
+# only measures; the reproductions' kernel is step 0's choice (a faster tile becomes a default only once a later
+# call's step 0 confirms it on the same steps and batches)
+if ! want tiles; then
+  echo; echo "=== tiles: not in GPU_STEPS=$GPU_STEPS"
+elif [ "$DRY" = 1 ]; then
+  if $PY -c "import importlib.util as u; exit(u.find_spec('triton') is None)"; then
+    step tiles "$TILES_S" "$TMPD/tiles.json" env TRITON_INTERPRET=1 $PY benchmarks/fused_tiles.py --device cpu \
+      --preset cpu-tiny --set widths=[4,12] --set batch_size=64 --tiles 16x16x4,32x16x4s1 --steps 1 --repeats 1 \
+      --profile-steps 1 --json "$TMPD/tiles.json"
+  else
+    echo "=== tiles: skipped (triton not installed)"
+  fi
+else
+  step tiles "$TILES_S" "$TMPD/tiles.json" $PY benchmarks/fused_tiles.py --device cuda --preset paper-fig2-params \
+    --set tf32=true --json "$TMPD/tiles.json"
 fi
 # The reproductions' kernel: the fused step where step 0's verdict is "use" (weights within twice what TF32 alone
 # changes, and faster), in its faster fused_ctrl variant; else the plain one. PARITY_KERNEL=torch|triton overrides;

@@ -47,6 +47,10 @@ def test_gpu_run_dry_run(tmp_path):
         assert {v["fused_ctrl"] for v in steps["kernel"]["result"]["variants"]} == {"segments", "rows"}
         assert steps["kernel"]["result"]["verdict"] == "use", steps["kernel"]["result"]
         assert steps["parity-kernel"]["result"]["kernel"] == "triton"
+        tiles = steps["tiles"]["result"]  # where the time goes: the plain step's ops and two tiles of the fused one
+        assert steps["tiles"]["rc"] == 0 and tiles["plain"]["top"] and [t["tile"] for t in tiles["tiles"]] == [
+            "16x16x4", "32x16x4s1"]
+        assert all(t["fits"] and max(t["gradient_gap"].values()) < 1e-5 for t in tiles["tiles"])
         with tarfile.open(out / "parity.tar.part00") as tar:
             for run in queue:
                 manifest = json.load(tar.extractfile(f"runs/gpu/{run}/manifest.json"))

@@ -173,7 +173,7 @@ def launch_signature(fn, sizes: dict[str, int]) -> tuple[dict, dict, dict]:
     return signature, constexprs, attrs
 
 
-def compile_ahead(cfg, *, arch: int = 90, splits: tuple[int, ...] = (1, 2)) -> list[dict]:
+def compile_ahead(cfg, *, arch: int = 90, splits: tuple[int, ...] = (1, 2), tiles: dict | None = None) -> list[dict]:
     """Compile the fused step's kernels ahead of time for an NVIDIA GPU of compute capability ``arch`` (90: H100,
     H200), as :class:`FusedStep` launches them on CUDA for a parity config (its tiles, warps, sizes and precision).
 
@@ -181,6 +181,8 @@ def compile_ahead(cfg, *, arch: int = 90, splits: tuple[int, ...] = (1, 2)) -> l
     installed triton and whether each fits the GPU's shared memory (:data:`SHARED_LIMIT`), the failures a GPU run
     would otherwise meet first. ``splits`` are the backward kernel's variants (1: plain stores; more: atomic adds).
     The batch size taken is ``cfg.batch_size`` (a sweep of fixed-D members all below it launches a smaller one).
+    ``tiles`` overrides :data:`CUDA_TILES` (``block_b``, ``block_h``, ``num_warps``) and may add ``num_stages``, as
+    :class:`FusedStep` takes them.
 
     Returns one row per kernel variant: ``kernel``, ``split``, ``prec``, ``ctrl``, ``n_pad``, ``m_pad``,
     ``shared_bytes``, ``shared_limit``, ``fits``, ``fp_fusion`` (as compiled: :data:`FP_FUSION`), ``seconds``. A
@@ -199,7 +201,7 @@ def compile_ahead(cfg, *, arch: int = 90, splits: tuple[int, ...] = (1, 2)) -> l
                           "pip install triton")
     if arch not in SHARED_LIMIT:
         raise QuantaError(f"arch must be one of {', '.join(map(str, SHARED_LIMIT))}, got {arch}", "e.g. arch=90")
-    t = CUDA_TILES
+    t = {**CUDA_TILES, **(tiles or {})}
     sizes = {"B": cfg.batch_size, "H": sum(cfg.widths), "N": cfg.n, "T": cfg.n_tasks, "M": len(cfg.widths)}
     prec = "tf32" if cfg.tf32 else "ieee"
     common = dict(BLOCK_B=t["block_b"], BLOCK_H=t["block_h"], N_PAD=_pow2(cfg.n), PREC=prec)
@@ -210,11 +212,12 @@ def compile_ahead(cfg, *, arch: int = 90, splits: tuple[int, ...] = (1, 2)) -> l
     for fn, split, const in variants:
         signature, ones, attrs = launch_signature(fn, sizes)
         t0 = time.perf_counter()
-        options = {"num_warps": t["num_warps"], "enable_fp_fusion": FP_FUSION}
+        options = {"num_warps": t["num_warps"], "enable_fp_fusion": FP_FUSION,
+                   **({"num_stages": int(t["num_stages"])} if t.get("num_stages") else {})}
         compiled = triton.compile(ASTSource(triton.jit(fn), signature, {**const, **ones}, attrs),
                                   target=GPUTarget("cuda", arch, 32), options=options)
         shared = int(compiled.metadata.shared)
-        rows.append({"kernel": fn.__name__.lstrip("_"), "split": split, "prec": prec, "ctrl": cfg.fused_ctrl,
+        rows.append({"kernel": fn.__name__.lstrip("_"), "split": split, "prec": prec, "ctrl": cfg.fused_ctrl, "tiles": t,
                      "n_pad": const["N_PAD"], "m_pad": const.get("M_PAD"), "shared_bytes": shared,
                      "shared_limit": SHARED_LIMIT[arch], "fp_fusion": bool(compiled.metadata.enable_fp_fusion),
                      "fits": shared <= SHARED_LIMIT[arch], "seconds": round(time.perf_counter() - t0, 2)})
@@ -231,7 +234,12 @@ class FusedStep:
     tf32 : bool
         TF32 inputs for the kernels' matrix products (as ``tf32=true`` does for the plain path).
     block_b, block_h : int, optional
-        Tile sizes (powers of two >= 16); defaults suit an H100/H200 on CUDA and the interpreter on the CPU.
+        Tile sizes (powers of two >= 16); defaults :data:`CUDA_TILES` on CUDA and :data:`INTERPRETER_TILES` on the
+        CPU. The H200's first timing (docs/benchmarks.md) found the CUDA defaults slower than the plain path;
+        ``benchmarks/fused_tiles.py`` times other tiles.
+    num_warps, num_stages : int, optional
+        Warps per program (default from the same tiles) and software-pipelining stages of the kernels' loops
+        (default: triton's). Fewer stages take less shared memory, so more programs fit one multiprocessor.
     split : int, optional
         Batch splits of the backward kernel (more programs; partial sums added atomically); default: enough to
         fill the GPU, 1 in the interpreter (deterministic).
@@ -246,7 +254,8 @@ class FusedStep:
     """
 
     def __init__(self, model, *, tf32: bool = False, block_b: int | None = None, block_h: int | None = None,
-                 split: int | None = None, ctrl: str = "segments"):
+                 split: int | None = None, ctrl: str = "segments", num_warps: int | None = None,
+                 num_stages: int | None = None):
         if model.depth != 1:
             raise QuantaError(f"the fused step covers depth 1, got depth={model.depth}", "--set kernel=torch")
         if ctrl not in FUSED_CTRL:
@@ -258,7 +267,13 @@ class FusedStep:
         self.block_b = int(block_b or tiles["block_b"])
         self.block_h = int(block_h or tiles["block_h"])
         self.split = split
-        self.num_warps = tiles["num_warps"]  # the backward tile holds two (n_pad × block_h) fp32 blocks
+        self.num_warps = int(num_warps or tiles["num_warps"])  # the backward tile holds two (n_pad × block_h) blocks
+        for name, v in (("block_b", self.block_b), ("block_h", self.block_h)):
+            if v < 16 or v & (v - 1):
+                raise QuantaError(f"{name} must be a power of two >= 16, got {v}", f"e.g. {name}=64")
+        # launch options: triton picks the stages unless told (its default is what the timing of 2026-12-04 used)
+        self.launch = {"num_warps": self.num_warps, "enable_fp_fusion": FP_FUSION,
+                       **({"num_stages": int(num_stages)} if num_stages else {})}
         self.n_pad = _pow2(model.n)
         self.m_pad = _pow2(model.M)
         self.member = model.unit_member.to(torch.int32)
@@ -306,7 +321,7 @@ class FusedStep:
             fwd[(-(-B // self.block_b), G)](
                 task, bits, wctrl, wbits, b_in, wdiff, self.member, bdiff, y, rw, live, ce, coef,
                 B, H, n, T, M, BLOCK_B=self.block_b, BLOCK_H=self.block_h, N_PAD=self.n_pad, M_PAD=self.m_pad,
-                PREC=self.prec, num_warps=self.num_warps, enable_fp_fusion=FP_FUSION)
+                PREC=self.prec, **self.launch)
             split = self._split(B, dev)
             g_wctrl = torch.zeros_like(wctrl)
             alloc = torch.zeros if split > 1 else torch.empty
@@ -316,8 +331,7 @@ class FusedStep:
             bwd[(-(-H // self.block_h), G, split)](
                 task, bits, wctrl, wbits, b_in, wdiff, self.member, coef, g_wctrl, g_wbits, g_bin, g_wdiff,
                 B, H, n, T, M, BLOCK_B=self.block_b, BLOCK_H=self.block_h, N_PAD=self.n_pad, SPLIT=split,
-                PREC=self.prec, SEGMENTS=self.segments, num_warps=self.num_warps,
-                enable_fp_fusion=FP_FUSION)
+                PREC=self.prec, SEGMENTS=self.segments, **self.launch)
         except OutOfResources as e:  # a GPU with less shared memory per block than the tiles take
             raise QuantaError(f"the fused kernels' tiles do not fit this GPU ({e})", "--set kernel=torch") from e
         g_wout = torch.zeros_like(w_out)

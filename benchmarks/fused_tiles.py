@@ -1,0 +1,243 @@
+"""Where the parity step's time goes on a GPU: the plain step's kernels, and the fused step over a grid of tiles.
+
+The H200's first timing (2026-12-04, docs/benchmarks.md) found the fused step (``kernel=triton``) slower than the
+plain one at the Fig. 2 shape with its default tiles (:data:`quanta.parity.fused.CUDA_TILES`), and the plain step
+at 2.87 ms, 5.7 times the issue's 0.5 ms target. Closing that gap needs to know where the time goes, which one
+call of this script measures:
+
+* the plain step (``kernel=torch``): ms per step, and its kernels' device time per step, largest first
+  (``torch.profiler``), so that the lever (fusing elementwise work, CUDA graphs for launch overhead, bf16 for the
+  gathers) is picked from a measurement;
+* the fused step for every tile of ``--tiles`` (``BxHxW`` or ``BxHxWsS``: block_b × block_h, num_warps, and
+  optionally num_stages): ms per step, the forward and backward kernels' device time, the rest of the step, and
+  each tile's gradients on one batch against the plain path's (max |difference| over max |gradient|, per
+  parameter); a tile whose kernels do not fit the GPU's shared memory is recorded as such.
+
+    python benchmarks/fused_tiles.py --device cuda --preset paper-fig2-params --set tf32=true --json tiles.json
+    # on the CPU, under Triton's interpreter (no timing worth reading; the gradients are the check):
+    TRITON_INTERPRET=1 python benchmarks/fused_tiles.py --device cpu --preset cpu-tiny --tiles 16x16x4,32x16x4
+
+``benchmarks/gpu_run.sh`` runs it as its step ``tiles``. Its sizes in shared memory for sm_90 can be read on the
+CPU first: ``benchmarks/fused_aot.py --tiles ...``. Nothing here changes a default; a tile that beats the plain
+step is a candidate for :data:`~quanta.parity.fused.CUDA_TILES`, to be confirmed by ``parity_throughput.py``'s
+verdict (the same steps on the same batches against TF32's own effect).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import re
+import statistics
+import sys
+import time
+
+import torch
+
+from quanta.cli.common import parse_overrides
+from quanta.errors import QuantaError
+from quanta.parity.presets import preset_config
+from quanta.parity.train import SweepTrainer
+
+#: The default grid: the defaults, fewer pipelining stages (less shared memory, so two or three programs share a
+#: multiprocessor), smaller and larger tiles, fewer warps. Each compiles for sm_90 at the Fig. 2 shape within its
+#: shared memory (``fused_aot.py --preset paper-fig2-params --set tf32=true --tiles ...`` prints the sizes);
+#: 64x128x8 does not, and is left out.
+GRID = ("64x64x8,64x64x8s1,64x64x8s2,64x32x4,32x64x4,64x64x4,64x64x4s1,128x64x8,128x64x8s1,128x128x8s1,"
+        "32x32x4")
+_TILE = re.compile(r"(\d+)x(\d+)x(\d+)(?:s(\d+))?")
+
+
+def parse_tiles(text: str) -> list[dict]:
+    """``"64x64x8,64x64x8s1"`` -> ``[{"block_b": 64, "block_h": 64, "num_warps": 8}, {..., "num_stages": 1}]``."""
+    out = []
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        m = _TILE.fullmatch(item)
+        if not m:
+            raise QuantaError(f"a tile is BxHxW or BxHxWsS (block_b x block_h x num_warps, s: num_stages), got "
+                              f"{item!r}", "e.g. --tiles 64x64x8,64x64x8s1")
+        b, h, w, s = m.groups()
+        tile = {"block_b": int(b), "block_h": int(h), "num_warps": int(w)}
+        if s:
+            tile["num_stages"] = int(s)
+        out.append(tile)
+    if not out:
+        raise QuantaError("--tiles names no tile", "e.g. --tiles 64x64x8")
+    return out
+
+
+def tile_name(t: dict) -> str:
+    return f"{t['block_b']}x{t['block_h']}x{t['num_warps']}" + (f"s{t['num_stages']}" if t.get("num_stages") else "")
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def ms_per_step(trainer, device, steps: int, repeats: int) -> float:
+    """Median over ``repeats`` of the wall time of ``steps`` whole training steps (batch, step, AdamW), in ms."""
+    times = []
+    for _ in range(repeats):
+        _sync(device)
+        t = time.perf_counter()
+        for _ in range(steps):
+            trainer.train_step()
+        _sync(device)
+        times.append((time.perf_counter() - t) / steps * 1000)
+    return statistics.median(times)
+
+
+def kernel_times(trainer, device, steps: int) -> dict[str, float]:
+    """Device (or, on the CPU, self CPU) time per step of each kernel or op over ``steps`` steps, in ms."""
+    from torch.profiler import ProfilerActivity, profile
+
+    acts = [ProfilerActivity.CUDA] if device.type == "cuda" else [ProfilerActivity.CPU]
+    _sync(device)
+    with profile(activities=acts) as prof:
+        for _ in range(steps):
+            trainer.train_step()
+        _sync(device)
+    out = {}
+    for ev in prof.key_averages():
+        if device.type == "cuda":
+            us = getattr(ev, "self_device_time_total", None)
+            us = ev.self_cuda_time_total if us is None else us
+        else:
+            us = ev.self_cpu_time_total
+        if us > 0:
+            out[ev.key] = out.get(ev.key, 0.0) + us / 1000 / steps
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
+def gradient_gap(trainer) -> dict[str, float]:
+    """On one batch and the current weights: each parameter's max |fused − plain gradient| / max |plain gradient|."""
+    task, bits, y = trainer._batch()
+    live = torch.ones(trainer.G, trainer.M, device=trainer.device)
+    model = trainer.model
+    model.zero_grad(set_to_none=True)
+    trainer._fused(task, bits, y, trainer.row_weight, live)
+    fused = {k: p.grad.detach().clone() for k, p in model.named_parameters()}
+    model.zero_grad(set_to_none=True)
+    trainer.member_losses(task, bits, y).sum().backward()
+    gaps = {}
+    for k, p in model.named_parameters():
+        scale = float(p.grad.abs().max())
+        gaps[k] = float((fused[k] - p.grad).abs().max()) / (scale if scale > 0 else 1.0)
+    model.zero_grad(set_to_none=True)
+    return gaps
+
+
+def _kernel_ms(times: dict[str, float], name: str) -> float:
+    return sum(v for k, v in times.items() if name in k)
+
+
+def run(cfg, device, tiles: list[dict], *, steps: int, repeats: int, profile_steps: int, top: int,
+        save=None) -> dict:
+    """The record (see the module's doc). ``save(record)``, if given, is called after the plain step and after each
+    tile, so that a call cut short by its time limit keeps what it measured."""
+    from quanta.parity.fused import FusedStep
+
+    save = save or (lambda record: None)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = cfg.tf32
+        torch.backends.cudnn.allow_tf32 = cfg.tf32
+    plain = SweepTrainer(dataclasses.replace(cfg, kernel="torch"), device=device)
+    for _ in range(3):  # warm-up (and compilation, with compile=true)
+        plain.train_step()
+    base = ms_per_step(plain, device, steps, repeats)
+    times = kernel_times(plain, device, profile_steps)
+    total = sum(times.values())
+    record = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+              "preset_shape": {"widths": len(cfg.widths), "hidden": sum(cfg.widths), "batch_size": cfg.batch_size,
+                               "n": cfg.n, "n_tasks": cfg.n_tasks, "groups": len(cfg.alphas) * len(cfg.seeds)},
+              "tf32": cfg.tf32, "compile": cfg.compile, "fused_ctrl": cfg.fused_ctrl, "steps": steps,
+              "plain": {"ms_per_step": base, "profiled_ms_per_step": total,
+                        "top": [{"name": k[:120], "ms": v, "share": v / total if total else None}
+                                for k, v in list(times.items())[:top]]},
+              "tiles": []}
+    del plain
+    save(record)
+    print(f"plain step: {base:.3f} ms per step; profiled kernels {total:.3f} ms per step, largest first:")
+    for row in record["plain"]["top"]:
+        print(f"  {row['ms']:8.4f} ms  {row['share']:6.1%}  {row['name']}")
+    # the plain trainer's batches and AdamW, with each tile's FusedStep put in its place (main checked that the
+    # fused step can run here)
+    fused = SweepTrainer(dataclasses.replace(cfg, kernel="torch", compile=False), device=device)
+    for tile in tiles:
+        name = tile_name(tile)
+        row = {"tile": name, **tile}
+        try:
+            fused._fused = FusedStep(fused.model, tf32=cfg.tf32, ctrl=cfg.fused_ctrl, **tile)
+            for _ in range(2):  # compile and warm up
+                fused.train_step()
+            row["gradient_gap"] = gradient_gap(fused)
+            row["ms_per_step"] = ms_per_step(fused, device, steps, repeats)
+            kt = kernel_times(fused, device, profile_steps)
+            row["fwd_ms"], row["bwd_ms"] = _kernel_ms(kt, "fwd_loss"), _kernel_ms(kt, "_bwd")
+            row["other_ms"] = sum(kt.values()) - row["fwd_ms"] - row["bwd_ms"]
+            row["speedup"] = base / row["ms_per_step"]
+            row["fits"] = True
+            print(f"fused {name:>12}: {row['ms_per_step']:.3f} ms per step ({row['speedup']:.2f}x plain); forward "
+                  f"{row['fwd_ms']:.3f} ms, backward {row['bwd_ms']:.3f} ms, rest {row['other_ms']:.3f} ms; "
+                  f"largest gradient gap {max(row['gradient_gap'].values()):.1e}")
+        except QuantaError as exc:  # tiles over the GPU's shared memory (FusedStep says so in one line)
+            row.update(fits=False, error=str(exc))
+            print(f"fused {name:>12}: {exc}")
+        record["tiles"].append(row)
+        _best(record)
+        save(record)
+    if record.get("best"):
+        best = record["best"]
+        print(f"fastest fused tile {best['tile']}: {best['ms_per_step']:.3f} ms, {best['speedup']:.2f}x plain "
+              f"(fastest forward {best['best_fwd']}, backward {best['best_bwd']})")
+    return record
+
+
+def _best(record: dict) -> None:
+    ok = [r for r in record["tiles"] if r.get("fits")]
+    if ok:
+        best = min(ok, key=lambda r: r["ms_per_step"])
+        record["best"] = {"tile": best["tile"], "ms_per_step": best["ms_per_step"], "speedup": best["speedup"],
+                          "best_fwd": min(ok, key=lambda r: r["fwd_ms"])["tile"],
+                          "best_bwd": min(ok, key=lambda r: r["bwd_ms"])["tile"]}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--preset", default="paper-fig2-params", help="the sweep whose shape is timed")
+    ap.add_argument("--device", default="cuda")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="config overrides (e.g. tf32=true, as the GPU runs set it)")
+    ap.add_argument("--tiles", default=GRID, help=f"comma-separated tiles BxHxW[sS] (default {GRID})")
+    ap.add_argument("--steps", type=int, default=10, help="timed steps per repeat")
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--profile-steps", type=int, default=5, help="steps under the profiler")
+    ap.add_argument("--top", type=int, default=12, help="the plain step's kernels listed")
+    ap.add_argument("--json", default=None, help="write the record here")
+    args = ap.parse_args(argv)
+    try:
+        tiles = parse_tiles(args.tiles)
+        cfg = preset_config(args.preset, parse_overrides(args.overrides))
+        device = torch.device(args.device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise QuantaError("--device cuda, but torch sees no CUDA device", "--device cpu with TRITON_INTERPRET=1")
+        from quanta.parity.fused import resolve_kernel
+
+        resolve_kernel("triton", device, depth=cfg.depth, bf16=cfg.bf16, n=cfg.n)  # says why not, in one line
+    except QuantaError as exc:
+        print(exc)
+        return 2
+    def save(record):
+        if args.json:
+            from quanta.store import atomic_write_json
+
+            atomic_write_json(args.json, record)
+
+    run(cfg, device, tiles, steps=args.steps, repeats=args.repeats, profile_steps=args.profile_steps, top=args.top,
+        save=save)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
