@@ -243,8 +243,8 @@ def render(record: dict) -> str:
     if rows:
         lines += ["", "## Figures", "", "![exponents against α](img/reproduction_exponents.png)", ""]
         for name in sorted({r["dir"] for r in rows}, key=list(record["runs"]).index):
-            lines += [f"![{name}: mean test loss against the sizes it sweeps, with the fits](img/{figure_name(name)}.png)",
-                      ""]
+            alt = f"{name}: mean test loss against the sizes it sweeps, with the fits"
+            lines += [f"![{alt}](img/{figure_name(name)}.png)", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -184,7 +184,7 @@ def compile_ahead(cfg, *, arch: int = 90, splits: tuple[int, ...] = (1, 2), tile
     ``tiles`` overrides :data:`CUDA_TILES` (``block_b``, ``block_h``, ``num_warps``) and may add ``num_stages``, as
     :class:`FusedStep` takes them.
 
-    Returns one row per kernel variant: ``kernel``, ``split``, ``prec``, ``ctrl``, ``n_pad``, ``m_pad``,
+    Returns one row per kernel variant: ``kernel``, ``split``, ``prec``, ``ctrl``, ``tiles``, ``n_pad``, ``m_pad``,
     ``shared_bytes``, ``shared_limit``, ``fits``, ``fp_fusion`` (as compiled: :data:`FP_FUSION`), ``seconds``. A
     kernel that fails to compile raises triton's error.
     """
@@ -217,8 +217,8 @@ def compile_ahead(cfg, *, arch: int = 90, splits: tuple[int, ...] = (1, 2), tile
         compiled = triton.compile(ASTSource(triton.jit(fn), signature, {**const, **ones}, attrs),
                                   target=GPUTarget("cuda", arch, 32), options=options)
         shared = int(compiled.metadata.shared)
-        rows.append({"kernel": fn.__name__.lstrip("_"), "split": split, "prec": prec, "ctrl": cfg.fused_ctrl, "tiles": t,
-                     "n_pad": const["N_PAD"], "m_pad": const.get("M_PAD"), "shared_bytes": shared,
+        rows.append({"kernel": fn.__name__.lstrip("_"), "split": split, "prec": prec, "ctrl": cfg.fused_ctrl,
+                     "tiles": t, "n_pad": const["N_PAD"], "m_pad": const.get("M_PAD"), "shared_bytes": shared,
                      "shared_limit": SHARED_LIMIT[arch], "fp_fusion": bool(compiled.metadata.enable_fp_fusion),
                      "fits": shared <= SHARED_LIMIT[arch], "seconds": round(time.perf_counter() - t0, 2)})
     return rows
