@@ -52,6 +52,11 @@ def test_record_and_page_from_planted_runs(repro, tmp_path):
     assert at["run"] == "alpha-sweep" and at["paper"] == 0.378
     assert at["within"] == (abs(rows[("alpha-sweep", 0.4, "alpha_N")]["measured"] - 0.378) <= 0.05)
     assert t["alpha_N_trend"]["same_as_paper"] and t["alpha_N_trend"]["n_alphas"] == 3
+    # the paper's own estimator on the same runs: its rows, and the target read from them too
+    ref = {(r["run"], r["alpha"], r["quantity"]): r for r in record["reference_rows"]}
+    assert {k[1] for k in ref if k[0] == "alpha-sweep"} == {0.2, 0.4, 0.6} and ref[("alpha-sweep", 0.4, "alpha_N")][
+        "n_seeds"] == 2
+    assert record["reference_target"]["alpha_N_at_0.4"]["measured"] == ref[("alpha-sweep", 0.4, "alpha_N")]["measured"]
 
     doc, rec, img = tmp_path / "reproduction.md", tmp_path / "reproduction.json", tmp_path / "img"
     repro.write(record, analyses, doc, rec, img)
@@ -59,6 +64,7 @@ def test_record_and_page_from_planted_runs(repro, tmp_path):
     assert page == repro.render(json.loads(rec.read_text()))  # the page comes from the record alone
     assert "| fig2-data | running |" in page or "| fig2-data | failed |" in page
     assert f"{rows[('alpha-sweep', 0.4, 'alpha_N')]['measured']:.3f}" in page and "test device" in page
+    assert "## The same runs by the paper's own estimator" in page and "By the paper's estimator:" in page
     assert {p.name for p in img.iterdir()} == {"reproduction_exponents.png", "reproduction_fig2_params.png",
                                                "reproduction_alpha_sweep.png"}  # each finished run's loss curves
     assert "](img/reproduction_alpha_sweep.png)" in page and "](img/reproduction_fig2_params.png)" in page
@@ -114,3 +120,38 @@ def test_the_recorded_page_matches_its_record(repro):
     if not repro.DOC.exists():
         pytest.skip("docs/reproduction.md is written by the first GPU session's runs (issue 18)")
     assert repro.main(["--check"]) == 0
+
+
+def test_the_papers_estimator_on_pure_power_laws(repro):
+    """reference_fits, the paper's own fits: on losses that are exact power laws (one exponent per seed) a line in
+    log-log through the pooled points recovers each seed's exponent per seed and their common one pooled; the loss
+    at the paper's steps is read off log-spaced evaluations exactly (log-log interpolation of a power law); fixed-D
+    models are left out, and a run whose evaluations stop before 14,500 steps gets no α_S."""
+    import pandas as pd
+
+    widths = [10, 20, 40, 80]
+    steps = np.unique(np.round(np.geomspace(1, 1e5, 30)).astype(int))
+    models, evm, mid = [], [], 0
+    for seed, (a_N, a_S) in enumerate([(0.4, 0.3), (0.4, 0.3), (0.5, 0.35)]):
+        for w in widths + [80]:
+            D = 0 if mid % 5 != 4 else 1000  # the fifth model of each seed: a fixed-D one, ignored
+            N = 600 * w
+            models.append({"model": mid, "width": w, "n_params": N, "seed": seed, "D": D, "alpha": 0.4,
+                           "final_loss": (3.0 if D else 2.0) * N ** -a_N})
+            if w == 80 and D == 0:
+                evm += [{"model": mid, "width": w, "seed": seed, "D": 0, "alpha": 0.4, "step": int(s),
+                         "loss": 5.0 * s ** -a_S} for s in steps]
+            mid += 1
+    rows = {r["quantity"]: r for r in repro.reference_fits(pd.DataFrame(models), pd.DataFrame(evm))}
+    n, s = rows["alpha_N"], rows["alpha_S"]
+    assert n["seed_values"] == pytest.approx([0.4, 0.4, 0.5]) and n["n_points"] == 12 and n["paper"] == 0.378
+    assert s["seed_values"] == pytest.approx([0.3, 0.3, 0.35]) and s["n_points"] == 3 * 29 and s["paper"] == 0.346
+    assert s["own_steps"] == pytest.approx(np.polyfit(
+        np.log(np.tile(steps[(steps >= 500) & (steps <= 14500)], 3)),
+        -np.log(np.concatenate([5.0 * steps[(steps >= 500) & (steps <= 14500)] ** -a for a in (0.3, 0.3, 0.35)])),
+        1)[0])
+    assert 0.3 < s["measured"] < 0.35 and 0.4 < n["measured"] < 0.5 and s["seed_sd"] == pytest.approx(
+        np.std([0.3, 0.3, 0.35], ddof=1))
+    short = pd.DataFrame(evm)
+    assert {r["quantity"] for r in repro.reference_fits(pd.DataFrame(models), short[short["step"] < 10000])} == {
+        "alpha_N"}
