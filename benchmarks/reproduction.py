@@ -78,21 +78,57 @@ def _by_seed(tables, seed):
 #: The paper's own estimator of Fig. 10 (ejmichaud/quantization-model, notebooks/scaling-exp-vs-zipf-exp.ipynb, read
 #: 2026-12-04 after the first H200 run): a least-squares line of log loss against log x, no L∞ term, the points of
 #: every seed pooled. α_N: the last loss of every online model against its parameters, all widths. α_S: the loss of
-#: the widest online model at the steps its code logged, every 500 from 500 to 14,500 (REFERENCE_STEPS).
+#: the widest online model at the steps its code logged, every 500 from 500 to 14,500 (REFERENCE_STEPS). α_D: each
+#: fixed-D model's lowest mean test loss over training against D, from the smallest D whose loss is below 0.95 bits
+#: (REFERENCE_D_START_BITS) to the largest. x of n ∝ D^x: the tasks whose own test loss ever fell below 0.1 nats
+#: (REFERENCE_LEARNED_NATS) against D, from the smallest D with one learned.
 REFERENCE_STEPS = np.arange(500, 15000, 500)
+REFERENCE_D_START_BITS, REFERENCE_LEARNED_NATS = 0.95, 0.1
 
 
 def _loglog_slope(x, y) -> float:
     return float(-np.polyfit(np.log(np.asarray(x, float)), np.log(np.asarray(y, float)), 1)[0])
 
 
-def reference_fits(models, eval_mean) -> list[dict]:
-    """α_N and α_S of each α of a run by the paper's own estimator (see :data:`REFERENCE_STEPS`): one row per
+def _data_fit(points: pd.DataFrame, start, sign: float = 1.0) -> tuple[float, list[float], int] | None:
+    """The paper's line of log y against log D over each seed's points from the first D that ``start(y)`` admits
+    (D ascending) to the last, pooled and per seed, as ``sign`` × minus its slope (the exponent of a falling loss;
+    ``sign=-1`` for a rising count); None with fewer than 2 points in every seed. The paper takes |slope|; the sign
+    is kept here, so that a curve going the wrong way shows as a negative exponent."""
+    kept = []
+    for _, g in points.sort_values("D").groupby("seed"):
+        ok = np.flatnonzero(start(g["y"].to_numpy()))
+        if len(ok):
+            kept.append(g.iloc[ok[0]:])
+    kept = [g for g in kept if len(g) >= 2]
+    if not kept:
+        return None
+    both = pd.concat(kept)
+    return (sign * _loglog_slope(both["D"], both["y"]), [sign * _loglog_slope(g["D"], g["y"]) for g in kept],
+            len(both))
+
+
+def reference_fits(models, eval_mean, eval_tasks=None) -> list[dict]:
+    """Fig. 10's exponents of each α of a run by the paper's own estimator (see :data:`REFERENCE_STEPS`): one row per
     (alpha, quantity) with the pooled fit (``measured``), the per-seed fits (``seed_values``, ``seed_sd``) and the
-    points used. Our evaluations are log-spaced, so each seed's loss at the paper's steps is read off its curve by
-    log-log interpolation between the two evaluations around it (exact for a power law); a run whose evaluations do
-    not span 500 to 14,500 steps gets no α_S row."""
+    points used. α_N and α_S from the online models; our evaluations are log-spaced, so each seed's loss at the
+    paper's steps is read off its curve by log-log interpolation between the two evaluations around it (exact for a
+    power law), and a run whose evaluations do not span 500 to 14,500 steps gets no α_S row. α_D and the exponent of
+    n ∝ D^x from the fixed-D models of the widest width (x needs ``eval_tasks``, the per-task evaluations)."""
     rows = []
+    for alpha, fixed in models[models["D"] > 0].groupby("alpha"):
+        fixed = fixed[fixed["width"] == fixed["width"].max()]
+        lowest = eval_mean[eval_mean["model"].isin(fixed["model"])].groupby("model")["loss"].min()
+        pts = fixed.assign(y=fixed["model"].map(lowest) / math.log(2))  # bits, as the paper's cut is
+        fits = {"alpha_D": _data_fit(pts, lambda y: y < REFERENCE_D_START_BITS)}
+        if eval_tasks is not None:
+            ev = eval_tasks[eval_tasks["model"].isin(fixed["model"])]
+            n = (ev.groupby(["model", "task"])["loss"].min() < REFERENCE_LEARNED_NATS).groupby("model").sum()
+            fits["n_vs_D_exponent"] = _data_fit(fixed.assign(y=fixed["model"].map(n).fillna(0)), lambda y: y > 0,
+                                                  sign=-1.0)
+        for q, fit in fits.items():
+            if fit is not None:
+                rows.append(_reference_row(alpha, q, *fit))
     online = models[models["D"] == 0]
     for alpha, ms in online.groupby("alpha"):
         fits = {}
@@ -116,11 +152,14 @@ def reference_fits(models, eval_mean) -> list[dict]:
                                len(curves) * len(REFERENCE_STEPS))
             own = pd.concat(own)  # a check of the interpolation: the same line through our own evaluations there
             extra["alpha_S"] = {"own_steps": _loglog_slope(own["step"], own["loss"]), "own_points": len(own)}
-        for q, (pooled, per, n_points) in fits.items():
-            rows.append({"alpha": float(alpha), "quantity": q, "measured": pooled, "seed_values": per,
-                         "seed_sd": float(np.std(per, ddof=1)) if len(per) > 1 else None, "n_points": n_points,
-                         "n_seeds": len(per), "paper": paper_value(alpha, q), **extra.get(q, {})})
+        rows += [_reference_row(alpha, q, *fit, **extra.get(q, {})) for q, fit in fits.items()]
     return rows
+
+
+def _reference_row(alpha, quantity, pooled, per, n_points, **extra) -> dict:
+    return {"alpha": float(alpha), "quantity": quantity, "measured": pooled, "seed_values": per,
+            "seed_sd": float(np.std(per, ddof=1)) if len(per) > 1 else None, "n_points": n_points,
+            "n_seeds": len(per), "paper": paper_value(alpha, quantity), **extra}
 
 
 def analyse(path: Path, n_boot: int = 200, seed: int = 0):
@@ -146,7 +185,7 @@ def analyse(path: Path, n_boot: int = 200, seed: int = 0):
                      "paper": paper_value(r.alpha, r.quantity), "n_seeds": len(seeds),
                      "seed_sd": float(np.std(vals, ddof=1)) if len(vals) > 1 else None,
                      "seed_values": vals})
-    return rows, result, reference_fits(tables.models, tables.eval_mean)
+    return rows, result, reference_fits(tables.models, tables.eval_mean, tables.eval)
 
 
 def _f(v):
@@ -276,7 +315,9 @@ def render(record: dict) -> str:
                   "The paper's Fig. 10 exponents come from its code's own fits (ejmichaud/quantization-model, "
                   "`notebooks/scaling-exp-vs-zipf-exp.ipynb`): a least-squares line of log loss against log x with "
                   "no L∞ term, the points of all seeds pooled; α_N from every online model's last loss against its "
-                  "parameters, α_S from the widest model's loss at steps 500, 1,000, ..., 14,500. The fits above are "
+                  "parameters, α_S from the widest model's loss at steps 500, 1,000, ..., 14,500, α_D from each "
+                  "fixed-D model's lowest test loss against D from the first D below 0.95 bits, and x from the "
+                  "number of tasks whose loss ever fell below 0.1 nats against D. The fits above are "
                   "quanta's own (an L∞ term, rule-chosen ranges), which estimate the theory's exponent; these "
                   "estimate the paper's number, and so test whether the runs themselves reproduce the paper's. "
                   "Our evaluations are log-spaced, so the loss at the paper's steps is read off each curve by log-log "

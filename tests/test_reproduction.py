@@ -155,3 +155,43 @@ def test_the_papers_estimator_on_pure_power_laws(repro):
     short = pd.DataFrame(evm)
     assert {r["quantity"] for r in repro.reference_fits(pd.DataFrame(models), short[short["step"] < 10000])} == {
         "alpha_N"}
+
+
+def test_the_papers_data_estimators(repro):
+    """α_D: each fixed-D model's lowest mean loss against D, from the first D below 0.95 bits; x of n ∝ D^x: tasks
+    whose loss ever fell below 0.1 nats, from the first D with one learned. Planted exactly: loss = 0.3·D^-0.35 nats past
+    a first D at chance level, n doubling per half decade of D (x = log 2 / log √10) past a first D with none."""
+    import math
+
+    import pandas as pd
+
+    Ds = [3000] + [int(1e4 * 10 ** (i / 2)) for i in range(5)]
+    models, evm, ev = [], [], []
+    for i, D in enumerate(Ds):
+        models.append({"model": i, "width": 500, "n_params": 1, "seed": 0, "D": D, "alpha": 0.4,
+                       "final_loss": 1.0})
+        low = math.log(2) if i == 0 else 0.3 * D ** -0.35  # the first D: at chance (1 bit), left out
+        evm += [{"model": i, "step": s, "loss": low * f} for s, f in ((0, 2.0), (500, 1.0), (1000, 1.3))]
+        n = 0 if i == 0 else 2 ** i
+        for task in range(40):  # a task is learned when its loss, at some step, falls below 0.1 nats
+            ev += [{"model": i, "task": task, "step": 500, "loss": 0.05 if task < n else 0.4},
+                   {"model": i, "task": task, "step": 1000, "loss": 0.3}]
+    models.append({"model": 99, "width": 100, "n_params": 1, "seed": 0, "D": 1e4, "alpha": 0.4, "final_loss": 1.0})
+    rows = {r["quantity"]: r for r in repro.reference_fits(pd.DataFrame(models), pd.DataFrame(evm),
+                                                            pd.DataFrame(ev))}
+    assert set(rows) == {"alpha_D", "n_vs_D_exponent"}  # no online models: no α_N, α_S; width 100 is not the widest
+    assert rows["alpha_D"]["measured"] == pytest.approx(0.35, rel=1e-5) and rows["alpha_D"]["n_points"] == 5
+    assert rows["n_vs_D_exponent"]["measured"] == pytest.approx(math.log(2) / math.log(10 ** 0.5), rel=1e-5)
+    assert rows["n_vs_D_exponent"]["n_points"] == 5 and rows["alpha_D"]["paper"] == 0.308
+    assert rows["alpha_D"]["seed_sd"] is None and rows["alpha_D"]["n_seeds"] == 1
+
+
+def test_the_papers_estimators_on_a_planted_data_run(repro, tmp_path):
+    """A finished planted data run (losses and learned counts planted at the theory's laws): the record holds the
+    paper's estimator for α_D and x beside quanta's fits, near the planted α/(α+1) and 1/(α+1)."""
+    make_parity_run(tmp_path / "fig2-data", alphas=(0.4,), n_tasks=120)
+    record, _ = repro.build_record(tmp_path, device="test device", date="2026-12-04", n_boot=0)
+    ref = {r["quantity"]: r for r in record["reference_rows"] if r["run"] == "fig2-data"}
+    assert abs(ref["alpha_D"]["measured"] - 0.4 / 1.4) < 0.05 and ref["alpha_D"]["paper"] == 0.308
+    assert abs(ref["n_vs_D_exponent"]["measured"] - 1 / 1.4) < 0.05 and ref["n_vs_D_exponent"]["n_points"] >= 5
+    assert "x in n ∝ D^x" in repro.render(record)
