@@ -150,6 +150,9 @@ def test_the_h200_section_quotes_its_record(page):
               f"within the {k['tf32_effect']:.1e} that TF32 alone moves them",
               f"the verdict was `{k['verdict']}`", f"The plain step is {k['ms_per_step'] / 0.5:.1f}× the target"]
     assert k["verdict"] == "slower" and calls[1]["parity-kernel"]["result"]["kernel"] == "torch"
+    from quanta.parity import fused  # kernel=auto reads the same measurement
+
+    assert fused.MEASURED_SPEEDUP[90] == round(k["speedup"], 2)
     p1, p2 = calls[1]["parity-alpha-sweep-a0.4"], calls[2]["parity-alpha-sweep-a0.4"]
     assert calls[2]["progress-alpha-sweep-a0.4"]["result"]["status"] == "complete"
     quoted += [f"{p1['seconds']} s in the first call, {p2['seconds']} s in the second, "

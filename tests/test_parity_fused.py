@@ -126,9 +126,15 @@ def test_triton_and_numpy_versions_refused_in_one_line(monkeypatch):
     assert fused.interpreter_problem() is None
 
 
-def test_auto_picks_the_fused_step_only_where_its_tiles_fit(monkeypatch):
+def test_auto_picks_the_fused_step_only_where_its_tiles_fit_and_it_was_measured_faster(monkeypatch):
     monkeypatch.setattr(fused, "triton_available", lambda: True)
     monkeypatch.setattr(fused, "shared_optin", lambda device: 227 * 1024)  # H100, H200
+    monkeypatch.setattr(fused, "device_arch", lambda device: 90)
+    # as measured on an H200 (2026-12-04): slower than the plain step, so auto keeps the plain one
+    assert fused.MEASURED_SPEEDUP[90] < 1 and resolve_kernel("auto", "cuda", n=100) == "torch"
+    monkeypatch.setattr(fused, "device_arch", lambda device: 100)  # never measured: the plain step too
+    assert resolve_kernel("auto", "cuda", n=100) == "torch"
+    monkeypatch.setattr(fused, "MEASURED_SPEEDUP", {100: 1.5})  # a GPU where it was measured faster
     assert resolve_kernel("auto", "cuda", n=100) == "triton"
     assert resolve_kernel("auto", "cuda", n=fused.AUTO_MAX_N + 1) == "torch"
     assert resolve_kernel("auto", "cuda", n=100, bf16=True) == "torch"

@@ -40,6 +40,10 @@ INTERPRETER_NUMPY = {"triton": (3, 7), "numpy": (2, 4)}
 #: Tiles and warps of the compiled kernels (CUDA) and of the interpreter; see :class:`FusedStep`.
 CUDA_TILES = {"block_b": 64, "block_h": 64, "num_warps": 8}
 INTERPRETER_TILES = {"block_b": 128, "block_h": 64, "num_warps": 4}
+#: The fused step's speed against the plain step's (TF32 both) at the Fig. 2 shape, as measured on a GPU of each
+#: compute capability (``benchmarks/gpu_run.sh`` step 0; docs/benchmarks.md): ``kernel="auto"`` picks the fused step
+#: only where this is above 1. sm_90: an H200 on 2026-12-04, 3.772 ms against 2.873 ms with ``fused_ctrl=segments``.
+MEASURED_SPEEDUP = {90: 0.76}
 #: ``kernel="auto"`` picks the fused step only up to this many data bits (the widest ``N_PAD`` checked, 128) and on
 #: GPUs with at least this much shared memory per block (sm_80, sm_90, sm_100; the consumer sm_86/89/120 have 99 KB).
 AUTO_MAX_N, AUTO_SHARED = 128, 160 * 1024
@@ -105,12 +109,20 @@ def shared_optin(device) -> int:
     return int(optin) if optin else SHARED_LIMIT.get(10 * props.major + props.minor, 0)
 
 
+def device_arch(device) -> int:
+    """A CUDA device's compute capability as one number (90 for an H100 or H200)."""
+    major, minor = torch.cuda.get_device_capability(device)
+    return 10 * major + minor
+
+
 def resolve_kernel(kernel: str, device, *, depth: int = 1, bf16: bool = False, n: int | None = None) -> str:
     """``"torch"`` or ``"triton"``: what ``kernel`` means on ``device`` for this model (``n`` data bits).
 
-    ``"auto"`` picks ``"triton"`` only where it runs compiled (CUDA, triton importable, depth 1, no bf16) and its
-    tiles are known to fit: ``n <= AUTO_MAX_N`` on a GPU with at least ``AUTO_SHARED`` bytes of shared memory per
-    block (A100, H100, H200, B200; the forward kernel takes about 146 KB at n = 100, :func:`compile_ahead`).
+    ``"auto"`` picks ``"triton"`` only where it runs compiled (CUDA, triton importable, depth 1, no bf16), its
+    tiles are known to fit (``n <= AUTO_MAX_N`` on a GPU with at least ``AUTO_SHARED`` bytes of shared memory per
+    block: A100, H100, H200, B200; the forward kernel takes about 146 KB at n = 100, :func:`compile_ahead`) and it was
+    measured faster than the plain step on a GPU of that compute capability (:data:`MEASURED_SPEEDUP`): so far on
+    none, so ``"auto"`` means ``"torch"`` everywhere until a measurement says otherwise.
     ``"triton"`` where it cannot run raises a one-line :class:`~quanta.errors.QuantaError`.
     """
     if kernel not in KERNELS:
@@ -121,7 +133,8 @@ def resolve_kernel(kernel: str, device, *, depth: int = 1, bf16: bool = False, n
     usable = triton_available() and depth == 1 and not bf16 and (device.type == "cuda" or interpreting())
     if kernel == "auto":
         roomy = usable and device.type == "cuda" and (n is None or n <= AUTO_MAX_N)
-        return "triton" if roomy and shared_optin(device) >= AUTO_SHARED else "torch"
+        faster = roomy and MEASURED_SPEEDUP.get(device_arch(device), 0.0) > 1.0
+        return "triton" if faster and shared_optin(device) >= AUTO_SHARED else "torch"
     if not triton_available():
         v = triton_version()
         have = "is not installed" if v is None else f"is {_dotted(v)}"
