@@ -177,6 +177,8 @@ def test_the_h200_section_quotes_its_record(page):
     qdg = " ".join((ROOT / "docs" / "qdg.md").read_text().split())
     assert (f"the 10k tokens took {g['seconds']:.1f} s (one run), inside the 60 s target, and the spectral step on "
             f"100k synthetic points {sp['total_s']:.0f} s") in qdg
+    assert (f"The first α run measured on a GPU (an H200, 2026-12-04) took {p1['seconds'] + p2['seconds']} s of "
+            "wall time in two calls") in page
     assert f"its sweep of {max(sp['counts'])} eigenvectors at 100k points took {sp['spectral_s']:.1f} s" in page
     run = " ".join((ROOT / "docs" / "parity-run.md").read_text().split())
     assert f"took {p1['seconds'] + p2['seconds']} s of wall time in two chunks" in run
