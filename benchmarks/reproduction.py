@@ -356,6 +356,8 @@ def render(record: dict) -> str:
         for name in sorted({r["dir"] for r in rows}, key=list(record["runs"]).index):
             alt = f"{name}: mean test loss against the sizes it sweeps, with the fits"
             lines += [f"![{alt}](img/{figure_name(name)}.png)", ""]
+            for fig in record["runs"][name].get("task_figures", []):
+                lines += [f"![{name}: each task's test loss, coloured by its frequency rank](img/{fig}.png)", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -426,12 +428,18 @@ def write(record: dict, analyses: dict, doc: Path, record_path: Path, img: Path)
     from quanta.parity.figures import plot_parity_analysis
     from quanta.store import atomic_path, atomic_write_bytes, atomic_write_json
 
-    atomic_write_json(record_path, record)
     figures = {"reproduction_exponents": exponents_figure(record)} if record["rows"] else {}
     for name, result in analyses.items():
         figs = plot_parity_analysis(result)
         if "loss_scaling" in figs and any(r["dir"] == name for r in record["rows"]):
             figures[figure_name(name)] = figs["loss_scaling"]
+        # each task's loss against steps and size: the quanta emerging one by one (one figure per α of the run)
+        tasks = {k: f for k, f in figs.items() if k.startswith("task_curves")}
+        for key, fig in tasks.items():
+            figures[figure_name(name) + key[len("task_curves"):].replace(".", "_") + "_tasks"] = fig
+        record["runs"][name]["task_figures"] = [figure_name(name) + k[len("task_curves"):].replace(".", "_") + "_tasks"
+                                                for k in tasks]
+    atomic_write_json(record_path, record)
     for name, fig in figures.items():
         with atomic_path(img / f"{name}.png") as tmp:
             fig.savefig(tmp, dpi=110)

@@ -65,8 +65,11 @@ def test_record_and_page_from_planted_runs(repro, tmp_path):
     assert "| fig2-data | running |" in page or "| fig2-data | failed |" in page
     assert f"{rows[('alpha-sweep', 0.4, 'alpha_N')]['measured']:.3f}" in page and "test device" in page
     assert "## The same runs by the paper's own estimator" in page and "By the paper's estimator:" in page
-    assert {p.name for p in img.iterdir()} == {"reproduction_exponents.png", "reproduction_fig2_params.png",
-                                               "reproduction_alpha_sweep.png"}  # each finished run's loss curves
+    assert {p.name for p in img.iterdir()} == {  # each finished run's loss curves and its tasks' curves
+        "reproduction_exponents.png", "reproduction_fig2_params.png", "reproduction_alpha_sweep.png",
+        "reproduction_fig2_params_tasks.png"} | {f"reproduction_alpha_sweep_alpha{a}_tasks.png" for a in ("0_2",
+                                                                                                  "0_4", "0_6")}
+    assert "](img/reproduction_alpha_sweep_alpha0_4_tasks.png)" in page
     assert "](img/reproduction_alpha_sweep.png)" in page and "](img/reproduction_fig2_params.png)" in page
     # the analysis's own caveats travel to the page: these planted runs have no data sweep, so L(D) is skipped
     notes = record["runs"]["fig2-params"]["notes"]
@@ -159,8 +162,9 @@ def test_the_papers_estimator_on_pure_power_laws(repro):
 
 def test_the_papers_data_estimators(repro):
     """α_D: each fixed-D model's lowest mean loss against D, from the first D below 0.95 bits; x of n ∝ D^x: tasks
-    whose loss ever fell below 0.1 nats, from the first D with one learned. Planted exactly: loss = 0.3·D^-0.35 nats past
-    a first D at chance level, n doubling per half decade of D (x = log 2 / log √10) past a first D with none."""
+    whose loss ever fell below 0.1 nats, from the first D with one learned. Planted exactly: loss = 0.3·D^-0.35 nats
+    past a first D at chance level, n doubling per half decade of D (x = log 2 / log √10) past a first D with
+    none."""
     import math
 
     import pandas as pd
