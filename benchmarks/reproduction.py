@@ -245,6 +245,11 @@ def build_record(runs_dir: Path, *, device: str | None, date: str | None, n_boot
             record["rows"] += [{"run": run, "dir": name, **r} for r in rows]
             record["reference_rows"] += [{"run": run, "dir": name, **r} for r in ref]
             st["notes"] = list(analyses[name].notes)  # the analysis's own caveats (a fit's bias, a sweep missing)
+    from quanta.parity.presets import preset_config
+
+    started = {a for name, st in record["runs"].items() if name.startswith(RUNS[2]) and st["status"] != "absent"
+               for a in st.get("alphas") or []}
+    record["sweep_alphas_not_started"] = sorted(set(preset_config("paper-alpha-sweep").alphas) - started)
     record["target"] = target(record["rows"])
     record["reference_target"] = target(record["reference_rows"])
     return record, analyses
@@ -286,7 +291,10 @@ def render(record: dict) -> str:
             f"{len(st['seeds']) if st['seeds'] else '–'} | "
             f"{st['n_widths']} | {len([d for d in ds if d]) or 'online'} | {flags} | {_text(st['device'])} | "
             f"{_text(st['torch'])} |")
-    lines += ["", "## Exponents", ""]
+    missing = record.get("sweep_alphas_not_started")
+    if missing:
+        lines += ["", "Not started yet: the α sweep's runs at α = " + ", ".join(f"{a:g}" for a in missing) + "."]
+    lines += ["", "## Exponents by quanta's own fits", ""]
     rows = record["rows"]
     finished = [n for n, st in record["runs"].items() if st["status"] == "complete"]
     if not rows and finished:

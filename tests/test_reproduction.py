@@ -104,6 +104,8 @@ def test_the_alpha_sweep_as_runs_of_one_alpha_each(repro, tmp_path):
     assert repro.figure_name("alpha-sweep-a0.2") == "reproduction_alpha_sweep_a0_2"
     assert page.index("img/reproduction_alpha_sweep_a0_2.png") < page.index("img/reproduction_alpha_sweep_a0_6.png")
     assert "| fig2-params | not run |" in page
+    assert record["sweep_alphas_not_started"] == [0.1, 0.3, 0.5, 0.7]  # the preset's α without a run here
+    assert "Not started yet: the α sweep's runs at α = 0.1, 0.3, 0.5, 0.7." in page
 
 
 def test_a_page_before_any_run_has_finished(repro, tmp_path):
