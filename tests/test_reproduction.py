@@ -201,3 +201,31 @@ def test_the_papers_estimators_on_a_planted_data_run(repro, tmp_path):
     assert abs(ref["alpha_D"]["measured"] - 0.4 / 1.4) < 0.05 and ref["alpha_D"]["paper"] == 0.308
     assert abs(ref["n_vs_D_exponent"]["measured"] - 1 / 1.4) < 0.05 and ref["n_vs_D_exponent"]["n_points"] >= 5
     assert "x in n ∝ D^x" in repro.render(record)
+
+
+def test_the_papers_estimator_leaves_out_zero_counts_and_renders_what_it_cannot_fit(repro):
+    """A count that falls back to none past the first learned D (log 0 would break the paper's line) is left out and
+    counted; a run that never learns a task gets no x; a row without a fit renders as a dash, not a crash."""
+    import pandas as pd
+
+    Ds = [10_000, 20_000, 40_000, 80_000]
+    counts = [1, 0, 4, 8]  # the second D learns none
+    models = [{"model": i, "width": 500, "n_params": 1, "seed": 0, "D": D, "alpha": 0.4, "final_loss": 1.0}
+              for i, D in enumerate(Ds)]
+    evm = [{"model": i, "step": 500, "loss": 0.5} for i in range(len(Ds))]
+    ev = [{"model": i, "task": t, "step": 500, "loss": 0.05 if t < n else 0.5} for i, n in enumerate(counts)
+          for t in range(10)]
+    rows = {r["quantity"]: r for r in repro.reference_fits(pd.DataFrame(models), pd.DataFrame(evm), pd.DataFrame(ev))}
+    x = rows["n_vs_D_exponent"]
+    assert x["n_points"] == 3 and x["n_dropped"] == 1
+    assert x["measured"] == pytest.approx(np.polyfit(np.log([1e4, 4e4, 8e4]), np.log([1, 4, 8]), 1)[0])
+    assert rows["alpha_D"]["measured"] == pytest.approx(0.0, abs=1e-12)  # a flat loss (0.72 bits): exponent 0
+    never = [{**e, "loss": 0.5} for e in ev]
+    assert "n_vs_D_exponent" not in {r["quantity"] for r in repro.reference_fits(
+        pd.DataFrame(models), pd.DataFrame(evm), pd.DataFrame(never))}
+    blank = {**x, "run": "fig2-data", "dir": "fig2-data", "measured": None, "seed_values": [], "seed_sd": None}
+    record = {"date": None, "device": None, "runs": {}, "rows": [], "reference_rows": [blank],
+              "target": {}, "reference_target": {}}
+    page = repro.render(record)
+    assert "| fig2-data | 0.4 | x in n ∝ D^x | – | – | – | 3 (1 left out: y = 0) | 0.678 | – |" in page
+    assert "| 0.678 | – |\n\n## Against the target" in page  # the table ends before the next text
