@@ -60,6 +60,13 @@ def parse_tiles(text: str) -> list[dict]:
         tile = {"block_b": int(b), "block_h": int(h), "num_warps": int(w)}
         if s:
             tile["num_stages"] = int(s)
+        bad = [f"{k} {v}" for k, v in (("block_b", tile["block_b"]), ("block_h", tile["block_h"]))
+               if v < 16 or v & (v - 1)]
+        bad += [f"num_warps {tile['num_warps']}"] if tile["num_warps"] not in (1, 2, 4, 8, 16) else []
+        bad += [f"num_stages {tile['num_stages']}"] if s and tile["num_stages"] < 1 else []
+        if bad:
+            raise QuantaError(f"tile {item}: {', '.join(bad)} (block sizes are powers of two >= 16, num_warps one of "
+                              "1, 2, 4, 8, 16, num_stages >= 1)", "e.g. --tiles 64x64x8,64x64x8s1")
         out.append(tile)
     if not out:
         raise QuantaError("--tiles names no tile", "e.g. --tiles 64x64x8")
@@ -128,8 +135,11 @@ def gradient_gap(trainer) -> dict[str, float]:
     return gaps
 
 
-def _kernel_ms(times: dict[str, float], name: str) -> float:
-    return sum(v for k, v in times.items() if name in k)
+def _kernel_ms(times: dict[str, float], name: str) -> tuple[float | None, list[str]]:
+    """The time per step of the kernels whose profiler name holds ``name``, and their names (None when none does:
+    a profiler that names the Triton kernels otherwise leaves the split unknown rather than zero)."""
+    hits = [k for k in times if name in k]
+    return (sum(times[k] for k in hits) if hits else None), hits
 
 
 def run(cfg, device, tiles: list[dict], *, steps: int, repeats: int, profile_steps: int, top: int,
@@ -155,7 +165,7 @@ def run(cfg, device, tiles: list[dict], *, steps: int, repeats: int, profile_ste
               "plain": {"ms_per_step": base, "profiled_ms_per_step": total,
                         "top": [{"name": k[:120], "ms": v, "share": v / total if total else None}
                                 for k, v in list(times.items())[:top]]},
-              "tiles": []}
+              "grid": [tile_name(t) for t in tiles], "tiles": []}
     del plain
     save(record)
     print(f"plain step: {base:.3f} ms per step; profiled kernels {total:.3f} ms per step, largest first:")
@@ -174,16 +184,28 @@ def run(cfg, device, tiles: list[dict], *, steps: int, repeats: int, profile_ste
             row["gradient_gap"] = gradient_gap(fused)
             row["ms_per_step"] = ms_per_step(fused, device, steps, repeats)
             kt = kernel_times(fused, device, profile_steps)
-            row["fwd_ms"], row["bwd_ms"] = _kernel_ms(kt, "fwd_loss"), _kernel_ms(kt, "_bwd")
-            row["other_ms"] = sum(kt.values()) - row["fwd_ms"] - row["bwd_ms"]
+            (row["fwd_ms"], fwd_names), (row["bwd_ms"], bwd_names) = _kernel_ms(kt, "fwd_loss"), _kernel_ms(kt, "_bwd")
+            row["kernel_names"] = fwd_names + bwd_names
+            row["other_ms"] = sum(kt.values()) - (row["fwd_ms"] or 0.0) - (row["bwd_ms"] or 0.0)
             row["speedup"] = base / row["ms_per_step"]
             row["fits"] = True
-            print(f"fused {name:>12}: {row['ms_per_step']:.3f} ms per step ({row['speedup']:.2f}x plain); forward "
-                  f"{row['fwd_ms']:.3f} ms, backward {row['bwd_ms']:.3f} ms, rest {row['other_ms']:.3f} ms; "
-                  f"largest gradient gap {max(row['gradient_gap'].values()):.1e}")
+            split = ("forward, backward not found by name in the profile" if row["fwd_ms"] is None
+                     or row["bwd_ms"] is None else f"forward {row['fwd_ms']:.3f} ms, backward {row['bwd_ms']:.3f} ms")
+            print(f"fused {name:>12}: {row['ms_per_step']:.3f} ms per step ({row['speedup']:.2f}x plain); {split}, "
+                  f"rest {row['other_ms']:.3f} ms; largest gradient gap {max(row['gradient_gap'].values()):.1e}")
         except QuantaError as exc:  # tiles over the GPU's shared memory (FusedStep says so in one line)
             row.update(fits=False, error=str(exc))
             print(f"fused {name:>12}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - a compile error, out of registers or memory: recorded
+            row.update(fits=False, error=f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+            print(f"fused {name:>12}: failed ({row['error']})")
+            if not _device_usable(device):  # a broken CUDA context fails every later tile the same way
+                record["tiles"].append(row)
+                record["stopped"] = f"the device is unusable after tile {name}; the rest of the grid was not run"
+                print(record["stopped"])
+                _best(record)
+                save(record)
+                break
         record["tiles"].append(row)
         _best(record)
         save(record)
@@ -194,13 +216,24 @@ def run(cfg, device, tiles: list[dict], *, steps: int, repeats: int, profile_ste
     return record
 
 
+def _device_usable(device) -> bool:
+    if device.type != "cuda":
+        return True
+    try:
+        torch.cuda.synchronize(device)
+        return True
+    except Exception:  # noqa: BLE001 - a sticky CUDA error
+        return False
+
+
 def _best(record: dict) -> None:
     ok = [r for r in record["tiles"] if r.get("fits")]
     if ok:
         best = min(ok, key=lambda r: r["ms_per_step"])
+        split = {k: [r for r in ok if r[f"{k}_ms"] is not None] for k in ("fwd", "bwd")}
         record["best"] = {"tile": best["tile"], "ms_per_step": best["ms_per_step"], "speedup": best["speedup"],
-                          "best_fwd": min(ok, key=lambda r: r["fwd_ms"])["tile"],
-                          "best_bwd": min(ok, key=lambda r: r["bwd_ms"])["tile"]}
+                          **{f"best_{k}": min(rs, key=lambda r: r[f"{k}_ms"])["tile"] if rs else None
+                             for k, rs in split.items()}}
 
 
 def main(argv=None) -> int:
@@ -217,6 +250,10 @@ def main(argv=None) -> int:
     ap.add_argument("--json", default=None, help="write the record here")
     args = ap.parse_args(argv)
     try:
+        for flag in ("steps", "repeats", "profile_steps", "top"):
+            if getattr(args, flag) < 1:
+                raise QuantaError(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}",
+                                  f"e.g. --{flag.replace('_', '-')} 5")
         tiles = parse_tiles(args.tiles)
         cfg = preset_config(args.preset, parse_overrides(args.overrides))
         device = torch.device(args.device)

@@ -83,10 +83,14 @@ def cells(e: dict) -> list[str]:
         top = r["plain"]["top"][0] if r["plain"]["top"] else None
         kernel += (f"; where the time goes: plain {r['plain']['ms_per_step']:.3f} ms"
                    + (f", largest kernel {top['share']:.0%} ({top['name'][:40]})" if top else ""))
+        grid = r.get("grid") or [t["tile"] for t in r["tiles"]]
+        fit = sum(bool(t.get("fits")) for t in r["tiles"])
+        kernel += f"; tiles tried {len(r['tiles'])} of {len(grid)}, {fit} ran"
+        if ti["rc"] != 0:
+            kernel += f", step rc {ti['rc']} after {ti['seconds']} s"
         if r.get("best"):
             b = r["best"]
-            kernel += (f"; fastest fused tile of {len(r['tiles'])} {b['tile']}: {b['ms_per_step']:.3f} ms "
-                       f"(**{b['speedup']:.2f}×**)")
+            kernel += f", fastest {b['tile']}: {b['ms_per_step']:.3f} ms (**{b['speedup']:.2f}×**)"
     elif ti is not None:
         kernel += f"; tiles: {_outcome(ti)}"
     kernel = kernel.replace("|", "/")  # a cell of the page's table

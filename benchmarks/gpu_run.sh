@@ -8,10 +8,10 @@
 # Order and time slices (seconds; each is a hard `timeout`, override by environment):
 #   0. env + the fused parity step (both variants) against the plain one, Fig. 2  KERNEL_S   (75)
 #      (dry run: also the kernels compiled for sm_90 at step 1's shapes, benchmarks/fused_aot.py)
-#   0b. where the step's time goes: the plain step's kernels, and the fused step over a grid   TILES_S    (60)
+#   0b. where the step's time goes: the plain step's kernels, and the fused step over a grid   TILES_S    (90)
 #      of tiles (benchmarks/fused_tiles.py; dry run: a few tiles under the interpreter)
 #   1. the parity reproductions: the runs of PARITY_QUEUE in order, in one shared   PARITY_S   (what the other
-#      steps' limits leave: 75 s beside all of them, 500 s alone)
+#      steps' limits leave: 45 s beside all of them, 500 s alone)
 #      budget; a finished run is skipped, an unfinished one resumed (carried in
 #      by .gpu-carry); the run the budget cuts short pauses itself with a checkpoint
 #      (quanta parity run --max-seconds) and continues in the next call.
@@ -57,7 +57,7 @@ if [ "$DRY" = 1 ]; then
 else
   : "${OUT:?OUT must name the folder whose files come back (the device tool sets it)}"
   DEVICE=cuda RUNS=${RUNS:-runs/gpu}
-  KERNEL_S=${KERNEL_S:-75} TILES_S=${TILES_S:-60} PARITY_S=${PARITY_S:-} QDG_S=${QDG_S:-100} SPECTRAL_S=${SPECTRAL_S:-110} PEER_S=${PEER_S:-80}
+  KERNEL_S=${KERNEL_S:-75} TILES_S=${TILES_S:-90} PARITY_S=${PARITY_S:-} QDG_S=${QDG_S:-100} SPECTRAL_S=${SPECTRAL_S:-110} PEER_S=${PEER_S:-80}
 fi
 TOTAL_S=${TOTAL_S:-550} RESERVE_S=${RESERVE_S:-30}  # the whole call (the device tool's limit is 600 s)
 PARITY_MIN_S=${PARITY_MIN_S:-30}  # a run is not started with less of PARITY_S left (start-up would eat it)
@@ -66,7 +66,7 @@ PARITY_MAX_S=${PARITY_MAX_S:-}  # a fixed --max-seconds for every run instead (0
 GPU_STEPS=${GPU_STEPS:-kernel tiles parity qdg peer}  # the sections to run (e.g. only "parity" with a few minutes left)
 want() { case " $GPU_STEPS " in *" $1 "*) return 0 ;; esac; return 1; }
 if [ -z "$PARITY_S" ]; then  # what the call leaves once the other sections have their whole limits (and 20 s for
-  # the env and kernel-choice steps), so that the peer, last, is not squeezed: 75 s beside all, 500 s alone
+  # the env and kernel-choice steps), so that the peer, last, is not squeezed: 45 s beside all, 500 s alone
   PARITY_S=$(( TOTAL_S - RESERVE_S - 20 ))
   if want kernel; then PARITY_S=$(( PARITY_S - KERNEL_S )); fi
   if want tiles; then PARITY_S=$(( PARITY_S - TILES_S )); fi
