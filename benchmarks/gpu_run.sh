@@ -139,18 +139,27 @@ PY
 }
 
 echo "=== env ($(date -u +%FT%TZ)) dry_run=$DRY device=$DEVICE out=$OUT runs=$RUNS"
+echo "GPU_STEPS=$GPU_STEPS TOTAL_S=$TOTAL_S RESERVE_S=$RESERVE_S PARITY_S=$PARITY_S KERNEL_S=$KERNEL_S TILES_S=$TILES_S" \
+  "QDG_S=$QDG_S SPECTRAL_S=$SPECTRAL_S PEER_S=$PEER_S PARITY_KERNEL=${PARITY_KERNEL:-auto}"
 if [ "$DEVICE" = cuda ]; then nvidia-smi -L; fi
-$PY - <<'PY'
-import importlib.util, sys
+# the versions and the call's settings, printed and kept as results.json's first record ("env")
+GPU_STEPS="$GPU_STEPS" TOTAL_S=$TOTAL_S PARITY_S=$PARITY_S $PY - "$REC" <<'PY'
+import importlib.util, json, os, sys
 import torch
 print("python", sys.version.split()[0], "torch", torch.__version__, "cuda", torch.cuda.is_available(),
       torch.cuda.get_device_name() if torch.cuda.is_available() else "")
 from importlib.metadata import PackageNotFoundError, version
+env = {"python": sys.version.split()[0], "torch": torch.__version__,
+       "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
+       "gpu_steps": os.environ["GPU_STEPS"], "total_s": int(os.environ["TOTAL_S"]),
+       "parity_s": int(os.environ["PARITY_S"])}
 for name in ("numpy", "triton", "bergson", "transformers"):
     try:
-        print(name, version(name) if importlib.util.find_spec(name) else "NOT installed")
+        env[name] = version(name) if importlib.util.find_spec(name) else None
     except PackageNotFoundError:
-        print(name, "installed (version unknown)")
+        env[name] = "unknown"
+    print(name, env[name] or "NOT installed")
+open(sys.argv[1], "a").write(json.dumps({"step": "env", "rc": 0, "seconds": 0, "result": env}) + "\n")
 PY
 
 # ---- 0. the fused step against the plain one, Fig. 2 shape: ms/step, agreement, and so the kernel of step 1

@@ -169,6 +169,22 @@ def test_the_h200_section_quotes_its_record(page):
                f"bergson took {pe['ratio_bergson_over_quanta']:.2f}× quanta's time",
                f"RMS error {pe['quanta_err_rms']:.3f} against bergson's {pe['bergson_err_rms']:.3f}",
                f"{pe['bergson_modules']} modules × {pe['bergson_dim'] ** 2} = {pe['k']:,} dimensions"]
+    # the settings and versions the section names: from the presets, the scripts and the calls' logs
+    sweep = preset_config("paper-alpha-sweep")
+    quoted += [f"({len(sweep.widths)} widths {min(sweep.widths)}–{max(sweep.widths)}, {len(sweep.seeds)} seeds, "
+               f"{sweep.steps:,} steps;",
+               f"{g['context']} context, 4 targets per context, CountSketch to {g['project']:,})",
+               f"(synthetic, {sp['dim']:,} dimensions, {sp['planted']} planted clusters)",
+               f"{pe['context']} context, {pe['tokens']} tokens, p = {pe['bergson_dim']}:",
+               f"quanta's CountSketch at the same {pe['k']:,}"]
+    script = (ROOT / "benchmarks" / "gpu_run.sh").read_text()
+    assert "--per-context 4 --project 8192 --batch-size 8 --device cuda --quanta-only" in script
+    assert "PARITY_S=420 left" in calls[2]["queue-stop"]["result"] and 470 - 30 - 20 == 420  # TOTAL_S=470 → 420
+    log = (ROOT / "docs" / "data" / "gpu_logs" / "2026-12-04-h200-call1.log").read_text()
+    versions = re.search(r"python \S+ torch (\S+) cuda True NVIDIA H200\nnumpy (\S+)\ntriton (\S+)\nbergson (\S+)\n"
+                         r"transformers (\S+)", log).groups()
+    quoted.append("torch {}, triton {}, numpy {}, transformers {}, bergson {}".format(
+        versions[0], versions[2], versions[1], versions[4], versions[3]))
     for q in quoted:
         assert q in section, q
     assert pe["ratio_bergson_over_quanta"] > 1 and pe["quanta_err_rms"] < pe["bergson_err_rms"]  # "met"

@@ -37,6 +37,9 @@ def test_gpu_run_dry_run(tmp_path):
     for name in [f"parity-{q}" for q in queue] + ["qdg-grads", "qdg-spectral"]:
         assert rc[name] == 0, (name, rc)
     assert rc["peer"] in (0, 3)  # 3: bergson is not installed here (an optional peer)
+    env = res["steps"][0]  # the versions and the call's settings come first
+    assert env["step"] == "env" and env["result"]["total_s"] == 550 and env["result"]["device"] == "cpu"
+    assert env["result"]["gpu_steps"] == "kernel tiles parity qdg peer" and env["result"]["torch"]
     if rc["peer"] == 0:
         assert res["steps"][-1]["result"]["ratio_bergson_over_quanta"] > 0
     assert rc.get("kernel", 0) == 0 and rc.get("kernel-aot", 0) == 0  # absent when triton is not installed
@@ -95,7 +98,7 @@ def test_gpu_run_never_outlasts_its_budget(tmp_path):
     assert {"queue-stop", "qdg-grads", "peer"} <= set(steps) and "waits for the next call" in steps["queue-stop"][
         "result"]  # the reproductions' share of the call is used up before their first run
     assert all(s["rc"] == 125 and s["result"] == "skipped: no time left" for s in res["steps"]
-               if s["step"] != "queue-stop"), res["steps"]
+               if s["step"] not in ("queue-stop", "env")), res["steps"]
     assert "skipped" in (out / "gpu_run.log").read_text()
 
 
