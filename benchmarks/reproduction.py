@@ -285,7 +285,10 @@ def render(record: dict) -> str:
              "see [parity run](parity-run.md)) and analysed as `quanta parity analyze` does "
              "([parity analyze](parity-analyze.md)): fits of L = L∞ + A·x^-α with profile-likelihood intervals "
              "(90%), the fit-range rules of that page, and tasks learned below 0.1 bits. The paper's values are its "
-             "Fig. 10 ([science](science.md)); the theory's are α, α/(α+1), α/(α+1) and 1/(α+1).", "",
+             "Fig. 10 ([science](science.md)); the theory's are α, α/(α+1), α/(α+1) and 1/(α+1). The paper's α_D "
+             "and x across α come from a data sweep at every α (its code's D-scaling-9: 25 sizes from 1e4 to 5e6, "
+             "width 500, one seed); the runs here hold a data sweep at α = 0.4 only (`paper-fig2-data`), so those "
+             "two can be compared at α = 0.4 and not across α.", "",
              "## The runs", "",
              "| run | status | steps done | α | seeds | widths | data sizes | tf32 / compile / kernel | device "
              "| torch |",
