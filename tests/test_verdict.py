@@ -53,11 +53,15 @@ def test_decide_has_three_answers_and_a_stated_error_rate():
 
 def test_pooled_errors_from_three_seeds_keep_the_level():
     """Both sides pooled from 3 seeds (3 draws each), the seeds' spread larger than each fit's: with the true gap at
-    exactly the margin, neither wrong answer comes more often than ``level`` (the normal quantile made about 11%
-    of each; the error from 3 seeds has 2 degrees of freedom)."""
+    exactly the margin, neither wrong answer comes more often than ``level`` (the error from 3 seeds has 2 degrees
+    of freedom). The normal quantile, used before 2026-12-03, makes each wrong answer about one and a half times
+    as often as ``level`` on the same draws (docs/falsify.md says so)."""
+    import dataclasses
+
     rng = np.random.default_rng(1)
     units = np.repeat([0, 1, 2], 3)
     counts = {"inconsistent": 0, "consistent": 0}
+    normal = {"inconsistent": 0, "consistent": 0}
     n = 4000
     for _ in range(n):
         pred = pool_replicates(1.4 + np.repeat(rng.normal(0, 0.1, 3), 3) + rng.normal(0, 0.03, 9), units=units,
@@ -67,8 +71,12 @@ def test_pooled_errors_from_three_seeds_keep_the_level():
         assert pred.dof == meas.dof == 2
         v = decide(pred, meas).verdict
         counts[v] = counts.get(v, 0) + 1
+        v = decide(dataclasses.replace(pred, dof=math.inf), dataclasses.replace(meas, dof=math.inf)).verdict
+        normal[v] = normal.get(v, 0) + 1
     assert counts["inconsistent"] / n <= 0.05 + 0.01, counts
     assert counts["consistent"] / n <= 0.05 + 0.01, counts
+    for wrong in ("inconsistent", "consistent"):  # "about one and a half times level"
+        assert 1.25 * 0.05 <= normal[wrong] / n <= 1.75 * 0.05, normal
 
 
 def test_degrees_of_freedom_of_the_difference():
