@@ -36,6 +36,7 @@ import torch
 
 from quanta.cli.common import parse_overrides
 from quanta.errors import QuantaError
+from quanta.parity.fused import tile_problems
 from quanta.parity.presets import preset_config
 from quanta.parity.train import SweepTrainer
 
@@ -60,10 +61,7 @@ def parse_tiles(text: str) -> list[dict]:
         tile = {"block_b": int(b), "block_h": int(h), "num_warps": int(w)}
         if s:
             tile["num_stages"] = int(s)
-        bad = [f"{k} {v}" for k, v in (("block_b", tile["block_b"]), ("block_h", tile["block_h"]))
-               if v < 16 or v & (v - 1)]
-        bad += [f"num_warps {tile['num_warps']}"] if tile["num_warps"] not in (1, 2, 4, 8, 16) else []
-        bad += [f"num_stages {tile['num_stages']}"] if s and tile["num_stages"] < 1 else []
+        bad = tile_problems(**tile)
         if bad:
             raise QuantaError(f"tile {item}: {', '.join(bad)} (block sizes are powers of two >= 16, num_warps one of "
                               "1, 2, 4, 8, 16, num_stages >= 1)", "e.g. --tiles 64x64x8,64x64x8s1")

@@ -95,7 +95,7 @@ def _loglog_slope(x, y) -> float:
     return float(-np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)[0])
 
 
-def _data_fit(points: pd.DataFrame, start, sign: float = 1.0) -> tuple[float, list[float], int] | None:
+def _data_fit(points: pd.DataFrame, start, sign: float = 1.0) -> tuple[float, list[float], int, int] | None:
     """The paper's line of log y against log D over each seed's points from the first D that ``start(y)`` admits
     (D ascending) to the last, pooled and per seed, as ``sign`` × minus its slope (the exponent of a falling loss;
     ``sign=-1`` for a rising count), with the number of points and of those left out (a y of 0, such as a count
@@ -460,11 +460,10 @@ def write(record: dict, analyses: dict, doc: Path, record_path: Path, img: Path)
         if "loss_scaling" in figs and any(r["dir"] == name for r in record["rows"]):
             figures[figure_name(name)] = figs["loss_scaling"]
         # each task's loss against steps and size: the quanta emerging one by one (one figure per α of the run)
-        tasks = {k: f for k, f in figs.items() if k.startswith("task_curves")}
-        for key, fig in tasks.items():
-            figures[figure_name(name) + key[len("task_curves"):].replace(".", "_") + "_tasks"] = fig
-        record["runs"][name]["task_figures"] = [figure_name(name) + k[len("task_curves"):].replace(".", "_") + "_tasks"
-                                                for k in tasks]
+        tasks = {figure_name(name) + k[len("task_curves"):].replace(".", "_") + "_tasks": f
+                 for k, f in figs.items() if k.startswith("task_curves")}
+        figures.update(tasks)
+        record["runs"][name]["task_figures"] = list(tasks)
     atomic_write_json(record_path, record)
     for name, fig in figures.items():
         with atomic_path(img / f"{name}.png") as tmp:

@@ -97,3 +97,15 @@ def test_a_call_cut_short_keeps_what_it_measured(tiles, monkeypatch):
     assert len(rec["plain"]["top"]) == 3 and "best" not in rec and rec["grid"] == ["16x16x4", "32x32x4", "16x32x4"]
     assert [t["fits"] for t in rec["tiles"]] == [False] * 3 and "do not fit" in rec["tiles"][0]["error"]
     assert rec["tiles"][1]["error"] == "RuntimeError: PassManager::run failed"
+
+
+def test_one_check_of_a_tile_for_the_script_and_the_step():
+    """fused.tile_problems is what both parse_tiles and FusedStep refuse by."""
+    from quanta.parity.ensemble import BatchedMLP
+    from quanta.parity.fused import FusedStep, tile_problems
+
+    assert tile_problems(64, 64, 8) == [] and tile_problems(64, 64, 8, 1) == []
+    assert tile_problems(24, 8, 3, 0) == ["block_b 24", "block_h 8", "num_warps 3", "num_stages 0"]
+    model = BatchedMLP(8, 8, [4, 8], 1, 1, seeds=[0])
+    with pytest.raises(QuantaError, match="block_b 24, num_warps 3"):
+        FusedStep(model, block_b=24, block_h=16, num_warps=3)

@@ -57,6 +57,21 @@ SHARED_LIMIT = {80: 163 * 1024, 86: 99 * 1024, 89: 99 * 1024, 90: 227 * 1024, 10
 FP_FUSION = True
 
 
+def tile_problems(block_b: int, block_h: int, num_warps: int, num_stages: int | None = None) -> list[str]:
+    """What is wrong with a tile of the fused kernels (empty when nothing): block sizes are powers of two >= 16,
+    ``num_warps`` one of 1, 2, 4, 8, 16 and ``num_stages`` (None: triton's choice) at least 1."""
+    bad = [f"{k} {v}" for k, v in (("block_b", block_b), ("block_h", block_h)) if v < 16 or v & (v - 1)]
+    bad += [f"num_warps {num_warps}"] if num_warps not in (1, 2, 4, 8, 16) else []
+    return bad + ([f"num_stages {num_stages}"] if num_stages is not None and num_stages < 1 else [])
+
+
+def launch_options(num_warps: int, num_stages: int | None = None) -> dict:
+    """The compile options of the fused kernels, as :class:`FusedStep` launches them and :func:`compile_ahead`
+    compiles them (triton picks the pipelining stages unless ``num_stages`` is given)."""
+    return {"num_warps": int(num_warps), "enable_fp_fusion": FP_FUSION,
+            **({"num_stages": int(num_stages)} if num_stages else {})}
+
+
 def _dotted(version: tuple[int, int]) -> str:
     return ".".join(map(str, version))
 
@@ -225,8 +240,7 @@ def compile_ahead(cfg, *, arch: int = 90, splits: tuple[int, ...] = (1, 2), tile
     for fn, split, const in variants:
         signature, ones, attrs = launch_signature(fn, sizes)
         t0 = time.perf_counter()
-        options = {"num_warps": t["num_warps"], "enable_fp_fusion": FP_FUSION,
-                   **({"num_stages": int(t["num_stages"])} if t.get("num_stages") else {})}
+        options = launch_options(t["num_warps"], t.get("num_stages"))
         compiled = triton.compile(ASTSource(triton.jit(fn), signature, {**const, **ones}, attrs),
                                   target=GPUTarget("cuda", arch, 32), options=options)
         shared = int(compiled.metadata.shared)
@@ -281,12 +295,12 @@ class FusedStep:
         self.block_h = int(block_h or tiles["block_h"])
         self.split = split
         self.num_warps = int(num_warps or tiles["num_warps"])  # the backward tile holds two (n_pad × block_h) blocks
-        for name, v in (("block_b", self.block_b), ("block_h", self.block_h)):
-            if v < 16 or v & (v - 1):
-                raise QuantaError(f"{name} must be a power of two >= 16, got {v}", f"e.g. {name}=64")
-        # launch options: triton picks the stages unless told (its default is what the timing of 2026-12-04 used)
-        self.launch = {"num_warps": self.num_warps, "enable_fp_fusion": FP_FUSION,
-                       **({"num_stages": int(num_stages)} if num_stages else {})}
+        bad = tile_problems(self.block_b, self.block_h, self.num_warps, num_stages)
+        if bad:
+            raise QuantaError(f"the fused step's tile: {', '.join(bad)} (block sizes are powers of two >= 16, "
+                              "num_warps one of 1, 2, 4, 8, 16, num_stages >= 1)", "e.g. block_b=64, block_h=64")
+        # triton picks the stages unless told (its choice is what the timing of 2026-12-04 used)
+        self.launch = launch_options(self.num_warps, num_stages)
         self.n_pad = _pow2(model.n)
         self.m_pad = _pow2(model.M)
         self.member = model.unit_member.to(torch.int32)
