@@ -8,6 +8,7 @@ docs/benchmarks.md is written from that file alone, so that no GPU figure on the
     .venv/bin/python benchmarks/gpu_record.py /work/.device/.../results.json --device "NVIDIA H200" --date 2026-12-04 \
         --call 2                                             # the same lease's second call
     .venv/bin/python benchmarks/gpu_record.py --check      # the page's block is what the record renders
+    .venv/bin/python benchmarks/gpu_record.py --render     # rewrite the block from the record (a new layout)
 
 Recording the same date, device and call number again replaces that entry; a session's later calls (``--call 2``, ...)
 are kept beside its first.
@@ -133,17 +134,30 @@ def cells(e: dict) -> list[str]:
     else:
         peer = _outcome(pe) + (" (bergson not importable)" if pe and pe["rc"] == 3 else "")
     when = e["date"] if e.get("call", 1) == 1 else f"{e['date']}, call {e['call']}"
-    return [when, e["device"], kernel, f"kernel {chosen}; " + "; ".join(parity), grads, spectral, peer]
+    return [when, e["device"], kernel, f"kernel {chosen}; " + "; ".join(parity), grads, spectral, peer, _e2e(e)]
+
+
+def _e2e(e: dict) -> str:
+    """The cell of step 4, QDG end to end (benchmarks/qdg_e2e.py)."""
+    s = _step(e, "qdg-e2e")
+    if not _has(s, "seconds"):
+        return _outcome(s)
+    r = s["result"]
+    stages = ", ".join(f"{k} {v:.0f} s" for k, v in r.get("timings_s", {}).items())
+    if r.get("interrupted"):
+        return f"interrupted after {r['seconds']:.0f} s (stages done: {stages or 'none'})"
+    return (f"{r['n_tokens']:,} tokens, context {r['context']}: **{r['seconds']:.0f} s** ({stages}; "
+            f"{r['graph']} graph, {r['eigen_solver']})")
 
 
 def render(record: list[dict]) -> str:
     lines = [START, "| date | device | 0: fused against plain step, Fig. 2 shape | 1: reproductions (this call) | "
-             "2: QDG gradients, pythia-70m shape | 2: spectral step | 3: peer (bergson) |",
-             "|---|---|---|---|---|---|---|"]
+             "2: QDG gradients, pythia-70m shape | 2: spectral step | 3: peer (bergson) | 4: QDG end to end |",
+             "|---|---|---|---|---|---|---|---|"]
     for e in sorted(record, key=_key):
         lines.append("| " + " | ".join(cells(e)) + " |")
     if not record:
-        lines.append("| – | no GPU call recorded yet | | | | | |")
+        lines.append("| – | no GPU call recorded yet | | | | | | |")
     return "\n".join(lines) + "\n" + END
 
 
@@ -156,6 +170,8 @@ def main(argv=None) -> int:
     ap.add_argument("--doc", default=str(DOC))
     ap.add_argument("--record", default=str(RECORD))
     ap.add_argument("--check", action="store_true", help="only compare the page's block with the record")
+    ap.add_argument("--render", action="store_true", help="only write the page's block from the record (after a "
+                                                          "change of the table's layout)")
     args = ap.parse_args(argv)
     doc, rec = Path(args.doc), Path(args.record)
     record = json.loads(rec.read_text()) if rec.exists() else []
@@ -165,6 +181,10 @@ def main(argv=None) -> int:
         same = block == render(record)
         print("the page's GPU block matches its record" if same else f"{doc}'s GPU block differs from {rec}")
         return 0 if same else 1
+    if args.render:
+        write_block(doc, render(record), START, END)
+        print(f"wrote {doc}'s GPU block from {rec} ({len(record)} call(s))")
+        return 0
     if not (args.results and args.device and args.date):
         print("give the results.json of a gpu_run.sh call, --device and --date (or --check)")
         return 2

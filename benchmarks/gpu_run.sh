@@ -23,6 +23,10 @@
 #   2. QDG: 10k token gradients, pythia-70m shape, 1024 context (target <= 60 s)  QDG_S      (100)
 #      and the spectral step at 100k points on CUDA                               SPECTRAL_S (110)
 #   3. the peer benchmark: quanta against bergson on the same tokens              PEER_S     (80)
+#   4. QDG end to end, 100k tokens at 1024 context, as `quanta qdg --model` runs    E2E_S      (540)
+#      it (benchmarks/qdg_e2e.py: a random pythia-70m-shaped model and a tokenizer
+#      trained on the stdlib, built first and not timed; target <= 600 s). Not in
+#      the default GPU_STEPS: it needs a call of its own, GPU_STEPS=e2e
 # then packs what comes back into at most 8 files under $OUT, each within 16 MiB and all within 64 MiB, the device
 # tool's limits (benchmarks/gpu_pack.py):
 #   gpu_run.log (everything printed), results.json (one record per step: rc, seconds, the figures a step writes)
@@ -41,10 +45,11 @@
 # the packing), so a slow step shortens the later ones instead of losing the packed results to the call's limit.
 # Flags for a new parity run: PARITY_FLAGS (default TF32, and torch.compile on the plain path; the fused step
 # trains without the compiled forward). A resumed run keeps the config of its manifest (every field that differs
-# from its preset is passed again), as --resume requires. GPU_STEPS (default "kernel parity qdg peer") runs only
+# from its preset is passed again), as --resume requires. GPU_STEPS (default "kernel tiles parity qdg peer") runs only
 # the sections it names; with parity alone PARITY_S defaults to the whole call less the packing (a later call,
 # once QDG and the peer are recorded: GPU_STEPS=parity PARITY_KERNEL=triton PARITY_FUSED_CTRL=segments, as the
-# first call's step 0 decided).
+# first call's step 0 decided). QDG end to end runs only when named, in a call of its own:
+# GPU_STEPS=e2e TOTAL_S=585 (the step's limit is then 555 s; the device tool's is 600 s).
 set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
@@ -54,10 +59,12 @@ if [ "$DRY" = 1 ]; then
   OUT=${OUT:-$(mktemp -d /tmp/quanta-gpu-run-out.XXXX)}
   DEVICE=cpu RUNS=${RUNS:-$TMPD/runs}
   KERNEL_S=${KERNEL_S:-60} TILES_S=${TILES_S:-60} PARITY_S=${PARITY_S:-} QDG_S=${QDG_S:-60} SPECTRAL_S=${SPECTRAL_S:-60} PEER_S=${PEER_S:-60}
+  E2E_S=${E2E_S:-120}
 else
   : "${OUT:?OUT must name the folder whose files come back (the device tool sets it)}"
   DEVICE=cuda RUNS=${RUNS:-runs/gpu}
   KERNEL_S=${KERNEL_S:-75} TILES_S=${TILES_S:-90} PARITY_S=${PARITY_S:-} QDG_S=${QDG_S:-100} SPECTRAL_S=${SPECTRAL_S:-110} PEER_S=${PEER_S:-80}
+  E2E_S=${E2E_S:-540}
 fi
 TOTAL_S=${TOTAL_S:-550} RESERVE_S=${RESERVE_S:-30}  # the whole call (the device tool's limit is 600 s)
 PARITY_MIN_S=${PARITY_MIN_S:-30}  # a run is not started with less of PARITY_S left (start-up would eat it)
@@ -72,6 +79,7 @@ if [ -z "$PARITY_S" ]; then  # what the call leaves once the other sections have
   if want tiles; then PARITY_S=$(( PARITY_S - TILES_S )); fi
   if want qdg; then PARITY_S=$(( PARITY_S - QDG_S - SPECTRAL_S )); fi
   if want peer; then PARITY_S=$(( PARITY_S - PEER_S )); fi
+  if want e2e; then PARITY_S=$(( PARITY_S - E2E_S )); fi
 fi
 if [ "$DRY" = 1 ]; then
   PARITY_QUEUE=${PARITY_QUEUE:-alpha-sweep-a0.4 fig2-params fig2-data}
@@ -140,7 +148,7 @@ PY
 
 echo "=== env ($(date -u +%FT%TZ)) dry_run=$DRY device=$DEVICE out=$OUT runs=$RUNS"
 echo "GPU_STEPS=$GPU_STEPS TOTAL_S=$TOTAL_S RESERVE_S=$RESERVE_S PARITY_S=$PARITY_S KERNEL_S=$KERNEL_S TILES_S=$TILES_S" \
-  "QDG_S=$QDG_S SPECTRAL_S=$SPECTRAL_S PEER_S=$PEER_S PARITY_KERNEL=${PARITY_KERNEL:-auto}"
+  "QDG_S=$QDG_S SPECTRAL_S=$SPECTRAL_S PEER_S=$PEER_S E2E_S=$E2E_S PARITY_KERNEL=${PARITY_KERNEL:-auto}"
 if [ "$DEVICE" = cuda ]; then nvidia-smi -L; fi
 # the versions and the call's settings, printed and kept as results.json's first record ("env")
 GPU_STEPS="$GPU_STEPS" TOTAL_S=$TOTAL_S PARITY_S=$PARITY_S $PY - "$REC" <<'PY'
@@ -338,6 +346,18 @@ elif [ "$DRY" = 1 ]; then
 else
   step peer "$PEER_S" "$TMPD/peer.json" $PY benchmarks/qdg.py peer --shape pythia-70m --context 1024 --n-tokens 128 \
     --per-context 4 --bergson-dim 16 --batch-size 8 --device cuda --json "$TMPD/peer.json"
+fi
+
+# ---- 4. QDG end to end at 100k tokens (a call of its own: GPU_STEPS=e2e). The model and tokenizer are built
+# first and not timed; the figure is the run itself, from loading the model to the finished run directory
+if ! want e2e; then
+  echo; echo "=== e2e: not in GPU_STEPS=$GPU_STEPS"
+elif [ "$DRY" = 1 ]; then
+  step qdg-e2e "$E2E_S" "$TMPD/e2e.json" $PY benchmarks/qdg_e2e.py run --shape small --context 32 --n-tokens 300 \
+    --max-docs 40 --vocab 512 --dense-max 100 --device cpu --threads 1 --json "$TMPD/e2e.json"
+else
+  step qdg-e2e "$E2E_S" "$TMPD/e2e.json" $PY benchmarks/qdg_e2e.py run --shape pythia-70m --context 1024 \
+    --n-tokens 100000 --max-docs 300 --device cuda --json "$TMPD/e2e.json"
 fi
 
 # ---- pack: at most 8 files under $OUT, each within 16 MiB, 64 MiB together

@@ -141,6 +141,34 @@ def test_a_sessions_second_call_is_kept_beside_its_first(tmp_path):
     assert rec.main([str(tmp_path / "two.json"), "--call", "0", *args]) == 2
 
 
+def test_qdg_end_to_end_runs_in_a_call_of_its_own_and_is_recorded(tmp_path):
+    """GPU_STEPS=e2e: benchmarks/qdg_e2e.py builds a random model and a tokenizer, runs QDG as `quanta qdg --model`
+    does (here on a kNN graph, as at 100k tokens) and its figures reach the page's table; an interrupted run keeps
+    the stages it finished."""
+    out = tmp_path / "out"
+    res = _dry_call(out, timeout=150, GPU_STEPS="e2e")
+    steps = {s["step"]: s for s in res["steps"]}
+    assert set(steps) == {"env", "parity-kernel", "qdg-e2e"}, steps  # nothing else ran
+    e2e = steps["qdg-e2e"]
+    assert e2e["rc"] == 0, e2e
+    r = e2e["result"]
+    assert r["n_tokens"] == 300 and r["n_candidates"] >= 300 and r["graph"] == "knn" and r["eigen_solver"]
+    assert {"losses", "gradients", "similarity", "spectral"} <= set(r["timings_s"]) and r["seconds"] > 0
+    assert sum(r["timings_s"].values()) <= r["seconds"] and r["setup_seconds"] > 0
+
+    rec = load_benchmark("gpu_record")
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text(f"{rec.START}\n{rec.END}\n")
+    args = ["--doc", str(doc), "--record", str(tmp_path / "gpu_runs.json"), "--device", "cpu", "--date", "2026-12-04"]
+    assert rec.main([str(out / "results.json"), *args]) == 0
+    assert f"300 tokens, context 32: **{r['seconds']:.0f} s** (losses " in doc.read_text()
+    cut = {"steps": [{"step": "qdg-e2e", "rc": 130, "seconds": 560, "result": {
+        "interrupted": True, "seconds": 551.0, "timings_s": {"losses": 4.0, "gradients": 520.0}}}]}
+    (tmp_path / "cut.json").write_text(json.dumps(cut))
+    assert rec.main([str(tmp_path / "cut.json"), "--call", "2", *args]) == 0
+    assert "interrupted after 551 s (stages done: losses 4 s, gradients 520 s)" in doc.read_text()
+
+
 def test_gpu_record_refuses_bad_input_in_one_line(tmp_path, capsys):
     """A missing or foreign results file, or a date that is not YYYY-MM-DD: one line, exit 2, nothing written."""
     rec = load_benchmark("gpu_record")
