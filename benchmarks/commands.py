@@ -117,9 +117,7 @@ def _detail(e: dict) -> str:
         return f"{counts}; pytest {p['pytest_s']:.0f} s"
     if e.get("steps"):
         steps = sorted(e["steps"], key=lambda s: -s["seconds"])
-        big = ", ".join(f"{s['step']} {s['seconds']} s" for s in steps[:3])
-        rest = sum(s["seconds"] for s in steps[3:])
-        return f"{len(steps)} steps: {big}, the other {len(steps) - 3} {rest} s together"
+        return f"{len(steps)} steps: " + ", ".join(f"{s['step']} {s['seconds']} s" for s in steps)
     return "no summary printed"
 
 

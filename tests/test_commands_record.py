@@ -47,7 +47,8 @@ def test_runs_render_with_their_median_range_and_target(tmp_path):
     assert "| no summary printed | 2 |" in block
     assert "- `make test`: 3 passing run(s), median 8 min 43 s, range 8 min 20 s to 10 min 40 s; over the " \
            "10-minute target in 1 of 3." in block
-    assert "6 steps: parity 113 s, lm-suite 102 s, falsify-parity 63 s, the other 3 20 s together" in block
+    assert "6 steps: parity 113 s, lm-suite 102 s, falsify-parity 63 s, qdg-parity 11 s, report 5 s, theory 4 s |" \
+        in block
     assert "- `make demo`: 1 passing run(s), median 6 min 49 s" in block
     doc = tmp_path / "b.md"
     doc.write_text(f"x\n{c.START}\n{c.END}\ny\n")

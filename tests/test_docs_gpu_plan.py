@@ -196,6 +196,9 @@ def test_the_h200_section_quotes_its_record(page):
     assert (f"The first α run measured on a GPU (an H200, 2026-12-04) took {p1['seconds'] + p2['seconds']} s of "
             "wall time in two calls") in page
     assert f"its sweep of {max(sp['counts'])} eigenvectors at 100k points took {sp['spectral_s']:.1f} s" in page
+    assert (f"its sweep of {max(sp['counts'])} eigenvectors at 100k synthetic points took {sp['spectral_s']:.1f} s "
+            f"after a kNN graph of {sp['knn_s']:.1f} s, and the 10k token gradients ran at {g['tokens_per_s']:.0f} "
+            f"tokens/s, so 100k tokens need about {round(100_000 / g['tokens_per_s'], -2):.0f} s of gradients") in qdg
     run = " ".join((ROOT / "docs" / "parity-run.md").read_text().split())
     assert f"took {p1['seconds'] + p2['seconds']} s of wall time in two chunks" in run
 

@@ -156,7 +156,7 @@ def test_diag_preconditioning_reads_the_task_code_of_the_input(parity_run, tmp_p
             cfg = ParityQDGConfig(run_dir=str(parity_run), n_samples=400, precondition=pre, n_boot=0,
                                   n_clusters=SOLVED, affinity_power=power)
             out[pre, power] = run_qdg_parity(cfg, tmp_path / f"{pre}{power}")
-    # at power 4 (the sharpened affinity of docs/qdg.md's null-control table) diag gives the tasks away untrained;
+    # at power 4 (the sharpened affinity of docs/qdg.md's history section) diag gives the tasks away untrained;
     # at the default power 1 it still reads several times more of the task code than raw gradients do
     assert out["none", 4]["ari_null"] < 0.2 and out["diag", 4]["ari_null"] > 0.8
     assert out["none", 1]["ari_null"] < 0.2 and out["diag", 1]["ari_null"] > 3 * max(out["none", 1]["ari_null"], 0.05)
