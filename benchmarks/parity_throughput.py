@@ -149,9 +149,10 @@ def main(argv=None):
         print(f"ratio batched / per-model: {b / s:.2f}x")
     record = {"device": name, "preset": args.preset, "widths": list(cfg.widths), "batch_size": cfg.batch_size,
               "tf32": cfg.tf32, "compile": cfg.compile, "kernel": cfg.kernel, "steps": args.steps + 3,
-              "ms_per_step": 1e3 * n_models / b}
+              "ms_per_step": 1e3 * n_models / b, "threads": torch.get_num_threads(), "batched_model_steps_per_s": b,
+              "batched_repeats": batched}
     if single:
-        record["ratio_batched_over_per_model"] = b / s
+        record.update(ratio_batched_over_per_model=b / s, per_model_model_steps_per_s=s, per_model_repeats=single)
     if args.compare_kernel:
         _, base = time_batched(cfg, device, args.steps, return_trainer=True)
         tf32_effect = 0.0

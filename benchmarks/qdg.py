@@ -166,6 +166,10 @@ def cmd_speed(a):
     print(f"ratio reference/quanta: {statistics.median(tr) / t_quanta:.1f}x")
     err = np.abs(Cr - Cq)
     print(f"similarity matrices: max |diff| {err.max():.2e} (quanta {'sketched, k=' + str(a.project) if a.project else 'exact'})")
+    record.update(block=a.block, reference_seconds=statistics.median(tr), reference_gradients=n_grads,
+                  ratio_reference_over_quanta=statistics.median(tr) / t_quanta, max_abs_diff=float(err.max()),
+                  threads=torch.get_num_threads())
+    _write_json(a.json, record)
 
 
 def cmd_error(a):
@@ -184,6 +188,8 @@ def cmd_error(a):
     print(f"shape={a.shape} context={a.context} tokens={len(targets)} exact gradients in "
           f"{time.perf_counter() - t0:.1f} s; exact cosines: mean |cos| {np.abs(ce).mean():.3f}, "
           f"max {ce.max():.3f}")
+    record = {"shape": a.shape, "context": a.context, "tokens": len(targets), "pairs": len(ce), "seeds": a.seeds,
+              "exact_mean_abs_cos": float(np.abs(ce).mean()), "rows": []}
     for k in [int(v) for v in a.k.split(",")]:
         errs = []
         for seed in range(a.seeds):
@@ -195,6 +201,9 @@ def cmd_error(a):
         print(f"k={k}: mean |err| {np.abs(e).mean():.4f}  rms {np.sqrt((e ** 2).mean()):.4f}  "
               f"p99 |err| {np.percentile(np.abs(e), 99):.4f}  max |err| {np.abs(e).max():.4f}  "
               f"(1/sqrt(k) = {1 / np.sqrt(k):.4f}; {a.seeds} seeds x {len(ce)} pairs)")
+        record["rows"].append({"k": k, "mean_abs": float(np.abs(e).mean()), "rms": float(np.sqrt((e ** 2).mean())),
+                               "p99": float(np.percentile(np.abs(e), 99)), "max": float(np.abs(e).max())})
+    _write_json(a.json, record)
 
 
 def planted_gradients(n: int, dim: int, n_clusters: int, *, exponent: float, within_cos: float, seed: int = 0):
@@ -358,8 +367,7 @@ def main(argv=None):
         s.add_argument("--batch-size", type=int, default=8)
         s.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
         s.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-        if name != "error":
-            s.add_argument("--json", default=None, help="also write the figures to this JSON file")
+        s.add_argument("--json", default=None, help="also write the figures to this JSON file")
         if name == "speed":
             s.add_argument("--block", type=int, default=15, help="reference block size")
             s.add_argument("--project", type=int, default=0, help="quanta sketch dimension (0: exact)")

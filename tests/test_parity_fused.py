@@ -184,6 +184,11 @@ def test_compile_ahead_for_hopper_and_a_gpu_too_small(monkeypatch):
     assert all(r["fits"] and 0 < r["shared_bytes"] <= 227 * 1024 for r in rows), rows
     assert {r["n_pad"] for r in rows} == {128} and rows[0]["m_pad"] == 32 and rows[0]["prec"] == "tf32"
     assert {r["ctrl"] for r in rows} == {"segments"}  # the default; fused_aot.py --fused-ctrls compiles both
+    # the forward kernel's shared memory as the page and resolve_kernel's docstring quote it
+    kb = round(rows[0]["shared_bytes"] / 1024)
+    page = " ".join((Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md").read_text().split())
+    assert f"the forward kernel's {kb} KB of shared memory allows one block per multiprocessor" in page
+    assert f"the forward kernel takes about {kb} KB at n = 100" in " ".join(fused.resolve_kernel.__doc__.split())
     small = compile_ahead(cfg, arch=86, splits=())
     assert not small[0]["fits"] and small[0]["shared_limit"] == 99 * 1024
     with pytest.raises(QuantaError, match="arch must be one of"):
