@@ -48,7 +48,7 @@ PRESETS: dict[str, tuple[str, dict]] = {
              eval_batch=20000, checkpoint_every=5000),
     ),
     "cpu-small": (
-        "CPU parameter sweep (about 2 minutes on 2 cores): 10 widths 4..128; 286 tasks (every 3-subset of 13 "
+        "CPU parameter sweep (about a minute on 2 cores; docs/data/parity_cpu_small.json): 10 widths 4..128; 286 tasks (every 3-subset of 13 "
         "data bits), α 0.4, 12000 online steps of batch 1000.",
         dict(n_tasks=286, n=13, k=3, alphas=[0.4], widths=[4, 6, 8, 12, 18, 26, 38, 56, 84, 128], data_sizes=[0],
              batch_size=1000, steps=12000, lr=1e-2, n_evals=20, n_test_per_task=100, eval_batch=20000,
