@@ -354,10 +354,11 @@ if ! want e2e; then
   echo; echo "=== e2e: not in GPU_STEPS=$GPU_STEPS"
 elif [ "$DRY" = 1 ]; then
   step qdg-e2e "$E2E_S" "$TMPD/e2e.json" $PY benchmarks/qdg_e2e.py run --shape small --context 32 --n-tokens 300 \
-    --max-docs 40 --vocab 512 --dense-max 100 --device cpu --threads 1 --json "$TMPD/e2e.json"
+    --max-docs 40 --vocab 512 --dense-max 100 --counts 6,12 --n-clusters 12 --device cpu --threads 1 \
+    --json "$TMPD/e2e.json"
 else
   step qdg-e2e "$E2E_S" "$TMPD/e2e.json" $PY benchmarks/qdg_e2e.py run --shape pythia-70m --context 1024 \
-    --n-tokens 100000 --max-docs 300 --device cuda --json "$TMPD/e2e.json"
+    --n-tokens 100000 --max-docs 300 --counts 50,100,200,300 --n-clusters 300 --device cuda --json "$TMPD/e2e.json"
 fi
 
 # ---- pack: at most 8 files under $OUT, each within 16 MiB, 64 MiB together

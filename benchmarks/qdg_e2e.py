@@ -10,9 +10,9 @@ A random network predicts every token with a loss near log(vocabulary), so the l
 (``--threshold``, default 1e6 nats): every prediction is a candidate except the induction tokens, which are still
 dropped. The run measures time and memory; its clusters mean nothing. Usage::
 
-    python benchmarks/qdg_e2e.py count --context 1024 --max-docs 600          # CPU: are there 100k candidates?
-    python benchmarks/qdg_e2e.py run --shape pythia-70m --context 1024 --n-tokens 100000 --max-docs 600 \\
-        --device cuda --json e2e.json                                         # GPU target: <= 600 s end to end
+    python benchmarks/qdg_e2e.py count --context 1024 --max-docs 300          # CPU: are there 100k candidates?
+    python benchmarks/qdg_e2e.py run --shape pythia-70m --context 1024 --n-tokens 100000 --max-docs 300 \\
+        --counts 50,100,200,300 --n-clusters 300 --device cuda --json e2e.json   # GPU target: <= 600 s end to end
     python benchmarks/qdg_e2e.py run --shape small --context 32 --n-tokens 300 --max-docs 40 --vocab 512 \\
         --dense-max 100 --device cpu                                          # the CPU dry run (seconds)
 
@@ -118,7 +118,8 @@ def cmd_run(a) -> None:
           f"parameters) saved in {setup:.1f} s (not timed below)", flush=True)
     cfg = QDGConfig(model=str(model_dir), corpus=a.corpus, max_docs=a.max_docs, context_length=a.context,
                     threshold=a.threshold, n_tokens=a.n_tokens, project=a.project or None, dense_max=a.dense_max,
-                    batch_size=a.batch_size, seed=a.seed)
+                    counts=tuple(int(k) for k in a.counts.split(",")) if a.counts else None,
+                    n_clusters=a.n_clusters, batch_size=a.batch_size, seed=a.seed)
     device = torch.device(a.device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -187,6 +188,10 @@ def main(argv=None) -> None:
             s.add_argument("--threshold", type=float, default=1e6, help="nats (above a random model's losses)")
             s.add_argument("--project", type=int, default=8192, help="sketch dimension (0: exact)")
             s.add_argument("--dense-max", type=int, default=20000)
+            s.add_argument("--counts", default=None, metavar="K1,K2,...",
+                           help="cluster counts of the sweep (default: quanta's grid, up to 1,500 at 100k tokens)")
+            s.add_argument("--n-clusters", type=int, default=None, help="the headline count (default n_tokens/25, "
+                                                                         "at most 400)")
             s.add_argument("--batch-size", type=int, default=8)
             s.add_argument("--device", default="cuda" if _cuda() else "cpu")
             s.add_argument("--threads", type=int, default=None)

@@ -153,6 +153,7 @@ def test_qdg_end_to_end_runs_in_a_call_of_its_own_and_is_recorded(tmp_path):
     assert e2e["rc"] == 0, e2e
     r = e2e["result"]
     assert r["n_tokens"] == 300 and r["n_candidates"] >= 300 and r["graph"] == "knn" and r["eigen_solver"]
+    assert r["counts"] == [6, 12] and r["n_clusters"] == 12  # the sweep asked for, as the GPU call asks for its own
     assert {"losses", "gradients", "similarity", "spectral"} <= set(r["timings_s"]) and r["seconds"] > 0
     assert sum(r["timings_s"].values()) <= r["seconds"] and r["setup_seconds"] > 0
 
