@@ -16,6 +16,8 @@ dropped. The run measures time and memory; its clusters mean nothing. Usage::
     python benchmarks/qdg_e2e.py run --shape small --context 32 --n-tokens 300 --max-docs 40 --vocab 512 \\
         --dense-max 100 --device cpu                                          # the CPU dry run (seconds)
 
+``chunks DIR`` writes a corpus of many short documents cut from the stdlib (a CPU check at many tokens needs a
+short context, and the stdlib has only about 730 files): docs/data/qdg_e2e_cpu.json is such a run at 30k tokens.
 ``count`` tokenizes the documents as the run will (one window of ``--context`` tokens per document) and counts the
 candidates left once the induction tokens are dropped, without a model, so that ``--max-docs`` can be chosen on the
 CPU. ``run`` prints one line per stage and writes the figures with ``--json``: ``seconds`` (the run, end to end),
@@ -87,6 +89,30 @@ def build_model_dir(path: Path, shape: str, context: int, tok, seed: int = 0) ->
     model.save_pretrained(path)
     tok.save_pretrained(path)
     return sum(p.numel() for p in model.parameters())
+
+
+def cmd_chunks(a) -> None:
+    """Cut the stdlib's .py files (sorted by path) into documents of ``--chars`` characters (those of at least
+    ``--min-chars``), up to ``--n`` of them, into the folder ``a.out``: a corpus of many short documents, for a
+    CPU check at many tokens with a short context."""
+    from quanta.lm.corpus import stdlib_root
+
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for f in sorted(p for p in stdlib_root().rglob("*.py") if "site-packages" not in p.parts):
+        try:
+            text = f.read_text()
+        except (OSError, UnicodeDecodeError):
+            continue
+        for i in range(0, len(text), a.chars):
+            piece = text[i:i + a.chars]
+            if len(piece) >= a.min_chars:
+                (out / f"c{n:06d}.txt").write_text(piece)
+                n += 1
+        if n >= a.n:
+            break
+    print(f"{n} documents in {out}")
 
 
 def cmd_count(a) -> None:
@@ -175,6 +201,11 @@ def _write_json(path, record) -> None:
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("chunks")
+    c.add_argument("out")
+    c.add_argument("--n", type=int, default=6000)
+    c.add_argument("--chars", type=int, default=1500)
+    c.add_argument("--min-chars", type=int, default=600)
     for name in ("count", "run"):
         s = sub.add_parser(name)
         s.add_argument("--corpus", default="stdlib", help="corpus spec (quanta.lm.corpus.load_corpus)")
@@ -199,7 +230,7 @@ def main(argv=None) -> None:
             s.add_argument("--work", default=None, help="keep the model and the run directory here")
             s.add_argument("--keep", action="store_true", help="keep the temporary work folder (printed)")
     a = p.parse_args(argv)
-    (cmd_count if a.cmd == "count" else cmd_run)(a)
+    {"chunks": cmd_chunks, "count": cmd_count, "run": cmd_run}[a.cmd](a)
 
 
 def _cuda() -> bool:

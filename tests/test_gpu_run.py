@@ -170,6 +170,17 @@ def test_qdg_end_to_end_runs_in_a_call_of_its_own_and_is_recorded(tmp_path):
     assert "interrupted after 551 s (stages done: losses 4 s, gradients 520 s)" in doc.read_text()
 
 
+def test_the_cpu_check_of_step_4_is_its_record():
+    """docs/benchmarks.md's sentence on qdg_e2e.py at 30k tokens on the CPU quotes docs/data/qdg_e2e_cpu.json."""
+    r = json.loads((ROOT / "docs" / "data" / "qdg_e2e_cpu.json").read_text())
+    t = r["timings_s"]
+    page = " ".join((ROOT / "docs" / "benchmarks.md").read_text().split())
+    assert r["n_tokens"] == 30000 and r["graph"] == "knn" and r["counts"] == [50, 100, 200, 300]
+    assert (f"{r['seconds']:.0f} s end to end, of which gradients {t['gradients']:.0f} s, the kNN graph "
+            f"{t['similarity']:.0f} s and the spectral step {t['spectral']:.0f} s; the rest (losses, Zipf fits, contexts, "
+            f"figures) {r['seconds'] - t['gradients'] - t['similarity'] - t['spectral']:.0f} s") in page
+
+
 def test_gpu_record_refuses_bad_input_in_one_line(tmp_path, capsys):
     """A missing or foreign results file, or a date that is not YYYY-MM-DD: one line, exit 2, nothing written."""
     rec = load_benchmark("gpu_record")
