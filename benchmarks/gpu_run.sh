@@ -12,8 +12,9 @@
 #      of tiles (benchmarks/fused_tiles.py; dry run: a few tiles under the interpreter)
 #   1. the parity reproductions: the runs of PARITY_QUEUE in order, in one shared   PARITY_S   (what the other
 #      steps' limits leave: 45 s beside all of them, 500 s alone)
-#      budget; a finished run is skipped, an unfinished one resumed (carried in
-#      by .gpu-carry); the run the budget cuts short pauses itself with a checkpoint
+#      budget; a finished run is skipped (carried in by .gpu-carry, or recorded as
+#      finished in DONE_RECORD, docs/data/reproduction.json), an unfinished one resumed
+#      (carried in by .gpu-carry); the run the budget cuts short pauses itself with a checkpoint
 #      (quanta parity run --max-seconds) and continues in the next call.
 #      The Fig. 10 α sweep runs one α at a time (alpha-sweep-aA: preset
 #      paper-alpha-sweep with alphas=[A]), so that each run's checkpoint (~40 MB)
@@ -88,6 +89,9 @@ else
 alpha-sweep-a0.6 alpha-sweep-a0.3 alpha-sweep-a0.5 alpha-sweep-a0.7 fig2-data}
 fi
 if [ "$DRY" = 1 ]; then CARRY=${CARRY:-}; else CARRY=${CARRY:-.gpu-carry}; fi  # the dry run carries only if told
+# runs that docs/data/reproduction.json records as finished are skipped even when nothing was carried: a run's
+# folder does not outlive the session that unpacked it (runs/ is not committed), and its record is what stands
+if [ "$DRY" = 1 ]; then DONE_RECORD=${DONE_RECORD:-}; else DONE_RECORD=${DONE_RECORD:-docs/data/reproduction.json}; fi
 PY=${PYTHON:-python3}
 mkdir -p "$OUT" "$RUNS"
 # manifests and unfinished runs' checkpoints (gpu_pack.py carry); a run already here (a warm machine's earlier call
@@ -252,6 +256,14 @@ chunk() {
       fig2-data) extra="$extra --set data_sizes=[100,400] --set widths=[16] --set eval_every=10 --set patience=1" ;;
     esac
     preset=cpu-tiny
+  fi
+  if [ ! -f "$dir/manifest.json" ] && [ -n "$DONE_RECORD" ] && [ -f "$DONE_RECORD" ] && $PY - "$DONE_RECORD" "$name" <<'PY'
+import json, sys
+st = json.load(open(sys.argv[1])).get("runs", {}).get(sys.argv[2], {})
+sys.exit(0 if st.get("status") == "complete" else 1)
+PY
+  then
+    echo; echo "=== parity-$name: finished in an earlier call ($DONE_RECORD records it), skipped"; return
   fi
   if [ -f "$dir/manifest.json" ]; then  # resumed with its own settings (--resume refuses others)
     local status

@@ -240,8 +240,23 @@ def run_dirs(runs_dir: Path) -> list[tuple[str, str]]:
     return pairs + [(RUNS[2], name) for name in whole + sweep]
 
 
-def build_record(runs_dir: Path, *, device: str | None, date: str | None, n_boot: int = 200) -> tuple[dict, dict]:
-    """The record of the runs under ``runs_dir`` and ``{folder: ParityAnalysis}`` of the finished ones."""
+def page_order(name: str) -> tuple:
+    """Where a run folder goes on the page: fig2-params, fig2-data, the whole α sweep, then its runs by α."""
+    if name.startswith(RUNS[2] + "-a"):
+        try:
+            return (3, float(name[len(RUNS[2] + "-a"):]), name)
+        except ValueError:
+            return (3, math.inf, name)
+    return (RUNS.index(name) if name in RUNS else 4, 0.0, name)
+
+
+def build_record(runs_dir: Path, *, device: str | None, date: str | None, n_boot: int = 200,
+                 previous: dict | None = None) -> tuple[dict, dict]:
+    """The record of the runs under ``runs_dir`` and ``{folder: ParityAnalysis}`` of the finished ones. A run that
+    ``previous`` (the committed record) holds as finished and ``runs_dir`` lacks keeps its status and rows from it,
+    marked ``kept_from`` with that record's date: runs/ is not committed, so a later session has only the runs of
+    its own calls, and gpu_run.sh does not run a recorded one again. A paused run that ``runs_dir`` lacks is not
+    kept: without its checkpoint it starts over."""
     record = {"date": date, "device": device, "runs": {}, "rows": [], "reference_rows": []}
     analyses = {}
     for run, name in run_dirs(runs_dir):
@@ -256,6 +271,16 @@ def build_record(runs_dir: Path, *, device: str | None, date: str | None, n_boot
             record["rows"] += [{"run": run, "dir": name, **r} for r in rows]
             record["reference_rows"] += [{"run": run, "dir": name, **r} for r in ref]
             st["notes"] = list(analyses[name].notes)  # the analysis's own caveats (a fit's bias, a sweep missing)
+    for name, st in (previous or {}).get("runs", {}).items():
+        if st.get("status") == "complete" and record["runs"].get(name, {"status": "absent"})["status"] == "absent":
+            record["runs"][name] = {**st, "kept_from": st.get("kept_from") or (st.get("ended_at") or "")[:10]
+                                           or previous.get("date")}
+            record["rows"] += [r for r in previous.get("rows", []) if r["dir"] == name]
+            record["reference_rows"] += [r for r in previous.get("reference_rows", []) if r["dir"] == name]
+    if any(n.startswith(RUNS[2] + "-a") for n in record["runs"]) and record["runs"].get(RUNS[2]) == {
+            "status": "absent"}:
+        del record["runs"][RUNS[2]]  # the sweep is there as runs of one α each (run_dirs' rule)
+    record["runs"] = {n: record["runs"][n] for n in sorted(record["runs"], key=page_order)}
     from quanta.parity.presets import preset_config
 
     started = {a for name, st in record["runs"].items() if name.startswith(RUNS[2]) and st["status"] != "absent"
@@ -299,8 +324,9 @@ def render(record: dict) -> str:
             continue
         ds = st.get("data_sizes") or []
         flags = " / ".join(_text(st.get(k)) for k in ("tf32", "compile", "kernel"))
+        kept = f" (run of {st['kept_from']}, kept from its record)" if st.get("kept_from") else ""
         lines.append(
-            f"| {name} | {st['status']} | {_num(st['steps_done'], '{:,}')} of {_num(st['steps'], '{:,}')} | "
+            f"| {name} | {st['status']}{kept} | {_num(st['steps_done'], '{:,}')} of {_num(st['steps'], '{:,}')} | "
             f"{', '.join(str(a) for a in st['alphas'] or []) or '–'} | "
             f"{len(st['seeds']) if st['seeds'] else '–'} | "
             f"{st['n_widths']} | {len([d for d in ds if d]) or 'online'} | {flags} | {_text(st['device'])} | "
@@ -475,12 +501,15 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("runs", nargs="?", default="runs/gpu", help="the folder holding fig2-params, fig2-data, ...")
     ap.add_argument("--device", default=None, help="the GPU the runs ran on (default: from their manifests)")
-    ap.add_argument("--date", default=None, help="the date of the runs (default: the latest end among them)")
+    ap.add_argument("--date", default=None, help="the date of the runs (default: the day of their ends, first to last)")
     ap.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples of the count fits")
     ap.add_argument("--doc", default=str(DOC))
     ap.add_argument("--record", default=str(RECORD))
     ap.add_argument("--img", default=str(IMG))
     ap.add_argument("--check", action="store_true", help="only re-render the page from the record and compare")
+    ap.add_argument("--replace", action="store_true",
+                    help="build the record from RUNS alone (default: finished runs of the existing record that RUNS "
+                         "lacks are kept, with their rows)")
     args = ap.parse_args(argv)
     doc, record_path = Path(args.doc), Path(args.record)
     if args.check:
@@ -492,16 +521,24 @@ def main(argv=None) -> int:
         print(f"{runs} is not a folder: unpack the GPU call's parity.tar.part* first "
               "(cat FILES_AT/parity.tar.part* | tar xf -)")
         return 2
-    record, analyses = build_record(runs, device=args.device, date=args.date, n_boot=args.n_boot)
+    previous = None
+    if not args.replace and record_path.exists():
+        try:
+            previous = json.loads(record_path.read_text())
+        except (OSError, ValueError) as e:
+            print(f"{record_path} cannot be read ({e}): mend it, or pass --replace to build the record from {runs} alone")
+            return 2
+    record, analyses = build_record(runs, device=args.device, date=args.date, n_boot=args.n_boot, previous=previous)
     done = [st for st in record["runs"].values() if st["status"] != "absent"]
-    if not done:
+    if not [st for st in done if not st.get("kept_from")]:
         print(f"{runs} holds none of {', '.join(RUNS)}")
         return 2
     if record["device"] is None:
-        record["device"] = next((st["device"] for st in done if st.get("device")), None)
+        devices = list(dict.fromkeys(st["device"] for st in done if st.get("device")))
+        record["device"] = " and ".join(devices) or None
     if record["date"] is None:
-        ends = sorted(st["ended_at"] for st in done if st.get("ended_at"))
-        record["date"] = ends[-1][:10] if ends else None
+        ends = sorted(st["ended_at"][:10] for st in done if st.get("ended_at"))
+        record["date"] = (ends[0] if ends[0] == ends[-1] else f"{ends[0]} to {ends[-1]}") if ends else None
     write(record, analyses, doc, record_path, Path(args.img))
     print(f"wrote {doc}, {record_path}; {len(record['rows'])} exponent rows from "
           f"{sum(st['status'] == 'complete' for st in done)} finished run(s)")

@@ -362,3 +362,25 @@ def test_what_comes_back_stays_within_64_mib_with_the_log(tmp_path, monkeypatch,
     assert gp.main(["room", str(out), str(runs), "something-else"]) == 2
     monkeypatch.setattr(gp, "BACK_MAX", 40 * gp.MIB)
     assert gp.main(["room", str(out), str(runs), "alpha-sweep-a0.8"]) == 3
+
+
+def test_a_run_the_record_holds_as_finished_is_not_run_again(tmp_path):
+    """runs/ is not committed, so a later session has no folder of a run an earlier lease finished; the queue reads
+    docs/data/reproduction.json (DONE_RECORD) and skips such a run instead of spending GPU minutes on it again. A run
+    the record holds as paused is not skipped (its checkpoint is what resumes it)."""
+    record = tmp_path / "reproduction.json"
+    record.write_text(json.dumps({"runs": {"alpha-sweep-a0.4": {"status": "complete"},
+                                           "fig2-params": {"status": "paused", "steps_done": 10}}}))
+    res = _dry_call(tmp_path / "out", GPU_STEPS="parity", PARITY_QUEUE="alpha-sweep-a0.4 fig2-params",
+                    DONE_RECORD=str(record), PARITY_MAX_S="0")
+    steps = {s["step"]: s for s in res["steps"]}
+    assert "parity-alpha-sweep-a0.4" not in steps and "parity-fig2-params" in steps
+    log = (tmp_path / "out" / "gpu_run.log").read_text()
+    assert f"=== parity-alpha-sweep-a0.4: finished in an earlier call ({record} records it), skipped" in log
+    # on the GPU the record read is the committed one, and the runs it holds as finished are names of the queue
+    script = (ROOT / "benchmarks" / "gpu_run.sh").read_text()
+    assert "DONE_RECORD=${DONE_RECORD:-docs/data/reproduction.json}" in script
+    queue = script.split("PARITY_QUEUE=${PARITY_QUEUE:-alpha-sweep-a0.4 alpha-sweep-a0.1")[1].split("}")[0]
+    done = [n for n, st in json.loads((ROOT / "docs/data/reproduction.json").read_text())["runs"].items()
+            if st["status"] == "complete"]
+    assert done and all(n == "alpha-sweep-a0.4" or n in queue.split() for n in done)

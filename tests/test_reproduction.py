@@ -108,6 +108,44 @@ def test_the_alpha_sweep_as_runs_of_one_alpha_each(repro, tmp_path):
     assert "Not started yet: the α sweep's runs at α = 0.1, 0.3, 0.5, 0.7." in page
 
 
+def test_a_later_session_keeps_the_runs_an_earlier_one_finished(repro, tmp_path):
+    """runs/ is not committed: a later session unpacks only its own calls' runs. The record it writes keeps the
+    finished runs of the committed record that its folder lacks (rows, figures, marked with their day), drops a
+    paused one (its checkpoint is gone, it starts over), and reads the target and trend over both; --replace builds
+    from the folder alone; a folder with nothing of its own is refused."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    make_parity_run(first / "alpha-sweep-a0.4", alphas=(0.4,), Ds=[], seeds=(0, 1), n_tasks=120)
+    make_parity_run(first / "alpha-sweep-a0.1", alphas=(0.1,), Ds=[], n_tasks=120, complete=False)
+    doc, rec, img = tmp_path / "reproduction.md", tmp_path / "reproduction.json", tmp_path / "img"
+    paths = ["--doc", str(doc), "--record", str(rec), "--img", str(img), "--n-boot", "20"]
+    assert repro.main([str(first), *paths]) == 0
+    one = json.loads(rec.read_text())
+    assert one["runs"]["alpha-sweep-a0.1"]["status"] != "complete" and "alpha-sweep" not in one["runs"]
+    make_parity_run(second / "alpha-sweep-a0.2", alphas=(0.2,), Ds=[], seeds=(0, 1), n_tasks=120)
+    make_parity_run(second / "alpha-sweep-a0.8", alphas=(0.8,), Ds=[], seeds=(0, 1), n_tasks=120)
+    assert repro.main([str(second), *paths]) == 0
+    two = json.loads(rec.read_text())
+    assert list(two["runs"]) == ["fig2-params", "fig2-data", "alpha-sweep-a0.2", "alpha-sweep-a0.4",
+                                 "alpha-sweep-a0.8"]
+    kept = two["runs"]["alpha-sweep-a0.4"]
+    assert kept["kept_from"] == one["runs"]["alpha-sweep-a0.4"]["ended_at"][:10]
+    assert {k: v for k, v in kept.items() if k != "kept_from"} == one["runs"]["alpha-sweep-a0.4"]
+    assert [r for r in two["rows"] if r["dir"] == "alpha-sweep-a0.4"] == [
+        r for r in one["rows"] if r["dir"] == "alpha-sweep-a0.4"]
+    assert [r for r in two["reference_rows"] if r["dir"] == "alpha-sweep-a0.4"] == [
+        r for r in one["reference_rows"] if r["dir"] == "alpha-sweep-a0.4"]
+    assert two["target"]["alpha_N_at_0.4"] == one["target"]["alpha_N_at_0.4"]
+    assert two["target"]["alpha_N_trend"]["n_alphas"] == 3 and 0.1 in two["sweep_alphas_not_started"]
+    page = doc.read_text()
+    assert f"| alpha-sweep-a0.4 | complete (run of {kept['kept_from']}, kept from its record) |" in page
+    for fig in ["reproduction_alpha_sweep_a0_4", *kept["task_figures"]]:  # the kept run's figures stay on the page
+        assert f"](img/{fig}.png)" in page and (img / f"{fig}.png").exists()
+    assert repro.main([str(second), *paths, "--replace"]) == 0
+    assert "alpha-sweep-a0.4" not in json.loads(rec.read_text())["runs"]
+    (tmp_path / "empty").mkdir()
+    assert repro.main([str(tmp_path / "empty"), *paths]) == 2
+
+
 def test_a_page_before_any_run_has_finished(repro, tmp_path):
     runs = tmp_path / "runs"
     make_parity_run(runs / "fig2-params", alphas=(0.4,), Ds=[], n_tasks=60, complete=False)
