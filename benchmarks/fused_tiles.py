@@ -11,7 +11,13 @@ call of this script measures:
 * the fused step for every tile of ``--tiles`` (``BxHxW`` or ``BxHxWsS``: block_b × block_h, num_warps, and
   optionally num_stages): ms per step, the forward and backward kernels' device time, the rest of the step, and
   each tile's gradients on one batch against the plain path's (max |difference| over max |gradient|, per
-  parameter); a tile whose kernels do not fit the GPU's shared memory is recorded as such.
+  parameter); a tile whose kernels do not fit the GPU's shared memory is recorded as such;
+* then the plain step's own levers, each on its own (``--levers``, after the tiles): ``bf16`` (autocast, which
+  changes the numerics), ``adamw-fused`` (one fused optimizer kernel instead of a loop over tensors),
+  ``cuda-graphs`` (``torch.compile(mode="reduce-overhead")``: the compiled forward and backward replayed as CUDA
+  graphs, the optimizer left outside) and ``no-compile`` (what compilation buys): ms per step and the speed-up
+  over the plain step, and how far each moves the weights from an uncompiled plain trainer after a few steps on
+  the same batches, beside how far the plain (compiled) step itself moves them, the yardstick.
 
     python benchmarks/fused_tiles.py --device cuda --preset paper-fig2-params --set tf32=true --json tiles.json
     # on the CPU, under Triton's interpreter (no timing worth reading; the gradients are the check):
@@ -47,6 +53,8 @@ from quanta.parity.train import SweepTrainer
 GRID = ("64x64x8,64x64x8s1,64x64x8s2,64x32x4,32x64x4,64x64x4,64x64x4s1,128x64x8,128x64x8s1,128x128x8s1,"
         "32x32x4")
 _TILE = re.compile(r"(\d+)x(\d+)x(\d+)(?:s(\d+))?")
+#: The plain step's levers tried after the tiles, cheapest to compile first (see the module's doc).
+LEVERS = ("adamw-fused", "bf16", "no-compile", "cuda-graphs")
 
 
 def parse_tiles(text: str) -> list[dict]:
@@ -140,10 +148,88 @@ def _kernel_ms(times: dict[str, float], name: str) -> tuple[float | None, list[s
     return (sum(times[k] for k in hits) if hits else None), hits
 
 
+def parse_levers(text: str) -> list[str]:
+    """``"bf16,cuda-graphs"`` -> ``["bf16", "cuda-graphs"]`` (each one of :data:`LEVERS`); ``""`` -> none."""
+    out = [t.strip() for t in text.split(",") if t.strip()]
+    bad = [t for t in out if t not in LEVERS]
+    if bad:
+        raise QuantaError(f"unknown lever {bad[0]!r}: the levers are {', '.join(LEVERS)}",
+                          f"e.g. --levers {','.join(LEVERS)} (or --levers '' for none)")
+    return out
+
+
+def lever_trainer(cfg, device, lever: str | None) -> SweepTrainer:
+    """A fresh plain-step trainer (``kernel=torch``) with ``lever`` applied (None: the plain step as configured)."""
+    c = dataclasses.replace(cfg, kernel="torch")
+    if lever == "bf16":
+        c = dataclasses.replace(c, bf16=True)
+    elif lever in ("no-compile", "cuda-graphs"):
+        c = dataclasses.replace(c, compile=False)
+    tr = SweepTrainer(c, device=device)
+    if lever == "cuda-graphs":
+        tr._forward = torch.compile(tr.model, mode="reduce-overhead")
+    elif lever == "adamw-fused":
+        g = tr.opt.param_groups[0]
+        tr.opt = torch.optim.AdamW(tr.model.parameters(), lr=g["lr"], betas=g["betas"], eps=g["eps"],
+                                   weight_decay=g["weight_decay"], fused=True)
+    return tr
+
+
+def weight_gap(trainer, reference: dict[str, torch.Tensor]) -> float:
+    """max |w − reference w| / max |reference w| over every parameter."""
+    num = max(float((p.detach() - reference[k]).abs().max()) for k, p in trainer.model.named_parameters())
+    den = max(float(w.abs().max()) for w in reference.values())
+    return num / (den if den > 0 else 1.0)
+
+
+def run_levers(cfg, device, levers: list[str], base: float, record: dict, *, steps: int, repeats: int,
+               gap_steps: int = 5, save=None) -> None:
+    """Each lever's row in ``record["levers"]`` (see the module's doc), saved after each; a lever that fails is
+    recorded with its error and the rest go on (unless the device is left unusable)."""
+    save = save or (lambda record: None)
+    ref = SweepTrainer(dataclasses.replace(cfg, kernel="torch", compile=False), device=device)
+    for _ in range(gap_steps):
+        ref.train_step()
+    reference = {k: p.detach().clone() for k, p in ref.model.named_parameters()}
+    del ref
+    plain = lever_trainer(cfg, device, None)
+    for _ in range(gap_steps):
+        plain.train_step()
+    record["lever_yardstick"] = {"gap_steps": gap_steps, "plain_weight_gap": weight_gap(plain, reference)}
+    del plain
+    record["levers"] = []
+    for lever in levers:
+        row = {"lever": lever}
+        try:
+            tr = lever_trainer(cfg, device, lever)
+            for _ in range(gap_steps):  # compiles on the first steps too
+                tr.train_step()
+            row["weight_gap"] = weight_gap(tr, reference)
+            tr.train_step()
+            row["ms_per_step"] = ms_per_step(tr, device, steps, repeats)
+            row["speedup"] = base / row["ms_per_step"]
+            row["ran"] = True
+            print(f"lever {lever:>12}: {row['ms_per_step']:.3f} ms per step ({row['speedup']:.2f}x plain); weights "
+                  f"{row['weight_gap']:.1e} from the uncompiled plain path after {gap_steps} steps (the plain step: "
+                  f"{record['lever_yardstick']['plain_weight_gap']:.1e})")
+            del tr
+        except Exception as exc:  # noqa: BLE001 - a compile failure or an unsupported option: recorded
+            row.update(ran=False, error=f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+            print(f"lever {lever:>12}: failed ({row['error']})")
+            if not _device_usable(device):
+                record["levers"].append(row)
+                record["levers_stopped"] = f"the device is unusable after lever {lever}; the rest were not run"
+                print(record["levers_stopped"])
+                save(record)
+                return
+        record["levers"].append(row)
+        save(record)
+
+
 def run(cfg, device, tiles: list[dict], *, steps: int, repeats: int, profile_steps: int, top: int,
-        save=None) -> dict:
-    """The record (see the module's doc). ``save(record)``, if given, is called after the plain step and after each
-    tile, so that a call cut short by its time limit keeps what it measured."""
+        save=None, levers: list[str] = ()) -> dict:
+    """The record (see the module's doc). ``save(record)``, if given, is called after the plain step, after each
+    tile and after each lever, so that a call cut short by its time limit keeps what it measured."""
     from quanta.parity.fused import FusedStep
 
     save = save or (lambda record: None)
@@ -211,6 +297,9 @@ def run(cfg, device, tiles: list[dict], *, steps: int, repeats: int, profile_ste
         best = record["best"]
         print(f"fastest fused tile {best['tile']}: {best['ms_per_step']:.3f} ms, {best['speedup']:.2f}x plain "
               f"(fastest forward {best['best_fwd']}, backward {best['best_bwd']})")
+    del fused
+    if levers and not record.get("stopped"):
+        run_levers(cfg, device, list(levers), base, record, steps=steps, repeats=repeats, save=save)
     return record
 
 
@@ -245,6 +334,8 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--profile-steps", type=int, default=5, help="steps under the profiler")
     ap.add_argument("--top", type=int, default=12, help="the plain step's kernels listed")
+    ap.add_argument("--levers", default=",".join(LEVERS),
+                    help=f"the plain step's levers timed after the tiles (default {','.join(LEVERS)}; '' for none)")
     ap.add_argument("--json", default=None, help="write the record here")
     args = ap.parse_args(argv)
     try:
@@ -253,6 +344,7 @@ def main(argv=None) -> int:
                 raise QuantaError(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}",
                                   f"e.g. --{flag.replace('_', '-')} 5")
         tiles = parse_tiles(args.tiles)
+        levers = parse_levers(args.levers)
         cfg = preset_config(args.preset, parse_overrides(args.overrides))
         device = torch.device(args.device)
         if device.type == "cuda" and not torch.cuda.is_available():
@@ -270,7 +362,7 @@ def main(argv=None) -> int:
             atomic_write_json(args.json, record)
 
     run(cfg, device, tiles, steps=args.steps, repeats=args.repeats, profile_steps=args.profile_steps, top=args.top,
-        save=save)
+        save=save, levers=levers)
     return 0
 
 

@@ -92,6 +92,16 @@ def cells(e: dict) -> list[str]:
         if r.get("best"):
             b = r["best"]
             kernel += f", fastest {b['tile']}: {b['ms_per_step']:.3f} ms (**{b['speedup']:.2f}×**)"
+        if r.get("levers"):
+            yard = r.get("lever_yardstick", {})
+            kernel += "; the plain step's levers: " + ", ".join(
+                f"{lv['lever']} {lv['ms_per_step']:.3f} ms (**{lv['speedup']:.2f}×**, weights {_e(lv['weight_gap'])}"
+                f" apart)" if lv.get("ran") else f"{lv['lever']} failed ({lv['error'][:60]})" for lv in r["levers"])
+            if yard:
+                kernel += (f" (after {yard['gap_steps']} steps, against the uncompiled plain path; the plain step "
+                           f"itself: {_e(yard['plain_weight_gap'])})")
+            if r.get("levers_stopped"):
+                kernel += f"; {r['levers_stopped']}"
     elif ti is not None:
         kernel += f"; tiles: {_outcome(ti)}"
     kernel = kernel.replace("|", "/")  # a cell of the page's table

@@ -8,8 +8,10 @@
 # Order and time slices (seconds; each is a hard `timeout`, override by environment):
 #   0. env + the fused parity step (both variants) against the plain one, Fig. 2  KERNEL_S   (75)
 #      (dry run: also the kernels compiled for sm_90 at step 1's shapes, benchmarks/fused_aot.py)
-#   0b. where the step's time goes: the plain step's kernels, and the fused step over a grid   TILES_S    (90)
-#      of tiles (benchmarks/fused_tiles.py; dry run: a few tiles under the interpreter)
+#   0b. where the step's time goes: the plain step's kernels, the fused step over a grid       TILES_S    (90)
+#      of tiles, then the plain step's levers: fused AdamW, bf16, no compile, CUDA graphs
+#      (benchmarks/fused_tiles.py, each kept as it finishes; dry run: a few tiles under the
+#      interpreter). Alone in a call, give it more: GPU_STEPS=tiles TILES_S=S TOTAL_S=S+30
 #   1. the parity reproductions: the runs of PARITY_QUEUE in order, in one shared   PARITY_S   (what the other
 #      steps' limits leave: 45 s beside all of them, 500 s alone)
 #      budget; a finished run is skipped (carried in by .gpu-carry, or recorded as

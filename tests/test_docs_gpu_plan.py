@@ -127,9 +127,10 @@ def test_the_parity_budget_beside_the_other_steps(page):
     beside = alone - sum(limit[k] for k in ("KERNEL_S", "TILES_S", "QDG_S", "SPECTRAL_S", "PEER_S"))
     assert f"{beside} s in all beside them (so that step 3 keeps its {limit['PEER_S']} s); {alone} s when" in page
     assert f"gives them {alone} s instead of {beside}." in page
-    # the next session's call: the tiles step and the reproductions
-    assert (f"gives the tiles step its {limit['TILES_S']} s and the reproductions {alone - limit['TILES_S']} s"
-            in page)
+    # the next session's first call: the reproductions alone, one whole α run, none started that cannot finish
+    assert f"`GPU_STEPS=parity PARITY_KERNEL=torch PARITY_MIN_S=450 bash benchmarks/gpu_run.sh`: the reproductions get {alone} s" in page
+    assert "PARITY_MIN_S=${PARITY_MIN_S:-30}" in script and "TILES_S=S TOTAL_S=S+30" in page  # TOTAL_S less RESERVE_S
+    assert limit["RESERVE_S"] == 30
 
 
 def test_the_h200_section_quotes_its_record(page):
@@ -159,6 +160,13 @@ def test_the_h200_section_quotes_its_record(page):
                f"{p1['seconds'] + p2['seconds']} s of wall time in all",
                f"at {p2['result']['model_steps_per_s']:,.0f} model-steps/s",
                f"paused at step {calls[2]['progress-alpha-sweep-a0.1']['result']['checkpoint_step']:,} of 100,000"]
+    # the plan's length of one α run, from the same record and the preset
+    sweep1 = preset_config("paper-alpha-sweep", {"alphas": [0.4]})
+    members = len(sweep1.groups) * len(sweep1.widths)
+    rate = p2["result"]["model_steps_per_s"]
+    assert (f"an α run's {sweep1.steps:,} steps of {members} models take about {sweep1.steps * members / rate:.0f} s "
+            f"at the {rate:,.0f} model-steps/s recorded for α = 0.4") in page
+    assert sweep1.steps * members / rate + 30 < 450 < 500  # it fits the call, and PARITY_MIN_S=450 starts no more
     g, sp, pe = (calls[1][n]["result"] for n in ("qdg-grads", "qdg-spectral", "peer"))
     quoted += [f"{g['tokens']:,} tokens of a pythia-70m-shaped model ({g['context']} context",
                f"in {g['seconds']:.1f} s ({g['tokens_per_s']:.0f} tokens/s)",

@@ -35,7 +35,7 @@ def test_tile_names_parse_and_print_back(tiles):
 
 def test_bad_input_is_one_line(tmp_path):
     for args in (["--tiles", "64by64"], ["--tiles", "24x16x4"], ["--preset", "no-such-preset"], ["--device", "cpu"],
-                 ["--steps", "0"], ["--repeats", "0"], ["--profile-steps", "0"]):
+                 ["--steps", "0"], ["--repeats", "0"], ["--profile-steps", "0"], ["--levers", "bf16,graphs"]):
         env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
         env.pop("TRITON_INTERPRET", None)  # --device cpu without the interpreter: refused, in one line
         r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "fused_tiles.py"), *args], cwd=ROOT,

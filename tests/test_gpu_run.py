@@ -84,6 +84,16 @@ def test_gpu_run_dry_run(tmp_path):
         assert (f"where the time goes: plain {steps['tiles']['result']['plain']['ms_per_step']:.3f} ms, largest "
                 f"kernel") in page
         assert f"tiles tried 2 of 2, 2 ran, fastest {best['tile']}: {best['ms_per_step']:.3f} ms" in page
+        # the plain step's levers after the tiles: every one ran; bf16 moves the weights, the others do not (this
+        # dry run's plain step is not compiled, so its own distance from the uncompiled path is zero)
+        tr = steps["tiles"]["result"]
+        levers = {lv["lever"]: lv for lv in tr["levers"]}
+        assert list(levers) == list(load_benchmark("fused_tiles").LEVERS) and all(lv["ran"] for lv in levers.values())
+        assert tr["lever_yardstick"]["plain_weight_gap"] == 0 and levers["no-compile"]["weight_gap"] == 0
+        assert levers["bf16"]["weight_gap"] > 1e-4 > max(levers[k]["weight_gap"] for k in ("adamw-fused",
+                                                                                             "cuda-graphs"))
+        lv = levers["bf16"]
+        assert f"bf16 {lv['ms_per_step']:.3f} ms (**{lv['speedup']:.2f}×**, weights {lv['weight_gap']:.1e} apart)" in page
     assert rec.main(["--check", *args]) == 0
     doc.write_text(page.replace("cpu dry run", "H200", 1))
     assert rec.main(["--check", *args]) == 1
