@@ -26,7 +26,7 @@
 #   2. QDG: 10k token gradients, pythia-70m shape, 1024 context (target <= 60 s)  QDG_S      (100)
 #      and the spectral step at 100k points on CUDA                               SPECTRAL_S (110)
 #   3. the peer benchmark: quanta against bergson on the same tokens              PEER_S     (80)
-#   4. QDG end to end, 100k tokens at 1024 context, as `quanta qdg --model` runs    E2E_S      (540)
+#   4. QDG end to end, 100k tokens at 1024 context, as `quanta qdg --model` runs    E2E_S (545 alone)
 #      it (benchmarks/qdg_e2e.py: a random pythia-70m-shaped model and a tokenizer
 #      trained on the stdlib, built first and not timed; target <= 600 s). Not in
 #      the default GPU_STEPS: it needs a call of its own, GPU_STEPS=e2e
@@ -52,7 +52,8 @@
 # the sections it names; with parity alone PARITY_S defaults to the whole call less the packing (a later call,
 # once QDG and the peer are recorded: GPU_STEPS=parity PARITY_KERNEL=triton PARITY_FUSED_CTRL=segments, as the
 # first call's step 0 decided). QDG end to end runs only when named, in a call of its own:
-# GPU_STEPS=e2e TOTAL_S=585 (the step's limit is then 555 s; the device tool's is 600 s).
+# GPU_STEPS=e2e (TOTAL_S then defaults to 585 and the step's limit to 545 s: all of the call but the packing and
+# the env step; the device tool's limit is 600 s).
 set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
@@ -67,13 +68,19 @@ else
   : "${OUT:?OUT must name the folder whose files come back (the device tool sets it)}"
   DEVICE=cuda RUNS=${RUNS:-runs/gpu}
   KERNEL_S=${KERNEL_S:-75} TILES_S=${TILES_S:-90} PARITY_S=${PARITY_S:-} QDG_S=${QDG_S:-100} SPECTRAL_S=${SPECTRAL_S:-110} PEER_S=${PEER_S:-80}
-  E2E_S=${E2E_S:-540}
+  E2E_S=${E2E_S:-}
 fi
+GPU_STEPS=${GPU_STEPS:-kernel tiles parity qdg peer}  # the sections to run (e.g. only "parity" with a few minutes left)
+E2E_ALONE=0; if [ "$(echo $GPU_STEPS)" = e2e ]; then E2E_ALONE=1; fi
+# QDG end to end alone: the call's whole budget (the device tool's limit is 600 s), all of it for the step
+if [ "$E2E_ALONE" = 1 ] && [ "$DRY" != 1 ] && [ -z "${TOTAL_S:-}" ]; then TOTAL_S=585; fi
 TOTAL_S=${TOTAL_S:-550} RESERVE_S=${RESERVE_S:-30}  # the whole call (the device tool's limit is 600 s)
+if [ -z "$E2E_S" ]; then
+  if [ "$E2E_ALONE" = 1 ]; then E2E_S=$(( TOTAL_S - RESERVE_S - 10 )); else E2E_S=540; fi
+fi
 PARITY_MIN_S=${PARITY_MIN_S:-30}  # a run is not started with less of PARITY_S left (start-up would eat it)
 PARITY_SLACK_S=${PARITY_SLACK_S:-15}  # a run pauses itself this long before its hard timeout (--max-seconds)
 PARITY_MAX_S=${PARITY_MAX_S:-}  # a fixed --max-seconds for every run instead (0: each pauses at once; for tests)
-GPU_STEPS=${GPU_STEPS:-kernel tiles parity qdg peer}  # the sections to run (e.g. only "parity" with a few minutes left)
 want() { case " $GPU_STEPS " in *" $1 "*) return 0 ;; esac; return 1; }
 if [ -z "$PARITY_S" ]; then  # what the call leaves once the other sections have their whole limits (and 20 s for
   # the env and kernel-choice steps), so that the peer, last, is not squeezed: 45 s beside all, 500 s alone
@@ -83,6 +90,7 @@ if [ -z "$PARITY_S" ]; then  # what the call leaves once the other sections have
   if want qdg; then PARITY_S=$(( PARITY_S - QDG_S - SPECTRAL_S )); fi
   if want peer; then PARITY_S=$(( PARITY_S - PEER_S )); fi
   if want e2e; then PARITY_S=$(( PARITY_S - E2E_S )); fi
+  if ! want parity || [ "$PARITY_S" -lt 0 ]; then PARITY_S=0; fi
 fi
 if [ "$DRY" = 1 ]; then
   PARITY_QUEUE=${PARITY_QUEUE:-alpha-sweep-a0.4 fig2-params fig2-data}
