@@ -2,8 +2,11 @@
 hand)."""
 
 import json
+from pathlib import Path
 
 from conftest import load_benchmark
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_pages_cpu_blocks_are_their_record():
@@ -64,3 +67,15 @@ def test_blocks_render_every_run_their_spread_and_the_targets():
     assert "exit 3 after 40 s (bergson not importable)" in text
     assert "bergson's projection was 1.6–1.6× noisier" in text
     assert "no run recorded yet" in c.render([], "cpu-parity") and c.render([], "cpu-qdg-error").count("No run") == 1
+
+
+def test_the_pages_claims_on_the_cpu_loss_engine_are_the_records():
+    """benchmarks.md and lm.md say the engine does not beat a batch-1 loop on the CPU: every recorded lm-losses run
+    must bear that out (a run that crosses 1 fails this, and the sentences must change with it)."""
+    runs = [r for r in json.loads((ROOT / "docs" / "data" / "cpu_benchmarks.json").read_text())
+            if r["name"] == "lm-losses" and r["rc"] == 0]
+    assert runs and all(r["result"]["speedup"] < 1 for r in runs)
+    bench = " ".join((ROOT / "docs" / "benchmarks.md").read_text().split())
+    lm = " ".join((ROOT / "docs" / "lm.md").read_text().split())
+    assert "so the engine does not beat it there (the recorded ratio is below 1" in bench
+    assert "On a CPU the engine is not faster than a batch-1 loop when the cores are free" in lm

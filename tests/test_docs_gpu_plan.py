@@ -37,6 +37,12 @@ def _checkpoint_mib(c) -> tuple[float, float]:
     return state, evals
 
 
+def minutes_alpha(ms: float) -> float:
+    """The minutes of steps of one α run at ``ms`` per Fig. 2 step, scaled by hidden units × steps."""
+    cfgs, hidden = _runs()
+    return cfgs["alpha"].steps * ms / 1000 * hidden["alpha"] / hidden["fig2-params"] / 60
+
+
 def test_work_and_time_of_the_queue(page):
     cfgs, hidden = _runs()
     a, p = cfgs["alpha"], cfgs["fig2-params"]
@@ -44,6 +50,12 @@ def test_work_and_time_of_the_queue(page):
     assert (f"each α run steps {len(a.groups)} × {sum(a.widths):,} hidden units, {ratio:.2f} times the Fig. 2 "
             f"sweep's {hidden['fig2-params']:,}, for half its steps") in page and a.steps * 2 == p.steps
     ms = float(re.search(r"Scaled from the recorded ([\d.]+) ms by the work ratio", page).group(1))
+    import json  # the H200's plain step of 2026-12-04, the one recorded plain step at this shape
+
+    rec = json.loads((ROOT / "docs" / "data" / "gpu_runs.json").read_text())
+    kernel = next(s["result"] for e in rec if e["device"] == "NVIDIA H200" for s in e["steps"] if s["step"] == "kernel")
+    assert f"{kernel['ms_per_step']:.3f}" == f"{ms:.3f}"
+    assert f"against the {round(minutes_alpha(ms))} minutes of steps the scaling gives it" in page
     minutes = {k: cfgs[k].steps * ms / 1000 * hidden[k] / hidden["fig2-params"] / 60 for k in cfgs}
     n_alphas = len(preset_config("paper-alpha-sweep").alphas)
     total = minutes["fig2-params"] + n_alphas * minutes["alpha"] + minutes["fig2-data"]
