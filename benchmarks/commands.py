@@ -11,7 +11,8 @@ docs/data/commands.json: the date, the commit, the command, the wall time, the C
 the load average before and after (another job on the two cores shows there), and what the command printed of
 itself: pytest's counts and seconds, or the demo's steps with their seconds. The page's table lists every recorded
 run and, per command, the median and range of the wall times, since one run on a shared CPU is not a figure.
-A command that fails is recorded too (its exit code), and the script exits with it.
+A command that fails is recorded too (its exit code), and the script exits 1; one that cannot be started (no
+git or make, a failed clone) is not recorded and exits 2; the temporary clone is removed however the run ends.
 """
 
 from __future__ import annotations
@@ -75,6 +76,16 @@ def measure(command: str, *, keep: bool = False) -> dict:
     if _git("status", "--porcelain", "--untracked-files=no"):
         print("note: the working tree has uncommitted changes; the clone times the committed HEAD", commit)
     work = Path(tempfile.mkdtemp(prefix="quanta-commands-"))
+    try:
+        return _measure_in(work, command, commit)
+    finally:  # the clone's venv is a gigabyte: removed however the run ends, unless asked to keep it
+        if keep:
+            print("kept", work / "quanta")
+        else:
+            subprocess.run(["rm", "-rf", str(work)], check=False)
+
+
+def _measure_in(work: Path, command: str, commit: str) -> dict:
     clone = work / "quanta"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
     load_before = os.getloadavg()
@@ -99,15 +110,12 @@ def measure(command: str, *, keep: bool = False) -> dict:
         entry["pytest"] = parse_pytest(output)
     else:
         entry["steps"] = parse_demo(output)
-    if not keep:
-        subprocess.run(["rm", "-rf", str(work)], check=False)
-    else:
-        print("kept", clone)
     return entry
 
 
 def _minutes(s: float) -> str:
-    return f"{int(s // 60)} min {int(round(s % 60)):02d} s" if s >= 60 else f"{s:.0f} s"
+    m, sec = divmod(int(round(s)), 60)  # rounded first: 119.6 s is 2 min 00 s, not 1 min 60 s
+    return f"{m} min {sec:02d} s" if m else f"{sec} s"
 
 
 def _detail(e: dict) -> str:
@@ -168,12 +176,21 @@ def main(argv=None) -> int:
         write_block(doc, render(record), START, END)
         print(f"wrote {doc}'s commands block from {rec} ({len(record)} run(s))")
         return 0
-    entry = measure(args.command, keep=args.keep)
+    try:
+        entry = measure(args.command, keep=args.keep)
+    except (subprocess.CalledProcessError, OSError) as exc:  # no git or make, a clone that failed: nothing recorded
+        what = " ".join(map(str, exc.cmd)) if isinstance(exc, subprocess.CalledProcessError) else str(exc)
+        print(f"could not time make {args.command}: {what} failed; run it from a git checkout with git and make "
+              "on PATH")
+        return 2
+    except KeyboardInterrupt:
+        print(f"make {args.command} was interrupted; nothing recorded")
+        return 130
     record.append(entry)
     write_block(doc, render(record), START, END)  # first: a page without the markers stops before the record
     atomic_write_json(rec, record)
     print(f"recorded `{entry['command']}` of {entry['commit']}: {_minutes(entry['wall_s'])}, exit {entry['rc']}")
-    return entry["rc"]
+    return 0 if entry["rc"] == 0 else 1  # a failed command is recorded; 2 stays the exit of bad input
 
 
 if __name__ == "__main__":

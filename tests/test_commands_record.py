@@ -60,3 +60,21 @@ def test_runs_render_with_their_median_range_and_target(tmp_path):
     rec.write_text(json.dumps(record[:2]))
     assert c.main(["--check", "--doc", str(doc), "--record", str(rec)]) == 1
     assert c.main(["--doc", str(doc), "--record", str(rec)]) == 2  # neither a command nor --check/--render
+
+
+def test_minutes_round_before_they_split_and_a_run_that_cannot_start_is_one_line(tmp_path, monkeypatch, capsys):
+    cmds = load_benchmark("commands")
+    assert [cmds._minutes(s) for s in (59.7, 60.0, 119.6, 774.7)] == ["1 min 00 s", "1 min 00 s", "2 min 00 s",
+                                                                      "12 min 55 s"]
+    made = []
+
+    def failing_clone(work, command, commit):  # the clone fails: the temporary folder goes, nothing is recorded
+        made.append(work)
+        raise cmds.subprocess.CalledProcessError(128, ["git", "clone", "-q", "src", "dst"])
+
+    monkeypatch.setattr(cmds, "_measure_in", failing_clone)
+    rec = tmp_path / "commands.json"
+    assert cmds.main(["test", "--record", str(rec), "--doc", str(tmp_path / "b.md")]) == 2
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[-1].startswith("could not time make test: git clone -q src dst failed") and not rec.exists()
+    assert made and not made[0].exists()
