@@ -150,12 +150,25 @@ def main(argv=None) -> int:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "QUANTA_PROGRESS": "0", "MPLBACKEND": "Agg",
            "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
     runs = [record_run(work, name, RUNS[name], env) for name in args.runs]
-    record = {"date": dt.date.today().isoformat(), "commit": _commit(), "cpu": _cpu_name(), "cores": os.cpu_count(),
-              "torch": torch.__version__, "threads": 1, "preset": PRESET,
+    out = Path(args.out)
+    kept = []
+    if set(args.runs) != set(RUNS) and out.exists():  # a run named alone replaces its own entry, not the record
+        old = json.loads(out.read_text())
+        kept = [r for r in old.get("runs", []) if r["name"] not in args.runs]
+        for r in kept:  # each entry says when and on what it ran, since they may now differ
+            for k in ("date", "commit", "cpu", "torch"):
+                r.setdefault(k, old.get(k))
+    stamp = {"date": dt.date.today().isoformat(), "commit": _commit(), "cpu": _cpu_name(), "torch": torch.__version__}
+    if kept:
+        runs = [{**r, **stamp} for r in runs]
+    order = list(RUNS)
+    record = {**stamp, "cores": os.cpu_count(), "threads": 1, "preset": PRESET,
               "command": "quanta parity run --preset cpu-small --device cpu --set ...; quanta parity analyze",
-              "runs": runs}
-    Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
-    print(f"wrote {args.out}")
+              "runs": sorted(kept + runs, key=lambda r: order.index(r["name"]) if r["name"] in order else len(order))}
+    from quanta.store import atomic_write_bytes
+
+    atomic_write_bytes(out, (json.dumps(record, indent=1) + "\n").encode())
+    print(f"wrote {args.out}" + (f" ({len(kept)} run(s) kept from the earlier record)" if kept else ""))
     return 0
 
 

@@ -198,3 +198,26 @@ def test_run_paper_preset_sizes():
 
 def test_run_points_to_the_old_text():
     assert "`git show 7770060:docs/parity-run.md`" in _page("parity-run.md")
+
+
+def test_a_run_recorded_alone_replaces_only_its_own_entry(tmp_path, monkeypatch):
+    """`parity_cpu_small.py --runs seed0` re-measures one run: the record keeps the others, each stamped with when
+    and on what it ran, and the file is replaced whole (never half-written)."""
+    from conftest import load_benchmark
+
+    pcs = load_benchmark("parity_cpu_small")
+    monkeypatch.setattr(pcs, "record_run", lambda work, name, overrides, env: {"name": name, "run_s": 1.0})
+    monkeypatch.setattr(pcs, "_commit", lambda: "new")
+    out = tmp_path / "rec.json"
+    args = ["--work", str(tmp_path / "w"), "--out", str(out)]
+    assert pcs.main(args) == 0
+    first = json.loads(out.read_text())
+    assert [r["name"] for r in first["runs"]] == list(pcs.RUNS) and first["commit"] == "new"
+    monkeypatch.setattr(pcs, "_commit", lambda: "newer")
+    monkeypatch.setattr(pcs, "record_run", lambda work, name, overrides, env: {"name": name, "run_s": 2.0})
+    assert pcs.main([*args, "--runs", "seed1"]) == 0
+    second = json.loads(out.read_text())
+    assert [r["name"] for r in second["runs"]] == list(pcs.RUNS)
+    by = {r["name"]: r for r in second["runs"]}
+    assert by["seed1"]["run_s"] == 2.0 and by["seed1"]["commit"] == "newer"
+    assert all(by[n]["run_s"] == 1.0 and by[n]["commit"] == "new" for n in pcs.RUNS if n != "seed1")
