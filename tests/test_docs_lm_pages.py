@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import json
 import re
 import shutil
 import subprocess
@@ -49,26 +50,35 @@ def test_about_rounds_at_the_written_precision():
 
 
 # --------------------------------------------------------------------------- docs/lm.md: the stdlib corpus
-def test_stdlib_corpus_sizes_are_the_running_pythons():
-    """The stdlib row's documents and megabytes, stated for one Python version, are computed with it."""
-    from quanta.lm.corpus import load_corpus, stdlib_root
+def test_stdlib_corpus_sizes_are_the_recorded_ones():
+    """The stdlib row's documents and megabytes are docs/data/stdlib_corpus.json's (benchmarks/stdlib_corpus.py),
+    and that record is what the running Python gives when its standard library is the recorded one (the same file
+    list: builds of one version differ, e.g. Debian's, which splits distutils, lib2to3, tkinter and idlelib off)."""
+    from conftest import load_benchmark
 
+    from quanta.lm.corpus import load_corpus
+
+    rec = json.loads((ROOT / "docs" / "data" / "stdlib_corpus.json").read_text())
     doc = _doc("lm.md")
     m = re.search(r"On Python (3\.\d+): about ([0-9]+) documents, ([0-9.]+) MB\. Held out: files whose CRC32 of "
                   r"the relative path falls in the lowest ([0-9]+)% \(on Python (3\.\d+) about ([0-9]+) documents, "
                   r"([0-9.]+) MB\)", doc)
     assert m, "docs/lm.md's stdlib row no longer states its sizes as this test reads them"
     version, n_all, mb_all, pct, version_test, n_test, mb_test = m.groups()
-    assert version == version_test
+    assert version == version_test == rec["version"]
     assert float(pct) / 100 == inspect.signature(load_corpus).parameters["test_fraction"].default
-    if f"{sys.version_info.major}.{sys.version_info.minor}" != version:
-        pytest.skip(f"docs/lm.md states the stdlib sizes of Python {version}")
-    root = stdlib_root()
-    for spec, n, mb in (("stdlib", n_all, mb_all), ("stdlib:test", n_test, mb_test)):
-        docs = load_corpus(spec)
-        size = sum((root / d.source).stat().st_size for d in docs) / 1e6
-        assert _about(n, len(docs)), (spec, len(docs))
-        assert _about(mb, size), (spec, size)
+    for text, value in ((n_all, rec["all_documents"]), (mb_all, rec["all_mb"]), (n_test, rec["test_documents"]),
+                        (mb_test, rec["test_mb"])):
+        assert _about(text, value), (text, value)
+    sc = load_benchmark("stdlib_corpus")
+    if sc.fingerprint() != rec["files_sha256"]:
+        pytest.skip(f"this Python's standard library ({sys.version.split()[0]}) is not the recorded one "
+                    f"({rec['python']}); benchmarks/stdlib_corpus.py records it")
+    now = sc.measure()
+    assert {k: now[k] for k in ("all_documents", "test_documents")} == {
+        k: rec[k] for k in ("all_documents", "test_documents")}
+    assert now["all_mb"] == pytest.approx(rec["all_mb"], rel=1e-3) and now["test_mb"] == pytest.approx(
+        rec["test_mb"], rel=1e-3)
 
 
 # --------------------------------------------------------------------------- docs/lm.md: the presets
