@@ -155,7 +155,9 @@ def _e2e(e: dict) -> str:
     r = s["result"]
     stages = ", ".join(f"{k} {v:.0f} s" for k, v in r.get("timings_s", {}).items())
     if r.get("interrupted"):
-        return f"interrupted after {r['seconds']:.0f} s (stages done: {stages or 'none'})"
+        cut = r.get("cut_stage")
+        return (f"interrupted after {r['seconds']:.0f} s (stages done: {stages or 'none'}"
+                + (f"; cut short in {cut['stage']} after {cut['seconds']:.0f} s" if cut else "") + ")")
     return (f"{r['n_tokens']:,} tokens, context {r['context']}: **{r['seconds']:.0f} s** ({stages}; "
             f"{r['graph']} graph, {r['eigen_solver']})")
 

@@ -28,6 +28,7 @@ the tokens clustered and candidates found, the graph, the eigensolver, and on CU
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -151,18 +152,16 @@ def cmd_run(a) -> None:
         torch.cuda.reset_peak_memory_stats()
     t1 = time.perf_counter()
     try:
-        summary = run_qdg_lm(cfg, out, device=a.device, force=True)
-    except KeyboardInterrupt:  # gpu_run.sh's timeout (SIGINT): keep how far it got, from the run's manifest
-        done = {}
-        try:
-            done = json.loads((out / "manifest.json").read_text()).get("timings_s", {})
-        except (OSError, ValueError):
-            pass
+        with stage_log() as stages:
+            summary = run_qdg_lm(cfg, out, device=a.device, force=True)
+    except KeyboardInterrupt:  # gpu_run.sh's timeout (SIGINT): keep how far it got, stage by stage
         wall = time.perf_counter() - t1
-        print(f"qdg end to end: interrupted after {wall:.1f} s; stages finished: {done}")
+        done = {st["stage"]: st["seconds"] for st in stages if st["finished"]}
+        cut = next(({"stage": st["stage"], "seconds": st["seconds"]} for st in stages if not st["finished"]), None)
+        print(f"qdg end to end: interrupted after {wall:.1f} s; stages finished: {done}; cut short: {cut}")
         _write_json(a.json, {"shape": a.shape, "context": a.context, "n_tokens_asked": a.n_tokens,
                              "device": str(device), "interrupted": True, "seconds": wall, "setup_seconds": setup,
-                             "timings_s": done})
+                             "timings_s": done, "cut_stage": cut})
         raise SystemExit(130)
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -188,6 +187,35 @@ def cmd_run(a) -> None:
     _write_json(a.json, record)
     if not a.work and not a.keep:
         shutil.rmtree(work, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def stage_log():
+    """The stages that ``Run.timer`` times inside the block, as they start and end: a list of ``{"stage", "seconds",
+    "finished"}``. Read from here, not from the run's manifest, because a run interrupted in its first stages
+    removes its directory (it holds nothing yet), and ``Run.timer`` stores a cut stage's partial time as if it had
+    finished; here a cut stage is the one left ``finished: False``, with the seconds it ran."""
+    from quanta.store import Run
+
+    stages, timer = [], Run.timer
+
+    @contextlib.contextmanager
+    def logged(self, name):
+        entry = {"stage": name, "seconds": 0.0, "finished": False}
+        stages.append(entry)
+        t = time.perf_counter()
+        try:
+            with timer(self, name):
+                yield
+            entry["finished"] = True
+        finally:
+            entry["seconds"] = time.perf_counter() - t
+
+    Run.timer = logged
+    try:
+        yield stages
+    finally:
+        Run.timer = timer
 
 
 def _write_json(path, record) -> None:

@@ -394,3 +394,32 @@ def test_a_run_the_record_holds_as_finished_is_not_run_again(tmp_path):
     done = [n for n, st in json.loads((ROOT / "docs/data/reproduction.json").read_text())["runs"].items()
             if st["status"] == "complete"]
     assert done and all(n == "alpha-sweep-a0.4" or n in queue.split() for n in done)
+
+
+def test_an_interrupted_end_to_end_run_records_the_stages_it_finished(tmp_path, monkeypatch):
+    """SIGINT (gpu_run.sh's timeout) in the gradients stage: the record holds the stage that finished (losses) and
+    names the one cut short, with its seconds, instead of reading the run's manifest (which an early interrupt
+    removes, and which stores a cut stage's partial time as finished)."""
+    import quanta.qdg.grads as grads
+
+    e2e = load_benchmark("qdg_e2e")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(grads, "token_gradients", interrupted)  # imported from there when the stage starts
+    out = tmp_path / "e2e.json"
+    with pytest.raises(SystemExit) as exit_:
+        e2e.main(["run", "--shape", "small", "--context", "32", "--n-tokens", "300", "--max-docs", "40", "--vocab",
+                  "512", "--dense-max", "100", "--counts", "6,12", "--n-clusters", "12", "--device", "cpu",
+                  "--threads", "1", "--work", str(tmp_path / "work"), "--json", str(out)])
+    assert exit_.value.code == 130
+    r = json.loads(out.read_text())
+    assert r["interrupted"] and list(r["timings_s"]) == ["losses"] and r["cut_stage"]["stage"] == "gradients"
+    assert r["timings_s"]["losses"] + r["cut_stage"]["seconds"] <= r["seconds"]
+    from quanta.store import Run
+
+    assert Run.timer.__name__ == "timer"  # the stage log is undone
+    rec = load_benchmark("gpu_record")
+    cell = rec._e2e({"steps": [{"step": "qdg-e2e", "rc": 130, "seconds": 9, "result": r}]})
+    assert f"(stages done: losses {r['timings_s']['losses']:.0f} s; cut short in gradients after" in cell
