@@ -99,6 +99,9 @@ def cmd_chunks(a) -> None:
     from quanta.lm.corpus import stdlib_root
 
     out = Path(a.out)
+    if out.exists() and any(out.iterdir()):
+        print(f"{out} is not empty: name a new folder (an earlier cut's documents would stay in the corpus)")
+        raise SystemExit(2)
     out.mkdir(parents=True, exist_ok=True)
     n = 0
     for f in sorted(p for p in stdlib_root().rglob("*.py") if "site-packages" not in p.parts):
@@ -108,7 +111,7 @@ def cmd_chunks(a) -> None:
             continue
         for i in range(0, len(text), a.chars):
             piece = text[i:i + a.chars]
-            if len(piece) >= a.min_chars:
+            if len(piece) >= a.min_chars and n < a.n:  # exactly --n documents (or all there are)
                 (out / f"c{n:06d}.txt").write_text(piece)
                 n += 1
         if n >= a.n:
@@ -172,7 +175,7 @@ def cmd_run(a) -> None:
           f"{summary['n_documents']} documents of up to {a.context} tokens); stages: {stages}")
     print(f"graph {summary['graph']}, eigensolver {summary['eigen_solver']}, k = {summary['n_clusters']}, "
           f"{len(summary['counts'])} counts; gradient dim {summary['grad_dim']} sketched to {summary['project']}")
-    record = {"shape": a.shape, "n_params": n_params, "context": a.context, "corpus": a.corpus,
+    record = {**_provenance(), "shape": a.shape, "n_params": n_params, "context": a.context, "corpus": a.corpus,
               "max_docs": a.max_docs, "vocab": len(tok), "threshold": a.threshold, "n_tokens_asked": a.n_tokens,
               "device": str(device), "seconds": wall, "setup_seconds": setup, "timings_s": timings}
     for key in ("n_tokens", "n_candidates", "n_documents", "n_predictions", "grad_dim", "project", "graph",
@@ -216,6 +219,17 @@ def stage_log():
         yield stages
     finally:
         Run.timer = timer
+
+
+def _provenance() -> dict:
+    """When, from which commit and with which command line a record was made, and the load average then."""
+    import datetime as dt
+    import subprocess
+
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).resolve().parents[1],
+                          capture_output=True, text=True)
+    return {"date": dt.date.today().isoformat(), "commit": head.stdout.strip() or None,
+            "command": " ".join(["python benchmarks/qdg_e2e.py", *sys.argv[1:]]), "load_average": os.getloadavg()[0]}
 
 
 def _write_json(path, record) -> None:

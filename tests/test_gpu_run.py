@@ -423,3 +423,13 @@ def test_an_interrupted_end_to_end_run_records_the_stages_it_finished(tmp_path, 
     rec = load_benchmark("gpu_record")
     cell = rec._e2e({"steps": [{"step": "qdg-e2e", "rc": 130, "seconds": 9, "result": r}]})
     assert f"(stages done: losses {r['timings_s']['losses']:.0f} s; cut short in gradients after" in cell
+
+
+def test_the_chunked_corpus_is_exactly_n_documents_and_never_mixed_with_an_earlier_cut(tmp_path, capsys):
+    e2e = load_benchmark("qdg_e2e")
+    out = tmp_path / "chunks"
+    e2e.main(["chunks", str(out), "--n", "7"])
+    assert len(list(out.iterdir())) == 7
+    with pytest.raises(SystemExit) as exit_:
+        e2e.main(["chunks", str(out), "--n", "3"])
+    assert exit_.value.code == 2 and "is not empty" in capsys.readouterr().out.splitlines()[-1]
