@@ -88,8 +88,12 @@ def measure(name: str, *, bergson_site: str | None = None) -> dict:
 
 
 def _commit() -> str:
-    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+    """HEAD, with "+changes" when the code measured (src/, benchmarks/) differs from it."""
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                           text=True).stdout.strip() or "unknown"
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "src", "benchmarks"], cwd=ROOT,
+                           capture_output=True, text=True).stdout.strip()
+    return head + ("+changes" if dirty else "")
 
 
 # ---------------------------------------------------------------------------------------------------- rendering
@@ -175,7 +179,7 @@ def render_qdg_error(record) -> str:
              f"{r['exact_mean_abs_cos']:.3f}{f' (the latest of {len(runs)} runs)' if len(runs) > 1 else ''}.", "",
              "| K | mean abs error | RMS | 99th percentile | max | 1/√K |", "|---|---|---|---|---|---|"]
     for row in r["rows"]:
-        lines.append(f"| {row['k']}{' (default)' if row['k'] == 8192 else ''} | {row['mean_abs']:.3f} | "
+        lines.append(f"| {row['k']}{' (default)' if row['k'] == _default_k() else ''} | {row['mean_abs']:.3f} | "
                      f"{row['rms']:.3f} | {row['p99']:.3f} | {row['max']:.3f} | {row['k'] ** -0.5:.3f} |")
     meets = [row["k"] for row in r["rows"] if row["mean_abs"] <= 0.02 and row["rms"] <= 0.02]
     p99 = [row["k"] for row in r["rows"] if row["p99"] <= 0.02]
@@ -225,6 +229,13 @@ def render(record, block: str) -> str:
     return f"{start}\n{RENDER[block](record)}\n{end}"
 
 
+def _default_k() -> int:
+    """QDG's default sketch size for language models (``QDGConfig.project``), marked in the error table."""
+    from quanta.qdg import QDGConfig
+
+    return QDGConfig.__dataclass_fields__["project"].default
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("action", nargs="?", choices=("run",))
@@ -251,14 +262,20 @@ def main(argv=None) -> int:
         if unknown:
             print(f"unknown measurement(s) {', '.join(unknown)}; choose from all, {', '.join(MEASURES)}")
             return 2
+        failed = []
         for name in names:
             print(f"=== {name}", flush=True)
             record.append(measure(name, bergson_site=args.bergson_site))
             atomic_write_json(rec, record)  # after each, so a long session keeps what it measured
+            if record[-1].get("rc"):
+                failed.append(name)
     for block in BLOCKS:
         start, end = markers(block)
         write_block(doc, render(record, block), start, end)
     print(f"wrote {len(BLOCKS)} blocks of {doc} from {rec} ({len(record)} run(s))")
+    if not args.render and failed:
+        print(f"failed (recorded with their exit codes): {', '.join(failed)}")
+        return 1
     return 0
 
 

@@ -158,8 +158,9 @@ def _e2e(e: dict) -> str:
         cut = r.get("cut_stage")
         return (f"interrupted after {r['seconds']:.0f} s (stages done: {stages or 'none'}"
                 + (f"; cut short in {cut['stage']} after {cut['seconds']:.0f} s" if cut else "") + ")")
+    rc = "" if s.get("rc", 0) == 0 else f"; but the step exited {s['rc']} after writing this"
     return (f"{r['n_tokens']:,} tokens, context {r['context']}: **{r['seconds']:.0f} s** ({stages}; "
-            f"{r['graph']} graph, {r['eigen_solver']})")
+            f"{r['graph']} graph, {r['eigen_solver']}{rc})")
 
 
 def render(record: list[dict]) -> str:
