@@ -272,7 +272,22 @@ def main(argv=None) -> None:
             s.add_argument("--work", default=None, help="keep the model and the run directory here")
             s.add_argument("--keep", action="store_true", help="keep the temporary work folder (printed)")
     a = p.parse_args(argv)
-    {"chunks": cmd_chunks, "count": cmd_count, "run": cmd_run}[a.cmd](a)
+    if getattr(a, "counts", None):
+        try:
+            counts = [int(k) for k in a.counts.split(",")]
+        except ValueError:
+            counts = []
+        if not counts or min(counts) < 2:
+            print(f"--counts takes cluster counts of at least 2 separated by commas, got {a.counts!r}; "
+                  "e.g. --counts 50,100,200,300")
+            raise SystemExit(2)
+    from quanta.errors import QuantaError
+
+    try:
+        {"chunks": cmd_chunks, "count": cmd_count, "run": cmd_run}[a.cmd](a)
+    except QuantaError as exc:  # a setting the run refuses (a count, a headline, a corpus): one line
+        print(exc)
+        raise SystemExit(2) from None
 
 
 def _cuda() -> bool:

@@ -433,3 +433,14 @@ def test_the_chunked_corpus_is_exactly_n_documents_and_never_mixed_with_an_earli
     with pytest.raises(SystemExit) as exit_:
         e2e.main(["chunks", str(out), "--n", "3"])
     assert exit_.value.code == 2 and "is not empty" in capsys.readouterr().out.splitlines()[-1]
+
+
+def test_qdg_e2e_refuses_bad_counts_in_one_line(capsys):
+    e2e = load_benchmark("qdg_e2e")
+    for bad in ("5,x", "1,10", ""):
+        with pytest.raises(SystemExit) as exit_:
+            e2e.main(["run", "--counts", bad, "--device", "cpu"] if bad else ["run", "--counts", ",", "--device",
+                                                                              "cpu"])
+        assert exit_.value.code == 2
+        out = capsys.readouterr().out.strip().splitlines()
+        assert len(out) == 1 and out[0].startswith("--counts takes cluster counts"), out
