@@ -29,6 +29,8 @@ import time
 from pathlib import Path
 
 from docblock import write_block
+from provenance import commit as _commit
+from provenance import cpu_name as _cpu_name
 
 from quanta.store import atomic_write_json
 
@@ -53,14 +55,6 @@ MEASURES = {
 BLOCKS = sorted({b for b, _ in MEASURES.values()})
 
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 def measure(name: str, *, bergson_site: str | None = None) -> dict:
@@ -87,13 +81,6 @@ def measure(name: str, *, bergson_site: str | None = None) -> dict:
             "result": result}
 
 
-def _commit() -> str:
-    """HEAD, with "+changes" when the code measured (src/, benchmarks/) differs from it."""
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                          text=True).stdout.strip() or "unknown"
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "src", "benchmarks"], cwd=ROOT,
-                           capture_output=True, text=True).stdout.strip()
-    return head + ("+changes" if dirty else "")
 
 
 # ---------------------------------------------------------------------------------------------------- rendering

@@ -25,13 +25,14 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from provenance import commit
+from provenance import cpu_name as _cpu_name
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "docs" / "data" / "parity_cpu_small.json"
@@ -42,21 +43,7 @@ RUNS = {"seed0": ["seeds=[0]"], "seed1": ["seeds=[1]"], "seed2": ["seeds=[2]"],
 
 
 def _commit() -> str:
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                          text=True).stdout.strip() or "unknown"
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "src"], cwd=ROOT,
-                           capture_output=True, text=True).stdout.strip()
-    return head + ("+changes in src" if dirty else "")
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+    return commit(("src",))  # the runs exercise the library only
 
 
 def _timed(argv: list[str], env: dict) -> float:
