@@ -5,9 +5,6 @@ parity problem exactly (one group of 4 ReLU units per task, gated by its control
 saved in the format of `quanta parity run` so the real loader, sampler and scorer are used.
 """
 
-import math
-
-import numpy as np
 import pandas as pd
 import pytest
 import torch
