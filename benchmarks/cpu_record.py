@@ -55,8 +55,6 @@ MEASURES = {
 BLOCKS = sorted({b for b, _ in MEASURES.values()})
 
 
-
-
 def measure(name: str, *, bergson_site: str | None = None) -> dict:
     """Run measurement ``name`` in its own process and return its entry."""
     import torch
@@ -79,8 +77,6 @@ def measure(name: str, *, bergson_site: str | None = None) -> dict:
             "cores": os.cpu_count(), "torch": torch.__version__, "load_before": round(load_before, 2),
             "load_after": round(os.getloadavg()[0], 2), "rc": proc.returncode, "seconds": round(seconds, 1),
             "result": result}
-
-
 
 
 # ---------------------------------------------------------------------------------------------------- rendering

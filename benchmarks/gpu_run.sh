@@ -221,7 +221,7 @@ elif [ "$DRY" = 1 ]; then
   fi
 else
   step tiles "$TILES_S" "$TMPD/tiles.json" $PY benchmarks/fused_tiles.py --device cuda --preset paper-fig2-params \
-    --set tf32=true --json "$TMPD/tiles.json"
+    --set tf32=true --set compile=true --json "$TMPD/tiles.json"  # against the compiled plain step the runs use
 fi
 # The reproductions' kernel: the fused step where step 0's verdict is "use" (weights within twice what TF32 alone
 # changes, and faster), in its faster fused_ctrl variant; else the plain one. PARITY_KERNEL=torch|triton overrides;

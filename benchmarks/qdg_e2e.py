@@ -99,7 +99,7 @@ def cmd_chunks(a) -> None:
     from quanta.lm.corpus import stdlib_root
 
     out = Path(a.out)
-    if out.exists() and any(out.iterdir()):
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
         print(f"{out} is not empty: name a new folder (an earlier cut's documents would stay in the corpus)")
         raise SystemExit(2)
     out.mkdir(parents=True, exist_ok=True)
@@ -164,7 +164,7 @@ def cmd_run(a) -> None:
         print(f"qdg end to end: interrupted after {wall:.1f} s; stages finished: {done}; cut short: {cut}")
         _write_json(a.json, {"shape": a.shape, "context": a.context, "n_tokens_asked": a.n_tokens,
                              "device": str(device), "interrupted": True, "seconds": wall, "setup_seconds": setup,
-                             "timings_s": done, "cut_stage": cut})
+                             "timings_s": done, "cut_stage": cut, **_provenance(a.argv)})
         raise SystemExit(130)
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -175,7 +175,7 @@ def cmd_run(a) -> None:
           f"{summary['n_documents']} documents of up to {a.context} tokens); stages: {stages}")
     print(f"graph {summary['graph']}, eigensolver {summary['eigen_solver']}, k = {summary['n_clusters']}, "
           f"{len(summary['counts'])} counts; gradient dim {summary['grad_dim']} sketched to {summary['project']}")
-    record = {**_provenance(), "shape": a.shape, "n_params": n_params, "context": a.context, "corpus": a.corpus,
+    record = {**_provenance(a.argv), "shape": a.shape, "n_params": n_params, "context": a.context, "corpus": a.corpus,
               "max_docs": a.max_docs, "vocab": len(tok), "threshold": a.threshold, "n_tokens_asked": a.n_tokens,
               "device": str(device), "seconds": wall, "setup_seconds": setup, "timings_s": timings}
     for key in ("n_tokens", "n_candidates", "n_documents", "n_predictions", "grad_dim", "project", "graph",
@@ -221,15 +221,15 @@ def stage_log():
         Run.timer = timer
 
 
-def _provenance() -> dict:
-    """When, from which commit and with which command line a record was made, and the load average then."""
+def _provenance(argv: list[str]) -> dict:
+    """When, from which commit (+changes where src/ or benchmarks/ differ from it) and with which command line a
+    record was made, and the load average then."""
     import datetime as dt
-    import subprocess
 
-    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).resolve().parents[1],
-                          capture_output=True, text=True)
-    return {"date": dt.date.today().isoformat(), "commit": head.stdout.strip() or None,
-            "command": " ".join(["python benchmarks/qdg_e2e.py", *sys.argv[1:]]), "load_average": os.getloadavg()[0]}
+    from provenance import commit
+
+    return {"date": dt.date.today().isoformat(), "commit": commit(),
+            "command": " ".join(["python benchmarks/qdg_e2e.py", *argv]), "load_average": os.getloadavg()[0]}
 
 
 def _write_json(path, record) -> None:
@@ -272,7 +272,8 @@ def main(argv=None) -> None:
             s.add_argument("--work", default=None, help="keep the model and the run directory here")
             s.add_argument("--keep", action="store_true", help="keep the temporary work folder (printed)")
     a = p.parse_args(argv)
-    if getattr(a, "counts", None):
+    a.argv = list(sys.argv[1:] if argv is None else argv)
+    if getattr(a, "counts", None) is not None:
         try:
             counts = [int(k) for k in a.counts.split(",")]
         except ValueError:

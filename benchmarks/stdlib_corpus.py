@@ -5,7 +5,7 @@
 The standard library differs between builds of one Python version (Debian splits distutils, lib2to3, tkinter and
 idlelib into packages of their own; a patch release adds or moves files), so the record holds a fingerprint of the
 file list with the sizes; tests/test_docs_lm_pages.py checks the page against the record always, and the record
-against the running Python where their fingerprints agree (elsewhere it says why it cannot).
+against the running Python where its version and file list are the recorded ones (elsewhere it says why it cannot).
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import inspect
 import json
+import platform
 import re
 import shutil
 import subprocess
@@ -71,7 +72,7 @@ def test_stdlib_corpus_sizes_are_the_recorded_ones():
                         (mb_test, rec["test_mb"])):
         assert _about(text, value), (text, value)
     sc = load_benchmark("stdlib_corpus")
-    if sc.fingerprint() != rec["files_sha256"]:
+    if sc.fingerprint() != rec["files_sha256"] or platform.python_version() != rec["python"]:
         pytest.skip(f"this Python's standard library ({sys.version.split()[0]}) is not the recorded one "
                     f"({rec['python']}); benchmarks/stdlib_corpus.py records it")
     now = sc.measure()

@@ -378,7 +378,7 @@ def test_the_profile_scan_is_each_alphas_least_squares():
 
     rng = np.random.default_rng(3)
     grid = np.linspace(1e-3, 4, 301)
-    clamped = 0
+    clamped = capped = 0
     for _ in range(200):
         n = int(rng.integers(5, 20))
         x = np.geomspace(rng.uniform(1, 1e3), rng.uniform(1e4, 1e7), n)
@@ -389,4 +389,5 @@ def test_the_profile_scan_is_each_alphas_least_squares():
         assert np.allclose(got[:, 0], want[:, 0], rtol=1e-8, atol=1e-14)
         assert np.allclose(got[:, 1:], want[:, 1:], rtol=1e-7, atol=1e-12 * y.max())
         clamped += int((want[:, 1] == 0).any())
-    assert clamped > 20  # the bound of L_inf was met, so the clamped branch is checked too
+        capped += int((want[:, 1] == y.min() * (1 - 1e-9)).any())
+    assert clamped > 20 and capped > 20  # both bounds of L_inf were met, so the clamped branches are checked too

@@ -64,7 +64,7 @@ def _profile_ssr(x: np.ndarray, y: np.ndarray, alphas: np.ndarray, chunk: int = 
     ``(S, L_inf, A)``. Each alpha's problem is a two-column least squares, solved in closed form for a block of
     alphas at once: the A column is made orthogonal to the L_inf column (Gram-Schmidt, which keeps the precision
     that the normal equations lose when x^-alpha is nearly constant), and an L_inf outside [0, min y) is clamped to
-    its bound with A refitted. It agrees with ``numpy.linalg.lstsq`` alpha by alpha to about 1e-11 of S (tested)
+    its bound with A refitted. It agrees with ``numpy.linalg.lstsq`` alpha by alpha within 1e-8 of S (tested; about 1e-11 typically)
     and is some 40 times faster, which matters for scans of thousands of alphas."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     alphas = np.atleast_1d(np.asarray(alphas, float))
@@ -163,6 +163,9 @@ def fit_power_law_profile(x, y, *, ci: float = 0.9, min_dof: int = MIN_DOF, alph
                           f"fit at least {min_dof + 3} budgets (more model sizes in the sweep)")
     grid = np.concatenate([np.linspace(1e-3, 1.0, 400), np.linspace(1.0, alpha_max, 301)[1:]])
     prof = _profile_ssr(x, y, grid)
+    if not np.isfinite(prof[:, 0]).all():  # x**-alpha overflowed (budgets far below 1): no profile to read
+        raise QuantaError("x**-alpha overflows on the exponent grid for these budgets",
+                          "rescale x (e.g. divide it by its smallest value) and fit again")
     i = int(np.argmin(prof[:, 0]))
     lo_i, hi_i = max(i - 1, 0), min(i + 1, grid.size - 1)
     fine = np.linspace(grid[lo_i], grid[hi_i], 201)
