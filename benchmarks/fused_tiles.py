@@ -159,8 +159,8 @@ def parse_levers(text: str) -> list[str]:
     return out
 
 
-def lever_trainer(cfg, device, lever: str | None) -> SweepTrainer:
-    """A fresh plain-step trainer (``kernel=torch``) with ``lever`` applied (None: the plain step as configured)."""
+def lever_trainer(cfg, device, lever: str) -> SweepTrainer:
+    """A fresh plain-step trainer (``kernel=torch``) with ``lever`` (one of :data:`LEVERS`) applied."""
     c = dataclasses.replace(cfg, kernel="torch")
     if lever == "bf16":
         c = dataclasses.replace(c, bf16=True)
@@ -183,27 +183,35 @@ def weight_gap(trainer, reference: dict[str, torch.Tensor]) -> float:
     return num / (den if den > 0 else 1.0)
 
 
-def run_levers(cfg, device, levers: list[str], base: float, record: dict, *, steps: int, repeats: int,
-               gap_steps: int = 5, save=None) -> None:
-    """Each lever's row in ``record["levers"]`` (see the module's doc), saved after each; a lever that fails is
-    recorded with its error and the rest go on (unless the device is left unusable)."""
-    save = save or (lambda record: None)
+#: Steps after which each lever's weights are compared with the uncompiled plain path's.
+GAP_STEPS = 5
+
+
+def reference_weights(cfg, device) -> dict[str, torch.Tensor]:
+    """The weights of an uncompiled plain trainer after :data:`GAP_STEPS` steps, the levers' reference."""
     ref = SweepTrainer(dataclasses.replace(cfg, kernel="torch", compile=False), device=device)
-    for _ in range(gap_steps):
+    for _ in range(GAP_STEPS):
         ref.train_step()
-    reference = {k: p.detach().clone() for k, p in ref.model.named_parameters()}
-    del ref
-    plain = lever_trainer(cfg, device, None)
-    for _ in range(gap_steps):
-        plain.train_step()
-    record["lever_yardstick"] = {"gap_steps": gap_steps, "plain_weight_gap": weight_gap(plain, reference)}
-    del plain
+    return {k: p.detach().clone() for k, p in ref.model.named_parameters()}
+
+
+def _error(exc: Exception) -> str:
+    """A failure as the record keeps it: its kind and the first line of its message."""
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
+def run_levers(cfg, device, levers: list[str], base: float, record: dict, reference: dict, *, steps: int,
+               repeats: int, save=None) -> None:
+    """Each lever's row in ``record["levers"]`` (see the module's doc), saved after each; a lever that fails is
+    recorded with its error and the rest go on (unless the device is left unusable). ``reference``:
+    :func:`reference_weights`; ``record["lever_yardstick"]`` is set by :func:`run` from its own plain trainer."""
+    save = save or (lambda record: None)
     record["levers"] = []
     for lever in levers:
         row = {"lever": lever}
         try:
             tr = lever_trainer(cfg, device, lever)
-            for _ in range(gap_steps):  # compiles on the first steps too
+            for _ in range(GAP_STEPS):  # compiles on the first steps too
                 tr.train_step()
             row["weight_gap"] = weight_gap(tr, reference)
             tr.train_step()
@@ -211,11 +219,11 @@ def run_levers(cfg, device, levers: list[str], base: float, record: dict, *, ste
             row["speedup"] = base / row["ms_per_step"]
             row["ran"] = True
             print(f"lever {lever:>12}: {row['ms_per_step']:.3f} ms per step ({row['speedup']:.2f}x plain); weights "
-                  f"{row['weight_gap']:.1e} from the uncompiled plain path after {gap_steps} steps (the plain step: "
+                  f"{row['weight_gap']:.1e} from the uncompiled plain path after {GAP_STEPS} steps (the plain step: "
                   f"{record['lever_yardstick']['plain_weight_gap']:.1e})")
             del tr
         except Exception as exc:  # noqa: BLE001 - a compile failure or an unsupported option: recorded
-            row.update(ran=False, error=f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+            row.update(ran=False, error=_error(exc))
             print(f"lever {lever:>12}: failed ({row['error']})")
             if not _device_usable(device):
                 record["levers"].append(row)
@@ -237,9 +245,11 @@ def run(cfg, device, tiles: list[dict], *, steps: int, repeats: int, profile_ste
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = cfg.tf32
         torch.backends.cudnn.allow_tf32 = cfg.tf32
+    reference = reference_weights(cfg, device) if levers else None
     plain = SweepTrainer(dataclasses.replace(cfg, kernel="torch"), device=device)
-    for _ in range(3):  # warm-up (and compilation, with compile=true)
-        plain.train_step()
+    for _ in range(GAP_STEPS if levers else 3):  # warm-up (and compilation, with compile=true); with levers, the
+        plain.train_step()  # same steps give the yardstick: how far the plain step itself is from the reference
+    yardstick = {"gap_steps": GAP_STEPS, "plain_weight_gap": weight_gap(plain, reference)} if levers else None
     base = ms_per_step(plain, device, steps, repeats)
     times = kernel_times(plain, device, profile_steps)
     total = sum(times.values())
@@ -251,6 +261,8 @@ def run(cfg, device, tiles: list[dict], *, steps: int, repeats: int, profile_ste
                         "top": [{"name": k[:120], "ms": v, "share": v / total if total else None}
                                 for k, v in list(times.items())[:top]]},
               "grid": [tile_name(t) for t in tiles], "tiles": []}
+    if yardstick:
+        record["lever_yardstick"] = yardstick
     del plain
     save(record)
     print(f"plain step: {base:.3f} ms per step; profiled kernels {total:.3f} ms per step, largest first:")
@@ -282,7 +294,7 @@ def run(cfg, device, tiles: list[dict], *, steps: int, repeats: int, profile_ste
             row.update(fits=False, error=str(exc))
             print(f"fused {name:>12}: {exc}")
         except Exception as exc:  # noqa: BLE001 - a compile error, out of registers or memory: recorded
-            row.update(fits=False, error=f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+            row.update(fits=False, error=_error(exc))
             print(f"fused {name:>12}: failed ({row['error']})")
             if not _device_usable(device):  # a broken CUDA context fails every later tile the same way
                 record["tiles"].append(row)
@@ -300,7 +312,7 @@ def run(cfg, device, tiles: list[dict], *, steps: int, repeats: int, profile_ste
               f"(fastest forward {best['best_fwd']}, backward {best['best_bwd']})")
     del fused
     if levers and not record.get("stopped"):
-        run_levers(cfg, device, list(levers), base, record, steps=steps, repeats=repeats, save=save)
+        run_levers(cfg, device, list(levers), base, record, reference, steps=steps, repeats=repeats, save=save)
     return record
 
 
