@@ -17,8 +17,8 @@ call of this script measures:
   ``cuda-graphs`` (``torch.compile(mode="reduce-overhead")``: the compiled forward and backward replayed as CUDA
   graphs, the optimizer left outside) and ``no-compile`` (what compilation buys): ms per step and the speed-up
   over the plain step, and how far each moves the weights from an uncompiled plain trainer after a few steps on
-  the same batches, beside how far the plain step as configured (compiled with ``compile=true``, as gpu_run.sh passes) moves them,
-  the yardstick.
+  the same batches, beside how far the plain step as configured (compiled with ``compile=true``, as gpu_run.sh
+  passes) moves them, the yardstick.
 
     python benchmarks/fused_tiles.py --device cuda --preset paper-fig2-params --set tf32=true --json tiles.json
     # on the CPU, under Triton's interpreter (no timing worth reading; the gradients are the check):

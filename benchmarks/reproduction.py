@@ -526,7 +526,8 @@ def main(argv=None) -> int:
         try:
             previous = json.loads(record_path.read_text())
         except (OSError, ValueError) as e:
-            print(f"{record_path} cannot be read ({e}): mend it, or pass --replace to build the record from {runs} alone")
+            print(f"{record_path} cannot be read ({e}): mend it, or pass --replace to build the record from {runs} "
+                  "alone")
             return 2
     record, analyses = build_record(runs, device=args.device, date=args.date, n_boot=args.n_boot, previous=previous)
     done = [st for st in record["runs"].values() if st["status"] != "absent"]

@@ -64,8 +64,8 @@ def _profile_ssr(x: np.ndarray, y: np.ndarray, alphas: np.ndarray, chunk: int = 
     ``(S, L_inf, A)``. Each alpha's problem is a two-column least squares, solved in closed form for a block of
     alphas at once: the A column is made orthogonal to the L_inf column (Gram-Schmidt, which keeps the precision
     that the normal equations lose when x^-alpha is nearly constant), and an L_inf outside [0, min y) is clamped to
-    its bound with A refitted. It agrees with ``numpy.linalg.lstsq`` alpha by alpha within 1e-8 of S (tested; about 1e-11 typically)
-    and is some 40 times faster, which matters for scans of thousands of alphas."""
+    its bound with A refitted. It agrees with ``numpy.linalg.lstsq`` alpha by alpha within 1e-8 of S (tested;
+    about 1e-11 typically) and is some 40 times faster, which matters for scans of thousands of alphas."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     alphas = np.atleast_1d(np.asarray(alphas, float))
     w = 1.0 / y  # the L_inf column of the relative residuals; the target is y / y = 1
