@@ -53,14 +53,15 @@
 # once QDG and the peer are recorded: GPU_STEPS=parity PARITY_KERNEL=triton PARITY_FUSED_CTRL=segments, as the
 # first call's step 0 decided). QDG end to end runs only when named, in a call of its own:
 # GPU_STEPS=e2e (TOTAL_S then defaults to 585 and the step's limit to 545 s: all of the call but the packing and
-# the env step; the device tool's limit is 600 s).
+# the env step; the device tool's limit is 600 s). QUANTA_BUDGET_ONLY=1 prints the limits a call would use, and
+# does nothing else (any machine; OUT must still be set off the dry run).
 set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 DRY=${QUANTA_DRY_RUN:-0}
-TMPD=$(mktemp -d /tmp/quanta-gpu-run-tmp.XXXX)
+TMPD=$(mktemp -d "${TMPDIR:-/tmp}/quanta-gpu-run-tmp.XXXX")
 if [ "$DRY" = 1 ]; then
-  OUT=${OUT:-$(mktemp -d /tmp/quanta-gpu-run-out.XXXX)}
+  OUT=${OUT:-$(mktemp -d "${TMPDIR:-/tmp}/quanta-gpu-run-out.XXXX")}
   DEVICE=cpu RUNS=${RUNS:-$TMPD/runs}
   KERNEL_S=${KERNEL_S:-60} TILES_S=${TILES_S:-60} PARITY_S=${PARITY_S:-} QDG_S=${QDG_S:-60} SPECTRAL_S=${SPECTRAL_S:-60} PEER_S=${PEER_S:-60}
   E2E_S=${E2E_S:-120}
@@ -102,6 +103,11 @@ if [ "$DRY" = 1 ]; then CARRY=${CARRY:-}; else CARRY=${CARRY:-.gpu-carry}; fi  #
 # runs that docs/data/reproduction.json records as finished are skipped even when nothing was carried: a run's
 # folder does not outlive the session that unpacked it (runs/ is not committed), and its record is what stands
 if [ "$DRY" = 1 ]; then DONE_RECORD=${DONE_RECORD:-}; else DONE_RECORD=${DONE_RECORD:-docs/data/reproduction.json}; fi
+if [ "${QUANTA_BUDGET_ONLY:-0}" = 1 ]; then  # the limits this call would use, then stop before doing anything
+  echo "TOTAL_S=$TOTAL_S RESERVE_S=$RESERVE_S KERNEL_S=$KERNEL_S TILES_S=$TILES_S PARITY_S=$PARITY_S QDG_S=$QDG_S" \
+    "SPECTRAL_S=$SPECTRAL_S PEER_S=$PEER_S E2E_S=$E2E_S PARITY_MIN_S=$PARITY_MIN_S GPU_STEPS=$(echo $GPU_STEPS)"
+  rmdir "$TMPD"; exit 0
+fi
 PY=${PYTHON:-python3}
 mkdir -p "$OUT" "$RUNS"
 # manifests and unfinished runs' checkpoints (gpu_pack.py carry); a run already here (a warm machine's earlier call

@@ -49,6 +49,19 @@ def load_benchmark(name: str):
     return mod
 
 
+def gpu_budget(**env) -> dict:
+    """The limits benchmarks/gpu_run.sh would use on the GPU (off the dry run) with these environment settings, as
+    it prints them under QUANTA_BUDGET_ONLY=1 (it does nothing else then): ``{"TOTAL_S": 550, ...}``, the seconds as
+    ints and ``GPU_STEPS`` as its list of sections."""
+    root = Path(__file__).resolve().parents[1]
+    base = {k: v for k, v in os.environ.items() if not k.endswith("_S") and k not in ("GPU_STEPS", "QUANTA_DRY_RUN")}
+    r = subprocess.run(["bash", str(root / "benchmarks" / "gpu_run.sh")], cwd=root, capture_output=True, text=True,
+                       env={**base, "QUANTA_BUDGET_ONLY": "1", "OUT": "/nonexistent/never-made", **env}, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    head, steps = r.stdout.strip().split(" GPU_STEPS=")
+    return {**{k: int(v) for k, v in (kv.split("=") for kv in head.split())}, "GPU_STEPS": steps.split()}
+
+
 def kill_mid_run(argv, out: Path, events: list[str], rng: random.Random, timeout: float = 120.0) -> str:
     """Start ``quanta *argv --out out`` in a subprocess; once the seeded choice among ``events`` (globs under
     ``out``) exists, wait a seeded delay of 0-50 ms and SIGKILL it. Returns the event it was killed after."""

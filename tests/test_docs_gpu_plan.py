@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import gpu_budget
 
 from quanta.parity.ensemble import BatchedMLP
 from quanta.parity.presets import preset_config
@@ -131,19 +132,15 @@ def test_what_one_call_brings_back(page, tmp_path):
 def test_the_parity_budget_beside_the_other_steps(page):
     """The reproductions get what the other sections' limits leave (gpu_run.sh's defaults on the GPU), as the page
     says, so that the last section, the peer, keeps its whole limit."""
-    script = (ROOT / "benchmarks" / "gpu_run.sh").read_text()
-    real = script[script.index("else\n  : \"${OUT:?"):]
-    limit = {k: int(re.search(rf"{k}=\${{{k}:-(\d+)}}", real).group(1))
-             for k in ("KERNEL_S", "TILES_S", "QDG_S", "SPECTRAL_S", "PEER_S", "TOTAL_S", "RESERVE_S")}
-    alone = limit["TOTAL_S"] - limit["RESERVE_S"] - 20
-    beside = alone - sum(limit[k] for k in ("KERNEL_S", "TILES_S", "QDG_S", "SPECTRAL_S", "PEER_S"))
+    limit, alone = gpu_budget(), gpu_budget(GPU_STEPS="parity", PARITY_KERNEL="torch", PARITY_MIN_S="450")
+    beside, alone = limit["PARITY_S"], alone["PARITY_S"]
     assert f"{beside} s in all beside them (so that step 3 keeps its {limit['PEER_S']} s); {alone} s when" in page
     assert f"gives them {alone} s instead of {beside}." in page
     # the next session's first call: the reproductions alone, one whole α run, none started that cannot finish
     assert ("`GPU_STEPS=parity PARITY_KERNEL=torch PARITY_MIN_S=450 bash benchmarks/gpu_run.sh`: the reproductions "
             f"get {alone} s") in page
     # the tiles call alone: TOTAL_S is its step's S plus the packing's reserve
-    assert "PARITY_MIN_S=${PARITY_MIN_S:-30}" in script and f"TILES_S=S TOTAL_S=S+{limit['RESERVE_S']}" in page
+    assert gpu_budget()["PARITY_MIN_S"] == 30 and f"TILES_S=S TOTAL_S=S+{limit['RESERVE_S']}" in page
 
 
 def test_the_h200_section_quotes_its_record(page):
@@ -184,11 +181,10 @@ def test_the_h200_section_quotes_its_record(page):
     # own pause point (PARITY_SLACK_S earlier), and what is left then is under PARITY_MIN_S=450, so no run is
     # started that could not finish
     script = (ROOT / "benchmarks" / "gpu_run.sh").read_text()
-    real = script[script.index("else\n  : \"${OUT:?"):]
-    get = {k: int(re.search(rf"{k}=\${{{k}:-(\d+)}}", script if k.startswith("PARITY") else real).group(1))
-           for k in ("TOTAL_S", "RESERVE_S", "PARITY_SLACK_S")}
-    alone, wall = get["TOTAL_S"] - get["RESERVE_S"] - 20, p1["seconds"] + p2["seconds"]
-    assert wall <= alone - get["PARITY_SLACK_S"] and alone - wall < 450
+    slack = int(re.search(r"PARITY_SLACK_S=\${PARITY_SLACK_S:-(\d+)}", script).group(1))
+    first = gpu_budget(GPU_STEPS="parity", PARITY_KERNEL="torch", PARITY_MIN_S="450")
+    alone, wall = first["PARITY_S"], p1["seconds"] + p2["seconds"]
+    assert wall <= alone - slack and alone - wall < first["PARITY_MIN_S"]
     g, sp, pe = (calls[1][n]["result"] for n in ("qdg-grads", "qdg-spectral", "peer"))
     quoted += [f"{g['tokens']:,} tokens of a pythia-70m-shaped model ({g['context']} context",
                f"in {g['seconds']:.1f} s ({g['tokens_per_s']:.0f} tokens/s)",

@@ -8,7 +8,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from conftest import load_benchmark
+from conftest import gpu_budget, load_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -110,6 +110,33 @@ def test_gpu_run_never_outlasts_its_budget(tmp_path):
     assert all(s["rc"] == 125 and s["result"] == "skipped: no time left" for s in res["steps"]
                if s["step"] not in ("queue-stop", "env")), res["steps"]
     assert "skipped" in (out / "gpu_run.log").read_text()
+
+
+def test_the_limits_a_real_call_uses_in_each_of_the_plans_calls(tmp_path):
+    """Off the dry run, as on the GPU: every section's limit, and the reproductions get what the others leave. The
+    call the issue's plan makes first (all sections), the reproductions alone, the tiles alone with TOTAL_S=S+30,
+    and QDG end to end alone, which takes the whole call but the packing and the env step (585 s, the step 545 s);
+    no call's steps add up to more than the device tool's 600 s."""
+    every = gpu_budget(TMPDIR=str(tmp_path))
+    assert every["GPU_STEPS"] == ["kernel", "tiles", "parity", "qdg", "peer"] and every["RESERVE_S"] == 30
+    others = sum(every[k] for k in ("KERNEL_S", "TILES_S", "QDG_S", "SPECTRAL_S", "PEER_S"))
+    assert every["PARITY_S"] == every["TOTAL_S"] - every["RESERVE_S"] - 20 - others == 45
+    assert every["TOTAL_S"] <= 600 and others + every["PARITY_S"] + every["RESERVE_S"] + 20 == every["TOTAL_S"]
+
+    parity = gpu_budget(GPU_STEPS="parity", PARITY_KERNEL="torch", PARITY_MIN_S="450")
+    assert parity["PARITY_S"] == parity["TOTAL_S"] - parity["RESERVE_S"] - 20 == 500 and parity["PARITY_MIN_S"] == 450
+
+    tiles = gpu_budget(GPU_STEPS="tiles", TILES_S="400", TOTAL_S="430")
+    assert tiles["TILES_S"] == 400 and tiles["PARITY_S"] == 0 and tiles["TOTAL_S"] - tiles["RESERVE_S"] == 400
+
+    e2e = gpu_budget(GPU_STEPS="e2e")
+    assert (e2e["TOTAL_S"], e2e["E2E_S"], e2e["PARITY_S"]) == (585, 545, 0)
+    assert e2e["E2E_S"] == e2e["TOTAL_S"] - e2e["RESERVE_S"] - 10 and e2e["TOTAL_S"] < 600
+    # a TOTAL_S given is kept, and the step's limit follows it; e2e beside another section keeps its 540 s default
+    assert gpu_budget(GPU_STEPS="e2e", TOTAL_S="500")["E2E_S"] == 460
+    assert gpu_budget(GPU_STEPS="qdg e2e")["E2E_S"] == 540 and gpu_budget(GPU_STEPS="qdg e2e")["TOTAL_S"] == 550
+    # and the budget-only call makes nothing: no OUT folder, no temporary folder left behind
+    assert not Path("/nonexistent/never-made").exists() and not any(tmp_path.iterdir())
 
 
 def test_kernel_verdict_reads_tf32s_own_effect_as_the_yardstick():
