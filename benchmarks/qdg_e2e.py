@@ -28,7 +28,6 @@ the tokens clustered and candidates found, the graph, the eigensolver, and on CU
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shutil
@@ -139,31 +138,35 @@ def cmd_run(a) -> None:
         torch.set_num_threads(a.threads)
     work = Path(a.work) if a.work else Path(tempfile.mkdtemp(prefix="quanta-qdg-e2e-"))
     model_dir, out = work / "model", work / "run"
-    t0 = time.perf_counter()
-    docs = documents(a.corpus, a.max_docs)
-    tok = tokenizer_for(docs, a.vocab)
-    n_params = build_model_dir(model_dir, a.shape, a.context, tok, seed=a.seed)
-    setup = time.perf_counter() - t0
-    print(f"setup: {len(docs)} documents, tokenizer of {len(tok)} tokens, random {a.shape} ({n_params / 1e6:.1f}M "
-          f"parameters) saved in {setup:.1f} s (not timed below)", flush=True)
-    cfg = QDGConfig(model=str(model_dir), corpus=a.corpus, max_docs=a.max_docs, context_length=a.context,
-                    threshold=a.threshold, n_tokens=a.n_tokens, project=a.project or None, dense_max=a.dense_max,
-                    counts=tuple(int(k) for k in a.counts.split(",")) if a.counts else None,
-                    n_clusters=a.n_clusters, batch_size=a.batch_size, seed=a.seed)
-    device = torch.device(a.device)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-    t1 = time.perf_counter()
+    t0 = t1 = time.perf_counter()
+    stages, on_stage = stage_log()
+    setup = None  # the seconds of the untimed set-up, once it is done
     try:
-        with stage_log() as stages:
-            summary = run_qdg_lm(cfg, out, device=a.device, force=True)
+        docs = documents(a.corpus, a.max_docs)
+        tok = tokenizer_for(docs, a.vocab)
+        n_params = build_model_dir(model_dir, a.shape, a.context, tok, seed=a.seed)
+        setup = time.perf_counter() - t0
+        print(f"setup: {len(docs)} documents, tokenizer of {len(tok)} tokens, random {a.shape} "
+              f"({n_params / 1e6:.1f}M parameters) saved in {setup:.1f} s (not timed below)", flush=True)
+        cfg = QDGConfig(model=str(model_dir), corpus=a.corpus, max_docs=a.max_docs, context_length=a.context,
+                        threshold=a.threshold, n_tokens=a.n_tokens, project=a.project or None, dense_max=a.dense_max,
+                        counts=tuple(int(k) for k in a.counts.split(",")) if a.counts else None,
+                        n_clusters=a.n_clusters, batch_size=a.batch_size, seed=a.seed)
+        device = torch.device(a.device)
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        t1 = time.perf_counter()
+        summary = run_qdg_lm(cfg, out, device=a.device, force=True, on_stage=on_stage)
     except KeyboardInterrupt:  # gpu_run.sh's timeout (SIGINT): keep how far it got, stage by stage
-        wall = time.perf_counter() - t1
+        now = time.perf_counter()
+        wall = now - t1 if setup is not None else 0.0
         done = {st["stage"]: st["seconds"] for st in stages if st["finished"]}
         cut = next(({"stage": st["stage"], "seconds": st["seconds"]} for st in stages if not st["finished"]), None)
+        if setup is None:  # cut short before QDG began: in the set-up, which is not timed as part of the run
+            cut = {"stage": "setup", "seconds": now - t0}
         print(f"qdg end to end: interrupted after {wall:.1f} s; stages finished: {done}; cut short: {cut}")
         _write_json(a.json, {"shape": a.shape, "context": a.context, "n_tokens_asked": a.n_tokens,
-                             "device": str(device), "interrupted": True, "seconds": wall, "setup_seconds": setup,
+                             "device": a.device, "interrupted": True, "seconds": wall, "setup_seconds": setup,
                              "timings_s": done, "cut_stage": cut, **_provenance(a.argv)})
         raise SystemExit(130)
     if device.type == "cuda":
@@ -192,33 +195,23 @@ def cmd_run(a) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-@contextlib.contextmanager
 def stage_log():
-    """The stages that ``Run.timer`` times inside the block, as they start and end: a list of ``{"stage", "seconds",
-    "finished"}``. Read from here, not from the run's manifest, because a run interrupted in its first stages
-    removes its directory (it holds nothing yet), and ``Run.timer`` stores a cut stage's partial time as if it had
-    finished; here a cut stage is the one left ``finished: False``, with the seconds it ran."""
-    from quanta.store import Run
+    """The stages of a run as they start and end, and the ``on_stage`` callback (``quanta.store.Stage``) that keeps
+    them: a list of ``{"stage", "seconds", "finished"}``. Read from here, not from the run's manifest, because a run
+    interrupted in its first stages removes its directory (it holds nothing yet), and the manifest adds a cut
+    stage's partial time as if it had finished; here a cut stage is the one left ``finished: False``, with the
+    seconds it ran."""
+    stages: list[dict] = []
+    running: dict[str, dict] = {}  # the stages started and not ended yet, by name (a stage may hold another)
 
-    stages, timer = [], Run.timer
+    def on_stage(st) -> None:
+        if st.state == "started":
+            running[st.name] = {"stage": st.name, "seconds": 0.0, "finished": False}
+            stages.append(running[st.name])
+        else:
+            running.pop(st.name).update(seconds=st.seconds, finished=st.state == "finished")
 
-    @contextlib.contextmanager
-    def logged(self, name):
-        entry = {"stage": name, "seconds": 0.0, "finished": False}
-        stages.append(entry)
-        t = time.perf_counter()
-        try:
-            with timer(self, name):
-                yield
-            entry["finished"] = True
-        finally:
-            entry["seconds"] = time.perf_counter() - t
-
-    Run.timer = logged
-    try:
-        yield stages
-    finally:
-        Run.timer = timer
+    return stages, on_stage
 
 
 def _provenance(argv: list[str]) -> dict:

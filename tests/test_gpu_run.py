@@ -445,12 +445,22 @@ def test_an_interrupted_end_to_end_run_records_the_stages_it_finished(tmp_path, 
     assert r["interrupted"] and list(r["timings_s"]) == ["losses"] and r["cut_stage"]["stage"] == "gradients"
     assert r["command"].startswith("python benchmarks/qdg_e2e.py run --shape small") and r["date"] and r["commit"]
     assert r["timings_s"]["losses"] + r["cut_stage"]["seconds"] <= r["seconds"]
-    from quanta.store import Run
-
-    assert Run.timer.__name__ == "timer"  # the stage log is undone
     rec = load_benchmark("gpu_record")
     cell = rec._e2e({"steps": [{"step": "qdg-e2e", "rc": 130, "seconds": 9, "result": r}]})
     assert f"(stages done: losses {r['timings_s']['losses']:.0f} s; cut short in gradients after" in cell
+
+    # cut short in the set-up (the tokenizer's training), before QDG began: recorded too, as the set-up
+    monkeypatch.setattr(e2e, "tokenizer_for", interrupted)
+    out.unlink()
+    with pytest.raises(SystemExit) as exit_:
+        e2e.main(["run", "--shape", "small", "--context", "32", "--max-docs", "40", "--device", "cpu", "--work",
+                  str(tmp_path / "work2"), "--json", str(out)])
+    assert exit_.value.code == 130
+    r = json.loads(out.read_text())
+    assert r["interrupted"] and r["timings_s"] == {} and r["cut_stage"]["stage"] == "setup"
+    assert r["seconds"] == 0 and r["setup_seconds"] is None and r["cut_stage"]["seconds"] > 0 and r["commit"]
+    cell = rec._e2e({"steps": [{"step": "qdg-e2e", "rc": 130, "seconds": 9, "result": r}]})
+    assert "(stages done: none; cut short in setup after" in cell
 
 
 def test_the_chunked_corpus_is_exactly_n_documents_and_never_mixed_with_an_earlier_cut(tmp_path, capsys):

@@ -2,6 +2,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pandas as pd
 import pytest
@@ -267,3 +268,29 @@ def test_cli_force_keeps_notes_added_to_a_finished_run(tmp_path, cli_run):
     assert json.loads((out / "manifest.json").read_text())["config"]["alpha"] == 0.3
     _, help_text, _ = cli_run("theory", "--help")
     assert "keep files you" in " ".join(help_text.split())
+
+
+def test_on_stage_tells_each_timed_stage_as_it_starts_and_ends_and_which_one_an_exception_cut(tmp_path):
+    """``Run.create(on_stage=...)`` sees every ``timer`` block twice: started, then finished or cut (an exception,
+    KeyboardInterrupt included, left it) with the seconds it ran; the manifest adds a cut stage's seconds like a
+    finished one's, so only the callback tells them apart."""
+    from quanta.store import Stage
+
+    seen: list[Stage] = []
+    run = Run.create(tmp_path / "r", command="t", config={}, on_stage=seen.append)
+    with run.timer("load"):
+        time.sleep(0.01)
+    with pytest.raises(KeyboardInterrupt), run.timer("fit"):
+        with run.timer("inner"):
+            pass
+        raise KeyboardInterrupt
+    assert [(s.name, s.state) for s in seen] == [("load", "started"), ("load", "finished"), ("fit", "started"),
+                                                 ("inner", "started"), ("inner", "finished"), ("fit", "cut")]
+    assert seen[0].seconds == 0 and seen[1].seconds >= 0.01 and seen[-1].seconds >= seen[-2].seconds
+    timings = run.manifest["timings_s"]
+    assert timings["load"] == seen[1].seconds and timings["fit"] == seen[-1].seconds
+    # without a callback nothing changes
+    quiet = Run.create(tmp_path / "q", command="t", config={})
+    with quiet.timer("load"):
+        pass
+    assert list(quiet.manifest["timings_s"]) == ["load"]

@@ -41,8 +41,10 @@ import socket
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -190,6 +192,18 @@ def read_json(path: str | os.PathLike) -> dict:
     return out
 
 
+@dataclass(frozen=True)
+class Stage:
+    """One timed stage of a run (a :meth:`Run.timer` block), as an ``on_stage`` callback of :meth:`Run.create` sees
+    it: once when it starts (``state="started"``, ``seconds`` 0) and once when it ends, ``"finished"`` or, when an
+    exception (a KeyboardInterrupt too) left the block, ``"cut"``, with the seconds it ran either way. The manifest's
+    ``timings_s`` adds a cut stage's seconds like a finished one's; this is where the two differ."""
+
+    name: str
+    state: Literal["started", "finished", "cut"]
+    seconds: float
+
+
 class Run:
     """A run directory. Create with :meth:`Run.create`, open an existing one with :meth:`Run.open`."""
 
@@ -202,12 +216,13 @@ class Run:
         self.resumable = False
         self._made: Path | None = None
         self._foreign: set[str] = set()
+        self._on_stage: Callable[[Stage], None] | None = None
 
     # ------------------------------------------------------------------ creation
     @classmethod
     def create(cls, out: str | os.PathLike, *, command: str, config: dict, seed: int | None = None,
                device: str | None = None, argv: list[str] | None = None, force: bool = False,
-               resume: bool | None = None, inputs=()) -> "Run":
+               resume: bool | None = None, inputs=(), on_stage: Callable[[Stage], None] | None = None) -> "Run":
         """Start (or, with ``resume``, continue) a run directory at ``out``.
 
         Parameters
@@ -234,6 +249,9 @@ class Run:
         inputs : sequence of paths
             What the command reads (run directories, model folders; names that are no local path are skipped):
             ``out`` may be none of them and hold none of them, so that ``force`` never removes an input.
+        on_stage : callable, optional
+            Called with a :class:`Stage` as each :meth:`timer` block starts and ends (a progress display, or a
+            benchmark that must tell the stages an interrupt cut short from those that finished).
 
         Raises
         ------
@@ -256,6 +274,7 @@ class Run:
         prior = read_json(manifest_path) if manifest_path.exists() else None
         run = cls(path)
         run.resumable = resume is not None
+        run._on_stage = on_stage
         if prior is not None:
             status = prior.get("status")
             prior_cmd = prior.get("command")
@@ -440,14 +459,21 @@ class Run:
 
     @contextlib.contextmanager
     def timer(self, name: str):
-        """Record the wall time of a block under ``timings_s[name]`` in the manifest."""
-        t = time.perf_counter()
+        """Record the wall time of a block under ``timings_s[name]`` in the manifest (added up when a name comes
+        again), and tell ``on_stage`` (:meth:`create`) when it starts and ends."""
+        if self._on_stage is not None:
+            self._on_stage(Stage(name, "started", 0.0))
+        t, state = time.perf_counter(), "cut"
         try:
             yield
+            state = "finished"
         finally:
-            self._timings[name] = self._timings.get(name, 0.0) + time.perf_counter() - t
+            seconds = time.perf_counter() - t
+            self._timings[name] = self._timings.get(name, 0.0) + seconds
             self._manifest["timings_s"] = self._timings
             self._write_manifest()
+            if self._on_stage is not None:
+                self._on_stage(Stage(name, state, seconds))
 
     def update_manifest(self, **fields) -> None:
         self._manifest.update(to_jsonable(fields))

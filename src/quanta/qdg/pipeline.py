@@ -239,14 +239,15 @@ def analyze_gradients(run, G, *, counts, n_clusters, assign="cluster_qr", dense_
     return sweep, A, summary
 
 
-def run_qdg_lm(cfg: QDGConfig, out, *, device=None, force: bool = False, argv=None) -> dict:
+def run_qdg_lm(cfg: QDGConfig, out, *, device=None, force: bool = False, argv=None, on_stage=None) -> dict:
     """QDG on a language model: select tokens, per-token gradients, spectral sweep, tables and figures.
 
     Writes into the run directory ``out``: ``tokens.parquet`` (token, doc, pos, token_id, token_str, loss),
     ``clusters.parquet`` (token, n_clusters, cluster), ``sizes.parquet``, ``envelope.parquet``,
     ``eigenvalues.parquet``, ``contexts.parquet`` (the most central ``n_contexts`` members of every cluster at every
     count, with ``context_before``, ``token``, ``context_after``), figures ``rank_frequency``,
-    ``rank_frequency_k{K}``, ``similarity_sorted``, and ``summary.json``. Returns the summary.
+    ``rank_frequency_k{K}``, ``similarity_sorted``, and ``summary.json``. Returns the summary. ``on_stage`` is
+    called as each stage (losses, gradients, similarity, spectral) starts and ends (:class:`quanta.store.Stage`).
     """
     import numpy as np
     import pandas as pd
@@ -280,7 +281,7 @@ def run_qdg_lm(cfg: QDGConfig, out, *, device=None, force: bool = False, argv=No
         raise QuantaError(f"corpus {cfg.corpus!r} gave no document of at least 3 tokens",
                           "pass a corpus with longer documents")
     run = Run.create(out, command="qdg", config=asdict(cfg), seed=cfg.seed, device=device_description(dev),
-                     force=force, argv=argv, inputs=[cfg.model])
+                     force=force, argv=argv, inputs=[cfg.model], on_stage=on_stage)
     with run:
         contexts = [w.ids for w in windows]
         with run.timer("losses"):
