@@ -25,8 +25,11 @@ browser:
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
 	    echo "could not install chromium (run: sudo apt-get install -y chromium); the browser test will fail"; }
 
+# The suite runs in TEST_WORKERS processes (pytest-xdist; auto: one per core), each test on one torch thread
+# (tests/conftest.py); TEST_WORKERS=0 runs it in this process alone.
+TEST_WORKERS ?= auto
 test: setup browser
-	HF_HUB_OFFLINE=1 MPLBACKEND=Agg QUANTA_PROGRESS=0 $(PY) -m pytest
+	HF_HUB_OFFLINE=1 MPLBACKEND=Agg QUANTA_PROGRESS=0 $(PY) -m pytest -n $(TEST_WORKERS)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
