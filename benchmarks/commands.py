@@ -133,7 +133,7 @@ def render(record: list[dict]) -> str:
     """The page's block: every recorded run, then the median and range of each command's wall time."""
     lines = [START, "| date | commit | command | wall, set-up included | CPU | load average before → after | "
              "what it printed | exit |", "|---|---|---|---|---|---|---|---|"]
-    for e in sorted(record, key=lambda e: (e["date"], e["command"], e["wall_s"])):
+    for e in sorted(record, key=lambda e: e["date"]):  # in the order they ran (the record appends)
         lines.append(f"| {e['date']} | {e['commit']} | `{e['command']}` | {_minutes(e['wall_s'])} | "
                      f"{_minutes(e['cpu_s'])} | {e['load_before']:.1f} → {e['load_after']:.1f} | {_detail(e)} | "
                      f"{e['rc']} |")
@@ -146,9 +146,12 @@ def render(record: list[dict]) -> str:
             lines.append(f"- `{command}`: no run passed yet.")
             continue
         over = sum(w > TARGET_S for w in walls)
+        # the last one appended on the latest date
+        last = max(reversed([e for e in record if e["command"] == command]), key=lambda e: e["date"])
         lines.append(f"- `{command}`: {len(walls)} passing run(s), median {_minutes(statistics.median(walls))}, "
                      f"range {_minutes(min(walls))} to {_minutes(max(walls))}; over the {TARGET_S // 60}-minute "
-                     f"target in {over} of {len(walls)}.")
+                     f"target in {over} of {len(walls)}; the latest run ({last['commit']}, {last['date']}): "
+                     f"{_minutes(last['wall_s'])}" + ("" if last["rc"] == 0 else f", exit {last['rc']}") + ".")
     return "\n".join(lines) + "\n" + END
 
 

@@ -46,10 +46,14 @@ def test_runs_render_with_their_median_range_and_target(tmp_path):
            "pytest 449 s | 0 |" in block
     assert "| no summary printed | 2 |" in block
     assert "- `make test`: 3 passing run(s), median 8 min 43 s, range 8 min 20 s to 10 min 40 s; over the " \
-           "10-minute target in 1 of 3." in block
+           "10-minute target in 1 of 3; the latest run (abc1234, 2026-12-04): 30 s, exit 2." in block
+    # the rows in the order the runs were recorded (the same date), not by their time
+    rows = [ln for ln in block.splitlines() if ln.startswith("| 2026-12-04")]
+    assert [r.split(" | ")[3] for r in rows] == ["8 min 43 s", "10 min 40 s", "8 min 20 s", "30 s",
+                                                 "6 min 49 s"]
     assert "6 steps: parity 113 s, lm-suite 102 s, falsify-parity 63 s, qdg-parity 11 s, report 5 s, theory 4 s |" \
         in block
-    assert "- `make demo`: 1 passing run(s), median 6 min 49 s" in block
+    assert "- `make demo`: 1 passing run(s), median 6 min 49 s" in block and "(abc1234, 2026-12-04): 6 min 49 s." in block
     doc = tmp_path / "b.md"
     doc.write_text(f"x\n{c.START}\n{c.END}\ny\n")
     rec = tmp_path / "r.json"
