@@ -166,14 +166,30 @@ def test_gpu_benchmark_shape_and_parameter_count():
 # --------------------------------------------------------------------------- docs/lm.md: the engine's precision
 def test_precision_bounds_are_the_tests():
     """The agreement docs/lm.md states for the loss engine is the bound tests/test_lm_losses.py asserts."""
+    import ast
+
+    import test_lm_losses as t
+
     doc = _doc("lm.md")
-    src = (ROOT / "tests" / "test_lm_losses.py").read_text()
-    assert "computation within 1e-3 nats (the bound a test asserts)" in doc
-    assert 'ref).max() < 1e-3' in src
-    assert "batch size and order change them by less than 1e-5 nats" in doc
-    assert src.count("atol=1e-5") >= 2
-    assert "differ from fp32 by less than 0.02 nats on average and less than 0.1 nats at most" in doc
-    assert "np.abs(a - b).mean() < 0.02 and np.abs(a - b).max() < 0.1" in src
+
+    def b(x: float) -> str:  # as the page writes a bound: 1e-3, 1e-5, 0.02
+        return f"{x:.0e}".replace("e-0", "e-") if x < 1e-2 else f"{x:g}"
+
+    assert f"computation within {b(t.REFERENCE_TOL)} nats (the bound a test asserts)" in doc
+    assert f"batch size and order change them by less than {b(t.ORDER_ATOL)} nats" in doc
+    assert (f"differ from fp32 by less than {b(t.HALF_MEAN)} nats on average and less than {b(t.HALF_MAX)} nats at "
+            "most") in doc
+    # and each bound is what an assertion of a test function compares with, not a name left unused
+    used: dict[str, set[str]] = {}
+    for fn in ast.parse((ROOT / "tests" / "test_lm_losses.py").read_text()).body:
+        if isinstance(fn, ast.FunctionDef) and fn.name.startswith("test_"):
+            for node in ast.walk(fn):
+                if isinstance(node, (ast.Assert, ast.Call)):
+                    for name in ast.walk(node):
+                        if isinstance(name, ast.Name) and name.id in ("REFERENCE_TOL", "ORDER_ATOL", "HALF_MEAN",
+                                                                       "HALF_MAX"):
+                            used.setdefault(name.id, set()).add(fn.name)
+    assert set(used) == {"REFERENCE_TOL", "ORDER_ATOL", "HALF_MEAN", "HALF_MAX"} and len(used["ORDER_ATOL"]) >= 2
 
 
 # --------------------------------------------------------------------------- no typed times; links hold
