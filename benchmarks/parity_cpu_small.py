@@ -146,8 +146,12 @@ def main(argv=None) -> int:
             for k in ("date", "commit", "cpu", "torch"):
                 r.setdefault(k, old.get(k))
     stamp = {"date": dt.date.today().isoformat(), "commit": _commit(), "cpu": _cpu_name(), "torch": torch.__version__}
-    if kept:
+    if kept:  # the record's own stamp then spans its runs': the dates from first to last, every commit in that order
         runs = [{**r, **stamp} for r in runs]
+        both = sorted(kept + runs, key=lambda r: r["date"] or "")
+        dates = [r["date"] for r in both if r.get("date")]
+        stamp["date"] = dates[0] if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}"
+        stamp["commit"] = ", ".join(dict.fromkeys(r["commit"] for r in both if r.get("commit")))
     order = list(RUNS)
     record = {**stamp, "cores": os.cpu_count(), "threads": 1, "preset": PRESET,
               "command": "quanta parity run --preset cpu-small --device cpu --set ...; quanta parity analyze",

@@ -213,6 +213,7 @@ def test_a_run_recorded_alone_replaces_only_its_own_entry(tmp_path, monkeypatch)
     assert pcs.main(args) == 0
     first = json.loads(out.read_text())
     assert [r["name"] for r in first["runs"]] == list(pcs.RUNS) and first["commit"] == "new"
+    out.write_text(json.dumps({**first, "date": "2026-12-01"}))  # as if measured on an earlier day
     monkeypatch.setattr(pcs, "_commit", lambda: "newer")
     monkeypatch.setattr(pcs, "record_run", lambda work, name, overrides, env: {"name": name, "run_s": 2.0})
     assert pcs.main([*args, "--runs", "seed1"]) == 0
@@ -221,3 +222,6 @@ def test_a_run_recorded_alone_replaces_only_its_own_entry(tmp_path, monkeypatch)
     by = {r["name"]: r for r in second["runs"]}
     assert by["seed1"]["run_s"] == 2.0 and by["seed1"]["commit"] == "newer"
     assert all(by[n]["run_s"] == 1.0 and by[n]["commit"] == "new" for n in pcs.RUNS if n != "seed1")
+    # the record's own date and commit span its runs', not only the newest one's
+    assert by["seed0"]["date"] == "2026-12-01" and by["seed1"]["date"] == second["date"].split(" to ")[-1]
+    assert second["date"].startswith("2026-12-01 to ") and second["commit"] == "new, newer"
