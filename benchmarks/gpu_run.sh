@@ -42,8 +42,8 @@
 # `python benchmarks/gpu_pack.py carry runs/gpu .gpu-carry` writes what that call must carry (manifests, and the
 # checkpoints of unfinished runs): carry [".whl", ".gpu-carry"].
 #
-# Wheels: if .whl/ exists (carried), they are installed to /tmp/site first: `bash benchmarks/gpu_wheels.sh` here
-# fetches bergson and the 2 MB of its needs the device image lacks.
+# Wheels: if .whl/ exists (carried), they are installed into the call's own temporary folder first:
+# `bash benchmarks/gpu_wheels.sh` here fetches bergson and the 2 MB of its needs the device image lacks.
 # Budget: TOTAL_S (550 s) for the whole call; each step's limit is cut to what is left (RESERVE_S, 30 s, kept for
 # the packing), so a slow step shortens the later ones instead of losing the packed results to the call's limit.
 # Flags for a new parity run: PARITY_FLAGS (default TF32, and torch.compile on the plain path; the fused step
@@ -126,8 +126,8 @@ exec > >(tee -a "$LOG") 2>&1
 TEE_PID=$!
 export PYTHONPATH=$here/src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 QUANTA_PROGRESS=0 TQDM_DISABLE=1
 if [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1; then
-  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-    && export PYTHONPATH=$PYTHONPATH:/tmp/site
+  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$TMPD/site" .whl/*.whl \
+    && export PYTHONPATH=$PYTHONPATH:$TMPD/site
 fi
 t_all=$(date +%s)
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Wheels for benchmarks/gpu_run.sh's peer step (bergson and what the GPU machine's image lacks), downloaded here
-# for the device machine (Python 3.12, x86-64) into .whl/, which gpu_run.sh installs to /tmp/site when carried:
+# for the device machine (Python 3.12, x86-64) into .whl/, which gpu_run.sh installs into its temporary folder when
+# carried:
 #     bash benchmarks/gpu_wheels.sh      # .whl/ is git-ignored; then run gpu_run.sh with carry: [".whl"]
 # bergson's own torchvision/torchaudio/bitsandbytes needs are left out: the image has torchvision and torchaudio
 # built for its torch, and bergson imports without bitsandbytes.

@@ -59,7 +59,8 @@ def test_every_tile_gives_the_plain_gradients_under_the_interpreter(tmp_path):
     r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "fused_tiles.py"), "--device", "cpu",
                         "--preset", "cpu-tiny", "--set", "widths=[4,12]", "--set", "batch_size=64",
                         "--set", "seeds=[0,1]", "--tiles", "16x16x4,32x16x4s1,16x64x4,128x16x4",
-                        "--steps", "1", "--repeats", "1", "--profile-steps", "1", "--json", str(out)],
+                        "--steps", "1", "--repeats", "1", "--profile-steps", "1", "--levers", "",
+                        "--json", str(out)],  # the levers: tests/test_gpu_run.py's dry run checks them
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     rec = json.loads(out.read_text())
