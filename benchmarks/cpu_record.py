@@ -2,7 +2,7 @@
 by hand).
 
     python benchmarks/cpu_record.py run parity-throughput qdg-speed   # run these, add them to the record, render
-    python benchmarks/cpu_record.py run all                           # every measurement below (about 10 minutes)
+    python benchmarks/cpu_record.py run all                           # every measurement below (about 45 minutes)
     python benchmarks/cpu_record.py --check                           # the page's blocks are what the record renders
     python benchmarks/cpu_record.py --render
 
@@ -51,6 +51,11 @@ MEASURES = {
     "peer-p16": ("cpu-qdg-peer", [*_PEER, "--n-tokens", "96", "--bergson-dim", "16", "--repeats", "3"]),
     "peer-p32": ("cpu-qdg-peer", [*_PEER, "--n-tokens", "96", "--bergson-dim", "32", "--repeats", "3"]),
     "peer-70m-p16": ("cpu-qdg-peer", [*_PEER, "--shape", "pythia-70m", "--n-tokens", "48", "--bergson-dim", "16"]),
+    # QDG's spectral step at 100k points (the slow ones: about 10 and 25 minutes on one thread)
+    **{f"spectral-100k-{solver}": ("cpu-qdg-spectral", ["qdg.py", "cluster", "--n-points", "100000", "--dim", "256",
+                                                        "--planted", "100", "--counts", "50,100,200,300", "--solver",
+                                                        solver, "--device", "cpu", "--threads", "1"])
+       for solver in ("lanczos", "chebyshev")},
 }
 BLOCKS = sorted({b for b, _ in MEASURES.values()})
 
@@ -199,8 +204,27 @@ def render_peer(record) -> str:
     return text
 
 
+def render_spectral(record) -> str:
+    rows, by_solver = [], {}
+    for e in _runs(record, *(n for n in MEASURES if n.startswith("spectral-100k-"))):
+        if not _ok(e):
+            rows.append(_failed(e) + " | | | |")
+            continue
+        r = e["result"]
+        by_solver.setdefault(r["solver"], []).append(r["spectral_s"])
+        rows.append(f"| {_when(e)} | {r['solver']} | {r['knn_s']:.0f} s | {r['spectral_s']:.0f} s "
+                    f"({max(r['counts'])} eigenvectors, counts {', '.join(map(str, r['counts']))}) | "
+                    f"{r['ari_at_planted']:.3f} |")
+    head = ["| date (commit; load average) | eigensolver | kNN graph | spectral sweep | ARI at the planted count |",
+            "|---|---|---|---|---|"]
+    text = "\n".join(head + (rows or ["| no run recorded yet | | | | |"]))
+    for solver, secs in sorted(by_solver.items()):
+        text += _median_line(secs, f"Spectral sweep with {solver}, seconds", ".0f")
+    return text
+
+
 RENDER = {"cpu-parity": render_parity, "cpu-lm-losses": render_lm_losses, "cpu-qdg-speed": render_qdg_speed,
-          "cpu-qdg-error": render_qdg_error, "cpu-qdg-peer": render_peer}
+          "cpu-qdg-error": render_qdg_error, "cpu-qdg-peer": render_peer, "cpu-qdg-spectral": render_spectral}
 
 
 def markers(block: str) -> tuple[str, str]:

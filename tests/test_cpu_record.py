@@ -79,3 +79,20 @@ def test_the_pages_claims_on_the_cpu_loss_engine_are_the_records():
     lm = " ".join((ROOT / "docs" / "lm.md").read_text().split())
     assert "so the engine does not beat it there (the recorded ratio is below 1" in bench
     assert "On a CPU the engine is not faster than a batch-1 loop when the cores are free" in lm
+
+
+def test_the_spectral_block_lists_each_solvers_runs_and_their_spread():
+    c = load_benchmark("cpu_record")
+    assert {n for n in c.MEASURES if c.MEASURES[n][0] == "cpu-qdg-spectral"} == {"spectral-100k-lanczos",
+                                                                              "spectral-100k-chebyshev"}
+    r = {"n_points": 100000, "dim": 256, "planted": 100, "counts": [50, 100, 200, 300], "device": "cpu",
+         "solver": "lanczos", "knn_s": 81.2, "spectral_s": 340.4, "total_s": 421.6, "ari_at_planted": 0.972}
+    record = [_entry("spectral-100k-lanczos", r), _entry("spectral-100k-chebyshev", {**r, "solver": "chebyshev",
+                                                                                     "spectral_s": 763.0}),
+              _entry("spectral-100k-lanczos", {**r, "spectral_s": 300.0}), _entry("spectral-100k-chebyshev", None, rc=1)]
+    text = c.render(record, "cpu-qdg-spectral")
+    assert ("| 2026-12-04 (abc1234; load 0.4 → 1.2) | lanczos | 81 s | 340 s (300 eigenvectors, counts 50, 100, 200, "
+            "300) | 0.972 |") in text and "| chebyshev | 81 s | 763 s" in text and "| exit 1 after 40 s |" in text
+    assert "Spectral sweep with lanczos, seconds: median 320 over 2 runs, range 300 to 340." in text
+    assert "Spectral sweep with chebyshev" not in text  # one run is no spread
+    assert "| no run recorded yet |" in c.render([], "cpu-qdg-spectral")
